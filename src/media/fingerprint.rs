@@ -126,46 +126,45 @@ fn decode_error(format: &'static str, err: impl fmt::Display) -> MediaError {
 }
 
 /// Decodes a JPEG at 1/2, 1/4 or 1/8 scale straight from the DCT coefficients, to luminance.
+///
+/// libjpeg-turbo does the work: its DCT scaling skips most of the inverse transform, and decoding
+/// to grayscale skips the chroma planes, so the cost is little more than the Huffman pass.
 fn reduced_jpeg_luma(bytes: &[u8], limits: &Limits) -> Result<GrayImage, MediaError> {
-    let mut decoder = jpeg_decoder::Decoder::new(Cursor::new(bytes));
-    decoder.read_info().map_err(|e| jpeg_error(e))?;
-    let info = decoder.info().ok_or_else(|| decode_error("jpeg", "no frame header"))?;
-    limits.check_dimensions("jpeg", u64::from(info.width), u64::from(info.height))?;
-    decoder.set_max_decoding_buffer_size(usize::try_from(limits.max_pixels.saturating_mul(8)).unwrap_or(usize::MAX));
-    let (width, height) =
-        decoder.scale(REDUCED_DECODE_SIDE.min(info.width), REDUCED_DECODE_SIDE.min(info.height)).map_err(jpeg_error)?;
-    let pixels = decoder.decode().map_err(jpeg_error)?;
-    let info = decoder.info().ok_or_else(|| decode_error("jpeg", "no frame header"))?;
-    let (w, h) = (u32::from(width), u32::from(height));
-    let count = w as usize * h as usize;
-    use jpeg_decoder::PixelFormat;
-    let luma: Vec<u8> = match info.pixel_format {
-        PixelFormat::L8 => pixels,
-        PixelFormat::L16 => pixels.chunks_exact(2).map(|p| p[0]).collect(),
-        PixelFormat::RGB24 => pixels.chunks_exact(3).map(|p| luminance(p[0], p[1], p[2])).collect(),
-        // The decoder has already undone Adobe's inversion: C, M, Y, K are ink amounts.
-        PixelFormat::CMYK32 => pixels
+    use turbojpeg::{Colorspace, Decompressor, Image, PixelFormat, ScalingFactor};
+    let mut decompressor = Decompressor::new().map_err(|e| decode_error("jpeg", e))?;
+    let header = decompressor.read_header(bytes).map_err(|e| decode_error("jpeg", e))?;
+    limits.check_dimensions("jpeg", header.width as u64, header.height as u64)?;
+    if header.is_lossless {
+        return Err(MediaError::UnsupportedFormat("a lossless JPEG, which we cannot decode".into()));
+    }
+    let wanted = |side: usize| side.min(usize::from(REDUCED_DECODE_SIDE));
+    let scale = [ScalingFactor::ONE_EIGHTH, ScalingFactor::ONE_QUARTER, ScalingFactor::ONE_HALF]
+        .into_iter()
+        .find(|f| f.scale(header.width) >= wanted(header.width) && f.scale(header.height) >= wanted(header.height))
+        .unwrap_or(ScalingFactor::ONE);
+    decompressor.set_scaling_factor(scale).map_err(|e| decode_error("jpeg", e))?;
+    let scaled = header.scaled(scale);
+    let (width, height) = (scaled.width, scaled.height);
+    // Four-component JPEGs cannot be decoded to grayscale directly; take CMYK and convert below.
+    let cmyk = matches!(header.colorspace, Colorspace::CMYK | Colorspace::YCCK);
+    let (format, channels) = if cmyk { (PixelFormat::CMYK, 4) } else { (PixelFormat::GRAY, 1) };
+    let mut pixels = vec![0u8; width * height * channels];
+    let image = Image { pixels: &mut pixels[..], width, pitch: width * channels, height, format };
+    decompressor.decompress(bytes, image).map_err(|e| decode_error("jpeg", e))?;
+    let luma = if cmyk {
+        // Photoshop, which writes nearly every CMYK JPEG, stores inverted ink values, so each
+        // channel already reads as "amount of light" and multiplies by K the same way.
+        pixels
             .chunks_exact(4)
             .map(|p| {
-                let k = 255 - u16::from(p[3]);
-                let ink = |c: u8| ((255 - u16::from(c)) * k / 255) as u8;
-                luminance(ink(p[0]), ink(p[1]), ink(p[2]))
+                let light = |c: u8| (u16::from(c) * u16::from(p[3]) / 255) as u8;
+                luminance(light(p[0]), light(p[1]), light(p[2]))
             })
-            .collect(),
+            .collect()
+    } else {
+        pixels
     };
-    if luma.len() != count {
-        return Err(decode_error("jpeg", "the decoder returned the wrong number of pixels"));
-    }
-    GrayImage::from_raw(w, h, luma).ok_or_else(|| decode_error("jpeg", "bad dimensions"))
-}
-
-fn jpeg_error(err: jpeg_decoder::Error) -> MediaError {
-    match err {
-        jpeg_decoder::Error::Unsupported(feature) => {
-            MediaError::UnsupportedFormat(format!("a JPEG variant we cannot decode ({feature:?})"))
-        }
-        other => decode_error("jpeg", other),
-    }
+    GrayImage::from_raw(width as u32, height as u32, luma).ok_or_else(|| decode_error("jpeg", "bad dimensions"))
 }
 
 /// Rec. 601 luma, as PDQ uses.
