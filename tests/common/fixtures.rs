@@ -167,7 +167,7 @@ pub fn jpeg_everything() -> Vec<u8> {
     out.extend(exif_segment(&exif_tiff(ORIENTATION, Some(&thumb))));
     out.extend(segment(0xE1, &xmp));
     out.extend(segment(0xE1, &extended));
-    out.extend(exif_segment(&exif_tiff(3, None)));
+    out.extend(exif_segment(&exif_tiff(ORIENTATION, None)));
     out.extend(segment(0xE2, b"MPF\0MM\0\x2a\0\0\0\x08\0\0\0\0\0\0Jane Smith"));
     out.extend(segment(0xE2, b"FPXR\0\0Jane Smith"));
     out.extend(segment(0xED, &photoshop_iptc()));
