@@ -15,17 +15,17 @@ fn main() {
         state ^= state >> 7;
         state ^= state << 17;
         let n = (state & 0x3F) as u32;
-        image::Rgb([
-            ((x * 200 / w) + n) as u8,
-            ((y * 200 / h) + (n >> 1)) as u8,
-            (((x + y) % 256) / 2 + n) as u8,
-        ])
+        image::Rgb([((x * 200 / w) + n) as u8, ((y * 200 / h) + (n >> 1)) as u8, (((x + y) % 256) / 2 + n) as u8])
     });
     let mut jpeg = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, q).encode_image(&img).unwrap();
     // An Exif block with a GPS position, as a phone would write.
     let gps = [
-        exif::Field { tag: exif::Tag::GPSLatitudeRef, ifd_num: exif::In::PRIMARY, value: exif::Value::Ascii(vec![b"N".to_vec()]) },
+        exif::Field {
+            tag: exif::Tag::GPSLatitudeRef,
+            ifd_num: exif::In::PRIMARY,
+            value: exif::Value::Ascii(vec![b"N".to_vec()]),
+        },
         exif::Field {
             tag: exif::Tag::GPSLatitude,
             ifd_num: exif::In::PRIMARY,

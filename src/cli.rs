@@ -119,7 +119,8 @@ fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<Pat
 /// Processes one input; writes its scrubbed output to `out` when given.
 pub fn process_file(path: &Path, out: Option<&Path>, limits: &Limits) -> Report {
     let input = path.display().to_string();
-    let result = read_limited(path, limits).and_then(|bytes| media::process(&bytes, limits).map_err(|e| media_error(&e)));
+    let result =
+        read_limited(path, limits).and_then(|bytes| media::process(&bytes, limits).map_err(|e| media_error(&e)));
     let processed: Processed = match result {
         Ok(p) => p,
         Err(error) => return Report::Failed { input, error },

@@ -43,7 +43,8 @@ fn peak_growth<T>(f: impl FnOnce() -> T) -> (T, usize) {
 fn bombs_are_rejected_from_their_headers_with_little_memory() {
     use common::fixtures::{jpeg_bomb, png_bomb};
     // 60000×60000 RGB would need 10.8 GB decoded.
-    let cases = [("png 60000²", png_bomb(60_000)), ("jpeg 60000²", jpeg_bomb(60_000)), ("png 20000²", png_bomb(20_000))];
+    let cases =
+        [("png 60000²", png_bomb(60_000)), ("jpeg 60000²", jpeg_bomb(60_000)), ("png 20000²", png_bomb(20_000))];
     for (what, bytes) in cases {
         let (result, peak) = peak_growth(|| media::process(&bytes, &Limits::default()));
         let err = result.unwrap_err();

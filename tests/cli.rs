@@ -36,7 +36,8 @@ fn scrub_writes_content_addressed_files_and_reports_each_input() {
     let out = tempfile::tempdir().unwrap();
     mixed_inputs(input.path());
     let out_dir = out.path().join("clean");
-    let (code, lines, stderr) = consentgate(&["scrub", input.path().to_str().unwrap(), "--out", out_dir.to_str().unwrap()]);
+    let (code, lines, stderr) =
+        consentgate(&["scrub", input.path().to_str().unwrap(), "--out", out_dir.to_str().unwrap()]);
     assert_eq!(code, 1, "a rejected input makes the exit status 1; stderr: {stderr}");
     assert_eq!(lines.len(), 4);
 

@@ -9,7 +9,8 @@ use image::{DynamicImage, ImageDecoder, RgbImage};
 
 /// Decodes with the image crate and applies the orientation the file itself declares.
 fn decode_oriented(bytes: &[u8]) -> RgbImage {
-    let mut decoder = image::ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format().unwrap().into_decoder().unwrap();
+    let mut decoder =
+        image::ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format().unwrap().into_decoder().unwrap();
     let orientation = decoder.orientation().unwrap();
     let mut img = DynamicImage::from_decoder(decoder).unwrap();
     img.apply_orientation(orientation);
@@ -21,7 +22,9 @@ fn all_eight_orientations_look_the_same_after_scrubbing() {
     let files = common::corpus_files("jpg/orientation");
     assert_eq!(files.len(), 16, "expected landscape_1..8 and portrait_1..8");
     for kind in ["landscape", "portrait"] {
-        let upright = decode_oriented(&std::fs::read(common::corpus_dir().join(format!("jpg/orientation/{kind}_1.jpg"))).unwrap());
+        let upright = decode_oriented(
+            &std::fs::read(common::corpus_dir().join(format!("jpg/orientation/{kind}_1.jpg"))).unwrap(),
+        );
         for n in 1..=8 {
             let path = common::corpus_dir().join(format!("jpg/orientation/{kind}_{n}.jpg"));
             let original = std::fs::read(&path).unwrap();
@@ -66,7 +69,8 @@ fn dihedral_differences(img: &RgbImage, upright: &RgbImage) -> Vec<f64> {
 #[test]
 fn a_wrongly_applied_orientation_would_be_caught() {
     // The check above must be able to fail: rotating the upright picture is a large difference.
-    let upright = decode_oriented(&std::fs::read(common::corpus_dir().join("jpg/orientation/landscape_1.jpg")).unwrap());
+    let upright =
+        decode_oriented(&std::fs::read(common::corpus_dir().join("jpg/orientation/landscape_1.jpg")).unwrap());
     let flipped = image::imageops::flip_horizontal(&upright);
     assert!(common::mean_abs_diff(&upright, &flipped) > 20.0);
 }
@@ -74,9 +78,11 @@ fn a_wrongly_applied_orientation_would_be_caught() {
 #[test]
 fn generated_fixtures_keep_their_orientation_in_every_format() {
     use common::fixtures;
-    for (label, bytes) in
-        [("jpeg", fixtures::jpeg_everything()), ("png", fixtures::png_everything()), ("webp", fixtures::webp_everything())]
-    {
+    for (label, bytes) in [
+        ("jpeg", fixtures::jpeg_everything()),
+        ("png", fixtures::png_everything()),
+        ("webp", fixtures::webp_everything()),
+    ] {
         let processed = media::process(&bytes, &Limits::default()).unwrap();
         let before = decode_oriented(&bytes);
         let after = decode_oriented(&processed.scrubbed.bytes);

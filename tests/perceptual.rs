@@ -29,7 +29,9 @@ fn jpeg(img: &RgbImage, quality: u8) -> Vec<u8> {
 
 fn png(img: &RgbImage) -> Vec<u8> {
     let mut out = Vec::new();
-    DynamicImage::ImageRgb8(img.clone()).write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png).unwrap();
+    DynamicImage::ImageRgb8(img.clone())
+        .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)
+        .unwrap();
     out
 }
 
@@ -53,7 +55,8 @@ fn copies_of_a_photo_still_match() {
         let original = std::fs::read(&path).unwrap();
         let reference = phash(&original);
         let img = displayed(&original);
-        let half = image::imageops::resize(&img, img.width() / 2, img.height() / 2, image::imageops::FilterType::Triangle);
+        let half =
+            image::imageops::resize(&img, img.width() / 2, img.height() / 2, image::imageops::FilterType::Triangle);
         let variants = [("quality 50", jpeg(&img, 50)), ("50 % size", jpeg(&half, 85)), ("as PNG", png(&img))];
         for (what, bytes) in variants {
             let d = reference.distance(&phash(&bytes));
@@ -71,7 +74,9 @@ fn copies_of_a_photo_still_match() {
 fn every_orientation_of_the_same_picture_has_the_same_hash() {
     for kind in ["landscape", "portrait"] {
         let hashes: Vec<_> = (1..=8)
-            .map(|n| phash(&std::fs::read(common::corpus_dir().join(format!("jpg/orientation/{kind}_{n}.jpg"))).unwrap()))
+            .map(|n| {
+                phash(&std::fs::read(common::corpus_dir().join(format!("jpg/orientation/{kind}_{n}.jpg"))).unwrap())
+            })
             .collect();
         for (n, h) in hashes.iter().enumerate() {
             assert!(h.matches(&hashes[0]), "{kind}_{}: distance {}", n + 1, h.distance(&hashes[0]));

@@ -123,7 +123,11 @@ fn fixtures_report_what_was_removed_and_keep_orientation() {
             fixtures::jpeg_everything(),
             &[Exif, Gps, MakerNotes, Thumbnail, Xmp, Iptc, Comment, MultiPicture, TrailingData, ApplicationData],
         ),
-        ("png", fixtures::png_everything(), &[Exif, Gps, MakerNotes, Xmp, Text, Timestamp, TrailingData, ApplicationData, ProfileName]),
+        (
+            "png",
+            fixtures::png_everything(),
+            &[Exif, Gps, MakerNotes, Xmp, Text, Timestamp, TrailingData, ApplicationData, ProfileName],
+        ),
         ("webp", fixtures::webp_everything(), &[Exif, Gps, MakerNotes, Thumbnail, Xmp, TrailingData, ApplicationData]),
     ];
     for (label, bytes, expected) in expectations {

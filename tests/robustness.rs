@@ -86,7 +86,8 @@ fn broken_corpus_files_are_handled_cleanly() {
 
 /// Inputs for mutation: every corpus file and every generated fixture.
 fn seeds() -> Vec<(String, Vec<u8>)> {
-    let mut seeds: Vec<_> = common::corpus_files("").into_iter().map(|p| (common::short(&p), std::fs::read(&p).unwrap())).collect();
+    let mut seeds: Vec<_> =
+        common::corpus_files("").into_iter().map(|p| (common::short(&p), std::fs::read(&p).unwrap())).collect();
     seeds.retain(|(l, _)| !l.ends_with(".md"));
     seeds.push(("jpeg_everything".into(), common::fixtures::jpeg_everything()));
     seeds.push(("png_everything".into(), common::fixtures::png_everything()));

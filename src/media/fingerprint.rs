@@ -191,7 +191,9 @@ fn full_luma(bytes: &[u8], format: Format, limits: &Limits) -> Result<GrayImage,
             height: 0,
             limit: "decoding it would need more memory than allowed".into(),
         },
-        image::ImageError::Unsupported(u) => MediaError::UnsupportedFormat(format!("a {name} variant we cannot decode ({u})")),
+        image::ImageError::Unsupported(u) => {
+            MediaError::UnsupportedFormat(format!("a {name} variant we cannot decode ({u})"))
+        }
         other => decode_error(name, other),
     })?;
     Ok(image.into_luma8())

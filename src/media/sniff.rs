@@ -80,7 +80,7 @@ pub fn sniff(bytes: &[u8]) -> Result<Format, MediaError> {
         return Ok(Format::Webp);
     }
     if let Some(brands) = ftyp_brands(bytes) {
-        if brands.iter().any(|b| HEIF_BRANDS.contains(&b)) {
+        if brands.iter().any(|b| HEIF_BRANDS.contains(b)) {
             return Ok(Format::Heif);
         }
         if brands.iter().any(|b| *b == b"avif" || *b == b"avis") {
@@ -125,10 +125,7 @@ fn describe_unknown(bytes: &[u8]) -> &'static str {
         (b"<svg", "an SVG drawing"),
         (b"<?xml", "an XML document"),
     ];
-    KNOWN
-        .iter()
-        .find(|(magic, _)| bytes.starts_with(magic))
-        .map_or("an unrecognised file type", |(_, what)| what)
+    KNOWN.iter().find(|(magic, _)| bytes.starts_with(magic)).map_or("an unrecognised file type", |(_, what)| what)
 }
 
 #[cfg(test)]

@@ -29,7 +29,11 @@ pub const ORIENTATION: u16 = 6;
 pub fn picture(width: u32, height: u32) -> RgbImage {
     RgbImage::from_fn(width, height, |x, y| {
         let checker = if (x / 16 + y / 16) % 2 == 0 { 60 } else { 0 };
-        image::Rgb([(x * 255 / width) as u8 / 2 + checker, (y * 255 / height) as u8 / 2 + checker, ((x + y) % 200) as u8])
+        image::Rgb([
+            (x * 255 / width) as u8 / 2 + checker,
+            (y * 255 / height) as u8 / 2 + checker,
+            ((x + y) % 200) as u8,
+        ])
     })
 }
 
@@ -63,7 +67,11 @@ pub fn exif_tiff(orientation: u16, thumbnail: Option<&[u8]>) -> Vec<u8> {
         Field { tag: Tag::Orientation, ifd_num: In::PRIMARY, value: Value::Short(vec![orientation]) },
         ascii(Tag::DateTimeOriginal, In::PRIMARY, "2019:07:04 10:11:12"),
         ascii(Tag::BodySerialNumber, In::PRIMARY, "SN-4471-SECRET"),
-        Field { tag: Tag::MakerNote, ifd_num: In::PRIMARY, value: Value::Undefined(b"MAKERNOTE-SECRET lat 51.5".to_vec(), 0) },
+        Field {
+            tag: Tag::MakerNote,
+            ifd_num: In::PRIMARY,
+            value: Value::Undefined(b"MAKERNOTE-SECRET lat 51.5".to_vec(), 0),
+        },
         ascii(Tag::GPSLatitudeRef, In::PRIMARY, "N"),
         rationals(Tag::GPSLatitude, &[(51, 1), (30, 1), (2424, 100)]),
         ascii(Tag::GPSLongitudeRef, In::PRIMARY, "W"),

@@ -17,8 +17,9 @@ pub fn exiftool(files: &[PathBuf]) -> Vec<(PathBuf, Tags)> {
             .args(batch)
             .output()
             .expect("exiftool must be installed (Debian package libimage-exiftool-perl)");
-        let parsed: Vec<Tags> = serde_json::from_slice(&output.stdout)
-            .unwrap_or_else(|e| panic!("exiftool output is not JSON ({e}): {}", String::from_utf8_lossy(&output.stderr)));
+        let parsed: Vec<Tags> = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+            panic!("exiftool output is not JSON ({e}): {}", String::from_utf8_lossy(&output.stderr))
+        });
         assert_eq!(parsed.len(), batch.len(), "exiftool skipped files: {}", String::from_utf8_lossy(&output.stderr));
         for tags in parsed {
             let source = PathBuf::from(tags["SourceFile"].as_str().unwrap());
@@ -30,15 +31,15 @@ pub fn exiftool(files: &[PathBuf]) -> Vec<(PathBuf, Tags)> {
 
 /// Groups whose every tag describes the file or the picture's structure and colour.
 const ALLOWED_GROUPS: &[&str] = &[
-    "System",   // file system facts about the output file itself
-    "File",     // image structure: type, size, encoding, components
-    "JFIF",     // version and pixel density
+    "System", // file system facts about the output file itself
+    "File",   // image structure: type, size, encoding, components
+    "JFIF",   // version and pixel density
     "ICC_Profile",
     "ICC-header",
     "ICC-meas",
     "ICC-view",
     "ICC-chrm",
-    "Adobe",    // APP14 colour transform flags
+    "Adobe", // APP14 colour transform flags
 ];
 
 /// Tags allowed in groups that can also carry metadata.

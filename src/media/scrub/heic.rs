@@ -34,10 +34,8 @@ pub(crate) fn scrub(bytes: &[u8], limits: &Limits) -> Result<Scrubbed, MediaErro
     let removed = inventory(&context, &handle);
 
     let image = lib.decode(&handle, ColorSpace::Rgb(RgbChroma::Rgb), None).map_err(corrupt)?;
-    let plane = image
-        .planes()
-        .interleaved
-        .ok_or_else(|| MediaError::corrupt(FORMAT, "the decoder returned no RGB pixels"))?;
+    let plane =
+        image.planes().interleaved.ok_or_else(|| MediaError::corrupt(FORMAT, "the decoder returned no RGB pixels"))?;
     let (width, height) = (plane.width, plane.height);
     limits.check_dimensions(FORMAT, u64::from(width), u64::from(height))?;
     let row_bytes = width as usize * 3;
@@ -64,7 +62,12 @@ pub(crate) fn scrub(bytes: &[u8], limits: &Limits) -> Result<Scrubbed, MediaErro
 
 /// Encodes interleaved RGB as a baseline 4:2:0 JPEG carrying `icc_profile` and nothing else but
 /// the JFIF header.
-pub(crate) fn encode_jpeg(rgb: &[u8], width: u32, height: u32, icc_profile: Option<&[u8]>) -> Result<Vec<u8>, MediaError> {
+pub(crate) fn encode_jpeg(
+    rgb: &[u8],
+    width: u32,
+    height: u32,
+    icc_profile: Option<&[u8]>,
+) -> Result<Vec<u8>, MediaError> {
     let (w, h) = (
         u16::try_from(width).map_err(|_| MediaError::corrupt(FORMAT, "too wide for JPEG"))?,
         u16::try_from(height).map_err(|_| MediaError::corrupt(FORMAT, "too tall for JPEG"))?,
@@ -109,7 +112,10 @@ fn inventory(context: &HeifContext<'_>, handle: &ImageHandle) -> BTreeSet<Remove
     if handle.number_of_thumbnails() > 0 {
         removed.insert(Removed::Thumbnail);
     }
-    if handle.has_depth_image() || !handle.auxiliary_images(None).is_empty() || context.top_level_image_handles().len() > 1 {
+    if handle.has_depth_image()
+        || !handle.auxiliary_images(None).is_empty()
+        || context.top_level_image_handles().len() > 1
+    {
         removed.insert(Removed::AuxiliaryImages);
     }
     removed

@@ -221,7 +221,9 @@ pub(crate) fn scrub(bytes: &[u8], limits: &Limits) -> Result<Scrubbed, MediaErro
                 }
                 Verdict::Drop(&[Removed::Exif])
             }
-            APP1 if payload.starts_with(XMP_ID) || payload.starts_with(XMP_EXTENSION_ID) => Verdict::Drop(&[Removed::Xmp]),
+            APP1 if payload.starts_with(XMP_ID) || payload.starts_with(XMP_EXTENSION_ID) => {
+                Verdict::Drop(&[Removed::Xmp])
+            }
             APP2 if payload.starts_with(ICC_ID) => Verdict::Keep,
             APP2 if payload.starts_with(MPF_ID) => Verdict::Drop(&[Removed::MultiPicture]),
             APP13 => Verdict::Drop(&[Removed::Iptc]),

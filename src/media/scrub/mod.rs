@@ -17,7 +17,6 @@ use serde::Serialize;
 
 use super::{Format, Limits, MediaError, Orientation};
 
-
 /// A kind of data the scrubber removed, reported so that a user can see what their upload carried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -102,9 +101,9 @@ pub fn scrub(bytes: &[u8], format: Format, limits: &Limits) -> Result<Scrubbed, 
         #[cfg(feature = "heic")]
         Format::Heif => heic::scrub(bytes, limits),
         #[cfg(not(feature = "heic"))]
-        Format::Heif => Err(MediaError::UnsupportedFormat(
-            "a HEIC/HEIF image, and this build has no HEIF support".into(),
-        )),
+        Format::Heif => {
+            Err(MediaError::UnsupportedFormat("a HEIC/HEIF image, and this build has no HEIF support".into()))
+        }
     }
 }
 

@@ -11,7 +11,8 @@ const FORMAT: &str = "png";
 
 /// Chunks that carry colour information needed to show the pixels as intended. `cICP`, `mDCV` and
 /// `cLLI` (PNG third edition) describe colour space and HDR mastering and hold no free text.
-const COLOUR_CHUNKS: &[&[u8; 4]] = &[b"PLTE", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"sBIT", b"pHYs", b"cICP", b"mDCV", b"cLLI"];
+const COLOUR_CHUNKS: &[&[u8; 4]] =
+    &[b"PLTE", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"sBIT", b"pHYs", b"cICP", b"mDCV", b"cLLI"];
 
 /// The neutral name written in place of an embedded colour profile's free-text name.
 const NEUTRAL_PROFILE_NAME: &[u8] = b"ICC profile";
