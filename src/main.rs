@@ -4,19 +4,37 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use consentgate::cli;
+use consentgate::config::{Overrides, Settings};
 use consentgate::media::Limits;
+use consentgate::store::{verify_chain, Role, GENESIS_HASH};
+use consentgate::{cli, service};
 
 /// Publishes photos of learners only with consent.
 #[derive(Parser)]
 #[command(name = "consentgate", version, about)]
 struct Cli {
+    #[command(flatten)]
+    overrides: Overrides,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the HTTP service.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Check the audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Scrub images offline: write each as OUT/<blake3>.<ext> and print one JSON line per input.
     ///
     /// Exits 0 when every input was scrubbed, 1 when any was rejected (the others are still written).
@@ -40,6 +58,25 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token; it is printed once, as the last line.
+    Create {
+        /// What the token may do.
+        #[arg(long, value_enum)]
+        role: Role,
+        /// Who holds it (shown in the audit log).
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Verify the hash chain; exits 1 and names the first bad row if it was tampered with.
+    Verify,
+}
+
 /// The media limits, overridable per run.
 #[derive(Args)]
 struct LimitArgs {
@@ -60,19 +97,119 @@ impl From<LimitArgs> for Limits {
     }
 }
 
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("CONSENTGATE_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let json = std::env::var("CONSENTGATE_LOG_FORMAT").is_ok_and(|f| f == "json");
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let (inputs, out, limits) = match cli.command {
-        Command::Scrub { inputs, out, limits } => (inputs, Some(out), limits.into()),
-        Command::Fingerprint { inputs, limits } => (inputs, None, limits.into()),
-    };
+    match cli.command {
+        Command::Scrub { inputs, out, limits } => offline(&inputs, Some(out), limits.into()),
+        Command::Fingerprint { inputs, limits } => offline(&inputs, None, limits.into()),
+        command => {
+            init_logging();
+            let settings = match Settings::resolve(&cli.overrides) {
+                Ok(s) => s,
+                Err(e) => return fail(e),
+            };
+            let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
+            runtime.block_on(online(command, settings))
+        }
+    }
+}
+
+fn fail(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("consentgate: {e}");
+    ExitCode::from(2)
+}
+
+fn offline(inputs: &[PathBuf], out: Option<PathBuf>, limits: Limits) -> ExitCode {
     let stdout = std::io::stdout();
-    match cli::run(&inputs, out.as_deref(), &limits, &mut stdout.lock()) {
+    match cli::run(inputs, out.as_deref(), &limits, &mut stdout.lock()) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(1),
-        Err(e) => {
-            eprintln!("consentgate: {e}");
-            ExitCode::from(2)
+        Err(e) => fail(e),
+    }
+}
+
+async fn online(command: Command, settings: Settings) -> ExitCode {
+    match command {
+        Command::Serve => {
+            tracing::info!(?settings, "starting");
+            let prepared = match service::prepare(settings).await {
+                Ok(p) => p,
+                Err(e) => return fail(e),
+            };
+            if let Some(token) = &prepared.initial_admin_token {
+                // Shown once, on stdout only: it is never logged and cannot be recovered.
+                println!("No admin token existed, so one was created. Keep it safe; it will not be shown again:");
+                println!("{token}");
+            }
+            let listener = match service::bind(&prepared.state.settings).await {
+                Ok(l) => l,
+                Err(e) => return fail(e),
+            };
+            let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+            tracing::info!(%address, objects = prepared.state.objects.describe(), "listening");
+            match service::serve(prepared.state, listener, service::shutdown_signal()).await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(e),
+            }
         }
+        Command::Migrate => match service::open_store(&settings).await {
+            Ok(_) => {
+                println!("migrations applied");
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        },
+        Command::Token { command: TokenCommand::Create { role, name } } => {
+            let store = match service::open_store(&settings).await {
+                Ok(s) => s,
+                Err(e) => return fail(e),
+            };
+            match service::create_token(store.as_ref(), role, &name, "cli").await {
+                Ok(token) => {
+                    println!("{role} token for {name}:");
+                    println!("{token}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }
+        Command::Audit { command: AuditCommand::Verify } => {
+            let store = match service::open_store(&settings).await {
+                Ok(s) => s,
+                Err(e) => return fail(e),
+            };
+            let mut prev = (0, GENESIS_HASH.to_string());
+            loop {
+                let rows = match store.audit_log(prev.0, 10_000).await {
+                    Ok(rows) => rows,
+                    Err(e) => return fail(e),
+                };
+                if rows.is_empty() {
+                    break;
+                }
+                match verify_chain(&rows, prev) {
+                    Ok(last) => prev = last,
+                    Err(e) => {
+                        eprintln!("consentgate: {e}");
+                        return ExitCode::from(1);
+                    }
+                }
+            }
+            println!("audit log verified: {} rows", prev.0);
+            ExitCode::SUCCESS
+        }
+        Command::Scrub { .. } | Command::Fingerprint { .. } => unreachable!("handled offline"),
     }
 }

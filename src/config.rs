@@ -1,0 +1,283 @@
+//! Settings: defaults, then a TOML file, then `CONSENTGATE_*` environment variables, then flags.
+//!
+//! The embedded default needs nothing installed: SQLite at `DATA/consentgate.db` and objects under
+//! `DATA/objects`. `DATABASE_URL=postgres://…` selects PostgreSQL; an S3 bucket selects S3.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::media::Limits;
+
+/// Everything the service and its commands need to know, resolved from all sources.
+#[derive(Clone)]
+pub struct Settings {
+    /// Directory for the embedded database and objects.
+    pub data_dir: PathBuf,
+    /// Address the HTTP server listens on.
+    pub listen: SocketAddr,
+    /// `postgres://…` or `sqlite:…`; `None` means SQLite in the data directory.
+    pub database_url: Option<String>,
+    /// S3-compatible object storage; `None` means the local file system.
+    pub s3: Option<S3Settings>,
+    /// Media limits for uploads.
+    pub limits: Limits,
+    /// How many uploads are scrubbed at once (default: the number of cores).
+    pub scrub_concurrency: usize,
+    /// Orphaned objects younger than this survive the start-up sweep: another replica may be about
+    /// to commit their rows.
+    pub sweep_grace: Duration,
+}
+
+/// Connection settings of an S3-compatible store.
+#[derive(Clone, Deserialize, Default)]
+#[serde(default)]
+pub struct S3Settings {
+    /// Endpoint URL (`http://127.0.0.1:9000`); `None` for AWS itself.
+    pub endpoint: Option<String>,
+    /// Bucket name.
+    pub bucket: String,
+    /// Region (default `us-east-1`).
+    pub region: Option<String>,
+    /// Access key id.
+    pub access_key_id: Option<String>,
+    /// Secret access key.
+    pub secret_access_key: Option<String>,
+    /// Path-style addressing (`endpoint/bucket/key`), which most self-hosted servers need.
+    pub path_style: bool,
+}
+
+// Secrets never reach a log: Debug masks the password in DATABASE_URL and the S3 secret key.
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("data_dir", &self.data_dir)
+            .field("listen", &self.listen)
+            .field("database_url", &self.database_url.as_deref().map(mask_password))
+            .field("s3", &self.s3)
+            .field("limits", &self.limits)
+            .field("scrub_concurrency", &self.scrub_concurrency)
+            .field("sweep_grace", &self.sweep_grace)
+            .finish()
+    }
+}
+
+impl fmt::Debug for S3Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("S3Settings")
+            .field("endpoint", &self.endpoint)
+            .field("bucket", &self.bucket)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &self.secret_access_key.as_ref().map(|_| "***"))
+            .field("path_style", &self.path_style)
+            .finish()
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+pub fn mask_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// The settings a TOML file may hold; every field optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSettings {
+    /// See [`Settings::data_dir`].
+    pub data_dir: Option<PathBuf>,
+    /// See [`Settings::listen`].
+    pub listen: Option<SocketAddr>,
+    /// See [`Settings::database_url`].
+    pub database_url: Option<String>,
+    /// See [`Settings::s3`].
+    pub s3: Option<S3Settings>,
+    /// See [`Settings::limits`].
+    pub limits: Option<Limits>,
+    /// See [`Settings::scrub_concurrency`].
+    pub scrub_concurrency: Option<usize>,
+    /// See [`Settings::sweep_grace`], in seconds.
+    pub sweep_grace_seconds: Option<u64>,
+}
+
+/// Settings given on the command line or in the environment; each overrides the file.
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct Overrides {
+    /// TOML settings file.
+    #[arg(long, env = "CONSENTGATE_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Data directory (default ./data).
+    #[arg(long, env = "CONSENTGATE_DATA", global = true)]
+    pub data: Option<PathBuf>,
+    /// Listen address (default 127.0.0.1:8080).
+    #[arg(long, env = "CONSENTGATE_LISTEN", global = true)]
+    pub listen: Option<SocketAddr>,
+    /// Database URL: postgres://… selects PostgreSQL (default: SQLite in the data directory).
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// S3 bucket: selects S3-compatible object storage.
+    #[arg(long, env = "CONSENTGATE_S3_BUCKET", global = true)]
+    pub s3_bucket: Option<String>,
+    /// S3 endpoint URL, for servers other than AWS.
+    #[arg(long, env = "CONSENTGATE_S3_ENDPOINT", global = true)]
+    pub s3_endpoint: Option<String>,
+    /// S3 region.
+    #[arg(long, env = "CONSENTGATE_S3_REGION", global = true)]
+    pub s3_region: Option<String>,
+    /// S3 access key id.
+    #[arg(long, env = "CONSENTGATE_S3_ACCESS_KEY_ID", global = true)]
+    pub s3_access_key_id: Option<String>,
+    /// S3 secret access key.
+    #[arg(long, env = "CONSENTGATE_S3_SECRET_ACCESS_KEY", global = true, hide_env_values = true)]
+    pub s3_secret_access_key: Option<String>,
+    /// Use path-style S3 addressing.
+    #[arg(long, env = "CONSENTGATE_S3_PATH_STYLE", global = true)]
+    pub s3_path_style: Option<bool>,
+    /// Seconds an orphaned object is spared by the start-up sweep.
+    #[arg(long, env = "CONSENTGATE_SWEEP_GRACE_SECONDS", global = true)]
+    pub sweep_grace_seconds: Option<u64>,
+}
+
+/// Why settings could not be resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The settings file could not be read.
+    #[error("cannot read the settings file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The settings file is not valid TOML for these settings.
+    #[error("the settings file {path} is invalid: {source}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: toml::de::Error,
+    },
+    /// A value is out of range.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    /// Resolves defaults < file < environment and flags.
+    pub fn resolve(overrides: &Overrides) -> Result<Settings, ConfigError> {
+        let file = match &overrides.config {
+            Some(path) => load_file(path)?,
+            None => FileSettings::default(),
+        };
+        let mut s3 = file.s3;
+        if let Some(bucket) = &overrides.s3_bucket {
+            s3.get_or_insert_with(S3Settings::default).bucket = bucket.clone();
+        }
+        if let Some(s3) = s3.as_mut() {
+            let o = overrides;
+            if o.s3_endpoint.is_some() {
+                s3.endpoint = o.s3_endpoint.clone();
+            }
+            if o.s3_region.is_some() {
+                s3.region = o.s3_region.clone();
+            }
+            if o.s3_access_key_id.is_some() {
+                s3.access_key_id = o.s3_access_key_id.clone();
+            }
+            if o.s3_secret_access_key.is_some() {
+                s3.secret_access_key = o.s3_secret_access_key.clone();
+            }
+            if let Some(path_style) = o.s3_path_style {
+                s3.path_style = path_style;
+            }
+            if s3.bucket.is_empty() {
+                return Err(ConfigError::Invalid("S3 settings need a bucket".into()));
+            }
+        }
+        let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        let settings = Settings {
+            data_dir: overrides.data.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("data")),
+            listen: overrides.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            database_url: overrides.database_url.clone().or(file.database_url).filter(|u| !u.is_empty()),
+            s3,
+            limits: file.limits.unwrap_or_default(),
+            scrub_concurrency: file.scrub_concurrency.unwrap_or(cores).max(1),
+            sweep_grace: Duration::from_secs(overrides.sweep_grace_seconds.or(file.sweep_grace_seconds).unwrap_or(600)),
+        };
+        Ok(settings)
+    }
+
+    /// The database URL in effect: the configured one, or SQLite in the data directory.
+    pub fn effective_database_url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("consentgate.db").display()))
+    }
+}
+
+fn load_file(path: &Path) -> Result<FileSettings, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+    toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.into(), source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_nothing() {
+        let s = Settings::resolve(&Overrides::default()).unwrap();
+        assert_eq!(s.data_dir, PathBuf::from("data"));
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert!(s.database_url.is_none() && s.s3.is_none());
+        assert_eq!(s.effective_database_url(), "sqlite://data/consentgate.db");
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            "data_dir = \"/srv/cg\"\nlisten = \"0.0.0.0:9000\"\n[s3]\nbucket = \"photos\"\nendpoint = \"http://s3\"\npath_style = true\n[limits]\nmax_bytes = 1000\n",
+        )
+        .unwrap();
+        let o = Overrides { config: Some(path), listen: Some("127.0.0.1:1".parse().unwrap()), ..Default::default() };
+        let s = Settings::resolve(&o).unwrap();
+        assert_eq!(s.data_dir, PathBuf::from("/srv/cg"));
+        assert_eq!(s.listen.to_string(), "127.0.0.1:1");
+        assert_eq!(s.limits.max_bytes, 1000);
+        assert_eq!(s.limits.max_pixels, Limits::default().max_pixels);
+        let s3 = s.s3.unwrap();
+        assert_eq!((s3.bucket.as_str(), s3.path_style), ("photos", true));
+    }
+
+    #[test]
+    fn debug_output_masks_secrets() {
+        let o = Overrides {
+            database_url: Some("postgres://cg:hunter2@db/cg".into()),
+            s3_bucket: Some("b".into()),
+            s3_secret_access_key: Some("topsecret".into()),
+            ..Default::default()
+        };
+        let shown = format!("{:?}", Settings::resolve(&o).unwrap());
+        assert!(!shown.contains("hunter2") && !shown.contains("topsecret"), "{shown}");
+        assert!(shown.contains("***"));
+    }
+
+    #[test]
+    fn unknown_file_keys_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "data_dri = \"x\"\n").unwrap();
+        let err = Settings::resolve(&Overrides { config: Some(path), ..Default::default() }).unwrap_err();
+        assert!(err.to_string().contains("data_dri"), "{err}");
+    }
+}

@@ -1,0 +1,49 @@
+//! Who is calling: the bearer token, checked against the store.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::header;
+
+use super::{ApiError, AppState};
+use crate::store::Role;
+use crate::tokens;
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The token's public id: the actor in the audit log.
+    pub token_id: String,
+    /// The token's role.
+    pub role: Role,
+}
+
+impl Caller {
+    /// Refuses with 403 unless the caller has one of `roles`.
+    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            let names: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+            Err(ApiError::forbidden(&names.join(" or ")))
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let presented = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(ApiError::unauthorized)?;
+        let (id, secret) = tokens::parse(presented.trim()).ok_or_else(ApiError::unauthorized)?;
+        let record = state.store.token(id).await?.ok_or_else(ApiError::unauthorized)?;
+        if !tokens::verify(&record, secret) {
+            return Err(ApiError::unauthorized());
+        }
+        Ok(Caller { token_id: record.id, role: record.role })
+    }
+}

@@ -1,0 +1,61 @@
+//! The HTTP adapter: routes, authentication, error mapping. Handlers translate between HTTP and
+//! the core; they hold no rules of their own.
+
+mod auth;
+mod error;
+mod ops;
+mod photos;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::sync::Semaphore;
+use tower_http::trace::TraceLayer;
+
+pub use auth::Caller;
+pub use error::ApiError;
+pub use ops::ApiDoc;
+
+use crate::config::Settings;
+use crate::objects::Objects;
+use crate::store::Store;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The database.
+    pub store: Arc<dyn Store>,
+    /// The object store.
+    pub objects: Objects,
+    /// Resolved settings.
+    pub settings: Arc<Settings>,
+    /// Bounds how many uploads are scrubbed at once, so a burst cannot exhaust memory or cores.
+    pub scrub_permits: Arc<Semaphore>,
+    /// Renders `/metrics`.
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+}
+
+/// The whole API.
+pub fn router(state: AppState) -> Router {
+    // Room for the largest accepted file plus the form's other fields and multipart framing.
+    let upload_limit = usize::try_from(state.settings.limits.max_bytes).unwrap_or(usize::MAX).saturating_add(1 << 20);
+    Router::new()
+        .route("/api/v1/photos", post(photos::upload).layer(DefaultBodyLimit::max(upload_limit)))
+        .route("/api/v1/photos/{id}", get(photos::show))
+        .route("/api/v1/photos/{id}/image", get(photos::image))
+        .route("/healthz", get(ops::healthz))
+        .route("/metrics", get(ops::metrics))
+        .route("/api/v1/openapi.json", get(ops::openapi))
+        .fallback(ops::not_found)
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .with_state(state)
+}
+
+/// A span naming the route pattern, never the concrete path: paths can hold ids and (later)
+/// withdrawal tokens, which must not reach the logs.
+fn request_span(request: &Request) -> tracing::Span {
+    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str);
+    tracing::info_span!("request", method = %request.method(), route)
+}

@@ -1,0 +1,338 @@
+//! Photos: upload (scrub, fingerprint, store), read, and the scrubbed image.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use axum::extract::multipart::{Multipart, MultipartRejection};
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use bytes::{Bytes, BytesMut};
+use serde::Serialize;
+
+use super::{ApiError, AppState, Caller};
+use crate::media::{self, ContentHash};
+use crate::objects::Objects;
+use crate::policy::{self, Purpose, PurposeStatus};
+use crate::store::{now_ms, AuditDraft, PhotoRecord, Role, StoreError};
+
+/// The multipart form of an upload (documentation only; the handler streams the parts).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct UploadForm {
+    /// The photo: JPEG, PNG, WebP or HEIC/HEIF.
+    #[schema(format = Binary)]
+    file: String,
+    /// Caption for publication.
+    caption: Option<String>,
+    /// Alt text for publication.
+    alt_text: Option<String>,
+    /// Ids of the learners pictured; repeat the field or separate with commas.
+    learner_ids: Option<String>,
+    /// `true` when everyone pictured is tagged.
+    all_tagged: Option<bool>,
+    /// Purposes asked for (website, social_media, print, internal); repeat or separate with commas.
+    purposes: Option<String>,
+}
+
+/// A photo as the API shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PhotoView {
+    /// Photo id.
+    pub id: String,
+    /// Format of the stored image.
+    pub format: String,
+    /// Displayed width in pixels.
+    pub width: i64,
+    /// Displayed height in pixels.
+    pub height: i64,
+    /// Size of the stored image in bytes.
+    pub bytes: i64,
+    /// blake3 of the stored image (its ETag).
+    pub blake3: String,
+    /// Perceptual hash.
+    pub phash: String,
+    /// Caption.
+    pub caption: String,
+    /// Alt text.
+    pub alt_text: String,
+    /// Learners pictured.
+    pub learner_ids: Vec<String>,
+    /// Everyone pictured is tagged.
+    pub all_tagged: bool,
+    /// Status per purpose asked for.
+    pub status: BTreeMap<Purpose, PurposeStatus>,
+    /// What the scrubber removed from the upload.
+    #[schema(value_type = Vec<String>)]
+    pub removed: serde_json::Value,
+    /// Upload time, RFC 3339.
+    pub created_at: String,
+}
+
+impl PhotoView {
+    fn of(photo: &PhotoRecord) -> PhotoView {
+        let created = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(photo.created_at) * 1_000_000)
+            .ok()
+            .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+            .unwrap_or_default();
+        PhotoView {
+            id: photo.id.clone(),
+            format: photo.format.clone(),
+            width: photo.width,
+            height: photo.height,
+            bytes: photo.byte_size,
+            blake3: photo.blake3.clone(),
+            phash: photo.phash.clone(),
+            caption: photo.caption.clone(),
+            alt_text: photo.alt_text.clone(),
+            learner_ids: photo.learner_ids.clone(),
+            all_tagged: photo.all_tagged,
+            status: policy::status_without_consent(&photo.purposes, photo.all_tagged),
+            removed: serde_json::from_str(&photo.removed).unwrap_or_default(),
+            created_at: created,
+        }
+    }
+}
+
+/// The parsed form, file included.
+struct Form {
+    file: Bytes,
+    caption: String,
+    alt_text: String,
+    learner_ids: Vec<String>,
+    all_tagged: bool,
+    purposes: Vec<Purpose>,
+}
+
+/// Longest accepted caption or alt text, in characters.
+const MAX_TEXT: usize = 2_000;
+
+fn list(value: &str) -> impl Iterator<Item = String> + '_ {
+    value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from)
+}
+
+fn multipart_error(e: axum::extract::multipart::MultipartError, max_bytes: u64) -> ApiError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "file_too_large", format!("the upload exceeds {max_bytes} bytes"))
+    } else {
+        ApiError::bad_form(format!("the multipart body is malformed: {}", e.body_text()))
+    }
+}
+
+/// Reads the form, streaming the file with the byte limit applied as it arrives.
+async fn read_form(mut multipart: Multipart, max_bytes: u64) -> Result<Form, ApiError> {
+    let mut file = None;
+    let (mut caption, mut alt_text, mut all_tagged) = (String::new(), String::new(), None);
+    let (mut learner_ids, mut purposes) = (Vec::new(), Vec::new());
+    while let Some(mut field) = multipart.next_field().await.map_err(|e| multipart_error(e, max_bytes))? {
+        let name = field.name().unwrap_or_default().to_string();
+        if name == "file" {
+            if file.is_some() {
+                return Err(ApiError::bad_form("send one file per upload"));
+            }
+            let mut buffer = BytesMut::new();
+            while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(e, max_bytes))? {
+                if (buffer.len() + chunk.len()) as u64 > max_bytes {
+                    return Err(ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "file_too_large",
+                        format!("the file exceeds {max_bytes} bytes"),
+                    ));
+                }
+                buffer.extend_from_slice(&chunk);
+            }
+            file = Some(buffer.freeze());
+            continue;
+        }
+        let text = field.text().await.map_err(|e| multipart_error(e, max_bytes))?;
+        if text.chars().count() > MAX_TEXT {
+            return Err(ApiError::bad_form(format!("{name} is longer than {MAX_TEXT} characters")));
+        }
+        match name.as_str() {
+            "caption" => caption = text,
+            "alt_text" => alt_text = text,
+            "learner_ids" => learner_ids.extend(list(&text)),
+            "purposes" => {
+                for p in list(&text) {
+                    purposes.push(p.parse::<Purpose>().map_err(ApiError::bad_form)?);
+                }
+            }
+            "all_tagged" => {
+                all_tagged = Some(match text.trim() {
+                    "true" | "on" | "1" | "yes" => true,
+                    "false" | "off" | "0" | "no" => false,
+                    other => return Err(ApiError::bad_form(format!("all_tagged must be true or false, not {other:?}"))),
+                })
+            }
+            other => return Err(ApiError::bad_form(format!("unknown form field {other:?}"))),
+        }
+    }
+    let file = file.ok_or_else(|| ApiError::bad_form("the form has no file field"))?;
+    if purposes.is_empty() {
+        return Err(ApiError::bad_form("ask for at least one purpose: website, social_media, print or internal"));
+    }
+    purposes.sort();
+    purposes.dedup();
+    learner_ids.sort();
+    learner_ids.dedup();
+    Ok(Form { file, caption, alt_text, learner_ids, all_tagged: all_tagged.unwrap_or(false), purposes })
+}
+
+/// `POST /api/v1/photos`: scrub, fingerprint and store an upload.
+#[utoipa::path(post, path = "/api/v1/photos",
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 201, body = PhotoView, description = "stored; every purpose held until consent exists"),
+        (status = 200, body = PhotoView, description = "the same original bytes were uploaded before"),
+        (status = 401, body = super::ops::ErrorBody), (status = 403, body = super::ops::ErrorBody),
+        (status = 413, body = super::ops::ErrorBody), (status = 415, body = super::ops::ErrorBody),
+        (status = 422, body = super::ops::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn upload(
+    State(state): State<AppState>,
+    caller: Caller,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Response, ApiError> {
+    caller.require(&[Role::Tutor, Role::Admin])?;
+    let result = receive(&state, &caller, multipart).await;
+    if let Err(e) = &result {
+        if e.status.is_client_error() {
+            metrics::counter!("consentgate_upload_rejections_total", "reason" => e.code).increment(1);
+            let audit = AuditDraft::new(&caller.token_id, "upload_rejected", "-", serde_json::json!({ "code": e.code }));
+            if let Err(audit_error) = state.store.append_audit(audit).await {
+                tracing::error!(error = %audit_error, "cannot audit a rejected upload");
+            }
+        }
+    }
+    result
+}
+
+async fn receive(
+    state: &AppState,
+    caller: &Caller,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Response, ApiError> {
+    let limits = state.settings.limits;
+    let multipart =
+        multipart.map_err(|_| ApiError::bad_form("send the photo as multipart/form-data with a 'file' field"))?;
+    let form = read_form(multipart, limits.max_bytes).await?;
+
+    let original_blake3 = ContentHash::of(&form.file).to_string();
+    if let Some(existing) = state.store.photo_by_original(&original_blake3).await? {
+        return Ok((StatusCode::OK, Json(PhotoView::of(&existing))).into_response());
+    }
+    let unknown = state.store.unknown_learners(&form.learner_ids).await?;
+    if !unknown.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "unknown_learner",
+            format!("no learner on record with id {}", unknown.join(", ")),
+        ));
+    }
+
+    // Scrubbing is CPU-bound: run it off the async runtime, a bounded number at a time.
+    let permit = state.scrub_permits.clone().acquire_owned().await.map_err(ApiError::internal)?;
+    let file = form.file.clone();
+    let started = Instant::now();
+    let processed = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        media::process(&file, &limits)
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    metrics::histogram!("consentgate_scrub_seconds").record(started.elapsed().as_secs_f64());
+    drop(form.file);
+
+    let scrubbed = &processed.scrubbed;
+    let (width, height) = scrubbed.display_dimensions();
+    let blake3 = processed.fingerprint.blake3.to_string();
+    let object_key = Objects::photo_key(&blake3, scrubbed.format.extension());
+    let photo = PhotoRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        object_key: object_key.clone(),
+        format: scrubbed.format.name().to_string(),
+        width: i64::from(width),
+        height: i64::from(height),
+        byte_size: scrubbed.bytes.len() as i64,
+        blake3,
+        original_blake3,
+        phash: processed.fingerprint.phash.to_string(),
+        removed: serde_json::to_string(&scrubbed.removed).map_err(ApiError::internal)?,
+        caption: form.caption,
+        alt_text: form.alt_text,
+        all_tagged: form.all_tagged,
+        uploaded_by: caller.token_id.clone(),
+        created_at: now_ms(),
+        learner_ids: form.learner_ids,
+        purposes: form.purposes,
+    };
+
+    // Object first, then the row: a crash in between leaves an orphan object for the start-up
+    // sweep, never a row without its image.
+    state.objects.put(&object_key, Bytes::from(processed.scrubbed.bytes)).await?;
+    let audit = AuditDraft::new(
+        &caller.token_id,
+        "photo_uploaded",
+        &photo.id,
+        serde_json::json!({ "blake3": photo.blake3, "format": photo.format, "removed": processed.scrubbed.removed }),
+    );
+    match state.store.insert_photo(&photo, audit).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => {
+            // The same original arrived twice at once; the other upload won. The object is the
+            // same content, so it stays.
+            let existing = state.store.photo_by_original(&photo.original_blake3).await?.ok_or_else(|| {
+                ApiError::internal("a conflicting photo vanished")
+            })?;
+            return Ok((StatusCode::OK, Json(PhotoView::of(&existing))).into_response());
+        }
+        Err(e) => return Err(e.into()),
+    }
+    metrics::counter!("consentgate_uploads_total").increment(1);
+    tracing::info!(photo = %photo.id, format = %photo.format, bytes = photo.byte_size, "photo stored");
+    Ok((StatusCode::CREATED, Json(PhotoView::of(&photo))).into_response())
+}
+
+/// Loads a photo the caller may see: admins see all, tutors their own; others get 403.
+async fn visible_photo(state: &AppState, caller: &Caller, id: &str) -> Result<PhotoRecord, ApiError> {
+    caller.require(&[Role::Tutor, Role::Admin])?;
+    let photo = state.store.photo(id).await?.ok_or_else(|| ApiError::not_found("photo"))?;
+    // A tutor asking for someone else's photo learns nothing about whether it exists.
+    if caller.role == Role::Tutor && photo.uploaded_by != caller.token_id {
+        return Err(ApiError::not_found("photo"));
+    }
+    Ok(photo)
+}
+
+/// `GET /api/v1/photos/{id}`: status with reasons.
+#[utoipa::path(get, path = "/api/v1/photos/{id}", params(("id" = String, Path)),
+    responses((status = 200, body = PhotoView), (status = 404, body = super::ops::ErrorBody)), security(("bearer" = [])))]
+pub async fn show(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<PhotoView>, ApiError> {
+    Ok(Json(PhotoView::of(&visible_photo(&state, &caller, &id).await?)))
+}
+
+/// `GET /api/v1/photos/{id}/image`: the scrubbed bytes (admin only until the queue exists).
+#[utoipa::path(get, path = "/api/v1/photos/{id}/image", params(("id" = String, Path)),
+    responses((status = 200, description = "the scrubbed image"), (status = 404, body = super::ops::ErrorBody)), security(("bearer" = [])))]
+pub async fn image(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+    caller.require(&[Role::Admin])?;
+    let photo = visible_photo(&state, &caller, &id).await?;
+    let bytes = state.objects.get(&photo.object_key).await?.ok_or_else(|| ApiError::internal("a photo's object is missing"))?;
+    let mime = match photo.format.as_str() {
+        "png" => "image/png",
+        "webp" => "image/webp",
+        _ => "image/jpeg",
+    };
+    let etag = format!("\"{}\"", photo.blake3);
+    Ok((
+        [
+            (header::CONTENT_TYPE, mime.to_string()),
+            (header::ETAG, etag),
+            (header::CACHE_CONTROL, "private, no-store".to_string()),
+            (header::CONTENT_DISPOSITION, format!("inline; filename=\"{}.{}\"", photo.id, photo.format)),
+        ],
+        bytes,
+    )
+        .into_response())
+}

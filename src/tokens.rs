@@ -1,0 +1,69 @@
+//! API tokens: `cg_<id>_<secret>`, a public id to find the row and a 256-bit secret of which only
+//! the blake3 is stored and which is compared in constant time.
+
+use crate::store::{now_ms, Role, TokenRecord};
+
+/// A token as shown once to its holder, and the record that is stored.
+pub struct NewToken {
+    /// The whole token: give it to the user, then forget it.
+    pub token: String,
+    /// What the store keeps.
+    pub record: TokenRecord,
+}
+
+fn random_hex<const N: usize>() -> String {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).expect("the operating system's random source works");
+    hex::encode(bytes)
+}
+
+/// The hash under which a secret is stored.
+pub fn hash_secret(secret: &str) -> String {
+    blake3::hash(secret.as_bytes()).to_hex().to_string()
+}
+
+/// Makes a new random token for `role` held by `name`.
+pub fn generate(role: Role, name: &str) -> NewToken {
+    let id = random_hex::<12>();
+    let secret = random_hex::<32>();
+    let record = TokenRecord { id: id.clone(), role, name: name.to_string(), secret_hash: hash_secret(&secret), created_at: now_ms() };
+    NewToken { token: format!("cg_{id}_{secret}"), record }
+}
+
+/// Splits a presented token into id and secret; `None` when it is not of our shape.
+pub fn parse(token: &str) -> Option<(&str, &str)> {
+    let rest = token.strip_prefix("cg_")?;
+    let (id, secret) = rest.split_once('_')?;
+    let hex = |s: &str, len| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
+    (hex(id, 24) && hex(secret, 64)).then_some((id, secret))
+}
+
+/// Whether `secret` is the one stored as `record`'s hash, compared in constant time.
+pub fn verify(record: &TokenRecord, secret: &str) -> bool {
+    constant_time_eq::constant_time_eq(hash_secret(secret).as_bytes(), record.secret_hash.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_generated_token_parses_and_verifies() {
+        let t = generate(Role::Tutor, "Sam");
+        let (id, secret) = parse(&t.token).unwrap();
+        assert_eq!(id, t.record.id);
+        assert!(verify(&t.record, secret));
+        assert!(!t.record.secret_hash.contains(secret));
+        let other = generate(Role::Tutor, "Sam");
+        assert_ne!(t.token, other.token);
+        let (_, other_secret) = parse(&other.token).unwrap();
+        assert!(!verify(&t.record, other_secret));
+    }
+
+    #[test]
+    fn malformed_tokens_are_refused() {
+        for bad in ["", "cg_", "cg_abc_def", "xx_000000000000000000000000_".to_string().as_str(), "Bearer cg_1_2"] {
+            assert!(parse(bad).is_none(), "{bad}");
+        }
+    }
+}
