@@ -1,0 +1,297 @@
+//! The HTTP API on a real server and real backends: SQLite + file system, and PostgreSQL + S3
+//! (moto on loopback).
+
+mod common;
+
+use common::server::{Blobs, Db, TestServer};
+use consentgate::store::Role;
+use serde_json::Value;
+
+fn corpus(rel: &str) -> Vec<u8> {
+    std::fs::read(common::corpus_dir().join(rel)).unwrap()
+}
+
+/// Runs a scenario on both backend pairs.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite_fs {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $name() {
+                    super::$name(super::TestServer::start(super::Db::Sqlite, super::Blobs::Fs).await).await;
+                }
+            )*
+        }
+        mod postgres_s3 {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $name() {
+                    super::$name(super::TestServer::start(super::Db::Postgres, super::Blobs::S3).await).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    upload_stores_a_scrubbed_photo_held_for_consent,
+    identical_reupload_answers_with_the_existing_photo,
+    bad_uploads_get_a_json_4xx_and_store_nothing,
+    tokens_and_roles_are_enforced,
+    uploads_leave_no_trace_of_metadata_or_filenames,
+    ops_endpoints_answer,
+);
+
+async fn upload_stores_a_scrubbed_photo_held_for_consent(server: TestServer) {
+    let tutor = server.token(Role::Tutor).await;
+    let response = server
+        .upload(&tutor, "IMG_0001.jpg", corpus("jpg/gps/DSCN0010.jpg"), &[
+            ("purposes", "website,print"),
+            ("caption", "Bricklaying practical"),
+            ("all_tagged", "true"),
+        ])
+        .await;
+    assert_eq!(response.status(), 201);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!((body["width"].as_i64(), body["height"].as_i64()), (Some(640), Some(480)));
+    assert_eq!(body["status"]["website"]["state"], "held");
+    assert_eq!(body["status"]["website"]["reasons"], serde_json::json!(["no_consent"]));
+    assert_eq!(body["status"]["print"]["state"], "held");
+    assert!(body["status"].get("social_media").is_none());
+    assert!(body["removed"].as_array().unwrap().contains(&Value::from("gps")));
+
+    // The tutor reads it back; the admin downloads the scrubbed bytes, whose hash is the ETag.
+    let id = body["id"].as_str().unwrap();
+    let shown: Value = server
+        .client
+        .get(format!("{}/api/v1/photos/{id}", server.base))
+        .bearer_auth(&tutor)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["id"], id);
+    let image = server
+        .client
+        .get(format!("{}/api/v1/photos/{id}/image", server.base))
+        .bearer_auth(&server.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(image.status(), 200);
+    assert_eq!(image.headers()["content-type"], "image/jpeg");
+    assert_eq!(image.headers()["etag"].to_str().unwrap(), format!("\"{}\"", body["blake3"].as_str().unwrap()));
+    let bytes = image.bytes().await.unwrap();
+    assert_eq!(blake3::hash(&bytes).to_hex().as_str(), body["blake3"].as_str().unwrap());
+    assert!(!bytes.windows(6).any(|w| w == b"Exif\0\0"), "the stored image has an Exif block");
+
+    // The upload is in the audit log, chained.
+    let audit = server.store.audit_log(0, 100).await.unwrap();
+    assert!(audit.iter().any(|r| r.action == "photo_uploaded" && r.subject == id));
+    consentgate::store::verify_chain(&audit, (0, consentgate::store::GENESIS_HASH.into())).unwrap();
+}
+
+async fn identical_reupload_answers_with_the_existing_photo(server: TestServer) {
+    let tutor = server.token(Role::Tutor).await;
+    let bytes = corpus("jpg/mobile/jolla.jpg");
+    let first = server.upload(&tutor, "a.jpg", bytes.clone(), &[("purposes", "website")]).await;
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    let before = server.snapshot().await;
+    let second = server.upload(&tutor, "b.jpg", bytes, &[("purposes", "internal")]).await;
+    assert_eq!(second.status(), 200);
+    let second: Value = second.json().await.unwrap();
+    assert_eq!(first["id"], second["id"]);
+    assert_eq!(server.snapshot().await, before, "a re-upload stored something");
+}
+
+async fn bad_uploads_get_a_json_4xx_and_store_nothing(server: TestServer) {
+    let tutor = server.token(Role::Tutor).await;
+    let photo = corpus("jpg/gps/DSCN0012.jpg");
+    let mut truncated = photo.clone();
+    truncated.truncate(photo.len() / 3);
+    let cases: Vec<(&str, Vec<u8>, Vec<(&str, &str)>, u16, &str)> = vec![
+        ("text behind .jpg", b"not an image at all".to_vec(), vec![("purposes", "website")], 415, "unsupported_format"),
+        ("empty file", Vec::new(), vec![("purposes", "website")], 422, "empty_file"),
+        ("truncated jpeg", truncated, vec![("purposes", "website")], 422, "corrupt_image"),
+        ("png bomb", common::fixtures::png_bomb(60_000), vec![("purposes", "website")], 413, "image_too_large"),
+        ("unknown purpose", photo.clone(), vec![("purposes", "billboard")], 422, "bad_form"),
+        ("no purpose", photo.clone(), vec![], 422, "bad_form"),
+        ("unknown learner", photo.clone(), vec![("purposes", "website"), ("learner_ids", "nobody")], 422, "unknown_learner"),
+        ("bad flag", photo.clone(), vec![("purposes", "website"), ("all_tagged", "maybe")], 422, "bad_form"),
+        ("unknown field", photo.clone(), vec![("purposes", "website"), ("gps", "51.5,0.1")], 422, "bad_form"),
+    ];
+    for (what, bytes, fields, status, code) in cases {
+        let before = server.snapshot().await;
+        let response = server.upload(&tutor, "x.jpg", bytes, &fields).await;
+        assert_eq!(response.status().as_u16(), status, "{what}");
+        let body: Value = response.json().await.unwrap_or_else(|e| panic!("{what}: not JSON: {e}"));
+        assert_eq!(body["error"], code, "{what}: {body}");
+        assert!(!body["message"].as_str().unwrap().is_empty());
+        let mut after = server.snapshot().await;
+        // The one trace a rejection leaves is its audit row.
+        assert_eq!(after["audit_log"], before["audit_log"] + 1, "{what}");
+        after.insert("audit_log".into(), before["audit_log"]);
+        assert_eq!(after, before, "{what}: something was stored");
+    }
+
+    // Not multipart at all, and a file over the byte limit (the limit is lowered by sending more
+    // than the default 40 MiB would take too long; the streaming check is the same code).
+    let before = server.snapshot().await;
+    let response = server
+        .client
+        .post(format!("{}/api/v1/photos", server.base))
+        .bearer_auth(&tutor)
+        .header("content-type", "application/json")
+        .body("{\"file\": \"nope\"}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+    let big = vec![0xFFu8; (server.settings.limits.max_bytes + 10) as usize];
+    let response = server.upload(&tutor, "big.jpg", big, &[("purposes", "website")]).await;
+    assert_eq!(response.status(), 413);
+    assert_eq!(response.json::<Value>().await.unwrap()["error"], "file_too_large");
+    let mut after = server.snapshot().await;
+    after.insert("audit_log".into(), before["audit_log"]);
+    assert_eq!(after, before);
+}
+
+async fn tokens_and_roles_are_enforced(server: TestServer) {
+    let photo = corpus("jpg/gps/DSCN0021.jpg");
+    let before = server.snapshot().await;
+    for token in ["", "cg_nonsense", "cg_000000000000000000000000_0000000000000000000000000000000000000000000000000000000000000000"] {
+        let response = server.upload(token, "x.jpg", photo.clone(), &[("purposes", "website")]).await;
+        assert_eq!(response.status(), 401, "{token:?}");
+        assert_eq!(response.json::<Value>().await.unwrap()["error"], "unauthorized");
+    }
+    // A real id with a wrong secret.
+    let tutor = server.token(Role::Tutor).await;
+    let forged = format!("{}{}", &tutor[..tutor.len() - 4], "0000");
+    assert_eq!(server.upload(&forged, "x.jpg", photo.clone(), &[("purposes", "website")]).await.status(), 401);
+    let marketing = server.token(Role::Marketing).await;
+    let response = server.upload(&marketing, "x.jpg", photo.clone(), &[("purposes", "website")]).await;
+    assert_eq!(response.status(), 403);
+    assert_eq!(response.json::<Value>().await.unwrap()["error"], "forbidden");
+    let mut after = server.snapshot().await;
+    assert_eq!(after["tokens"], before["tokens"] + 2);
+    after.insert("tokens".into(), before["tokens"]);
+    after.insert("audit_log".into(), before["audit_log"]);
+    assert_eq!(after, before);
+
+    // Tutors see their own photos only; only admins fetch images (until the queue exists).
+    let created: Value = server.upload(&tutor, "x.jpg", photo, &[("purposes", "website")]).await.json().await.unwrap();
+    let id = created["id"].as_str().unwrap();
+    let other_tutor = server.token(Role::Tutor).await;
+    let url = format!("{}/api/v1/photos/{id}", server.base);
+    assert_eq!(server.client.get(&url).bearer_auth(&other_tutor).send().await.unwrap().status(), 404);
+    assert_eq!(server.client.get(&url).bearer_auth(&server.admin).send().await.unwrap().status(), 200);
+    assert_eq!(server.client.get(format!("{url}/image")).bearer_auth(&tutor).send().await.unwrap().status(), 403);
+    assert_eq!(server.client.get(format!("{}/api/v1/photos/nope", server.base)).bearer_auth(&server.admin).send().await.unwrap().status(), 404);
+}
+
+/// Every corpus photo with GPS, every phone photo and every HEIC, uploaded; then no file under
+/// the data directory (and no row of any table) holds the original's Exif block, its GPS values
+/// or the upload's file name.
+async fn uploads_leave_no_trace_of_metadata_or_filenames(server: TestServer) {
+    let tutor = server.token(Role::Tutor).await;
+    let mut needles: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut files = common::corpus_files("jpg/gps");
+    files.extend(common::corpus_files("jpg/mobile"));
+    files.extend(common::corpus_files("heic"));
+    for (i, path) in files.iter().enumerate() {
+        let bytes = std::fs::read(path).unwrap();
+        let filename = format!("learner-upload-{i}-{}", path.file_name().unwrap().to_string_lossy());
+        let response = server.upload(&tutor, &filename, bytes.clone(), &[("purposes", "website")]).await;
+        assert_eq!(response.status(), 201, "{}", path.display());
+        needles.push((format!("file name of {}", path.display()), filename.into_bytes()));
+        for (what, needle) in metadata_needles(&bytes) {
+            needles.push((format!("{what} of {}", path.display()), needle));
+        }
+    }
+    assert!(needles.len() > files.len() * 2, "the corpus should yield Exif and GPS needles");
+
+    // Everything the service wrote: the data directory (SQLite, local objects) and, for the
+    // PostgreSQL/S3 pair, every row and every object.
+    let mut haystacks: Vec<(String, Vec<u8>)> = Vec::new();
+    for entry in walkdir::WalkDir::new(&server.settings.data_dir).into_iter().filter_map(Result::ok) {
+        if entry.file_type().is_file() {
+            haystacks.push((entry.path().display().to_string(), std::fs::read(entry.path()).unwrap()));
+        }
+    }
+    for (key, _) in server.objects.list_photos().await.unwrap() {
+        haystacks.push((key.clone(), server.objects.get(&key).await.unwrap().unwrap().to_vec()));
+    }
+    if let Some(url) = &server.settings.database_url {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+        for table in consentgate::store::TABLES {
+            let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT row_to_json(t)::text FROM {table} t"))
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+            haystacks.push((format!("PostgreSQL table {table}"), rows.join("\n").into_bytes()));
+        }
+    }
+    for (what, needle) in &needles {
+        for (name, hay) in &haystacks {
+            assert!(!hay.windows(needle.len()).any(|w| w == needle.as_slice()), "{what} found in {name}");
+        }
+    }
+}
+
+/// Byte strings that identify an original's metadata: its whole Exif TIFF header plus the first
+/// IFD bytes, and each GPS coordinate value as stored (rational numerators and denominators).
+fn metadata_needles(original: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
+    let mut needles = Vec::new();
+    if let Some(pos) = original.windows(6).position(|w| w == b"Exif\0\0") {
+        let end = (pos + 6 + 64).min(original.len());
+        needles.push(("Exif block", original[pos..end].to_vec()));
+    }
+    let tiff = original
+        .windows(6)
+        .position(|w| w == b"Exif\0\0")
+        .map(|p| &original[p + 6..])
+        .or_else(|| original.windows(4).position(|w| w == b"MM\0*" || w == b"II*\0").map(|p| &original[p..]));
+    if let Some(tiff) = tiff {
+        if let Ok(exif) = exif::Reader::new().read_raw(tiff.to_vec()) {
+            for field in exif.fields().filter(|f| matches!(f.tag, exif::Tag::GPSLatitude | exif::Tag::GPSLongitude)) {
+                if let exif::Value::Rational(values) = &field.value {
+                    let raw: Vec<u8> = values
+                        .iter()
+                        .flat_map(|r| {
+                            let (n, d) = if exif.little_endian() {
+                                (r.num.to_le_bytes(), r.denom.to_le_bytes())
+                            } else {
+                                (r.num.to_be_bytes(), r.denom.to_be_bytes())
+                            };
+                            n.into_iter().chain(d)
+                        })
+                        .collect();
+                    needles.push(("GPS value", raw));
+                }
+            }
+        }
+    }
+    needles
+}
+
+async fn ops_endpoints_answer(server: TestServer) {
+    let get = |path: &str| server.client.get(format!("{}{path}", server.base)).send();
+    assert_eq!(get("/healthz").await.unwrap().status(), 200);
+    let tutor = server.token(Role::Tutor).await;
+    server.upload(&tutor, "x.jpg", corpus("jpg/gps/DSCN0025.jpg"), &[("purposes", "website")]).await;
+    server.upload(&tutor, "x.jpg", b"nope".to_vec(), &[("purposes", "website")]).await;
+    let metrics = get("/metrics").await.unwrap().text().await.unwrap();
+    for expected in ["consentgate_uploads_total", "consentgate_upload_rejections_total{reason=\"unsupported_format\"}", "consentgate_scrub_seconds_bucket"] {
+        assert!(metrics.contains(expected), "{expected} missing from /metrics");
+    }
+    let openapi: Value = get("/api/v1/openapi.json").await.unwrap().json().await.unwrap();
+    assert!(openapi["paths"]["/api/v1/photos"]["post"].is_object());
+    assert!(openapi["paths"]["/api/v1/photos/{id}/image"]["get"].is_object());
+    let missing = get("/no/such/route").await.unwrap();
+    assert_eq!(missing.status(), 404);
+    assert_eq!(missing.json::<Value>().await.unwrap()["error"], "not_found");
+}
