@@ -61,7 +61,7 @@ pub fn moto_endpoint() -> String {
         .get_or_init(|| {
             let port = free_port();
             let script = format!(
-                "moto_server -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; \
+                "python3 -m moto.server -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; \
                  while kill -0 {pid} 2>/dev/null; do sleep 1; done; kill $m",
                 pid = std::process::id()
             );

@@ -1,0 +1,174 @@
+//! A server killed with SIGKILL in the middle of a batch of uploads, then restarted: no row without
+//! its object, no object without its row, and the audit chain verifies.
+
+mod common;
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::server::{fresh_bucket, fresh_pg_database};
+
+struct Server {
+    child: Child,
+    base: String,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Server {
+    /// The admin token the server printed, waiting up to `wait` for it.
+    fn printed_token(&self, wait: Duration) -> Option<String> {
+        let deadline = std::time::Instant::now() + wait;
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.starts_with("cg_") => return Some(line),
+                Ok(_) => {}
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn start(args: &[String]) -> Server {
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_consentgate"))
+        .args(args)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--sweep-grace-seconds", "0"])
+        .env("CONSENTGATE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    // The first start prints the admin token; later starts print nothing.
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let base = format!("http://127.0.0.1:{port}");
+    for _ in 0..300 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Server { child, base, lines: rx };
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the server did not start");
+}
+
+/// Distinct photos (distinct originals, distinct scrubbed bytes), each about 200 KB.
+fn photo(i: usize) -> Vec<u8> {
+    common::fixtures::encode_jpeg(&common::fixtures::picture(1200 + i as u32, 900), 90)
+}
+
+async fn crash_and_recover(backend_args: Vec<String>) {
+    let mut server = start(&backend_args);
+    let admin = server.printed_token(Duration::from_secs(10)).expect("first start prints the admin token");
+    let client = reqwest::Client::new();
+    let created = Arc::new(AtomicUsize::new(0));
+    let photos: Arc<Vec<Vec<u8>>> = Arc::new((0..64).map(photo).collect());
+
+    // Eight clients upload in parallel; the server is killed once a few uploads have landed.
+    let mut clients = Vec::new();
+    for c in 0..8 {
+        let (client, base, admin, created, photos) =
+            (client.clone(), server.base.clone(), admin.clone(), created.clone(), photos.clone());
+        clients.push(tokio::spawn(async move {
+            for i in (c..photos.len()).step_by(8) {
+                let form = reqwest::multipart::Form::new()
+                    .part("file", reqwest::multipart::Part::bytes(photos[i].clone()).file_name("x.jpg"))
+                    .text("purposes", "website");
+                match client.post(format!("{base}/api/v1/photos")).bearer_auth(&admin).multipart(form).send().await {
+                    Ok(r) if r.status() == 201 => {
+                        created.fetch_add(1, Ordering::SeqCst);
+                    }
+                    _ => return,
+                }
+            }
+        }));
+    }
+    while created.load(Ordering::SeqCst) < 6 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    for c in clients {
+        c.await.unwrap();
+    }
+    let landed = created.load(Ordering::SeqCst);
+    assert!(landed < photos.len(), "the kill came too late to interrupt anything");
+
+    // Restart on the same data: the sweep removes objects whose rows never committed.
+    let mut restarted = start(&backend_args);
+    assert!(restarted.printed_token(Duration::from_millis(500)).is_none(), "a restart made a second admin token");
+    let settings = consentgate::config::Settings::resolve(&overrides(&backend_args)).unwrap();
+    let store = consentgate::service::open_store(&settings).await.unwrap();
+    let objects = consentgate::objects::Objects::open(&settings).unwrap();
+    let rows: HashSet<String> = store.object_keys().await.unwrap().into_iter().collect();
+    let stored: HashSet<String> = objects.list_photos().await.unwrap().into_iter().map(|(k, _)| k).collect();
+    assert!(rows.len() >= landed, "{} rows for {landed} acknowledged uploads", rows.len());
+    assert_eq!(rows, stored, "rows and objects disagree after the restart");
+    restarted.child.kill().unwrap();
+    restarted.child.wait().unwrap();
+
+    let verify = Command::new(env!("CARGO_BIN_EXE_consentgate")).args(&backend_args).args(["audit", "verify"]).output().unwrap();
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
+}
+
+/// The command-line flags a backend list stands for, as settings overrides.
+fn overrides(args: &[String]) -> consentgate::config::Overrides {
+    let mut o = consentgate::config::Overrides::default();
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let value = it.next().cloned();
+        match flag.as_str() {
+            "--data" => o.data = value.map(Into::into),
+            "--database-url" => o.database_url = value,
+            "--s3-bucket" => o.s3_bucket = value,
+            "--s3-endpoint" => o.s3_endpoint = value,
+            "--s3-access-key-id" => o.s3_access_key_id = value,
+            "--s3-secret-access-key" => o.s3_secret_access_key = value,
+            "--s3-path-style" => o.s3_path_style = value.map(|v| v == "true"),
+            other => panic!("unexpected flag {other}"),
+        }
+    }
+    o
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_and_files_survive_a_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    crash_and_recover(vec!["--data".into(), dir.path().display().to_string()]).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_and_s3_survive_a_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let s3 = fresh_bucket().await;
+    crash_and_recover(vec![
+        "--data".into(),
+        dir.path().display().to_string(),
+        "--database-url".into(),
+        fresh_pg_database().await,
+        "--s3-bucket".into(),
+        s3.bucket,
+        "--s3-endpoint".into(),
+        s3.endpoint.unwrap(),
+        "--s3-access-key-id".into(),
+        "test".into(),
+        "--s3-secret-access-key".into(),
+        "test".into(),
+        "--s3-path-style".into(),
+        "true".into(),
+    ])
+    .await;
+}
