@@ -172,3 +172,57 @@ async fn postgres_and_s3_survive_a_kill() {
     ])
     .await;
 }
+
+/// SIGTERM while uploads are in flight: every request the server had accepted completes with 201,
+/// later ones are refused at connect, the process exits cleanly, and every 201 is stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_lets_in_flight_uploads_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = vec!["--data".to_string(), dir.path().display().to_string()];
+    let mut server = start(&args);
+    let admin = server.printed_token(Duration::from_secs(10)).expect("first start prints the admin token");
+    let client = reqwest::Client::new();
+    let created = Arc::new(AtomicUsize::new(0));
+    let broken = Arc::new(AtomicUsize::new(0));
+    let photos: Arc<Vec<Vec<u8>>> = Arc::new((0..48).map(|i| photo(100 + i)).collect());
+    let mut clients = Vec::new();
+    for c in 0..8 {
+        let (client, base, admin, created, broken, photos) =
+            (client.clone(), server.base.clone(), admin.clone(), created.clone(), broken.clone(), photos.clone());
+        clients.push(tokio::spawn(async move {
+            for i in (c..photos.len()).step_by(8) {
+                let form = reqwest::multipart::Form::new()
+                    .part("file", reqwest::multipart::Part::bytes(photos[i].clone()).file_name("x.jpg"))
+                    .text("purposes", "website");
+                match client.post(format!("{base}/api/v1/photos")).bearer_auth(&admin).multipart(form).send().await {
+                    Ok(r) if r.status() == 201 => {
+                        created.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Ok(r) => panic!("unexpected status {}", r.status()),
+                    // Refused or closed before the request was read: the server had stopped
+                    // accepting. Anything else means a request was cut off.
+                    Err(e) if e.is_connect() || e.is_request() => return,
+                    Err(e) => {
+                        broken.fetch_add(1, Ordering::SeqCst);
+                        eprintln!("cut off: {e:?}");
+                        return;
+                    }
+                }
+            }
+        }));
+    }
+    while created.load(Ordering::SeqCst) < 4 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let status = Command::new("kill").args(["-TERM", &server.child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    for c in clients {
+        c.await.unwrap();
+    }
+    let exit = server.child.wait().unwrap();
+    assert!(exit.success(), "the server did not exit cleanly: {exit:?}");
+    assert_eq!(broken.load(Ordering::SeqCst), 0, "in-flight uploads were cut off");
+    let settings = consentgate::config::Settings::resolve(&overrides(&args)).unwrap();
+    let store = consentgate::service::open_store(&settings).await.unwrap();
+    assert_eq!(store.table_counts().await.unwrap()["photos"], created.load(Ordering::SeqCst) as i64);
+}
