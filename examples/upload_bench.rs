@@ -100,7 +100,13 @@ async fn main() {
                         .text("purposes", "website,social_media")
                         .text("all_tagged", "true");
                     let t = Instant::now();
-                    let response = client.post(format!("{base}/api/v1/photos")).bearer_auth(&token).multipart(form).send().await.unwrap();
+                    let response = client
+                        .post(format!("{base}/api/v1/photos"))
+                        .bearer_auth(&token)
+                        .multipart(form)
+                        .send()
+                        .await
+                        .unwrap();
                     assert_eq!(response.status(), 201, "{}", response.text().await.unwrap_or_default());
                     latencies.lock().unwrap().push(t.elapsed());
                 }

@@ -218,7 +218,9 @@ impl Settings {
 
     /// The database URL in effect: the configured one, or SQLite in the data directory.
     pub fn effective_database_url(&self) -> String {
-        self.database_url.clone().unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("consentgate.db").display()))
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("consentgate.db").display()))
     }
 }
 

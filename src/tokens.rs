@@ -26,7 +26,13 @@ pub fn hash_secret(secret: &str) -> String {
 pub fn generate(role: Role, name: &str) -> NewToken {
     let id = random_hex::<12>();
     let secret = random_hex::<32>();
-    let record = TokenRecord { id: id.clone(), role, name: name.to_string(), secret_hash: hash_secret(&secret), created_at: now_ms() };
+    let record = TokenRecord {
+        id: id.clone(),
+        role,
+        name: name.to_string(),
+        secret_hash: hash_secret(&secret),
+        created_at: now_ms(),
+    };
     NewToken { token: format!("cg_{id}_{secret}"), record }
 }
 

@@ -12,7 +12,11 @@ fn run(data: &std::path::Path, args: &[&str]) -> (i32, String, String) {
         .env("CONSENTGATE_LOG", "warn")
         .output()
         .unwrap();
-    (out.status.code().unwrap(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -38,7 +42,11 @@ async fn tokens_are_printed_once_and_stored_hashed_and_tampering_is_found() {
         let bytes = std::fs::read(entry.path()).unwrap();
         for token in &tokens {
             let secret = token.rsplit('_').next().unwrap();
-            assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "a secret is stored in {}", entry.path().display());
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "a secret is stored in {}",
+                entry.path().display()
+            );
         }
     }
 

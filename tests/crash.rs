@@ -62,6 +62,8 @@ fn start(args: &[String]) -> Server {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("the server did not start");
 }
 
@@ -120,7 +122,8 @@ async fn crash_and_recover(backend_args: Vec<String>) {
     restarted.child.kill().unwrap();
     restarted.child.wait().unwrap();
 
-    let verify = Command::new(env!("CARGO_BIN_EXE_consentgate")).args(&backend_args).args(["audit", "verify"]).output().unwrap();
+    let verify =
+        Command::new(env!("CARGO_BIN_EXE_consentgate")).args(&backend_args).args(["audit", "verify"]).output().unwrap();
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stderr));
 }
 

@@ -45,11 +45,12 @@ on_both_backends!(
 async fn upload_stores_a_scrubbed_photo_held_for_consent(server: TestServer) {
     let tutor = server.token(Role::Tutor).await;
     let response = server
-        .upload(&tutor, "IMG_0001.jpg", corpus("jpg/gps/DSCN0010.jpg"), &[
-            ("purposes", "website,print"),
-            ("caption", "Bricklaying practical"),
-            ("all_tagged", "true"),
-        ])
+        .upload(
+            &tutor,
+            "IMG_0001.jpg",
+            corpus("jpg/gps/DSCN0010.jpg"),
+            &[("purposes", "website,print"), ("caption", "Bricklaying practical"), ("all_tagged", "true")],
+        )
         .await;
     assert_eq!(response.status(), 201);
     let body: Value = response.json().await.unwrap();
@@ -112,14 +113,22 @@ async fn bad_uploads_get_a_json_4xx_and_store_nothing(server: TestServer) {
     let photo = corpus("jpg/gps/DSCN0012.jpg");
     let mut truncated = photo.clone();
     truncated.truncate(photo.len() / 3);
-    let cases: Vec<(&str, Vec<u8>, Vec<(&str, &str)>, u16, &str)> = vec![
+    // (what, file, form fields, expected status, expected error code)
+    type Case = (&'static str, Vec<u8>, Vec<(&'static str, &'static str)>, u16, &'static str);
+    let cases: Vec<Case> = vec![
         ("text behind .jpg", b"not an image at all".to_vec(), vec![("purposes", "website")], 415, "unsupported_format"),
         ("empty file", Vec::new(), vec![("purposes", "website")], 422, "empty_file"),
         ("truncated jpeg", truncated, vec![("purposes", "website")], 422, "corrupt_image"),
         ("png bomb", common::fixtures::png_bomb(60_000), vec![("purposes", "website")], 413, "image_too_large"),
         ("unknown purpose", photo.clone(), vec![("purposes", "billboard")], 422, "bad_form"),
         ("no purpose", photo.clone(), vec![], 422, "bad_form"),
-        ("unknown learner", photo.clone(), vec![("purposes", "website"), ("learner_ids", "nobody")], 422, "unknown_learner"),
+        (
+            "unknown learner",
+            photo.clone(),
+            vec![("purposes", "website"), ("learner_ids", "nobody")],
+            422,
+            "unknown_learner",
+        ),
         ("bad flag", photo.clone(), vec![("purposes", "website"), ("all_tagged", "maybe")], 422, "bad_form"),
         ("unknown field", photo.clone(), vec![("purposes", "website"), ("gps", "51.5,0.1")], 422, "bad_form"),
     ];
@@ -162,7 +171,11 @@ async fn bad_uploads_get_a_json_4xx_and_store_nothing(server: TestServer) {
 async fn tokens_and_roles_are_enforced(server: TestServer) {
     let photo = corpus("jpg/gps/DSCN0021.jpg");
     let before = server.snapshot().await;
-    for token in ["", "cg_nonsense", "cg_000000000000000000000000_0000000000000000000000000000000000000000000000000000000000000000"] {
+    for token in [
+        "",
+        "cg_nonsense",
+        "cg_000000000000000000000000_0000000000000000000000000000000000000000000000000000000000000000",
+    ] {
         let response = server.upload(token, "x.jpg", photo.clone(), &[("purposes", "website")]).await;
         assert_eq!(response.status(), 401, "{token:?}");
         assert_eq!(response.json::<Value>().await.unwrap()["error"], "unauthorized");
@@ -189,7 +202,17 @@ async fn tokens_and_roles_are_enforced(server: TestServer) {
     assert_eq!(server.client.get(&url).bearer_auth(&other_tutor).send().await.unwrap().status(), 404);
     assert_eq!(server.client.get(&url).bearer_auth(&server.admin).send().await.unwrap().status(), 200);
     assert_eq!(server.client.get(format!("{url}/image")).bearer_auth(&tutor).send().await.unwrap().status(), 403);
-    assert_eq!(server.client.get(format!("{}/api/v1/photos/nope", server.base)).bearer_auth(&server.admin).send().await.unwrap().status(), 404);
+    assert_eq!(
+        server
+            .client
+            .get(format!("{}/api/v1/photos/nope", server.base))
+            .bearer_auth(&server.admin)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
 }
 
 /// Every corpus photo with GPS, every phone photo and every HEIC, uploaded; then no file under
@@ -285,7 +308,11 @@ async fn ops_endpoints_answer(server: TestServer) {
     server.upload(&tutor, "x.jpg", corpus("jpg/gps/DSCN0025.jpg"), &[("purposes", "website")]).await;
     server.upload(&tutor, "x.jpg", b"nope".to_vec(), &[("purposes", "website")]).await;
     let metrics = get("/metrics").await.unwrap().text().await.unwrap();
-    for expected in ["consentgate_uploads_total", "consentgate_upload_rejections_total{reason=\"unsupported_format\"}", "consentgate_scrub_seconds_bucket"] {
+    for expected in [
+        "consentgate_uploads_total",
+        "consentgate_upload_rejections_total{reason=\"unsupported_format\"}",
+        "consentgate_scrub_seconds_bucket",
+    ] {
         assert!(metrics.contains(expected), "{expected} missing from /metrics");
     }
     let openapi: Value = get("/api/v1/openapi.json").await.unwrap().json().await.unwrap();

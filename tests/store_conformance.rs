@@ -55,7 +55,10 @@ async fn conformance(store: Arc<dyn Store>) {
 
     // Tokens.
     let t = tokens::generate(Role::Tutor, "Sam Tutor");
-    store.create_token(&t.record, AuditDraft::new("cli", "token_created", &t.record.id, serde_json::json!({}))).await.unwrap();
+    store
+        .create_token(&t.record, AuditDraft::new("cli", "token_created", &t.record.id, serde_json::json!({})))
+        .await
+        .unwrap();
     assert_eq!(store.token(&t.record.id).await.unwrap(), Some(t.record.clone()));
     assert_eq!(store.token("nope").await.unwrap(), None);
     assert_eq!(store.count_tokens(Role::Tutor).await.unwrap(), 1);

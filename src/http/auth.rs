@@ -1,8 +1,8 @@
 //! Who is calling: the bearer token, checked against the store.
 
 use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use axum::http::header;
+use axum::http::request::Parts;
 
 use super::{ApiError, AppState};
 use crate::store::Role;

@@ -162,7 +162,9 @@ async fn read_form(mut multipart: Multipart, max_bytes: u64) -> Result<Form, Api
                 all_tagged = Some(match text.trim() {
                     "true" | "on" | "1" | "yes" => true,
                     "false" | "off" | "0" | "no" => false,
-                    other => return Err(ApiError::bad_form(format!("all_tagged must be true or false, not {other:?}"))),
+                    other => {
+                        return Err(ApiError::bad_form(format!("all_tagged must be true or false, not {other:?}")))
+                    }
                 })
             }
             other => return Err(ApiError::bad_form(format!("unknown form field {other:?}"))),
@@ -199,7 +201,8 @@ pub async fn upload(
     if let Err(e) = &result {
         if e.status.is_client_error() {
             metrics::counter!("consentgate_upload_rejections_total", "reason" => e.code).increment(1);
-            let audit = AuditDraft::new(&caller.token_id, "upload_rejected", "-", serde_json::json!({ "code": e.code }));
+            let audit =
+                AuditDraft::new(&caller.token_id, "upload_rejected", "-", serde_json::json!({ "code": e.code }));
             if let Err(audit_error) = state.store.append_audit(audit).await {
                 tracing::error!(error = %audit_error, "cannot audit a rejected upload");
             }
@@ -282,9 +285,11 @@ async fn receive(
         Err(StoreError::Conflict(_)) => {
             // The same original arrived twice at once; the other upload won. The object is the
             // same content, so it stays.
-            let existing = state.store.photo_by_original(&photo.original_blake3).await?.ok_or_else(|| {
-                ApiError::internal("a conflicting photo vanished")
-            })?;
+            let existing = state
+                .store
+                .photo_by_original(&photo.original_blake3)
+                .await?
+                .ok_or_else(|| ApiError::internal("a conflicting photo vanished"))?;
             return Ok((StatusCode::OK, Json(PhotoView::of(&existing))).into_response());
         }
         Err(e) => return Err(e.into()),
@@ -308,17 +313,26 @@ async fn visible_photo(state: &AppState, caller: &Caller, id: &str) -> Result<Ph
 /// `GET /api/v1/photos/{id}`: status with reasons.
 #[utoipa::path(get, path = "/api/v1/photos/{id}", params(("id" = String, Path)),
     responses((status = 200, body = PhotoView), (status = 404, body = super::ops::ErrorBody)), security(("bearer" = [])))]
-pub async fn show(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<PhotoView>, ApiError> {
+pub async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<PhotoView>, ApiError> {
     Ok(Json(PhotoView::of(&visible_photo(&state, &caller, &id).await?)))
 }
 
 /// `GET /api/v1/photos/{id}/image`: the scrubbed bytes (admin only until the queue exists).
 #[utoipa::path(get, path = "/api/v1/photos/{id}/image", params(("id" = String, Path)),
     responses((status = 200, description = "the scrubbed image"), (status = 404, body = super::ops::ErrorBody)), security(("bearer" = [])))]
-pub async fn image(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
+pub async fn image(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     caller.require(&[Role::Admin])?;
     let photo = visible_photo(&state, &caller, &id).await?;
-    let bytes = state.objects.get(&photo.object_key).await?.ok_or_else(|| ApiError::internal("a photo's object is missing"))?;
+    let bytes =
+        state.objects.get(&photo.object_key).await?.ok_or_else(|| ApiError::internal("a photo's object is missing"))?;
     let mime = match photo.format.as_str() {
         "png" => "image/png",
         "webp" => "image/webp",

@@ -50,8 +50,9 @@ pub struct AuditRecord {
 /// The hash of a row: blake3 over a JSON array of its fields, which is unambiguous however the
 /// fields are chosen.
 pub fn row_hash(seq: i64, at: i64, actor: &str, action: &str, subject: &str, details: &str, prev_hash: &str) -> String {
-    let canonical = serde_json::to_string(&("consentgate-audit-v1", seq, at, actor, action, subject, details, prev_hash))
-        .expect("strings and integers serialise");
+    let canonical =
+        serde_json::to_string(&("consentgate-audit-v1", seq, at, actor, action, subject, details, prev_hash))
+            .expect("strings and integers serialise");
     blake3::hash(canonical.as_bytes()).to_hex().to_string()
 }
 

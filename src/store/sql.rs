@@ -52,7 +52,8 @@ pub struct PostgresStore {
 impl PostgresStore {
     /// Connects to the database a `postgres://` URL names.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
-        let pool = PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(15)).connect(url).await?;
+        let pool =
+            PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(15)).connect(url).await?;
         Ok(PostgresStore { pool })
     }
 }
@@ -315,7 +316,14 @@ macro_rules! sql_store {
     };
 }
 
-sql_store!(SqliteStore, sqlx::Sqlite, write = write, read = read, migrations = "./migrations/sqlite", audit_lock = None::<&str>);
+sql_store!(
+    SqliteStore,
+    sqlx::Sqlite,
+    write = write,
+    read = read,
+    migrations = "./migrations/sqlite",
+    audit_lock = None::<&str>
+);
 sql_store!(
     PostgresStore,
     sqlx::Postgres,

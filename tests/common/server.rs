@@ -65,6 +65,9 @@ pub fn moto_endpoint() -> String {
                  while kill -0 {pid} 2>/dev/null; do sleep 1; done; kill $m",
                 pid = std::process::id()
             );
+            // The watcher outlives this process on purpose (it stops moto when we are gone), so it
+            // is never waited for.
+            #[allow(clippy::zombie_processes)]
             Command::new("bash").args(["-c", &script]).spawn().expect("bash runs");
             let endpoint = format!("http://127.0.0.1:{port}");
             for _ in 0..200 {
@@ -163,7 +166,13 @@ impl TestServer {
     }
 
     /// Uploads `bytes` as `filename` with the given extra text fields.
-    pub async fn upload(&self, token: &str, filename: &str, bytes: Vec<u8>, fields: &[(&str, &str)]) -> reqwest::Response {
+    pub async fn upload(
+        &self,
+        token: &str,
+        filename: &str,
+        bytes: Vec<u8>,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
         let mut form = reqwest::multipart::Form::new()
             .part("file", reqwest::multipart::Part::bytes(bytes).file_name(filename.to_string()));
         for (k, v) in fields {
