@@ -1,4 +1,6 @@
-//! The rules: pure functions of facts and time, no IO. Issue 4 adds consent, issue 5 names.
+//! The rules: pure functions of facts and time, no IO.
+
+pub mod consent;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -1,0 +1,463 @@
+//! The consent decision: may a photo of this learner be used for this purpose at this moment?
+//!
+//! Consent is an append-only history of events. Each person who can speak for the learner (the
+//! learner, each of their guardians) has a current position per purpose: their latest event for it
+//! at or before the moment asked about. Then:
+//! - any current refusal or withdrawal, from anyone, denies ("any no wins");
+//! - under 18 at that moment, or with no known date of birth, a guardian's unexpired grant is needed;
+//! - from 18, the learner's own unexpired grant is needed (a guardian's grant given while they were
+//!   a child no longer suffices, unless [`Rules::guardian_grant_survives_majority`] says so).
+//!
+//! Pure: the clock is an argument.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use time::{Date, Month, OffsetDateTime};
+
+use super::Purpose;
+
+/// Who gave (or refused, or withdrew) consent.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "id")]
+pub enum Giver {
+    /// The learner themself.
+    Learner,
+    /// One of the learner's guardians, by guardian id.
+    Guardian(String),
+}
+
+/// What a consent event says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// Yes, for the event's purposes (until its expiry, if any).
+    Granted,
+    /// No, for the event's purposes.
+    Refused,
+    /// An earlier yes taken back, for the event's purposes.
+    Withdrawn,
+}
+
+/// One recorded consent event, as far as the decision needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentEvent {
+    /// Event id, cited as the basis of a decision.
+    pub id: String,
+    /// Granted, refused or withdrawn.
+    pub kind: EventKind,
+    /// The purposes it covers.
+    pub purposes: BTreeSet<Purpose>,
+    /// Who gave it.
+    pub giver: Giver,
+    /// When it was given; it has no effect before.
+    pub given_at: OffsetDateTime,
+    /// When a grant stops counting (exclusive: at that instant it has expired).
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+/// The facts about a learner the decision depends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Learner {
+    /// Date of birth, when known. Unknown counts as under 18.
+    pub date_of_birth: Option<Date>,
+    /// Ids of the learner's guardians; events from anyone else are ignored.
+    pub guardian_ids: BTreeSet<String>,
+}
+
+/// Policy switches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Rules {
+    /// Whether a guardian's grant given before the learner turned 18 still counts afterwards.
+    /// Off by default: an adult decides for themself.
+    pub guardian_grant_survives_majority: bool,
+}
+
+/// Why a purpose is not allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DenyReason {
+    /// Nobody has said anything for this purpose.
+    NoConsent,
+    /// Someone's current answer is no.
+    Refused,
+    /// Someone took their yes back.
+    Withdrawn,
+    /// The grant that would count has expired.
+    Expired,
+    /// Under 18 (or date of birth unknown): only a guardian's grant counts, and there is none.
+    NeedsGuardian,
+    /// 18 or over: only the learner's own grant counts, and there is none.
+    NeedsAdultConsent,
+}
+
+/// The answer for one learner, purpose and moment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "decision")]
+pub enum Decision {
+    /// Allowed, on the strength of this grant.
+    Allow {
+        /// The event id of the grant relied on.
+        basis: String,
+    },
+    /// Not allowed, for these reasons (sorted, without duplicates).
+    Deny {
+        /// Why.
+        reasons: Vec<DenyReason>,
+    },
+}
+
+impl Decision {
+    /// Whether the purpose is allowed.
+    pub fn allowed(&self) -> bool {
+        matches!(self, Decision::Allow { .. })
+    }
+}
+
+/// The day someone born on `dob` turns 18. Someone born on 29 February turns 18 on 1 March in a
+/// year without 29 February, as English law has it.
+pub fn majority_date(dob: Date) -> Date {
+    let year = dob.year() + 18;
+    Date::from_calendar_date(year, dob.month(), dob.day())
+        .unwrap_or_else(|_| Date::from_calendar_date(year, Month::March, 1).expect("1 March exists"))
+}
+
+/// Whether the learner is 18 or over at `at` (by the calendar date of `at` in UTC).
+pub fn is_adult(learner: &Learner, at: OffsetDateTime) -> bool {
+    learner.date_of_birth.is_some_and(|dob| at.to_offset(time::UtcOffset::UTC).date() >= majority_date(dob))
+}
+
+/// Decides whether `purpose` is allowed for `learner` at `at`, from the consent history `events`
+/// (in any order).
+pub fn decide(
+    learner: &Learner,
+    events: &[ConsentEvent],
+    purpose: Purpose,
+    at: OffsetDateTime,
+    rules: Rules,
+) -> Decision {
+    // Each giver's current position: their latest event for this purpose, at or before `at`.
+    // Ties at the same instant resolve to the more cautious event (a no beats a yes).
+    let caution = |k: EventKind| match k {
+        EventKind::Granted => 0,
+        EventKind::Withdrawn => 1,
+        EventKind::Refused => 2,
+    };
+    let mut current: BTreeMap<&Giver, &ConsentEvent> = BTreeMap::new();
+    for event in events {
+        let speaks_for_learner = match &event.giver {
+            Giver::Learner => true,
+            Giver::Guardian(id) => learner.guardian_ids.contains(id),
+        };
+        if !speaks_for_learner || !event.purposes.contains(&purpose) || event.given_at > at {
+            continue;
+        }
+        let newer = current
+            .get(&event.giver)
+            .is_none_or(|held| (event.given_at, caution(event.kind)) > (held.given_at, caution(held.kind)));
+        if newer {
+            current.insert(&event.giver, event);
+        }
+    }
+
+    let mut reasons = BTreeSet::new();
+    for event in current.values() {
+        match event.kind {
+            EventKind::Refused => {
+                reasons.insert(DenyReason::Refused);
+            }
+            EventKind::Withdrawn => {
+                reasons.insert(DenyReason::Withdrawn);
+            }
+            EventKind::Granted => {}
+        }
+    }
+    if !reasons.is_empty() {
+        return Decision::Deny { reasons: reasons.into_iter().collect() };
+    }
+
+    let live = |e: &ConsentEvent| e.expires_at.is_none_or(|exp| at < exp);
+    let adult = is_adult(learner, at);
+    let counts = |e: &ConsentEvent| match &e.giver {
+        Giver::Learner => adult,
+        Giver::Guardian(_) => {
+            !adult
+                || (rules.guardian_grant_survives_majority
+                    && learner.date_of_birth.is_some_and(|dob| e.given_at.date() < majority_date(dob)))
+        }
+    };
+    // Everyone's current position is a grant here (any no has returned above).
+    let grants: Vec<&ConsentEvent> = current.values().copied().collect();
+    let basis = grants.iter().copied().filter(|e| counts(e) && live(e)).min_by_key(|e| (e.given_at, &e.id));
+    if let Some(basis) = basis {
+        return Decision::Allow { basis: basis.id.clone() };
+    }
+    let reason = if grants.iter().any(|e| counts(e)) {
+        DenyReason::Expired
+    } else if grants.is_empty() {
+        DenyReason::NoConsent
+    } else if adult {
+        DenyReason::NeedsAdultConsent
+    } else {
+        DenyReason::NeedsGuardian
+    };
+    Decision::Deny { reasons: vec![reason] }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::{date, datetime};
+    use DenyReason as D;
+    use EventKind::*;
+
+    fn learner(dob: Option<Date>) -> Learner {
+        Learner { date_of_birth: dob, guardian_ids: ["mum".to_string(), "dad".to_string()].into() }
+    }
+
+    fn event(
+        id: &str,
+        kind: EventKind,
+        giver: Giver,
+        at: OffsetDateTime,
+        expires: Option<OffsetDateTime>,
+    ) -> ConsentEvent {
+        ConsentEvent {
+            id: id.into(),
+            kind,
+            purposes: [Purpose::Website, Purpose::Print].into(),
+            giver,
+            given_at: at,
+            expires_at: expires,
+        }
+    }
+
+    fn mum() -> Giver {
+        Giver::Guardian("mum".into())
+    }
+    fn dad() -> Giver {
+        Giver::Guardian("dad".into())
+    }
+
+    const T0: OffsetDateTime = datetime!(2025-09-01 09:00 UTC);
+
+    fn check(l: &Learner, events: &[ConsentEvent], at: OffsetDateTime, expected: Result<&str, &[DenyReason]>) {
+        let got = decide(l, events, Purpose::Website, at, Rules::default());
+        let want = match expected {
+            Ok(basis) => Decision::Allow { basis: basis.into() },
+            Err(reasons) => Decision::Deny { reasons: reasons.to_vec() },
+        };
+        assert_eq!(got, want, "at {at}");
+    }
+
+    #[test]
+    fn nothing_on_record_is_no_consent() {
+        check(&learner(Some(date!(2000 - 01 - 01))), &[], T0, Err(&[D::NoConsent]));
+        check(&learner(None), &[], T0, Err(&[D::NoConsent]));
+    }
+
+    #[test]
+    fn the_eighteenth_birthday_decides_whose_grant_counts() {
+        // Born 2 September 2007: 18 on 2 September 2025.
+        let l = learner(Some(date!(2007 - 09 - 02)));
+        let own = [event("own", Granted, Giver::Learner, T0, None)];
+        let guardian = [event("g", Granted, mum(), T0, None)];
+        let day_before = datetime!(2025-09-01 23:59:59 UTC);
+        let day_of = datetime!(2025-09-02 00:00 UTC);
+        let day_after = datetime!(2025-09-03 12:00 UTC);
+        check(&l, &own, day_before, Err(&[D::NeedsGuardian]));
+        check(&l, &own, day_of, Ok("own"));
+        check(&l, &own, day_after, Ok("own"));
+        check(&l, &guardian, day_before, Ok("g"));
+        check(&l, &guardian, day_of, Err(&[D::NeedsAdultConsent]));
+        check(&l, &guardian, day_after, Err(&[D::NeedsAdultConsent]));
+        // Unless the provider's policy keeps a childhood grant alive.
+        let rules = Rules { guardian_grant_survives_majority: true };
+        assert!(decide(&l, &guardian, Purpose::Website, day_after, rules).allowed());
+        // A guardian grant given after 18 never counts, whatever the policy.
+        let late_grant = [event("late", Granted, mum(), day_after, None)];
+        assert!(!decide(&l, &late_grant, Purpose::Website, day_after, rules).allowed());
+    }
+
+    #[test]
+    fn leap_day_birthdays_turn_18_on_1_march_in_common_years() {
+        // Born 29 February 2008; 2026 has no 29 February.
+        let l = learner(Some(date!(2008 - 02 - 29)));
+        assert_eq!(majority_date(date!(2008 - 02 - 29)), date!(2026 - 03 - 01));
+        let own = [event("own", Granted, Giver::Learner, T0, None)];
+        check(&l, &own, datetime!(2026-02-28 12:00 UTC), Err(&[D::NeedsGuardian]));
+        check(&l, &own, datetime!(2026-03-01 00:00 UTC), Ok("own"));
+        // Born 29 February 2004: 2022 has no 29 February either; 1 March 2022.
+        assert_eq!(majority_date(date!(2004 - 02 - 29)), date!(2022 - 03 - 01));
+        // Born 29 February 1996: 2014, common year.
+        assert_eq!(majority_date(date!(1996 - 02 - 29)), date!(2014 - 03 - 01));
+        // Born 28 February: no special case.
+        assert_eq!(majority_date(date!(2008 - 02 - 28)), date!(2026 - 02 - 28));
+    }
+
+    #[test]
+    fn expiry_takes_effect_at_the_exact_instant() {
+        let l = learner(Some(date!(2000 - 01 - 01)));
+        let expiry = datetime!(2026-07-31 23:59:59 UTC);
+        let own = [event("own", Granted, Giver::Learner, T0, Some(expiry))];
+        check(&l, &own, expiry - time::Duration::nanoseconds(1), Ok("own"));
+        check(&l, &own, expiry, Err(&[D::Expired]));
+        check(&l, &own, expiry + time::Duration::days(1), Err(&[D::Expired]));
+        // A fresh grant after expiry restores it.
+        let renewed =
+            [own[0].clone(), event("renewed", Granted, Giver::Learner, expiry + time::Duration::days(2), None)];
+        check(&l, &renewed, expiry + time::Duration::days(3), Ok("renewed"));
+    }
+
+    #[test]
+    fn unknown_birth_date_counts_as_under_18() {
+        let l = learner(None);
+        check(&l, &[event("own", Granted, Giver::Learner, T0, None)], T0, Err(&[D::NeedsGuardian]));
+        check(&l, &[event("g", Granted, dad(), T0, None)], T0, Ok("g"));
+    }
+
+    #[test]
+    fn any_no_wins() {
+        let child = learner(Some(date!(2012 - 05 - 05)));
+        // Two guardians disagree.
+        let split =
+            [event("m", Granted, mum(), T0, None), event("d", Refused, dad(), T0 + time::Duration::hours(1), None)];
+        check(&child, &split, T0 + time::Duration::days(1), Err(&[D::Refused]));
+        // A guardian says yes and the learner says no.
+        let learner_no = [event("m", Granted, mum(), T0, None), event("l", Refused, Giver::Learner, T0, None)];
+        check(&child, &learner_no, T0 + time::Duration::days(1), Err(&[D::Refused]));
+        // Refused and withdrawn at once: both reasons.
+        let both = [event("d", Refused, dad(), T0, None), event("m", Withdrawn, mum(), T0, None)];
+        check(&child, &both, T0 + time::Duration::days(1), Err(&[D::Refused, D::Withdrawn]));
+        // Before the refusal was given, it had no effect.
+        check(&child, &split, T0 + time::Duration::minutes(30), Ok("m"));
+    }
+
+    #[test]
+    fn withdrawn_then_granted_again_later() {
+        let adult = learner(Some(date!(1990 - 01 - 01)));
+        let history = [
+            event("g1", Granted, Giver::Learner, T0, None),
+            event("w", Withdrawn, Giver::Learner, T0 + time::Duration::days(10), None),
+            event("g2", Granted, Giver::Learner, T0 + time::Duration::days(20), None),
+        ];
+        check(&adult, &history, T0 + time::Duration::days(5), Ok("g1"));
+        check(&adult, &history, T0 + time::Duration::days(15), Err(&[D::Withdrawn]));
+        check(&adult, &history, T0 + time::Duration::days(25), Ok("g2"));
+        // Order of the slice does not matter.
+        let mut reversed = history.to_vec();
+        reversed.reverse();
+        check(&adult, &reversed, T0 + time::Duration::days(15), Err(&[D::Withdrawn]));
+        // A no and a yes at the same instant: the no wins.
+        let tie = [event("y", Granted, Giver::Learner, T0, None), event("n", Refused, Giver::Learner, T0, None)];
+        check(&adult, &tie, T0, Err(&[D::Refused]));
+    }
+
+    #[test]
+    fn a_grant_for_another_purpose_only_is_no_consent() {
+        let adult = learner(Some(date!(1990 - 01 - 01)));
+        let mut social_only = event("s", Granted, Giver::Learner, T0, None);
+        social_only.purposes = [Purpose::SocialMedia].into();
+        check(&adult, &[social_only.clone()], T0, Err(&[D::NoConsent]));
+        assert!(decide(&adult, &[social_only], Purpose::SocialMedia, T0, Rules::default()).allowed());
+        // A refusal for another purpose does not block this one.
+        let mut print_no = event("p", Refused, Giver::Learner, T0, None);
+        print_no.purposes = [Purpose::Print].into();
+        check(&adult, &[print_no, event("w", Granted, Giver::Learner, T0, None)], T0, Ok("w"));
+    }
+
+    #[test]
+    fn events_from_someone_elses_guardian_are_ignored() {
+        let child = learner(Some(date!(2012 - 05 - 05)));
+        let stranger = Giver::Guardian("not-a-guardian".into());
+        check(&child, &[event("x", Granted, stranger.clone(), T0, None)], T0, Err(&[D::NoConsent]));
+        check(&child, &[event("x", Refused, stranger, T0, None), event("m", Granted, mum(), T0, None)], T0, Ok("m"));
+    }
+
+    #[test]
+    fn expired_guardian_grant_for_a_child_says_expired_not_needs_guardian() {
+        let child = learner(Some(date!(2012 - 05 - 05)));
+        let lapsed = [event("m", Granted, mum(), T0, Some(T0 + time::Duration::days(30)))];
+        check(&child, &lapsed, T0 + time::Duration::days(31), Err(&[D::Expired]));
+        let own_only = [event("l", Granted, Giver::Learner, T0, None), lapsed[0].clone()];
+        check(&child, &own_only, T0 + time::Duration::days(31), Err(&[D::Expired]));
+    }
+
+    /// Every combination of age (child, adult, unknown) and of each giver's position (nothing,
+    /// live grant, expired grant, refusal, withdrawal) for the learner and two guardians, checked
+    /// against the rules restated independently.
+    #[test]
+    fn exhaustive_combinations_follow_the_rules() {
+        #[derive(Clone, Copy, Debug, PartialEq)]
+        enum Position {
+            Nothing,
+            Live,
+            Lapsed,
+            No,
+            TookBack,
+        }
+        use Position::*;
+        let positions = [Nothing, Live, Lapsed, No, TookBack];
+        let at = datetime!(2026-01-15 12:00 UTC);
+        let ages = [("child", Some(date!(2012 - 01 - 01))), ("adult", Some(date!(1999 - 01 - 01))), ("unknown", None)];
+        let mut checked = 0;
+        for (age, dob) in ages {
+            let l = learner(dob);
+            for own in positions {
+                for m in positions {
+                    for d in positions {
+                        let mut events = Vec::new();
+                        for (giver, position, id) in
+                            [(Giver::Learner, own, "own"), (mum(), m, "mum"), (dad(), d, "dad")]
+                        {
+                            let expires = Some(at - time::Duration::days(1));
+                            match position {
+                                Nothing => {}
+                                Live => events.push(event(id, Granted, giver, T0, None)),
+                                Lapsed => events.push(event(id, Granted, giver, T0, expires)),
+                                No => events.push(event(id, Refused, giver, T0, None)),
+                                TookBack => events.push(event(id, Withdrawn, giver, T0, None)),
+                            }
+                        }
+                        let got = decide(&l, &events, Purpose::Website, at, Rules::default());
+                        // The rules, restated.
+                        let all = [own, m, d];
+                        let adult = age == "adult";
+                        let mut expected_no = Vec::new();
+                        if all.contains(&No) {
+                            expected_no.push(D::Refused);
+                        }
+                        if all.contains(&TookBack) {
+                            expected_no.push(D::Withdrawn);
+                        }
+                        let who_counts: Vec<Position> = if adult { vec![own] } else { vec![m, d] };
+                        let expected = if !expected_no.is_empty() {
+                            Decision::Deny { reasons: expected_no }
+                        } else if who_counts.contains(&Live) {
+                            // The earliest grant is the basis; all are given at T0 here, so the smaller id wins.
+                            let basis = if adult {
+                                "own"
+                            } else if d == Live {
+                                "dad"
+                            } else {
+                                "mum"
+                            };
+                            Decision::Allow { basis: basis.into() }
+                        } else if who_counts.contains(&Lapsed) {
+                            Decision::Deny { reasons: vec![D::Expired] }
+                        } else if all.iter().all(|p| *p == Nothing) {
+                            Decision::Deny { reasons: vec![D::NoConsent] }
+                        } else if adult {
+                            Decision::Deny { reasons: vec![D::NeedsAdultConsent] }
+                        } else {
+                            Decision::Deny { reasons: vec![D::NeedsGuardian] }
+                        };
+                        assert_eq!(got, expected, "{age}: learner {own:?}, mum {m:?}, dad {d:?}");
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 375);
+    }
+}
