@@ -164,34 +164,42 @@ pub fn run(inputs: &[PathBuf], out: Option<&Path>, limits: &Limits, sink: &mut d
     let progress = ProgressBar::new(files.len() as u64).with_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} files, {per_sec}, eta {eta}").expect("valid template"),
     );
-    let (tx, rx) = mpsc::channel::<(usize, Report)>();
     let mut all_ok = true;
     let mut write_result = Ok(());
-    std::thread::scope(|scope| {
-        let files = &files;
-        scope.spawn(move || {
-            files.par_iter().enumerate().for_each_with(tx, |tx, (i, path)| {
-                // The receiver only goes away if writing failed; then there is nothing to report to.
-                let _ = tx.send((i, process_file(path, out, limits)));
-            });
-        });
-        // Reorder so that lines come out in input order whatever finishes first.
-        let mut pending = BTreeMap::new();
-        let mut next = 0;
-        for (i, report) in rx {
-            pending.insert(i, report);
-            while let Some(report) = pending.remove(&next) {
-                all_ok &= !report.is_failure();
-                if write_result.is_ok() {
-                    write_result = serde_json::to_writer(&mut *sink, &report)
-                        .map_err(std::io::Error::from)
-                        .and_then(|()| sink.write_all(b"\n"));
-                }
-                progress.inc(1);
-                next += 1;
-            }
+    let mut emit = |report: Report| {
+        all_ok &= !report.is_failure();
+        if write_result.is_ok() {
+            write_result = serde_json::to_writer(&mut *sink, &report)
+                .map_err(std::io::Error::from)
+                .and_then(|()| sink.write_all(b"\n"));
         }
-    });
+        progress.inc(1);
+    };
+    if files.len() == 1 {
+        // One file, the common case from scripts: no worker threads to start.
+        emit(process_file(&files[0], out, limits));
+    } else {
+        let (tx, rx) = mpsc::channel::<(usize, Report)>();
+        std::thread::scope(|scope| {
+            let files = &files;
+            scope.spawn(move || {
+                files.par_iter().enumerate().for_each_with(tx, |tx, (i, path)| {
+                    // The receiver only goes away if writing failed; then there is nothing to report to.
+                    let _ = tx.send((i, process_file(path, out, limits)));
+                });
+            });
+            // Reorder so that lines come out in input order whatever finishes first.
+            let mut pending = BTreeMap::new();
+            let mut next = 0;
+            for (i, report) in rx {
+                pending.insert(i, report);
+                while let Some(report) = pending.remove(&next) {
+                    emit(report);
+                    next += 1;
+                }
+            }
+        });
+    }
     progress.finish_and_clear();
     write_result?;
     sink.flush()?;
