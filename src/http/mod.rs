@@ -3,6 +3,8 @@
 
 mod auth;
 mod error;
+mod json;
+mod learners;
 mod ops;
 mod photos;
 
@@ -45,6 +47,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/photos", post(photos::upload).layer(DefaultBodyLimit::max(upload_limit)))
         .route("/api/v1/photos/{id}", get(photos::show))
         .route("/api/v1/photos/{id}/image", get(photos::image))
+        .route("/api/v1/learners", post(learners::create).get(learners::search))
+        .route("/api/v1/learners/{id}", get(learners::show).patch(learners::correct))
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route("/api/v1/openapi.json", get(ops::openapi))

@@ -40,8 +40,10 @@ pub async fn not_found() -> ApiError {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "consentgate", description = "Photos of learners, published only with consent."),
-    paths(healthz, metrics, super::photos::upload, super::photos::show, super::photos::image),
-    components(schemas(super::photos::PhotoView, super::photos::UploadForm, crate::policy::PurposeStatus, crate::policy::Purpose, crate::policy::State, crate::policy::Reason, ErrorBody)),
+    paths(healthz, metrics, super::photos::upload, super::photos::show, super::photos::image,
+        super::learners::create, super::learners::show, super::learners::correct, super::learners::search),
+    components(schemas(super::photos::PhotoView, super::photos::UploadForm, super::learners::LearnerView,
+        super::learners::NewLearner, super::learners::NewGuardian, super::learners::LearnerPatch, crate::store::GuardianRecord, crate::policy::PurposeStatus, crate::policy::Purpose, crate::policy::State, crate::policy::Reason, ErrorBody)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -128,6 +128,40 @@ pub struct PhotoRecord {
     pub purposes: Vec<Purpose>,
 }
 
+/// A guardian: a person who consents for a learner under 18.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct GuardianRecord {
+    /// Guardian id.
+    pub id: String,
+    /// Full name.
+    pub name: String,
+    /// Email address, where withdrawal links are sent.
+    pub email: Option<String>,
+}
+
+/// A learner on record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LearnerRecord {
+    /// Learner id.
+    pub id: String,
+    /// Given name.
+    pub given_name: String,
+    /// Family name.
+    pub family_name: String,
+    /// The name they go by, when different from the given name.
+    pub preferred_name: Option<String>,
+    /// Date of birth (ISO 8601), when known.
+    pub date_of_birth: Option<String>,
+    /// The MIS's reference for this learner.
+    pub external_ref: Option<String>,
+    /// Guardians, oldest first.
+    pub guardians: Vec<GuardianRecord>,
+    /// Unix milliseconds.
+    pub created_at: i64,
+    /// Unix milliseconds.
+    pub updated_at: i64,
+}
+
 /// Persistence operations. Every write that matters is audited in the same transaction.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -158,6 +192,16 @@ pub trait Store: Send + Sync + 'static {
     async fn table_counts(&self) -> Result<BTreeMap<String, i64>, StoreError>;
     /// Whether the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Stores a learner with their guardians and audits it. [`StoreError::Conflict`] when the
+    /// external reference is already used.
+    async fn insert_learner(&self, learner: &LearnerRecord, audit: AuditDraft) -> Result<(), StoreError>;
+    /// Replaces a learner's own fields (not guardians) and audits it; `false` when there is no such learner.
+    async fn update_learner(&self, learner: &LearnerRecord, audit: AuditDraft) -> Result<bool, StoreError>;
+    /// Finds a learner with their guardians.
+    async fn learner(&self, id: &str) -> Result<Option<LearnerRecord>, StoreError>;
+    /// Learners whose given, preferred or family name or external reference contains `query`
+    /// (case-insensitive), ordered by family then given name.
+    async fn search_learners(&self, query: &str, limit: i64) -> Result<Vec<LearnerRecord>, StoreError>;
 }
 
 /// Opens the store a URL names: `postgres://` or `postgresql://` → PostgreSQL, `sqlite:` → SQLite.
@@ -170,7 +214,8 @@ pub async fn open(url: &str) -> Result<Box<dyn Store>, StoreError> {
 }
 
 /// Tables every backend has, in the order `table_counts` reports them.
-pub const TABLES: &[&str] = &["tokens", "learners", "photos", "photo_learners", "photo_purposes", "audit_log"];
+pub const TABLES: &[&str] =
+    &["tokens", "learners", "guardians", "photos", "photo_learners", "photo_purposes", "audit_log"];
 
 /// The current time in Unix milliseconds.
 pub fn now_ms() -> i64 {

@@ -12,7 +12,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::Row;
 
 use super::audit::{row_hash, AuditDraft, AuditRecord, GENESIS_HASH};
-use super::{now_ms, PhotoRecord, Role, Store, StoreError, TokenRecord, TABLES};
+use super::{now_ms, GuardianRecord, LearnerRecord, PhotoRecord, Role, Store, StoreError, TokenRecord, TABLES};
 use crate::policy::Purpose;
 
 /// SQLite, the embedded default. Writes go through a single connection, which is how SQLite
@@ -99,6 +99,28 @@ macro_rules! sql_store {
                 .execute(&mut **tx)
                 .await?;
                 Ok(())
+            }
+
+            async fn learner_from_row(&self, row: &<$db as sqlx::Database>::Row) -> Result<LearnerRecord, StoreError> {
+                let id: String = row.try_get("id")?;
+                let guardians = sqlx::query("SELECT id, name, email FROM guardians WHERE learner_id = $1 ORDER BY created_at, id")
+                    .bind(&id)
+                    .fetch_all(&self.$read)
+                    .await?
+                    .iter()
+                    .map(|g| Ok(GuardianRecord { id: g.try_get("id")?, name: g.try_get("name")?, email: g.try_get("email")? }))
+                    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+                Ok(LearnerRecord {
+                    id,
+                    given_name: row.try_get("given_name")?,
+                    family_name: row.try_get("family_name")?,
+                    preferred_name: row.try_get("preferred_name")?,
+                    date_of_birth: row.try_get("date_of_birth")?,
+                    external_ref: row.try_get("external_ref")?,
+                    guardians,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                })
             }
 
             async fn photo_where(&self, column: &str, value: &str) -> Result<Option<PhotoRecord>, StoreError> {
@@ -311,6 +333,106 @@ macro_rules! sql_store {
             async fn ping(&self) -> Result<(), StoreError> {
                 sqlx::query("SELECT 1").execute(&self.$read).await?;
                 Ok(())
+            }
+
+            async fn insert_learner(&self, learner: &LearnerRecord, audit: AuditDraft) -> Result<(), StoreError> {
+                let mut tx = self.$write.begin().await?;
+                let inserted = sqlx::query(
+                    "INSERT INTO learners (id, given_name, family_name, preferred_name, date_of_birth, external_ref, \
+                     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&learner.id)
+                .bind(&learner.given_name)
+                .bind(&learner.family_name)
+                .bind(&learner.preferred_name)
+                .bind(&learner.date_of_birth)
+                .bind(&learner.external_ref)
+                .bind(learner.created_at)
+                .bind(learner.updated_at)
+                .execute(&mut *tx)
+                .await;
+                if let Err(e) = inserted {
+                    return Err(if is_unique_violation(&e) {
+                        StoreError::Conflict("a learner with this external reference".into())
+                    } else {
+                        e.into()
+                    });
+                }
+                for g in &learner.guardians {
+                    sqlx::query("INSERT INTO guardians (id, learner_id, name, email, created_at) VALUES ($1, $2, $3, $4, $5)")
+                        .bind(&g.id)
+                        .bind(&learner.id)
+                        .bind(&g.name)
+                        .bind(&g.email)
+                        .bind(learner.created_at)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Self::append_in(&mut tx, &audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn update_learner(&self, learner: &LearnerRecord, audit: AuditDraft) -> Result<bool, StoreError> {
+                let mut tx = self.$write.begin().await?;
+                let updated = sqlx::query(
+                    "UPDATE learners SET given_name = $1, family_name = $2, preferred_name = $3, date_of_birth = $4, \
+                     external_ref = $5, updated_at = $6 WHERE id = $7",
+                )
+                .bind(&learner.given_name)
+                .bind(&learner.family_name)
+                .bind(&learner.preferred_name)
+                .bind(&learner.date_of_birth)
+                .bind(&learner.external_ref)
+                .bind(learner.updated_at)
+                .bind(&learner.id)
+                .execute(&mut *tx)
+                .await;
+                let updated = match updated {
+                    Ok(result) => result.rows_affected(),
+                    Err(e) if is_unique_violation(&e) => {
+                        return Err(StoreError::Conflict("a learner with this external reference".into()))
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                if updated == 0 {
+                    return Ok(false);
+                }
+                Self::append_in(&mut tx, &audit).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn learner(&self, id: &str) -> Result<Option<LearnerRecord>, StoreError> {
+                let row = sqlx::query("SELECT * FROM learners WHERE id = $1").bind(id).fetch_optional(&self.$read).await?;
+                match row {
+                    Some(row) => Ok(Some(self.learner_from_row(&row).await?)),
+                    None => Ok(None),
+                }
+            }
+
+            async fn search_learners(&self, query: &str, limit: i64) -> Result<Vec<LearnerRecord>, StoreError> {
+                // LIKE wildcards in the query are taken literally.
+                let escaped = query.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+                let pattern = format!("%{escaped}%");
+                let rows = sqlx::query(
+                    "SELECT * FROM learners WHERE LOWER(given_name) LIKE $1 ESCAPE '\\' \
+                     OR LOWER(family_name) LIKE $2 ESCAPE '\\' OR LOWER(COALESCE(preferred_name, '')) LIKE $3 ESCAPE '\\' \
+                     OR LOWER(COALESCE(external_ref, '')) LIKE $4 ESCAPE '\\' \
+                     ORDER BY family_name, given_name, id LIMIT $5",
+                )
+                .bind(&pattern)
+                .bind(&pattern)
+                .bind(&pattern)
+                .bind(&pattern)
+                .bind(limit)
+                .fetch_all(&self.$read)
+                .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    out.push(self.learner_from_row(row).await?);
+                }
+                Ok(out)
             }
         }
     };

@@ -1,0 +1,197 @@
+//! Learners and guardians through the API, on SQLite and on PostgreSQL.
+
+mod common;
+
+use common::server::{Blobs, Db, TestServer};
+use consentgate::store::Role;
+use serde_json::{json, Value};
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $name() {
+                    super::$name(super::TestServer::start(super::Db::Sqlite, super::Blobs::Fs).await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $name() {
+                    super::$name(super::TestServer::start(super::Db::Postgres, super::Blobs::Fs).await).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    create_read_correct_and_search,
+    bad_learner_input_is_refused_and_stores_nothing,
+    tagging_needs_a_learner_on_record
+);
+
+async fn post(server: &TestServer, token: &str, path: &str, body: Value) -> reqwest::Response {
+    server.client.post(format!("{}{path}", server.base)).bearer_auth(token).json(&body).send().await.unwrap()
+}
+
+async fn create_read_correct_and_search(server: TestServer) {
+    let amira = json!({
+        "given_name": " Amira ", "family_name": "Haddad", "date_of_birth": "2009-04-17", "external_ref": "MIS-001",
+        "guardians": [{"name": "Leila Haddad", "email": "leila@example.org"}]
+    });
+    let response = post(&server, &server.admin, "/api/v1/learners", amira).await;
+    assert_eq!(response.status(), 201);
+    let created: Value = response.json().await.unwrap();
+    let id = created["id"].as_str().unwrap().to_string();
+    assert_eq!(created["given_name"], "Amira", "names are trimmed");
+    assert_eq!(created["guardians"].as_array().unwrap().len(), 1);
+    assert!(created["guardians"][0]["id"].is_string());
+    post(&server, &server.admin, "/api/v1/learners", json!({"given_name": "Zoë", "family_name": "O'Brien"})).await;
+
+    let url = format!("{}/api/v1/learners/{id}", server.base);
+    let read: Value = server.client.get(&url).bearer_auth(&server.admin).send().await.unwrap().json().await.unwrap();
+    assert_eq!(read, created);
+
+    // Correct the date of birth; clear the preferred name that was never set; the audit names the
+    // fields, never the values.
+    let patched: Value = server
+        .client
+        .patch(&url)
+        .bearer_auth(&server.admin)
+        .json(&json!({"date_of_birth": "2008-04-17", "preferred_name": null}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(patched["date_of_birth"], "2008-04-17");
+    assert_eq!(patched["family_name"], "Haddad");
+    let audit = server.store.audit_log(0, 100).await.unwrap();
+    let correction = audit.iter().find(|r| r.action == "learner_corrected").unwrap();
+    assert!(correction.details.contains("date_of_birth"));
+    let log = serde_json::to_string(&audit).unwrap();
+    for secret in ["Amira", "Haddad", "Leila", "2008-04-17", "leila@example.org"] {
+        assert!(!log.contains(secret), "{secret} reached the audit log");
+    }
+
+    let search = |q: &str| {
+        let (client, base, admin) = (server.client.clone(), server.base.clone(), server.admin.clone());
+        let q = q.to_string();
+        async move {
+            let found: Vec<Value> = client
+                .get(format!("{base}/api/v1/learners"))
+                .query(&[("q", q.as_str())])
+                .bearer_auth(&admin)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            found.iter().map(|l| l["family_name"].as_str().unwrap().to_string()).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(search("hadd").await, vec!["Haddad"]);
+    assert_eq!(search("MIS-0").await, vec!["Haddad"]);
+    assert_eq!(search("").await, vec!["Haddad", "O'Brien"]);
+    assert_eq!(search("%").await, Vec::<String>::new(), "LIKE wildcards are literal");
+    assert_eq!(search("o'b").await, vec!["O'Brien"]);
+}
+
+async fn bad_learner_input_is_refused_and_stores_nothing(server: TestServer) {
+    post(
+        &server,
+        &server.admin,
+        "/api/v1/learners",
+        json!({"given_name": "A", "family_name": "B", "external_ref": "X1"}),
+    )
+    .await;
+    let cases = [
+        (json!({"given_name": "", "family_name": "Smith"}), 422, "bad_form"),
+        (json!({"given_name": "Jo", "family_name": "Smith", "date_of_birth": "17/04/2009"}), 422, "bad_form"),
+        (json!({"given_name": "Jo", "family_name": "Smith", "date_of_birth": "2009-02-30"}), 422, "bad_form"),
+        (json!({"given_name": "Jo", "family_name": "Smith", "date_of_birth": "2999-01-01"}), 422, "bad_form"),
+        (
+            json!({"given_name": "Jo", "family_name": "Smith", "guardians": [{"name": "Mum", "email": "not-an-email"}]}),
+            422,
+            "bad_form",
+        ),
+        (json!({"given_name": "Jo", "family_name": "Smith", "shoe_size": 9}), 422, "bad_json"),
+        (json!({"given_name": "Jo"}), 422, "bad_json"),
+        (json!({"given_name": "Jo", "family_name": "Smith", "external_ref": "X1"}), 409, "conflict"),
+    ];
+    for (body, status, code) in cases {
+        let before = server.snapshot().await;
+        let response = post(&server, &server.admin, "/api/v1/learners", body.clone()).await;
+        assert_eq!(response.status().as_u16(), status, "{body}");
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(error["error"], code, "{body}: {error}");
+        assert_eq!(server.snapshot().await, before, "{body}: something was stored");
+    }
+    // Malformed JSON, the wrong content type, an unknown learner, a tutor's token.
+    let raw = server
+        .client
+        .post(format!("{}/api/v1/learners", server.base))
+        .bearer_auth(&server.admin)
+        .header("content-type", "application/json")
+        .body("{\"given_name\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), 422);
+    assert_eq!(raw.json::<Value>().await.unwrap()["error"], "bad_json");
+    let text = server
+        .client
+        .post(format!("{}/api/v1/learners", server.base))
+        .bearer_auth(&server.admin)
+        .body("hi")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(text.status(), 415);
+    let missing = server
+        .client
+        .patch(format!("{}/api/v1/learners/nobody", server.base))
+        .bearer_auth(&server.admin)
+        .json(&json!({"family_name": "X"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    let tutor = server.token(Role::Tutor).await;
+    assert_eq!(
+        post(&server, &tutor, "/api/v1/learners", json!({"given_name": "A", "family_name": "B"})).await.status(),
+        403
+    );
+    let listed =
+        server.client.get(format!("{}/api/v1/learners", server.base)).bearer_auth(&tutor).send().await.unwrap();
+    assert_eq!(listed.status(), 403);
+}
+
+async fn tagging_needs_a_learner_on_record(server: TestServer) {
+    let created: Value =
+        post(&server, &server.admin, "/api/v1/learners", json!({"given_name": "Sam", "family_name": "Lee"}))
+            .await
+            .json()
+            .await
+            .unwrap();
+    let id = created["id"].as_str().unwrap();
+    let tutor = server.token(Role::Tutor).await;
+    let photo = std::fs::read(common::corpus_dir().join("jpg/gps/DSCN0027.jpg")).unwrap();
+    let ok = server.upload(&tutor, "x.jpg", photo.clone(), &[("purposes", "website"), ("learner_ids", id)]).await;
+    assert_eq!(ok.status(), 201);
+    assert_eq!(ok.json::<Value>().await.unwrap()["learner_ids"], json!([id]));
+    let mut other = photo;
+    other.extend_from_slice(b"different original bytes");
+    let unknown = server
+        .upload(&tutor, "x.jpg", other, &[("purposes", "website"), ("learner_ids", &format!("{id},ghost"))])
+        .await;
+    assert_eq!(unknown.status(), 422);
+    let body: Value = unknown.json().await.unwrap();
+    assert_eq!(body["error"], "unknown_learner");
+    assert!(body["message"].as_str().unwrap().contains("ghost"));
+}
