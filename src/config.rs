@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::media::Limits;
+use crate::policy::consent::Rules;
 
 /// Everything the service and its commands need to know, resolved from all sources.
 #[derive(Clone)]
@@ -30,6 +31,13 @@ pub struct Settings {
     /// Orphaned objects younger than this survive the start-up sweep: another replica may be about
     /// to commit their rows.
     pub sweep_grace: Duration,
+    /// The address people reach this service at; withdrawal links start with it.
+    pub public_url: String,
+    /// How often statuses are re-evaluated for the passing of time (expiries, 18th birthdays) and
+    /// orphaned objects swept.
+    pub maintenance_interval: Duration,
+    /// The provider's consent policy switches.
+    pub rules: Rules,
 }
 
 /// Connection settings of an S3-compatible store.
@@ -61,6 +69,9 @@ impl fmt::Debug for Settings {
             .field("limits", &self.limits)
             .field("scrub_concurrency", &self.scrub_concurrency)
             .field("sweep_grace", &self.sweep_grace)
+            .field("public_url", &self.public_url)
+            .field("maintenance_interval", &self.maintenance_interval)
+            .field("rules", &self.rules)
             .finish()
     }
 }
@@ -78,15 +89,29 @@ impl fmt::Debug for S3Settings {
     }
 }
 
-/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+/// `postgres://user:secret@host/db?password=x` → `postgres://user:***@host/db?password=***`.
+///
+/// A URL that does not parse is shown as its scheme alone: it may hold a password in a place the
+/// parser could not find.
 pub fn mask_password(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("***"));
-            parsed.to_string()
-        }
-        _ => url.to_string(),
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
+        return format!("{scheme}:<unparseable URL hidden>");
+    };
+    if parsed.password().is_some() {
+        let _ = parsed.set_password(Some("***"));
     }
+    if parsed.query().is_some() {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(k, v)| {
+                let secret = matches!(k.to_ascii_lowercase().as_str(), "password" | "pass" | "passwd" | "sslpassword");
+                (k.into_owned(), if secret { "***".to_string() } else { v.into_owned() })
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
 }
 
 /// The settings a TOML file may hold; every field optional.
@@ -107,6 +132,12 @@ pub struct FileSettings {
     pub scrub_concurrency: Option<usize>,
     /// See [`Settings::sweep_grace`], in seconds.
     pub sweep_grace_seconds: Option<u64>,
+    /// See [`Settings::public_url`].
+    pub public_url: Option<String>,
+    /// See [`Settings::maintenance_interval`], in seconds.
+    pub maintenance_interval_seconds: Option<u64>,
+    /// See [`Rules::guardian_grant_survives_majority`].
+    pub guardian_grant_survives_majority: Option<bool>,
 }
 
 /// Settings given on the command line or in the environment; each overrides the file.
@@ -145,6 +176,13 @@ pub struct Overrides {
     /// Seconds an orphaned object is spared by the start-up sweep.
     #[arg(long, env = "CONSENTGATE_SWEEP_GRACE_SECONDS", global = true)]
     pub sweep_grace_seconds: Option<u64>,
+    /// The address people reach the service at (withdrawal links start with it); default
+    /// `http://LISTEN`.
+    #[arg(long, env = "CONSENTGATE_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+    /// Seconds between re-evaluations for the passing of time (default 60).
+    #[arg(long, env = "CONSENTGATE_MAINTENANCE_INTERVAL_SECONDS", global = true)]
+    pub maintenance_interval_seconds: Option<u64>,
 }
 
 /// Why settings could not be resolved.
@@ -179,11 +217,24 @@ impl Settings {
             None => FileSettings::default(),
         };
         let mut s3 = file.s3;
+        let o = overrides;
+        let any_s3_flag = o.s3_endpoint.is_some()
+            || o.s3_region.is_some()
+            || o.s3_access_key_id.is_some()
+            || o.s3_secret_access_key.is_some()
+            || o.s3_path_style.is_some();
+        // Objects silently landing on the local disk of one replica, when S3 was meant, would
+        // scatter photos across machines: refuse instead.
+        if any_s3_flag && s3.is_none() && o.s3_bucket.is_none() {
+            return Err(ConfigError::Invalid(
+                "S3 settings were given without a bucket: set CONSENTGATE_S3_BUCKET (or [s3] bucket in the file)"
+                    .into(),
+            ));
+        }
         if let Some(bucket) = &overrides.s3_bucket {
             s3.get_or_insert_with(S3Settings::default).bucket = bucket.clone();
         }
         if let Some(s3) = s3.as_mut() {
-            let o = overrides;
             if o.s3_endpoint.is_some() {
                 s3.endpoint = o.s3_endpoint.clone();
             }
@@ -204,9 +255,19 @@ impl Settings {
             }
         }
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        let listen = overrides.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let public_url = overrides.public_url.clone().or(file.public_url).unwrap_or_else(|| format!("http://{listen}"));
+        let public_url = public_url.trim_end_matches('/').to_string();
+        if !matches!(url::Url::parse(&public_url), Ok(u) if matches!(u.scheme(), "http" | "https")) {
+            return Err(ConfigError::Invalid(format!("public_url {public_url:?} is not an http(s) URL")));
+        }
+        let interval = overrides.maintenance_interval_seconds.or(file.maintenance_interval_seconds).unwrap_or(60);
         let settings = Settings {
             data_dir: overrides.data.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("data")),
-            listen: overrides.listen.or(file.listen).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            listen,
+            public_url,
+            maintenance_interval: Duration::from_secs(interval.max(1)),
+            rules: Rules { guardian_grant_survives_majority: file.guardian_grant_survives_majority.unwrap_or(false) },
             database_url: overrides.database_url.clone().or(file.database_url).filter(|u| !u.is_empty()),
             s3,
             limits: file.limits.unwrap_or_default(),
@@ -272,6 +333,22 @@ mod tests {
         let shown = format!("{:?}", Settings::resolve(&o).unwrap());
         assert!(!shown.contains("hunter2") && !shown.contains("topsecret"), "{shown}");
         assert!(shown.contains("***"));
+    }
+
+    #[test]
+    fn passwords_in_query_strings_and_unparseable_urls_are_hidden() {
+        let shown = mask_password("postgres://cg@db/cg?sslmode=disable&password=hunter2");
+        assert!(!shown.contains("hunter2") && shown.contains("sslmode=disable"), "{shown}");
+        let shown = mask_password("postgres://cg:hunter2@[::1/cg");
+        assert!(!shown.contains("hunter2") && shown.starts_with("postgres:"), "{shown}");
+        assert_eq!(mask_password("sqlite://data/consentgate.db"), "sqlite://data/consentgate.db");
+    }
+
+    #[test]
+    fn s3_settings_without_a_bucket_are_refused() {
+        let o = Overrides { s3_endpoint: Some("http://127.0.0.1:9000".into()), ..Default::default() };
+        let err = Settings::resolve(&o).unwrap_err();
+        assert!(err.to_string().contains("bucket"), "{err}");
     }
 
     #[test]

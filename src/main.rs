@@ -159,6 +159,8 @@ async fn online(command: Command, settings: Settings) -> ExitCode {
             };
             let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
             tracing::info!(%address, objects = prepared.state.objects.describe(), "listening");
+            // Stops with the process: a re-evaluation cut short is simply redone at the next start.
+            tokio::spawn(service::maintain(prepared.state.clone(), std::future::pending()));
             match service::serve(prepared.state, listener, service::shutdown_signal()).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => fail(e),

@@ -2,7 +2,7 @@
 //! S3-compatible store, both through the `object_store` crate. Keys are content ids
 //! (`photos/<blake3>.<ext>`), never names.
 
-use std::collections::HashSet;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,6 +31,9 @@ pub enum ObjectError {
 pub struct Objects {
     inner: Arc<dyn ObjectStore>,
     description: String,
+    /// The directory of the local backend, whose interrupted writes leave staging files that
+    /// `list` does not show.
+    local_dir: Option<PathBuf>,
 }
 
 /// Where photos live inside the store.
@@ -55,13 +58,14 @@ impl Objects {
                     builder = builder.with_secret_access_key(secret);
                 }
                 let description = format!("s3 bucket {}", s3.bucket);
-                Ok(Objects { inner: Arc::new(builder.build()?), description })
+                Ok(Objects { inner: Arc::new(builder.build()?), description, local_dir: None })
             }
             None => {
                 let dir = settings.data_dir.join("objects");
                 std::fs::create_dir_all(&dir).map_err(|e| ObjectError::Io(dir.display().to_string(), e))?;
                 let fs = LocalFileSystem::new_with_prefix(&dir)?;
-                Ok(Objects { inner: Arc::new(fs), description: format!("directory {}", dir.display()) })
+                let description = format!("directory {}", dir.display());
+                Ok(Objects { inner: Arc::new(fs), description, local_dir: Some(dir) })
             }
         }
     }
@@ -113,13 +117,33 @@ impl Objects {
             .collect())
     }
 
-    /// Deletes photo objects that no row refers to and that are older than `grace` (younger ones
-    /// may belong to an upload another replica is about to commit). Returns how many went.
-    pub async fn sweep_orphans(&self, referenced: &HashSet<String>, grace: Duration) -> Result<usize, ObjectError> {
+    /// Photo keys older than `grace`: the only ones a sweep may consider (younger ones may belong
+    /// to an upload another replica is about to commit).
+    pub async fn sweep_candidates(&self, grace: Duration) -> Result<Vec<String>, ObjectError> {
+        Ok(self.list_photos().await?.into_iter().filter(|(_, age)| *age >= grace).map(|(key, _)| key).collect())
+    }
+
+    /// Deletes the local backend's staging files (`<key>#<n>`, written before the rename that
+    /// publishes an object) older than `grace`: a process killed mid-write leaves them behind,
+    /// and `list` never shows them. Returns how many went; S3 has no such files.
+    pub fn sweep_staging_files(&self, grace: Duration) -> Result<usize, ObjectError> {
+        let Some(dir) = &self.local_dir else { return Ok(0) };
+        let photos = dir.join(PHOTO_PREFIX);
+        let entries = match std::fs::read_dir(&photos) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(ObjectError::Io(photos.display().to_string(), e)),
+        };
         let mut removed = 0;
-        for (key, age) in self.list_photos().await? {
-            if !referenced.contains(&key) && age >= grace {
-                self.delete(&key).await?;
+        for entry in entries.flatten() {
+            let staging = entry.file_name().to_str().is_some_and(|name| name.contains('#'));
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|modified| modified.elapsed().ok())
+                .is_some_and(|age| age >= grace);
+            if staging && old && std::fs::remove_file(entry.path()).is_ok() {
                 removed += 1;
             }
         }

@@ -1,8 +1,8 @@
 //! Start-up and serving: open the store and objects, migrate, sweep orphans, make the first
 //! admin token, then serve until SIGTERM, letting in-flight uploads finish.
 
-use std::collections::HashSet;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
@@ -60,6 +60,24 @@ pub async fn create_token(store: &dyn Store, role: Role, name: &str, actor: &str
     Ok(new.token)
 }
 
+/// Removes objects that no photo refers to and that are older than `grace`, and the staging
+/// files of interrupted local writes. Each candidate is checked against the database just before
+/// it goes, after the listing, so an upload committed meanwhile keeps its object. Returns how many
+/// went.
+pub async fn sweep_orphans(store: &dyn Store, objects: &Objects, grace: Duration) -> Result<usize, StartError> {
+    let mut swept = objects.sweep_staging_files(grace)?;
+    for key in objects.sweep_candidates(grace).await? {
+        if !store.object_in_use(&key).await? {
+            objects.delete(&key).await?;
+            swept += 1;
+        }
+    }
+    if swept > 0 {
+        tracing::warn!(swept, "removed objects left by interrupted or failed uploads");
+    }
+    Ok(swept)
+}
+
 /// Everything needed to serve, prepared.
 pub struct Prepared {
     /// Handler state.
@@ -72,11 +90,7 @@ pub struct Prepared {
 pub async fn prepare(settings: Settings) -> Result<Prepared, StartError> {
     let store = open_store(&settings).await?;
     let objects = Objects::open(&settings)?;
-    let referenced: HashSet<String> = store.object_keys().await?.into_iter().collect();
-    let swept = objects.sweep_orphans(&referenced, settings.sweep_grace).await?;
-    if swept > 0 {
-        tracing::warn!(swept, "removed objects left by interrupted uploads");
-    }
+    sweep_orphans(store.as_ref(), &objects, settings.sweep_grace).await?;
     let initial_admin_token = if store.count_tokens(Role::Admin).await? == 0 {
         Some(create_token(store.as_ref(), Role::Admin, "initial admin", "system").await?)
     } else {
@@ -88,8 +102,62 @@ pub async fn prepare(settings: Settings) -> Result<Prepared, StartError> {
         scrub_permits: Arc::new(Semaphore::new(settings.scrub_concurrency)),
         settings: Arc::new(settings),
         metrics: metrics_handle(),
+        withdraw_limiter: http::withdraw_limiter(),
     };
+    // Time passed while the service was down: statuses catch up before the first request.
+    let changed = reevaluate_all(&state).await?;
+    if changed > 0 {
+        tracing::info!(changed, "statuses changed while the service was stopped");
+    }
     Ok(Prepared { state, initial_admin_token })
+}
+
+/// Runs until `shutdown` completes: every [`Settings::maintenance_interval`] re-evaluates every
+/// photo that is still held or queued, so that the passing of time (a grant's expiry, an 18th
+/// birthday) holds or releases it without anyone asking; about hourly, sweeps orphaned objects.
+pub async fn maintain(state: AppState, shutdown: impl std::future::Future<Output = ()> + Send + 'static) {
+    /// The periodic sweep runs while uploads are in flight in this very process, so it never
+    /// uses a grace shorter than this, whatever the start-up sweep was given.
+    const RUNNING_SWEEP_GRACE: Duration = Duration::from_secs(600);
+    const SWEEP_EVERY: Duration = Duration::from_secs(3600);
+    let mut ticks = tokio::time::interval(state.settings.maintenance_interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await; // the first tick is immediate; start-up has just evaluated and swept
+    let mut last_sweep = std::time::Instant::now();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return,
+            _ = ticks.tick() => {}
+        }
+        match reevaluate_all(&state).await {
+            Ok(0) => {}
+            Ok(changed) => tracing::info!(changed, "statuses changed with the passing of time"),
+            Err(e) => tracing::error!(error = %e, "periodic re-evaluation failed"),
+        }
+        if last_sweep.elapsed() >= SWEEP_EVERY {
+            last_sweep = std::time::Instant::now();
+            let grace = state.settings.sweep_grace.max(RUNNING_SWEEP_GRACE);
+            if let Err(e) = sweep_orphans(state.store.as_ref(), &state.objects, grace).await {
+                tracing::error!(error = %e, "periodic sweep failed");
+            }
+        }
+    }
+}
+
+/// Re-evaluates every held or queued photo now, a page at a time (each page one transaction, so
+/// uploads and consent are never blocked for long). Returns how many statuses changed.
+pub async fn reevaluate_all(state: &AppState) -> Result<usize, store::StoreError> {
+    const PAGE: i64 = 200;
+    let mut after = String::new();
+    let mut changed = 0;
+    loop {
+        let ids = state.store.live_photo_ids(&after, PAGE).await?;
+        let Some(last) = ids.last() else { return Ok(changed) };
+        after = last.clone();
+        changed += state.store.reevaluate(&ids, state.evaluation("system")).await?.len();
+        metrics::counter!("consentgate_reevaluated_photos_total").increment(ids.len() as u64);
+    }
 }
 
 /// Serves on `listener` until `shutdown` completes; in-flight requests are allowed to finish.
@@ -98,7 +166,10 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, http::router(state)).with_graceful_shutdown(shutdown).await
+    // The peer address keys the withdrawal pages' rate limit.
+    axum::serve(listener, http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Completes on SIGTERM or Ctrl-C.

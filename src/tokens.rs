@@ -49,6 +49,20 @@ pub fn verify(record: &TokenRecord, secret: &str) -> bool {
     constant_time_eq::constant_time_eq(hash_secret(secret).as_bytes(), record.secret_hash.as_bytes())
 }
 
+/// A new withdrawal-link token (256 random bits, hex) and the blake3 hash that is all the
+/// database keeps of it.
+pub fn new_withdrawal_token() -> (String, String) {
+    let token = random_hex::<32>();
+    let hash = hash_secret(&token);
+    (token, hash)
+}
+
+/// The hash to look a withdrawal token up by; `None` when it cannot be one of ours.
+pub fn withdrawal_token_hash(token: &str) -> Option<String> {
+    (token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| hash_secret(&token.to_ascii_lowercase()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -71,5 +85,16 @@ mod tests {
         for bad in ["", "cg_", "cg_abc_def", "xx_000000000000000000000000_".to_string().as_str(), "Bearer cg_1_2"] {
             assert!(parse(bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn withdrawal_tokens_are_looked_up_by_hash_only() {
+        let (token, hash) = new_withdrawal_token();
+        assert_eq!(withdrawal_token_hash(&token), Some(hash.clone()));
+        assert_eq!(withdrawal_token_hash(&token.to_uppercase()), Some(hash.clone()));
+        assert!(!hash.contains(&token));
+        assert_eq!(withdrawal_token_hash("short"), None);
+        assert_eq!(withdrawal_token_hash(&"g".repeat(64)), None);
+        assert_ne!(new_withdrawal_token().0, token);
     }
 }

@@ -56,7 +56,8 @@ async fn upload_stores_a_scrubbed_photo_held_for_consent(server: TestServer) {
     let body: Value = response.json().await.unwrap();
     assert_eq!((body["width"].as_i64(), body["height"].as_i64()), (Some(640), Some(480)));
     assert_eq!(body["status"]["website"]["state"], "held");
-    assert_eq!(body["status"]["website"]["reasons"], serde_json::json!(["no_consent"]));
+    // Nobody is tagged yet, and no consent could exist for them anyway.
+    assert_eq!(body["status"]["website"]["reasons"], serde_json::json!(["no_learners_tagged"]));
     assert_eq!(body["status"]["print"]["state"], "held");
     assert!(body["status"].get("social_media").is_none());
     assert!(body["removed"].as_array().unwrap().contains(&Value::from("gps")));
@@ -97,15 +98,38 @@ async fn upload_stores_a_scrubbed_photo_held_for_consent(server: TestServer) {
 async fn identical_reupload_answers_with_the_existing_photo(server: TestServer) {
     let tutor = server.token(Role::Tutor).await;
     let bytes = corpus("jpg/mobile/jolla.jpg");
-    let first = server.upload(&tutor, "a.jpg", bytes.clone(), &[("purposes", "website")]).await;
+    let form = [("purposes", "website"), ("caption", "Site visit")];
+    let first = server.upload(&tutor, "a.jpg", bytes.clone(), &form).await;
     assert_eq!(first.status(), 201);
     let first: Value = first.json().await.unwrap();
+
+    // A retry of the same upload (same bytes, same form) gets the photo it already made.
     let before = server.snapshot().await;
-    let second = server.upload(&tutor, "b.jpg", bytes, &[("purposes", "internal")]).await;
-    assert_eq!(second.status(), 200);
-    let second: Value = second.json().await.unwrap();
-    assert_eq!(first["id"], second["id"]);
-    assert_eq!(server.snapshot().await, before, "a re-upload stored something");
+    let retry = server.upload(&tutor, "b.jpg", bytes.clone(), &form).await;
+    assert_eq!(retry.status(), 200);
+    let retry: Value = retry.json().await.unwrap();
+    assert_eq!(first["id"], retry["id"]);
+    assert_eq!(server.snapshot().await, before, "a retried upload stored something");
+
+    // The same bytes with another form would silently lose the new details: 409, naming the photo
+    // to edit, and nothing stored but the audit row of the rejection.
+    let changed = server.upload(&tutor, "c.jpg", bytes.clone(), &[("purposes", "internal")]).await;
+    assert_eq!(changed.status(), 409);
+    let changed: Value = changed.json().await.unwrap();
+    assert_eq!(changed["error"], "duplicate_upload");
+    assert_eq!(changed["detail"]["photo_id"], first["id"]);
+    let mut expected = before.clone();
+    *expected.get_mut("audit_log").unwrap() += 1;
+    assert_eq!(server.snapshot().await, expected);
+
+    // Another tutor learns only that it exists: no id, no caption, no status.
+    let other = server.token(Role::Tutor).await;
+    let theirs = server.upload(&other, "d.jpg", bytes, &form).await;
+    assert_eq!(theirs.status(), 409);
+    let text = theirs.text().await.unwrap();
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["error"], "duplicate_upload");
+    assert!(!text.contains(first["id"].as_str().unwrap()) && !text.contains("Site visit"), "{text}");
 }
 
 async fn bad_uploads_get_a_json_4xx_and_store_nothing(server: TestServer) {
@@ -128,6 +152,22 @@ async fn bad_uploads_get_a_json_4xx_and_store_nothing(server: TestServer) {
             vec![("purposes", "website"), ("learner_ids", "nobody")],
             422,
             "unknown_learner",
+        ),
+        // PostgreSQL refuses NUL in text: that must be our 422, not its 500 (and no orphan object).
+        ("NUL in caption", photo.clone(), vec![("purposes", "website"), ("caption", "a\0b")], 422, "bad_form"),
+        (
+            "control in alt text",
+            photo.clone(),
+            vec![("purposes", "website"), ("alt_text", "\u{1b}[31m")],
+            422,
+            "bad_form",
+        ),
+        (
+            "NUL in learner id",
+            photo.clone(),
+            vec![("purposes", "website"), ("learner_ids", "0192f0c4-4b1e-7c3a-9d2e-\0")],
+            422,
+            "bad_form",
         ),
         ("bad flag", photo.clone(), vec![("purposes", "website"), ("all_tagged", "maybe")], 422, "bad_form"),
         ("unknown field", photo.clone(), vec![("purposes", "website"), ("gps", "51.5,0.1")], 422, "bad_form"),
@@ -202,17 +242,18 @@ async fn tokens_and_roles_are_enforced(server: TestServer) {
     assert_eq!(server.client.get(&url).bearer_auth(&other_tutor).send().await.unwrap().status(), 404);
     assert_eq!(server.client.get(&url).bearer_auth(&server.admin).send().await.unwrap().status(), 200);
     assert_eq!(server.client.get(format!("{url}/image")).bearer_auth(&tutor).send().await.unwrap().status(), 403);
-    assert_eq!(
-        server
+    // Ids that cannot be ours, NUL included, are a plain JSON 404 on both databases.
+    for bad in ["nope", "%00", "0192f0c4-4b1e-7c3a-9d2e-%00"] {
+        let response = server
             .client
-            .get(format!("{}/api/v1/photos/nope", server.base))
+            .get(format!("{}/api/v1/photos/{bad}", server.base))
             .bearer_auth(&server.admin)
             .send()
             .await
-            .unwrap()
-            .status(),
-        404
-    );
+            .unwrap();
+        assert_eq!(response.status(), 404, "{bad}");
+        assert_eq!(response.json::<Value>().await.unwrap()["error"], "not_found", "{bad}");
+    }
 }
 
 /// Every corpus photo with GPS, every phone photo and every HEIC, uploaded; then no file under

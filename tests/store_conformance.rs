@@ -6,9 +6,14 @@ mod common;
 use std::sync::Arc;
 
 use common::server::fresh_pg_database;
-use consentgate::policy::Purpose;
-use consentgate::store::{self, verify_chain, AuditDraft, PhotoRecord, Role, Store, StoreError, GENESIS_HASH};
+use consentgate::policy::consent::{EventKind, Giver, Rules};
+use consentgate::policy::{Purpose, Reason, State};
+use consentgate::store::{
+    self, verify_chain, AuditDraft, ConsentRecord, Evaluation, GuardianRecord, LearnerRecord, PhotoRecord, Role, Store,
+    StoreError, WithdrawOutcome, GENESIS_HASH,
+};
 use consentgate::tokens;
+use serde_json::json;
 
 async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -42,8 +47,145 @@ fn photo(id: &str, original: &str, uploader: &str) -> PhotoRecord {
         uploaded_by: uploader.into(),
         created_at: 1_700_000_000_000,
         learner_ids: vec![],
-        purposes: vec![Purpose::Print, Purpose::Website],
+        purposes: vec![Purpose::Website, Purpose::Print],
+        status: Default::default(),
     }
+}
+
+/// A fixed moment, so that expiry can be crossed without waiting.
+const T0: time::OffsetDateTime = time::macros::datetime!(2026-11-24 09:00 UTC);
+
+fn at(t: time::OffsetDateTime) -> Evaluation {
+    Evaluation { at: t, rules: Rules::default(), actor: "test".into() }
+}
+
+fn ms(t: time::OffsetDateTime) -> i64 {
+    store::ms_of_time(t)
+}
+
+fn event(id: &str, learner: &str, kind: EventKind, giver: Giver, given: time::OffsetDateTime) -> ConsentRecord {
+    ConsentRecord {
+        id: id.into(),
+        learner_id: learner.into(),
+        kind,
+        purposes: vec![Purpose::Website],
+        giver,
+        given_at: ms(given),
+        expires_at: None,
+        form_version: "2026-1".into(),
+        form_text_hash: "d".repeat(64),
+        method: "paper_form".into(),
+        evidence: "scan 17".into(),
+        recorded_by: "admin".into(),
+        recorded_at: ms(given),
+    }
+}
+
+/// Consent history, withdrawal links and re-evaluation, on a fixed clock.
+async fn consent_conformance(store: &Arc<dyn Store>, tutor: &str) {
+    let learner = LearnerRecord {
+        id: "0192f0c4-0000-7000-8000-00000000000a".into(),
+        given_name: "Amira".into(),
+        family_name: "Khan".into(),
+        preferred_name: None,
+        date_of_birth: Some("2012-03-04".into()),
+        external_ref: Some("MIS-1".into()),
+        guardians: vec![GuardianRecord { id: "g-mum".into(), name: "Sara Khan".into(), email: None }],
+        created_at: ms(T0),
+        updated_at: ms(T0),
+    };
+    store.insert_learner(&learner, AuditDraft::new("admin", "learner_created", &learner.id, json!({}))).await.unwrap();
+    let mut p = photo("p3", &"e".repeat(64), tutor);
+    p.learner_ids = vec![learner.id.clone()];
+    let status =
+        store.insert_photo(&p, AuditDraft::new(tutor, "photo_uploaded", "p3", json!({})), at(T0)).await.unwrap();
+    assert_eq!(status[&Purpose::Website].reasons, vec![Reason::NoConsent]);
+    assert_eq!(store.photo("p3").await.unwrap().unwrap().status, status);
+
+    // The child's own grant does not count: still held, now for want of a guardian.
+    let own = event("e1", &learner.id, EventKind::Granted, Giver::Learner, T0);
+    let changes = store
+        .record_consent(&own, None, AuditDraft::new("admin", "consent_recorded", &learner.id, json!({})), at(T0))
+        .await
+        .unwrap();
+    assert_eq!(changes.len(), 1);
+    assert_eq!((changes[0].to.state, changes[0].to.reasons.clone()), (State::Held, vec![Reason::NeedsGuardian]));
+
+    // A corrected date of birth re-evaluates at once: as an adult, her own grant counts.
+    let mut adult = learner.clone();
+    adult.date_of_birth = Some("2000-01-01".into());
+    let correct = |l: &LearnerRecord| AuditDraft::new("admin", "learner_corrected", &l.id, json!({}));
+    assert!(store.update_learner(&adult, correct(&adult), at(T0)).await.unwrap());
+    assert_eq!(store.photo("p3").await.unwrap().unwrap().status[&Purpose::Website].state, State::Queued);
+    assert!(store.update_learner(&learner, correct(&learner), at(T0)).await.unwrap());
+    let back = store.photo("p3").await.unwrap().unwrap().status[&Purpose::Website].clone();
+    assert_eq!((back.state, back.reasons), (State::Held, vec![Reason::NeedsGuardian]));
+
+    // The guardian's grant, expiring in an hour, queues the website purpose only.
+    let mut mum = event("e2", &learner.id, EventKind::Granted, Giver::Guardian("g-mum".into()), T0);
+    mum.expires_at = Some(ms(T0 + time::Duration::HOUR));
+    let changes = store
+        .record_consent(
+            &mum,
+            Some("hash-1"),
+            AuditDraft::new("admin", "consent_recorded", &learner.id, json!({})),
+            at(T0),
+        )
+        .await
+        .unwrap();
+    assert_eq!(changes.len(), 1);
+    let stored = store.photo("p3").await.unwrap().unwrap();
+    assert_eq!(stored.status[&Purpose::Website].state, State::Queued);
+    assert_eq!(stored.status[&Purpose::Print].state, State::Held);
+    assert_eq!(store.consents(&learner.id).await.unwrap(), vec![own.clone(), mum.clone()]);
+
+    // Re-evaluating without any change changes nothing; an hour later the grant has expired.
+    assert!(store.reevaluate(&["p3".into()], at(T0 + time::Duration::MINUTE)).await.unwrap().is_empty());
+    let changes = store.reevaluate(&["p3".into(), "missing".into()], at(T0 + time::Duration::HOUR)).await.unwrap();
+    assert_eq!(changes.len(), 1);
+    assert_eq!((changes[0].to.state, changes[0].to.reasons.clone()), (State::Held, vec![Reason::Expired]));
+    store.reevaluate(&["p3".into()], at(T0)).await.unwrap();
+
+    // The withdrawal link: shown, used once, then used up; unknown hashes are unknown.
+    let link = store.withdrawal_link("hash-1").await.unwrap().unwrap();
+    assert_eq!((link.first_name.as_str(), link.used_at, link.grant.id.as_str()), ("Amira", None, "e2"));
+    assert!(store.withdrawal_link("hash-2").await.unwrap().is_none());
+    let later = T0 + time::Duration::MINUTE;
+    let outcome = store.withdraw_by_link("hash-1", "e3", at(later)).await.unwrap();
+    let WithdrawOutcome::Withdrawn { event: withdrawal, changes } = outcome else { panic!("{outcome:?}") };
+    assert_eq!((withdrawal.kind, withdrawal.giver.clone()), (EventKind::Withdrawn, Giver::Guardian("g-mum".into())));
+    assert_eq!(changes.len(), 1);
+    assert_eq!((changes[0].from.state, changes[0].to.state), (State::Queued, State::Held));
+    assert_eq!(changes[0].to.reasons, vec![Reason::Withdrawn]);
+    let before = store.table_counts().await.unwrap();
+    assert_eq!(
+        store.withdraw_by_link("hash-1", "e4", at(later)).await.unwrap(),
+        WithdrawOutcome::AlreadyUsed(ms(later))
+    );
+    assert_eq!(store.withdraw_by_link("hash-9", "e5", at(later)).await.unwrap(), WithdrawOutcome::Unknown);
+    assert_eq!(store.table_counts().await.unwrap(), before, "a used or unknown link changed something");
+    assert_eq!(store.withdrawal_link("hash-1").await.unwrap().unwrap().used_at, Some(ms(later)));
+
+    // Editing the photo (untagging everyone) re-evaluates in the same call.
+    let mut edited = store.photo("p3").await.unwrap().unwrap();
+    edited.learner_ids.clear();
+    edited.purposes = vec![Purpose::Internal];
+    assert!(store
+        .update_photo(&edited, AuditDraft::new(tutor, "photo_edited", "p3", json!({})), at(later))
+        .await
+        .unwrap());
+    let stored = store.photo("p3").await.unwrap().unwrap();
+    assert_eq!(stored.purposes, vec![Purpose::Internal]);
+    assert_eq!(stored.status[&Purpose::Internal].reasons, vec![Reason::NoLearnersTagged]);
+    assert!(!store
+        .update_photo(&photo("nope", "f", tutor), AuditDraft::new(tutor, "x", "y", json!({})), at(later))
+        .await
+        .unwrap());
+
+    // Paging through the photos whose status can still change.
+    assert_eq!(store.live_photo_ids("", 1).await.unwrap(), vec!["p1".to_string()]);
+    assert_eq!(store.live_photo_ids("p1", 10).await.unwrap(), vec!["p3".to_string()]);
+    assert!(store.live_photo_ids("p3", 10).await.unwrap().is_empty());
 }
 
 async fn conformance(store: Arc<dyn Store>) {
@@ -66,17 +208,27 @@ async fn conformance(store: Arc<dyn Store>) {
 
     // Photos round-trip, and the original's hash is unique.
     let p = photo("p1", &"a".repeat(64), &t.record.id);
-    store.insert_photo(&p, AuditDraft::new(&t.record.id, "photo_uploaded", "p1", serde_json::json!({}))).await.unwrap();
+    let status = store
+        .insert_photo(&p, AuditDraft::new(&t.record.id, "photo_uploaded", "p1", serde_json::json!({})), at(T0))
+        .await
+        .unwrap();
+    // Nobody tagged: held on both purposes.
+    assert!(status.values().all(|s| s.state == State::Held && s.reasons == vec![Reason::NoLearnersTagged]));
+    let p = PhotoRecord { status, ..p };
     assert_eq!(store.photo("p1").await.unwrap(), Some(p.clone()));
     assert_eq!(store.photo_by_original(&"a".repeat(64)).await.unwrap(), Some(p.clone()));
     assert_eq!(store.photo("p2").await.unwrap(), None);
     let before = store.table_counts().await.unwrap();
     let duplicate = photo("p2", &"a".repeat(64), &t.record.id);
-    let err = store.insert_photo(&duplicate, AuditDraft::new("x", "photo_uploaded", "p2", serde_json::json!({}))).await;
+    let err = store
+        .insert_photo(&duplicate, AuditDraft::new("x", "photo_uploaded", "p2", serde_json::json!({})), at(T0))
+        .await;
     assert!(matches!(err, Err(StoreError::Conflict(_))), "{err:?}");
     // A failed insert leaves no trace, not even its audit row.
     assert_eq!(store.table_counts().await.unwrap(), before);
     assert_eq!(store.object_keys().await.unwrap(), vec![p.object_key.clone()]);
+    assert!(store.object_in_use(&p.object_key).await.unwrap());
+    assert!(!store.object_in_use("photos/0000.jpg").await.unwrap());
 
     // Learners must exist to be tagged (none do yet).
     assert_eq!(store.unknown_learners(&["l1".into()]).await.unwrap(), vec!["l1".to_string()]);
@@ -100,6 +252,18 @@ async fn conformance(store: Arc<dyn Store>) {
     let rest = store.audit_log(10, 1000).await.unwrap();
     let mid = verify_chain(&first, (0, GENESIS_HASH.into())).unwrap();
     assert_eq!(verify_chain(&rest, mid).unwrap().0, 22);
+
+    consent_conformance(&store, &t.record.id).await;
+    // Every consent event and status change was audited, and the chain still holds.
+    let rows = store.audit_log(0, 1000).await.unwrap();
+    verify_chain(&rows, (0, GENESIS_HASH.into())).unwrap();
+    for action in ["status_changed", "consent_withdrawn"] {
+        assert!(rows.iter().any(|r| r.action == action), "no {action} row");
+    }
+    assert!(
+        rows.iter().all(|r| !r.details.contains("Amira") && !r.details.contains("Khan")),
+        "a name in the audit log"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -17,12 +17,19 @@ pub struct ApiError {
     pub code: &'static str,
     /// What was wrong, for a person; never a learner's name or a token.
     pub message: String,
+    /// Machine-readable facts that help the client act (for example the id of a photo to edit).
+    pub detail: Option<serde_json::Value>,
 }
 
 impl ApiError {
     /// An error with the given parts.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, code, message: message.into() }
+        ApiError { status, code, message: message.into(), detail: None }
+    }
+    /// The same error with machine-readable `detail` added to its body.
+    pub fn with_detail(mut self, detail: serde_json::Value) -> Self {
+        self.detail = Some(detail);
+        self
     }
     /// 401: no valid token.
     pub fn unauthorized() -> Self {
@@ -72,7 +79,11 @@ impl From<ObjectError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Json(serde_json::json!({ "error": self.code, "message": self.message }));
+        let mut body = serde_json::json!({ "error": self.code, "message": self.message });
+        if let Some(detail) = self.detail {
+            body["detail"] = detail;
+        }
+        let body = Json(body);
         let mut response = (self.status, body).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));

@@ -6,7 +6,7 @@ use axum::Json;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::json::JsonBody;
-use super::{ApiError, AppState, Caller};
+use super::{input, ApiError, AppState, Caller};
 use crate::store::{now_ms, AuditDraft, GuardianRecord, LearnerRecord, Role, StoreError};
 
 /// A learner as the admin API shows it.
@@ -202,6 +202,7 @@ pub async fn show(
     Path(id): Path<String>,
 ) -> Result<Json<LearnerView>, ApiError> {
     caller.require(&[Role::Admin])?;
+    let id = input::path_id(&id, "learner")?;
     let learner = state.store.learner(&id).await?.ok_or_else(|| ApiError::not_found("learner"))?;
     Ok(Json(learner.into()))
 }
@@ -217,6 +218,7 @@ pub async fn correct(
     JsonBody(patch): JsonBody<LearnerPatch>,
 ) -> Result<Json<LearnerView>, ApiError> {
     caller.require(&[Role::Admin])?;
+    let id = input::path_id(&id, "learner")?;
     let mut learner = state.store.learner(&id).await?.ok_or_else(|| ApiError::not_found("learner"))?;
     let mut changed = Vec::new();
     if let Some(v) = &patch.given_name {
@@ -246,7 +248,8 @@ pub async fn correct(
     // The audit names which fields changed, never their values: names stay out of the log.
     let audit =
         AuditDraft::new(&caller.token_id, "learner_corrected", &learner.id, serde_json::json!({ "fields": changed }));
-    if !state.store.update_learner(&learner, audit).await.map_err(conflict)? {
+    let eval = state.evaluation(&caller.token_id);
+    if !state.store.update_learner(&learner, audit, eval).await.map_err(conflict)? {
         return Err(ApiError::not_found("learner"));
     }
     Ok(Json(learner.into()))
@@ -273,6 +276,9 @@ pub async fn search(
     caller.require(&[Role::Admin])?;
     let Query(query) = query.map_err(|e| ApiError::bad_form(e.body_text()))?;
     let limit = query.limit.unwrap_or(50).clamp(1, 500);
+    if query.q.chars().count() > MAX_NAME || input::has_forbidden_control(&query.q) {
+        return Err(ApiError::bad_form(format!("q must be at most {MAX_NAME} printable characters")));
+    }
     let found = state.store.search_learners(query.q.trim(), limit).await?;
     Ok(Json(found.into_iter().map(LearnerView::from).collect()))
 }

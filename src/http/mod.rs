@@ -2,11 +2,14 @@
 //! the core; they hold no rules of their own.
 
 mod auth;
+mod consents;
 mod error;
+mod input;
 mod json;
 mod learners;
 mod ops;
 mod photos;
+mod withdraw;
 
 use std::sync::Arc;
 
@@ -22,7 +25,7 @@ pub use ops::ApiDoc;
 
 use crate::config::Settings;
 use crate::objects::Objects;
-use crate::store::Store;
+use crate::store::{Evaluation, Store};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -37,6 +40,20 @@ pub struct AppState {
     pub scrub_permits: Arc<Semaphore>,
     /// Renders `/metrics`.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// Rate limit of the withdrawal pages, per client address.
+    pub withdraw_limiter: withdraw::WithdrawLimiter,
+}
+
+impl AppState {
+    /// An evaluation of statuses now, under the configured rules, caused by `actor`.
+    pub fn evaluation(&self, actor: &str) -> Evaluation {
+        Evaluation { at: time::OffsetDateTime::now_utc(), rules: self.settings.rules, actor: actor.to_string() }
+    }
+}
+
+/// A new rate limiter for the withdrawal pages.
+pub fn withdraw_limiter() -> withdraw::WithdrawLimiter {
+    withdraw::limiter()
 }
 
 /// The whole API.
@@ -45,10 +62,12 @@ pub fn router(state: AppState) -> Router {
     let upload_limit = usize::try_from(state.settings.limits.max_bytes).unwrap_or(usize::MAX).saturating_add(1 << 20);
     Router::new()
         .route("/api/v1/photos", post(photos::upload).layer(DefaultBodyLimit::max(upload_limit)))
-        .route("/api/v1/photos/{id}", get(photos::show))
+        .route("/api/v1/photos/{id}", get(photos::show).patch(photos::edit))
         .route("/api/v1/photos/{id}/image", get(photos::image))
         .route("/api/v1/learners", post(learners::create).get(learners::search))
         .route("/api/v1/learners/{id}", get(learners::show).patch(learners::correct))
+        .route("/api/v1/learners/{id}/consents", post(consents::record).get(consents::history))
+        .route("/w/{token}", get(withdraw::show).post(withdraw::withdraw))
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route("/api/v1/openapi.json", get(ops::openapi))

@@ -40,10 +40,13 @@ pub async fn not_found() -> ApiError {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "consentgate", description = "Photos of learners, published only with consent."),
-    paths(healthz, metrics, super::photos::upload, super::photos::show, super::photos::image,
-        super::learners::create, super::learners::show, super::learners::correct, super::learners::search),
+    paths(healthz, metrics, super::photos::upload, super::photos::show, super::photos::edit, super::photos::image,
+        super::learners::create, super::learners::show, super::learners::correct, super::learners::search,
+        super::consents::record, super::consents::history),
     components(schemas(super::photos::PhotoView, super::photos::UploadForm, super::learners::LearnerView,
-        super::learners::NewLearner, super::learners::NewGuardian, super::learners::LearnerPatch, crate::store::GuardianRecord, crate::policy::PurposeStatus, crate::policy::Purpose, crate::policy::State, crate::policy::Reason, ErrorBody)),
+        super::learners::NewLearner, super::learners::NewGuardian, super::learners::LearnerPatch, crate::store::GuardianRecord, crate::policy::PurposeStatus, crate::policy::Purpose, crate::policy::State, crate::policy::Reason, crate::policy::LearnerReason,
+        super::photos::PhotoPatch, super::consents::NewConsent, super::consents::RecordedConsent,
+        super::consents::ConsentView, super::consents::DecisionView, super::consents::ConsentHistory, ErrorBody)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
@@ -56,6 +59,8 @@ pub struct ErrorBody {
     error: String,
     /// What was wrong.
     message: String,
+    /// Facts that help the client act, on some errors.
+    detail: Option<serde_json::Value>,
 }
 
 struct BearerAuth;

@@ -11,10 +11,10 @@ use axum::Json;
 use bytes::{Bytes, BytesMut};
 use serde::Serialize;
 
-use super::{ApiError, AppState, Caller};
+use super::{input, ApiError, AppState, Caller};
 use crate::media::{self, ContentHash};
 use crate::objects::Objects;
-use crate::policy::{self, Purpose, PurposeStatus};
+use crate::policy::{Purpose, PurposeStatus};
 use crate::store::{now_ms, AuditDraft, PhotoRecord, Role, StoreError};
 
 /// The multipart form of an upload (documentation only; the handler streams the parts).
@@ -88,7 +88,7 @@ impl PhotoView {
             alt_text: photo.alt_text.clone(),
             learner_ids: photo.learner_ids.clone(),
             all_tagged: photo.all_tagged,
-            status: policy::status_without_consent(&photo.purposes, photo.all_tagged),
+            status: photo.status.clone(),
             removed: serde_json::from_str(&photo.removed).unwrap_or_default(),
             created_at: created,
         }
@@ -146,13 +146,17 @@ async fn read_form(mut multipart: Multipart, max_bytes: u64) -> Result<Form, Api
             continue;
         }
         let text = field.text().await.map_err(|e| multipart_error(e, max_bytes))?;
-        if text.chars().count() > MAX_TEXT {
-            return Err(ApiError::bad_form(format!("{name} is longer than {MAX_TEXT} characters")));
-        }
+        let text = input::free_text(&name, text, MAX_TEXT)?;
         match name.as_str() {
             "caption" => caption = text,
             "alt_text" => alt_text = text,
-            "learner_ids" => learner_ids.extend(list(&text)),
+            "learner_ids" => {
+                for raw in list(&text) {
+                    // Something that cannot be one of our ids names no learner on record.
+                    let id = input::body_id(&raw).ok_or_else(|| unknown_learners(&[raw]))?;
+                    learner_ids.push(id);
+                }
+            }
             "purposes" => {
                 for p in list(&text) {
                     purposes.push(p.parse::<Purpose>().map_err(ApiError::bad_form)?);
@@ -181,12 +185,58 @@ async fn read_form(mut multipart: Multipart, max_bytes: u64) -> Result<Form, Api
     Ok(Form { file, caption, alt_text, learner_ids, all_tagged: all_tagged.unwrap_or(false), purposes })
 }
 
+fn unknown_learners(ids: &[String]) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unknown_learner",
+        format!(
+            "no learner on record with id {}",
+            ids.iter().map(|id| format!("{id:?}")).collect::<Vec<_>>().join(", ")
+        ),
+    )
+}
+
+/// What to answer when the same original bytes were stored before.
+///
+/// A phone that retries after a lost response sends the same form again: it gets the photo it
+/// already made (200). The same bytes with a different form would otherwise silently drop the new
+/// caption, tags or purposes, so that is a 409 pointing at the photo to edit. Another tutor's photo
+/// is not shown to a tutor, only that it exists (its details are the other tutor's).
+fn answer_for_existing(existing: &PhotoRecord, form: &Form, caller: &Caller) -> Result<Response, ApiError> {
+    let same_form = existing.caption == form.caption
+        && existing.alt_text == form.alt_text
+        && existing.all_tagged == form.all_tagged
+        && existing.learner_ids == form.learner_ids
+        && existing.purposes == form.purposes;
+    let may_see = caller.role == Role::Admin || existing.uploaded_by == caller.token_id;
+    if !may_see {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "duplicate_upload",
+            "this photo has already been uploaded by someone else; ask a safeguarding lead if it needs changes",
+        ));
+    }
+    if !same_form {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "duplicate_upload",
+            format!(
+                "this photo was uploaded before with different details; change them with PATCH /api/v1/photos/{}",
+                existing.id
+            ),
+        )
+        .with_detail(serde_json::json!({ "photo_id": existing.id })));
+    }
+    Ok((StatusCode::OK, Json(PhotoView::of(existing))).into_response())
+}
+
 /// `POST /api/v1/photos`: scrub, fingerprint and store an upload.
 #[utoipa::path(post, path = "/api/v1/photos",
     request_body(content = UploadForm, content_type = "multipart/form-data"),
     responses(
         (status = 201, body = PhotoView, description = "stored; every purpose held until consent exists"),
-        (status = 200, body = PhotoView, description = "the same original bytes were uploaded before"),
+        (status = 200, body = PhotoView, description = "the same bytes and form were uploaded before by this caller"),
+        (status = 409, body = super::ops::ErrorBody, description = "the same bytes were uploaded before with another form, or by someone else"),
         (status = 401, body = super::ops::ErrorBody), (status = 403, body = super::ops::ErrorBody),
         (status = 413, body = super::ops::ErrorBody), (status = 415, body = super::ops::ErrorBody),
         (status = 422, body = super::ops::ErrorBody)),
@@ -223,15 +273,11 @@ async fn receive(
 
     let original_blake3 = ContentHash::of(&form.file).to_string();
     if let Some(existing) = state.store.photo_by_original(&original_blake3).await? {
-        return Ok((StatusCode::OK, Json(PhotoView::of(&existing))).into_response());
+        return answer_for_existing(&existing, &form, caller);
     }
     let unknown = state.store.unknown_learners(&form.learner_ids).await?;
     if !unknown.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "unknown_learner",
-            format!("no learner on record with id {}", unknown.join(", ")),
-        ));
+        return Err(unknown_learners(&unknown));
     }
 
     // Scrubbing is CPU-bound: run it off the async runtime, a bounded number at a time.
@@ -245,7 +291,7 @@ async fn receive(
     .await
     .map_err(ApiError::internal)??;
     metrics::histogram!("consentgate_scrub_seconds").record(started.elapsed().as_secs_f64());
-    drop(form.file);
+    let form = Form { file: Bytes::new(), ..form };
 
     let scrubbed = &processed.scrubbed;
     let (width, height) = scrubbed.display_dimensions();
@@ -262,17 +308,21 @@ async fn receive(
         original_blake3,
         phash: processed.fingerprint.phash.to_string(),
         removed: serde_json::to_string(&scrubbed.removed).map_err(ApiError::internal)?,
-        caption: form.caption,
-        alt_text: form.alt_text,
+        caption: form.caption.clone(),
+        alt_text: form.alt_text.clone(),
         all_tagged: form.all_tagged,
         uploaded_by: caller.token_id.clone(),
         created_at: now_ms(),
-        learner_ids: form.learner_ids,
-        purposes: form.purposes,
+        learner_ids: form.learner_ids.clone(),
+        purposes: form.purposes.clone(),
+        status: BTreeMap::new(),
     };
+    let mut photo = photo;
 
-    // Object first, then the row: a crash in between leaves an orphan object for the start-up
-    // sweep, never a row without its image.
+    // Object first, then the row: a crash or a failed insert in between leaves an orphan object
+    // for the sweep, never a row without its image. The object is not deleted here on failure:
+    // objects are content-addressed, so another photo may have just stored the same bytes, and
+    // only the sweep (which re-checks references after a grace period) may remove one.
     state.objects.put(&object_key, Bytes::from(processed.scrubbed.bytes)).await?;
     let audit = AuditDraft::new(
         &caller.token_id,
@@ -280,8 +330,8 @@ async fn receive(
         &photo.id,
         serde_json::json!({ "blake3": photo.blake3, "format": photo.format, "removed": processed.scrubbed.removed }),
     );
-    match state.store.insert_photo(&photo, audit).await {
-        Ok(()) => {}
+    match state.store.insert_photo(&photo, audit, state.evaluation(&caller.token_id)).await {
+        Ok(status) => photo.status = status,
         Err(StoreError::Conflict(_)) => {
             // The same original arrived twice at once; the other upload won. The object is the
             // same content, so it stays.
@@ -290,7 +340,7 @@ async fn receive(
                 .photo_by_original(&photo.original_blake3)
                 .await?
                 .ok_or_else(|| ApiError::internal("a conflicting photo vanished"))?;
-            return Ok((StatusCode::OK, Json(PhotoView::of(&existing))).into_response());
+            return answer_for_existing(&existing, &form, caller);
         }
         Err(e) => return Err(e.into()),
     }
@@ -302,7 +352,8 @@ async fn receive(
 /// Loads a photo the caller may see: admins see all, tutors their own; others get 403.
 async fn visible_photo(state: &AppState, caller: &Caller, id: &str) -> Result<PhotoRecord, ApiError> {
     caller.require(&[Role::Tutor, Role::Admin])?;
-    let photo = state.store.photo(id).await?.ok_or_else(|| ApiError::not_found("photo"))?;
+    let id = input::path_id(id, "photo")?;
+    let photo = state.store.photo(&id).await?.ok_or_else(|| ApiError::not_found("photo"))?;
     // A tutor asking for someone else's photo learns nothing about whether it exists.
     if caller.role == Role::Tutor && photo.uploaded_by != caller.token_id {
         return Err(ApiError::not_found("photo"));
@@ -318,7 +369,91 @@ pub async fn show(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<PhotoView>, ApiError> {
-    Ok(Json(PhotoView::of(&visible_photo(&state, &caller, &id).await?)))
+    let photo = visible_photo(&state, &caller, &id).await?;
+    // Time may have passed since the last sweep (an expiry, a birthday): the answer is for now.
+    let changes = state.store.reevaluate(std::slice::from_ref(&photo.id), state.evaluation("system")).await?;
+    let photo = if changes.is_empty() {
+        photo
+    } else {
+        state.store.photo(&photo.id).await?.ok_or_else(|| ApiError::not_found("photo"))?
+    };
+    Ok(Json(PhotoView::of(&photo)))
+}
+
+/// `PATCH /api/v1/photos/{id}` body: only the fields sent change.
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PhotoPatch {
+    /// New caption.
+    pub caption: Option<String>,
+    /// New alt text.
+    pub alt_text: Option<String>,
+    /// The learners pictured (replaces the list).
+    pub learner_ids: Option<Vec<String>>,
+    /// Everyone pictured is tagged.
+    pub all_tagged: Option<bool>,
+    /// Purposes asked for (replaces the list).
+    pub purposes: Option<Vec<Purpose>>,
+}
+
+/// `PATCH /api/v1/photos/{id}`: edit caption, alt text, learners, `all_tagged`, purposes; the
+/// status is re-evaluated in the same transaction.
+#[utoipa::path(patch, path = "/api/v1/photos/{id}", params(("id" = String, Path)), request_body = PhotoPatch,
+    responses((status = 200, body = PhotoView), (status = 404, body = super::ops::ErrorBody), (status = 422, body = super::ops::ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn edit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    super::json::JsonBody(patch): super::json::JsonBody<PhotoPatch>,
+) -> Result<Json<PhotoView>, ApiError> {
+    let mut photo = visible_photo(&state, &caller, &id).await?;
+    let mut changed = Vec::new();
+    if let Some(caption) = patch.caption {
+        photo.caption = input::free_text("caption", caption, MAX_TEXT)?;
+        changed.push("caption");
+    }
+    if let Some(alt_text) = patch.alt_text {
+        photo.alt_text = input::free_text("alt_text", alt_text, MAX_TEXT)?;
+        changed.push("alt_text");
+    }
+    if let Some(ids) = patch.learner_ids {
+        let mut parsed = Vec::with_capacity(ids.len());
+        for raw in ids {
+            parsed.push(input::body_id(&raw).ok_or_else(|| unknown_learners(&[raw]))?);
+        }
+        parsed.sort();
+        parsed.dedup();
+        let unknown = state.store.unknown_learners(&parsed).await?;
+        if !unknown.is_empty() {
+            return Err(unknown_learners(&unknown));
+        }
+        photo.learner_ids = parsed;
+        changed.push("learner_ids");
+    }
+    if let Some(all_tagged) = patch.all_tagged {
+        photo.all_tagged = all_tagged;
+        changed.push("all_tagged");
+    }
+    if let Some(mut purposes) = patch.purposes {
+        purposes.sort();
+        purposes.dedup();
+        if purposes.is_empty() {
+            return Err(ApiError::bad_form("ask for at least one purpose: website, social_media, print or internal"));
+        }
+        photo.purposes = purposes;
+        changed.push("purposes");
+    }
+    if changed.is_empty() {
+        return Err(ApiError::bad_form("the patch changes nothing"));
+    }
+    // The audit names the fields changed, never the caption's words (they may hold a name).
+    let audit = AuditDraft::new(&caller.token_id, "photo_edited", &photo.id, serde_json::json!({ "fields": changed }));
+    if !state.store.update_photo(&photo, audit, state.evaluation(&caller.token_id)).await? {
+        return Err(ApiError::not_found("photo"));
+    }
+    let photo = state.store.photo(&photo.id).await?.ok_or_else(|| ApiError::not_found("photo"))?;
+    Ok(Json(PhotoView::of(&photo)))
 }
 
 /// `GET /api/v1/photos/{id}/image`: the scrubbed bytes (admin only until the queue exists).

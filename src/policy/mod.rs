@@ -1,8 +1,8 @@
 //! The rules: pure functions of facts and time, no IO.
 
 pub mod consent;
+pub mod release;
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -63,14 +63,56 @@ pub enum State {
     Queued,
 }
 
+impl State {
+    /// The name used in the API and the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Held => "held",
+            State::Queued => "queued",
+        }
+    }
+}
+
+impl FromStr for State {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "held" => Ok(State::Held),
+            "queued" => Ok(State::Queued),
+            other => Err(format!("unknown state {other:?}")),
+        }
+    }
+}
+
 /// Why a purpose is held.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     /// No consent is on record for a learner pictured.
     NoConsent,
+    /// Someone's current answer is no.
+    Refused,
+    /// Someone took their yes back.
+    Withdrawn,
+    /// The grant that counted has expired.
+    Expired,
+    /// The learner is under 18 (or their date of birth is unknown) and no guardian has granted.
+    NeedsGuardian,
+    /// The learner is 18 or over and has not granted themself.
+    NeedsAdultConsent,
     /// The tutor has not confirmed that everyone pictured is tagged.
     UntaggedPeople,
+    /// Nobody is tagged in the photo.
+    NoLearnersTagged,
+}
+
+/// One reason, attributed to the learner it concerns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LearnerReason {
+    /// The learner.
+    pub learner_id: String,
+    /// Why their consent does not hold.
+    pub reason: Reason,
 }
 
 /// The status of one purpose of one photo.
@@ -78,23 +120,11 @@ pub enum Reason {
 pub struct PurposeStatus {
     /// Held or queued.
     pub state: State,
-    /// Why it is held (empty when queued).
+    /// Why it is held (empty when queued), sorted.
     pub reasons: Vec<Reason>,
-}
-
-/// The status of each purpose asked for, before any consent exists: everything is held. Consent
-/// records (issue 4) are the only way a purpose becomes queued.
-pub fn status_without_consent(purposes: &[Purpose], all_tagged: bool) -> BTreeMap<Purpose, PurposeStatus> {
-    purposes
-        .iter()
-        .map(|&p| {
-            let mut reasons = vec![Reason::NoConsent];
-            if !all_tagged {
-                reasons.push(Reason::UntaggedPeople);
-            }
-            (p, PurposeStatus { state: State::Held, reasons })
-        })
-        .collect()
+    /// The consent reasons by learner, so a tutor can see whose consent is missing.
+    #[serde(default)]
+    pub learners: Vec<LearnerReason>,
 }
 
 #[cfg(test)]
@@ -107,14 +137,5 @@ mod tests {
             assert_eq!(p.as_str().parse::<Purpose>(), Ok(p));
         }
         assert!("billboard".parse::<Purpose>().unwrap_err().contains("billboard"));
-    }
-
-    #[test]
-    fn everything_is_held_without_consent() {
-        let s = status_without_consent(&[Purpose::Website, Purpose::Print], true);
-        assert_eq!(s.len(), 2);
-        assert!(s.values().all(|v| v.state == State::Held && v.reasons == vec![Reason::NoConsent]));
-        let s = status_without_consent(&[Purpose::Internal], false);
-        assert_eq!(s[&Purpose::Internal].reasons, vec![Reason::NoConsent, Reason::UntaggedPeople]);
     }
 }

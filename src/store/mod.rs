@@ -14,7 +14,8 @@ use serde::{Deserialize, Serialize};
 pub use audit::{verify_chain, AuditDraft, AuditRecord, ChainError, GENESIS_HASH};
 pub use sql::{PostgresStore, SqliteStore};
 
-use crate::policy::Purpose;
+use crate::policy::consent::{ConsentEvent, EventKind, Giver, Rules};
+use crate::policy::{Purpose, PurposeStatus};
 
 /// The store's one error type.
 #[derive(Debug, thiserror::Error)]
@@ -126,6 +127,8 @@ pub struct PhotoRecord {
     pub learner_ids: Vec<String>,
     /// Purposes asked for.
     pub purposes: Vec<Purpose>,
+    /// The stored status of each purpose asked for (filled in by the store; ignored on insert).
+    pub status: BTreeMap<Purpose, PurposeStatus>,
 }
 
 /// A guardian: a person who consents for a learner under 18.
@@ -162,6 +165,113 @@ pub struct LearnerRecord {
     pub updated_at: i64,
 }
 
+/// One recorded consent event, with its proof.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentRecord {
+    /// Event id (UUIDv7).
+    pub id: String,
+    /// The learner it concerns.
+    pub learner_id: String,
+    /// Granted, refused or withdrawn.
+    pub kind: EventKind,
+    /// Purposes covered.
+    pub purposes: Vec<Purpose>,
+    /// Who gave it: the learner or one of their guardians.
+    pub giver: Giver,
+    /// When it was given, Unix milliseconds.
+    pub given_at: i64,
+    /// When a grant stops counting, Unix milliseconds.
+    pub expires_at: Option<i64>,
+    /// Version of the consent form used.
+    pub form_version: String,
+    /// blake3 of the form's text, hex: which words were agreed to.
+    pub form_text_hash: String,
+    /// How it was given (`paper_form`, `online_form`, `email`, `in_person`, `withdrawal_link`).
+    pub method: String,
+    /// Where the proof is (a scan reference, an email id).
+    pub evidence: String,
+    /// Token id of whoever recorded it, or `withdrawal_link`.
+    pub recorded_by: String,
+    /// When it was recorded, Unix milliseconds.
+    pub recorded_at: i64,
+}
+
+/// Milliseconds since the Unix epoch as a time (saturating at the epoch for absurd values).
+pub fn time_of_ms(ms: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+/// A time as Unix milliseconds.
+pub fn ms_of_time(t: time::OffsetDateTime) -> i64 {
+    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+impl ConsentRecord {
+    /// The event as the pure decision sees it.
+    pub fn to_event(&self) -> ConsentEvent {
+        ConsentEvent {
+            id: self.id.clone(),
+            kind: self.kind,
+            purposes: self.purposes.iter().copied().collect(),
+            giver: self.giver.clone(),
+            given_at: time_of_ms(self.given_at),
+            expires_at: self.expires_at.map(time_of_ms),
+        }
+    }
+}
+
+/// The moment and rules under which statuses are evaluated.
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    /// The moment; tests inject it, the service uses the clock.
+    pub at: time::OffsetDateTime,
+    /// The provider's policy switches.
+    pub rules: Rules,
+    /// Who caused the re-evaluation, for the audit log (a token id, `system`, `withdrawal_link`).
+    pub actor: String,
+}
+
+/// A purpose whose status changed in a re-evaluation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusChange {
+    /// The photo.
+    pub photo_id: String,
+    /// The purpose.
+    pub purpose: Purpose,
+    /// The status before.
+    pub from: PurposeStatus,
+    /// The status now.
+    pub to: PurposeStatus,
+}
+
+/// A withdrawal link, as its page needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WithdrawalLink {
+    /// The grant the link withdraws.
+    pub grant: ConsentRecord,
+    /// The name the learner goes by (preferred, else given): the page greets them by it.
+    pub first_name: String,
+    /// When the link was used, if it was.
+    pub used_at: Option<i64>,
+}
+
+/// What using a withdrawal link did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WithdrawOutcome {
+    /// Withdrawn now: the new event, and the statuses that changed in the same transaction.
+    Withdrawn {
+        /// The `withdrawn` event recorded.
+        event: Box<ConsentRecord>,
+        /// Statuses that changed.
+        changes: Vec<StatusChange>,
+    },
+    /// The link had already been used, at this time; nothing changed.
+    AlreadyUsed(i64),
+    /// No link has this token.
+    Unknown,
+}
+
 /// Persistence operations. Every write that matters is audited in the same transaction.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -175,15 +285,25 @@ pub trait Store: Send + Sync + 'static {
     async fn count_tokens(&self, role: Role) -> Result<i64, StoreError>;
     /// The ids among `ids` that name no learner on record.
     async fn unknown_learners(&self, ids: &[String]) -> Result<Vec<String>, StoreError>;
-    /// Stores a photo with its learners and purposes and audits it, in one transaction.
-    /// [`StoreError::Conflict`] when a photo with the same original already exists.
-    async fn insert_photo(&self, photo: &PhotoRecord, audit: AuditDraft) -> Result<(), StoreError>;
+    /// Stores a photo with its learners and purposes, evaluates its status and audits it, in one
+    /// transaction. [`StoreError::Conflict`] when a photo with the same original already exists.
+    async fn insert_photo(
+        &self,
+        photo: &PhotoRecord,
+        audit: AuditDraft,
+        eval: Evaluation,
+    ) -> Result<BTreeMap<Purpose, PurposeStatus>, StoreError>;
+    /// Replaces a photo's caption, alt text, learners, `all_tagged` and purposes, re-evaluates it
+    /// and audits it, in one transaction; `false` when there is no such photo.
+    async fn update_photo(&self, photo: &PhotoRecord, audit: AuditDraft, eval: Evaluation) -> Result<bool, StoreError>;
     /// Finds a photo by id.
     async fn photo(&self, id: &str) -> Result<Option<PhotoRecord>, StoreError>;
     /// Finds the photo uploaded from exactly these original bytes.
     async fn photo_by_original(&self, original_blake3: &str) -> Result<Option<PhotoRecord>, StoreError>;
     /// Every object key a photo row refers to.
     async fn object_keys(&self) -> Result<Vec<String>, StoreError>;
+    /// Whether any photo row refers to the object `key`.
+    async fn object_in_use(&self, key: &str) -> Result<bool, StoreError>;
     /// Appends one audit row, chained to the last.
     async fn append_audit(&self, audit: AuditDraft) -> Result<(), StoreError>;
     /// Audit rows with `seq > after`, oldest first, at most `limit`.
@@ -195,8 +315,41 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a learner with their guardians and audits it. [`StoreError::Conflict`] when the
     /// external reference is already used.
     async fn insert_learner(&self, learner: &LearnerRecord, audit: AuditDraft) -> Result<(), StoreError>;
-    /// Replaces a learner's own fields (not guardians) and audits it; `false` when there is no such learner.
-    async fn update_learner(&self, learner: &LearnerRecord, audit: AuditDraft) -> Result<bool, StoreError>;
+    /// Replaces a learner's own fields (not guardians), re-evaluates every photo of theirs (a date
+    /// of birth decides whose consent counts) and audits it; `false` when there is no such learner.
+    async fn update_learner(
+        &self,
+        learner: &LearnerRecord,
+        audit: AuditDraft,
+        eval: Evaluation,
+    ) -> Result<bool, StoreError>;
+    /// Records a consent event (and, for a grant, its withdrawal link's token hash), re-evaluates
+    /// every photo of the learner and audits both, in one transaction.
+    async fn record_consent(
+        &self,
+        event: &ConsentRecord,
+        link_token_hash: Option<&str>,
+        audit: AuditDraft,
+        eval: Evaluation,
+    ) -> Result<Vec<StatusChange>, StoreError>;
+    /// A learner's consent history, oldest first.
+    async fn consents(&self, learner_id: &str) -> Result<Vec<ConsentRecord>, StoreError>;
+    /// The withdrawal link with this token hash.
+    async fn withdrawal_link(&self, token_hash: &str) -> Result<Option<WithdrawalLink>, StoreError>;
+    /// Uses a withdrawal link: records a `withdrawn` event for the grant's purposes by the grant's
+    /// giver, marks the link used, re-evaluates every photo of the learner and audits it all, in one
+    /// transaction. A used link changes nothing.
+    async fn withdraw_by_link(
+        &self,
+        token_hash: &str,
+        new_event_id: &str,
+        eval: Evaluation,
+    ) -> Result<WithdrawOutcome, StoreError>;
+    /// Re-evaluates the given photos now, storing and auditing what changed.
+    async fn reevaluate(&self, photo_ids: &[String], eval: Evaluation) -> Result<Vec<StatusChange>, StoreError>;
+    /// Ids of photos with a purpose whose status can still change with time (held or queued),
+    /// after `after` in id order, at most `limit`: the periodic sweep pages through them.
+    async fn live_photo_ids(&self, after: &str, limit: i64) -> Result<Vec<String>, StoreError>;
     /// Finds a learner with their guardians.
     async fn learner(&self, id: &str) -> Result<Option<LearnerRecord>, StoreError>;
     /// Learners whose given, preferred or family name or external reference contains `query`
@@ -214,8 +367,17 @@ pub async fn open(url: &str) -> Result<Box<dyn Store>, StoreError> {
 }
 
 /// Tables every backend has, in the order `table_counts` reports them.
-pub const TABLES: &[&str] =
-    &["tokens", "learners", "guardians", "photos", "photo_learners", "photo_purposes", "audit_log"];
+pub const TABLES: &[&str] = &[
+    "tokens",
+    "learners",
+    "guardians",
+    "photos",
+    "photo_learners",
+    "photo_purposes",
+    "consent_events",
+    "withdrawal_links",
+    "audit_log",
+];
 
 /// The current time in Unix milliseconds.
 pub fn now_ms() -> i64 {

@@ -12,8 +12,92 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 use sqlx::Row;
 
 use super::audit::{row_hash, AuditDraft, AuditRecord, GENESIS_HASH};
-use super::{now_ms, GuardianRecord, LearnerRecord, PhotoRecord, Role, Store, StoreError, TokenRecord, TABLES};
-use crate::policy::Purpose;
+use super::{
+    ms_of_time, now_ms, ConsentRecord, Evaluation, GuardianRecord, LearnerRecord, PhotoRecord, Role, StatusChange,
+    Store, StoreError, TokenRecord, WithdrawOutcome, WithdrawalLink, TABLES,
+};
+use crate::policy::consent::{EventKind, Giver, Learner};
+use crate::policy::release::{self, LearnerFacts, PhotoFacts};
+use crate::policy::{LearnerReason, Purpose, PurposeStatus, Reason, State};
+
+/// How a purpose's status is kept in `photo_purposes.detail`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StatusDetail {
+    reasons: Vec<Reason>,
+    #[serde(default)]
+    learners: Vec<LearnerReason>,
+}
+
+fn status_from_columns(state: &str, detail: &str) -> Result<PurposeStatus, StoreError> {
+    let state: State = state.parse().map_err(StoreError::Corrupt)?;
+    let detail: StatusDetail =
+        serde_json::from_str(detail).map_err(|e| StoreError::Corrupt(format!("status detail: {e}")))?;
+    Ok(PurposeStatus { state, reasons: detail.reasons, learners: detail.learners })
+}
+
+fn detail_column(status: &PurposeStatus) -> String {
+    let detail = StatusDetail { reasons: status.reasons.clone(), learners: status.learners.clone() };
+    serde_json::to_string(&detail).expect("a status serialises")
+}
+
+fn kind_name(kind: EventKind) -> &'static str {
+    match kind {
+        EventKind::Granted => "granted",
+        EventKind::Refused => "refused",
+        EventKind::Withdrawn => "withdrawn",
+    }
+}
+
+fn purposes_column(purposes: &[Purpose]) -> String {
+    let mut names: Vec<&str> = purposes.iter().map(|p| p.as_str()).collect();
+    names.sort_unstable();
+    names.join(",")
+}
+
+fn consent_from_row<R: Row>(row: &R) -> Result<ConsentRecord, StoreError>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<i64>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    let kind: String = row.try_get("kind")?;
+    let kind = match kind.as_str() {
+        "granted" => EventKind::Granted,
+        "refused" => EventKind::Refused,
+        "withdrawn" => EventKind::Withdrawn,
+        other => return Err(StoreError::Corrupt(format!("consent kind {other:?}"))),
+    };
+    let purposes: String = row.try_get("purposes")?;
+    let purposes = purposes
+        .split(',')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.parse::<Purpose>().map_err(StoreError::Corrupt))
+        .collect::<Result<Vec<_>, _>>()?;
+    let giver_kind: String = row.try_get("giver_kind")?;
+    let guardian_id: Option<String> = row.try_get("guardian_id")?;
+    let giver = match (giver_kind.as_str(), guardian_id) {
+        ("learner", None) => Giver::Learner,
+        ("guardian", Some(id)) => Giver::Guardian(id),
+        (other, _) => return Err(StoreError::Corrupt(format!("consent giver {other:?}"))),
+    };
+    Ok(ConsentRecord {
+        id: row.try_get("id")?,
+        learner_id: row.try_get("learner_id")?,
+        kind,
+        purposes,
+        giver,
+        given_at: row.try_get("given_at")?,
+        expires_at: row.try_get("expires_at")?,
+        form_version: row.try_get("form_version")?,
+        form_text_hash: row.try_get("form_text_hash")?,
+        method: row.try_get("method")?,
+        evidence: row.try_get("evidence")?,
+        recorded_by: row.try_get("recorded_by")?,
+        recorded_at: row.try_get("recorded_at")?,
+    })
+}
 
 /// SQLite, the embedded default. Writes go through a single connection, which is how SQLite
 /// serialises writers anyway, and keeps the audit chain strictly ordered; reads use a small pool.
@@ -101,6 +185,191 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+
+            /// Serialises every transaction that evaluates consent: on PostgreSQL, replicas take
+            /// the audit chain's lock first, so two events for one learner can never each be
+            /// evaluated without the other. (SQLite has a single writer already.)
+            async fn lock_in(conn: &mut <$db as sqlx::Database>::Connection) -> Result<(), StoreError> {
+                if let Some(lock) = $lock {
+                    sqlx::query(lock).bind(AUDIT_LOCK_KEY).execute(&mut *conn).await?;
+                }
+                Ok(())
+            }
+
+            async fn consents_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                learner_id: &str,
+            ) -> Result<Vec<ConsentRecord>, StoreError> {
+                let rows = sqlx::query("SELECT * FROM consent_events WHERE learner_id = $1 ORDER BY recorded_at, id")
+                    .bind(learner_id)
+                    .fetch_all(&mut *conn)
+                    .await?;
+                rows.iter().map(consent_from_row).collect()
+            }
+
+            async fn learner_facts_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                learner_id: &str,
+            ) -> Result<Option<LearnerFacts>, StoreError> {
+                let dob: Option<Option<String>> =
+                    sqlx::query_scalar("SELECT date_of_birth FROM learners WHERE id = $1")
+                        .bind(learner_id)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                let Some(dob) = dob else { return Ok(None) };
+                let format = time::macros::format_description!("[year]-[month]-[day]");
+                let date_of_birth = dob
+                    .map(|d| time::Date::parse(&d, &format))
+                    .transpose()
+                    .map_err(|e| StoreError::Corrupt(format!("date of birth: {e}")))?;
+                let guardian_ids: Vec<String> = sqlx::query_scalar("SELECT id FROM guardians WHERE learner_id = $1")
+                    .bind(learner_id)
+                    .fetch_all(&mut *conn)
+                    .await?;
+                let events = Self::consents_in(conn, learner_id).await?.iter().map(ConsentRecord::to_event).collect();
+                Ok(Some(LearnerFacts {
+                    learner: Learner { date_of_birth, guardian_ids: guardian_ids.into_iter().collect() },
+                    events,
+                }))
+            }
+
+            /// The status each purpose should have now.
+            async fn evaluate_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                learner_ids: &[String],
+                all_tagged: bool,
+                purposes: &[Purpose],
+                eval: &Evaluation,
+            ) -> Result<BTreeMap<Purpose, PurposeStatus>, StoreError> {
+                let mut learners = BTreeMap::new();
+                for id in learner_ids {
+                    if let Some(facts) = Self::learner_facts_in(conn, id).await? {
+                        learners.insert(id.clone(), facts);
+                    }
+                }
+                let photo = PhotoFacts { learner_ids, all_tagged, purposes };
+                Ok(release::evaluate(photo, &learners, eval.at, eval.rules))
+            }
+
+            /// Re-evaluates photos inside a transaction; stores and audits every purpose whose
+            /// status changed.
+            async fn reevaluate_in(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                photo_ids: &[String],
+                eval: &Evaluation,
+            ) -> Result<Vec<StatusChange>, StoreError> {
+                let mut changes = Vec::new();
+                for photo_id in photo_ids {
+                    let all_tagged: Option<bool> = sqlx::query_scalar("SELECT all_tagged FROM photos WHERE id = $1")
+                        .bind(photo_id)
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                    let Some(all_tagged) = all_tagged else { continue };
+                    let learner_ids: Vec<String> =
+                        sqlx::query_scalar("SELECT learner_id FROM photo_learners WHERE photo_id = $1 ORDER BY learner_id")
+                            .bind(photo_id)
+                            .fetch_all(&mut **tx)
+                            .await?;
+                    let rows = sqlx::query("SELECT purpose, state, detail FROM photo_purposes WHERE photo_id = $1")
+                        .bind(photo_id)
+                        .fetch_all(&mut **tx)
+                        .await?;
+                    let mut current = BTreeMap::new();
+                    for row in &rows {
+                        let purpose: String = row.try_get("purpose")?;
+                        let purpose: Purpose = purpose.parse().map_err(StoreError::Corrupt)?;
+                        let status = status_from_columns(&row.try_get::<String, _>("state")?, &row.try_get::<String, _>("detail")?)?;
+                        current.insert(purpose, status);
+                    }
+                    let purposes: Vec<Purpose> = current.keys().copied().collect();
+                    let next = Self::evaluate_in(&mut **tx, &learner_ids, all_tagged, &purposes, eval).await?;
+                    for (purpose, to) in next {
+                        let from = current.remove(&purpose).expect("evaluated purposes are the stored ones");
+                        if from == to {
+                            continue;
+                        }
+                        sqlx::query(
+                            "UPDATE photo_purposes SET state = $1, detail = $2, changed_at = $3 \
+                             WHERE photo_id = $4 AND purpose = $5",
+                        )
+                        .bind(to.state.as_str())
+                        .bind(detail_column(&to))
+                        .bind(ms_of_time(eval.at))
+                        .bind(photo_id)
+                        .bind(purpose.as_str())
+                        .execute(&mut **tx)
+                        .await?;
+                        let audit = AuditDraft::new(
+                            &eval.actor,
+                            "status_changed",
+                            photo_id,
+                            serde_json::json!({
+                                "purpose": purpose, "from": from.state, "to": to.state, "reasons": to.reasons
+                            }),
+                        );
+                        Self::append_in(tx, &audit).await?;
+                        changes.push(StatusChange { photo_id: photo_id.clone(), purpose, from, to });
+                    }
+                }
+                Ok(changes)
+            }
+
+            async fn photos_of_learner_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                learner_id: &str,
+            ) -> Result<Vec<String>, StoreError> {
+                Ok(sqlx::query_scalar("SELECT photo_id FROM photo_learners WHERE learner_id = $1 ORDER BY photo_id")
+                    .bind(learner_id)
+                    .fetch_all(&mut *conn)
+                    .await?)
+            }
+
+            async fn insert_consent_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                e: &ConsentRecord,
+            ) -> Result<(), StoreError> {
+                let (giver_kind, guardian_id) = match &e.giver {
+                    Giver::Learner => ("learner", None),
+                    Giver::Guardian(id) => ("guardian", Some(id.as_str())),
+                };
+                sqlx::query(
+                    "INSERT INTO consent_events (id, learner_id, kind, purposes, giver_kind, guardian_id, given_at, \
+                     expires_at, form_version, form_text_hash, method, evidence, recorded_by, recorded_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                )
+                .bind(&e.id)
+                .bind(&e.learner_id)
+                .bind(kind_name(e.kind))
+                .bind(purposes_column(&e.purposes))
+                .bind(giver_kind)
+                .bind(guardian_id)
+                .bind(e.given_at)
+                .bind(e.expires_at)
+                .bind(&e.form_version)
+                .bind(&e.form_text_hash)
+                .bind(&e.method)
+                .bind(&e.evidence)
+                .bind(&e.recorded_by)
+                .bind(e.recorded_at)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            }
+
+            async fn set_photo_links_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                photo: &PhotoRecord,
+            ) -> Result<(), StoreError> {
+                for learner in &photo.learner_ids {
+                    sqlx::query("INSERT INTO photo_learners (photo_id, learner_id) VALUES ($1, $2)")
+                        .bind(&photo.id)
+                        .bind(learner)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                Ok(())
+            }
+
             async fn learner_from_row(&self, row: &<$db as sqlx::Database>::Row) -> Result<LearnerRecord, StoreError> {
                 let id: String = row.try_get("id")?;
                 let guardians = sqlx::query("SELECT id, name, email FROM guardians WHERE learner_id = $1 ORDER BY created_at, id")
@@ -134,15 +403,17 @@ macro_rules! sql_store {
                         .bind(&id)
                         .fetch_all(&self.$read)
                         .await?;
-                let purposes: Vec<String> =
-                    sqlx::query_scalar("SELECT purpose FROM photo_purposes WHERE photo_id = $1 ORDER BY purpose")
-                        .bind(&id)
-                        .fetch_all(&self.$read)
-                        .await?;
-                let purposes = purposes
-                    .iter()
-                    .map(|p| p.parse::<Purpose>().map_err(StoreError::Corrupt))
-                    .collect::<Result<Vec<_>, _>>()?;
+                let rows = sqlx::query("SELECT purpose, state, detail FROM photo_purposes WHERE photo_id = $1 ORDER BY purpose")
+                    .bind(&id)
+                    .fetch_all(&self.$read)
+                    .await?;
+                let mut status = BTreeMap::new();
+                for row in &rows {
+                    let purpose: String = row.try_get("purpose")?;
+                    let purpose: Purpose = purpose.parse().map_err(StoreError::Corrupt)?;
+                    status.insert(purpose, status_from_columns(&row.try_get::<String, _>("state")?, &row.try_get::<String, _>("detail")?)?);
+                }
+                let purposes: Vec<Purpose> = status.keys().copied().collect();
                 Ok(Some(PhotoRecord {
                     id,
                     object_key: row.try_get("object_key")?,
@@ -161,6 +432,7 @@ macro_rules! sql_store {
                     created_at: row.try_get("created_at")?,
                     learner_ids,
                     purposes,
+                    status,
                 }))
             }
         }
@@ -226,8 +498,14 @@ macro_rules! sql_store {
                 Ok(unknown)
             }
 
-            async fn insert_photo(&self, photo: &PhotoRecord, audit: AuditDraft) -> Result<(), StoreError> {
+            async fn insert_photo(
+                &self,
+                photo: &PhotoRecord,
+                mut audit: AuditDraft,
+                eval: Evaluation,
+            ) -> Result<BTreeMap<Purpose, PurposeStatus>, StoreError> {
                 let mut tx = self.$write.begin().await?;
+                Self::lock_in(&mut *tx).await?;
                 let inserted = sqlx::query(
                     "INSERT INTO photos (id, object_key, format, width, height, byte_size, blake3, original_blake3, \
                      phash, removed, caption, alt_text, all_tagged, uploaded_by, created_at) \
@@ -257,23 +535,198 @@ macro_rules! sql_store {
                         e.into()
                     });
                 }
-                for learner in &photo.learner_ids {
-                    sqlx::query("INSERT INTO photo_learners (photo_id, learner_id) VALUES ($1, $2)")
-                        .bind(&photo.id)
-                        .bind(learner)
-                        .execute(&mut *tx)
-                        .await?;
+                Self::set_photo_links_in(&mut *tx, photo).await?;
+                // The first status is part of the upload, audited with it rather than as a change.
+                let status =
+                    Self::evaluate_in(&mut *tx, &photo.learner_ids, photo.all_tagged, &photo.purposes, &eval).await?;
+                for (purpose, st) in &status {
+                    sqlx::query(
+                        "INSERT INTO photo_purposes (photo_id, purpose, state, detail, changed_at) VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(&photo.id)
+                    .bind(purpose.as_str())
+                    .bind(st.state.as_str())
+                    .bind(detail_column(st))
+                    .bind(ms_of_time(eval.at))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                audit.details["status"] =
+                    serde_json::json!(status.iter().map(|(p, st)| (p.as_str(), st.state)).collect::<BTreeMap<_, _>>());
+                Self::append_in(&mut tx, &audit).await?;
+                tx.commit().await?;
+                Ok(status)
+            }
+
+            async fn update_photo(&self, photo: &PhotoRecord, audit: AuditDraft, eval: Evaluation) -> Result<bool, StoreError> {
+                let mut tx = self.$write.begin().await?;
+                Self::lock_in(&mut *tx).await?;
+                let updated = sqlx::query("UPDATE photos SET caption = $1, alt_text = $2, all_tagged = $3 WHERE id = $4")
+                    .bind(&photo.caption)
+                    .bind(&photo.alt_text)
+                    .bind(photo.all_tagged)
+                    .bind(&photo.id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if updated == 0 {
+                    return Ok(false);
+                }
+                sqlx::query("DELETE FROM photo_learners WHERE photo_id = $1").bind(&photo.id).execute(&mut *tx).await?;
+                Self::set_photo_links_in(&mut *tx, photo).await?;
+                let stored: Vec<String> = sqlx::query_scalar("SELECT purpose FROM photo_purposes WHERE photo_id = $1")
+                    .bind(&photo.id)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                for name in &stored {
+                    if !photo.purposes.iter().any(|p| p.as_str() == name) {
+                        sqlx::query("DELETE FROM photo_purposes WHERE photo_id = $1 AND purpose = $2")
+                            .bind(&photo.id)
+                            .bind(name)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
                 }
                 for purpose in &photo.purposes {
-                    sqlx::query("INSERT INTO photo_purposes (photo_id, purpose) VALUES ($1, $2)")
-                        .bind(&photo.id)
-                        .bind(purpose.as_str())
+                    if !stored.iter().any(|name| name == purpose.as_str()) {
+                        // Held until the re-evaluation below decides.
+                        sqlx::query("INSERT INTO photo_purposes (photo_id, purpose, changed_at) VALUES ($1, $2, $3)")
+                            .bind(&photo.id)
+                            .bind(purpose.as_str())
+                            .bind(ms_of_time(eval.at))
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
+                Self::append_in(&mut tx, &audit).await?;
+                Self::reevaluate_in(&mut tx, std::slice::from_ref(&photo.id), &eval).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn record_consent(
+                &self,
+                event: &ConsentRecord,
+                link_token_hash: Option<&str>,
+                audit: AuditDraft,
+                eval: Evaluation,
+            ) -> Result<Vec<StatusChange>, StoreError> {
+                let mut tx = self.$write.begin().await?;
+                Self::lock_in(&mut *tx).await?;
+                Self::insert_consent_in(&mut *tx, event).await?;
+                if let Some(hash) = link_token_hash {
+                    sqlx::query("INSERT INTO withdrawal_links (token_hash, grant_id) VALUES ($1, $2)")
+                        .bind(hash)
+                        .bind(&event.id)
                         .execute(&mut *tx)
                         .await?;
                 }
                 Self::append_in(&mut tx, &audit).await?;
+                let photos = Self::photos_of_learner_in(&mut *tx, &event.learner_id).await?;
+                let changes = Self::reevaluate_in(&mut tx, &photos, &eval).await?;
                 tx.commit().await?;
-                Ok(())
+                Ok(changes)
+            }
+
+            async fn consents(&self, learner_id: &str) -> Result<Vec<ConsentRecord>, StoreError> {
+                let mut conn = self.$read.acquire().await?;
+                Self::consents_in(&mut *conn, learner_id).await
+            }
+
+            async fn withdrawal_link(&self, token_hash: &str) -> Result<Option<WithdrawalLink>, StoreError> {
+                let row = sqlx::query(
+                    "SELECT e.*, w.used_at AS link_used_at, COALESCE(l.preferred_name, l.given_name) AS first_name \
+                     FROM withdrawal_links w JOIN consent_events e ON e.id = w.grant_id \
+                     JOIN learners l ON l.id = e.learner_id WHERE w.token_hash = $1",
+                )
+                .bind(token_hash)
+                .fetch_optional(&self.$read)
+                .await?;
+                row.map(|row| {
+                    Ok(WithdrawalLink {
+                        grant: consent_from_row(&row)?,
+                        first_name: row.try_get("first_name")?,
+                        used_at: row.try_get("link_used_at")?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn withdraw_by_link(
+                &self,
+                token_hash: &str,
+                new_event_id: &str,
+                eval: Evaluation,
+            ) -> Result<WithdrawOutcome, StoreError> {
+                let mut tx = self.$write.begin().await?;
+                Self::lock_in(&mut *tx).await?;
+                let link = sqlx::query("SELECT grant_id, used_at FROM withdrawal_links WHERE token_hash = $1")
+                    .bind(token_hash)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(link) = link else { return Ok(WithdrawOutcome::Unknown) };
+                if let Some(used_at) = link.try_get::<Option<i64>, _>("used_at")? {
+                    return Ok(WithdrawOutcome::AlreadyUsed(used_at));
+                }
+                let grant_id: String = link.try_get("grant_id")?;
+                let grant_row = sqlx::query("SELECT * FROM consent_events WHERE id = $1")
+                    .bind(&grant_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let grant = consent_from_row(&grant_row)?;
+                let now = ms_of_time(eval.at);
+                let event = ConsentRecord {
+                    id: new_event_id.to_string(),
+                    learner_id: grant.learner_id.clone(),
+                    kind: EventKind::Withdrawn,
+                    purposes: grant.purposes.clone(),
+                    giver: grant.giver.clone(),
+                    given_at: now,
+                    expires_at: None,
+                    form_version: grant.form_version.clone(),
+                    form_text_hash: grant.form_text_hash.clone(),
+                    method: "withdrawal_link".into(),
+                    evidence: format!("withdrawal link of grant {}", grant.id),
+                    recorded_by: "withdrawal_link".into(),
+                    recorded_at: now,
+                };
+                Self::insert_consent_in(&mut *tx, &event).await?;
+                sqlx::query("UPDATE withdrawal_links SET used_at = $1, withdrawal_id = $2 WHERE token_hash = $3")
+                    .bind(now)
+                    .bind(&event.id)
+                    .bind(token_hash)
+                    .execute(&mut *tx)
+                    .await?;
+                let audit = AuditDraft::new(
+                    &eval.actor,
+                    "consent_withdrawn",
+                    &event.learner_id,
+                    serde_json::json!({ "event": event.id, "grant": grant.id, "purposes": event.purposes }),
+                );
+                Self::append_in(&mut tx, &audit).await?;
+                let photos = Self::photos_of_learner_in(&mut *tx, &event.learner_id).await?;
+                let changes = Self::reevaluate_in(&mut tx, &photos, &eval).await?;
+                tx.commit().await?;
+                Ok(WithdrawOutcome::Withdrawn { event: Box::new(event), changes })
+            }
+
+            async fn reevaluate(&self, photo_ids: &[String], eval: Evaluation) -> Result<Vec<StatusChange>, StoreError> {
+                let mut tx = self.$write.begin().await?;
+                Self::lock_in(&mut *tx).await?;
+                let changes = Self::reevaluate_in(&mut tx, photo_ids, &eval).await?;
+                tx.commit().await?;
+                Ok(changes)
+            }
+
+            async fn live_photo_ids(&self, after: &str, limit: i64) -> Result<Vec<String>, StoreError> {
+                Ok(sqlx::query_scalar(
+                    "SELECT DISTINCT photo_id FROM photo_purposes WHERE state IN ('held', 'queued') AND photo_id > $1 \
+                     ORDER BY photo_id LIMIT $2",
+                )
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.$read)
+                .await?)
             }
 
             async fn photo(&self, id: &str) -> Result<Option<PhotoRecord>, StoreError> {
@@ -286,6 +739,14 @@ macro_rules! sql_store {
 
             async fn object_keys(&self) -> Result<Vec<String>, StoreError> {
                 Ok(sqlx::query_scalar("SELECT DISTINCT object_key FROM photos").fetch_all(&self.$read).await?)
+            }
+
+            async fn object_in_use(&self, key: &str) -> Result<bool, StoreError> {
+                let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM photos WHERE object_key = $1 LIMIT 1")
+                    .bind(key)
+                    .fetch_optional(&self.$read)
+                    .await?;
+                Ok(found.is_some())
             }
 
             async fn append_audit(&self, audit: AuditDraft) -> Result<(), StoreError> {
@@ -373,8 +834,14 @@ macro_rules! sql_store {
                 Ok(())
             }
 
-            async fn update_learner(&self, learner: &LearnerRecord, audit: AuditDraft) -> Result<bool, StoreError> {
+            async fn update_learner(
+                &self,
+                learner: &LearnerRecord,
+                audit: AuditDraft,
+                eval: Evaluation,
+            ) -> Result<bool, StoreError> {
                 let mut tx = self.$write.begin().await?;
+                Self::lock_in(&mut *tx).await?;
                 let updated = sqlx::query(
                     "UPDATE learners SET given_name = $1, family_name = $2, preferred_name = $3, date_of_birth = $4, \
                      external_ref = $5, updated_at = $6 WHERE id = $7",
@@ -399,6 +866,8 @@ macro_rules! sql_store {
                     return Ok(false);
                 }
                 Self::append_in(&mut tx, &audit).await?;
+                let photos = Self::photos_of_learner_in(&mut *tx, &learner.id).await?;
+                Self::reevaluate_in(&mut tx, &photos, &eval).await?;
                 tx.commit().await?;
                 Ok(true)
             }

@@ -113,6 +113,10 @@ pub async fn settings(db: Db, blobs: Blobs, data_dir: PathBuf) -> Settings {
         limits: Limits::default(),
         scrub_concurrency: 2,
         sweep_grace: Duration::ZERO,
+        // Set once the port is known.
+        public_url: String::new(),
+        maintenance_interval: Duration::from_secs(60),
+        rules: Default::default(),
     }
 }
 
@@ -142,13 +146,17 @@ impl TestServer {
     }
 
     /// Starts a server with explicit settings, keeping `dir` alive as long as it runs.
-    pub async fn start_with(settings: Settings, dir: tempfile::TempDir) -> TestServer {
+    pub async fn start_with(mut settings: Settings, dir: tempfile::TempDir) -> TestServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        if settings.public_url.is_empty() {
+            settings.public_url = base.clone();
+        }
         let prepared = service::prepare(settings.clone()).await.unwrap();
         let admin = prepared.initial_admin_token.clone().expect("a fresh store gets an admin token");
         let store = prepared.state.store.clone();
         let objects = prepared.state.objects.clone();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(service::maintain(prepared.state.clone(), std::future::pending()));
         tokio::spawn(service::serve(prepared.state, listener, std::future::pending()));
         TestServer { base, admin, store, objects, settings, client: reqwest::Client::new(), _dir: dir }
     }

@@ -1,0 +1,187 @@
+//! The release decision for a photo: for each purpose asked for, is it held (and why) or may it go
+//! to marketing's queue? A photo is releasable for a purpose only when the tutor confirmed that
+//! everyone pictured is tagged, at least one learner is tagged, and every learner pictured has
+//! consent for that purpose at that moment.
+//!
+//! Pure: the facts and the clock are arguments.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use time::OffsetDateTime;
+
+use super::consent::{self, ConsentEvent, Decision, DenyReason, Learner, Rules};
+use super::{LearnerReason, Purpose, PurposeStatus, Reason, State};
+
+/// What the decision needs to know about one learner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LearnerFacts {
+    /// Date of birth and guardians.
+    pub learner: Learner,
+    /// The learner's whole consent history.
+    pub events: Vec<ConsentEvent>,
+}
+
+/// What the decision needs to know about a photo.
+#[derive(Debug, Clone, Copy)]
+pub struct PhotoFacts<'a> {
+    /// Learners pictured.
+    pub learner_ids: &'a [String],
+    /// The tutor confirmed everyone pictured is tagged.
+    pub all_tagged: bool,
+    /// Purposes asked for.
+    pub purposes: &'a [Purpose],
+}
+
+fn reason_of(deny: DenyReason) -> Reason {
+    match deny {
+        DenyReason::NoConsent => Reason::NoConsent,
+        DenyReason::Refused => Reason::Refused,
+        DenyReason::Withdrawn => Reason::Withdrawn,
+        DenyReason::Expired => Reason::Expired,
+        DenyReason::NeedsGuardian => Reason::NeedsGuardian,
+        DenyReason::NeedsAdultConsent => Reason::NeedsAdultConsent,
+    }
+}
+
+/// The status of each purpose of `photo` at `at`. A learner pictured but missing from `learners`
+/// counts as having no consent: absence of facts never releases a photo.
+pub fn evaluate(
+    photo: PhotoFacts<'_>,
+    learners: &BTreeMap<String, LearnerFacts>,
+    at: OffsetDateTime,
+    rules: Rules,
+) -> BTreeMap<Purpose, PurposeStatus> {
+    photo
+        .purposes
+        .iter()
+        .map(|&purpose| {
+            let mut reasons = BTreeSet::new();
+            let mut per_learner = Vec::new();
+            if !photo.all_tagged {
+                reasons.insert(Reason::UntaggedPeople);
+            }
+            // "Everyone is tagged" with nobody tagged is more likely a slip than a photo of an
+            // empty room; a session photo without learners is held until someone tags them.
+            if photo.learner_ids.is_empty() {
+                reasons.insert(Reason::NoLearnersTagged);
+            }
+            for id in photo.learner_ids {
+                let decision = match learners.get(id) {
+                    Some(facts) => consent::decide(&facts.learner, &facts.events, purpose, at, rules),
+                    None => Decision::Deny { reasons: vec![DenyReason::NoConsent] },
+                };
+                if let Decision::Deny { reasons: denied } = decision {
+                    for deny in denied {
+                        let reason = reason_of(deny);
+                        reasons.insert(reason);
+                        per_learner.push(LearnerReason { learner_id: id.clone(), reason });
+                    }
+                }
+            }
+            let state = if reasons.is_empty() { State::Queued } else { State::Held };
+            (purpose, PurposeStatus { state, reasons: reasons.into_iter().collect(), learners: per_learner })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::consent::{EventKind, Giver};
+    use time::macros::{date, datetime};
+
+    const NOW: OffsetDateTime = datetime!(2026-11-24 12:00 UTC);
+
+    fn grant(id: &str, giver: Giver, purposes: &[Purpose], expires: Option<OffsetDateTime>) -> ConsentEvent {
+        ConsentEvent {
+            id: id.into(),
+            kind: EventKind::Granted,
+            purposes: purposes.iter().copied().collect(),
+            giver,
+            given_at: datetime!(2026-09-01 09:00 UTC),
+            expires_at: expires,
+        }
+    }
+
+    fn child(events: Vec<ConsentEvent>) -> LearnerFacts {
+        LearnerFacts {
+            learner: Learner { date_of_birth: Some(date!(2011 - 05 - 05)), guardian_ids: ["mum".into()].into() },
+            events,
+        }
+    }
+
+    fn ids(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_group_photo_is_held_while_one_learner_lacks_consent() {
+        let web = [Purpose::Website];
+        let learners: BTreeMap<String, LearnerFacts> = [
+            ("amira".to_string(), child(vec![grant("g1", Giver::Guardian("mum".into()), &web, None)])),
+            ("ben".to_string(), child(vec![])),
+        ]
+        .into();
+        let pictured = ids(&["amira", "ben"]);
+        let photo = PhotoFacts { learner_ids: &pictured, all_tagged: true, purposes: &web };
+        let status = &evaluate(photo, &learners, NOW, Rules::default())[&Purpose::Website];
+        assert_eq!(status.state, State::Held);
+        assert_eq!(status.reasons, vec![Reason::NoConsent]);
+        assert_eq!(status.learners, vec![LearnerReason { learner_id: "ben".into(), reason: Reason::NoConsent }]);
+
+        let only_amira = ids(&["amira"]);
+        let photo = PhotoFacts { learner_ids: &only_amira, all_tagged: true, purposes: &web };
+        let status = &evaluate(photo, &learners, NOW, Rules::default())[&Purpose::Website];
+        assert_eq!((status.state, status.reasons.len(), status.learners.len()), (State::Queued, 0, 0));
+    }
+
+    #[test]
+    fn each_purpose_is_decided_on_its_own() {
+        let learners: BTreeMap<String, LearnerFacts> =
+            [("amira".to_string(), child(vec![grant("g1", Giver::Guardian("mum".into()), &[Purpose::Print], None)]))]
+                .into();
+        let pictured = ids(&["amira"]);
+        let asked = [Purpose::Website, Purpose::Print];
+        let photo = PhotoFacts { learner_ids: &pictured, all_tagged: true, purposes: &asked };
+        let status = evaluate(photo, &learners, NOW, Rules::default());
+        assert_eq!(status[&Purpose::Print].state, State::Queued);
+        assert_eq!(status[&Purpose::Website].reasons, vec![Reason::NoConsent]);
+        assert_eq!(status.len(), 2, "only the purposes asked for are reported");
+    }
+
+    #[test]
+    fn untagged_and_empty_photos_are_held_whatever_the_consent() {
+        let web = [Purpose::Website];
+        let learners: BTreeMap<String, LearnerFacts> =
+            [("amira".to_string(), child(vec![grant("g1", Giver::Guardian("mum".into()), &web, None)]))].into();
+        let pictured = ids(&["amira"]);
+        let photo = PhotoFacts { learner_ids: &pictured, all_tagged: false, purposes: &web };
+        assert_eq!(
+            evaluate(photo, &learners, NOW, Rules::default())[&Purpose::Website].reasons,
+            vec![Reason::UntaggedPeople]
+        );
+        let nobody: Vec<String> = Vec::new();
+        let photo = PhotoFacts { learner_ids: &nobody, all_tagged: true, purposes: &web };
+        assert_eq!(
+            evaluate(photo, &learners, NOW, Rules::default())[&Purpose::Website].reasons,
+            vec![Reason::NoLearnersTagged]
+        );
+    }
+
+    #[test]
+    fn a_learner_without_facts_never_releases_and_time_expires_a_grant() {
+        let web = [Purpose::Website];
+        let pictured = ids(&["ghost"]);
+        let photo = PhotoFacts { learner_ids: &pictured, all_tagged: true, purposes: &web };
+        assert_eq!(evaluate(photo, &BTreeMap::new(), NOW, Rules::default())[&Purpose::Website].state, State::Held);
+
+        let expiry = datetime!(2026-12-01 00:00 UTC);
+        let learners: BTreeMap<String, LearnerFacts> =
+            [("amira".to_string(), child(vec![grant("g1", Giver::Guardian("mum".into()), &web, Some(expiry))]))].into();
+        let pictured = ids(&["amira"]);
+        let photo = PhotoFacts { learner_ids: &pictured, all_tagged: true, purposes: &web };
+        assert_eq!(evaluate(photo, &learners, NOW, Rules::default())[&Purpose::Website].state, State::Queued);
+        let later = &evaluate(photo, &learners, expiry, Rules::default())[&Purpose::Website];
+        assert_eq!((later.state, later.reasons.clone()), (State::Held, vec![Reason::Expired]));
+    }
+}
