@@ -145,6 +145,14 @@ impl TestServer {
         Self::start_with(settings, dir).await
     }
 
+    /// Starts a server on the given backends with settings adjusted by `adjust`.
+    pub async fn start_adjusted(db: Db, blobs: Blobs, adjust: impl FnOnce(&mut Settings)) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let mut settings = settings(db, blobs, dir.path().join("data")).await;
+        adjust(&mut settings);
+        Self::start_with(settings, dir).await
+    }
+
     /// Starts a server with explicit settings, keeping `dir` alive as long as it runs.
     pub async fn start_with(mut settings: Settings, dir: tempfile::TempDir) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -1,0 +1,344 @@
+//! Consent through the API on both store backends: who may consent, group photos, withdrawal
+//! links (GET changes nothing, POST empties the queue at once), expiry without any request, and
+//! bad input that stores nothing.
+
+mod common;
+
+use std::time::Duration;
+
+use common::server::{Blobs, Db, TestServer};
+use consentgate::store::Role;
+use serde_json::{json, Value};
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite_fs {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $name() {
+                    super::$name(super::start(super::Db::Sqlite, super::Blobs::Fs).await).await;
+                }
+            )*
+        }
+        mod postgres_s3 {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $name() {
+                    super::$name(super::start(super::Db::Postgres, super::Blobs::S3).await).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    a_child_needs_a_guardian_and_a_group_needs_everyone,
+    the_withdrawal_link_shows_on_get_and_withdraws_on_post_once,
+    an_expired_grant_holds_the_photo_without_any_request,
+    bad_consent_input_is_refused_and_stores_nothing,
+    the_withdrawal_pages_are_rate_limited,
+);
+
+/// A server whose maintenance re-evaluates every second, so the passing of time shows quickly.
+async fn start(db: Db, blobs: Blobs) -> TestServer {
+    TestServer::start_adjusted(db, blobs, |s| s.maintenance_interval = Duration::from_secs(1)).await
+}
+
+async fn post(server: &TestServer, token: &str, path: &str, body: Value) -> reqwest::Response {
+    server.client.post(format!("{}{path}", server.base)).bearer_auth(token).json(&body).send().await.unwrap()
+}
+
+async fn get_json(server: &TestServer, token: &str, path: &str) -> Value {
+    let response = server.client.get(format!("{}{path}", server.base)).bearer_auth(token).send().await.unwrap();
+    assert_eq!(response.status(), 200, "GET {path}");
+    response.json().await.unwrap()
+}
+
+/// A learner born `dob` with one guardian; returns (learner id, guardian id).
+async fn learner(server: &TestServer, given: &str, dob: &str) -> (String, String) {
+    let body = json!({
+        "given_name": given, "family_name": "Testperson", "date_of_birth": dob,
+        "guardians": [{"name": format!("Parent of {given}"), "email": "parent@example.org"}]
+    });
+    let response = post(server, &server.admin, "/api/v1/learners", body).await;
+    assert_eq!(response.status(), 201);
+    let created: Value = response.json().await.unwrap();
+    (created["id"].as_str().unwrap().into(), created["guardians"][0]["id"].as_str().unwrap().into())
+}
+
+fn grant_by(given_by: &str, guardian: Option<&str>, purposes: &[&str]) -> Value {
+    let mut body = json!({
+        "kind": "granted", "purposes": purposes, "given_by": given_by,
+        "form_version": "2026-autumn", "form_text": "I agree to photos being used for...",
+        "method": "paper_form", "evidence": "paper form filed in cabinet 3"
+    });
+    if let Some(g) = guardian {
+        body["guardian_id"] = json!(g);
+    }
+    body
+}
+
+/// Records a consent event and returns the answer body.
+async fn consent(server: &TestServer, learner: &str, body: Value) -> Value {
+    let response = post(server, &server.admin, &format!("/api/v1/learners/{learner}/consents"), body).await;
+    let status = response.status();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(status, 201, "{body}");
+    body
+}
+
+/// Uploads a generated photo tagging `learners`; returns its id.
+async fn upload(server: &TestServer, tutor: &str, seed: u32, learners: &[&str]) -> String {
+    // A distinct picture per seed, so no upload is a re-upload of another.
+    let mut img = common::fixtures::picture(320, 240);
+    for x in 0..32 {
+        img.put_pixel(x, seed % 240, image::Rgb([255, (seed * 37 % 256) as u8, 0]));
+    }
+    let photo = common::fixtures::encode_jpeg(&img, 85);
+    let ids = learners.join(",");
+    let response = server
+        .upload(
+            tutor,
+            "session.jpg",
+            photo,
+            &[("purposes", "website,print"), ("all_tagged", "true"), ("learner_ids", &ids)],
+        )
+        .await;
+    assert_eq!(response.status(), 201);
+    response.json::<Value>().await.unwrap()["id"].as_str().unwrap().into()
+}
+
+async fn status(server: &TestServer, photo: &str) -> Value {
+    get_json(server, &server.admin, &format!("/api/v1/photos/{photo}")).await["status"].clone()
+}
+
+async fn a_child_needs_a_guardian_and_a_group_needs_everyone(server: TestServer) {
+    let tutor = server.token(Role::Tutor).await;
+    let (amira, amira_parent) = learner(&server, "Amira", "2011-05-05").await;
+    let (ben, _) = learner(&server, "Ben", "2012-06-06").await;
+    let solo = upload(&server, &tutor, 1, &[&amira]).await;
+    let group = upload(&server, &tutor, 2, &[&amira, &ben]).await;
+
+    // Her own grant, at 15, is not enough.
+    let own = consent(&server, &amira, grant_by("learner", None, &["website"])).await;
+    assert!(own["withdraw_url"].as_str().unwrap().contains("/w/"));
+    let s = status(&server, &solo).await;
+    assert_eq!(s["website"]["state"], "held");
+    assert_eq!(s["website"]["reasons"], json!(["needs_guardian"]));
+    assert_eq!(s["website"]["learners"], json!([{"learner_id": amira, "reason": "needs_guardian"}]));
+
+    // Her guardian's grant queues the website purpose; print was not granted.
+    let by_parent = consent(&server, &amira, grant_by("guardian", Some(&amira_parent), &["website"])).await;
+    assert!(by_parent["statuses_changed"].as_u64().unwrap() >= 1);
+    let s = status(&server, &solo).await;
+    assert_eq!(s["website"], json!({"state": "queued", "reasons": [], "learners": []}));
+    assert_eq!(s["print"]["reasons"], json!(["no_consent"]));
+
+    // The group photo stays held while Ben has no consent, and says whose is missing.
+    let s = status(&server, &group).await;
+    assert_eq!(s["website"]["state"], "held");
+    assert_eq!(s["website"]["learners"], json!([{"learner_id": ben, "reason": "no_consent"}]));
+
+    // The history and the decision per purpose.
+    let history = get_json(&server, &server.admin, &format!("/api/v1/learners/{amira}/consents")).await;
+    assert_eq!(history["events"].as_array().unwrap().len(), 2);
+    assert_eq!(history["events"][1]["given_by"], "guardian");
+    assert_eq!(history["events"][1]["guardian_id"], json!(amira_parent));
+    assert_eq!(history["events"][1]["form_text_hash"].as_str().unwrap().len(), 64);
+    assert_eq!(history["decisions"]["website"]["allowed"], true);
+    assert_eq!(history["decisions"]["print"], json!({"allowed": false, "basis": null, "reasons": ["no_consent"]}));
+
+    // Untagging Ben (the tutor's edit) re-evaluates at once.
+    let response = server
+        .client
+        .patch(format!("{}/api/v1/photos/{group}", server.base))
+        .bearer_auth(&tutor)
+        .json(&json!({"learner_ids": [amira]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.json::<Value>().await.unwrap()["status"]["website"]["state"], "queued");
+
+    // Every event and every status change is in the audit log, with its actor, and no name.
+    let audit = server.store.audit_log(0, 1000).await.unwrap();
+    assert_eq!(audit.iter().filter(|r| r.action == "consent_recorded").count(), 2);
+    assert!(audit.iter().any(|r| r.action == "status_changed" && r.subject == solo && r.actor != "system"));
+    assert!(audit.iter().all(|r| !r.details.contains("Amira") && !r.details.contains("Testperson")));
+}
+
+async fn the_withdrawal_link_shows_on_get_and_withdraws_on_post_once(server: TestServer) {
+    let tutor = server.token(Role::Tutor).await;
+    let (amira, parent) = learner(&server, "Amira", "2011-05-05").await;
+    let photos = [upload(&server, &tutor, 3, &[&amira]).await, upload(&server, &tutor, 4, &[&amira]).await];
+    let granted = consent(&server, &amira, grant_by("guardian", Some(&parent), &["website", "print"])).await;
+    for p in &photos {
+        assert_eq!(status(&server, p).await["website"]["state"], "queued");
+    }
+    let link = granted["withdraw_url"].as_str().unwrap().to_string();
+    assert!(link.starts_with(&server.base), "{link}");
+    let token = link.rsplit('/').next().unwrap();
+    assert_eq!(token.len(), 64, "a 256-bit token");
+    // Only the token's hash is stored.
+    for row in server.store.audit_log(0, 1000).await.unwrap() {
+        assert!(!row.details.contains(token));
+    }
+
+    // GET (what a mail scanner does) shows the page and changes nothing.
+    let before = server.snapshot().await;
+    let page = server.client.get(&link).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert_eq!(page.headers()["cache-control"], "no-store");
+    assert_eq!(page.headers()["referrer-policy"], "no-referrer");
+    let html = page.text().await.unwrap();
+    assert!(html.contains("Amira") && !html.contains("Testperson"), "first name only: {html}");
+    assert!(html.contains("<form method=\"post\">") && html.contains("on our website"));
+    assert!(!html.contains("<script"), "works without JavaScript");
+    assert_eq!(server.snapshot().await, before, "GET changed something");
+    for p in &photos {
+        assert_eq!(status(&server, p).await["website"]["state"], "queued");
+    }
+
+    // POST withdraws, and when it has returned every photo of hers is out of the queue: read the
+    // database directly, not through the API (which re-evaluates on read).
+    let response = server.client.post(&link).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.text().await.unwrap().contains("Consent withdrawn"));
+    for p in &photos {
+        let stored = server.store.photo(p).await.unwrap().unwrap();
+        for purpose in ["website", "print"] {
+            let st = &stored.status[&purpose.parse().unwrap()];
+            assert_eq!(serde_json::to_value(st).unwrap()["state"], "held", "{p} {purpose}");
+            assert_eq!(serde_json::to_value(st).unwrap()["reasons"], json!(["withdrawn"]));
+        }
+    }
+    let audit = server.store.audit_log(0, 1000).await.unwrap();
+    assert!(audit
+        .iter()
+        .any(|r| r.action == "consent_withdrawn" && r.actor == "withdrawal_link" && r.subject == amira));
+    assert_eq!(audit.iter().filter(|r| r.action == "status_changed" && r.actor == "withdrawal_link").count(), 4);
+
+    // A second POST changes nothing and says so; so does the page.
+    let before = server.snapshot().await;
+    let again = server.client.post(&link).send().await.unwrap();
+    assert_eq!(again.status(), 410);
+    assert!(again.text().await.unwrap().contains("already been withdrawn"));
+    assert_eq!(server.snapshot().await, before);
+    assert!(server.client.get(&link).send().await.unwrap().text().await.unwrap().contains("already been withdrawn"));
+
+    // A later grant by the same guardian counts again (withdrawn, then granted later).
+    consent(&server, &amira, grant_by("guardian", Some(&parent), &["website"])).await;
+    assert_eq!(status(&server, &photos[0]).await["website"]["state"], "queued");
+    assert_eq!(status(&server, &photos[0]).await["print"]["reasons"], json!(["withdrawn"]));
+
+    // Unknown and malformed tokens get a plain 404 page that reveals nothing.
+    for bad in ["0".repeat(64), "not-a-token".to_string(), "%00".to_string()] {
+        for method in [reqwest::Method::GET, reqwest::Method::POST] {
+            let response =
+                server.client.request(method.clone(), format!("{}/w/{bad}", server.base)).send().await.unwrap();
+            assert_eq!(response.status(), 404, "{method} {bad}");
+            let html = response.text().await.unwrap();
+            assert!(html.contains("not recognised") && !html.contains("Amira"), "{html}");
+        }
+    }
+}
+
+async fn an_expired_grant_holds_the_photo_without_any_request(server: TestServer) {
+    let tutor = server.token(Role::Tutor).await;
+    let (amira, parent) = learner(&server, "Amira", "2011-05-05").await;
+    let photo = upload(&server, &tutor, 5, &[&amira]).await;
+    let expires = time::OffsetDateTime::now_utc() + time::Duration::seconds(2);
+    let mut body = grant_by("guardian", Some(&parent), &["website"]);
+    body["expires_at"] = json!(expires.format(&time::format_description::well_known::Rfc3339).unwrap());
+    consent(&server, &amira, body).await;
+    let website = |p: &consentgate::store::PhotoRecord| {
+        serde_json::to_value(&p.status[&consentgate::policy::Purpose::Website]).unwrap()
+    };
+    assert_eq!(website(&server.store.photo(&photo).await.unwrap().unwrap())["state"], "queued");
+    // No request in between: only the server's own sweep can notice the expiry.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let stored = website(&server.store.photo(&photo).await.unwrap().unwrap());
+        if stored["state"] == "held" {
+            assert_eq!(stored["reasons"], json!(["expired"]));
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the expired grant still releases the photo");
+    }
+    let audit = server.store.audit_log(0, 1000).await.unwrap();
+    assert!(audit.iter().any(|r| r.action == "status_changed" && r.actor == "system" && r.subject == photo));
+}
+
+async fn bad_consent_input_is_refused_and_stores_nothing(server: TestServer) {
+    let (amira, parent) = learner(&server, "Amira", "2011-05-05").await;
+    let (_, other_parent) = learner(&server, "Ben", "2012-06-06").await;
+    let good = grant_by("guardian", Some(&parent), &["website"]);
+    let with = |key: &str, value: Value| {
+        let mut body = good.clone();
+        body[key] = value;
+        body
+    };
+    let mut without_form = good.clone();
+    without_form.as_object_mut().unwrap().remove("form_text");
+    // (what, learner path, body, status, error code)
+    let cases: Vec<(&str, String, Value, u16, &str)> = vec![
+        ("unknown learner", "0192f0c4-4b1e-7c3a-9d2e-1234567890ab".into(), good.clone(), 404, "not_found"),
+        ("not an id", "nobody".into(), good.clone(), 404, "not_found"),
+        ("unknown purpose", amira.clone(), with("purposes", json!(["billboard"])), 422, "bad_json"),
+        ("no purpose", amira.clone(), with("purposes", json!([])), 422, "bad_form"),
+        ("unknown kind", amira.clone(), with("kind", json!("maybe")), 422, "bad_json"),
+        ("malformed given_at", amira.clone(), with("given_at", json!("31/02/2026")), 422, "bad_form"),
+        ("future given_at", amira.clone(), with("given_at", json!("2999-01-01T00:00:00Z")), 422, "bad_form"),
+        ("malformed expiry", amira.clone(), with("expires_at", json!("next summer")), 422, "bad_form"),
+        ("expiry before grant", amira.clone(), with("expires_at", json!("2001-01-01")), 422, "bad_form"),
+        (
+            "expiry on a refusal",
+            amira.clone(),
+            json!({"kind": "refused", "purposes": ["website"], "given_by": "learner", "expires_at": "2030-01-01",
+                   "form_version": "v", "form_text": "t", "method": "email", "evidence": "e"}),
+            422,
+            "bad_form",
+        ),
+        ("another learner's guardian", amira.clone(), with("guardian_id", json!(other_parent)), 422, "not_a_guardian"),
+        ("guardian without id", amira.clone(), with("guardian_id", Value::Null), 422, "bad_form"),
+        ("unknown giver", amira.clone(), with("given_by", json!("teacher")), 422, "bad_form"),
+        ("no form text", amira.clone(), without_form, 422, "bad_form"),
+        ("bad form hash", amira.clone(), with("form_text_hash", json!("xyz")), 422, "bad_form"),
+        ("unknown method", amira.clone(), with("method", json!("telepathy")), 422, "bad_form"),
+        ("NUL in evidence", amira.clone(), with("evidence", json!("a\u{0}b")), 422, "bad_form"),
+        ("unknown field", amira.clone(), with("colour", json!("red")), 422, "bad_json"),
+    ];
+    for (what, learner, body, status, code) in cases {
+        let before = server.snapshot().await;
+        let response = post(&server, &server.admin, &format!("/api/v1/learners/{learner}/consents"), body).await;
+        assert_eq!(response.status().as_u16(), status, "{what}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], code, "{what}: {body}");
+        assert!(!body["message"].as_str().unwrap().is_empty(), "{what}");
+        assert_eq!(server.snapshot().await, before, "{what}: something was stored");
+    }
+    // Malformed JSON, and the wrong role.
+    let response = server
+        .client
+        .post(format!("{}/api/v1/learners/{amira}/consents", server.base))
+        .bearer_auth(&server.admin)
+        .header("content-type", "application/json")
+        .body("{\"kind\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 422);
+    let tutor = server.token(Role::Tutor).await;
+    assert_eq!(post(&server, &tutor, &format!("/api/v1/learners/{amira}/consents"), good).await.status(), 403);
+}
+
+async fn the_withdrawal_pages_are_rate_limited(server: TestServer) {
+    let mut statuses = Vec::new();
+    for _ in 0..30 {
+        statuses
+            .push(server.client.get(format!("{}/w/{}", server.base, "1".repeat(64))).send().await.unwrap().status());
+    }
+    assert!(statuses[..5].iter().all(|s| *s == 404), "{statuses:?}");
+    assert!(statuses.iter().any(|s| *s == 429), "30 requests at once were all answered: {statuses:?}");
+}
