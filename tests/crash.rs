@@ -189,11 +189,11 @@ async fn postgres_and_s3_survive_a_kill() {
 /// A request sent in the last instant before the signal may meet a listener that is already
 /// closing (refused, or reset on a connection the kernel had queued but the server never read);
 /// that is not a cut-off. So a failure counts as a cut-off when its request started well before
-/// the signal (`MARGIN`), by which time the server was reading it: each upload takes longer than
-/// that to scrub here, so a server that aborted its in-flight work would fail this test.
+/// the signal (`MARGIN`), by which time the server was reading it: each upload takes several times
+/// longer than that here, so a server that aborted its in-flight work would fail this test.
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_lets_in_flight_uploads_finish() {
-    const MARGIN: Duration = Duration::from_millis(50);
+    const MARGIN: Duration = Duration::from_millis(20);
     let dir = tempfile::tempdir().unwrap();
     let args = vec!["--data".to_string(), dir.path().display().to_string()];
     let mut server = start(&args);
@@ -205,7 +205,10 @@ async fn sigterm_lets_in_flight_uploads_finish() {
     // (started, finished) of every upload, and the start of every one that failed.
     let finished: Arc<Mutex<Vec<(Instant, Instant)>>> = Arc::default();
     let failed: Arc<Mutex<Vec<(Instant, String)>>> = Arc::default();
-    let photos: Arc<Vec<Vec<u8>>> = Arc::new((0..48).map(|i| photo(100 + i)).collect());
+    // Photos large enough (4 MP) that each upload takes several times MARGIN with eight at once.
+    let photos: Arc<Vec<Vec<u8>>> = Arc::new(
+        (0..32u32).map(|i| common::fixtures::encode_jpeg(&common::fixtures::picture(2400 + i, 1800), 90)).collect(),
+    );
     let mut clients = Vec::new();
     for c in 0..8 {
         let (client, base, admin, created, finished, failed, photos) = (
