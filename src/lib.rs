@@ -11,6 +11,7 @@ pub mod http;
 pub mod media;
 pub mod objects;
 pub mod policy;
+pub mod roster;
 pub mod service;
 pub mod store;
 pub mod tokens;

@@ -30,6 +30,11 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Manage learners.
+    Learners {
+        #[command(subcommand)]
+        command: LearnersCommand,
+    },
     /// Check the audit log.
     Audit {
         #[command(subcommand)]
@@ -68,6 +73,21 @@ enum TokenCommand {
         /// Who holds it (shown in the audit log).
         #[arg(long)]
         name: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum LearnersCommand {
+    /// Import learners and guardians from an MIS export (CSV with the columns given_name,
+    /// family_name, date_of_birth, external_ref, guardian_name, guardian_email), all or nothing.
+    ///
+    /// Every bad line is reported with its number; nothing is stored unless every line is good.
+    Import {
+        /// The CSV file.
+        file: PathBuf,
+        /// Check the file and report what would change, storing nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -183,6 +203,40 @@ async fn online(command: Command, settings: Settings) -> ExitCode {
                     println!("{role} token for {name}:");
                     println!("{token}");
                     ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }
+        Command::Learners { command: LearnersCommand::Import { file, dry_run } } => {
+            let bytes = match std::fs::read(&file) {
+                Ok(b) => b,
+                Err(e) => {
+                    eprintln!("consentgate: cannot read {}: {e}", file.display());
+                    return ExitCode::from(2);
+                }
+            };
+            let store = match service::open_store(&settings).await {
+                Ok(s) => s,
+                Err(e) => return fail(e),
+            };
+            match service::import_learners(store.as_ref(), &bytes, "cli", dry_run, settings.rules).await {
+                Ok(summary) => {
+                    let verb = if dry_run { "would be" } else { "were" };
+                    println!(
+                        "{} learners {verb} created, {} updated, {} unchanged{}",
+                        summary.created,
+                        summary.updated,
+                        summary.unchanged,
+                        if dry_run { " (dry run: nothing stored)" } else { "" }
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(service::ImportError::Lines(errors)) => {
+                    for e in &errors {
+                        eprintln!("{}:{}: {}", file.display(), e.line, e.message);
+                    }
+                    eprintln!("consentgate: nothing was imported; fix the lines above and try again");
+                    ExitCode::from(1)
                 }
                 Err(e) => fail(e),
             }

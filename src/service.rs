@@ -11,7 +11,9 @@ use tokio::sync::Semaphore;
 use crate::config::Settings;
 use crate::http::{self, AppState};
 use crate::objects::Objects;
-use crate::store::{self, AuditDraft, Role, Store};
+use crate::policy::consent::Rules;
+use crate::roster;
+use crate::store::{self, AuditDraft, Evaluation, GuardianRecord, ImportSummary, LearnerRecord, Role, Store};
 use crate::tokens;
 
 /// Why the service could not start.
@@ -76,6 +78,59 @@ pub async fn sweep_orphans(store: &dyn Store, objects: &Objects, grace: Duration
         tracing::warn!(swept, "removed objects left by interrupted or failed uploads");
     }
     Ok(swept)
+}
+
+/// Why an import stored nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// The file has bad lines; each is named.
+    #[error("{} bad lines in the file", .0.len())]
+    Lines(Vec<roster::LineError>),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+}
+
+/// Parses an MIS export and imports it, all or nothing (on a dry run, nothing at all): the one
+/// path shared by `POST /api/v1/learners/import` and `consentgate learners import`.
+pub async fn import_learners(
+    store: &dyn Store,
+    csv: &[u8],
+    actor: &str,
+    dry_run: bool,
+    rules: Rules,
+) -> Result<ImportSummary, ImportError> {
+    let now = time::OffsetDateTime::now_utc();
+    let drafts = roster::parse_mis_csv(csv, now.date()).map_err(ImportError::Lines)?;
+    let at = store::now_ms();
+    let learners: Vec<LearnerRecord> = drafts
+        .into_iter()
+        .map(|d| LearnerRecord {
+            id: uuid::Uuid::now_v7().to_string(),
+            given_name: d.given_name,
+            family_name: d.family_name,
+            preferred_name: d.preferred_name,
+            date_of_birth: d.date_of_birth,
+            external_ref: Some(d.external_ref),
+            guardians: d
+                .guardians
+                .into_iter()
+                .map(|g| GuardianRecord { id: uuid::Uuid::now_v7().to_string(), name: g.name, email: g.email })
+                .collect(),
+            created_at: at,
+            updated_at: at,
+        })
+        .collect();
+    let eval = Evaluation { at: now, rules, actor: actor.to_string() };
+    let summary = store.import_learners(&learners, eval, dry_run).await?;
+    tracing::info!(
+        dry_run,
+        created = summary.created,
+        updated = summary.updated,
+        unchanged = summary.unchanged,
+        "learners imported"
+    );
+    Ok(summary)
 }
 
 /// Everything needed to serve, prepared.

@@ -65,3 +65,48 @@ async fn tokens_are_printed_once_and_stored_hashed_and_tampering_is_found() {
     assert_eq!(code, 1);
     assert!(stderr.contains("audit row 2"), "{stderr}");
 }
+
+/// `learners import`: a dry run stores nothing, a real run stores all, a re-run changes nothing,
+/// and a file with bad lines names each line and stores nothing.
+#[test]
+fn learners_import_is_all_or_nothing_with_line_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let good = dir.path().join("mis.csv");
+    std::fs::write(
+        &good,
+        "given_name,family_name,date_of_birth,external_ref,guardian_name,guardian_email\n\
+         Amira,Haddad,2010-04-17,MIS-1,Leila Haddad,leila@example.org\n\
+         Amira,Haddad,2010-04-17,MIS-1,Omar Haddad,omar@example.org\n\
+         Ben,Baker,2001-02-03,MIS-2,,\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = run(&data, &["learners", "import", good.to_str().unwrap(), "--dry-run"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("2 learners would be created") && stdout.contains("dry run"), "{stdout}");
+    let (code, stdout, _) = run(&data, &["audit", "verify"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains(" 0 rows") || stdout.contains(": 0 rows"), "a dry run stored something: {stdout}");
+
+    let (code, stdout, stderr) = run(&data, &["learners", "import", good.to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("2 learners were created, 0 updated, 0 unchanged"), "{stdout}");
+    let (code, stdout, _) = run(&data, &["learners", "import", good.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("0 learners were created, 0 updated, 2 unchanged"), "{stdout}");
+
+    let rows_before = run(&data, &["audit", "verify"]).1;
+    let bad = dir.path().join("bad.csv");
+    let mut bytes = b"given_name,family_name,date_of_birth,external_ref,guardian_name,guardian_email\n\
+         Cara,Jones,2011-01-01,MIS-3,,\n\
+         Dev,Patel,31/31/2011,MIS-4,,\n"
+        .to_vec();
+    bytes.extend_from_slice(b"Zo\xEB,Smith,2011-01-01,MIS-5,,\n");
+    std::fs::write(&bad, bytes).unwrap();
+    let (code, stdout, stderr) = run(&data, &["learners", "import", bad.to_str().unwrap()]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stderr.contains("bad.csv:3:") && stderr.contains("bad.csv:4:"), "{stderr}");
+    assert!(stderr.contains("nothing was imported"), "{stderr}");
+    assert!(!stderr.contains("Patel") && !stderr.contains("Dev"), "a name in an error message: {stderr}");
+    assert_eq!(run(&data, &["audit", "verify"]).1, rows_before, "the bad file stored something");
+}

@@ -30,7 +30,8 @@ macro_rules! on_both_backends {
 on_both_backends!(
     create_read_correct_and_search,
     bad_learner_input_is_refused_and_stores_nothing,
-    tagging_needs_a_learner_on_record
+    tagging_needs_a_learner_on_record,
+    import_is_all_or_nothing_and_idempotent,
 );
 
 async fn post(server: &TestServer, token: &str, path: &str, body: Value) -> reqwest::Response {
@@ -112,7 +113,7 @@ async fn bad_learner_input_is_refused_and_stores_nothing(server: TestServer) {
     .await;
     let cases = [
         (json!({"given_name": "", "family_name": "Smith"}), 422, "bad_form"),
-        (json!({"given_name": "Jo", "family_name": "Smith", "date_of_birth": "17/04/2009"}), 422, "bad_form"),
+        (json!({"given_name": "Jo", "family_name": "Smith", "date_of_birth": "04/17/2009"}), 422, "bad_form"),
         (json!({"given_name": "Jo", "family_name": "Smith", "date_of_birth": "2009-02-30"}), 422, "bad_form"),
         (json!({"given_name": "Jo", "family_name": "Smith", "date_of_birth": "2999-01-01"}), 422, "bad_form"),
         (
@@ -194,4 +195,88 @@ async fn tagging_needs_a_learner_on_record(server: TestServer) {
     let body: Value = unknown.json().await.unwrap();
     assert_eq!(body["error"], "unknown_learner");
     assert!(body["message"].as_str().unwrap().contains("ghost"));
+}
+
+async fn import(server: &TestServer, csv: &[u8], dry_run: bool) -> reqwest::Response {
+    server
+        .client
+        .post(format!("{}/api/v1/learners/import?dry_run={dry_run}", server.base))
+        .bearer_auth(&server.admin)
+        .header("content-type", "text/csv")
+        .body(csv.to_vec())
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn import_is_all_or_nothing_and_idempotent(server: TestServer) {
+    let csv = "\u{feff}Given_Name,family_name,date_of_birth,external_ref,guardian_name,guardian_email,form_group\r\n\
+               Amira,Haddad,17/04/2010,MIS-1,Leila Haddad,leila@example.org,10B\r\n\
+               Amira,Haddad,17/04/2010,MIS-1,Omar Haddad,,10B\r\n\
+               \"Mary Anne\",\"van der Berg\",2001-02-03,MIS-2,,,12A\r\n";
+    let before = server.snapshot().await;
+    let response = import(&server, csv.as_bytes(), true).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body, json!({"dry_run": true, "created": 2, "updated": 0, "unchanged": 0}));
+    assert_eq!(server.snapshot().await, before, "a dry run stored something");
+
+    let body: Value = import(&server, csv.as_bytes(), false).await.json().await.unwrap();
+    assert_eq!(body, json!({"dry_run": false, "created": 2, "updated": 0, "unchanged": 0}));
+    let found: Value = server
+        .client
+        .get(format!("{}/api/v1/learners?q=MIS-1", server.base))
+        .bearer_auth(&server.admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found[0]["date_of_birth"], "2010-04-17");
+    assert_eq!(found[0]["guardians"].as_array().unwrap().len(), 2, "one learner, two guardian rows");
+
+    // The same file again changes nothing; a corrected date of birth and a new guardian update.
+    let body: Value = import(&server, csv.as_bytes(), false).await.json().await.unwrap();
+    assert_eq!(body, json!({"dry_run": false, "created": 0, "updated": 0, "unchanged": 2}));
+    let corrected = csv.replace("17/04/2010,MIS-1,Omar Haddad", "17/04/2010,MIS-1,Sami Haddad");
+    let body: Value = import(&server, corrected.as_bytes(), false).await.json().await.unwrap();
+    assert_eq!(body["updated"], 1);
+
+    // Bad files: every bad line named, nothing stored.
+    let header = "given_name,family_name,date_of_birth,external_ref,guardian_name,guardian_email\n";
+    let mut latin1 = format!("{header}Cara,Jones,2011-01-01,MIS-3,,\n").into_bytes();
+    latin1.extend_from_slice(b"Zo\xEB,Smith,2011-01-01,MIS-5,,\n");
+    let cases: Vec<(&str, Vec<u8>, Vec<u64>)> = vec![
+        ("missing columns", b"given_name,family_name\nAmira,Haddad\n".to_vec(), vec![1]),
+        ("broken encoding", latin1, vec![3]),
+        (
+            "bad lines",
+            format!("{header}Cara,Jones,2011-01-01,MIS-3,,\n,Patel,2011-01-01,MIS-4,,\nDev,Shah,2011-13-40,MIS-6,,\n")
+                .into_bytes(),
+            vec![3, 4],
+        ),
+        ("empty", Vec::new(), vec![1]),
+    ];
+    for (what, bytes, lines) in cases {
+        let before = server.snapshot().await;
+        let response = import(&server, &bytes, false).await;
+        assert_eq!(response.status(), 422, "{what}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "bad_csv", "{what}: {body}");
+        let reported: Vec<u64> =
+            body["detail"]["errors"].as_array().unwrap().iter().map(|e| e["line"].as_u64().unwrap()).collect();
+        assert_eq!(reported, lines, "{what}: {body}");
+        assert!(!body.to_string().contains("Patel") && !body.to_string().contains("Shah"), "{what}: names in {body}");
+        assert_eq!(server.snapshot().await, before, "{what}: something was stored");
+    }
+    let response = server
+        .client
+        .post(format!("{}/api/v1/learners/import", server.base))
+        .bearer_auth(&server.admin)
+        .json(&json!({"learners": []}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 415);
 }

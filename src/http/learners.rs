@@ -7,7 +7,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::json::JsonBody;
 use super::{input, ApiError, AppState, Caller};
-use crate::store::{now_ms, AuditDraft, GuardianRecord, LearnerRecord, Role, StoreError};
+use crate::roster::fields;
+use crate::store::{now_ms, AuditDraft, GuardianRecord, ImportSummary, LearnerRecord, Role, StoreError};
 
 /// A learner as the admin API shows it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -98,44 +99,23 @@ pub struct LearnerPatch {
     pub external_ref: Option<Option<String>>,
 }
 
-const MAX_NAME: usize = 200;
-const MAX_GUARDIANS: usize = 4;
+const MAX_NAME: usize = fields::MAX_NAME;
+const MAX_GUARDIANS: usize = crate::roster::MAX_GUARDIANS;
 
-/// A trimmed, non-empty, reasonably short text.
 fn name(field: &str, value: &str) -> Result<String, ApiError> {
-    let trimmed = value.trim();
-    if trimmed.is_empty() {
-        return Err(ApiError::bad_form(format!("{field} must not be empty")));
-    }
-    if trimmed.chars().count() > MAX_NAME || trimmed.chars().any(char::is_control) {
-        return Err(ApiError::bad_form(format!("{field} must be at most {MAX_NAME} printable characters")));
-    }
-    Ok(trimmed.to_string())
+    fields::name(field, value).map_err(ApiError::bad_form)
 }
 
 fn optional_name(field: &str, value: Option<&str>) -> Result<Option<String>, ApiError> {
-    value.filter(|v| !v.trim().is_empty()).map(|v| name(field, v)).transpose()
+    fields::optional_name(field, value).map_err(ApiError::bad_form)
 }
 
-/// Parses `YYYY-MM-DD`, refusing dates in the future or before 1900.
-pub fn date_of_birth(value: &str) -> Result<String, ApiError> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    let date = time::Date::parse(value.trim(), &format)
-        .map_err(|_| ApiError::bad_form(format!("date_of_birth {value:?} is not a date of the form YYYY-MM-DD")))?;
-    let today = time::OffsetDateTime::now_utc().date();
-    if date > today || date.year() < 1900 {
-        return Err(ApiError::bad_form(format!("date_of_birth {value} is not a plausible date of birth")));
-    }
-    Ok(date.format(&format).expect("a date formats"))
+fn date_of_birth(value: &str) -> Result<String, ApiError> {
+    fields::date_of_birth(value, time::OffsetDateTime::now_utc().date()).map_err(ApiError::bad_form)
 }
 
 fn email(value: Option<&str>) -> Result<Option<String>, ApiError> {
-    let Some(v) = value.map(str::trim).filter(|v| !v.is_empty()) else { return Ok(None) };
-    let valid = v.len() <= 254 && v.split_once('@').is_some_and(|(l, d)| !l.is_empty() && d.contains('.'));
-    if !valid || v.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(ApiError::bad_form(format!("{v:?} is not an email address")));
-    }
-    Ok(Some(v.to_string()))
+    fields::email(value).map_err(ApiError::bad_form)
 }
 
 fn conflict(e: StoreError) -> ApiError {
@@ -281,4 +261,84 @@ pub async fn search(
     }
     let found = state.store.search_learners(query.q.trim(), limit).await?;
     Ok(Json(found.into_iter().map(LearnerView::from).collect()))
+}
+
+/// `POST /api/v1/learners/import` query.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ImportQuery {
+    /// Check the file and report what would change, storing nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// The answer to an import.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ImportAnswer {
+    /// Whether this was a dry run (nothing stored).
+    pub dry_run: bool,
+    /// What was (or would be) done.
+    #[serde(flatten)]
+    pub summary: ImportSummary,
+}
+
+/// Most bytes an MIS export may have: tens of thousands of learners fit easily.
+pub const MAX_IMPORT_BYTES: usize = 10 << 20;
+
+/// `POST /api/v1/learners/import`: an MIS export as `text/csv`, all or nothing; every bad line is
+/// reported with its number in `detail.errors`.
+#[utoipa::path(post, path = "/api/v1/learners/import", params(ImportQuery),
+    request_body(content = String, content_type = "text/csv",
+        description = "given_name,family_name,date_of_birth,external_ref,guardian_name,guardian_email (preferred_name optional)"),
+    responses((status = 200, body = ImportAnswer), (status = 413, body = super::ops::ErrorBody),
+        (status = 415, body = super::ops::ErrorBody), (status = 422, body = super::ops::ErrorBody, description = "bad lines: detail.errors lists each with its line number")),
+    security(("bearer" = [])))]
+pub async fn import(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<ImportQuery>, axum::extract::rejection::QueryRejection>,
+    headers: axum::http::HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Json<ImportAnswer>, ApiError> {
+    caller.require(&[Role::Admin])?;
+    let Query(query) = query.map_err(|e| ApiError::bad_form(e.body_text()))?;
+    let content_type = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !content_type.starts_with("text/csv") {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "bad_csv",
+            "send the MIS export as the body with 'Content-Type: text/csv'",
+        ));
+    }
+    let body = body.map_err(|e| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "file_too_large",
+            format!("the file is too large: {}", e.body_text()),
+        )
+    })?;
+    match crate::service::import_learners(
+        state.store.as_ref(),
+        &body,
+        &caller.token_id,
+        query.dry_run,
+        state.settings.rules,
+    )
+    .await
+    {
+        Ok(summary) => Ok(Json(ImportAnswer { dry_run: query.dry_run, summary })),
+        Err(crate::service::ImportError::Lines(errors)) => {
+            let listed: Vec<_> =
+                errors.iter().map(|e| serde_json::json!({ "line": e.line, "message": e.message })).collect();
+            let first = errors.first().map(|e| format!("line {}: {}", e.line, e.message)).unwrap_or_default();
+            Err(ApiError::bad_form(format!(
+                "nothing was imported: {} bad line{} ({first}{})",
+                errors.len(),
+                if errors.len() == 1 { "" } else { "s" },
+                if errors.len() > 1 { "; see detail.errors for the rest" } else { "" }
+            ))
+            .with_code("bad_csv")
+            .with_detail(serde_json::json!({ "errors": listed })))
+        }
+        Err(crate::service::ImportError::Store(e)) => Err(e.into()),
+    }
 }

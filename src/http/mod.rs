@@ -65,6 +65,10 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/photos/{id}", get(photos::show).patch(photos::edit))
         .route("/api/v1/photos/{id}/image", get(photos::image))
         .route("/api/v1/learners", post(learners::create).get(learners::search))
+        .route(
+            "/api/v1/learners/import",
+            post(learners::import).layer(DefaultBodyLimit::max(learners::MAX_IMPORT_BYTES)),
+        )
         .route("/api/v1/learners/{id}", get(learners::show).patch(learners::correct))
         .route("/api/v1/learners/{id}/consents", post(consents::record).get(consents::history))
         .route("/w/{token}", get(withdraw::show).post(withdraw::withdraw))

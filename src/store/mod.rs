@@ -272,6 +272,17 @@ pub enum WithdrawOutcome {
     Unknown,
 }
 
+/// What an import did (or, on a dry run, would do).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct ImportSummary {
+    /// Learners added.
+    pub created: usize,
+    /// Learners on record whose details changed or who gained a guardian.
+    pub updated: usize,
+    /// Learners on record exactly as the file has them.
+    pub unchanged: usize,
+}
+
 /// Persistence operations. Every write that matters is audited in the same transaction.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -350,6 +361,17 @@ pub trait Store: Send + Sync + 'static {
     /// Ids of photos with a purpose whose status can still change with time (held or queued),
     /// after `after` in id order, at most `limit`: the periodic sweep pages through them.
     async fn live_photo_ids(&self, after: &str, limit: i64) -> Result<Vec<String>, StoreError>;
+    /// Imports learners matched by external reference, all or nothing: a new reference is created;
+    /// a known one has its names and date of birth replaced (the preferred name only when the file
+    /// gives one) and gains the guardians it lacks (matched by name, ignoring case; none is ever
+    /// removed: that is a safeguarding decision for a person). Photos of changed learners are
+    /// re-evaluated. On a dry run the same work is done and rolled back, so the summary is exact.
+    async fn import_learners(
+        &self,
+        learners: &[LearnerRecord],
+        eval: Evaluation,
+        dry_run: bool,
+    ) -> Result<ImportSummary, StoreError>;
     /// Finds a learner with their guardians.
     async fn learner(&self, id: &str) -> Result<Option<LearnerRecord>, StoreError>;
     /// Learners whose given, preferred or family name or external reference contains `query`

@@ -13,8 +13,8 @@ use sqlx::Row;
 
 use super::audit::{row_hash, AuditDraft, AuditRecord, GENESIS_HASH};
 use super::{
-    ms_of_time, now_ms, ConsentRecord, Evaluation, GuardianRecord, LearnerRecord, PhotoRecord, Role, StatusChange,
-    Store, StoreError, TokenRecord, WithdrawOutcome, WithdrawalLink, TABLES,
+    ms_of_time, now_ms, ConsentRecord, Evaluation, GuardianRecord, ImportSummary, LearnerRecord, PhotoRecord, Role,
+    StatusChange, Store, StoreError, TokenRecord, WithdrawOutcome, WithdrawalLink, TABLES,
 };
 use crate::policy::consent::{EventKind, Giver, Learner};
 use crate::policy::release::{self, LearnerFacts, PhotoFacts};
@@ -353,6 +353,23 @@ macro_rules! sql_store {
                 .bind(e.recorded_at)
                 .execute(&mut *conn)
                 .await?;
+                Ok(())
+            }
+
+            async fn insert_guardian_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                learner_id: &str,
+                g: &GuardianRecord,
+                at: i64,
+            ) -> Result<(), StoreError> {
+                sqlx::query("INSERT INTO guardians (id, learner_id, name, email, created_at) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(&g.id)
+                    .bind(learner_id)
+                    .bind(&g.name)
+                    .bind(&g.email)
+                    .bind(at)
+                    .execute(&mut *conn)
+                    .await?;
                 Ok(())
             }
 
@@ -870,6 +887,129 @@ macro_rules! sql_store {
                 Self::reevaluate_in(&mut tx, &photos, &eval).await?;
                 tx.commit().await?;
                 Ok(true)
+            }
+
+            async fn import_learners(
+                &self,
+                learners: &[LearnerRecord],
+                eval: Evaluation,
+                dry_run: bool,
+            ) -> Result<ImportSummary, StoreError> {
+                let mut tx = self.$write.begin().await?;
+                Self::lock_in(&mut *tx).await?;
+                let mut summary = ImportSummary::default();
+                let mut changed_learners = Vec::new();
+                for learner in learners {
+                    let existing = sqlx::query(
+                        "SELECT id, given_name, family_name, preferred_name, date_of_birth FROM learners WHERE external_ref = $1",
+                    )
+                    .bind(&learner.external_ref)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let Some(existing) = existing else {
+                        sqlx::query(
+                            "INSERT INTO learners (id, given_name, family_name, preferred_name, date_of_birth, external_ref, \
+                             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                        )
+                        .bind(&learner.id)
+                        .bind(&learner.given_name)
+                        .bind(&learner.family_name)
+                        .bind(&learner.preferred_name)
+                        .bind(&learner.date_of_birth)
+                        .bind(&learner.external_ref)
+                        .bind(learner.created_at)
+                        .bind(learner.updated_at)
+                        .execute(&mut *tx)
+                        .await?;
+                        for g in &learner.guardians {
+                            Self::insert_guardian_in(&mut *tx, &learner.id, g, learner.created_at).await?;
+                        }
+                        let audit = AuditDraft::new(
+                            &eval.actor,
+                            "learner_imported",
+                            &learner.id,
+                            serde_json::json!({ "guardians": learner.guardians.len() }),
+                        );
+                        Self::append_in(&mut tx, &audit).await?;
+                        summary.created += 1;
+                        continue;
+                    };
+                    let id: String = existing.try_get("id")?;
+                    let mut fields = Vec::new();
+                    let preferred: Option<String> = existing.try_get("preferred_name")?;
+                    let preferred = learner.preferred_name.clone().or(preferred);
+                    if existing.try_get::<String, _>("given_name")? != learner.given_name {
+                        fields.push("given_name");
+                    }
+                    if existing.try_get::<String, _>("family_name")? != learner.family_name {
+                        fields.push("family_name");
+                    }
+                    if existing.try_get::<Option<String>, _>("preferred_name")? != preferred {
+                        fields.push("preferred_name");
+                    }
+                    if existing.try_get::<Option<String>, _>("date_of_birth")? != learner.date_of_birth {
+                        fields.push("date_of_birth");
+                    }
+                    if !fields.is_empty() {
+                        sqlx::query(
+                            "UPDATE learners SET given_name = $1, family_name = $2, preferred_name = $3, \
+                             date_of_birth = $4, updated_at = $5 WHERE id = $6",
+                        )
+                        .bind(&learner.given_name)
+                        .bind(&learner.family_name)
+                        .bind(&preferred)
+                        .bind(&learner.date_of_birth)
+                        .bind(learner.updated_at)
+                        .bind(&id)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    let known: Vec<String> = sqlx::query_scalar("SELECT name FROM guardians WHERE learner_id = $1")
+                        .bind(&id)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    let mut added = 0;
+                    for g in &learner.guardians {
+                        if !known.iter().any(|k| k.to_lowercase() == g.name.to_lowercase()) {
+                            Self::insert_guardian_in(&mut *tx, &id, g, learner.updated_at).await?;
+                            added += 1;
+                        }
+                    }
+                    if fields.is_empty() && added == 0 {
+                        summary.unchanged += 1;
+                        continue;
+                    }
+                    // The audit names the fields changed, never their values.
+                    let audit = AuditDraft::new(
+                        &eval.actor,
+                        "learner_corrected",
+                        &id,
+                        serde_json::json!({ "fields": fields, "guardians_added": added, "via": "import" }),
+                    );
+                    Self::append_in(&mut tx, &audit).await?;
+                    summary.updated += 1;
+                    changed_learners.push(id);
+                }
+                let mut photos = Vec::new();
+                for id in &changed_learners {
+                    photos.extend(Self::photos_of_learner_in(&mut *tx, id).await?);
+                }
+                photos.sort();
+                photos.dedup();
+                Self::reevaluate_in(&mut tx, &photos, &eval).await?;
+                let audit = AuditDraft::new(
+                    &eval.actor,
+                    "learners_import",
+                    "-",
+                    serde_json::json!({ "created": summary.created, "updated": summary.updated, "unchanged": summary.unchanged }),
+                );
+                Self::append_in(&mut tx, &audit).await?;
+                if dry_run {
+                    tx.rollback().await?;
+                } else {
+                    tx.commit().await?;
+                }
+                Ok(summary)
             }
 
             async fn learner(&self, id: &str) -> Result<Option<LearnerRecord>, StoreError> {
