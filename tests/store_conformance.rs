@@ -9,8 +9,8 @@ use common::server::fresh_pg_database;
 use consentgate::policy::consent::{EventKind, Giver, Rules};
 use consentgate::policy::{Purpose, Reason, State};
 use consentgate::store::{
-    self, verify_chain, AuditDraft, ConsentRecord, Evaluation, GuardianRecord, LearnerRecord, PhotoRecord, Role, Store,
-    StoreError, WithdrawOutcome, GENESIS_HASH,
+    self, verify_chain, AuditDraft, ConsentRecord, Evaluation, GuardianRecord, LearnerRecord, PhotoRecord,
+    PublishOutcome, Role, Store, StoreError, WithdrawOutcome, GENESIS_HASH,
 };
 use consentgate::tokens;
 use serde_json::json;
@@ -49,7 +49,123 @@ fn photo(id: &str, original: &str, uploader: &str) -> PhotoRecord {
         learner_ids: vec![],
         purposes: vec![Purpose::Website, Purpose::Print],
         status: Default::default(),
+        resembles: Vec::new(),
+        image_deleted_at: None,
     }
+}
+
+/// The queue on a fixed clock: claims, leases running out, publication, a withdrawal turning a
+/// publication into a takedown, images retired, takedowns done.
+async fn queue_conformance(store: &Arc<dyn Store>, tutor: &str) {
+    let ben = LearnerRecord {
+        id: "0192f0c4-0000-7000-8000-00000000000b".into(),
+        given_name: "Ben".into(),
+        family_name: "Baker".into(),
+        preferred_name: None,
+        date_of_birth: Some("2000-01-01".into()),
+        external_ref: None,
+        guardians: vec![],
+        created_at: ms(T0),
+        updated_at: ms(T0),
+    };
+    store.insert_learner(&ben, AuditDraft::new("admin", "learner_created", &ben.id, json!({}))).await.unwrap();
+    let own = event("q1", &ben.id, EventKind::Granted, Giver::Learner, T0);
+    store
+        .record_consent(&own, Some("hash-q"), AuditDraft::new("admin", "c", &ben.id, json!({})), at(T0))
+        .await
+        .unwrap();
+    for (i, id) in ["q-a", "q-b", "q-c"].iter().enumerate() {
+        let mut p = photo(id, &format!("{i}").repeat(64), tutor);
+        p.object_key = format!("photos/{id}.jpg");
+        p.learner_ids = vec![ben.id.clone()];
+        p.purposes = vec![Purpose::Website];
+        let status =
+            store.insert_photo(&p, AuditDraft::new(tutor, "photo_uploaded", *id, json!({})), at(T0)).await.unwrap();
+        assert_eq!(status[&Purpose::Website].state, State::Queued);
+    }
+    let queued = store.queue(Some(Purpose::Website), ms(T0), 10).await.unwrap();
+    assert_eq!(queued.iter().map(|i| i.photo_id.as_str()).collect::<Vec<_>>(), ["q-a", "q-b", "q-c"]);
+    assert!(store.queue(Some(Purpose::Print), ms(T0), 10).await.unwrap().is_empty());
+
+    let minute = 60_000;
+    let a1 = store.claim(Purpose::Website, "alice", minute, at(T0)).await.unwrap().unwrap();
+    let a2 = store.claim(Purpose::Website, "alice", minute, at(T0)).await.unwrap().unwrap();
+    assert_eq!((a1.photo_id.as_str(), a2.photo_id.as_str(), a1.state), ("q-a", "q-b", State::Claimed));
+    assert_eq!(store.queue(Some(Purpose::Website), ms(T0), 10).await.unwrap().len(), 1);
+    // Two minutes on, Alice's leases have run out: Bob gets the first item back.
+    let later = T0 + time::Duration::minutes(2);
+    let b1 = store.claim(Purpose::Website, "bob", minute, at(later)).await.unwrap().unwrap();
+    assert_eq!(b1.item_id, a1.item_id);
+    assert_eq!(
+        store.publish(&a1.item_id, "alice", "https://x/1", "web", at(later)).await.unwrap(),
+        PublishOutcome::NotClaimedByCaller
+    );
+    // Nobody took Alice's second item, so her late report still counts.
+    let PublishOutcome::Published(p2) =
+        store.publish(&a2.item_id, "alice", "https://x/2", "web", at(later)).await.unwrap()
+    else {
+        panic!("not published")
+    };
+    assert_eq!((p2.state, p2.published_url.as_deref()), (State::Published, Some("https://x/2")));
+    assert_eq!(store.publish("nope", "alice", "https://x", "web", at(later)).await.unwrap(), PublishOutcome::Unknown);
+    assert_eq!(store.released_for_download("q-a", at(later)).await.unwrap(), Ok(()));
+
+    // Ben withdraws: the published item owes a takedown, the claimed and queued ones are held.
+    let outcome = store.withdraw_by_link("hash-q", "q2", at(later)).await.unwrap();
+    let WithdrawOutcome::Withdrawn { changes, .. } = outcome else { panic!("{outcome:?}") };
+    let mut moves: Vec<_> = changes.iter().map(|c| (c.photo_id.as_str(), c.from.state, c.to.state)).collect();
+    moves.sort_by_key(|m| m.0);
+    assert_eq!(
+        moves,
+        [
+            ("q-a", State::Claimed, State::Held),
+            ("q-b", State::Published, State::Withdrawn),
+            ("q-c", State::Queued, State::Held)
+        ]
+    );
+    let open = store.takedowns(false).await.unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(
+        (open[0].photo_id.as_str(), open[0].url.as_str(), open[0].reasons.clone()),
+        ("q-b", "https://x/2", vec![Reason::Withdrawn])
+    );
+    assert!(store.claim(Purpose::Website, "bob", minute, at(later)).await.unwrap().is_none());
+    assert_eq!(store.released_for_download("q-a", at(later)).await.unwrap(), Err(vec![Reason::Withdrawn]));
+    // Bob publishes the item he held anyway: recorded, and a takedown is owed at once.
+    assert_eq!(
+        store.publish(&b1.item_id, "bob", "https://x/3", "insta", at(later)).await.unwrap(),
+        PublishOutcome::TakedownOwed(vec![Reason::Withdrawn])
+    );
+    assert_eq!(store.takedowns(false).await.unwrap().len(), 2);
+
+    // Every purpose of every photo of his is now a no: the images go, the rows stay.
+    let mut retired = store.retire_images_of(&ben.id, at(later)).await.unwrap();
+    retired.sort();
+    assert_eq!(retired, ["photos/q-a.jpg", "photos/q-b.jpg", "photos/q-c.jpg"]);
+    assert!(store.photo("q-a").await.unwrap().unwrap().image_deleted_at.is_some());
+    assert!(!store.object_in_use("photos/q-a.jpg").await.unwrap());
+    assert!(store.retire_images_of(&ben.id, at(later)).await.unwrap().is_empty());
+
+    let first = open[0].id.clone();
+    assert!(store.takedown_done(&first, at(later)).await.unwrap());
+    assert!(!store.takedown_done(&first, at(later)).await.unwrap());
+    assert_eq!(store.photo("q-b").await.unwrap().unwrap().status[&Purpose::Website].state, State::TakenDown);
+    assert_eq!(store.takedowns(false).await.unwrap().len(), 1);
+    assert_eq!(store.takedowns(true).await.unwrap().len(), 2);
+
+    // A lookalike of his photo, tagged with nobody who said no, is still held for him.
+    let mut lookalike = photo("q-d", &"9".repeat(64), tutor);
+    lookalike.learner_ids = vec!["0192f0c4-0000-7000-8000-00000000000a".into()];
+    lookalike.purposes = vec![Purpose::Website];
+    lookalike.resembles = vec![(ben.id.clone(), "q-a".into())];
+    let status = store
+        .insert_photo(&lookalike, AuditDraft::new(tutor, "photo_uploaded", "q-d", json!({})), at(later))
+        .await
+        .unwrap();
+    assert!(status[&Purpose::Website].reasons.contains(&Reason::MatchesWithdrawn), "{status:?}");
+    assert_eq!(store.photo("q-d").await.unwrap().unwrap().resembles, lookalike.resembles);
+    let said_no = store.photos_of_learners_who_said_no().await.unwrap();
+    assert!(said_no.iter().any(|(p, _, l)| p == "q-a" && l == &ben.id));
 }
 
 /// A fixed moment, so that expiry can be crossed without waiting.
@@ -254,10 +370,19 @@ async fn conformance(store: Arc<dyn Store>) {
     assert_eq!(verify_chain(&rest, mid).unwrap().0, 22);
 
     consent_conformance(&store, &t.record.id).await;
+    queue_conformance(&store, &t.record.id).await;
     // Every consent event and status change was audited, and the chain still holds.
     let rows = store.audit_log(0, 1000).await.unwrap();
     verify_chain(&rows, (0, GENESIS_HASH.into())).unwrap();
-    for action in ["status_changed", "consent_withdrawn"] {
+    for action in [
+        "status_changed",
+        "consent_withdrawn",
+        "item_claimed",
+        "item_published",
+        "takedown_owed",
+        "takedown_done",
+        "image_deleted",
+    ] {
         assert!(rows.iter().any(|r| r.action == action), "no {action} row");
     }
     assert!(

@@ -290,6 +290,9 @@ pub async fn record(
         EventKind::Withdrawn => "withdrawn",
     })
     .increment(1);
+    if event.kind != EventKind::Granted {
+        super::retire_images(&state, &event.learner_id, &caller.token_id).await;
+    }
     let withdraw_url = link.map(|(token, _)| format!("{}/w/{token}", state.settings.public_url));
     Ok((StatusCode::CREATED, Json(RecordedConsent { id: event.id, withdraw_url, statuses_changed: changes.len() })))
 }

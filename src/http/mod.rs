@@ -9,6 +9,7 @@ mod json;
 mod learners;
 mod ops;
 mod photos;
+mod queue;
 mod withdraw;
 
 use std::sync::Arc;
@@ -51,6 +52,22 @@ impl AppState {
     }
 }
 
+/// After someone said no: deletes the images that no purpose can use any more (the rows and
+/// fingerprints stay, so a re-upload is recognised). A failure here is logged, not returned: the
+/// "no" is already recorded and the photos are out of the queue; the sweep retries the objects.
+pub async fn retire_images(state: &AppState, learner_id: &str, actor: &str) {
+    match state.store.retire_images_of(learner_id, state.evaluation(actor)).await {
+        Ok(keys) => {
+            for key in keys {
+                if let Err(e) = state.objects.delete(&key).await {
+                    tracing::error!(error = %e, "cannot delete a retired image; the sweep will retry");
+                }
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "cannot retire images after a withdrawal"),
+    }
+}
+
 /// A new rate limiter for the withdrawal pages.
 pub fn withdraw_limiter() -> withdraw::WithdrawLimiter {
     withdraw::limiter()
@@ -72,6 +89,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/learners/{id}", get(learners::show).patch(learners::correct))
         .route("/api/v1/learners/{id}/consents", post(consents::record).get(consents::history))
         .route("/w/{token}", get(withdraw::show).post(withdraw::withdraw))
+        .route("/api/v1/queue", get(queue::list))
+        .route("/api/v1/queue/claim", post(queue::claim))
+        .route("/api/v1/queue/{item}/published", post(queue::published))
+        .route("/api/v1/takedowns", get(queue::takedowns))
+        .route("/api/v1/takedowns/{id}/done", post(queue::takedown_done))
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route("/api/v1/openapi.json", get(ops::openapi))

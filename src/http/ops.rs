@@ -42,11 +42,13 @@ pub async fn not_found() -> ApiError {
     info(title = "consentgate", description = "Photos of learners, published only with consent."),
     paths(healthz, metrics, super::photos::upload, super::photos::show, super::photos::edit, super::photos::image,
         super::learners::create, super::learners::show, super::learners::correct, super::learners::search, super::learners::import,
-        super::consents::record, super::consents::history),
+        super::consents::record, super::consents::history, super::queue::list, super::queue::claim,
+        super::queue::published, super::queue::takedowns, super::queue::takedown_done),
     components(schemas(super::photos::PhotoView, super::photos::UploadForm, super::learners::LearnerView,
         super::learners::NewLearner, super::learners::NewGuardian, super::learners::LearnerPatch, crate::store::GuardianRecord, crate::policy::PurposeStatus, crate::policy::Purpose, crate::policy::State, crate::policy::Reason, crate::policy::LearnerReason,
         super::photos::PhotoPatch, super::consents::NewConsent, super::consents::RecordedConsent,
-        super::consents::ConsentView, super::learners::ImportAnswer, crate::store::ImportSummary, super::consents::DecisionView, super::consents::ConsentHistory, ErrorBody)),
+        super::consents::ConsentView, super::learners::ImportAnswer, super::queue::ItemView, super::queue::ClaimRequest,
+        super::queue::Published, super::queue::TakedownView, crate::store::ImportSummary, super::consents::DecisionView, super::consents::ConsentHistory, ErrorBody)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

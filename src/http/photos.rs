@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::{input, ApiError, AppState, Caller};
 use crate::media::{self, ContentHash};
 use crate::objects::Objects;
-use crate::policy::{Purpose, PurposeStatus};
+use crate::policy::{self, Purpose, PurposeStatus};
 use crate::store::{now_ms, AuditDraft, PhotoRecord, Role, StoreError};
 
 /// The multipart form of an upload (documentation only; the handler streams the parts).
@@ -316,6 +316,8 @@ async fn receive(
         learner_ids: form.learner_ids.clone(),
         purposes: form.purposes.clone(),
         status: BTreeMap::new(),
+        resembles: lookalikes_of_refusals(state, &processed.fingerprint.phash).await?,
+        image_deleted_at: None,
     };
     let mut photo = photo;
 
@@ -347,6 +349,24 @@ async fn receive(
     metrics::counter!("consentgate_uploads_total").increment(1);
     tracing::info!(photo = %photo.id, format = %photo.format, bytes = photo.byte_size, "photo stored");
     Ok((StatusCode::CREATED, Json(PhotoView::of(&photo))).into_response())
+}
+
+/// The learners who said no (withdrew or refused) to a photo that this one resembles, each with
+/// one such photo: an upload of a re-encoded, resized or cropped-a-little copy is held for them
+/// even when the tutor does not tag them. The scan is over photos of learners with a "no" on
+/// record only, compared 256 bits at a time.
+async fn lookalikes_of_refusals(
+    state: &AppState,
+    phash: &media::PerceptualHash,
+) -> Result<Vec<(String, String)>, ApiError> {
+    let mut found: BTreeMap<String, String> = BTreeMap::new();
+    for (photo_id, hash, learner_id) in state.store.photos_of_learners_who_said_no().await? {
+        let Ok(hash) = hash.parse::<media::PerceptualHash>() else { continue };
+        if phash.matches(&hash) {
+            found.entry(learner_id).or_insert(photo_id);
+        }
+    }
+    Ok(found.into_iter().collect())
 }
 
 /// Loads a photo the caller may see: admins see all, tutors their own; others get 403.
@@ -441,6 +461,20 @@ pub async fn edit(
         if purposes.is_empty() {
             return Err(ApiError::bad_form("ask for at least one purpose: website, social_media, print or internal"));
         }
+        // An item marketing has claimed or published cannot just vanish: where it went matters.
+        let taken: Vec<&str> = photo
+            .status
+            .iter()
+            .filter(|(p, st)| !purposes.contains(p) && !matches!(st.state, policy::State::Held | policy::State::Queued))
+            .map(|(p, _)| p.as_str())
+            .collect();
+        if !taken.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "purpose_in_use",
+                format!("{} cannot be removed: marketing has already taken it", taken.join(", ")),
+            ));
+        }
         photo.purposes = purposes;
         changed.push("purposes");
     }
@@ -456,30 +490,89 @@ pub async fn edit(
     Ok(Json(PhotoView::of(&photo)))
 }
 
-/// `GET /api/v1/photos/{id}/image`: the scrubbed bytes (admin only until the queue exists).
-#[utoipa::path(get, path = "/api/v1/photos/{id}/image", params(("id" = String, Path)),
-    responses((status = 200, description = "the scrubbed image"), (status = 404, body = super::ops::ErrorBody)), security(("bearer" = [])))]
+/// `GET /api/v1/photos/{id}/image` query.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct ImageQuery {
+    /// `web`: upright, long side at most 2048 px, re-encoded as a JPEG with no metadata.
+    pub rendition: Option<String>,
+}
+
+/// `GET /api/v1/photos/{id}/image`: the scrubbed bytes, or a web rendition. Admins always (until the
+/// image is deleted); marketing only while an item of the photo is released, checked again now.
+#[utoipa::path(get, path = "/api/v1/photos/{id}/image", params(("id" = String, Path), ImageQuery),
+    responses((status = 200, description = "the image"), (status = 404, body = super::ops::ErrorBody),
+        (status = 409, body = super::ops::ErrorBody, description = "not released (reasons in detail)"),
+        (status = 410, body = super::ops::ErrorBody, description = "the image was deleted after consent was withdrawn")),
+    security(("bearer" = [])))]
 pub async fn image(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    query: Result<axum::extract::Query<ImageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::Admin])?;
-    let photo = visible_photo(&state, &caller, &id).await?;
+    caller.require(&[Role::Admin, Role::Marketing])?;
+    let axum::extract::Query(query) = query.map_err(|e| ApiError::bad_form(e.body_text()))?;
+    let web = match query.rendition.as_deref() {
+        None | Some("original") => false,
+        Some("web") => true,
+        Some(other) => return Err(ApiError::bad_form(format!("rendition must be web, not {other:?}"))),
+    };
+    let id = input::path_id(&id, "photo")?;
+    let photo = state.store.photo(&id).await?.ok_or_else(|| ApiError::not_found("photo"))?;
+    if caller.role == Role::Marketing {
+        if let Err(reasons) = state.store.released_for_download(&photo.id, state.evaluation(&caller.token_id)).await? {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "not_released",
+                "this photo is not released to marketing now; it has left the queue",
+            )
+            .with_detail(serde_json::json!({ "reasons": reasons })));
+        }
+    }
+    if photo.image_deleted_at.is_some() {
+        return Err(ApiError::new(
+            StatusCode::GONE,
+            "image_deleted",
+            "the image was deleted after consent was withdrawn",
+        ));
+    }
     let bytes =
         state.objects.get(&photo.object_key).await?.ok_or_else(|| ApiError::internal("a photo's object is missing"))?;
-    let mime = match photo.format.as_str() {
-        "png" => "image/png",
-        "webp" => "image/webp",
-        _ => "image/jpeg",
+    if caller.role == Role::Marketing {
+        let audit = AuditDraft::new(&caller.token_id, "image_downloaded", &photo.id, serde_json::json!({ "web": web }));
+        state.store.append_audit(audit).await?;
+    }
+    let (bytes, mime, etag, extension) = if web {
+        let permit = state.scrub_permits.clone().acquire_owned().await.map_err(ApiError::internal)?;
+        let limits = state.settings.limits;
+        let rendition = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            media::rendition::web(&bytes, &limits)
+        })
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+        let etag = format!("\"{}-web\"", photo.blake3);
+        (Bytes::from(rendition), "image/jpeg", etag, "jpg")
+    } else {
+        let mime = match photo.format.as_str() {
+            "png" => "image/png",
+            "webp" => "image/webp",
+            _ => "image/jpeg",
+        };
+        let extension = match photo.format.as_str() {
+            "png" => "png",
+            "webp" => "webp",
+            _ => "jpg",
+        };
+        (bytes, mime, format!("\"{}\"", photo.blake3), extension)
     };
-    let etag = format!("\"{}\"", photo.blake3);
     Ok((
         [
             (header::CONTENT_TYPE, mime.to_string()),
             (header::ETAG, etag),
             (header::CACHE_CONTROL, "private, no-store".to_string()),
-            (header::CONTENT_DISPOSITION, format!("inline; filename=\"{}.{}\"", photo.id, photo.format)),
+            (header::CONTENT_DISPOSITION, format!("inline; filename=\"{}.{extension}\"", photo.id)),
         ],
         bytes,
     )

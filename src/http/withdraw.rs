@@ -192,6 +192,7 @@ pub async fn withdraw(State(state): State<AppState>, peer: Peer, Path(token): Pa
         Ok(WithdrawOutcome::Withdrawn { event, changes }) => {
             metrics::counter!("consentgate_withdrawals_total").increment(1);
             tracing::info!(event = %event.id, statuses_changed = changes.len(), "consent withdrawn by link");
+            super::retire_images(&state, &event.learner_id, "withdrawal_link").await;
             let name = escape(&link.first_name);
             page(
                 StatusCode::OK,

@@ -5,6 +5,7 @@ mod error;
 pub mod fingerprint;
 pub mod limits;
 pub mod orient;
+pub mod rendition;
 pub mod scrub;
 pub mod sniff;
 

@@ -61,6 +61,14 @@ pub enum State {
     Held,
     /// Released to marketing's queue.
     Queued,
+    /// Taken by marketing under a lease; returns to the queue when the lease runs out.
+    Claimed,
+    /// Published by marketing; where is recorded.
+    Published,
+    /// Was published, and consent no longer holds: a takedown is owed.
+    Withdrawn,
+    /// Was withdrawn and marketing has confirmed it came down.
+    TakenDown,
 }
 
 impl State {
@@ -69,6 +77,10 @@ impl State {
         match self {
             State::Held => "held",
             State::Queued => "queued",
+            State::Claimed => "claimed",
+            State::Published => "published",
+            State::Withdrawn => "withdrawn",
+            State::TakenDown => "taken_down",
         }
     }
 }
@@ -76,11 +88,10 @@ impl State {
 impl FromStr for State {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "held" => Ok(State::Held),
-            "queued" => Ok(State::Queued),
-            other => Err(format!("unknown state {other:?}")),
-        }
+        [State::Held, State::Queued, State::Claimed, State::Published, State::Withdrawn, State::TakenDown]
+            .into_iter()
+            .find(|state| state.as_str() == s)
+            .ok_or_else(|| format!("unknown state {s:?}"))
     }
 }
 
@@ -104,6 +115,9 @@ pub enum Reason {
     UntaggedPeople,
     /// Nobody is tagged in the photo.
     NoLearnersTagged,
+    /// The photo looks like (perceptual hash) a photo of a learner who withdrew or refused, and
+    /// their no still stands.
+    MatchesWithdrawn,
 }
 
 /// One reason, attributed to the learner it concerns.

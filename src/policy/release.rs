@@ -30,6 +30,9 @@ pub struct PhotoFacts<'a> {
     pub all_tagged: bool,
     /// Purposes asked for.
     pub purposes: &'a [Purpose],
+    /// Learners whose withdrawn or refused photo this one resembles: held for them while their no
+    /// stands, whether they are tagged or not.
+    pub resembles_photos_of: &'a [String],
 }
 
 fn reason_of(deny: DenyReason) -> Reason {
@@ -78,10 +81,37 @@ pub fn evaluate(
                     }
                 }
             }
+            for id in photo.resembles_photos_of {
+                let says_no = learners.get(id).is_some_and(|facts| {
+                    matches!(
+                        consent::decide(&facts.learner, &facts.events, purpose, at, rules),
+                        Decision::Deny { reasons } if reasons.iter().any(|r| matches!(r, DenyReason::Refused | DenyReason::Withdrawn))
+                    )
+                });
+                if says_no {
+                    reasons.insert(Reason::MatchesWithdrawn);
+                    per_learner.push(LearnerReason { learner_id: id.clone(), reason: Reason::MatchesWithdrawn });
+                }
+            }
             let state = if reasons.is_empty() { State::Queued } else { State::Held };
             (purpose, PurposeStatus { state, reasons: reasons.into_iter().collect(), learners: per_learner })
         })
         .collect()
+}
+
+/// Where a purpose goes from `current` when the rules now say `releasable` (or not), and whether
+/// a takedown is owed. Held and queued follow the rules; a claim is dropped when they fail; a
+/// published photo that fails becomes withdrawn and owes a takedown; withdrawn and taken down are
+/// final (the image is gone or going).
+pub fn transition(current: State, releasable: bool) -> (State, bool) {
+    match (current, releasable) {
+        (State::Held | State::Queued, true) => (State::Queued, false),
+        (State::Held | State::Queued | State::Claimed, false) => (State::Held, false),
+        (State::Claimed, true) => (State::Claimed, false),
+        (State::Published, true) => (State::Published, false),
+        (State::Published, false) => (State::Withdrawn, true),
+        (State::Withdrawn | State::TakenDown, _) => (current, false),
+    }
 }
 
 #[cfg(test)]
@@ -115,6 +145,61 @@ mod tests {
     }
 
     #[test]
+    fn transitions_cover_every_state() {
+        use State::*;
+        let table = [
+            (Held, true, Queued, false),
+            (Held, false, Held, false),
+            (Queued, true, Queued, false),
+            (Queued, false, Held, false),
+            (Claimed, true, Claimed, false),
+            (Claimed, false, Held, false),
+            (Published, true, Published, false),
+            (Published, false, Withdrawn, true),
+            (Withdrawn, true, Withdrawn, false),
+            (Withdrawn, false, Withdrawn, false),
+            (TakenDown, true, TakenDown, false),
+            (TakenDown, false, TakenDown, false),
+        ];
+        for (from, ok, to, takedown) in table {
+            assert_eq!(transition(from, ok), (to, takedown), "{from:?} {ok}");
+        }
+    }
+
+    #[test]
+    fn a_lookalike_of_a_withdrawn_learners_photo_is_held_while_their_no_stands() {
+        let web = [Purpose::Website];
+        let withdrawn = ConsentEvent {
+            id: "w".into(),
+            kind: EventKind::Withdrawn,
+            purposes: web.iter().copied().collect(),
+            giver: Giver::Guardian("mum".into()),
+            given_at: datetime!(2026-10-01 09:00 UTC),
+            expires_at: None,
+        };
+        let learners: BTreeMap<String, LearnerFacts> = [
+            ("amira".to_string(), child(vec![grant("g1", Giver::Guardian("mum".into()), &web, None)])),
+            ("zara".to_string(), child(vec![grant("g2", Giver::Guardian("mum".into()), &web, None), withdrawn])),
+        ]
+        .into();
+        // The re-upload tags only Amira (who consents); it resembles a photo of Zara (who withdrew).
+        let pictured = ids(&["amira"]);
+        let zara = ids(&["zara"]);
+        let photo = PhotoFacts { learner_ids: &pictured, all_tagged: true, purposes: &web, resembles_photos_of: &zara };
+        let status = &evaluate(photo, &learners, NOW, Rules::default())[&Purpose::Website];
+        assert_eq!((status.state, status.reasons.clone()), (State::Held, vec![Reason::MatchesWithdrawn]));
+        assert_eq!(
+            status.learners,
+            vec![LearnerReason { learner_id: "zara".into(), reason: Reason::MatchesWithdrawn }]
+        );
+        // Amira resembling her own consented photo holds nothing.
+        let amira = ids(&["amira"]);
+        let photo =
+            PhotoFacts { learner_ids: &pictured, all_tagged: true, purposes: &web, resembles_photos_of: &amira };
+        assert_eq!(evaluate(photo, &learners, NOW, Rules::default())[&Purpose::Website].state, State::Queued);
+    }
+
+    #[test]
     fn a_group_photo_is_held_while_one_learner_lacks_consent() {
         let web = [Purpose::Website];
         let learners: BTreeMap<String, LearnerFacts> = [
@@ -123,14 +208,14 @@ mod tests {
         ]
         .into();
         let pictured = ids(&["amira", "ben"]);
-        let photo = PhotoFacts { learner_ids: &pictured, all_tagged: true, purposes: &web };
+        let photo = PhotoFacts { learner_ids: &pictured, all_tagged: true, purposes: &web, resembles_photos_of: &[] };
         let status = &evaluate(photo, &learners, NOW, Rules::default())[&Purpose::Website];
         assert_eq!(status.state, State::Held);
         assert_eq!(status.reasons, vec![Reason::NoConsent]);
         assert_eq!(status.learners, vec![LearnerReason { learner_id: "ben".into(), reason: Reason::NoConsent }]);
 
         let only_amira = ids(&["amira"]);
-        let photo = PhotoFacts { learner_ids: &only_amira, all_tagged: true, purposes: &web };
+        let photo = PhotoFacts { learner_ids: &only_amira, all_tagged: true, purposes: &web, resembles_photos_of: &[] };
         let status = &evaluate(photo, &learners, NOW, Rules::default())[&Purpose::Website];
         assert_eq!((status.state, status.reasons.len(), status.learners.len()), (State::Queued, 0, 0));
     }
@@ -142,7 +227,7 @@ mod tests {
                 .into();
         let pictured = ids(&["amira"]);
         let asked = [Purpose::Website, Purpose::Print];
-        let photo = PhotoFacts { learner_ids: &pictured, all_tagged: true, purposes: &asked };
+        let photo = PhotoFacts { learner_ids: &pictured, all_tagged: true, purposes: &asked, resembles_photos_of: &[] };
         let status = evaluate(photo, &learners, NOW, Rules::default());
         assert_eq!(status[&Purpose::Print].state, State::Queued);
         assert_eq!(status[&Purpose::Website].reasons, vec![Reason::NoConsent]);
@@ -155,13 +240,13 @@ mod tests {
         let learners: BTreeMap<String, LearnerFacts> =
             [("amira".to_string(), child(vec![grant("g1", Giver::Guardian("mum".into()), &web, None)]))].into();
         let pictured = ids(&["amira"]);
-        let photo = PhotoFacts { learner_ids: &pictured, all_tagged: false, purposes: &web };
+        let photo = PhotoFacts { learner_ids: &pictured, all_tagged: false, purposes: &web, resembles_photos_of: &[] };
         assert_eq!(
             evaluate(photo, &learners, NOW, Rules::default())[&Purpose::Website].reasons,
             vec![Reason::UntaggedPeople]
         );
         let nobody: Vec<String> = Vec::new();
-        let photo = PhotoFacts { learner_ids: &nobody, all_tagged: true, purposes: &web };
+        let photo = PhotoFacts { learner_ids: &nobody, all_tagged: true, purposes: &web, resembles_photos_of: &[] };
         assert_eq!(
             evaluate(photo, &learners, NOW, Rules::default())[&Purpose::Website].reasons,
             vec![Reason::NoLearnersTagged]
@@ -172,14 +257,14 @@ mod tests {
     fn a_learner_without_facts_never_releases_and_time_expires_a_grant() {
         let web = [Purpose::Website];
         let pictured = ids(&["ghost"]);
-        let photo = PhotoFacts { learner_ids: &pictured, all_tagged: true, purposes: &web };
+        let photo = PhotoFacts { learner_ids: &pictured, all_tagged: true, purposes: &web, resembles_photos_of: &[] };
         assert_eq!(evaluate(photo, &BTreeMap::new(), NOW, Rules::default())[&Purpose::Website].state, State::Held);
 
         let expiry = datetime!(2026-12-01 00:00 UTC);
         let learners: BTreeMap<String, LearnerFacts> =
             [("amira".to_string(), child(vec![grant("g1", Giver::Guardian("mum".into()), &web, Some(expiry))]))].into();
         let pictured = ids(&["amira"]);
-        let photo = PhotoFacts { learner_ids: &pictured, all_tagged: true, purposes: &web };
+        let photo = PhotoFacts { learner_ids: &pictured, all_tagged: true, purposes: &web, resembles_photos_of: &[] };
         assert_eq!(evaluate(photo, &learners, NOW, Rules::default())[&Purpose::Website].state, State::Queued);
         let later = &evaluate(photo, &learners, expiry, Rules::default())[&Purpose::Website];
         assert_eq!((later.state, later.reasons.clone()), (State::Held, vec![Reason::Expired]));

@@ -129,6 +129,12 @@ pub struct PhotoRecord {
     pub purposes: Vec<Purpose>,
     /// The stored status of each purpose asked for (filled in by the store; ignored on insert).
     pub status: BTreeMap<Purpose, PurposeStatus>,
+    /// Learners whose withdrawn or refused photo this one resembles, with that photo's id (set on
+    /// insert; read back from the store).
+    pub resembles: Vec<(String, String)>,
+    /// When the image was deleted (after everyone's consent was withdrawn or refused); the row and
+    /// its fingerprints stay.
+    pub image_deleted_at: Option<i64>,
 }
 
 /// A guardian: a person who consents for a learner under 18.
@@ -272,6 +278,75 @@ pub enum WithdrawOutcome {
     Unknown,
 }
 
+/// One (photo, purpose) as marketing's queue shows it. It carries no learner, no date of birth and
+/// no consent evidence: marketing needs none of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueItem {
+    /// Item id (`<photo id>:<purpose>`).
+    pub item_id: String,
+    /// The photo.
+    pub photo_id: String,
+    /// The purpose it is released for.
+    pub purpose: Purpose,
+    /// Queued, claimed, published, withdrawn or taken down.
+    pub state: crate::policy::State,
+    /// Caption as released.
+    pub caption: String,
+    /// Alt text as released.
+    pub alt_text: String,
+    /// Image format.
+    pub format: String,
+    /// Width in pixels.
+    pub width: i64,
+    /// Height in pixels.
+    pub height: i64,
+    /// Who holds (or last held) the claim: a token id.
+    pub claimed_by: Option<String>,
+    /// When the claim runs out, Unix milliseconds.
+    pub lease_expires_at: Option<i64>,
+    /// Where it was published.
+    pub published_url: Option<String>,
+    /// Which channel it was published on.
+    pub published_channel: Option<String>,
+    /// When its state last changed, Unix milliseconds.
+    pub changed_at: i64,
+}
+
+/// What reporting a publication did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublishOutcome {
+    /// Recorded as published.
+    Published(Box<QueueItem>),
+    /// Consent or the name check stopped holding while the caller held the item: the publication
+    /// is recorded and a takedown is owed at once.
+    TakedownOwed(Vec<crate::policy::Reason>),
+    /// The caller does not hold this item (never claimed it, or someone else has since).
+    NotClaimedByCaller,
+    /// No such item.
+    Unknown,
+}
+
+/// Something published that must come down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Takedown {
+    /// Takedown id.
+    pub id: String,
+    /// The photo.
+    pub photo_id: String,
+    /// The purpose it was published for.
+    pub purpose: Purpose,
+    /// Where it was published.
+    pub url: String,
+    /// The channel.
+    pub channel: String,
+    /// Why it must come down.
+    pub reasons: Vec<crate::policy::Reason>,
+    /// When it became owed, Unix milliseconds.
+    pub created_at: i64,
+    /// When marketing confirmed it came down.
+    pub done_at: Option<i64>,
+}
+
 /// What an import did (or, on a dry run, would do).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ImportSummary {
@@ -311,6 +386,9 @@ pub trait Store: Send + Sync + 'static {
     async fn photo(&self, id: &str) -> Result<Option<PhotoRecord>, StoreError>;
     /// Finds the photo uploaded from exactly these original bytes.
     async fn photo_by_original(&self, original_blake3: &str) -> Result<Option<PhotoRecord>, StoreError>;
+    /// `(photo id, perceptual hash, learner id)` for every photo of a learner with a refusal or
+    /// withdrawal on record: what a new upload is compared with.
+    async fn photos_of_learners_who_said_no(&self) -> Result<Vec<(String, String, String)>, StoreError>;
     /// Every object key a photo row refers to.
     async fn object_keys(&self) -> Result<Vec<String>, StoreError>;
     /// Whether any photo row refers to the object `key`.
@@ -372,6 +450,43 @@ pub trait Store: Send + Sync + 'static {
         eval: Evaluation,
         dry_run: bool,
     ) -> Result<ImportSummary, StoreError>;
+    /// The queue: items `queued` (or `claimed` with a lease that ran out) for `purpose` (all when
+    /// `None`), oldest first.
+    async fn queue(&self, purpose: Option<Purpose>, now_ms: i64, limit: i64) -> Result<Vec<QueueItem>, StoreError>;
+    /// Leases the oldest releasable item for `purpose` to `claimant` for `lease_ms`. Each candidate
+    /// is re-evaluated first in the same transaction; one that no longer passes leaves the queue and
+    /// the next is tried. `None` when nothing is left.
+    async fn claim(
+        &self,
+        purpose: Purpose,
+        claimant: &str,
+        lease_ms: i64,
+        eval: Evaluation,
+    ) -> Result<Option<QueueItem>, StoreError>;
+    /// Records where a claimed item was published.
+    async fn publish(
+        &self,
+        item_id: &str,
+        claimant: &str,
+        url: &str,
+        channel: &str,
+        eval: Evaluation,
+    ) -> Result<PublishOutcome, StoreError>;
+    /// Re-evaluates a photo and answers whether marketing may have its image now: some item of it
+    /// is queued, claimed or published, and the image still exists. `Err` reasons when not.
+    async fn released_for_download(
+        &self,
+        photo_id: &str,
+        eval: Evaluation,
+    ) -> Result<Result<(), Vec<crate::policy::Reason>>, StoreError>;
+    /// Takedowns, open ones only unless `all`, oldest first.
+    async fn takedowns(&self, all: bool) -> Result<Vec<Takedown>, StoreError>;
+    /// Marks a takedown done (and its item `taken_down`); `false` when there is no such open one.
+    async fn takedown_done(&self, id: &str, eval: Evaluation) -> Result<bool, StoreError>;
+    /// After a "no" from `learner_id`: marks deleted the image of every photo of theirs that no
+    /// purpose can use any more (each is held by someone's refusal or withdrawal), keeping the row
+    /// and fingerprints. Returns the object keys no longer referenced, for the caller to delete.
+    async fn retire_images_of(&self, learner_id: &str, eval: Evaluation) -> Result<Vec<String>, StoreError>;
     /// Finds a learner with their guardians.
     async fn learner(&self, id: &str) -> Result<Option<LearnerRecord>, StoreError>;
     /// Learners whose given, preferred or family name or external reference contains `query`
@@ -398,6 +513,8 @@ pub const TABLES: &[&str] = &[
     "photo_purposes",
     "consent_events",
     "withdrawal_links",
+    "takedowns",
+    "photo_blocks",
     "audit_log",
 ];
 

@@ -13,12 +13,47 @@ use sqlx::Row;
 
 use super::audit::{row_hash, AuditDraft, AuditRecord, GENESIS_HASH};
 use super::{
-    ms_of_time, now_ms, ConsentRecord, Evaluation, GuardianRecord, ImportSummary, LearnerRecord, PhotoRecord, Role,
-    StatusChange, Store, StoreError, TokenRecord, WithdrawOutcome, WithdrawalLink, TABLES,
+    ms_of_time, now_ms, ConsentRecord, Evaluation, GuardianRecord, ImportSummary, LearnerRecord, PhotoRecord,
+    PublishOutcome, QueueItem, Role, StatusChange, Store, StoreError, Takedown, TokenRecord, WithdrawOutcome,
+    WithdrawalLink, TABLES,
 };
 use crate::policy::consent::{EventKind, Giver, Learner};
 use crate::policy::release::{self, LearnerFacts, PhotoFacts};
 use crate::policy::{LearnerReason, Purpose, PurposeStatus, Reason, State};
+
+/// The columns of a queue item, joined from its purpose row and its photo.
+const QUEUE_ITEM_SELECT: &str =
+    "SELECT pp.item_id, pp.photo_id, pp.purpose, pp.state, pp.claimed_by, pp.lease_expires_at, \
+     pp.published_url, pp.published_channel, pp.changed_at, p.caption, p.alt_text, p.format, p.width, p.height \
+     FROM photo_purposes pp JOIN photos p ON p.id = pp.photo_id";
+
+fn queue_item_from_row<R: Row>(row: &R) -> Result<QueueItem, StoreError>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<i64>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    let purpose: String = row.try_get("purpose")?;
+    let state: String = row.try_get("state")?;
+    Ok(QueueItem {
+        item_id: row.try_get("item_id")?,
+        photo_id: row.try_get("photo_id")?,
+        purpose: purpose.parse().map_err(StoreError::Corrupt)?,
+        state: state.parse().map_err(StoreError::Corrupt)?,
+        caption: row.try_get("caption")?,
+        alt_text: row.try_get("alt_text")?,
+        format: row.try_get("format")?,
+        width: row.try_get("width")?,
+        height: row.try_get("height")?,
+        claimed_by: row.try_get("claimed_by")?,
+        lease_expires_at: row.try_get("lease_expires_at")?,
+        published_url: row.try_get("published_url")?,
+        published_channel: row.try_get("published_channel")?,
+        changed_at: row.try_get("changed_at")?,
+    })
+}
 
 /// How a purpose's status is kept in `photo_purposes.detail`.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -239,15 +274,19 @@ macro_rules! sql_store {
                 learner_ids: &[String],
                 all_tagged: bool,
                 purposes: &[Purpose],
+                blocked_by: &[String],
                 eval: &Evaluation,
             ) -> Result<BTreeMap<Purpose, PurposeStatus>, StoreError> {
                 let mut learners = BTreeMap::new();
-                for id in learner_ids {
+                for id in learner_ids.iter().chain(blocked_by) {
+                    if learners.contains_key(id) {
+                        continue;
+                    }
                     if let Some(facts) = Self::learner_facts_in(conn, id).await? {
                         learners.insert(id.clone(), facts);
                     }
                 }
-                let photo = PhotoFacts { learner_ids, all_tagged, purposes };
+                let photo = PhotoFacts { learner_ids, all_tagged, purposes, resembles_photos_of: blocked_by };
                 Ok(release::evaluate(photo, &learners, eval.at, eval.rules))
             }
 
@@ -259,6 +298,7 @@ macro_rules! sql_store {
                 eval: &Evaluation,
             ) -> Result<Vec<StatusChange>, StoreError> {
                 let mut changes = Vec::new();
+                let now = ms_of_time(eval.at);
                 for photo_id in photo_ids {
                     let all_tagged: Option<bool> = sqlx::query_scalar("SELECT all_tagged FROM photos WHERE id = $1")
                         .bind(photo_id)
@@ -270,35 +310,57 @@ macro_rules! sql_store {
                             .bind(photo_id)
                             .fetch_all(&mut **tx)
                             .await?;
-                    let rows = sqlx::query("SELECT purpose, state, detail FROM photo_purposes WHERE photo_id = $1")
-                        .bind(photo_id)
-                        .fetch_all(&mut **tx)
-                        .await?;
+                    let blocked_by = Self::blocks_in(&mut **tx, photo_id).await?;
+                    let rows = sqlx::query(
+                        "SELECT purpose, state, detail, lease_expires_at, published_url, published_channel \
+                         FROM photo_purposes WHERE photo_id = $1",
+                    )
+                    .bind(photo_id)
+                    .fetch_all(&mut **tx)
+                    .await?;
                     let mut current = BTreeMap::new();
+                    let mut published = BTreeMap::new();
                     for row in &rows {
                         let purpose: String = row.try_get("purpose")?;
                         let purpose: Purpose = purpose.parse().map_err(StoreError::Corrupt)?;
-                        let status = status_from_columns(&row.try_get::<String, _>("state")?, &row.try_get::<String, _>("detail")?)?;
+                        let mut status = status_from_columns(&row.try_get::<String, _>("state")?, &row.try_get::<String, _>("detail")?)?;
+                        // A lease that ran out puts the item back in the queue.
+                        let lease: Option<i64> = row.try_get("lease_expires_at")?;
+                        if status.state == State::Claimed && lease.is_some_and(|l| l <= now) {
+                            status.state = State::Queued;
+                        }
+                        let url: Option<String> = row.try_get("published_url")?;
+                        let channel: Option<String> = row.try_get("published_channel")?;
+                        published.insert(purpose, (url.unwrap_or_default(), channel.unwrap_or_default()));
                         current.insert(purpose, status);
                     }
                     let purposes: Vec<Purpose> = current.keys().copied().collect();
-                    let next = Self::evaluate_in(&mut **tx, &learner_ids, all_tagged, &purposes, eval).await?;
-                    for (purpose, to) in next {
+                    let evaluated = Self::evaluate_in(&mut **tx, &learner_ids, all_tagged, &purposes, &blocked_by, eval).await?;
+                    for (purpose, rules_say) in evaluated {
                         let from = current.remove(&purpose).expect("evaluated purposes are the stored ones");
+                        let (state, takedown) = release::transition(from.state, rules_say.state == State::Queued);
+                        let to = PurposeStatus { state, ..rules_say };
                         if from == to {
                             continue;
                         }
-                        sqlx::query(
-                            "UPDATE photo_purposes SET state = $1, detail = $2, changed_at = $3 \
-                             WHERE photo_id = $4 AND purpose = $5",
-                        )
+                        // Leaving a claim ends its lease; the claimant is kept, so a publication
+                        // reported afterwards can be turned into a takedown.
+                        let lease_sql = if to.state == State::Claimed { "lease_expires_at" } else { "NULL" };
+                        sqlx::query(&format!(
+                            "UPDATE photo_purposes SET state = $1, detail = $2, changed_at = $3, lease_expires_at = {lease_sql} \
+                             WHERE photo_id = $4 AND purpose = $5"
+                        ))
                         .bind(to.state.as_str())
                         .bind(detail_column(&to))
-                        .bind(ms_of_time(eval.at))
+                        .bind(now)
                         .bind(photo_id)
                         .bind(purpose.as_str())
                         .execute(&mut **tx)
                         .await?;
+                        if takedown {
+                            let (url, channel) = published.remove(&purpose).unwrap_or_default();
+                            Self::insert_takedown_in(tx, photo_id, purpose, &url, &channel, &to, eval).await?;
+                        }
                         let audit = AuditDraft::new(
                             &eval.actor,
                             "status_changed",
@@ -312,6 +374,48 @@ macro_rules! sql_store {
                     }
                 }
                 Ok(changes)
+            }
+
+            async fn blocks_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                photo_id: &str,
+            ) -> Result<Vec<String>, StoreError> {
+                Ok(sqlx::query_scalar("SELECT learner_id FROM photo_blocks WHERE photo_id = $1 ORDER BY learner_id")
+                    .bind(photo_id)
+                    .fetch_all(&mut *conn)
+                    .await?)
+            }
+
+            async fn insert_takedown_in(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                photo_id: &str,
+                purpose: Purpose,
+                url: &str,
+                channel: &str,
+                status: &PurposeStatus,
+                eval: &Evaluation,
+            ) -> Result<(), StoreError> {
+                let id = uuid::Uuid::now_v7().to_string();
+                sqlx::query(
+                    "INSERT INTO takedowns (id, photo_id, purpose, url, channel, reasons, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&id)
+                .bind(photo_id)
+                .bind(purpose.as_str())
+                .bind(url)
+                .bind(channel)
+                .bind(serde_json::to_string(&status.reasons).expect("reasons serialise"))
+                .bind(ms_of_time(eval.at))
+                .execute(&mut **tx)
+                .await?;
+                let audit = AuditDraft::new(
+                    &eval.actor,
+                    "takedown_owed",
+                    photo_id,
+                    serde_json::json!({ "takedown": id, "purpose": purpose, "reasons": status.reasons }),
+                );
+                Self::append_in(tx, &audit).await
             }
 
             async fn photos_of_learner_in(
@@ -431,6 +535,15 @@ macro_rules! sql_store {
                     status.insert(purpose, status_from_columns(&row.try_get::<String, _>("state")?, &row.try_get::<String, _>("detail")?)?);
                 }
                 let purposes: Vec<Purpose> = status.keys().copied().collect();
+                let resembles = sqlx::query(
+                    "SELECT learner_id, matched_photo_id FROM photo_blocks WHERE photo_id = $1 ORDER BY learner_id",
+                )
+                .bind(&id)
+                .fetch_all(&self.$read)
+                .await?
+                .iter()
+                .map(|r| Ok((r.try_get("learner_id")?, r.try_get("matched_photo_id")?)))
+                .collect::<Result<Vec<(String, String)>, sqlx::Error>>()?;
                 Ok(Some(PhotoRecord {
                     id,
                     object_key: row.try_get("object_key")?,
@@ -450,6 +563,8 @@ macro_rules! sql_store {
                     learner_ids,
                     purposes,
                     status,
+                    resembles,
+                    image_deleted_at: row.try_get("image_deleted_at")?,
                 }))
             }
         }
@@ -553,18 +668,37 @@ macro_rules! sql_store {
                     });
                 }
                 Self::set_photo_links_in(&mut *tx, photo).await?;
+                let mut blocked_by = Vec::new();
+                for (learner_id, matched) in &photo.resembles {
+                    sqlx::query("INSERT INTO photo_blocks (photo_id, learner_id, matched_photo_id) VALUES ($1, $2, $3)")
+                        .bind(&photo.id)
+                        .bind(learner_id)
+                        .bind(matched)
+                        .execute(&mut *tx)
+                        .await?;
+                    blocked_by.push(learner_id.clone());
+                }
                 // The first status is part of the upload, audited with it rather than as a change.
-                let status =
-                    Self::evaluate_in(&mut *tx, &photo.learner_ids, photo.all_tagged, &photo.purposes, &eval).await?;
+                let status = Self::evaluate_in(
+                    &mut *tx,
+                    &photo.learner_ids,
+                    photo.all_tagged,
+                    &photo.purposes,
+                    &blocked_by,
+                    &eval,
+                )
+                .await?;
                 for (purpose, st) in &status {
                     sqlx::query(
-                        "INSERT INTO photo_purposes (photo_id, purpose, state, detail, changed_at) VALUES ($1, $2, $3, $4, $5)",
+                        "INSERT INTO photo_purposes (photo_id, purpose, state, detail, changed_at, item_id) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
                     )
                     .bind(&photo.id)
                     .bind(purpose.as_str())
                     .bind(st.state.as_str())
                     .bind(detail_column(st))
                     .bind(ms_of_time(eval.at))
+                    .bind(format!("{}:{}", photo.id, purpose.as_str()))
                     .execute(&mut *tx)
                     .await?;
                 }
@@ -597,9 +731,12 @@ macro_rules! sql_store {
                     .await?;
                 for name in &stored {
                     if !photo.purposes.iter().any(|p| p.as_str() == name) {
-                        sqlx::query("DELETE FROM photo_purposes WHERE photo_id = $1 AND purpose = $2")
-                            .bind(&photo.id)
-                            .bind(name)
+                        // Only an item marketing has not taken can simply go; the handler refuses others.
+                        sqlx::query(
+                            "DELETE FROM photo_purposes WHERE photo_id = $1 AND purpose = $2 AND state IN ('held', 'queued')",
+                        )
+                        .bind(&photo.id)
+                        .bind(name)
                             .execute(&mut *tx)
                             .await?;
                     }
@@ -607,10 +744,13 @@ macro_rules! sql_store {
                 for purpose in &photo.purposes {
                     if !stored.iter().any(|name| name == purpose.as_str()) {
                         // Held until the re-evaluation below decides.
-                        sqlx::query("INSERT INTO photo_purposes (photo_id, purpose, changed_at) VALUES ($1, $2, $3)")
-                            .bind(&photo.id)
-                            .bind(purpose.as_str())
-                            .bind(ms_of_time(eval.at))
+                        sqlx::query(
+                            "INSERT INTO photo_purposes (photo_id, purpose, changed_at, item_id) VALUES ($1, $2, $3, $4)",
+                        )
+                        .bind(&photo.id)
+                        .bind(purpose.as_str())
+                        .bind(ms_of_time(eval.at))
+                        .bind(format!("{}:{}", photo.id, purpose.as_str()))
                             .execute(&mut *tx)
                             .await?;
                     }
@@ -737,7 +877,7 @@ macro_rules! sql_store {
 
             async fn live_photo_ids(&self, after: &str, limit: i64) -> Result<Vec<String>, StoreError> {
                 Ok(sqlx::query_scalar(
-                    "SELECT DISTINCT photo_id FROM photo_purposes WHERE state IN ('held', 'queued') AND photo_id > $1 \
+                    "SELECT DISTINCT photo_id FROM photo_purposes WHERE state IN ('held', 'queued', 'claimed', 'published') AND photo_id > $1 \
                      ORDER BY photo_id LIMIT $2",
                 )
                 .bind(after)
@@ -754,12 +894,27 @@ macro_rules! sql_store {
                 self.photo_where("original_blake3", original_blake3).await
             }
 
+            async fn photos_of_learners_who_said_no(&self) -> Result<Vec<(String, String, String)>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT p.id, p.phash, pl.learner_id FROM photos p JOIN photo_learners pl ON pl.photo_id = p.id \
+                     WHERE pl.learner_id IN (SELECT learner_id FROM consent_events WHERE kind IN ('refused', 'withdrawn'))",
+                )
+                .fetch_all(&self.$read)
+                .await?;
+                rows.iter()
+                    .map(|r| Ok((r.try_get("id")?, r.try_get("phash")?, r.try_get("learner_id")?)))
+                    .collect::<Result<Vec<_>, sqlx::Error>>()
+                    .map_err(Into::into)
+            }
+
             async fn object_keys(&self) -> Result<Vec<String>, StoreError> {
-                Ok(sqlx::query_scalar("SELECT DISTINCT object_key FROM photos").fetch_all(&self.$read).await?)
+                Ok(sqlx::query_scalar("SELECT DISTINCT object_key FROM photos WHERE image_deleted_at IS NULL")
+                    .fetch_all(&self.$read)
+                    .await?)
             }
 
             async fn object_in_use(&self, key: &str) -> Result<bool, StoreError> {
-                let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM photos WHERE object_key = $1 LIMIT 1")
+                let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM photos WHERE object_key = $1 AND image_deleted_at IS NULL LIMIT 1")
                     .bind(key)
                     .fetch_optional(&self.$read)
                     .await?;
@@ -1010,6 +1165,293 @@ macro_rules! sql_store {
                     tx.commit().await?;
                 }
                 Ok(summary)
+            }
+
+            async fn queue(&self, purpose: Option<Purpose>, now_ms: i64, limit: i64) -> Result<Vec<QueueItem>, StoreError> {
+                let rows = sqlx::query(&format!(
+                    "{QUEUE_ITEM_SELECT} WHERE (pp.state = 'queued' OR (pp.state = 'claimed' AND pp.lease_expires_at <= $1)) \
+                     AND ($2 = '' OR pp.purpose = $2) AND p.image_deleted_at IS NULL \
+                     ORDER BY pp.changed_at, pp.item_id LIMIT $3"
+                ))
+                .bind(now_ms)
+                .bind(purpose.map_or("", |p| p.as_str()))
+                .bind(limit)
+                .fetch_all(&self.$read)
+                .await?;
+                rows.iter().map(queue_item_from_row).collect()
+            }
+
+            async fn claim(
+                &self,
+                purpose: Purpose,
+                claimant: &str,
+                lease_ms: i64,
+                eval: Evaluation,
+            ) -> Result<Option<QueueItem>, StoreError> {
+                let mut tx = self.$write.begin().await?;
+                Self::lock_in(&mut *tx).await?;
+                let now = ms_of_time(eval.at);
+                loop {
+                    let candidate = sqlx::query(
+                        "SELECT pp.photo_id, pp.item_id FROM photo_purposes pp JOIN photos p ON p.id = pp.photo_id \
+                         WHERE pp.purpose = $1 AND (pp.state = 'queued' OR (pp.state = 'claimed' AND pp.lease_expires_at <= $2)) \
+                         AND p.image_deleted_at IS NULL ORDER BY pp.changed_at, pp.item_id LIMIT 1",
+                    )
+                    .bind(purpose.as_str())
+                    .bind(now)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let Some(candidate) = candidate else {
+                        tx.commit().await?;
+                        return Ok(None);
+                    };
+                    let photo_id: String = candidate.try_get("photo_id")?;
+                    let item_id: String = candidate.try_get("item_id")?;
+                    // Consent and the other rules are checked again at the moment of taking.
+                    Self::reevaluate_in(&mut tx, std::slice::from_ref(&photo_id), &eval).await?;
+                    let claimed = sqlx::query(
+                        "UPDATE photo_purposes SET state = 'claimed', claimed_by = $1, lease_expires_at = $2, changed_at = $3 \
+                         WHERE item_id = $4 AND (state = 'queued' OR (state = 'claimed' AND lease_expires_at <= $3))",
+                    )
+                    .bind(claimant)
+                    .bind(now.saturating_add(lease_ms))
+                    .bind(now)
+                    .bind(&item_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    if claimed == 0 {
+                        continue; // it no longer passes and has left the queue; try the next
+                    }
+                    let audit = AuditDraft::new(
+                        claimant,
+                        "item_claimed",
+                        &photo_id,
+                        serde_json::json!({ "item": item_id, "lease_ms": lease_ms }),
+                    );
+                    Self::append_in(&mut tx, &audit).await?;
+                    let row = sqlx::query(&format!("{QUEUE_ITEM_SELECT} WHERE pp.item_id = $1"))
+                        .bind(&item_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    let item = queue_item_from_row(&row)?;
+                    tx.commit().await?;
+                    return Ok(Some(item));
+                }
+            }
+
+            async fn publish(
+                &self,
+                item_id: &str,
+                claimant: &str,
+                url: &str,
+                channel: &str,
+                eval: Evaluation,
+            ) -> Result<PublishOutcome, StoreError> {
+                let mut tx = self.$write.begin().await?;
+                Self::lock_in(&mut *tx).await?;
+                let now = ms_of_time(eval.at);
+                let row = sqlx::query("SELECT photo_id, purpose, claimed_by FROM photo_purposes WHERE item_id = $1")
+                    .bind(item_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(row) = row else { return Ok(PublishOutcome::Unknown) };
+                if row.try_get::<Option<String>, _>("claimed_by")?.as_deref() != Some(claimant) {
+                    return Ok(PublishOutcome::NotClaimedByCaller);
+                }
+                let photo_id: String = row.try_get("photo_id")?;
+                let purpose: String = row.try_get("purpose")?;
+                let purpose: Purpose = purpose.parse().map_err(StoreError::Corrupt)?;
+                Self::reevaluate_in(&mut tx, std::slice::from_ref(&photo_id), &eval).await?;
+                let row = sqlx::query("SELECT state, detail, lease_expires_at FROM photo_purposes WHERE item_id = $1")
+                    .bind(item_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let status = status_from_columns(&row.try_get::<String, _>("state")?, &row.try_get::<String, _>("detail")?)?;
+                match status.state {
+                    // Still claimed by the caller, or their lease ran out with nobody else taking it.
+                    State::Claimed | State::Queued => {
+                        sqlx::query(
+                            "UPDATE photo_purposes SET state = 'published', published_url = $1, published_channel = $2, \
+                             published_at = $3, lease_expires_at = NULL, changed_at = $3 WHERE item_id = $4",
+                        )
+                        .bind(url)
+                        .bind(channel)
+                        .bind(now)
+                        .bind(item_id)
+                        .execute(&mut *tx)
+                        .await?;
+                        let audit = AuditDraft::new(
+                            claimant,
+                            "item_published",
+                            &photo_id,
+                            serde_json::json!({ "item": item_id, "channel": channel }),
+                        );
+                        Self::append_in(&mut tx, &audit).await?;
+                        let row = sqlx::query(&format!("{QUEUE_ITEM_SELECT} WHERE pp.item_id = $1"))
+                            .bind(item_id)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        let item = queue_item_from_row(&row)?;
+                        tx.commit().await?;
+                        Ok(PublishOutcome::Published(Box::new(item)))
+                    }
+                    // It stopped passing while the caller held it, and they published it anyway:
+                    // record where, and owe the takedown at once.
+                    State::Held => {
+                        sqlx::query(
+                            "UPDATE photo_purposes SET state = 'withdrawn', published_url = $1, published_channel = $2, \
+                             published_at = $3, changed_at = $3 WHERE item_id = $4",
+                        )
+                        .bind(url)
+                        .bind(channel)
+                        .bind(now)
+                        .bind(item_id)
+                        .execute(&mut *tx)
+                        .await?;
+                        Self::insert_takedown_in(&mut tx, &photo_id, purpose, url, channel, &status, &eval).await?;
+                        tx.commit().await?;
+                        Ok(PublishOutcome::TakedownOwed(status.reasons))
+                    }
+                    State::Published | State::Withdrawn | State::TakenDown => Ok(PublishOutcome::NotClaimedByCaller),
+                }
+            }
+
+            async fn released_for_download(
+                &self,
+                photo_id: &str,
+                eval: Evaluation,
+            ) -> Result<Result<(), Vec<Reason>>, StoreError> {
+                let mut tx = self.$write.begin().await?;
+                Self::lock_in(&mut *tx).await?;
+                Self::reevaluate_in(&mut tx, &[photo_id.to_string()], &eval).await?;
+                let deleted: Option<Option<i64>> = sqlx::query_scalar("SELECT image_deleted_at FROM photos WHERE id = $1")
+                    .bind(photo_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let rows = sqlx::query("SELECT state, detail FROM photo_purposes WHERE photo_id = $1")
+                    .bind(photo_id)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                let mut reasons = std::collections::BTreeSet::new();
+                for row in &rows {
+                    let status = status_from_columns(&row.try_get::<String, _>("state")?, &row.try_get::<String, _>("detail")?)?;
+                    if matches!(status.state, State::Queued | State::Claimed | State::Published) && matches!(deleted, Some(None)) {
+                        return Ok(Ok(()));
+                    }
+                    reasons.extend(status.reasons);
+                }
+                Ok(Err(reasons.into_iter().collect()))
+            }
+
+            async fn takedowns(&self, all: bool) -> Result<Vec<Takedown>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT * FROM takedowns WHERE ($1 OR done_at IS NULL) ORDER BY created_at, id",
+                )
+                .bind(all)
+                .fetch_all(&self.$read)
+                .await?;
+                rows.iter()
+                    .map(|r| {
+                        let purpose: String = r.try_get("purpose")?;
+                        let reasons: String = r.try_get("reasons")?;
+                        Ok(Takedown {
+                            id: r.try_get("id")?,
+                            photo_id: r.try_get("photo_id")?,
+                            purpose: purpose.parse().map_err(StoreError::Corrupt)?,
+                            url: r.try_get("url")?,
+                            channel: r.try_get("channel")?,
+                            reasons: serde_json::from_str(&reasons).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                            created_at: r.try_get("created_at")?,
+                            done_at: r.try_get("done_at")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn takedown_done(&self, id: &str, eval: Evaluation) -> Result<bool, StoreError> {
+                let mut tx = self.$write.begin().await?;
+                Self::lock_in(&mut *tx).await?;
+                let now = ms_of_time(eval.at);
+                let row = sqlx::query("SELECT photo_id, purpose FROM takedowns WHERE id = $1 AND done_at IS NULL")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(row) = row else { return Ok(false) };
+                let photo_id: String = row.try_get("photo_id")?;
+                let purpose: String = row.try_get("purpose")?;
+                sqlx::query("UPDATE takedowns SET done_at = $1, done_by = $2 WHERE id = $3")
+                    .bind(now)
+                    .bind(&eval.actor)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "UPDATE photo_purposes SET state = 'taken_down', changed_at = $1 \
+                     WHERE photo_id = $2 AND purpose = $3 AND state = 'withdrawn'",
+                )
+                .bind(now)
+                .bind(&photo_id)
+                .bind(&purpose)
+                .execute(&mut *tx)
+                .await?;
+                let audit = AuditDraft::new(&eval.actor, "takedown_done", &photo_id, serde_json::json!({ "takedown": id, "purpose": purpose }));
+                Self::append_in(&mut tx, &audit).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn retire_images_of(&self, learner_id: &str, eval: Evaluation) -> Result<Vec<String>, StoreError> {
+                let mut tx = self.$write.begin().await?;
+                Self::lock_in(&mut *tx).await?;
+                let now = ms_of_time(eval.at);
+                let photos = Self::photos_of_learner_in(&mut *tx, learner_id).await?;
+                let mut retired = Vec::new();
+                for photo_id in &photos {
+                    let row = sqlx::query("SELECT object_key, image_deleted_at FROM photos WHERE id = $1")
+                        .bind(photo_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    if row.try_get::<Option<i64>, _>("image_deleted_at")?.is_some() {
+                        continue;
+                    }
+                    let rows = sqlx::query("SELECT state, detail FROM photo_purposes WHERE photo_id = $1")
+                        .bind(photo_id)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    let mut unusable = !rows.is_empty();
+                    for r in &rows {
+                        let st = status_from_columns(&r.try_get::<String, _>("state")?, &r.try_get::<String, _>("detail")?)?;
+                        let said_no = st.reasons.iter().any(|x| matches!(x, Reason::Withdrawn | Reason::Refused));
+                        unusable &= said_no && matches!(st.state, State::Held | State::Withdrawn | State::TakenDown);
+                    }
+                    if !unusable {
+                        continue;
+                    }
+                    sqlx::query("UPDATE photos SET image_deleted_at = $1 WHERE id = $2")
+                        .bind(now)
+                        .bind(photo_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    let audit = AuditDraft::new(&eval.actor, "image_deleted", photo_id, serde_json::json!({}));
+                    Self::append_in(&mut tx, &audit).await?;
+                    retired.push(row.try_get::<String, _>("object_key")?);
+                }
+                // Objects are content-addressed: one still used by another photo stays.
+                let mut unreferenced = Vec::new();
+                for key in retired {
+                    let in_use: Option<i32> =
+                        sqlx::query_scalar("SELECT 1 FROM photos WHERE object_key = $1 AND image_deleted_at IS NULL LIMIT 1")
+                            .bind(&key)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                    if in_use.is_none() {
+                        unreferenced.push(key);
+                    }
+                }
+                tx.commit().await?;
+                Ok(unreferenced)
             }
 
             async fn learner(&self, id: &str) -> Result<Option<LearnerRecord>, StoreError> {

@@ -4,7 +4,7 @@
 //! Each format has its own module. They share one rule: keep what is on an allowlist of structure
 //! needed to display the picture, drop everything else, and say what was dropped.
 
-mod jpeg;
+pub(crate) mod jpeg;
 mod png;
 mod webp;
 
