@@ -1,0 +1,372 @@
+//! Marketing's queue through the API: claim, download, publish, takedown; the re-upload block; two
+//! replicas claiming concurrently; withdrawals racing claims and downloads.
+
+mod common;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::server::{Blobs, Db, TestServer};
+use consentgate::policy::consent::{EventKind, Giver, Rules};
+use consentgate::policy::Purpose;
+use consentgate::store::{AuditDraft, ConsentRecord, Evaluation, LearnerRecord, PhotoRecord, Role};
+use serde_json::{json, Value};
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite_fs {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $name() {
+                    super::$name(super::TestServer::start(super::Db::Sqlite, super::Blobs::Fs).await).await;
+                }
+            )*
+        }
+        mod postgres_s3 {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $name() {
+                    super::$name(super::TestServer::start(super::Db::Postgres, super::Blobs::S3).await).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    from_the_queue_to_a_takedown,
+    a_withdrawn_learners_lookalike_is_held,
+    no_claim_or_download_succeeds_after_a_withdrawal_returns,
+);
+
+async fn post(server: &TestServer, token: &str, path: &str, body: Value) -> reqwest::Response {
+    server.client.post(format!("{}{path}", server.base)).bearer_auth(token).json(&body).send().await.unwrap()
+}
+
+async fn get(server: &TestServer, token: &str, path: &str) -> reqwest::Response {
+    server.client.get(format!("{}{path}", server.base)).bearer_auth(token).send().await.unwrap()
+}
+
+/// An adult learner who has granted `purposes` themself; returns (id, withdraw_url).
+async fn consenting_adult(server: &TestServer, given: &str, purposes: &[&str]) -> (String, String) {
+    let body = json!({"given_name": given, "family_name": "Marketingtest", "date_of_birth": "1990-01-01"});
+    let created: Value = post(server, &server.admin, "/api/v1/learners", body).await.json().await.unwrap();
+    let id = created["id"].as_str().unwrap().to_string();
+    let grant = json!({
+        "kind": "granted", "purposes": purposes, "given_by": "learner", "form_version": "v1",
+        "form_text": "I agree", "method": "online_form", "evidence": "form 7"
+    });
+    let response = post(server, &server.admin, &format!("/api/v1/learners/{id}/consents"), grant).await;
+    assert_eq!(response.status(), 201);
+    let url = response.json::<Value>().await.unwrap()["withdraw_url"].as_str().unwrap().to_string();
+    (id, url)
+}
+
+fn distinct_jpeg(seed: u32, width: u32, height: u32) -> Vec<u8> {
+    let mut img = common::fixtures::picture(width, height);
+    for x in 0..width.min(64) {
+        img.put_pixel(x, seed % height, image::Rgb([255, (seed * 37 % 256) as u8, (seed % 7) as u8 * 30]));
+    }
+    common::fixtures::encode_jpeg(&img, 85)
+}
+
+async fn upload(server: &TestServer, tutor: &str, bytes: Vec<u8>, learners: &[&str], caption: &str) -> Value {
+    let ids = learners.join(",");
+    let fields = [("purposes", "website"), ("all_tagged", "true"), ("learner_ids", ids.as_str()), ("caption", caption)];
+    let response = server.upload(tutor, "IMG_1.jpg", bytes, &fields).await;
+    assert_eq!(response.status(), 201);
+    response.json().await.unwrap()
+}
+
+async fn from_the_queue_to_a_takedown(server: TestServer) {
+    let tutor = server.token(Role::Tutor).await;
+    let marketing = server.token(Role::Marketing).await;
+    let (ben, withdraw) = consenting_adult(&server, "Ben", &["website"]).await;
+    let photo = upload(&server, &tutor, distinct_jpeg(1, 3000, 2000), &[&ben], "Ben at the bench").await;
+    let photo_id = photo["id"].as_str().unwrap();
+    assert_eq!(photo["status"]["website"]["state"], "queued");
+
+    // The queue shows captions and sizes, and nothing about the learner.
+    let response = get(&server, &marketing, "/api/v1/queue?purpose=website").await;
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    let queue: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(queue.as_array().unwrap().len(), 1);
+    assert_eq!(queue[0]["caption"], "Ben at the bench");
+    for secret in [ben.as_str(), "Marketingtest", "1990-01-01", "form 7", "learner_ids"] {
+        assert!(!text.contains(secret), "the queue shows {secret}: {text}");
+    }
+    // Marketing reaches no learner, no photo record and no consent.
+    assert_eq!(get(&server, &marketing, "/api/v1/learners").await.status(), 403);
+    assert_eq!(get(&server, &marketing, &format!("/api/v1/learners/{ben}/consents")).await.status(), 403);
+    assert_eq!(get(&server, &marketing, &format!("/api/v1/photos/{photo_id}")).await.status(), 403);
+
+    // Claim; the queue is then empty for everyone.
+    let response =
+        post(&server, &marketing, "/api/v1/queue/claim", json!({"purpose": "website", "lease_seconds": 600})).await;
+    assert_eq!(response.status(), 200);
+    let item: Value = response.json().await.unwrap();
+    assert_eq!((item["state"].as_str(), item["photo_id"].as_str()), (Some("claimed"), Some(photo_id)));
+    assert!(item["lease_expires_at"].is_string());
+    assert_eq!(post(&server, &marketing, "/api/v1/queue/claim", json!({"purpose": "website"})).await.status(), 204);
+    assert_eq!(post(&server, &marketing, "/api/v1/queue/claim", json!({"purpose": "print"})).await.status(), 204);
+    for bad in [json!({"purpose": "billboard"}), json!({"purpose": "website", "lease_seconds": 0}), json!({})] {
+        assert_eq!(post(&server, &marketing, "/api/v1/queue/claim", bad.clone()).await.status(), 422, "{bad}");
+    }
+
+    // Download: the web rendition is upright, at most 2048 px, and carries no metadata.
+    let image = get(&server, &marketing, item["image_url"].as_str().unwrap()).await;
+    assert_eq!(image.status(), 200);
+    assert_eq!(image.headers()["content-type"], "image/jpeg");
+    let web = image.bytes().await.unwrap();
+    let decoded = image::load_from_memory(&web).unwrap();
+    assert_eq!((decoded.width(), decoded.height()), (2048, 1365));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("web.jpg");
+    std::fs::write(&path, &web).unwrap();
+    common::oracle::assert_all_allowlisted(&[path], |_| "web rendition".into());
+    assert_eq!(get(&server, &marketing, &format!("/api/v1/photos/{photo_id}/image")).await.status(), 200);
+    assert_eq!(
+        get(&server, &marketing, &format!("/api/v1/photos/{photo_id}/image?rendition=huge")).await.status(),
+        422
+    );
+
+    // Publish, then the learner withdraws: a takedown says where it went.
+    let item_id = item["item"].as_str().unwrap();
+    let published = json!({"url": "https://college.example/news/workshop", "channel": "website"});
+    assert_eq!(
+        post(
+            &server,
+            &marketing,
+            &format!("/api/v1/queue/{item_id}/published"),
+            json!({"url": "ftp://x", "channel": "w"})
+        )
+        .await
+        .status(),
+        422
+    );
+    let response = post(&server, &marketing, &format!("/api/v1/queue/{item_id}/published"), published.clone()).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.json::<Value>().await.unwrap()["state"], "published");
+    let other = server.token(Role::Marketing).await;
+    assert_eq!(
+        post(&server, &other, &format!("/api/v1/queue/{item_id}/published"), published.clone()).await.status(),
+        409
+    );
+
+    let objects_before = server.snapshot().await["objects"];
+    assert_eq!(server.client.post(&withdraw).send().await.unwrap().status(), 200);
+    let takedowns: Value = get(&server, &marketing, "/api/v1/takedowns").await.json().await.unwrap();
+    assert_eq!(takedowns.as_array().unwrap().len(), 1);
+    assert_eq!(takedowns[0]["url"], "https://college.example/news/workshop");
+    assert_eq!(takedowns[0]["reasons"], json!(["withdrawn"]));
+    // The image is gone from storage and from marketing; its row and fingerprints stay.
+    assert_eq!(server.snapshot().await["objects"], objects_before - 1);
+    let response = get(&server, &marketing, &format!("/api/v1/photos/{photo_id}/image?rendition=web")).await;
+    assert_eq!(response.status(), 409);
+    assert_eq!(get(&server, &server.admin, &format!("/api/v1/photos/{photo_id}/image")).await.status(), 410);
+    let shown: Value = get(&server, &server.admin, &format!("/api/v1/photos/{photo_id}")).await.json().await.unwrap();
+    assert_eq!(shown["status"]["website"]["state"], "withdrawn");
+
+    let takedown = takedowns[0]["id"].as_str().unwrap();
+    assert_eq!(post(&server, &marketing, &format!("/api/v1/takedowns/{takedown}/done"), json!({})).await.status(), 204);
+    assert_eq!(post(&server, &marketing, &format!("/api/v1/takedowns/{takedown}/done"), json!({})).await.status(), 404);
+    let open: Value = get(&server, &marketing, "/api/v1/takedowns").await.json().await.unwrap();
+    assert!(open.as_array().unwrap().is_empty());
+    let shown: Value = get(&server, &server.admin, &format!("/api/v1/photos/{photo_id}")).await.json().await.unwrap();
+    assert_eq!(shown["status"]["website"]["state"], "taken_down");
+    let audit = server.store.audit_log(0, 10_000).await.unwrap();
+    for action in
+        ["item_claimed", "image_downloaded", "item_published", "takedown_owed", "image_deleted", "takedown_done"]
+    {
+        assert!(audit.iter().any(|r| r.action == action), "no {action} in the audit log");
+    }
+}
+
+async fn a_withdrawn_learners_lookalike_is_held(server: TestServer) {
+    let tutor = server.token(Role::Tutor).await;
+    let (zara, withdraw) = consenting_adult(&server, "Zara", &["website"]).await;
+    let (amira, _) = consenting_adult(&server, "Amira", &["website"]).await;
+    let original = std::fs::read(common::corpus_dir().join("jpg/gps/DSCN0010.jpg")).unwrap();
+    upload(&server, &tutor, original.clone(), &[&zara], "Workshop").await;
+    assert_eq!(server.client.post(&withdraw).send().await.unwrap().status(), 200);
+
+    // The same scene re-encoded at quality 60 and resized to 70 %, tagged only with Amira.
+    let img = image::load_from_memory(&original).unwrap();
+    let smaller = img.resize(img.width() * 7 / 10, img.height() * 7 / 10, image::imageops::FilterType::Triangle);
+    let copy = common::fixtures::encode_jpeg(&smaller.to_rgb8(), 60);
+    let held = upload(&server, &tutor, copy, &[&amira], "Workshop again").await;
+    assert_eq!(held["status"]["website"]["state"], "held");
+    assert_eq!(held["status"]["website"]["reasons"], json!(["matches_withdrawn"]));
+    assert_eq!(held["status"]["website"]["learners"], json!([{"learner_id": zara, "reason": "matches_withdrawn"}]));
+
+    // A different photo of Amira is not held.
+    let other = upload(&server, &tutor, distinct_jpeg(5, 640, 480), &[&amira], "Another day").await;
+    assert_eq!(other["status"]["website"]["state"], "queued");
+}
+
+/// Several tasks claim and download while the learner withdraws. Once the withdrawal POST has
+/// returned, no claim or download sent afterwards may succeed for her photos. Repeated.
+async fn no_claim_or_download_succeeds_after_a_withdrawal_returns(server: TestServer) {
+    let tutor = server.token(Role::Tutor).await;
+    for round in 0..4u32 {
+        let (learner, withdraw) = consenting_adult(&server, &format!("Racer{round}"), &["website"]).await;
+        for i in 0..16 {
+            upload(&server, &tutor, distinct_jpeg(round * 100 + i, 200, 150), &[&learner], "Race").await;
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        // (sent at, what, status)
+        let log: Arc<Mutex<Vec<(Instant, &'static str, u16)>>> = Arc::default();
+        let mut tasks = Vec::new();
+        for _ in 0..4 {
+            let token = server.token(Role::Marketing).await;
+            let (client, base, stop, log) = (server.client.clone(), server.base.clone(), stop.clone(), log.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut held: Option<String> = None;
+                while !stop.load(Ordering::SeqCst) {
+                    if let Some(photo) = &held {
+                        let sent = Instant::now();
+                        let r = client
+                            .get(format!("{base}/api/v1/photos/{photo}/image"))
+                            .bearer_auth(&token)
+                            .send()
+                            .await
+                            .unwrap();
+                        log.lock().unwrap().push((sent, "download", r.status().as_u16()));
+                    }
+                    let sent = Instant::now();
+                    let r = client
+                        .post(format!("{base}/api/v1/queue/claim"))
+                        .bearer_auth(&token)
+                        .json(&json!({"purpose": "website", "lease_seconds": 60}))
+                        .send()
+                        .await
+                        .unwrap();
+                    let status = r.status().as_u16();
+                    log.lock().unwrap().push((sent, "claim", status));
+                    if status == 200 {
+                        held = r.json::<Value>().await.unwrap()["photo_id"].as_str().map(String::from);
+                    }
+                    tokio::time::sleep(Duration::from_millis(3)).await;
+                }
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(20 + 10 * u64::from(round))).await;
+        assert_eq!(server.client.post(&withdraw).send().await.unwrap().status(), 200);
+        let returned = Instant::now();
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        stop.store(true, Ordering::SeqCst);
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let log = log.lock().unwrap();
+        let late: Vec<_> = log.iter().filter(|(sent, _, status)| *sent > returned && *status == 200).collect();
+        assert!(late.is_empty(), "round {round}: succeeded after the withdrawal returned: {late:?}");
+        let after = log.iter().filter(|(sent, _, _)| *sent > returned).count();
+        assert!(after > 0, "round {round}: nothing was tried after the withdrawal; the race was not exercised");
+    }
+}
+
+/// Two replicas on one PostgreSQL database and one S3 bucket, two claimers on each, 500 items:
+/// every item is claimed exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_replicas_four_claimers_claim_each_item_once() {
+    let first = TestServer::start(Db::Postgres, Blobs::S3).await;
+    let second = first.replica().await;
+    // 500 queued items, seeded through the store (the claim path is what is under test).
+    let eval = || Evaluation { at: time::OffsetDateTime::now_utc(), rules: Rules::default(), actor: "test".into() };
+    let learner = LearnerRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        given_name: "Queue".into(),
+        family_name: "Person".into(),
+        preferred_name: None,
+        date_of_birth: Some("1990-01-01".into()),
+        external_ref: None,
+        guardians: vec![],
+        created_at: 0,
+        updated_at: 0,
+    };
+    let store = first.store.clone();
+    store.insert_learner(&learner, AuditDraft::new("test", "learner_created", &learner.id, json!({}))).await.unwrap();
+    let now = consentgate::store::now_ms();
+    let grant = ConsentRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        learner_id: learner.id.clone(),
+        kind: EventKind::Granted,
+        purposes: vec![Purpose::Website],
+        giver: Giver::Learner,
+        given_at: now - 1000,
+        expires_at: None,
+        form_version: "v1".into(),
+        form_text_hash: "0".repeat(64),
+        method: "paper_form".into(),
+        evidence: "test".into(),
+        recorded_by: "test".into(),
+        recorded_at: now,
+    };
+    store
+        .record_consent(&grant, None, AuditDraft::new("test", "consent_recorded", &learner.id, json!({})), eval())
+        .await
+        .unwrap();
+    let tutor = first.token(Role::Tutor).await;
+    let tutor_id = tutor.split('_').nth(1).unwrap().to_string();
+    for i in 0..500 {
+        let id = uuid::Uuid::now_v7().to_string();
+        let photo = PhotoRecord {
+            id: id.clone(),
+            object_key: format!("photos/{i}.jpg"),
+            format: "jpeg".into(),
+            width: 10,
+            height: 10,
+            byte_size: 1,
+            blake3: "0".repeat(64),
+            original_blake3: format!("{i:064}"),
+            phash: "0".repeat(64),
+            removed: "[]".into(),
+            caption: format!("item {i}"),
+            alt_text: String::new(),
+            all_tagged: true,
+            uploaded_by: tutor_id.clone(),
+            created_at: now,
+            learner_ids: vec![learner.id.clone()],
+            purposes: vec![Purpose::Website],
+            status: Default::default(),
+            resembles: vec![],
+            image_deleted_at: None,
+        };
+        store.insert_photo(&photo, AuditDraft::new("test", "photo_uploaded", &id, json!({})), eval()).await.unwrap();
+    }
+    let mut tasks = Vec::new();
+    for (n, server) in [&first, &first, &second, &second].into_iter().enumerate() {
+        let token = server.token(Role::Marketing).await;
+        let (client, base) = (server.client.clone(), server.base.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut got = Vec::new();
+            loop {
+                let r = client
+                    .post(format!("{base}/api/v1/queue/claim"))
+                    .bearer_auth(&token)
+                    .json(&json!({"purpose": "website", "lease_seconds": 3600}))
+                    .send()
+                    .await
+                    .unwrap();
+                match r.status().as_u16() {
+                    200 => got.push(r.json::<Value>().await.unwrap()["item"].as_str().unwrap().to_string()),
+                    204 => return (n, got),
+                    other => panic!("claimer {n}: status {other}"),
+                }
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        let (n, got) = t.await.unwrap();
+        assert!(!got.is_empty(), "claimer {n} got nothing: the test did not run concurrently");
+        all.extend(got);
+    }
+    let distinct: HashSet<&String> = all.iter().collect();
+    assert_eq!(all.len(), 500, "claims made");
+    assert_eq!(distinct.len(), 500, "an item was claimed twice");
+}
