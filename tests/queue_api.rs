@@ -207,6 +207,9 @@ async fn a_withdrawn_learners_lookalike_is_held(server: TestServer) {
     assert_eq!(other["status"]["website"]["state"], "queued");
 }
 
+/// When a request was sent, what it was, and its status.
+type Attempt = (Instant, &'static str, u16);
+
 /// Several tasks claim and download while the learner withdraws. Once the withdrawal POST has
 /// returned, no claim or download sent afterwards may succeed for her photos. Repeated.
 async fn no_claim_or_download_succeeds_after_a_withdrawal_returns(server: TestServer) {
@@ -218,7 +221,7 @@ async fn no_claim_or_download_succeeds_after_a_withdrawal_returns(server: TestSe
         }
         let stop = Arc::new(AtomicBool::new(false));
         // (sent at, what, status)
-        let log: Arc<Mutex<Vec<(Instant, &'static str, u16)>>> = Arc::default();
+        let log: Arc<Mutex<Vec<Attempt>>> = Arc::default();
         let mut tasks = Vec::new();
         for _ in 0..4 {
             let token = server.token(Role::Marketing).await;
