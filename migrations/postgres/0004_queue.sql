@@ -8,7 +8,6 @@ ALTER TABLE photo_purposes ADD COLUMN published_channel TEXT;
 ALTER TABLE photo_purposes ADD COLUMN published_at BIGINT;
 UPDATE photo_purposes SET item_id = photo_id || ':' || purpose WHERE item_id IS NULL;
 CREATE UNIQUE INDEX photo_purposes_item ON photo_purposes (item_id);
-CREATE INDEX photo_purposes_queue ON photo_purposes (purpose, state, changed_at);
 
 -- What must come down, and where: made in the same transaction as the withdrawal that causes it.
 CREATE TABLE takedowns (
@@ -36,3 +35,5 @@ CREATE TABLE photo_blocks (
     matched_photo_id TEXT NOT NULL REFERENCES photos (id),
     PRIMARY KEY (photo_id, learner_id)
 );
+CREATE INDEX photo_purposes_queue_order ON photo_purposes (purpose, state, changed_at, item_id);
+CREATE INDEX photo_purposes_leases ON photo_purposes (purpose, state, lease_expires_at, item_id);

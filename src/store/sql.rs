@@ -300,11 +300,16 @@ macro_rules! sql_store {
                 let mut changes = Vec::new();
                 let now = ms_of_time(eval.at);
                 for photo_id in photo_ids {
-                    let all_tagged: Option<bool> = sqlx::query_scalar("SELECT all_tagged FROM photos WHERE id = $1")
+                    let photo = sqlx::query("SELECT all_tagged, image_deleted_at FROM photos WHERE id = $1")
                         .bind(photo_id)
                         .fetch_optional(&mut **tx)
                         .await?;
-                    let Some(all_tagged) = all_tagged else { continue };
+                    let Some(photo) = photo else { continue };
+                    // A photo whose image is gone can never be released again: its statuses stay.
+                    if photo.try_get::<Option<i64>, _>("image_deleted_at")?.is_some() {
+                        continue;
+                    }
+                    let all_tagged: bool = photo.try_get("all_tagged")?;
                     let learner_ids: Vec<String> =
                         sqlx::query_scalar("SELECT learner_id FROM photo_learners WHERE photo_id = $1 ORDER BY learner_id")
                             .bind(photo_id)
@@ -1192,15 +1197,26 @@ macro_rules! sql_store {
                 Self::lock_in(&mut *tx).await?;
                 let now = ms_of_time(eval.at);
                 loop {
-                    let candidate = sqlx::query(
-                        "SELECT pp.photo_id, pp.item_id FROM photo_purposes pp JOIN photos p ON p.id = pp.photo_id \
-                         WHERE pp.purpose = $1 AND (pp.state = 'queued' OR (pp.state = 'claimed' AND pp.lease_expires_at <= $2)) \
-                         AND p.image_deleted_at IS NULL ORDER BY pp.changed_at, pp.item_id LIMIT 1",
+                    // Two index-ordered lookups rather than one OR: an item whose lease ran out
+                    // goes first (it has waited longest), then the oldest queued one.
+                    let mut candidate = sqlx::query(
+                        "SELECT photo_id, item_id FROM photo_purposes \
+                         WHERE purpose = $1 AND state = 'claimed' AND lease_expires_at <= $2 \
+                         ORDER BY lease_expires_at, item_id LIMIT 1",
                     )
                     .bind(purpose.as_str())
                     .bind(now)
                     .fetch_optional(&mut *tx)
                     .await?;
+                    if candidate.is_none() {
+                        candidate = sqlx::query(
+                            "SELECT photo_id, item_id FROM photo_purposes WHERE purpose = $1 AND state = 'queued' \
+                             ORDER BY changed_at, item_id LIMIT 1",
+                        )
+                        .bind(purpose.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    }
                     let Some(candidate) = candidate else {
                         tx.commit().await?;
                         return Ok(None);
