@@ -226,10 +226,21 @@ async fn the_withdrawal_link_shows_on_get_and_withdraws_on_post_once(server: Tes
     assert_eq!(server.snapshot().await, before);
     assert!(server.client.get(&link).send().await.unwrap().text().await.unwrap().contains("already been withdrawn"));
 
-    // A later grant by the same guardian counts again (withdrawn, then granted later).
+    // Every purpose of those photos was withdrawn, so their images are deleted (the rows and
+    // fingerprints stay) and they can never be released again.
+    assert_eq!(server.snapshot().await["objects"], 0);
+    for p in &photos {
+        assert!(server.store.photo(p).await.unwrap().unwrap().image_deleted_at.is_some());
+    }
+    // A later grant by the same guardian counts again (withdrawn, then granted later) for what
+    // is photographed from now on; the old photos stay held.
     consent(&server, &amira, grant_by("guardian", Some(&parent), &["website"])).await;
-    assert_eq!(status(&server, &photos[0]).await["website"]["state"], "queued");
-    assert_eq!(status(&server, &photos[0]).await["print"]["reasons"], json!(["withdrawn"]));
+    let history = get_json(&server, &server.admin, &format!("/api/v1/learners/{amira}/consents")).await;
+    assert_eq!(history["decisions"]["website"]["allowed"], true);
+    assert_eq!(history["decisions"]["print"]["reasons"], json!(["withdrawn"]));
+    assert_eq!(status(&server, &photos[0]).await["website"]["state"], "held");
+    let fresh = upload(&server, &tutor, 9, &[&amira]).await;
+    assert_eq!(status(&server, &fresh).await["website"]["state"], "queued");
 
     // Unknown and malformed tokens get a plain 404 page that reveals nothing.
     for bad in ["0".repeat(64), "not-a-token".to_string(), "%00".to_string()] {
