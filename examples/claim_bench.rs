@@ -15,7 +15,12 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 fn eval() -> Evaluation {
-    Evaluation { at: time::OffsetDateTime::now_utc(), rules: Rules::default(), actor: "bench".into() }
+    Evaluation {
+        at: time::OffsetDateTime::now_utc(),
+        rules: Rules::default(),
+        actor: "bench".into(),
+        names: Default::default(),
+    }
 }
 
 #[tokio::main]

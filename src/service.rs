@@ -121,7 +121,8 @@ pub async fn import_learners(
             updated_at: at,
         })
         .collect();
-    let eval = Evaluation { at: now, rules, actor: actor.to_string() };
+    let names = Arc::new(crate::policy::names::NameIndex::build(store.learner_names().await?));
+    let eval = Evaluation { at: now, rules, actor: actor.to_string(), names };
     let summary = store.import_learners(&learners, eval, dry_run).await?;
     tracing::info!(
         dry_run,
@@ -158,6 +159,7 @@ pub async fn prepare(settings: Settings) -> Result<Prepared, StartError> {
         settings: Arc::new(settings),
         metrics: metrics_handle(),
         withdraw_limiter: http::withdraw_limiter(),
+        names: Default::default(),
     };
     // Time passed while the service was down: statuses catch up before the first request.
     let changed = reevaluate_all(&state).await?;
@@ -210,7 +212,7 @@ pub async fn reevaluate_all(state: &AppState) -> Result<usize, store::StoreError
         let ids = state.store.live_photo_ids(&after, PAGE).await?;
         let Some(last) = ids.last() else { return Ok(changed) };
         after = last.clone();
-        changed += state.store.reevaluate(&ids, state.evaluation("system")).await?.len();
+        changed += state.store.reevaluate(&ids, state.evaluation("system").await?).await?.len();
         metrics::counter!("consentgate_reevaluated_photos_total").increment(ids.len() as u64);
     }
 }

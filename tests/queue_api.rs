@@ -39,6 +39,7 @@ on_both_backends!(
     from_the_queue_to_a_takedown,
     a_withdrawn_learners_lookalike_is_held,
     no_claim_or_download_succeeds_after_a_withdrawal_returns,
+    a_caption_naming_a_learner_is_held_until_redacted,
 );
 
 async fn post(server: &TestServer, token: &str, path: &str, body: Value) -> reqwest::Response {
@@ -279,7 +280,12 @@ async fn two_replicas_four_claimers_claim_each_item_once() {
     let first = TestServer::start(Db::Postgres, Blobs::S3).await;
     let second = first.replica().await;
     // 500 queued items, seeded through the store (the claim path is what is under test).
-    let eval = || Evaluation { at: time::OffsetDateTime::now_utc(), rules: Rules::default(), actor: "test".into() };
+    let eval = || Evaluation {
+        at: time::OffsetDateTime::now_utc(),
+        rules: Rules::default(),
+        actor: "test".into(),
+        names: Default::default(),
+    };
     let learner = LearnerRecord {
         id: uuid::Uuid::now_v7().to_string(),
         given_name: "Queue".into(),
@@ -372,4 +378,85 @@ async fn two_replicas_four_claimers_claim_each_item_once() {
     let distinct: HashSet<&String> = all.iter().collect();
     assert_eq!(all.len(), 500, "claims made");
     assert_eq!(distinct.len(), 500, "an item was claimed twice");
+}
+
+async fn a_caption_naming_a_learner_is_held_until_redacted(server: TestServer) {
+    let tutor = server.token(Role::Tutor).await;
+    let marketing = server.token(Role::Marketing).await;
+    let (amira, _) = consenting_adult(&server, "Amira", &["website"]).await;
+    // Another learner on record, not in the photo: the check covers everyone.
+    let ben = json!({"given_name": "Ben", "family_name": "Baker"});
+    assert_eq!(post(&server, &server.admin, "/api/v1/learners", ben).await.status(), 201);
+
+    let ids = amira.clone();
+    let fields = [
+        ("purposes", "website"),
+        ("all_tagged", "true"),
+        ("learner_ids", ids.as_str()),
+        ("caption", "AMIRA MARKETINGTEST and Ben Baker's garden wall"),
+        ("alt_text", "Amira Marketingtest pointing brickwork"),
+    ];
+    let response = server.upload(&tutor, "x.jpg", distinct_jpeg(77, 320, 240), &fields).await;
+    assert_eq!(response.status(), 201);
+    let photo: Value = response.json().await.unwrap();
+    let id = photo["id"].as_str().unwrap();
+    assert_eq!(photo["status"]["website"]["state"], "held");
+    assert_eq!(photo["status"]["website"]["reasons"], json!(["name_in_text"]));
+    assert_eq!(photo["name_check"]["matches"].as_array().unwrap().len(), 3);
+    assert_eq!(photo["name_check"]["matches"][0]["field"], "caption");
+    assert_eq!(photo["name_check"]["matches"][0]["learner_id"], json!(amira));
+    assert_eq!(
+        photo["name_check"]["suggested_redaction"],
+        json!({"caption": "AMIRA and Ben's garden wall", "alt_text": "Amira pointing brickwork"})
+    );
+    assert_eq!(post(&server, &marketing, "/api/v1/queue/claim", json!({"purpose": "website"})).await.status(), 204);
+
+    // One tap: the redaction is accepted and the photo is released.
+    let patched = server
+        .client
+        .patch(format!("{}/api/v1/photos/{id}", server.base))
+        .bearer_auth(&tutor)
+        .json(&json!({"accept_redaction": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status(), 200);
+    let patched: Value = patched.json().await.unwrap();
+    assert_eq!(patched["caption"], "AMIRA and Ben's garden wall");
+    assert_eq!(patched["status"]["website"]["state"], "queued");
+    assert!(patched["name_check"]["suggested_redaction"].is_null());
+    let again = server
+        .client
+        .patch(format!("{}/api/v1/photos/{id}", server.base))
+        .bearer_auth(&tutor)
+        .json(&json!({"accept_redaction": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 422, "nothing left to redact");
+
+    // A caption that names nobody on record yet is released; once that learner is added, the item
+    // is not delivered at claim and leaves the queue.
+    let fields = [
+        ("purposes", "website"),
+        ("all_tagged", "true"),
+        ("learner_ids", ids.as_str()),
+        ("caption", "Zed Quinn visited the site"),
+    ];
+    let second: Value =
+        server.upload(&tutor, "y.jpg", distinct_jpeg(78, 320, 240), &fields).await.json().await.unwrap();
+    assert_eq!(second["status"]["website"]["state"], "queued");
+    let zed = json!({"given_name": "Zed", "family_name": "Quinn"});
+    assert_eq!(post(&server, &server.admin, "/api/v1/learners", zed).await.status(), 201);
+    let claimed = post(&server, &marketing, "/api/v1/queue/claim", json!({"purpose": "website"})).await;
+    assert_eq!(claimed.status(), 200);
+    let claimed: Value = claimed.json().await.unwrap();
+    assert_eq!(claimed["photo_id"], json!(id), "only the redacted photo is delivered");
+    assert_eq!(post(&server, &marketing, "/api/v1/queue/claim", json!({"purpose": "website"})).await.status(), 204);
+    let shown: Value = get(&server, &server.admin, &format!("/api/v1/photos/{}", second["id"].as_str().unwrap()))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shown["status"]["website"]["reasons"], json!(["name_in_text"]));
 }

@@ -270,7 +270,7 @@ pub async fn record(
     JsonBody(body): JsonBody<NewConsent>,
 ) -> Result<(StatusCode, Json<RecordedConsent>), ApiError> {
     let learner = learner_for_admin(&state, &caller, &id).await?;
-    let eval = state.evaluation(&caller.token_id);
+    let eval = state.evaluation(&caller.token_id).await?;
     let event = validate(body, &learner, &caller.token_id, eval.at)?;
     let link = (event.kind == EventKind::Granted).then(tokens::new_withdrawal_token);
     // The audit row names the giver by id and never the form text or evidence.

@@ -170,6 +170,7 @@ pub async fn create(
         serde_json::json!({ "guardians": learner.guardians.len() }),
     );
     state.store.insert_learner(&learner, audit).await.map_err(conflict)?;
+    super::refresh_statuses_in_background(&state);
     Ok((StatusCode::CREATED, Json(learner.into())))
 }
 
@@ -228,10 +229,11 @@ pub async fn correct(
     // The audit names which fields changed, never their values: names stay out of the log.
     let audit =
         AuditDraft::new(&caller.token_id, "learner_corrected", &learner.id, serde_json::json!({ "fields": changed }));
-    let eval = state.evaluation(&caller.token_id);
+    let eval = state.evaluation(&caller.token_id).await?;
     if !state.store.update_learner(&learner, audit, eval).await.map_err(conflict)? {
         return Err(ApiError::not_found("learner"));
     }
+    super::refresh_statuses_in_background(&state);
     Ok(Json(learner.into()))
 }
 
@@ -325,7 +327,12 @@ pub async fn import(
     )
     .await
     {
-        Ok(summary) => Ok(Json(ImportAnswer { dry_run: query.dry_run, summary })),
+        Ok(summary) => {
+            if !query.dry_run {
+                super::refresh_statuses_in_background(&state);
+            }
+            Ok(Json(ImportAnswer { dry_run: query.dry_run, summary }))
+        }
         Err(crate::service::ImportError::Lines(errors)) => {
             let listed: Vec<_> =
                 errors.iter().map(|e| serde_json::json!({ "line": e.line, "message": e.message })).collect();

@@ -26,7 +26,8 @@ pub use ops::ApiDoc;
 
 use crate::config::Settings;
 use crate::objects::Objects;
-use crate::store::{Evaluation, Store};
+use crate::policy::names::NameIndex;
+use crate::store::{Evaluation, Store, StoreError};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -43,12 +44,38 @@ pub struct AppState {
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// Rate limit of the withdrawal pages, per client address.
     pub withdraw_limiter: withdraw::WithdrawLimiter,
+    /// The name index and the learners-table version it was built from.
+    pub names: NameCache,
 }
 
+/// The name index, rebuilt when the learners table has changed (on any replica).
+pub type NameCache = Arc<tokio::sync::Mutex<Option<((i64, i64), Arc<NameIndex>)>>>;
+
 impl AppState {
-    /// An evaluation of statuses now, under the configured rules, caused by `actor`.
-    pub fn evaluation(&self, actor: &str) -> Evaluation {
-        Evaluation { at: time::OffsetDateTime::now_utc(), rules: self.settings.rules, actor: actor.to_string() }
+    /// An evaluation of statuses now, under the configured rules and the current name index,
+    /// caused by `actor`.
+    pub async fn evaluation(&self, actor: &str) -> Result<Evaluation, StoreError> {
+        Ok(Evaluation {
+            at: time::OffsetDateTime::now_utc(),
+            rules: self.settings.rules,
+            actor: actor.to_string(),
+            names: self.name_index().await?,
+        })
+    }
+
+    /// The index of every learner's names, current as of this call. A learner added or renamed on
+    /// another replica changes the version, so the index is rebuilt here too.
+    pub async fn name_index(&self) -> Result<Arc<NameIndex>, StoreError> {
+        let version = self.store.learners_version().await?;
+        let mut cache = self.names.lock().await;
+        if let Some((built, index)) = cache.as_ref() {
+            if *built == version {
+                return Ok(index.clone());
+            }
+        }
+        let index = Arc::new(NameIndex::build(self.store.learner_names().await?));
+        *cache = Some((version, index.clone()));
+        Ok(index)
     }
 }
 
@@ -56,7 +83,11 @@ impl AppState {
 /// fingerprints stay, so a re-upload is recognised). A failure here is logged, not returned: the
 /// "no" is already recorded and the photos are out of the queue; the sweep retries the objects.
 pub async fn retire_images(state: &AppState, learner_id: &str, actor: &str) {
-    match state.store.retire_images_of(learner_id, state.evaluation(actor)).await {
+    let retired = match state.evaluation(actor).await {
+        Ok(eval) => state.store.retire_images_of(learner_id, eval).await,
+        Err(e) => Err(e),
+    };
+    match retired {
         Ok(keys) => {
             for key in keys {
                 if let Err(e) = state.objects.delete(&key).await {
@@ -66,6 +97,17 @@ pub async fn retire_images(state: &AppState, learner_id: &str, actor: &str) {
         }
         Err(e) => tracing::error!(error = %e, "cannot retire images after a withdrawal"),
     }
+}
+
+/// Re-evaluates every live photo in the background: after a learner is added or renamed, a caption
+/// may now name someone. Claims and downloads re-check anyway; this keeps statuses shown current.
+pub fn refresh_statuses_in_background(state: &AppState) {
+    let state = state.clone();
+    tokio::spawn(async move {
+        if let Err(e) = crate::service::reevaluate_all(&state).await {
+            tracing::error!(error = %e, "re-evaluation after a learner change failed");
+        }
+    });
 }
 
 /// A new rate limiter for the withdrawal pages.

@@ -48,7 +48,8 @@ pub async fn not_found() -> ApiError {
         super::learners::NewLearner, super::learners::NewGuardian, super::learners::LearnerPatch, crate::store::GuardianRecord, crate::policy::PurposeStatus, crate::policy::Purpose, crate::policy::State, crate::policy::Reason, crate::policy::LearnerReason,
         super::photos::PhotoPatch, super::consents::NewConsent, super::consents::RecordedConsent,
         super::consents::ConsentView, super::learners::ImportAnswer, super::queue::ItemView, super::queue::ClaimRequest,
-        super::queue::Published, super::queue::TakedownView, crate::store::ImportSummary, super::consents::DecisionView, super::consents::ConsentHistory, ErrorBody)),
+        super::queue::Published, super::queue::TakedownView, super::photos::NameCheckView, super::photos::NameFound,
+        super::photos::SuggestedRedaction, crate::store::ImportSummary, super::consents::DecisionView, super::consents::ConsentHistory, ErrorBody)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -14,6 +14,7 @@ use serde::Serialize;
 use super::{input, ApiError, AppState, Caller};
 use crate::media::{self, ContentHash};
 use crate::objects::Objects;
+use crate::policy::names::{suggest_redaction, NameIndex};
 use crate::policy::{self, Purpose, PurposeStatus};
 use crate::store::{now_ms, AuditDraft, PhotoRecord, Role, StoreError};
 
@@ -68,10 +69,64 @@ pub struct PhotoView {
     pub removed: serde_json::Value,
     /// Upload time, RFC 3339.
     pub created_at: String,
+    /// Full names of learners found in the caption or alt text, and a redaction that keeps first
+    /// names only (accept it with `PATCH {"accept_redaction": true}`).
+    pub name_check: NameCheckView,
+}
+
+/// What the name check found in a photo's texts.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct NameCheckView {
+    /// Each full name found: which field, the byte span, whose name.
+    pub matches: Vec<NameFound>,
+    /// The texts with every full name cut to the first name, when something was found.
+    pub suggested_redaction: Option<SuggestedRedaction>,
+}
+
+/// One full name found.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct NameFound {
+    /// `caption` or `alt_text`.
+    pub field: &'static str,
+    /// Byte offset where the name starts.
+    pub start: usize,
+    /// Byte offset where it ends.
+    pub end: usize,
+    /// Whose name it is.
+    pub learner_id: String,
+}
+
+/// The texts with first names only.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct SuggestedRedaction {
+    /// Caption.
+    pub caption: String,
+    /// Alt text.
+    pub alt_text: String,
+}
+
+/// The name check of a caption and alt text.
+fn name_check(caption: &str, alt_text: &str, names: &NameIndex) -> NameCheckView {
+    let in_caption = names.find(caption);
+    let in_alt = names.find(alt_text);
+    let mut matches = Vec::new();
+    for (field, found) in [("caption", &in_caption), ("alt_text", &in_alt)] {
+        matches.extend(found.iter().map(|m| NameFound {
+            field,
+            start: m.start,
+            end: m.end,
+            learner_id: m.learner_id.clone(),
+        }));
+    }
+    let suggested_redaction = (!matches.is_empty()).then(|| SuggestedRedaction {
+        caption: suggest_redaction(caption, &in_caption),
+        alt_text: suggest_redaction(alt_text, &in_alt),
+    });
+    NameCheckView { matches, suggested_redaction }
 }
 
 impl PhotoView {
-    fn of(photo: &PhotoRecord) -> PhotoView {
+    fn of(photo: &PhotoRecord, names: &NameIndex) -> PhotoView {
         let created = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(photo.created_at) * 1_000_000)
             .ok()
             .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
@@ -91,6 +146,7 @@ impl PhotoView {
             status: photo.status.clone(),
             removed: serde_json::from_str(&photo.removed).unwrap_or_default(),
             created_at: created,
+            name_check: name_check(&photo.caption, &photo.alt_text, names),
         }
     }
 }
@@ -202,7 +258,12 @@ fn unknown_learners(ids: &[String]) -> ApiError {
 /// already made (200). The same bytes with a different form would otherwise silently drop the new
 /// caption, tags or purposes, so that is a 409 pointing at the photo to edit. Another tutor's photo
 /// is not shown to a tutor, only that it exists (its details are the other tutor's).
-fn answer_for_existing(existing: &PhotoRecord, form: &Form, caller: &Caller) -> Result<Response, ApiError> {
+fn answer_for_existing(
+    existing: &PhotoRecord,
+    form: &Form,
+    caller: &Caller,
+    names: &NameIndex,
+) -> Result<Response, ApiError> {
     let same_form = existing.caption == form.caption
         && existing.alt_text == form.alt_text
         && existing.all_tagged == form.all_tagged
@@ -227,7 +288,7 @@ fn answer_for_existing(existing: &PhotoRecord, form: &Form, caller: &Caller) -> 
         )
         .with_detail(serde_json::json!({ "photo_id": existing.id })));
     }
-    Ok((StatusCode::OK, Json(PhotoView::of(existing))).into_response())
+    Ok((StatusCode::OK, Json(PhotoView::of(existing, names))).into_response())
 }
 
 /// `POST /api/v1/photos`: scrub, fingerprint and store an upload.
@@ -273,7 +334,7 @@ async fn receive(
 
     let original_blake3 = ContentHash::of(&form.file).to_string();
     if let Some(existing) = state.store.photo_by_original(&original_blake3).await? {
-        return answer_for_existing(&existing, &form, caller);
+        return answer_for_existing(&existing, &form, caller, &*state.name_index().await?);
     }
     let unknown = state.store.unknown_learners(&form.learner_ids).await?;
     if !unknown.is_empty() {
@@ -332,7 +393,9 @@ async fn receive(
         &photo.id,
         serde_json::json!({ "blake3": photo.blake3, "format": photo.format, "removed": processed.scrubbed.removed }),
     );
-    match state.store.insert_photo(&photo, audit, state.evaluation(&caller.token_id)).await {
+    let eval = state.evaluation(&caller.token_id).await?;
+    let names = eval.names.clone();
+    match state.store.insert_photo(&photo, audit, eval).await {
         Ok(status) => photo.status = status,
         Err(StoreError::Conflict(_)) => {
             // The same original arrived twice at once; the other upload won. The object is the
@@ -342,13 +405,13 @@ async fn receive(
                 .photo_by_original(&photo.original_blake3)
                 .await?
                 .ok_or_else(|| ApiError::internal("a conflicting photo vanished"))?;
-            return answer_for_existing(&existing, &form, caller);
+            return answer_for_existing(&existing, &form, caller, &*state.name_index().await?);
         }
         Err(e) => return Err(e.into()),
     }
     metrics::counter!("consentgate_uploads_total").increment(1);
     tracing::info!(photo = %photo.id, format = %photo.format, bytes = photo.byte_size, "photo stored");
-    Ok((StatusCode::CREATED, Json(PhotoView::of(&photo))).into_response())
+    Ok((StatusCode::CREATED, Json(PhotoView::of(&photo, &names))).into_response())
 }
 
 /// The learners who said no (withdrew or refused) to a photo that this one resembles, each with
@@ -391,13 +454,15 @@ pub async fn show(
 ) -> Result<Json<PhotoView>, ApiError> {
     let photo = visible_photo(&state, &caller, &id).await?;
     // Time may have passed since the last sweep (an expiry, a birthday): the answer is for now.
-    let changes = state.store.reevaluate(std::slice::from_ref(&photo.id), state.evaluation("system")).await?;
+    let eval = state.evaluation("system").await?;
+    let names = eval.names.clone();
+    let changes = state.store.reevaluate(std::slice::from_ref(&photo.id), eval).await?;
     let photo = if changes.is_empty() {
         photo
     } else {
         state.store.photo(&photo.id).await?.ok_or_else(|| ApiError::not_found("photo"))?
     };
-    Ok(Json(PhotoView::of(&photo)))
+    Ok(Json(PhotoView::of(&photo, &names)))
 }
 
 /// `PATCH /api/v1/photos/{id}` body: only the fields sent change.
@@ -414,6 +479,9 @@ pub struct PhotoPatch {
     pub all_tagged: Option<bool>,
     /// Purposes asked for (replaces the list).
     pub purposes: Option<Vec<Purpose>>,
+    /// `true`: replace caption and alt text with the suggested redaction (first names only).
+    #[serde(default)]
+    pub accept_redaction: bool,
 }
 
 /// `PATCH /api/v1/photos/{id}`: edit caption, alt text, learners, `all_tagged`, purposes; the
@@ -429,6 +497,18 @@ pub async fn edit(
 ) -> Result<Json<PhotoView>, ApiError> {
     let mut photo = visible_photo(&state, &caller, &id).await?;
     let mut changed = Vec::new();
+    let names = state.name_index().await?;
+    if patch.accept_redaction {
+        if patch.caption.is_some() || patch.alt_text.is_some() {
+            return Err(ApiError::bad_form("send either accept_redaction or new texts, not both"));
+        }
+        let Some(redaction) = name_check(&photo.caption, &photo.alt_text, &names).suggested_redaction else {
+            return Err(ApiError::bad_form("there is no redaction to accept: no full name is in the texts"));
+        };
+        photo.caption = redaction.caption;
+        photo.alt_text = redaction.alt_text;
+        changed.push("redaction_accepted");
+    }
     if let Some(caption) = patch.caption {
         photo.caption = input::free_text("caption", caption, MAX_TEXT)?;
         changed.push("caption");
@@ -483,11 +563,11 @@ pub async fn edit(
     }
     // The audit names the fields changed, never the caption's words (they may hold a name).
     let audit = AuditDraft::new(&caller.token_id, "photo_edited", &photo.id, serde_json::json!({ "fields": changed }));
-    if !state.store.update_photo(&photo, audit, state.evaluation(&caller.token_id)).await? {
+    if !state.store.update_photo(&photo, audit, state.evaluation(&caller.token_id).await?).await? {
         return Err(ApiError::not_found("photo"));
     }
     let photo = state.store.photo(&photo.id).await?.ok_or_else(|| ApiError::not_found("photo"))?;
-    Ok(Json(PhotoView::of(&photo)))
+    Ok(Json(PhotoView::of(&photo, &names)))
 }
 
 /// `GET /api/v1/photos/{id}/image` query.
@@ -520,7 +600,9 @@ pub async fn image(
     let id = input::path_id(&id, "photo")?;
     let photo = state.store.photo(&id).await?.ok_or_else(|| ApiError::not_found("photo"))?;
     if caller.role == Role::Marketing {
-        if let Err(reasons) = state.store.released_for_download(&photo.id, state.evaluation(&caller.token_id)).await? {
+        if let Err(reasons) =
+            state.store.released_for_download(&photo.id, state.evaluation(&caller.token_id).await?).await?
+        {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "not_released",

@@ -110,7 +110,7 @@ pub async fn claim(
         return Err(ApiError::bad_form(format!("lease_seconds must be between 1 and {MAX_LEASE_SECONDS}")));
     }
     let lease_ms = i64::try_from(lease * 1000).unwrap_or(i64::MAX);
-    let eval = state.evaluation(&caller.token_id);
+    let eval = state.evaluation(&caller.token_id).await?;
     match state.store.claim(body.purpose, &caller.token_id, lease_ms, eval).await? {
         Some(item) => {
             metrics::counter!("consentgate_claims_total").increment(1);
@@ -150,7 +150,7 @@ pub async fn published(
     if channel.is_empty() {
         return Err(ApiError::bad_form("channel must not be empty"));
     }
-    let eval = state.evaluation(&caller.token_id);
+    let eval = state.evaluation(&caller.token_id).await?;
     match state.store.publish(&item, &caller.token_id, &url, &channel, eval).await? {
         PublishOutcome::Published(item) => Ok(Json(ItemView::from(*item))),
         PublishOutcome::TakedownOwed(reasons) => Err(ApiError::new(
@@ -236,7 +236,7 @@ pub async fn takedown_done(
 ) -> Result<StatusCode, ApiError> {
     caller.require(&[Role::Marketing])?;
     let id = input::path_id(&id, "open takedown")?;
-    if state.store.takedown_done(&id, state.evaluation(&caller.token_id)).await? {
+    if state.store.takedown_done(&id, state.evaluation(&caller.token_id).await?).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("open takedown"))

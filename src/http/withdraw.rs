@@ -188,7 +188,11 @@ pub async fn withdraw(State(state): State<AppState>, peer: Peer, Path(token): Pa
         Err(e) => return error_page(e),
     };
     let event_id = uuid::Uuid::now_v7().to_string();
-    match state.store.withdraw_by_link(&hash, &event_id, state.evaluation("withdrawal_link")).await {
+    let eval = match state.evaluation("withdrawal_link").await {
+        Ok(eval) => eval,
+        Err(e) => return error_page(e),
+    };
+    match state.store.withdraw_by_link(&hash, &event_id, eval).await {
         Ok(WithdrawOutcome::Withdrawn { event, changes }) => {
             metrics::counter!("consentgate_withdrawals_total").increment(1);
             tracing::info!(event = %event.id, statuses_changed = changes.len(), "consent withdrawn by link");

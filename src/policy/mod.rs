@@ -1,6 +1,7 @@
 //! The rules: pure functions of facts and time, no IO.
 
 pub mod consent;
+pub mod names;
 pub mod release;
 
 use std::fmt;
@@ -118,6 +119,8 @@ pub enum Reason {
     /// The photo looks like (perceptual hash) a photo of a learner who withdrew or refused, and
     /// their no still stands.
     MatchesWithdrawn,
+    /// A learner's full name is in the caption or alt text.
+    NameInText,
 }
 
 /// One reason, attributed to the learner it concerns.

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use time::OffsetDateTime;
 
 use super::consent::{self, ConsentEvent, Decision, DenyReason, Learner, Rules};
+use super::names::NameIndex;
 use super::{LearnerReason, Purpose, PurposeStatus, Reason, State};
 
 /// What the decision needs to know about one learner.
@@ -33,6 +34,9 @@ pub struct PhotoFacts<'a> {
     /// Learners whose withdrawn or refused photo this one resembles: held for them while their no
     /// stands, whether they are tagged or not.
     pub resembles_photos_of: &'a [String],
+    /// The texts that leave with the image (caption, alt text): no learner's full name may be in
+    /// them.
+    pub texts: &'a [&'a str],
 }
 
 fn reason_of(deny: DenyReason) -> Reason {
@@ -51,9 +55,14 @@ fn reason_of(deny: DenyReason) -> Reason {
 pub fn evaluate(
     photo: PhotoFacts<'_>,
     learners: &BTreeMap<String, LearnerFacts>,
+    names: &NameIndex,
     at: OffsetDateTime,
     rules: Rules,
 ) -> BTreeMap<Purpose, PurposeStatus> {
+    // The name check is the same for every purpose: the text is the same.
+    let mut named: Vec<String> = photo.texts.iter().flat_map(|t| names.find(t)).map(|m| m.learner_id).collect();
+    named.sort();
+    named.dedup();
     photo
         .purposes
         .iter()
@@ -92,6 +101,10 @@ pub fn evaluate(
                     reasons.insert(Reason::MatchesWithdrawn);
                     per_learner.push(LearnerReason { learner_id: id.clone(), reason: Reason::MatchesWithdrawn });
                 }
+            }
+            for id in &named {
+                reasons.insert(Reason::NameInText);
+                per_learner.push(LearnerReason { learner_id: id.clone(), reason: Reason::NameInText });
             }
             let state = if reasons.is_empty() { State::Queued } else { State::Held };
             (purpose, PurposeStatus { state, reasons: reasons.into_iter().collect(), learners: per_learner })
@@ -185,8 +198,14 @@ mod tests {
         // The re-upload tags only Amira (who consents); it resembles a photo of Zara (who withdrew).
         let pictured = ids(&["amira"]);
         let zara = ids(&["zara"]);
-        let photo = PhotoFacts { learner_ids: &pictured, all_tagged: true, purposes: &web, resembles_photos_of: &zara };
-        let status = &evaluate(photo, &learners, NOW, Rules::default())[&Purpose::Website];
+        let photo = PhotoFacts {
+            learner_ids: &pictured,
+            all_tagged: true,
+            purposes: &web,
+            resembles_photos_of: &zara,
+            texts: &[],
+        };
+        let status = &evaluate(photo, &learners, &NameIndex::default(), NOW, Rules::default())[&Purpose::Website];
         assert_eq!((status.state, status.reasons.clone()), (State::Held, vec![Reason::MatchesWithdrawn]));
         assert_eq!(
             status.learners,
@@ -194,9 +213,17 @@ mod tests {
         );
         // Amira resembling her own consented photo holds nothing.
         let amira = ids(&["amira"]);
-        let photo =
-            PhotoFacts { learner_ids: &pictured, all_tagged: true, purposes: &web, resembles_photos_of: &amira };
-        assert_eq!(evaluate(photo, &learners, NOW, Rules::default())[&Purpose::Website].state, State::Queued);
+        let photo = PhotoFacts {
+            learner_ids: &pictured,
+            all_tagged: true,
+            purposes: &web,
+            resembles_photos_of: &amira,
+            texts: &[],
+        };
+        assert_eq!(
+            evaluate(photo, &learners, &NameIndex::default(), NOW, Rules::default())[&Purpose::Website].state,
+            State::Queued
+        );
     }
 
     #[test]
@@ -208,15 +235,27 @@ mod tests {
         ]
         .into();
         let pictured = ids(&["amira", "ben"]);
-        let photo = PhotoFacts { learner_ids: &pictured, all_tagged: true, purposes: &web, resembles_photos_of: &[] };
-        let status = &evaluate(photo, &learners, NOW, Rules::default())[&Purpose::Website];
+        let photo = PhotoFacts {
+            learner_ids: &pictured,
+            all_tagged: true,
+            purposes: &web,
+            resembles_photos_of: &[],
+            texts: &[],
+        };
+        let status = &evaluate(photo, &learners, &NameIndex::default(), NOW, Rules::default())[&Purpose::Website];
         assert_eq!(status.state, State::Held);
         assert_eq!(status.reasons, vec![Reason::NoConsent]);
         assert_eq!(status.learners, vec![LearnerReason { learner_id: "ben".into(), reason: Reason::NoConsent }]);
 
         let only_amira = ids(&["amira"]);
-        let photo = PhotoFacts { learner_ids: &only_amira, all_tagged: true, purposes: &web, resembles_photos_of: &[] };
-        let status = &evaluate(photo, &learners, NOW, Rules::default())[&Purpose::Website];
+        let photo = PhotoFacts {
+            learner_ids: &only_amira,
+            all_tagged: true,
+            purposes: &web,
+            resembles_photos_of: &[],
+            texts: &[],
+        };
+        let status = &evaluate(photo, &learners, &NameIndex::default(), NOW, Rules::default())[&Purpose::Website];
         assert_eq!((status.state, status.reasons.len(), status.learners.len()), (State::Queued, 0, 0));
     }
 
@@ -227,8 +266,14 @@ mod tests {
                 .into();
         let pictured = ids(&["amira"]);
         let asked = [Purpose::Website, Purpose::Print];
-        let photo = PhotoFacts { learner_ids: &pictured, all_tagged: true, purposes: &asked, resembles_photos_of: &[] };
-        let status = evaluate(photo, &learners, NOW, Rules::default());
+        let photo = PhotoFacts {
+            learner_ids: &pictured,
+            all_tagged: true,
+            purposes: &asked,
+            resembles_photos_of: &[],
+            texts: &[],
+        };
+        let status = evaluate(photo, &learners, &NameIndex::default(), NOW, Rules::default());
         assert_eq!(status[&Purpose::Print].state, State::Queued);
         assert_eq!(status[&Purpose::Website].reasons, vec![Reason::NoConsent]);
         assert_eq!(status.len(), 2, "only the purposes asked for are reported");
@@ -240,15 +285,22 @@ mod tests {
         let learners: BTreeMap<String, LearnerFacts> =
             [("amira".to_string(), child(vec![grant("g1", Giver::Guardian("mum".into()), &web, None)]))].into();
         let pictured = ids(&["amira"]);
-        let photo = PhotoFacts { learner_ids: &pictured, all_tagged: false, purposes: &web, resembles_photos_of: &[] };
+        let photo = PhotoFacts {
+            learner_ids: &pictured,
+            all_tagged: false,
+            purposes: &web,
+            resembles_photos_of: &[],
+            texts: &[],
+        };
         assert_eq!(
-            evaluate(photo, &learners, NOW, Rules::default())[&Purpose::Website].reasons,
+            evaluate(photo, &learners, &NameIndex::default(), NOW, Rules::default())[&Purpose::Website].reasons,
             vec![Reason::UntaggedPeople]
         );
         let nobody: Vec<String> = Vec::new();
-        let photo = PhotoFacts { learner_ids: &nobody, all_tagged: true, purposes: &web, resembles_photos_of: &[] };
+        let photo =
+            PhotoFacts { learner_ids: &nobody, all_tagged: true, purposes: &web, resembles_photos_of: &[], texts: &[] };
         assert_eq!(
-            evaluate(photo, &learners, NOW, Rules::default())[&Purpose::Website].reasons,
+            evaluate(photo, &learners, &NameIndex::default(), NOW, Rules::default())[&Purpose::Website].reasons,
             vec![Reason::NoLearnersTagged]
         );
     }
@@ -257,16 +309,34 @@ mod tests {
     fn a_learner_without_facts_never_releases_and_time_expires_a_grant() {
         let web = [Purpose::Website];
         let pictured = ids(&["ghost"]);
-        let photo = PhotoFacts { learner_ids: &pictured, all_tagged: true, purposes: &web, resembles_photos_of: &[] };
-        assert_eq!(evaluate(photo, &BTreeMap::new(), NOW, Rules::default())[&Purpose::Website].state, State::Held);
+        let photo = PhotoFacts {
+            learner_ids: &pictured,
+            all_tagged: true,
+            purposes: &web,
+            resembles_photos_of: &[],
+            texts: &[],
+        };
+        assert_eq!(
+            evaluate(photo, &BTreeMap::new(), &NameIndex::default(), NOW, Rules::default())[&Purpose::Website].state,
+            State::Held
+        );
 
         let expiry = datetime!(2026-12-01 00:00 UTC);
         let learners: BTreeMap<String, LearnerFacts> =
             [("amira".to_string(), child(vec![grant("g1", Giver::Guardian("mum".into()), &web, Some(expiry))]))].into();
         let pictured = ids(&["amira"]);
-        let photo = PhotoFacts { learner_ids: &pictured, all_tagged: true, purposes: &web, resembles_photos_of: &[] };
-        assert_eq!(evaluate(photo, &learners, NOW, Rules::default())[&Purpose::Website].state, State::Queued);
-        let later = &evaluate(photo, &learners, expiry, Rules::default())[&Purpose::Website];
+        let photo = PhotoFacts {
+            learner_ids: &pictured,
+            all_tagged: true,
+            purposes: &web,
+            resembles_photos_of: &[],
+            texts: &[],
+        };
+        assert_eq!(
+            evaluate(photo, &learners, &NameIndex::default(), NOW, Rules::default())[&Purpose::Website].state,
+            State::Queued
+        );
+        let later = &evaluate(photo, &learners, &NameIndex::default(), expiry, Rules::default())[&Purpose::Website];
         assert_eq!((later.state, later.reasons.clone()), (State::Held, vec![Reason::Expired]));
     }
 }

@@ -236,6 +236,8 @@ pub struct Evaluation {
     pub rules: Rules,
     /// Who caused the re-evaluation, for the audit log (a token id, `system`, `withdrawal_link`).
     pub actor: String,
+    /// Every learner's names, for the name check.
+    pub names: std::sync::Arc<crate::policy::names::NameIndex>,
 }
 
 /// A purpose whose status changed in a re-evaluation.
@@ -487,6 +489,11 @@ pub trait Store: Send + Sync + 'static {
     /// purpose can use any more (each is held by someone's refusal or withdrawal), keeping the row
     /// and fingerprints. Returns the object keys no longer referenced, for the caller to delete.
     async fn retire_images_of(&self, learner_id: &str, eval: Evaluation) -> Result<Vec<String>, StoreError>;
+    /// A cheap fingerprint of the learners table (count, last change): the name index is rebuilt
+    /// when it moves.
+    async fn learners_version(&self) -> Result<(i64, i64), StoreError>;
+    /// Every learner's names, for the name index.
+    async fn learner_names(&self) -> Result<Vec<crate::policy::names::NameEntry>, StoreError>;
     /// Finds a learner with their guardians.
     async fn learner(&self, id: &str) -> Result<Option<LearnerRecord>, StoreError>;
     /// Learners whose given, preferred or family name or external reference contains `query`

@@ -275,6 +275,7 @@ macro_rules! sql_store {
                 all_tagged: bool,
                 purposes: &[Purpose],
                 blocked_by: &[String],
+                texts: &[&str],
                 eval: &Evaluation,
             ) -> Result<BTreeMap<Purpose, PurposeStatus>, StoreError> {
                 let mut learners = BTreeMap::new();
@@ -286,8 +287,8 @@ macro_rules! sql_store {
                         learners.insert(id.clone(), facts);
                     }
                 }
-                let photo = PhotoFacts { learner_ids, all_tagged, purposes, resembles_photos_of: blocked_by };
-                Ok(release::evaluate(photo, &learners, eval.at, eval.rules))
+                let photo = PhotoFacts { learner_ids, all_tagged, purposes, resembles_photos_of: blocked_by, texts };
+                Ok(release::evaluate(photo, &learners, &eval.names, eval.at, eval.rules))
             }
 
             /// Re-evaluates photos inside a transaction; stores and audits every purpose whose
@@ -300,7 +301,7 @@ macro_rules! sql_store {
                 let mut changes = Vec::new();
                 let now = ms_of_time(eval.at);
                 for photo_id in photo_ids {
-                    let photo = sqlx::query("SELECT all_tagged, image_deleted_at FROM photos WHERE id = $1")
+                    let photo = sqlx::query("SELECT all_tagged, image_deleted_at, caption, alt_text FROM photos WHERE id = $1")
                         .bind(photo_id)
                         .fetch_optional(&mut **tx)
                         .await?;
@@ -310,6 +311,8 @@ macro_rules! sql_store {
                         continue;
                     }
                     let all_tagged: bool = photo.try_get("all_tagged")?;
+                    let caption: String = photo.try_get("caption")?;
+                    let alt_text: String = photo.try_get("alt_text")?;
                     let learner_ids: Vec<String> =
                         sqlx::query_scalar("SELECT learner_id FROM photo_learners WHERE photo_id = $1 ORDER BY learner_id")
                             .bind(photo_id)
@@ -340,7 +343,9 @@ macro_rules! sql_store {
                         current.insert(purpose, status);
                     }
                     let purposes: Vec<Purpose> = current.keys().copied().collect();
-                    let evaluated = Self::evaluate_in(&mut **tx, &learner_ids, all_tagged, &purposes, &blocked_by, eval).await?;
+                    let texts = [caption.as_str(), alt_text.as_str()];
+                    let evaluated =
+                        Self::evaluate_in(&mut **tx, &learner_ids, all_tagged, &purposes, &blocked_by, &texts, eval).await?;
                     for (purpose, rules_say) in evaluated {
                         let from = current.remove(&purpose).expect("evaluated purposes are the stored ones");
                         let (state, takedown) = release::transition(from.state, rules_say.state == State::Queued);
@@ -690,6 +695,7 @@ macro_rules! sql_store {
                     photo.all_tagged,
                     &photo.purposes,
                     &blocked_by,
+                    &[&photo.caption, &photo.alt_text],
                     &eval,
                 )
                 .await?;
@@ -1468,6 +1474,30 @@ macro_rules! sql_store {
                 }
                 tx.commit().await?;
                 Ok(unreferenced)
+            }
+
+            async fn learners_version(&self) -> Result<(i64, i64), StoreError> {
+                let row = sqlx::query("SELECT COUNT(*) AS n, COALESCE(MAX(updated_at), 0) AS last FROM learners")
+                    .fetch_one(&self.$read)
+                    .await?;
+                Ok((row.try_get("n")?, row.try_get("last")?))
+            }
+
+            async fn learner_names(&self) -> Result<Vec<crate::policy::names::NameEntry>, StoreError> {
+                let rows = sqlx::query("SELECT id, given_name, preferred_name, family_name FROM learners")
+                    .fetch_all(&self.$read)
+                    .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(crate::policy::names::NameEntry {
+                            learner_id: r.try_get("id")?,
+                            given_name: r.try_get("given_name")?,
+                            preferred_name: r.try_get("preferred_name")?,
+                            family_name: r.try_get("family_name")?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, sqlx::Error>>()
+                    .map_err(Into::into)
             }
 
             async fn learner(&self, id: &str) -> Result<Option<LearnerRecord>, StoreError> {
