@@ -41,10 +41,14 @@ fn peak_growth<T>(f: impl FnOnce() -> T) -> (T, usize) {
 
 #[test]
 fn bombs_are_rejected_from_their_headers_with_little_memory() {
-    use common::fixtures::{jpeg_bomb, png_bomb};
-    // 60000×60000 RGB would need 10.8 GB decoded.
-    let cases =
-        [("png 60000²", png_bomb(60_000)), ("jpeg 60000²", jpeg_bomb(60_000)), ("png 20000²", png_bomb(20_000))];
+    use common::fixtures::{jpeg_bomb, png_bomb, webp_frame_bomb};
+    // 60000×60000 RGB would need 10.8 GB decoded; 2 000 WebP frames of 16383² would need 2 TB.
+    let cases = [
+        ("png 60000²", png_bomb(60_000)),
+        ("jpeg 60000²", jpeg_bomb(60_000)),
+        ("png 20000²", png_bomb(20_000)),
+        ("webp 2000 frames of 16383²", webp_frame_bomb(2_000)),
+    ];
     for (what, bytes) in cases {
         let (result, peak) = peak_growth(|| media::process(&bytes, &Limits::default()));
         let err = result.unwrap_err();

@@ -63,6 +63,7 @@ fn fixtures() -> Vec<(String, Vec<u8>)> {
         ("png_everything".into(), fixtures::png_everything()),
         ("webp_everything".into(), fixtures::webp_everything()),
         ("jpeg_with_gps".into(), fixtures::jpeg_with_gps(200, 150)),
+        ("webp_animated_everything".into(), fixtures::webp_animated_everything()),
     ]
 }
 
@@ -78,6 +79,13 @@ fn fixtures_carry_what_they_claim_to() {
     }
     let tags = exiftool(&paths);
     let has = |i: usize, prefix: &str| tags[i].1.keys().any(|k| k.starts_with(prefix));
+    let icc = ["ICC_Profile:ProfileCopyright", "ICC_Profile:DeviceModelDesc", "ICC-header:DeviceManufacturer"];
+    for (i, (path, fixture)) in tags.iter().take(3).enumerate() {
+        for key in icc {
+            assert!(has(i, key), "{} lacks {key}: {:?}", path.display(), fixture.keys().collect::<Vec<_>>());
+        }
+        assert!(fixture["ICC_Profile:ProfileDescription"].as_str().unwrap().contains("Jane Smith"));
+    }
     for prefix in ["GPS:", "XMP-", "IPTC:", "IFD1:", "ExifIFD:", "JFXX:", "File:Comment", "IFD0:Artist"] {
         assert!(has(0, prefix), "jpeg_everything lacks {prefix}: {:?}", tags[0].1.keys().collect::<Vec<_>>());
     }
@@ -88,6 +96,8 @@ fn fixtures_carry_what_they_claim_to() {
         assert!(has(2, prefix), "webp_everything lacks {prefix}: {:?}", tags[2].1.keys().collect::<Vec<_>>());
     }
     assert!(has(3, "GPS:"));
+    // exiftool does not look inside animation frames; the raw byte check below does.
+    assert!(fixtures::webp_animated_everything().windows(10).any(|w| w == b"Jane Smith"));
 }
 
 #[test]
@@ -121,14 +131,30 @@ fn fixtures_report_what_was_removed_and_keep_orientation() {
         (
             "jpeg",
             fixtures::jpeg_everything(),
-            &[Exif, Gps, MakerNotes, Thumbnail, Xmp, Iptc, Comment, MultiPicture, TrailingData, ApplicationData],
+            &[
+                Exif,
+                Gps,
+                MakerNotes,
+                Thumbnail,
+                Xmp,
+                Iptc,
+                Comment,
+                MultiPicture,
+                TrailingData,
+                ApplicationData,
+                ProfileDetails,
+            ],
         ),
         (
             "png",
             fixtures::png_everything(),
-            &[Exif, Gps, MakerNotes, Xmp, Text, Timestamp, TrailingData, ApplicationData, ProfileName],
+            &[Exif, Gps, MakerNotes, Xmp, Text, Timestamp, TrailingData, ApplicationData, ProfileName, ProfileDetails],
         ),
-        ("webp", fixtures::webp_everything(), &[Exif, Gps, MakerNotes, Thumbnail, Xmp, TrailingData, ApplicationData]),
+        (
+            "webp",
+            fixtures::webp_everything(),
+            &[Exif, Gps, MakerNotes, Thumbnail, Xmp, TrailingData, ApplicationData, ProfileDetails],
+        ),
     ];
     for (label, bytes, expected) in expectations {
         let processed = media::process(&bytes, &Limits::default()).unwrap();

@@ -182,8 +182,9 @@ fn full_luma(bytes: &[u8], format: Format, limits: &Limits) -> Result<GrayImage,
     let mut image_limits = image::Limits::default();
     image_limits.max_image_width = Some(limits.max_side);
     image_limits.max_image_height = Some(limits.max_side);
-    // Room for the largest allowed picture at 16 bits per RGBA channel.
-    image_limits.max_alloc = Some(limits.max_pixels.saturating_mul(8));
+    // Room for the largest allowed picture as 8-bit RGBA. A 16-bit image needs twice that and is
+    // refused above half the pixel limit: two such decodes at once would otherwise take 1.6 GB.
+    image_limits.max_alloc = Some(limits.max_pixels.saturating_mul(4));
     reader.limits(image_limits);
     let image = reader.decode().map_err(|e| match e {
         image::ImageError::Limits(_) => MediaError::ImageTooLarge {

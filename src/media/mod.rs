@@ -3,6 +3,7 @@
 
 mod error;
 pub mod fingerprint;
+pub mod icc;
 pub mod limits;
 pub mod orient;
 pub mod rendition;

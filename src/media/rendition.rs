@@ -32,7 +32,7 @@ pub fn web(stored: &[u8], limits: &Limits) -> Result<Vec<u8>, MediaError> {
         let mut image_limits = image::Limits::default();
         image_limits.max_image_width = Some(limits.max_side);
         image_limits.max_image_height = Some(limits.max_side);
-        image_limits.max_alloc = Some(limits.max_pixels.saturating_mul(8));
+        image_limits.max_alloc = Some(limits.max_pixels.saturating_mul(4));
         reader.limits(image_limits);
         let mut image =
             reader.decode().map_err(|e| MediaError::corrupt(format.name(), format!("cannot decode it: {e}")))?;

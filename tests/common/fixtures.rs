@@ -176,6 +176,13 @@ pub fn jpeg_everything() -> Vec<u8> {
     out.extend(segment(0xE1, &xmp));
     out.extend(segment(0xE1, &extended));
     out.extend(exif_segment(&exif_tiff(ORIENTATION, None)));
+    // The colour profile split over two APP2 segments, as large profiles are.
+    let profile = identifying_icc_profile();
+    let (first, second) = profile.split_at(200);
+    out.extend(segment(0xE2, &[b"ICC_PROFILE\0\x01\x02".as_slice(), first].concat()));
+    out.extend(segment(0xE2, &[b"ICC_PROFILE\0\x02\x02".as_slice(), second].concat()));
+    // An Adobe segment with text hidden after its twelve defined bytes.
+    out.extend(segment(0xEE, b"Adobe\0\x64\0\0\0\0\x01Jane Smith SN-4471-SECRET"));
     out.extend(segment(0xE2, b"MPF\0MM\0\x2a\0\0\0\x08\0\0\0\0\0\0Jane Smith"));
     out.extend(segment(0xE2, b"FPXR\0\0Jane Smith"));
     out.extend(segment(0xED, &photoshop_iptc()));
@@ -198,24 +205,73 @@ fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A minimal well-formed ICC profile: a header and one white-point tag.
-pub fn minimal_icc_profile() -> Vec<u8> {
-    let mut p = vec![0u8; 164];
-    p[0..4].copy_from_slice(&164u32.to_be_bytes());
+/// A display profile that identifies its owner in every place a profile allows: description,
+/// copyright and device-model text tags, and the header's manufacturer, model, creator, CMM,
+/// platform, date and profile id; with real colour tags (primaries, white point, shared TRCs).
+pub fn identifying_icc_profile() -> Vec<u8> {
+    let xyz = |v: [i32; 3]| {
+        let mut t = b"XYZ \0\0\0\0".to_vec();
+        for x in v {
+            t.extend_from_slice(&x.to_be_bytes());
+        }
+        t
+    };
+    let text = |s: &str| [b"text\0\0\0\0".as_slice(), s.as_bytes(), b"\0"].concat();
+    let mut desc = b"desc\0\0\0\0".to_vec();
+    let d = b"Jane Smith's MacBook Pro at Secret Street\0";
+    desc.extend_from_slice(&(d.len() as u32).to_be_bytes());
+    desc.extend_from_slice(d);
+    desc.extend_from_slice(&[0; 8 + 3 + 67]);
+    let gamma = b"curv\0\0\0\0\0\0\0\x01\x02\x33\0\0".to_vec();
+    // sRGB primaries and D50 white as s15Fixed16.
+    let tags: Vec<(&[u8; 4], Vec<u8>)> = vec![
+        (b"desc", desc),
+        (b"cprt", text("Copyright Jane Smith, Secretville")),
+        (b"dmdd", text("SN-4471-SECRET Jane Smith")),
+        (b"wtpt", xyz([0xF6D6, 0x1_0000, 0xD32D])),
+        (b"rXYZ", xyz([0x6FA2, 0x38F5, 0x0390])),
+        (b"gXYZ", xyz([0x6299, 0xB785, 0x18DA])),
+        (b"bXYZ", xyz([0x24A0, 0x0F84, 0xB6CF])),
+        (b"rTRC", gamma),
+    ];
+    let count = tags.len() + 2;
+    let start = 128 + 4 + count * 12;
+    let (mut data, mut table, mut trc) = (Vec::new(), Vec::new(), (0u32, 0u32));
+    for (sig, bytes) in &tags {
+        while data.len() % 4 != 0 {
+            data.push(0);
+        }
+        let offset = (start + data.len()) as u32;
+        if *sig == b"rTRC" {
+            trc = (offset, bytes.len() as u32);
+        }
+        table.push((**sig, offset, bytes.len() as u32));
+        data.extend_from_slice(bytes);
+    }
+    table.push((*b"gTRC", trc.0, trc.1));
+    table.push((*b"bTRC", trc.0, trc.1));
+    let mut p = vec![0u8; 128];
+    p[0..4].copy_from_slice(&((start + data.len()) as u32).to_be_bytes());
+    p[4..8].copy_from_slice(b"JANE");
     p[8..12].copy_from_slice(&[2, 0x10, 0, 0]);
     p[12..16].copy_from_slice(b"mntr");
     p[16..20].copy_from_slice(b"RGB ");
     p[20..24].copy_from_slice(b"XYZ ");
+    p[24..36].copy_from_slice(&[0x07, 0xE3, 0, 7, 0, 4, 0, 10, 0, 11, 0, 12]);
     p[36..40].copy_from_slice(b"acsp");
-    p[128..132].copy_from_slice(&1u32.to_be_bytes());
-    p[132..136].copy_from_slice(b"wtpt");
-    p[136..140].copy_from_slice(&144u32.to_be_bytes());
-    p[140..144].copy_from_slice(&20u32.to_be_bytes());
-    p[144..148].copy_from_slice(b"XYZ ");
-    // D50: X 0.9642, Y 1.0, Z 0.8249 as s15Fixed16.
-    for (i, v) in [0x0000_F6D6u32, 0x0001_0000, 0x0000_D32D].iter().enumerate() {
-        p[152 + 4 * i..156 + 4 * i].copy_from_slice(&v.to_be_bytes());
+    p[40..44].copy_from_slice(b"APPL");
+    p[48..52].copy_from_slice(b"SMTH");
+    p[52..56].copy_from_slice(b"SCRT");
+    p[68..80].copy_from_slice(&[0, 0, 0xF6, 0xD6, 0, 1, 0, 0, 0, 0, 0xD3, 0x2D]);
+    p[80..84].copy_from_slice(b"jane");
+    p[84..100].copy_from_slice(b"ICC-ID-SECRET-16");
+    p.extend_from_slice(&(count as u32).to_be_bytes());
+    for (sig, offset, size) in table {
+        p.extend_from_slice(&sig);
+        p.extend_from_slice(&offset.to_be_bytes());
+        p.extend_from_slice(&size.to_be_bytes());
     }
+    p.extend(data);
     p
 }
 
@@ -229,7 +285,7 @@ pub fn png_everything() -> Vec<u8> {
     // Signature (8) + IHDR chunk (25).
     let (head, rest) = base.split_at(33);
     let mut iccp = b"Jane Smith's MacBook\0\0".to_vec();
-    iccp.extend(miniz_oxide::deflate::compress_to_vec_zlib(&minimal_icc_profile(), 6));
+    iccp.extend(miniz_oxide::deflate::compress_to_vec_zlib(&identifying_icc_profile(), 6));
     let mut ztxt = b"Comment\0\0".to_vec();
     ztxt.extend(miniz_oxide::deflate::compress_to_vec_zlib(b"Jane Smith at Secret Street", 6));
     let itxt_xmp = [b"XML:com.adobe.xmp\0\0\0\0\0".as_slice(), xmp_packet().as_bytes()].concat();
@@ -274,7 +330,7 @@ pub fn webp_everything() -> Vec<u8> {
     vp8x.extend_from_slice(&(h - 1).to_le_bytes()[..3]);
     let mut body = b"WEBP".to_vec();
     body.extend(riff_chunk(b"VP8X", &vp8x));
-    body.extend(riff_chunk(b"ICCP", &minimal_icc_profile()));
+    body.extend(riff_chunk(b"ICCP", &identifying_icc_profile()));
     body.extend_from_slice(vp8l);
     body.extend(riff_chunk(b"EXIF", &exif_tiff(ORIENTATION, Some(&jpeg_with_gps(32, 24)))));
     body.extend(riff_chunk(b"XMP ", xmp_packet().as_bytes()));
@@ -283,6 +339,69 @@ pub fn webp_everything() -> Vec<u8> {
     out.extend_from_slice(&u32::try_from(body.len()).unwrap().to_le_bytes());
     out.extend(body);
     out.extend_from_slice(b"TRAILER-SECRET Jane Smith");
+    out
+}
+
+/// An animated WebP whose frames hide EXIF and XMP chunks inside them, next to their pixels.
+pub fn webp_animated_everything() -> Vec<u8> {
+    let (w, h) = (64u32, 48u32);
+    let mut frames = Vec::new();
+    for (i, shade) in [0u8, 90].into_iter().enumerate() {
+        let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([shade + (x * 2) as u8, (y * 4) as u8, 128]));
+        let mut simple = Vec::new();
+        image::codecs::webp::WebPEncoder::new_lossless(&mut simple)
+            .write_image(img.as_raw(), w, h, image::ExtendedColorType::Rgb8)
+            .unwrap();
+        let mut frame = Vec::new();
+        for v in [0u32, 0, w - 1, h - 1, 100] {
+            frame.extend_from_slice(&v.to_le_bytes()[..3]);
+        }
+        frame.push(0);
+        frame.extend(riff_chunk(b"EXIF", &exif_tiff(ORIENTATION, None)));
+        frame.extend_from_slice(&simple[12..]);
+        frame.extend(riff_chunk(b"XMP ", format!("{} frame {i}", xmp_packet()).as_bytes()));
+        frames.push(riff_chunk(b"ANMF", &frame));
+    }
+    let mut vp8x = vec![0x02, 0, 0, 0];
+    vp8x.extend_from_slice(&(w - 1).to_le_bytes()[..3]);
+    vp8x.extend_from_slice(&(h - 1).to_le_bytes()[..3]);
+    let mut body = b"WEBP".to_vec();
+    body.extend(riff_chunk(b"VP8X", &vp8x));
+    body.extend(riff_chunk(b"ANIM", &[255, 255, 255, 255, 0, 0]));
+    for f in frames {
+        body.extend(f);
+    }
+    let mut out = b"RIFF".to_vec();
+    out.extend_from_slice(&u32::try_from(body.len()).unwrap().to_le_bytes());
+    out.extend(body);
+    out
+}
+
+/// An animated WebP that claims a small canvas but carries many frames announcing 16383×16383
+/// bitstreams: a bomb for any decoder that trusts a frame header.
+pub fn webp_frame_bomb(frames: usize) -> Vec<u8> {
+    let mut vp8l = vec![0x2F];
+    let bits: u32 = 16_382 | (16_382 << 14);
+    vp8l.extend_from_slice(&bits.to_le_bytes());
+    vp8l.extend_from_slice(&[0; 16]);
+    let mut frame = Vec::new();
+    for v in [0u32, 0, 16_382, 16_382, 100] {
+        frame.extend_from_slice(&v.to_le_bytes()[..3]);
+    }
+    frame.push(0);
+    frame.extend(riff_chunk(b"VP8L", &vp8l));
+    let mut body = b"WEBP".to_vec();
+    let mut vp8x = vec![0x02, 0, 0, 0];
+    vp8x.extend_from_slice(&63u32.to_le_bytes()[..3]);
+    vp8x.extend_from_slice(&63u32.to_le_bytes()[..3]);
+    body.extend(riff_chunk(b"VP8X", &vp8x));
+    body.extend(riff_chunk(b"ANIM", &[0; 6]));
+    for _ in 0..frames {
+        body.extend(riff_chunk(b"ANMF", &frame));
+    }
+    let mut out = b"RIFF".to_vec();
+    out.extend_from_slice(&u32::try_from(body.len()).unwrap().to_le_bytes());
+    out.extend(body);
     out
 }
 

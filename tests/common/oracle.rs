@@ -31,16 +31,46 @@ pub fn exiftool(files: &[PathBuf]) -> Vec<(PathBuf, Tags)> {
 
 /// Groups whose every tag describes the file or the picture's structure and colour.
 const ALLOWED_GROUPS: &[&str] = &[
-    "System", // file system facts about the output file itself
-    "File",   // image structure: type, size, encoding, components
-    "JFIF",   // version and pixel density
-    "ICC_Profile",
-    "ICC-header",
-    "ICC-meas",
-    "ICC-view",
-    "ICC-chrm",
-    "Adobe", // APP14 colour transform flags
+    "System",   // file system facts about the output file itself
+    "File",     // image structure: type, size, encoding, components
+    "JFIF",     // version and pixel density
+    "ICC-chrm", // chromaticities of the primaries
+    "Adobe",    // APP14 colour transform flags
 ];
+
+/// The colour tags a rebuilt profile keeps (the description is checked to be the neutral one).
+const ALLOWED_ICC_TAGS: &[&str] = &[
+    "ProfileDescription",
+    "RedMatrixColumn",
+    "GreenMatrixColumn",
+    "BlueMatrixColumn",
+    "RedTRC",
+    "GreenTRC",
+    "BlueTRC",
+    "GrayTRC",
+    "MediaWhitePoint",
+    "MediaBlackPoint",
+    "ChromaticAdaptation",
+    "Luminance",
+    "AToB0",
+    "AToB1",
+    "AToB2",
+    "BToA0",
+    "BToA1",
+    "BToA2",
+    "DToB0",
+    "DToB1",
+    "DToB2",
+    "BToD0",
+    "BToD1",
+    "BToD2",
+    "Gamut",
+    "ColorRepresentation",
+];
+
+/// Profile header fields that identify a device, a vendor or a moment: they must come out empty.
+const ICC_HEADER_IDENTITY: &[&str] =
+    &["ProfileCMMType", "DeviceManufacturer", "DeviceModel", "ProfileCreator", "ProfileID", "ProfileDateTime"];
 
 /// Tags allowed in groups that can also carry metadata.
 const ALLOWED_TAGS: &[&str] = &[
@@ -85,6 +115,11 @@ const ALLOWED_TAGS: &[&str] = &[
     "RIFF:AlphaPreprocessing",
     "RIFF:AlphaFiltering",
     "RIFF:AlphaCompression",
+    // WebP animation structure (ANIM and ANMF headers).
+    "RIFF:AnimationLoopCount",
+    "RIFF:BackgroundColor",
+    "RIFF:Duration",
+    "RIFF:FrameCount",
 ];
 
 /// Whether an exiftool warning is about a damaged colour profile. A mutated input's ICC profile is
@@ -99,16 +134,25 @@ fn is_colour_profile_warning(key: &str, value: &serde_json::Value) -> bool {
 pub fn disallowed(tags: &Tags) -> Vec<String> {
     tags.iter()
         .filter(|(key, value)| !is_colour_profile_warning(key, value))
-        .filter(|(key, _)| {
-            let group = key.split(':').next().unwrap_or("");
-            let allowed = ALLOWED_TAGS.contains(&key.as_str()) || ALLOWED_GROUPS.contains(&group);
+        .filter(|(key, value)| {
+            let (group, tag) = key.split_once(':').unwrap_or(("", key));
+            let neutral = |v: &serde_json::Value| match v {
+                serde_json::Value::String(s) => s.trim().is_empty() || s.chars().all(|c| "0: ".contains(c)),
+                serde_json::Value::Number(n) => n.as_f64() == Some(0.0),
+                _ => false,
+            };
+            let allowed = ALLOWED_TAGS.contains(&key.as_str())
+                || ALLOWED_GROUPS.contains(&group)
+                || (group == "ICC_Profile" && ALLOWED_ICC_TAGS.contains(&tag))
+                // The header's structural fields stay; its identifying ones must be blank.
+                || (group == "ICC-header" && (!ICC_HEADER_IDENTITY.contains(&tag) || neutral(value)));
             !allowed
         })
         .map(|(key, value)| format!("{key} = {value}"))
         .collect()
 }
 
-/// The PNG profile name the scrubber writes; any other is a leak.
+/// The PNG profile name and ICC description the scrubber writes; any other is a leak.
 pub const NEUTRAL_PROFILE_NAME: &str = "ICC profile";
 
 /// Asserts that every file is clean; reports every offending tag of every file at once.
@@ -116,9 +160,11 @@ pub fn assert_all_allowlisted(files: &[PathBuf], label: impl Fn(&Path) -> String
     let mut failures = Vec::new();
     for (path, tags) in exiftool(files) {
         let mut bad = disallowed(&tags);
-        if let Some(name) = tags.get("PNG:ProfileName") {
-            if name != NEUTRAL_PROFILE_NAME {
-                bad.push(format!("PNG:ProfileName = {name}"));
+        for key in ["PNG:ProfileName", "ICC_Profile:ProfileDescription"] {
+            if let Some(name) = tags.get(key) {
+                if name != NEUTRAL_PROFILE_NAME {
+                    bad.push(format!("{key} = {name}"));
+                }
             }
         }
         if !bad.is_empty() {

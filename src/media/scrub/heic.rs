@@ -31,7 +31,7 @@ pub(crate) fn scrub(bytes: &[u8], limits: &Limits) -> Result<Scrubbed, MediaErro
     let (width, height) = (handle.width(), handle.height());
     limits.check_dimensions(FORMAT, u64::from(width), u64::from(height))?;
 
-    let removed = inventory(&context, &handle);
+    let mut removed = inventory(&context, &handle);
 
     let image = lib.decode(&handle, ColorSpace::Rgb(RgbChroma::Rgb), None).map_err(corrupt)?;
     let plane =
@@ -45,7 +45,8 @@ pub(crate) fn scrub(bytes: &[u8], limits: &Limits) -> Result<Scrubbed, MediaErro
         plane.data.chunks(plane.stride).take(height as usize).flat_map(|row| &row[..row_bytes]).copied().collect()
     };
 
-    let profile = handle.color_profile_raw().map(|p| p.data);
+    // The profile is rebuilt like any other: its text and device fields never reach the JPEG.
+    let profile = handle.color_profile_raw().and_then(|p| super::clean_profile(&p.data, &mut removed));
     let bytes = encode_jpeg(&rgb, width, height, profile.as_deref())?;
 
     Ok(Scrubbed {

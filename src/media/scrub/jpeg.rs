@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::ops::Range;
 
-use super::{be16, Removed, Scrubbed};
+use super::{be16, clean_profile, Removed, Scrubbed};
 use crate::media::orient::{inspect_exif, orientation_only_tiff, orientation_to_keep};
 use crate::media::{Format, Limits, MediaError, Orientation};
 
@@ -182,6 +182,10 @@ pub(crate) fn scrub(bytes: &[u8], limits: &Limits) -> Result<Scrubbed, MediaErro
     let mut seen_exif = false;
     let (mut seen_frame, mut seen_scan) = (false, false);
 
+    // ICC profiles can span several APP2 segments: gathered by sequence number, rebuilt, re-split.
+    let mut icc_chunks: Vec<(u8, &[u8])> = Vec::new();
+    let mut adobe: Option<Vec<u8>> = None;
+    let mut scans = 0usize;
     let mut walker = Walker::new(bytes)?;
     while let Some(piece) = walker.next_piece()? {
         let payload = &bytes[piece.payload.clone()];
@@ -224,17 +228,41 @@ pub(crate) fn scrub(bytes: &[u8], limits: &Limits) -> Result<Scrubbed, MediaErro
             APP1 if payload.starts_with(XMP_ID) || payload.starts_with(XMP_EXTENSION_ID) => {
                 Verdict::Drop(&[Removed::Xmp])
             }
-            APP2 if payload.starts_with(ICC_ID) => Verdict::Keep,
+            APP2 if payload.starts_with(ICC_ID) => {
+                if payload.len() > ICC_ID.len() + 2 {
+                    icc_chunks.push((payload[ICC_ID.len()], &payload[ICC_ID.len() + 2..]));
+                }
+                Verdict::MovedToFront
+            }
             APP2 if payload.starts_with(MPF_ID) => Verdict::Drop(&[Removed::MultiPicture]),
             APP13 => Verdict::Drop(&[Removed::Iptc]),
-            APP14 if payload.starts_with(ADOBE_ID) => Verdict::Keep,
+            APP14 if payload.starts_with(ADOBE_ID) => {
+                // The colour transform is what decoders read; anything past the 12 defined bytes
+                // could carry anything, so only those are rewritten.
+                if adobe.is_none() && payload.len() >= ADOBE_LEN {
+                    let mut segment = vec![0xFF, APP14, 0, (ADOBE_LEN + 2) as u8];
+                    segment.extend_from_slice(&payload[..ADOBE_LEN]);
+                    adobe = Some(segment);
+                }
+                if payload.len() != ADOBE_LEN {
+                    removed.insert(Removed::ApplicationData);
+                }
+                Verdict::MovedToFront
+            }
             COM => Verdict::Drop(&[Removed::Comment]),
+            // DNL holds a 2-byte line count and nothing else; a longer one is not a JPEG we accept.
+            DNL if payload.len() != 2 => return Err(MediaError::corrupt(FORMAT, "a DNL segment of the wrong size")),
             DQT | DHT | DRI | DAC | DNL | 0x01 | 0xD0..=0xD7 => Verdict::Keep,
             SOS => {
                 if !seen_frame {
                     return Err(MediaError::corrupt(FORMAT, "image data before the frame header"));
                 }
                 seen_scan = true;
+                scans += 1;
+                // Progressive files have about ten scans; thousands only make decoders slow.
+                if scans > MAX_SCANS {
+                    return Err(MediaError::corrupt(FORMAT, "more scans than any real image has"));
+                }
                 Verdict::Keep
             }
             marker if is_sof(marker) => {
@@ -248,7 +276,12 @@ pub(crate) fn scrub(bytes: &[u8], limits: &Limits) -> Result<Scrubbed, MediaErro
             _ => Verdict::Drop(&[Removed::ApplicationData]),
         };
         match verdict {
-            Verdict::Keep => kept.push(piece.range),
+            // Adjacent kept pieces become one range, so a flood of two-byte markers cannot make
+            // this list larger than the file.
+            Verdict::Keep => match kept.last_mut() {
+                Some(last) if last.end == piece.range.start => last.end = piece.range.end,
+                _ => kept.push(piece.range),
+            },
             Verdict::MovedToFront => {}
             Verdict::Drop(what) => removed.extend(what.iter().copied()),
         }
@@ -259,14 +292,26 @@ pub(crate) fn scrub(bytes: &[u8], limits: &Limits) -> Result<Scrubbed, MediaErro
         removed.insert(Removed::TrailingData);
     }
 
+    let profile = assemble_icc(&mut icc_chunks).and_then(|p| clean_profile(&p, &mut removed));
+    if profile.is_none() && !icc_chunks.is_empty() {
+        removed.insert(Removed::ColourProfile);
+    }
+
     let orientation_segment = orientation.map(orientation_segment);
     let kept_len: usize = kept.iter().map(Range::len).sum();
-    let mut out = Vec::with_capacity(2 + jfif.as_ref().map_or(0, Vec::len) + 40 + kept_len);
+    let profile_len = profile.as_ref().map_or(0, Vec::len);
+    let mut out = Vec::with_capacity(2 + jfif.as_ref().map_or(0, Vec::len) + 40 + profile_len + 64 + kept_len);
     out.extend_from_slice(&[0xFF, SOI]);
     if let Some(segment) = &jfif {
         out.extend_from_slice(segment);
     }
     if let Some(segment) = &orientation_segment {
+        out.extend_from_slice(segment);
+    }
+    if let Some(profile) = &profile {
+        write_icc(&mut out, profile);
+    }
+    if let Some(segment) = &adobe {
         out.extend_from_slice(segment);
     }
     for range in kept {
@@ -282,6 +327,37 @@ pub(crate) fn scrub(bytes: &[u8], limits: &Limits) -> Result<Scrubbed, MediaErro
         orientation: orientation.unwrap_or(Orientation::NoTransforms),
         removed,
     })
+}
+
+/// Most scans accepted in one image.
+const MAX_SCANS: usize = 256;
+/// "Adobe", version, flags0, flags1, transform.
+const ADOBE_LEN: usize = 12;
+/// Most profile bytes in one APP2 segment (65535 − length field − "ICC_PROFILE\0" − sequence bytes).
+const ICC_CHUNK: usize = 65_519;
+
+/// The profile from its APP2 chunks in sequence order; `None` when there are none, or when the
+/// sequence numbers do not make one whole profile.
+fn assemble_icc(chunks: &mut [(u8, &[u8])]) -> Option<Vec<u8>> {
+    if chunks.is_empty() {
+        return None;
+    }
+    chunks.sort_by_key(|(seq, _)| *seq);
+    let whole = chunks.iter().enumerate().all(|(i, (seq, _))| usize::from(*seq) == i + 1);
+    whole.then(|| chunks.iter().flat_map(|(_, data)| data.iter().copied()).collect())
+}
+
+/// Writes a profile as APP2 segments of at most [`ICC_CHUNK`] bytes each.
+fn write_icc(out: &mut Vec<u8>, profile: &[u8]) {
+    let parts: Vec<&[u8]> = profile.chunks(ICC_CHUNK).collect();
+    for (i, part) in parts.iter().enumerate() {
+        let length = 2 + ICC_ID.len() + 2 + part.len();
+        out.extend_from_slice(&[0xFF, APP2]);
+        out.extend_from_slice(&(length as u16).to_be_bytes());
+        out.extend_from_slice(ICC_ID);
+        out.extend_from_slice(&[(i + 1) as u8, parts.len() as u8]);
+        out.extend_from_slice(part);
+    }
 }
 
 /// A JFIF APP0 segment (marker included) with any thumbnail cut off; and whether there was one.
@@ -345,22 +421,18 @@ mod tests {
             segment(APP1, b"Exif\0\0garbage"),
             segment(APP1, b"http://ns.adobe.com/xap/1.0/\0<x:xmpmeta/>"),
             segment(APP1, b"http://ns.adobe.com/xmp/extension/\0more"),
-            segment(APP2, b"ICC_PROFILE\0\x01\x01profile"),
+            segment(APP2, b"ICC_PROFILE\0\x01\x01not a profile"),
             segment(APP2, b"MPF\0index"),
             segment(APP2, b"FPXR\0flashpix"),
             segment(APP13, b"Photoshop 3.0\0iptc"),
-            segment(APP14, b"Adobe\0\x64\0\0\0\0\x01"),
+            segment(APP14, b"Adobe\0\x64\0\0\0\0\x01GPS 51.5N hidden after the transform"),
             segment(0xEF, b"vendor"),
             segment(COM, b"a comment"),
         ];
         let input = skeleton(&headers, &[0x12, 0xFF, 0x00, 0x34, 0xFF, 0xD3, 0x56], b"\xFF\xD8appended");
         let out = scrub(&input, &Limits::default()).unwrap();
         let expected = skeleton(
-            &[
-                segment(APP0, b"JFIF\0\x01\x02\0\0\x01\0\x01\0\0"),
-                segment(APP2, b"ICC_PROFILE\0\x01\x01profile"),
-                segment(APP14, b"Adobe\0\x64\0\0\0\0\x01"),
-            ],
+            &[segment(APP0, b"JFIF\0\x01\x02\0\0\x01\0\x01\0\0"), segment(APP14, b"Adobe\0\x64\0\0\0\0\x01")],
             &[0x12, 0xFF, 0x00, 0x34, 0xFF, 0xD3, 0x56],
             &[],
         );
@@ -368,9 +440,54 @@ mod tests {
         use Removed::*;
         assert_eq!(
             out.removed.into_iter().collect::<Vec<_>>(),
-            vec![Exif, Thumbnail, Xmp, Iptc, Comment, MultiPicture, TrailingData, ApplicationData]
+            vec![Exif, Thumbnail, Xmp, Iptc, Comment, MultiPicture, TrailingData, ApplicationData, ColourProfile]
         );
         assert_eq!(out.orientation, Orientation::NoTransforms);
+    }
+
+    #[test]
+    fn a_profile_split_over_segments_is_rebuilt_and_resplit() {
+        let profile = crate::media::icc::tests::identifying_profile(4);
+        let (a, b) = profile.split_at(100);
+        let mut first = b"ICC_PROFILE\0\x02\x02".to_vec();
+        first.extend_from_slice(b);
+        let mut second = b"ICC_PROFILE\0\x01\x02".to_vec();
+        second.extend_from_slice(a);
+        // Out of order on purpose: the sequence numbers decide.
+        let out =
+            scrub(&skeleton(&[segment(APP2, &first), segment(APP2, &second)], &[1], &[]), &Limits::default()).unwrap();
+        let mut whole = b"ICC_PROFILE\0\x01\x01".to_vec();
+        whole.extend_from_slice(&crate::media::icc::sanitize(&profile).unwrap());
+        assert_eq!(out.bytes, skeleton(&[segment(APP2, &whole)], &[1], &[]));
+        assert!(out.removed.contains(&Removed::ProfileDetails));
+        // A missing chunk leaves no whole profile: dropped.
+        let out = scrub(&skeleton(&[segment(APP2, &first)], &[1], &[]), &Limits::default()).unwrap();
+        assert_eq!(out.bytes, skeleton(&[], &[1], &[]));
+        assert!(out.removed.contains(&Removed::ColourProfile));
+    }
+
+    #[test]
+    fn oversized_dnl_scan_floods_and_marker_floods_are_handled() {
+        let mut dnl = skeleton(&[], &[1], &[]);
+        let eoi = dnl.len() - 2;
+        dnl.splice(eoi..eoi, segment(DNL, b"\0\x10GPS 51.5N"));
+        assert!(scrub(&dnl, &Limits::default()).is_err());
+        let mut dnl_ok = skeleton(&[], &[1], &[]);
+        let eoi = dnl_ok.len() - 2;
+        dnl_ok.splice(eoi..eoi, segment(DNL, b"\0\x10"));
+        assert_eq!(scrub(&dnl_ok, &Limits::default()).unwrap().bytes, dnl_ok);
+
+        let mut flood = skeleton(&[], &[1], &[]);
+        let eoi = flood.len() - 2;
+        let scans: Vec<u8> = (0..300)
+            .flat_map(|_| {
+                let mut s = segment(SOS, &[1, 1, 0, 0, 63, 0]);
+                s.push(7);
+                s
+            })
+            .collect();
+        flood.splice(eoi..eoi, scans);
+        assert!(scrub(&flood, &Limits::default()).is_err(), "300 scans");
     }
 
     #[test]

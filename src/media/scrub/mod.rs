@@ -51,6 +51,28 @@ pub enum Removed {
     Animation,
     /// The free-text name of a colour profile (the profile itself is kept).
     ProfileName,
+    /// A colour profile's identifying parts: its description, copyright, device manufacturer and
+    /// model, creator, date and viewing conditions (the colour transform is kept).
+    ProfileDetails,
+    /// A colour profile that could not be read, dropped whole (the image then shows as sRGB).
+    ColourProfile,
+}
+
+/// A colour profile rebuilt with only its colour tags, noting what went; `None` when it cannot be
+/// read and must be dropped whole.
+pub(crate) fn clean_profile(profile: &[u8], removed: &mut BTreeSet<Removed>) -> Option<Vec<u8>> {
+    match crate::media::icc::sanitize(profile) {
+        Ok(clean) => {
+            if clean != profile {
+                removed.insert(Removed::ProfileDetails);
+            }
+            Some(clean)
+        }
+        Err(_) => {
+            removed.insert(Removed::ColourProfile);
+            None
+        }
+    }
 }
 
 /// The result of scrubbing one upload.

@@ -2,7 +2,8 @@
 
 use std::collections::BTreeSet;
 
-use super::{be32, Removed, Scrubbed};
+use super::{be32, clean_profile, Removed, Scrubbed};
+use crate::media::icc;
 use crate::media::orient::{inspect_exif, orientation_only_tiff, orientation_to_keep};
 use crate::media::sniff::PNG_SIGNATURE;
 use crate::media::{Format, Limits, MediaError, Orientation};
@@ -123,9 +124,22 @@ pub(crate) fn scrub(bytes: &[u8], limits: &Limits) -> Result<Scrubbed, MediaErro
                 if &chunk.data[..name_end] != NEUTRAL_PROFILE_NAME {
                     removed.insert(Removed::ProfileName);
                 }
-                let mut data = NEUTRAL_PROFILE_NAME.to_vec();
-                data.extend_from_slice(&chunk.data[name_end..]);
-                write_chunk(&mut out, b"iCCP", &data);
+                // Name, NUL, compression method 0 (zlib), then the compressed profile.
+                let compressed = chunk.data.get(name_end + 2..).filter(|_| chunk.data.get(name_end + 1) == Some(&0));
+                let profile = compressed.and_then(|z| {
+                    miniz_oxide::inflate::decompress_to_vec_zlib_with_limit(z, icc::MAX_PROFILE_BYTES).ok()
+                });
+                match profile.and_then(|p| clean_profile(&p, &mut removed)) {
+                    Some(clean) => {
+                        let mut data = NEUTRAL_PROFILE_NAME.to_vec();
+                        data.extend_from_slice(&[0, 0]);
+                        data.extend_from_slice(&miniz_oxide::deflate::compress_to_vec_zlib(&clean, 9));
+                        write_chunk(&mut out, b"iCCP", &data);
+                    }
+                    None => {
+                        removed.insert(Removed::ColourProfile);
+                    }
+                }
             }
             kind if COLOUR_CHUNKS.contains(&kind) => out.extend_from_slice(chunk.raw),
             b"eXIf" => {
@@ -237,21 +251,28 @@ mod tests {
     }
 
     #[test]
-    fn renames_the_colour_profile_and_keeps_orientation() {
+    fn rebuilds_the_colour_profile_under_a_neutral_name_and_keeps_orientation() {
+        let profile = crate::media::icc::tests::identifying_profile(2);
         let mut iccp = b"Jane's MacBook\0\0".to_vec();
-        iccp.extend_from_slice(b"compressed profile");
+        iccp.extend_from_slice(&miniz_oxide::deflate::compress_to_vec_zlib(&profile, 6));
         let exif = orientation_only_tiff(Orientation::Rotate270);
         let out = scrub(&png(&[chunk(b"iCCP", &iccp), chunk(b"eXIf", &exif)], b""), &Limits::default()).unwrap();
-        let expected = png(
-            &[
-                chunk(b"iCCP", b"ICC profile\0\0compressed profile"),
-                chunk(b"eXIf", &orientation_only_tiff(Orientation::Rotate270)),
-            ],
-            b"",
-        );
+        let mut clean = b"ICC profile\0\0".to_vec();
+        clean.extend_from_slice(&miniz_oxide::deflate::compress_to_vec_zlib(&icc::sanitize(&profile).unwrap(), 9));
+        let expected =
+            png(&[chunk(b"iCCP", &clean), chunk(b"eXIf", &orientation_only_tiff(Orientation::Rotate270))], b"");
         assert_eq!(out.bytes, expected);
         assert_eq!(out.orientation, Orientation::Rotate270);
-        assert!(out.removed.contains(&Removed::ProfileName));
+        assert!(out.removed.contains(&Removed::ProfileName) && out.removed.contains(&Removed::ProfileDetails));
+
+        // A profile that does not inflate, or is not a profile, is dropped whole.
+        for junk in [b"not zlib at all".to_vec(), miniz_oxide::deflate::compress_to_vec_zlib(b"not a profile", 6)] {
+            let mut iccp = b"x\0\0".to_vec();
+            iccp.extend_from_slice(&junk);
+            let out = scrub(&png(&[chunk(b"iCCP", &iccp)], b""), &Limits::default()).unwrap();
+            assert_eq!(out.bytes, png(&[], b""));
+            assert!(out.removed.contains(&Removed::ColourProfile));
+        }
     }
 
     #[test]

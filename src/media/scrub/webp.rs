@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{le32, Removed, Scrubbed};
+use super::{clean_profile, le32, Removed, Scrubbed};
 use crate::media::orient::{inspect_exif, orientation_only_tiff, orientation_to_keep};
 use crate::media::{Format, Limits, MediaError, Orientation};
 
@@ -102,10 +102,21 @@ pub(crate) fn scrub(bytes: &[u8], limits: &Limits) -> Result<Scrubbed, MediaErro
         removed.insert(Removed::TrailingData);
     }
     let mut orientation = None;
-    let mut kept: Vec<&Chunk<'_>> = Vec::new();
+    // Chunks to write, by fourcc and (possibly rebuilt) data.
+    let mut kept: Vec<([u8; 4], std::borrow::Cow<'_, [u8]>)> = Vec::new();
+    let mut has_profile = false;
     for chunk in &chunks {
         match &chunk.fourcc {
-            b"VP8X" | b"ICCP" | b"ANIM" | b"ANMF" | b"ALPH" | b"VP8 " | b"VP8L" => kept.push(chunk),
+            b"VP8X" | b"ANIM" | b"ALPH" | b"VP8 " | b"VP8L" => kept.push((chunk.fourcc, chunk.data.into())),
+            b"ICCP" => {
+                if let Some(clean) = clean_profile(chunk.data, &mut removed) {
+                    has_profile = true;
+                    kept.push((*b"ICCP", clean.into()));
+                }
+            }
+            b"ANMF" => {
+                kept.push((*b"ANMF", animation_frame(chunk.data, (width, height), limits, &mut removed)?.into()))
+            }
             b"EXIF" => {
                 let summary = inspect_exif(strip_exif_prefix(chunk.data));
                 if orientation.is_none() {
@@ -130,7 +141,7 @@ pub(crate) fn scrub(bytes: &[u8], limits: &Limits) -> Result<Scrubbed, MediaErro
             }
         }
     }
-    if !kept.iter().any(|c| matches!(&c.fourcc, b"VP8 " | b"VP8L" | b"ANMF")) {
+    if !kept.iter().any(|(fourcc, _)| matches!(fourcc, b"VP8 " | b"VP8L" | b"ANMF")) {
         return Err(MediaError::corrupt(FORMAT, "it has no image data"));
     }
 
@@ -138,7 +149,10 @@ pub(crate) fn scrub(bytes: &[u8], limits: &Limits) -> Result<Scrubbed, MediaErro
     let extended = &chunks[0].fourcc == b"VP8X";
     if extended {
         let vp8x = chunks[0].data;
-        let mut flags = vp8x[0] & (FLAG_ICC | FLAG_ALPHA | FLAG_ANIMATION);
+        let mut flags = vp8x[0] & (FLAG_ALPHA | FLAG_ANIMATION);
+        if has_profile {
+            flags |= FLAG_ICC;
+        }
         if orientation.is_some() {
             flags |= FLAG_EXIF;
         }
@@ -155,8 +169,8 @@ pub(crate) fn scrub(bytes: &[u8], limits: &Limits) -> Result<Scrubbed, MediaErro
         data[7..10].copy_from_slice(&(h - 1).to_le_bytes()[..3]);
         write_chunk(&mut body, b"VP8X", &data);
     }
-    for chunk in kept.iter().filter(|c| &c.fourcc != b"VP8X") {
-        write_chunk(&mut body, &chunk.fourcc, chunk.data);
+    for (fourcc, data) in kept.iter().filter(|(fourcc, _)| fourcc != b"VP8X") {
+        write_chunk(&mut body, fourcc, data);
     }
     if let Some(o) = orientation {
         write_chunk(&mut body, b"EXIF", &orientation_only_tiff(o));
@@ -177,6 +191,67 @@ pub(crate) fn scrub(bytes: &[u8], limits: &Limits) -> Result<Scrubbed, MediaErro
         orientation: orientation.unwrap_or(Orientation::NoTransforms),
         removed,
     })
+}
+
+/// An ANMF frame rebuilt from its 16-byte header and its image sub-chunks (ALPH, VP8, VP8L) only:
+/// anything else nested in a frame (an EXIF or XMP chunk, say) goes. Every frame's bitstream is
+/// checked against the limits and must lie inside the canvas, so a small file cannot announce a
+/// huge frame.
+fn animation_frame(
+    data: &[u8],
+    canvas: (u32, u32),
+    limits: &Limits,
+    removed: &mut BTreeSet<Removed>,
+) -> Result<Vec<u8>, MediaError> {
+    if data.len() < 16 {
+        return Err(MediaError::corrupt(FORMAT, "an animation frame header is too short"));
+    }
+    let (x, y) = (le24(&data[0..3]) * 2, le24(&data[3..6]) * 2);
+    let (w, h) = (le24(&data[6..9]) + 1, le24(&data[9..12]) + 1);
+    limits.check_dimensions(FORMAT, u64::from(w), u64::from(h))?;
+    if u64::from(x) + u64::from(w) > u64::from(canvas.0) || u64::from(y) + u64::from(h) > u64::from(canvas.1) {
+        return Err(MediaError::corrupt(FORMAT, "an animation frame lies outside the canvas"));
+    }
+    let mut out = data[..16].to_vec();
+    let mut at = 16;
+    let mut has_image = false;
+    while at < data.len() {
+        if at + 8 > data.len() {
+            return Err(MediaError::corrupt(FORMAT, "a frame's chunk header runs past the frame"));
+        }
+        let fourcc: [u8; 4] = data[at..at + 4].try_into().expect("four bytes");
+        let size = le32(data, at + 4) as usize;
+        let Some(end) = (at + 8).checked_add(size).filter(|&end| end <= data.len()) else {
+            return Err(MediaError::corrupt(FORMAT, "a frame's chunk runs past the frame"));
+        };
+        let sub = Chunk { fourcc, data: &data[at + 8..end] };
+        match &fourcc {
+            b"VP8 " | b"VP8L" => {
+                let (bw, bh, _) = bitstream_dimensions(&sub)?;
+                limits.check_dimensions(FORMAT, u64::from(bw), u64::from(bh))?;
+                if (bw, bh) != (w, h) {
+                    return Err(MediaError::corrupt(FORMAT, "a frame's bitstream does not match its size"));
+                }
+                has_image = true;
+                write_chunk(&mut out, &fourcc, sub.data);
+            }
+            b"ALPH" => write_chunk(&mut out, &fourcc, sub.data),
+            b"EXIF" => {
+                removed.insert(Removed::Exif);
+            }
+            b"XMP " => {
+                removed.insert(Removed::Xmp);
+            }
+            _ => {
+                removed.insert(Removed::ApplicationData);
+            }
+        }
+        at = end + (size & 1);
+    }
+    if !has_image {
+        return Err(MediaError::corrupt(FORMAT, "an animation frame has no image data"));
+    }
+    Ok(out)
 }
 
 /// Some writers put the JPEG-style `Exif\0\0` prefix in front of the TIFF data; tolerate both.
@@ -236,10 +311,11 @@ mod tests {
 
     #[test]
     fn drops_metadata_chunks_and_fixes_flags_and_size() {
+        let profile = crate::media::icc::tests::identifying_profile(2);
         let input = riff(
             &[
                 vp8x_with_reserved(FLAG_ICC | FLAG_EXIF | 0x04 | 0xC0, [0xAA, 0xBB, 0xCC], 40, 30),
-                chunk(b"ICCP", b"profile"),
+                chunk(b"ICCP", &profile),
                 vp8l(40, 30),
                 chunk(b"EXIF", b"MM\0*garbage"),
                 chunk(b"XMP ", b"<x:xmpmeta/>"),
@@ -248,11 +324,72 @@ mod tests {
             b"appended",
         );
         let out = scrub(&input, &Limits::default()).unwrap();
-        let expected = riff(&[vp8x(FLAG_ICC, 40, 30), chunk(b"ICCP", b"profile"), vp8l(40, 30)], b"");
+        let clean = crate::media::icc::sanitize(&profile).unwrap();
+        let expected = riff(&[vp8x(FLAG_ICC, 40, 30), chunk(b"ICCP", &clean), vp8l(40, 30)], b"");
         assert_eq!(out.bytes, expected);
         use Removed::*;
-        assert_eq!(out.removed.into_iter().collect::<Vec<_>>(), vec![Exif, Xmp, TrailingData, ApplicationData]);
+        assert_eq!(
+            out.removed.into_iter().collect::<Vec<_>>(),
+            vec![Exif, Xmp, TrailingData, ApplicationData, ProfileDetails]
+        );
         assert_eq!((out.stored_width, out.stored_height), (40, 30));
+
+        // A profile that is not one is dropped, and so is its flag.
+        let input = riff(&[vp8x(FLAG_ICC, 40, 30), chunk(b"ICCP", b"not a profile"), vp8l(40, 30)], b"");
+        let out = scrub(&input, &Limits::default()).unwrap();
+        assert_eq!(out.bytes, riff(&[vp8x(0, 40, 30), vp8l(40, 30)], b""));
+    }
+
+    fn frame(x: u32, y: u32, w: u32, h: u32, sub: &[Vec<u8>]) -> Vec<u8> {
+        let mut d = Vec::new();
+        for v in [x / 2, y / 2, w - 1, h - 1, 100] {
+            d.extend_from_slice(&v.to_le_bytes()[..3]);
+        }
+        d.push(0);
+        for s in sub {
+            d.extend_from_slice(s);
+        }
+        chunk(b"ANMF", &d)
+    }
+
+    #[test]
+    fn animation_frames_keep_only_their_image_chunks() {
+        let anim = chunk(b"ANIM", &[0, 0, 0, 0, 0, 0]);
+        let hidden = chunk(b"EXIF", b"GPS 51.5N in a frame");
+        let input = riff(
+            &[
+                vp8x(FLAG_ANIMATION, 40, 30),
+                anim.clone(),
+                frame(0, 0, 40, 30, &[vp8l(40, 30), hidden.clone()]),
+                frame(10, 10, 20, 20, &[chunk(b"XMP ", b"<x/>"), vp8l(20, 20)]),
+            ],
+            b"",
+        );
+        let out = scrub(&input, &Limits::default()).unwrap();
+        let expected = riff(
+            &[
+                vp8x(FLAG_ANIMATION, 40, 30),
+                anim,
+                frame(0, 0, 40, 30, &[vp8l(40, 30)]),
+                frame(10, 10, 20, 20, &[vp8l(20, 20)]),
+            ],
+            b"",
+        );
+        assert_eq!(out.bytes, expected);
+        assert!(out.removed.contains(&Removed::Exif) && out.removed.contains(&Removed::Xmp));
+    }
+
+    #[test]
+    fn a_frame_bigger_than_its_canvas_or_the_limits_is_refused() {
+        let bomb = riff(&[vp8x(FLAG_ANIMATION, 40, 30), frame(0, 0, 16_000, 16_000, &[vp8l(16_000, 16_000)])], b"");
+        assert!(scrub(&bomb, &Limits::default()).is_err());
+        let outside = riff(&[vp8x(FLAG_ANIMATION, 40, 30), frame(30, 0, 20, 20, &[vp8l(20, 20)])], b"");
+        assert!(scrub(&outside, &Limits::default()).is_err());
+        let lying = riff(&[vp8x(FLAG_ANIMATION, 40, 30), frame(0, 0, 20, 20, &[vp8l(30, 30)])], b"");
+        assert!(scrub(&lying, &Limits::default()).is_err());
+        let small = Limits { max_pixels: 100, ..Limits::default() };
+        let big_frame = riff(&[vp8x(FLAG_ANIMATION, 40, 30), frame(0, 0, 20, 20, &[vp8l(20, 20)])], b"");
+        assert!(scrub(&big_frame, &small).is_err());
     }
 
     #[test]
