@@ -4,68 +4,13 @@
 mod common;
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::process::start;
 use common::server::{fresh_bucket, fresh_pg_database};
-
-struct Server {
-    child: Child,
-    base: String,
-    lines: std::sync::mpsc::Receiver<String>,
-}
-
-impl Server {
-    /// The admin token the server printed, waiting up to `wait` for it.
-    fn printed_token(&self, wait: Duration) -> Option<String> {
-        let deadline = std::time::Instant::now() + wait;
-        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.starts_with("cg_") => return Some(line),
-                Ok(_) => {}
-                Err(_) => return None,
-            }
-        }
-        None
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn start(args: &[String]) -> Server {
-    let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_consentgate"))
-        .args(args)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--sweep-grace-seconds", "0"])
-        .env("CONSENTGATE_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    // The first start prints the admin token; later starts print nothing.
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let base = format!("http://127.0.0.1:{port}");
-    for _ in 0..300 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Server { child, base, lines: rx };
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("the server did not start");
-}
 
 /// Distinct photos (distinct originals, distinct scrubbed bytes), each about 200 KB.
 fn photo(i: usize) -> Vec<u8> {

@@ -273,13 +273,38 @@ async fn no_claim_or_download_succeeds_after_a_withdrawal_returns(server: TestSe
     }
 }
 
-/// Two replicas on one PostgreSQL database and one S3 bucket, two claimers on each, 500 items:
-/// every item is claimed exactly once.
+/// Two `consentgate serve` processes on one PostgreSQL database and one S3 bucket, two claimers on
+/// each, 500 items: every item is claimed exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn two_replicas_four_claimers_claim_each_item_once() {
-    let first = TestServer::start(Db::Postgres, Blobs::S3).await;
-    let second = first.replica().await;
+async fn two_server_processes_four_claimers_claim_each_item_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = common::server::fresh_pg_database().await;
+    let s3 = common::server::fresh_bucket().await;
+    let args: Vec<String> = [
+        "--data",
+        dir.path().to_str().unwrap(),
+        "--database-url",
+        &database_url,
+        "--s3-bucket",
+        &s3.bucket,
+        "--s3-endpoint",
+        s3.endpoint.as_deref().unwrap(),
+        "--s3-access-key-id",
+        "test",
+        "--s3-secret-access-key",
+        "test",
+        "--s3-path-style",
+        "true",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut first = common::process::start(&args);
+    assert!(first.printed_token(Duration::from_secs(10)).is_some(), "the first start prints the admin token");
+    let mut second = common::process::start(&args);
+
     // 500 queued items, seeded through the store (the claim path is what is under test).
+    let store: Arc<dyn consentgate::store::Store> = Arc::from(consentgate::store::open(&database_url).await.unwrap());
     let eval = || Evaluation {
         at: time::OffsetDateTime::now_utc(),
         rules: Rules::default(),
@@ -297,7 +322,6 @@ async fn two_replicas_four_claimers_claim_each_item_once() {
         created_at: 0,
         updated_at: 0,
     };
-    let store = first.store.clone();
     store.insert_learner(&learner, AuditDraft::new("test", "learner_created", &learner.id, json!({}))).await.unwrap();
     let now = consentgate::store::now_ms();
     let grant = ConsentRecord {
@@ -319,7 +343,7 @@ async fn two_replicas_four_claimers_claim_each_item_once() {
         .record_consent(&grant, None, AuditDraft::new("test", "consent_recorded", &learner.id, json!({})), eval())
         .await
         .unwrap();
-    let tutor = first.token(Role::Tutor).await;
+    let tutor = consentgate::service::create_token(store.as_ref(), Role::Tutor, "tutor", "test").await.unwrap();
     let tutor_id = tutor.split('_').nth(1).unwrap().to_string();
     for i in 0..500 {
         let id = uuid::Uuid::now_v7().to_string();
@@ -347,10 +371,11 @@ async fn two_replicas_four_claimers_claim_each_item_once() {
         };
         store.insert_photo(&photo, AuditDraft::new("test", "photo_uploaded", &id, json!({})), eval()).await.unwrap();
     }
+    let client = reqwest::Client::new();
     let mut tasks = Vec::new();
-    for (n, server) in [&first, &first, &second, &second].into_iter().enumerate() {
-        let token = server.token(Role::Marketing).await;
-        let (client, base) = (server.client.clone(), server.base.clone());
+    for (n, base) in [&first.base, &first.base, &second.base, &second.base].into_iter().enumerate() {
+        let token = consentgate::service::create_token(store.as_ref(), Role::Marketing, "mkt", "test").await.unwrap();
+        let (client, base) = (client.clone(), base.clone());
         tasks.push(tokio::spawn(async move {
             let mut got = Vec::new();
             loop {
@@ -375,9 +400,17 @@ async fn two_replicas_four_claimers_claim_each_item_once() {
         assert!(!got.is_empty(), "claimer {n} got nothing: the test did not run concurrently");
         all.extend(got);
     }
+    for server in [&mut first, &mut second] {
+        server.child.kill().unwrap();
+        server.child.wait().unwrap();
+    }
     let distinct: HashSet<&String> = all.iter().collect();
     assert_eq!(all.len(), 500, "claims made");
     assert_eq!(distinct.len(), 500, "an item was claimed twice");
+    // Each claim is in the one audit chain, which both processes appended to.
+    let audit = store.audit_log(0, 100_000).await.unwrap();
+    assert_eq!(audit.iter().filter(|r| r.action == "item_claimed").count(), 500);
+    consentgate::store::verify_chain(&audit, (0, consentgate::store::GENESIS_HASH.into())).unwrap();
 }
 
 async fn a_caption_naming_a_learner_is_held_until_redacted(server: TestServer) {

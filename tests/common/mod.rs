@@ -3,6 +3,7 @@
 
 pub mod fixtures;
 pub mod oracle;
+pub mod process;
 pub mod server;
 
 use std::path::{Path, PathBuf};

@@ -169,31 +169,6 @@ impl TestServer {
         TestServer { base, admin, store, objects, settings, client: reqwest::Client::new(), _dir: dir }
     }
 
-    /// A second server process-equivalent on the same database and object store (a replica), with
-    /// its own listener and state; it shares this one's admin token.
-    pub async fn replica(&self) -> TestServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let mut settings = self.settings.clone();
-        settings.public_url = base.clone();
-        let prepared = service::prepare(settings.clone()).await.unwrap();
-        assert!(prepared.initial_admin_token.is_none(), "a replica must not make a second admin token");
-        let store = prepared.state.store.clone();
-        let objects = prepared.state.objects.clone();
-        tokio::spawn(service::maintain(prepared.state.clone(), std::future::pending()));
-        tokio::spawn(service::serve(prepared.state, listener, std::future::pending()));
-        let dir = tempfile::tempdir().unwrap();
-        TestServer {
-            base,
-            admin: self.admin.clone(),
-            store,
-            objects,
-            settings,
-            client: reqwest::Client::new(),
-            _dir: dir,
-        }
-    }
-
     /// A new token of `role`.
     pub async fn token(&self, role: Role) -> String {
         service::create_token(self.store.as_ref(), role, "test user", "test").await.unwrap()
