@@ -94,7 +94,15 @@ enum LearnersCommand {
 #[derive(Subcommand)]
 enum AuditCommand {
     /// Verify the hash chain; exits 1 and names the first bad row if it was tampered with.
-    Verify,
+    ///
+    /// Prints the head (`SEQ:HASH`) on success. Rows cut from the end leave a shorter chain that
+    /// is still valid, so keep heads outside the database (the service logs one at start and
+    /// hourly) and pass one back with --anchor to prove nothing before it was removed.
+    Verify {
+        /// A head recorded earlier, `SEQ:HASH`: that row must still be there, unchanged.
+        #[arg(long)]
+        anchor: Option<String>,
+    },
 }
 
 /// The media limits, overridable per run.
@@ -241,11 +249,23 @@ async fn online(command: Command, settings: Settings) -> ExitCode {
                 Err(e) => fail(e),
             }
         }
-        Command::Audit { command: AuditCommand::Verify } => {
+        Command::Audit { command: AuditCommand::Verify { anchor } } => {
+            let anchor = match anchor
+                .as_deref()
+                .map(|a| a.split_once(':').map(|(seq, hash)| (seq.parse::<i64>(), hash)))
+            {
+                None => None,
+                Some(Some((Ok(seq), hash))) if seq > 0 && hash.len() == 64 => Some((seq, hash.to_ascii_lowercase())),
+                Some(_) => {
+                    eprintln!("consentgate: --anchor must be SEQ:HASH as printed by an earlier verify");
+                    return ExitCode::from(2);
+                }
+            };
             let store = match service::open_store(&settings).await {
                 Ok(s) => s,
                 Err(e) => return fail(e),
             };
+            let mut anchor_seen = false;
             let mut prev = (0, GENESIS_HASH.to_string());
             loop {
                 let rows = match store.audit_log(prev.0, 10_000).await {
@@ -262,8 +282,28 @@ async fn online(command: Command, settings: Settings) -> ExitCode {
                         return ExitCode::from(1);
                     }
                 }
+                if let Some((seq, hash)) = &anchor {
+                    if let Some(row) = rows.iter().find(|r| r.seq == *seq) {
+                        if &row.hash != hash {
+                            eprintln!(
+                                "consentgate: audit row {seq} is not the row anchored earlier: the log was rewritten"
+                            );
+                            return ExitCode::from(1);
+                        }
+                        anchor_seen = true;
+                    }
+                }
             }
-            println!("audit log verified: {} rows", prev.0);
+            if let Some((seq, _)) = &anchor {
+                if !anchor_seen {
+                    eprintln!(
+                        "consentgate: the audit log ends at row {} but row {seq} was recorded earlier: rows were deleted from its end",
+                        prev.0
+                    );
+                    return ExitCode::from(1);
+                }
+            }
+            println!("audit log verified: {} rows; head {}:{}", prev.0, prev.0, prev.1);
             ExitCode::SUCCESS
         }
         Command::Scrub { .. } | Command::Fingerprint { .. } => unreachable!("handled offline"),

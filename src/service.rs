@@ -161,6 +161,7 @@ pub async fn prepare(settings: Settings) -> Result<Prepared, StartError> {
         withdraw_limiter: http::withdraw_limiter(),
         names: Default::default(),
     };
+    log_audit_head(&state).await;
     // Time passed while the service was down: statuses catch up before the first request.
     let changed = reevaluate_all(&state).await?;
     if changed > 0 {
@@ -194,11 +195,21 @@ pub async fn maintain(state: AppState, shutdown: impl std::future::Future<Output
         }
         if last_sweep.elapsed() >= SWEEP_EVERY {
             last_sweep = std::time::Instant::now();
+            log_audit_head(&state).await;
             let grace = state.settings.sweep_grace.max(RUNNING_SWEEP_GRACE);
             if let Err(e) = sweep_orphans(state.store.as_ref(), &state.objects, grace).await {
                 tracing::error!(error = %e, "periodic sweep failed");
             }
         }
+    }
+}
+
+/// Logs the audit chain's head. Logs leave the machine; a head kept there is the anchor that
+/// `audit verify --anchor` needs to detect rows cut from the end of the chain.
+pub async fn log_audit_head(state: &AppState) {
+    match state.store.audit_head().await {
+        Ok((seq, hash)) => tracing::info!(anchor = %format!("{seq}:{hash}"), "audit head"),
+        Err(e) => tracing::error!(error = %e, "cannot read the audit head"),
     }
 }
 

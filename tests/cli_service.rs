@@ -19,6 +19,17 @@ fn run(data: &std::path::Path, args: &[&str]) -> (i32, String, String) {
     )
 }
 
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    for entry in walkdir::WalkDir::new(from).into_iter().filter_map(Result::ok) {
+        let target = to.join(entry.path().strip_prefix(from).unwrap());
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn tokens_are_printed_once_and_stored_hashed_and_tampering_is_found() {
     let dir = tempfile::tempdir().unwrap();
@@ -53,6 +64,24 @@ async fn tokens_are_printed_once_and_stored_hashed_and_tampering_is_found() {
     let (code, stdout, _) = run(&data, &["audit", "verify"]);
     assert_eq!(code, 0);
     assert!(stdout.contains("3 rows"), "{stdout}");
+    let head = stdout.rsplit("head ").next().unwrap().trim().to_string();
+    let (code, _, _) = run(&data, &["audit", "verify", "--anchor", &head]);
+    assert_eq!(code, 0, "the head just printed anchors the chain");
+
+    // Rows cut from the end leave a valid, shorter chain: only an anchor kept elsewhere finds it.
+    let copy = dir.path().join("copy");
+    copy_dir(&data, &copy);
+    {
+        use sqlx::Connection;
+        let url = format!("sqlite://{}", copy.join("consentgate.db").display());
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query("DELETE FROM audit_log WHERE seq = 3").execute(&mut conn).await.unwrap();
+    }
+    assert_eq!(run(&copy, &["audit", "verify"]).0, 0);
+    let (code, _, stderr) = run(&copy, &["audit", "verify", "--anchor", &head]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("deleted from its end"), "{stderr}");
+    assert_eq!(run(&data, &["audit", "verify", "--anchor", "3:nothex"]).0, 2);
 
     // Edit the second row in the database, as someone covering their tracks would.
     {

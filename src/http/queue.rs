@@ -142,6 +142,13 @@ pub async fn published(
     JsonBody(body): JsonBody<Published>,
 ) -> Result<Json<ItemView>, ApiError> {
     caller.require(&[Role::Marketing])?;
+    // Item ids are `<photo id>:<purpose>`; anything else names no item.
+    let item = match item.split_once(':') {
+        Some((photo, purpose)) if purpose.parse::<Purpose>().is_ok() => {
+            format!("{}:{purpose}", input::path_id(photo, "queue item")?)
+        }
+        _ => return Err(ApiError::not_found("queue item")),
+    };
     let url = input::free_text("url", body.url.trim().to_string(), 2000)?;
     if !url::Url::parse(&url).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
         return Err(ApiError::bad_form("url must be an http or https address"));

@@ -397,6 +397,8 @@ pub trait Store: Send + Sync + 'static {
     async fn object_in_use(&self, key: &str) -> Result<bool, StoreError>;
     /// Appends one audit row, chained to the last.
     async fn append_audit(&self, audit: AuditDraft) -> Result<(), StoreError>;
+    /// The last audit row's sequence number and hash (`0` and the genesis hash when empty).
+    async fn audit_head(&self) -> Result<(i64, String), StoreError>;
     /// Audit rows with `seq > after`, oldest first, at most `limit`.
     async fn audit_log(&self, after: i64, limit: i64) -> Result<Vec<AuditRecord>, StoreError>;
     /// Row counts of every table, for health checks and tests.

@@ -939,6 +939,16 @@ macro_rules! sql_store {
                 Ok(())
             }
 
+            async fn audit_head(&self) -> Result<(i64, String), StoreError> {
+                let row = sqlx::query("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+                    .fetch_optional(&self.$read)
+                    .await?;
+                match row {
+                    Some(row) => Ok((row.try_get("seq")?, row.try_get("hash")?)),
+                    None => Ok((0, GENESIS_HASH.to_string())),
+                }
+            }
+
             async fn audit_log(&self, after: i64, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
                 let rows = sqlx::query(
                     "SELECT seq, at, actor, action, subject, details, prev_hash, hash FROM audit_log \
