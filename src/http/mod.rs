@@ -1,6 +1,7 @@
 //! The HTTP adapter: routes, authentication, error mapping. Handlers translate between HTTP and
 //! the core; they hold no rules of their own.
 
+mod audit;
 mod auth;
 mod consents;
 mod error;
@@ -136,6 +137,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/queue/{item}/published", post(queue::published))
         .route("/api/v1/takedowns", get(queue::takedowns))
         .route("/api/v1/takedowns/{id}/done", post(queue::takedown_done))
+        .route("/api/v1/audit", get(audit::log))
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route("/api/v1/openapi.json", get(ops::openapi))

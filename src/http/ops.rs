@@ -43,13 +43,13 @@ pub async fn not_found() -> ApiError {
     paths(healthz, metrics, super::photos::upload, super::photos::show, super::photos::edit, super::photos::image,
         super::learners::create, super::learners::show, super::learners::correct, super::learners::search, super::learners::import,
         super::consents::record, super::consents::history, super::queue::list, super::queue::claim,
-        super::queue::published, super::queue::takedowns, super::queue::takedown_done),
+        super::queue::published, super::queue::takedowns, super::queue::takedown_done, super::audit::log),
     components(schemas(super::photos::PhotoView, super::photos::UploadForm, super::learners::LearnerView,
         super::learners::NewLearner, super::learners::NewGuardian, super::learners::LearnerPatch, crate::store::GuardianRecord, crate::policy::PurposeStatus, crate::policy::Purpose, crate::policy::State, crate::policy::Reason, crate::policy::LearnerReason,
         super::photos::PhotoPatch, super::consents::NewConsent, super::consents::RecordedConsent,
         super::consents::ConsentView, super::learners::ImportAnswer, super::queue::ItemView, super::queue::ClaimRequest,
         super::queue::Published, super::queue::TakedownView, super::photos::NameCheckView, super::photos::NameFound,
-        super::photos::SuggestedRedaction, crate::store::ImportSummary, super::consents::DecisionView, super::consents::ConsentHistory, ErrorBody)),
+        super::photos::SuggestedRedaction, super::audit::AuditRow, crate::store::ImportSummary, super::consents::DecisionView, super::consents::ConsentHistory, ErrorBody)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;

@@ -588,6 +588,8 @@ macro_rules! sql_store {
 
             async fn create_token(&self, token: &TokenRecord, audit: AuditDraft) -> Result<(), StoreError> {
                 let mut tx = self.$write.begin().await?;
+                // Every writing transaction takes the chain's lock first: one lock order, no deadlocks.
+                Self::lock_in(&mut *tx).await?;
                 sqlx::query("INSERT INTO tokens (id, role, name, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
                     .bind(&token.id)
                     .bind(token.role.as_str())
@@ -991,6 +993,8 @@ macro_rules! sql_store {
 
             async fn insert_learner(&self, learner: &LearnerRecord, audit: AuditDraft) -> Result<(), StoreError> {
                 let mut tx = self.$write.begin().await?;
+                // Every writing transaction takes the chain's lock first: one lock order, no deadlocks.
+                Self::lock_in(&mut *tx).await?;
                 let inserted = sqlx::query(
                     "INSERT INTO learners (id, given_name, family_name, preferred_name, date_of_birth, external_ref, \
                      created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
