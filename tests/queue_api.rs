@@ -360,6 +360,8 @@ async fn two_server_processes_four_claimers_claim_each_item_once() {
             removed: "[]".into(),
             caption: format!("item {i}"),
             alt_text: String::new(),
+            title: String::new(),
+            tags: Vec::new(),
             all_tagged: true,
             uploaded_by: tutor_id.clone(),
             created_at: now,
@@ -428,6 +430,8 @@ async fn a_caption_naming_a_learner_is_held_until_redacted(server: TestServer) {
         ("learner_ids", ids.as_str()),
         ("caption", "AMIRA MARKETINGTEST and Ben Baker's garden wall"),
         ("alt_text", "Amira Marketingtest pointing brickwork"),
+        ("title", "Garden wall"),
+        ("tags", "bricklaying, Marketingtest-Amira, level2"),
     ];
     let response = server.upload(&tutor, "x.jpg", distinct_jpeg(77, 320, 240), &fields).await;
     assert_eq!(response.status(), 201);
@@ -435,12 +439,16 @@ async fn a_caption_naming_a_learner_is_held_until_redacted(server: TestServer) {
     let id = photo["id"].as_str().unwrap();
     assert_eq!(photo["status"]["website"]["state"], "held");
     assert_eq!(photo["status"]["website"]["reasons"], json!(["name_in_text"]));
-    assert_eq!(photo["name_check"]["matches"].as_array().unwrap().len(), 3);
-    assert_eq!(photo["name_check"]["matches"][0]["field"], "caption");
+    let fields: Vec<&str> =
+        photo["name_check"]["matches"].as_array().unwrap().iter().map(|m| m["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["caption", "caption", "alt_text", "tags[1]"]);
     assert_eq!(photo["name_check"]["matches"][0]["learner_id"], json!(amira));
     assert_eq!(
         photo["name_check"]["suggested_redaction"],
-        json!({"caption": "AMIRA and Ben's garden wall", "alt_text": "Amira pointing brickwork"})
+        json!({
+            "caption": "AMIRA and Ben's garden wall", "alt_text": "Amira pointing brickwork", "title": "Garden wall",
+            "tags": ["bricklaying", "Amira", "level2"]
+        })
     );
     assert_eq!(post(&server, &marketing, "/api/v1/queue/claim", json!({"purpose": "website"})).await.status(), 204);
 
@@ -456,6 +464,7 @@ async fn a_caption_naming_a_learner_is_held_until_redacted(server: TestServer) {
     assert_eq!(patched.status(), 200);
     let patched: Value = patched.json().await.unwrap();
     assert_eq!(patched["caption"], "AMIRA and Ben's garden wall");
+    assert_eq!(patched["tags"], json!(["bricklaying", "Amira", "level2"]));
     assert_eq!(patched["status"]["website"]["state"], "queued");
     assert!(patched["name_check"]["suggested_redaction"].is_null());
     let again = server

@@ -43,6 +43,8 @@ fn photo(id: &str, original: &str, uploader: &str) -> PhotoRecord {
         removed: "[\"exif\"]".into(),
         caption: "At the workshop".into(),
         alt_text: "Two learners at a bench".into(),
+        title: String::new(),
+        tags: Vec::new(),
         all_tagged: true,
         uploaded_by: uploader.into(),
         created_at: 1_700_000_000_000,

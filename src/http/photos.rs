@@ -29,6 +29,10 @@ pub struct UploadForm {
     caption: Option<String>,
     /// Alt text for publication.
     alt_text: Option<String>,
+    /// Title for publication.
+    title: Option<String>,
+    /// Tags for publication; repeat the field or separate with commas.
+    tags: Option<String>,
     /// Ids of the learners pictured; repeat the field or separate with commas.
     learner_ids: Option<String>,
     /// `true` when everyone pictured is tagged.
@@ -58,6 +62,10 @@ pub struct PhotoView {
     pub caption: String,
     /// Alt text.
     pub alt_text: String,
+    /// Title.
+    pub title: String,
+    /// Tags.
+    pub tags: Vec<String>,
     /// Learners pictured.
     pub learner_ids: Vec<String>,
     /// Everyone pictured is tagged.
@@ -86,8 +94,8 @@ pub struct NameCheckView {
 /// One full name found.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct NameFound {
-    /// `caption` or `alt_text`.
-    pub field: &'static str,
+    /// `caption`, `alt_text`, `title` or `tags[i]`.
+    pub field: String,
     /// Byte offset where the name starts.
     pub start: usize,
     /// Byte offset where it ends.
@@ -103,24 +111,26 @@ pub struct SuggestedRedaction {
     pub caption: String,
     /// Alt text.
     pub alt_text: String,
+    /// Title.
+    pub title: String,
+    /// Tags.
+    pub tags: Vec<String>,
 }
 
-/// The name check of a caption and alt text.
-fn name_check(caption: &str, alt_text: &str, names: &NameIndex) -> NameCheckView {
-    let in_caption = names.find(caption);
-    let in_alt = names.find(alt_text);
+/// The name check of every text that leaves with the photo.
+fn name_check(photo: &PhotoRecord, names: &NameIndex) -> NameCheckView {
+    let redact = |text: &str| suggest_redaction(text, &names.find(text));
     let mut matches = Vec::new();
-    for (field, found) in [("caption", &in_caption), ("alt_text", &in_alt)] {
-        matches.extend(found.iter().map(|m| NameFound {
-            field,
-            start: m.start,
-            end: m.end,
-            learner_id: m.learner_id.clone(),
-        }));
+    for (field, text) in photo.texts() {
+        for m in names.find(text) {
+            matches.push(NameFound { field: field.clone(), start: m.start, end: m.end, learner_id: m.learner_id });
+        }
     }
     let suggested_redaction = (!matches.is_empty()).then(|| SuggestedRedaction {
-        caption: suggest_redaction(caption, &in_caption),
-        alt_text: suggest_redaction(alt_text, &in_alt),
+        caption: redact(&photo.caption),
+        alt_text: redact(&photo.alt_text),
+        title: redact(&photo.title),
+        tags: photo.tags.iter().map(|t| redact(t)).collect(),
     });
     NameCheckView { matches, suggested_redaction }
 }
@@ -141,12 +151,14 @@ impl PhotoView {
             phash: photo.phash.clone(),
             caption: photo.caption.clone(),
             alt_text: photo.alt_text.clone(),
+            title: photo.title.clone(),
+            tags: photo.tags.clone(),
             learner_ids: photo.learner_ids.clone(),
             all_tagged: photo.all_tagged,
             status: photo.status.clone(),
             removed: serde_json::from_str(&photo.removed).unwrap_or_default(),
             created_at: created,
-            name_check: name_check(&photo.caption, &photo.alt_text, names),
+            name_check: name_check(photo, names),
         }
     }
 }
@@ -156,12 +168,16 @@ struct Form {
     file: Bytes,
     caption: String,
     alt_text: String,
+    title: String,
+    tags: Vec<String>,
     learner_ids: Vec<String>,
     all_tagged: bool,
     purposes: Vec<Purpose>,
 }
 
-/// Longest accepted caption or alt text, in characters.
+/// Most tags on one photo.
+const MAX_TAGS: usize = 30;
+/// Longest accepted caption, alt text, title or tag list, in characters.
 const MAX_TEXT: usize = 2_000;
 
 fn list(value: &str) -> impl Iterator<Item = String> + '_ {
@@ -179,7 +195,8 @@ fn multipart_error(e: axum::extract::multipart::MultipartError, max_bytes: u64) 
 /// Reads the form, streaming the file with the byte limit applied as it arrives.
 async fn read_form(mut multipart: Multipart, max_bytes: u64) -> Result<Form, ApiError> {
     let mut file = None;
-    let (mut caption, mut alt_text, mut all_tagged) = (String::new(), String::new(), None);
+    let (mut caption, mut alt_text, mut title, mut all_tagged) = (String::new(), String::new(), String::new(), None);
+    let mut tags = Vec::new();
     let (mut learner_ids, mut purposes) = (Vec::new(), Vec::new());
     while let Some(mut field) = multipart.next_field().await.map_err(|e| multipart_error(e, max_bytes))? {
         let name = field.name().unwrap_or_default().to_string();
@@ -206,6 +223,8 @@ async fn read_form(mut multipart: Multipart, max_bytes: u64) -> Result<Form, Api
         match name.as_str() {
             "caption" => caption = text,
             "alt_text" => alt_text = text,
+            "title" => title = text,
+            "tags" => tags.extend(list(&text)),
             "learner_ids" => {
                 for raw in list(&text) {
                     // Something that cannot be one of our ids names no learner on record.
@@ -238,7 +257,11 @@ async fn read_form(mut multipart: Multipart, max_bytes: u64) -> Result<Form, Api
     purposes.dedup();
     learner_ids.sort();
     learner_ids.dedup();
-    Ok(Form { file, caption, alt_text, learner_ids, all_tagged: all_tagged.unwrap_or(false), purposes })
+    if tags.len() > MAX_TAGS {
+        return Err(ApiError::bad_form(format!("at most {MAX_TAGS} tags")));
+    }
+    tags.dedup();
+    Ok(Form { file, caption, alt_text, title, tags, learner_ids, all_tagged: all_tagged.unwrap_or(false), purposes })
 }
 
 fn unknown_learners(ids: &[String]) -> ApiError {
@@ -266,6 +289,8 @@ fn answer_for_existing(
 ) -> Result<Response, ApiError> {
     let same_form = existing.caption == form.caption
         && existing.alt_text == form.alt_text
+        && existing.title == form.title
+        && existing.tags == form.tags
         && existing.all_tagged == form.all_tagged
         && existing.learner_ids == form.learner_ids
         && existing.purposes == form.purposes;
@@ -371,6 +396,8 @@ async fn receive(
         removed: serde_json::to_string(&scrubbed.removed).map_err(ApiError::internal)?,
         caption: form.caption.clone(),
         alt_text: form.alt_text.clone(),
+        title: form.title.clone(),
+        tags: form.tags.clone(),
         all_tagged: form.all_tagged,
         uploaded_by: caller.token_id.clone(),
         created_at: now_ms(),
@@ -473,6 +500,10 @@ pub struct PhotoPatch {
     pub caption: Option<String>,
     /// New alt text.
     pub alt_text: Option<String>,
+    /// New title.
+    pub title: Option<String>,
+    /// New tags (replaces the list).
+    pub tags: Option<Vec<String>>,
     /// The learners pictured (replaces the list).
     pub learner_ids: Option<Vec<String>>,
     /// Everyone pictured is tagged.
@@ -499,14 +530,16 @@ pub async fn edit(
     let mut changed = Vec::new();
     let names = state.name_index().await?;
     if patch.accept_redaction {
-        if patch.caption.is_some() || patch.alt_text.is_some() {
+        if patch.caption.is_some() || patch.alt_text.is_some() || patch.title.is_some() || patch.tags.is_some() {
             return Err(ApiError::bad_form("send either accept_redaction or new texts, not both"));
         }
-        let Some(redaction) = name_check(&photo.caption, &photo.alt_text, &names).suggested_redaction else {
+        let Some(redaction) = name_check(&photo, &names).suggested_redaction else {
             return Err(ApiError::bad_form("there is no redaction to accept: no full name is in the texts"));
         };
         photo.caption = redaction.caption;
         photo.alt_text = redaction.alt_text;
+        photo.title = redaction.title;
+        photo.tags = redaction.tags;
         changed.push("redaction_accepted");
     }
     if let Some(caption) = patch.caption {
@@ -516,6 +549,24 @@ pub async fn edit(
     if let Some(alt_text) = patch.alt_text {
         photo.alt_text = input::free_text("alt_text", alt_text, MAX_TEXT)?;
         changed.push("alt_text");
+    }
+    if let Some(title) = patch.title {
+        photo.title = input::free_text("title", title, MAX_TEXT)?;
+        changed.push("title");
+    }
+    if let Some(tags) = patch.tags {
+        if tags.len() > MAX_TAGS {
+            return Err(ApiError::bad_form(format!("at most {MAX_TAGS} tags")));
+        }
+        let mut clean = Vec::with_capacity(tags.len());
+        for tag in tags {
+            let tag = input::free_text("tags", tag.trim().to_string(), 200)?;
+            if !tag.is_empty() && !clean.contains(&tag) {
+                clean.push(tag);
+            }
+        }
+        photo.tags = clean;
+        changed.push("tags");
     }
     if let Some(ids) = patch.learner_ids {
         let mut parsed = Vec::with_capacity(ids.len());

@@ -37,6 +37,10 @@ pub struct ItemView {
     pub caption: String,
     /// Alt text as released.
     pub alt_text: String,
+    /// Title as released.
+    pub title: String,
+    /// Tags as released.
+    pub tags: Vec<String>,
     /// Width in pixels.
     pub width: i64,
     /// Height in pixels.
@@ -57,6 +61,8 @@ impl From<QueueItem> for ItemView {
             state: i.state,
             caption: i.caption,
             alt_text: i.alt_text,
+            title: i.title,
+            tags: i.tags,
             width: i.width,
             height: i.height,
             lease_expires_at: i.lease_expires_at.filter(|_| i.state == crate::policy::State::Claimed).map(rfc3339),

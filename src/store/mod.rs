@@ -117,6 +117,10 @@ pub struct PhotoRecord {
     pub caption: String,
     /// Alt text as written by the tutor.
     pub alt_text: String,
+    /// Title for publication.
+    pub title: String,
+    /// Tags for publication (keywords, hashtags).
+    pub tags: Vec<String>,
     /// The tutor confirmed everyone pictured is tagged.
     pub all_tagged: bool,
     /// Token id of the uploader.
@@ -169,6 +173,18 @@ pub struct LearnerRecord {
     pub created_at: i64,
     /// Unix milliseconds.
     pub updated_at: i64,
+}
+
+impl PhotoRecord {
+    /// Every text that leaves with the image, with the name of its field: what the name check
+    /// reads.
+    pub fn texts(&self) -> Vec<(String, &str)> {
+        let mut texts =
+            vec![("caption".to_string(), self.caption.as_str()), ("alt_text".to_string(), self.alt_text.as_str())];
+        texts.push(("title".to_string(), self.title.as_str()));
+        texts.extend(self.tags.iter().enumerate().map(|(i, t)| (format!("tags[{i}]"), t.as_str())));
+        texts
+    }
 }
 
 /// One recorded consent event, with its proof.
@@ -296,6 +312,10 @@ pub struct QueueItem {
     pub caption: String,
     /// Alt text as released.
     pub alt_text: String,
+    /// Title as released.
+    pub title: String,
+    /// Tags as released.
+    pub tags: Vec<String>,
     /// Image format.
     pub format: String,
     /// Width in pixels.

@@ -24,7 +24,8 @@ use crate::policy::{LearnerReason, Purpose, PurposeStatus, Reason, State};
 /// The columns of a queue item, joined from its purpose row and its photo.
 const QUEUE_ITEM_SELECT: &str =
     "SELECT pp.item_id, pp.photo_id, pp.purpose, pp.state, pp.claimed_by, pp.lease_expires_at, \
-     pp.published_url, pp.published_channel, pp.changed_at, p.caption, p.alt_text, p.format, p.width, p.height \
+     pp.published_url, pp.published_channel, pp.changed_at, p.caption, p.alt_text, p.title, p.tags, p.format, p.width, \
+     p.height \
      FROM photo_purposes pp JOIN photos p ON p.id = pp.photo_id";
 
 fn queue_item_from_row<R: Row>(row: &R) -> Result<QueueItem, StoreError>
@@ -44,6 +45,8 @@ where
         state: state.parse().map_err(StoreError::Corrupt)?,
         caption: row.try_get("caption")?,
         alt_text: row.try_get("alt_text")?,
+        title: row.try_get("title")?,
+        tags: tags_from_column(&row.try_get::<String, _>("tags")?)?,
         format: row.try_get("format")?,
         width: row.try_get("width")?,
         height: row.try_get("height")?,
@@ -53,6 +56,14 @@ where
         published_channel: row.try_get("published_channel")?,
         changed_at: row.try_get("changed_at")?,
     })
+}
+
+fn tags_from_column(tags: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(tags).map_err(|e| StoreError::Corrupt(format!("tags: {e}")))
+}
+
+fn tags_column(tags: &[String]) -> String {
+    serde_json::to_string(tags).expect("strings serialise")
 }
 
 /// How a purpose's status is kept in `photo_purposes.detail`.
@@ -301,7 +312,7 @@ macro_rules! sql_store {
                 let mut changes = Vec::new();
                 let now = ms_of_time(eval.at);
                 for photo_id in photo_ids {
-                    let photo = sqlx::query("SELECT all_tagged, image_deleted_at, caption, alt_text FROM photos WHERE id = $1")
+                    let photo = sqlx::query("SELECT all_tagged, image_deleted_at, caption, alt_text, title, tags FROM photos WHERE id = $1")
                         .bind(photo_id)
                         .fetch_optional(&mut **tx)
                         .await?;
@@ -313,6 +324,8 @@ macro_rules! sql_store {
                     let all_tagged: bool = photo.try_get("all_tagged")?;
                     let caption: String = photo.try_get("caption")?;
                     let alt_text: String = photo.try_get("alt_text")?;
+                    let title: String = photo.try_get("title")?;
+                    let tags = tags_from_column(&photo.try_get::<String, _>("tags")?)?;
                     let learner_ids: Vec<String> =
                         sqlx::query_scalar("SELECT learner_id FROM photo_learners WHERE photo_id = $1 ORDER BY learner_id")
                             .bind(photo_id)
@@ -343,7 +356,8 @@ macro_rules! sql_store {
                         current.insert(purpose, status);
                     }
                     let purposes: Vec<Purpose> = current.keys().copied().collect();
-                    let texts = [caption.as_str(), alt_text.as_str()];
+                    let mut texts = vec![caption.as_str(), alt_text.as_str(), title.as_str()];
+                    texts.extend(tags.iter().map(String::as_str));
                     let evaluated =
                         Self::evaluate_in(&mut **tx, &learner_ids, all_tagged, &purposes, &blocked_by, &texts, eval).await?;
                     for (purpose, rules_say) in evaluated {
@@ -567,6 +581,8 @@ macro_rules! sql_store {
                     removed: row.try_get("removed")?,
                     caption: row.try_get("caption")?,
                     alt_text: row.try_get("alt_text")?,
+                    title: row.try_get("title")?,
+                    tags: tags_from_column(&row.try_get::<String, _>("tags")?)?,
                     all_tagged: row.try_get("all_tagged")?,
                     uploaded_by: row.try_get("uploaded_by")?,
                     created_at: row.try_get("created_at")?,
@@ -652,8 +668,8 @@ macro_rules! sql_store {
                 Self::lock_in(&mut *tx).await?;
                 let inserted = sqlx::query(
                     "INSERT INTO photos (id, object_key, format, width, height, byte_size, blake3, original_blake3, \
-                     phash, removed, caption, alt_text, all_tagged, uploaded_by, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                     phash, removed, caption, alt_text, all_tagged, uploaded_by, created_at, title, tags) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
                 )
                 .bind(&photo.id)
                 .bind(&photo.object_key)
@@ -670,6 +686,8 @@ macro_rules! sql_store {
                 .bind(photo.all_tagged)
                 .bind(&photo.uploaded_by)
                 .bind(photo.created_at)
+                .bind(&photo.title)
+                .bind(tags_column(&photo.tags))
                 .execute(&mut *tx)
                 .await;
                 if let Err(e) = inserted {
@@ -697,7 +715,7 @@ macro_rules! sql_store {
                     photo.all_tagged,
                     &photo.purposes,
                     &blocked_by,
-                    &[&photo.caption, &photo.alt_text],
+                    &photo.texts().into_iter().map(|(_, t)| t).collect::<Vec<_>>(),
                     &eval,
                 )
                 .await?;
@@ -725,11 +743,15 @@ macro_rules! sql_store {
             async fn update_photo(&self, photo: &PhotoRecord, audit: AuditDraft, eval: Evaluation) -> Result<bool, StoreError> {
                 let mut tx = self.$write.begin().await?;
                 Self::lock_in(&mut *tx).await?;
-                let updated = sqlx::query("UPDATE photos SET caption = $1, alt_text = $2, all_tagged = $3 WHERE id = $4")
-                    .bind(&photo.caption)
-                    .bind(&photo.alt_text)
-                    .bind(photo.all_tagged)
-                    .bind(&photo.id)
+                let updated = sqlx::query(
+                    "UPDATE photos SET caption = $1, alt_text = $2, all_tagged = $3, title = $4, tags = $5 WHERE id = $6",
+                )
+                .bind(&photo.caption)
+                .bind(&photo.alt_text)
+                .bind(photo.all_tagged)
+                .bind(&photo.title)
+                .bind(tags_column(&photo.tags))
+                .bind(&photo.id)
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
