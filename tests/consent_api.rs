@@ -10,28 +10,8 @@ use common::server::{Blobs, Db, TestServer};
 use consentgate::store::Role;
 use serde_json::{json, Value};
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite_fs {
-            $(
-                #[tokio::test(flavor = "multi_thread")]
-                async fn $name() {
-                    super::$name(super::start(super::Db::Sqlite, super::Blobs::Fs).await).await;
-                }
-            )*
-        }
-        mod postgres_s3 {
-            $(
-                #[tokio::test(flavor = "multi_thread")]
-                async fn $name() {
-                    super::$name(super::start(super::Db::Postgres, super::Blobs::S3).await).await;
-                }
-            )*
-        }
-    };
-}
-
 on_both_backends!(
+    start = super::start;
     a_child_needs_a_guardian_and_a_group_needs_everyone,
     the_withdrawal_link_shows_on_get_and_withdraws_on_post_once,
     an_expired_grant_holds_the_photo_without_any_request,

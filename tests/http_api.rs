@@ -11,28 +11,6 @@ fn corpus(rel: &str) -> Vec<u8> {
     std::fs::read(common::corpus_dir().join(rel)).unwrap()
 }
 
-/// Runs a scenario on both backend pairs.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite_fs {
-            $(
-                #[tokio::test(flavor = "multi_thread")]
-                async fn $name() {
-                    super::$name(super::TestServer::start(super::Db::Sqlite, super::Blobs::Fs).await).await;
-                }
-            )*
-        }
-        mod postgres_s3 {
-            $(
-                #[tokio::test(flavor = "multi_thread")]
-                async fn $name() {
-                    super::$name(super::TestServer::start(super::Db::Postgres, super::Blobs::S3).await).await;
-                }
-            )*
-        }
-    };
-}
-
 on_both_backends!(
     upload_stores_a_scrubbed_photo_held_for_consent,
     identical_reupload_answers_with_the_existing_photo,

@@ -6,27 +6,6 @@ use common::server::{Blobs, Db, TestServer};
 use consentgate::store::Role;
 use serde_json::{json, Value};
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread")]
-                async fn $name() {
-                    super::$name(super::TestServer::start(super::Db::Sqlite, super::Blobs::Fs).await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread")]
-                async fn $name() {
-                    super::$name(super::TestServer::start(super::Db::Postgres, super::Blobs::Fs).await).await;
-                }
-            )*
-        }
-    };
-}
-
 on_both_backends!(
     create_read_correct_and_search,
     bad_learner_input_is_refused_and_stores_nothing,

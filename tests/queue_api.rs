@@ -14,27 +14,6 @@ use consentgate::policy::Purpose;
 use consentgate::store::{AuditDraft, ConsentRecord, Evaluation, LearnerRecord, PhotoRecord, Role};
 use serde_json::{json, Value};
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite_fs {
-            $(
-                #[tokio::test(flavor = "multi_thread")]
-                async fn $name() {
-                    super::$name(super::TestServer::start(super::Db::Sqlite, super::Blobs::Fs).await).await;
-                }
-            )*
-        }
-        mod postgres_s3 {
-            $(
-                #[tokio::test(flavor = "multi_thread")]
-                async fn $name() {
-                    super::$name(super::TestServer::start(super::Db::Postgres, super::Blobs::S3).await).await;
-                }
-            )*
-        }
-    };
-}
-
 on_both_backends!(
     from_the_queue_to_a_takedown,
     a_withdrawn_learners_lookalike_is_held,

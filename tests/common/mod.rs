@@ -1,6 +1,34 @@
 //! Shared test helpers: the corpus, the exiftool oracle and the fixture generators.
 #![allow(dead_code)]
 
+/// Runs each named scenario `async fn NAME(server: TestServer)` twice: on SQLite with files, and on
+/// a fresh PostgreSQL database with a fresh S3 bucket (moto). `start` makes the server from a
+/// `Db` and `Blobs` (default `TestServer::start`).
+#[macro_export]
+macro_rules! on_both_backends {
+    (start = $start:path; $($name:ident),* $(,)?) => {
+        mod sqlite_fs {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $name() {
+                    super::$name($start(super::Db::Sqlite, super::Blobs::Fs).await).await;
+                }
+            )*
+        }
+        mod postgres_s3 {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $name() {
+                    super::$name($start(super::Db::Postgres, super::Blobs::S3).await).await;
+                }
+            )*
+        }
+    };
+    ($($name:ident),* $(,)?) => {
+        $crate::on_both_backends!(start = super::TestServer::start; $($name),*);
+    };
+}
+
 pub mod fixtures;
 pub mod oracle;
 pub mod process;
