@@ -193,6 +193,9 @@ pub async fn maintain(state: AppState, shutdown: impl std::future::Future<Output
             Ok(changed) => tracing::info!(changed, "statuses changed with the passing of time"),
             Err(e) => tracing::error!(error = %e, "periodic re-evaluation failed"),
         }
+        // Forget the withdrawal pages' rate-limit state of addresses not seen lately, so the map
+        // cannot grow without bound.
+        state.withdraw_limiter.retain_recent();
         if last_sweep.elapsed() >= SWEEP_EVERY {
             last_sweep = std::time::Instant::now();
             log_audit_head(&state).await;
