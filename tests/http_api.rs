@@ -198,6 +198,13 @@ async fn tokens_and_roles_are_enforced(server: TestServer) {
         assert_eq!(response.status(), 401, "{token:?}");
         assert_eq!(response.json::<Value>().await.unwrap()["error"], "unauthorized");
     }
+    // A large body with a bad token still gets its JSON 401, not a reset connection: the server
+    // reads the body to its end before answering.
+    for _ in 0..3 {
+        let response = server.upload("cg_nonsense", "big.jpg", vec![0xFF; 8 << 20], &[("purposes", "website")]).await;
+        assert_eq!(response.status(), 401);
+        assert_eq!(response.json::<Value>().await.unwrap()["error"], "unauthorized");
+    }
     // A real id with a wrong secret.
     let tutor = server.token(Role::Tutor).await;
     let forged = format!("{}{}", &tutor[..tutor.len() - 4], "0000");

@@ -258,4 +258,23 @@ async fn import_is_all_or_nothing_and_idempotent(server: TestServer) {
         .await
         .unwrap();
     assert_eq!(response.status(), 415);
+
+    // A large file with the wrong token gets its JSON 403, not a reset connection.
+    let tutor = server.token(Role::Tutor).await;
+    let big = format!(
+        "{}{}",
+        "given_name,family_name,date_of_birth,external_ref,guardian_name,guardian_email\n",
+        "a,b,,c,,\n".repeat(800_000)
+    );
+    let response = server
+        .client
+        .post(format!("{}/api/v1/learners/import", server.base))
+        .bearer_auth(&tutor)
+        .header("content-type", "text/csv")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    assert_eq!(response.json::<Value>().await.unwrap()["error"], "forbidden");
 }

@@ -296,11 +296,14 @@ pub const MAX_IMPORT_BYTES: usize = 10 << 20;
     security(("bearer" = [])))]
 pub async fn import(
     State(state): State<AppState>,
-    caller: Caller,
+    // Taken as a result so that the (size-limited) body is read before a 401 or 403 is sent: a
+    // client still writing a large file would otherwise see a reset instead of the answer.
+    caller: Result<Caller, ApiError>,
     query: Result<Query<ImportQuery>, axum::extract::rejection::QueryRejection>,
     headers: axum::http::HeaderMap,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<ImportAnswer>, ApiError> {
+    let caller = caller?;
     caller.require(&[Role::Admin])?;
     let Query(query) = query.map_err(|e| ApiError::bad_form(e.body_text()))?;
     let content_type = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");

@@ -329,10 +329,23 @@ fn answer_for_existing(
     security(("bearer" = [])))]
 pub async fn upload(
     State(state): State<AppState>,
-    caller: Caller,
+    caller: Result<Caller, ApiError>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
-    caller.require(&[Role::Tutor, Role::Admin])?;
+    let caller = match caller.and_then(|c| c.require(&[Role::Tutor, Role::Admin]).map(|()| c)) {
+        Ok(caller) => caller,
+        Err(e) => {
+            // Answering before the client has sent its body makes the connection close under a
+            // client still writing, which then sees a reset instead of this JSON error. Read the
+            // (size-limited) body to its end and drop it, so the 401/403 arrives.
+            if let Ok(mut multipart) = multipart {
+                while let Ok(Some(mut field)) = multipart.next_field().await {
+                    while let Ok(Some(_)) = field.chunk().await {}
+                }
+            }
+            return Err(e);
+        }
+    };
     let result = receive(&state, &caller, multipart).await;
     if let Err(e) = &result {
         if e.status.is_client_error() {
