@@ -196,6 +196,10 @@ pub async fn maintain(state: AppState, shutdown: impl std::future::Future<Output
         // Forget the withdrawal pages' rate-limit state of addresses not seen lately, so the map
         // cannot grow without bound.
         state.withdraw_limiter.retain_recent();
+        // Sessions that ran out are refused already; this only keeps the table small.
+        if let Err(e) = state.store.prune_sessions(crate::store::now_ms()).await {
+            tracing::error!(error = %e, "cannot prune expired sessions");
+        }
         if last_sweep.elapsed() >= SWEEP_EVERY {
             last_sweep = std::time::Instant::now();
             log_audit_head(&state).await;

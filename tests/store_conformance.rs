@@ -306,6 +306,36 @@ async fn consent_conformance(store: &Arc<dyn Store>, tutor: &str) {
     assert!(store.live_photo_ids("p3", 10).await.unwrap().is_empty());
 }
 
+/// Browser sessions: live until their expiry, gone after sign-out or pruning, audited on opening;
+/// and the listings behind the pages.
+async fn session_conformance(store: &Arc<dyn Store>, tutor: &str) {
+    let audit = || AuditDraft::new(tutor, "signed_in", tutor, json!({}));
+    store.create_session("s1", tutor, 2_000, audit()).await.unwrap();
+    store.create_session("s2", tutor, 3_000, audit()).await.unwrap();
+    assert_eq!(store.session_token("s1", 1_999).await.unwrap().map(|t| t.id), Some(tutor.to_string()));
+    assert!(store.session_token("s1", 2_000).await.unwrap().is_none(), "expired at its instant");
+    assert!(store.session_token("nope", 0).await.unwrap().is_none());
+    assert!(store.create_session("s1", tutor, 9_000, audit()).await.is_err(), "a session id is used once");
+    assert!(store.create_session("s3", "no-such-token", 9_000, audit()).await.is_err(), "only for a real token");
+    assert_eq!(store.prune_sessions(2_500).await.unwrap(), 1);
+    assert!(store.session_token("s2", 2_500).await.unwrap().is_some());
+    store.delete_session("s2").await.unwrap();
+    store.delete_session("s2").await.unwrap();
+    assert!(store.session_token("s2", 0).await.unwrap().is_none());
+    assert_eq!(store.table_counts().await.unwrap()["sessions"], 0);
+    let signed_in = store.audit_log(0, 10_000).await.unwrap().iter().filter(|r| r.action == "signed_in").count();
+    assert_eq!(signed_in, 2, "each opened session is audited, the failed ones are not");
+
+    let mine = store.photos_uploaded_by(tutor, 1_000).await.unwrap();
+    assert!(!mine.is_empty());
+    assert!(mine.windows(2).all(|w| w[0].created_at >= w[1].created_at), "newest first");
+    assert!(mine.iter().all(|p| p.uploaded_by == tutor));
+    assert!(store.photos_uploaded_by("someone-else", 10).await.unwrap().is_empty());
+    let held = store.held_photos(1_000).await.unwrap();
+    assert!(held.iter().all(|p| p.status.values().any(|s| s.state == State::Held)));
+    assert!(store.items_claimed_by("nobody", 0).await.unwrap().is_empty());
+}
+
 async fn conformance(store: Arc<dyn Store>) {
     // Migrations are idempotent.
     store.migrate().await.unwrap();
@@ -373,6 +403,7 @@ async fn conformance(store: Arc<dyn Store>) {
 
     consent_conformance(&store, &t.record.id).await;
     queue_conformance(&store, &t.record.id).await;
+    session_conformance(&store, &t.record.id).await;
     // Every consent event and status change was audited, and the chain still holds.
     let rows = store.audit_log(0, 1000).await.unwrap();
     verify_chain(&rows, (0, GENESIS_HASH.into())).unwrap();

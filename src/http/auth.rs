@@ -1,4 +1,4 @@
-//! Who is calling: the bearer token, checked against the store.
+//! Who is calling: the bearer token, checked against the store, or a page's session cookie.
 
 use axum::extract::FromRequestParts;
 use axum::http::header;
@@ -33,9 +33,11 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let presented = parts
-            .headers
-            .get(header::AUTHORIZATION)
+        let Some(authorization) = parts.headers.get(header::AUTHORIZATION) else {
+            // The pages' scripts call the API with the session cookie instead of a token.
+            return super::session::caller_from_cookie(state, parts).await?.ok_or_else(ApiError::unauthorized);
+        };
+        let presented = Some(authorization)
             .and_then(|v| v.to_str().ok())
             // The scheme name is case-insensitive (RFC 9110 §11.1).
             .and_then(|v| v.split_once(' '))

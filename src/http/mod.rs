@@ -1,5 +1,5 @@
-//! The HTTP adapter: routes, authentication, error mapping. Handlers translate between HTTP and
-//! the core; they hold no rules of their own.
+//! The HTTP adapter: routes, authentication, error mapping, pages. Handlers translate between HTTP
+//! and the core; they hold no rules of their own.
 
 mod audit;
 mod auth;
@@ -9,8 +9,10 @@ mod input;
 mod json;
 mod learners;
 mod ops;
+mod pages;
 mod photos;
 mod queue;
+pub mod session;
 mod withdraw;
 
 use std::sync::Arc;
@@ -141,7 +143,9 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route("/api/v1/openapi.json", get(ops::openapi))
+        .merge(pages::routes())
         .fallback(ops::not_found)
+        .layer(axum::middleware::map_response(pages::security_headers))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
 }

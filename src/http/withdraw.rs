@@ -10,7 +10,7 @@ use std::sync::Arc;
 use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use super::AppState;
@@ -32,21 +32,6 @@ pub fn limiter() -> WithdrawLimiter {
     Arc::new(RateLimiter::keyed(quota))
 }
 
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 fn plain_words(purpose: Purpose) -> &'static str {
     match purpose {
         Purpose::Website => "on our website",
@@ -56,56 +41,63 @@ fn plain_words(purpose: Purpose) -> &'static str {
     }
 }
 
-fn purpose_list(purposes: &[Purpose]) -> String {
-    purposes.iter().map(|p| format!("<li>{}</li>", plain_words(*p))).collect()
+fn purpose_list(purposes: &[Purpose]) -> Vec<&'static str> {
+    purposes.iter().map(|p| plain_words(*p)).collect()
 }
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;font-size:1.125rem;line-height:1.5;max-width:36rem;\
-margin:0 auto;padding:1rem;color:#111;background:#fff}h1{font-size:1.5rem}\
-button{font-size:1.125rem;padding:.75rem 1.25rem;border:2px solid #111;border-radius:.375rem;background:#a4161a;\
-color:#fff;cursor:pointer}button:focus{outline:3px solid #1d4ed8;outline-offset:2px}p.small{font-size:1rem;color:#333}";
+/// What a withdrawal page says.
+pub enum WithdrawView {
+    /// What the link would withdraw, and the button.
+    Confirm {
+        /// The learner's first name.
+        name: String,
+        /// When the grant was given.
+        given: String,
+        /// Its purposes, in words.
+        purposes: Vec<&'static str>,
+    },
+    /// What was withdrawn.
+    Done {
+        /// The learner's first name.
+        name: String,
+        /// The purposes withdrawn, in words.
+        purposes: Vec<&'static str>,
+    },
+    /// The link was used before.
+    AlreadyUsed {
+        /// When.
+        on: String,
+    },
+    /// No such link (or not one of ours): says nothing more.
+    Unknown,
+    /// Rate-limited.
+    TooMany,
+    /// Our fault.
+    Failed,
+}
 
-/// A complete page with the headers every withdrawal page needs: never cached, never indexed,
-/// and never sending the token onwards in a Referer.
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
-    let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <meta name=\"robots\" content=\"noindex\"><title>{title}</title><style>{STYLE}</style></head>\
-         <body><main>{body}</main></body></html>",
-        title = escape(title)
-    );
-    let mut response = (status, html).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    headers.insert("x-robots-tag", HeaderValue::from_static("noindex"));
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
-        ),
-    );
+#[derive(askama::Template)]
+#[template(path = "withdraw.html")]
+struct WithdrawPage {
+    chrome: super::pages::Chrome,
+    view: WithdrawView,
+}
+
+/// A complete page with the headers every withdrawal page needs: never cached, never indexed.
+/// (No page sends a Referer, so the token in the address never leaves in one.)
+fn page(status: StatusCode, title: &str, view: WithdrawView) -> Response {
+    let mut response =
+        super::pages::render(status, &WithdrawPage { chrome: super::pages::Chrome::public(title), view });
+    response.headers_mut().insert("x-robots-tag", HeaderValue::from_static("noindex"));
     response
 }
 
 fn not_found() -> Response {
-    page(
-        StatusCode::NOT_FOUND,
-        "Link not recognised",
-        "<h1>This link is not recognised</h1><p>Please check that you copied the whole link from the message \
-         you received. If it still does not work, contact the person who sent it to you.</p>",
-    )
+    page(StatusCode::NOT_FOUND, "Link not recognised", WithdrawView::Unknown)
 }
 
 fn too_many() -> Response {
-    let mut response = page(
-        StatusCode::TOO_MANY_REQUESTS,
-        "Please wait",
-        "<h1>Please wait a minute</h1><p>There have been too many attempts from your connection. Please try again \
-         in a minute.</p>",
-    );
+    let mut response = page(StatusCode::TOO_MANY_REQUESTS, "Please wait", WithdrawView::TooMany);
     response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
     response
 }
@@ -116,15 +108,7 @@ fn date_of(ms: i64) -> String {
 }
 
 fn already_used(status: StatusCode, used_at: i64) -> Response {
-    page(
-        status,
-        "Already withdrawn",
-        &format!(
-            "<h1>Consent has already been withdrawn</h1><p>This link was used on {}. Nothing else needs to be done; \
-             the photos are not being used for the purposes it covered.</p>",
-            date_of(used_at)
-        ),
-    )
+    page(status, "Already withdrawn", WithdrawView::AlreadyUsed { on: date_of(used_at) })
 }
 
 /// The client's address, when the server was started with connect info (it always is outside
@@ -158,20 +142,14 @@ pub async fn show(State(state): State<AppState>, peer: Peer, Path(token): Path<S
     if let Some(used_at) = link.used_at {
         return already_used(StatusCode::OK, used_at);
     }
-    let name = escape(&link.first_name);
     page(
         StatusCode::OK,
         "Withdraw consent for photos",
-        &format!(
-            "<h1>Withdraw consent for photos of {name}</h1>\
-             <p>Consent was given on {given} for photos of {name} to be used:</p><ul>{purposes}</ul>\
-             <p>If you withdraw it, photos of {name} will stop being used for these purposes straight away. \
-             Any that have already been published will be taken down.</p>\
-             <form method=\"post\"><button type=\"submit\">Withdraw consent</button></form>\
-             <p class=\"small\">Nothing changes until you press the button.</p>",
-            given = date_of(link.grant.given_at),
-            purposes = purpose_list(&link.grant.purposes),
-        ),
+        WithdrawView::Confirm {
+            name: link.first_name.clone(),
+            given: date_of(link.grant.given_at),
+            purposes: purpose_list(&link.grant.purposes),
+        },
     )
 }
 
@@ -197,16 +175,10 @@ pub async fn withdraw(State(state): State<AppState>, peer: Peer, Path(token): Pa
             metrics::counter!("consentgate_withdrawals_total").increment(1);
             tracing::info!(event = %event.id, statuses_changed = changes.len(), "consent withdrawn by link");
             super::retire_images(&state, &event.learner_id, "withdrawal_link").await;
-            let name = escape(&link.first_name);
             page(
                 StatusCode::OK,
                 "Consent withdrawn",
-                &format!(
-                    "<h1>Consent withdrawn</h1><p>Photos of {name} will no longer be used:</p><ul>{}</ul>\
-                     <p>They have been taken out of the publishing queue, and our marketing team has been told to \
-                     take down any that were already published.</p><p>You can close this page.</p>",
-                    purpose_list(&event.purposes)
-                ),
+                WithdrawView::Done { name: link.first_name.clone(), purposes: purpose_list(&event.purposes) },
             )
         }
         Ok(WithdrawOutcome::AlreadyUsed(used_at)) => already_used(StatusCode::GONE, used_at),
@@ -217,19 +189,5 @@ pub async fn withdraw(State(state): State<AppState>, peer: Peer, Path(token): Pa
 
 fn error_page(e: impl std::fmt::Display) -> Response {
     tracing::error!(error = %e, "withdrawal page failed");
-    page(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong",
-        "<h1>Something went wrong on our side</h1><p>Nothing has been changed. Please try again in a few minutes.</p>",
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_are_escaped() {
-        assert_eq!(escape("<b>O'Brien & co</b>"), "&lt;b&gt;O&#39;Brien &amp; co&lt;/b&gt;");
-    }
+    page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", WithdrawView::Failed)
 }

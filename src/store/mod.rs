@@ -521,6 +521,23 @@ pub trait Store: Send + Sync + 'static {
     /// Learners whose given, preferred or family name or external reference contains `query`
     /// (case-insensitive), ordered by family then given name.
     async fn search_learners(&self, query: &str, limit: i64) -> Result<Vec<LearnerRecord>, StoreError>;
+
+    /// Opens a browser session acting as `token_id` until `expires_at` (Unix ms); `id_hash` is the
+    /// blake3 of the cookie's secret. Audited in the same transaction.
+    async fn create_session(&self, id_hash: &str, token_id: &str, expires_at: i64, audit: AuditDraft)
+        -> Result<(), StoreError>;
+    /// The token a live session acts as; `None` when it is unknown or ran out at `now_ms`.
+    async fn session_token(&self, id_hash: &str, now_ms: i64) -> Result<Option<TokenRecord>, StoreError>;
+    /// Ends a session (sign-out); ending one that does not exist is not an error.
+    async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError>;
+    /// Forgets sessions that ran out before `now_ms`; returns how many.
+    async fn prune_sessions(&self, now_ms: i64) -> Result<u64, StoreError>;
+    /// The photos `token_id` uploaded, newest first.
+    async fn photos_uploaded_by(&self, token_id: &str, limit: i64) -> Result<Vec<PhotoRecord>, StoreError>;
+    /// Photos with at least one purpose held, newest first.
+    async fn held_photos(&self, limit: i64) -> Result<Vec<PhotoRecord>, StoreError>;
+    /// The items `claimant` holds under a lease still running at `now_ms`, oldest claim first.
+    async fn items_claimed_by(&self, claimant: &str, now_ms: i64) -> Result<Vec<QueueItem>, StoreError>;
 }
 
 /// Opens the store a URL names: `postgres://` or `postgresql://` → PostgreSQL, `sqlite:` → SQLite.
@@ -544,6 +561,7 @@ pub const TABLES: &[&str] = &[
     "withdrawal_links",
     "takedowns",
     "photo_blocks",
+    "sessions",
     "audit_log",
 ];
 

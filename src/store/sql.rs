@@ -537,6 +537,17 @@ macro_rules! sql_store {
                 })
             }
 
+            /// The photos with these ids, in the order given (missing ones skipped).
+            async fn photos_by_ids(&self, ids: &[String]) -> Result<Vec<PhotoRecord>, StoreError> {
+                let mut out = Vec::with_capacity(ids.len());
+                for id in ids {
+                    if let Some(photo) = self.photo_where("id", id).await? {
+                        out.push(photo);
+                    }
+                }
+                Ok(out)
+            }
+
             async fn photo_where(&self, column: &str, value: &str) -> Result<Option<PhotoRecord>, StoreError> {
                 let sql = format!("SELECT * FROM photos WHERE {column} = $1");
                 let Some(row) = sqlx::query(&sql).bind(value).fetch_optional(&self.$read).await? else {
@@ -1542,6 +1553,84 @@ macro_rules! sql_store {
                     Some(row) => Ok(Some(self.learner_from_row(&row).await?)),
                     None => Ok(None),
                 }
+            }
+
+            async fn create_session(
+                &self,
+                id_hash: &str,
+                token_id: &str,
+                expires_at: i64,
+                audit: AuditDraft,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.$write.begin().await?;
+                Self::lock_in(&mut *tx).await?;
+                sqlx::query("INSERT INTO sessions (id_hash, token_id, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+                    .bind(id_hash)
+                    .bind(token_id)
+                    .bind(now_ms())
+                    .bind(expires_at)
+                    .execute(&mut *tx)
+                    .await?;
+                Self::append_in(&mut tx, &audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn session_token(&self, id_hash: &str, now_ms: i64) -> Result<Option<TokenRecord>, StoreError> {
+                let token_id: Option<String> =
+                    sqlx::query_scalar("SELECT token_id FROM sessions WHERE id_hash = $1 AND expires_at > $2")
+                        .bind(id_hash)
+                        .bind(now_ms)
+                        .fetch_optional(&self.$read)
+                        .await?;
+                match token_id {
+                    Some(id) => self.token(&id).await,
+                    None => Ok(None),
+                }
+            }
+
+            async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError> {
+                sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(&self.$write).await?;
+                Ok(())
+            }
+
+            async fn prune_sessions(&self, now_ms: i64) -> Result<u64, StoreError> {
+                let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now_ms).execute(&self.$write).await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn photos_uploaded_by(&self, token_id: &str, limit: i64) -> Result<Vec<PhotoRecord>, StoreError> {
+                let ids: Vec<String> = sqlx::query_scalar(
+                    "SELECT id FROM photos WHERE uploaded_by = $1 ORDER BY created_at DESC, id DESC LIMIT $2",
+                )
+                .bind(token_id)
+                .bind(limit)
+                .fetch_all(&self.$read)
+                .await?;
+                self.photos_by_ids(&ids).await
+            }
+
+            async fn held_photos(&self, limit: i64) -> Result<Vec<PhotoRecord>, StoreError> {
+                let ids: Vec<String> = sqlx::query_scalar(
+                    "SELECT id FROM photos p WHERE EXISTS (SELECT 1 FROM photo_purposes pp WHERE pp.photo_id = p.id \
+                     AND pp.state = 'held') ORDER BY created_at DESC, id DESC LIMIT $1",
+                )
+                .bind(limit)
+                .fetch_all(&self.$read)
+                .await?;
+                self.photos_by_ids(&ids).await
+            }
+
+            async fn items_claimed_by(&self, claimant: &str, now_ms: i64) -> Result<Vec<QueueItem>, StoreError> {
+                let rows = sqlx::query(&format!(
+                    "{QUEUE_ITEM_SELECT} WHERE pp.state = 'claimed' AND pp.claimed_by = $1 AND pp.lease_expires_at > $2 \
+                     ORDER BY pp.changed_at, pp.item_id"
+                ))
+                .bind(claimant)
+                .bind(now_ms)
+                .fetch_all(&self.$read)
+                .await?;
+                rows.iter().map(queue_item_from_row).collect()
             }
 
             async fn search_learners(&self, query: &str, limit: i64) -> Result<Vec<LearnerRecord>, StoreError> {

@@ -1,0 +1,151 @@
+// consentgate: the upload page's progressive enhancement. Served from our own origin only (the
+// Content-Security-Policy allows no inline script). Uploads go to the JSON API with the session
+// cookie and this page's CSRF token; the original filename is never sent.
+"use strict";
+
+(function () {
+  const form = document.getElementById("upload");
+  if (!form) return;
+  const csrf = form.dataset.csrf;
+  const input = document.getElementById("files");
+  const cards = document.getElementById("cards");
+  const template = document.getElementById("card-template");
+  const send = document.getElementById("send");
+  const pending = [];
+
+  function api(path, body) {
+    return fetch(path, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+      body: JSON.stringify(body),
+    }).then((r) => (r.ok ? r.json() : []));
+  }
+
+  function picker(card, state) {
+    const search = card.querySelector("input[name=learner_search]");
+    const suggestions = card.querySelector(".suggestions");
+    const chosen = card.querySelector(".chosen");
+    let timer = null;
+    function renderChosen() {
+      chosen.replaceChildren();
+      for (const [id, label] of state.learners) {
+        const li = document.createElement("li");
+        li.append(label);
+        const remove = document.createElement("button");
+        remove.type = "button";
+        remove.textContent = "×";
+        remove.setAttribute("aria-label", "Remove " + label);
+        remove.addEventListener("click", () => { state.learners.delete(id); renderChosen(); });
+        li.append(remove);
+        chosen.append(li);
+      }
+    }
+    search.addEventListener("input", () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        const q = search.value.trim();
+        if (q.length < 2) { suggestions.replaceChildren(); return; }
+        api("/tutor/learners", { q }).then((found) => {
+          suggestions.replaceChildren();
+          for (const learner of found) {
+            const li = document.createElement("li");
+            const b = document.createElement("button");
+            b.type = "button";
+            b.textContent = learner.label;
+            b.setAttribute("role", "option");
+            b.addEventListener("click", () => {
+              state.learners.set(learner.id, learner.label);
+              suggestions.replaceChildren();
+              search.value = "";
+              renderChosen();
+              search.focus();
+            });
+            li.append(b);
+            suggestions.append(li);
+          }
+        });
+      }, 200);
+    });
+  }
+
+  input.addEventListener("change", () => {
+    for (const file of input.files) {
+      const card = template.content.firstElementChild.cloneNode(true);
+      const state = { file, card, learners: new Map(), done: false };
+      const img = card.querySelector(".preview img");
+      const type = card.querySelector(".filetype");
+      img.src = URL.createObjectURL(file);
+      img.alt = "Preview of a chosen photo";
+      img.hidden = false;
+      // Browsers other than Safari cannot show HEIC; say what it is instead.
+      img.addEventListener("error", () => { img.hidden = true; type.textContent = "Photo (" + (file.type || "HEIC") + ")"; });
+      picker(card, state);
+      cards.append(card);
+      pending.push(state);
+    }
+    input.value = "";
+    send.disabled = pending.every((s) => s.done);
+  });
+
+  function upload(state) {
+    return new Promise((resolve) => {
+      const card = state.card;
+      const data = new FormData();
+      data.append("file", state.file, "upload");
+      data.append("caption", card.querySelector("input[name=caption]").value);
+      data.append("alt_text", card.querySelector("input[name=alt_text]").value);
+      data.append("learner_ids", Array.from(state.learners.keys()).join(","));
+      data.append("all_tagged", card.querySelector("input[name=all_tagged]").checked ? "true" : "false");
+      const purposes = Array.from(card.querySelectorAll("input[name=purposes]:checked")).map((c) => c.value);
+      data.append("purposes", purposes.join(","));
+      const progress = card.querySelector("progress");
+      const result = card.querySelector(".result");
+      progress.hidden = false;
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", "/api/v1/photos");
+      xhr.setRequestHeader("X-CSRF-Token", csrf);
+      xhr.upload.addEventListener("progress", (e) => {
+        if (e.lengthComputable) progress.value = Math.round((e.loaded / e.total) * 100);
+      });
+      xhr.addEventListener("load", () => {
+        let body = {};
+        try { body = JSON.parse(xhr.responseText); } catch (_) { /* not JSON */ }
+        if (xhr.status === 200 || xhr.status === 201) {
+          progress.value = 100;
+          state.done = true;
+          card.querySelectorAll("input, button").forEach((el) => { el.disabled = true; });
+          fetch("/tutor/photos/" + encodeURIComponent(body.id) + "/status", { credentials: "same-origin" })
+            .then((r) => r.text())
+            .then((html) => {
+              // Our own server-rendered, escaped fragment.
+              result.innerHTML = html;
+              resolve(true);
+            });
+        } else {
+          const p = document.createElement("p");
+          p.className = "error";
+          p.textContent = "Not uploaded: " + (body.message || "the server answered " + xhr.status);
+          result.replaceChildren(p);
+          resolve(false);
+        }
+      });
+      xhr.addEventListener("error", () => {
+        const p = document.createElement("p");
+        p.className = "error";
+        p.textContent = "Not uploaded: the connection failed. Check your signal and press Upload again.";
+        result.replaceChildren(p);
+        resolve(false);
+      });
+      xhr.send(data);
+    });
+  }
+
+  send.addEventListener("click", async () => {
+    send.disabled = true;
+    for (const state of pending) {
+      if (!state.done) await upload(state);
+    }
+    send.disabled = pending.every((s) => s.done);
+  });
+})();

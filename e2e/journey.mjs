@@ -1,0 +1,242 @@
+// The whole journey through consentgate's pages in a real (headless) Chromium: a tutor uploads two
+// photos from a phone tagging two learners and accepts a redaction; the safeguarding lead records
+// consent; the photo appears in marketing's grid, is claimed, downloaded and published; the
+// guardian withdraws through the link with JavaScript off; marketing then sees the takedown.
+// Every page is saved as a screenshot, and every page seen at phone size must not scroll sideways.
+//
+// Run by tests/browser.rs, which starts the server and passes what it made in the environment.
+
+import { chromium } from "playwright-core";
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+
+const env = (name) => {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+};
+const BASE = env("E2E_BASE");
+const TOKENS = { tutor: env("E2E_TUTOR"), admin: env("E2E_ADMIN"), marketing: env("E2E_MARKETING") };
+const [PHOTO_A, PHOTO_B] = [env("E2E_PHOTO_A"), env("E2E_PHOTO_B")];
+const LEARNERS = JSON.parse(env("E2E_LEARNERS")); // [{id, given, family}], Amira then Ben
+const SHOTS = env("E2E_SHOTS");
+mkdirSync(SHOTS, { recursive: true });
+
+const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
+const DESKTOP = { viewport: { width: 1280, height: 900 } };
+
+function check(condition, message) {
+  if (!condition) throw new Error(`check failed: ${message}`);
+}
+
+let shot = 0;
+const seen = [];
+/** Saves a screenshot and, at phone width, checks that nothing scrolls sideways. */
+async function record(page, name) {
+  await page.waitForLoadState("load");
+  shot += 1;
+  const file = join(SHOTS, `${String(shot).padStart(2, "0")}-${name}.png`);
+  await page.screenshot({ path: file, fullPage: true });
+  const { scrollWidth, clientWidth } = await page.evaluate(() => ({
+    scrollWidth: document.documentElement.scrollWidth,
+    clientWidth: document.documentElement.clientWidth,
+  }));
+  const width = page.viewportSize().width;
+  if (width <= 390) {
+    check(scrollWidth <= clientWidth, `${name}: scrolls sideways at ${width} px (${scrollWidth} > ${clientWidth})`);
+  }
+  seen.push({ name, url: new URL(page.url()).pathname, width, scrollWidth });
+}
+
+/** A browser context signed in as `role` through the sign-in page. */
+async function signIn(browser, role, device) {
+  const context = await browser.newContext({ ...device });
+  const page = await context.newPage();
+  page.on("pageerror", (e) => { throw new Error(`script error on ${page.url()}: ${e.message}`); });
+  await page.goto(`${BASE}/signin`);
+  if (role === "tutor") await record(page, "signin");
+  await page.fill("#token", TOKENS[role]);
+  await Promise.all([page.waitForURL((u) => !u.pathname.startsWith("/signin")), page.click("button[type=submit]")]);
+  const cookies = await context.cookies();
+  const session = cookies.find((c) => c.name === "cg_session");
+  check(session && session.httpOnly && session.sameSite === "Strict", "the session cookie is HttpOnly and SameSite=Strict");
+  return { context, page };
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.E2E_CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox", "--disable-dev-shm-usage"],
+});
+try {
+  const [amira, ben] = LEARNERS;
+
+  // 1. The tutor, on a phone: two photos, captions, tags, purposes.
+  const tutor = await signIn(browser, "tutor", PHONE);
+  let page = tutor.page;
+  check(new URL(page.url()).pathname === "/tutor", "a tutor lands on the upload page");
+  await page.setInputFiles("#files", [PHOTO_A, PHOTO_B]);
+  const cards = page.locator("#cards > section");
+  await cards.nth(1).waitFor();
+  check((await cards.count()) === 2, "one card per chosen photo");
+
+  async function tag(card, typed, label) {
+    await card.locator("input[name=learner_search]").fill(typed);
+    const option = card.locator(".suggestions button", { hasText: label });
+    await option.waitFor();
+    await option.click();
+    await card.locator(".chosen li", { hasText: label }).waitFor();
+  }
+  const first = cards.nth(0);
+  await first.locator("input[name=caption]").fill(`${amira.given} at the robotics workshop`);
+  await first.locator("input[name=alt_text]").fill("A learner wiring a robot arm");
+  await tag(first, amira.given.slice(0, 3), `${amira.given} ${amira.family[0]}.`);
+  await first.locator("input[name=all_tagged]").check();
+
+  const second = cards.nth(1);
+  // A full name in the caption: the name check holds it and offers a redaction.
+  await second.locator("input[name=caption]").fill(`${ben.given} ${ben.family} soldering a circuit`);
+  await tag(second, ben.given, `${ben.given} ${ben.family[0]}.`);
+  await second.locator("input[name=all_tagged]").check();
+  await record(page, "tutor-upload-filled");
+
+  await page.click("#send");
+  await first.locator(".result article.status").waitFor({ timeout: 60_000 });
+  await second.locator(".result article.status").waitFor({ timeout: 60_000 });
+  check((await first.locator("progress").getAttribute("value")) === "100", "the progress bar reached the end");
+  const firstStatus = await first.locator(".result").innerText();
+  check(firstStatus.includes(`No consent on record yet for ${amira.given}`), `status in plain words: ${firstStatus}`);
+  const secondStatus = await second.locator(".result").innerText();
+  check(secondStatus.includes("names a learner in full"), `the name check is explained: ${secondStatus}`);
+  check(secondStatus.includes(`Use “${ben.given} soldering a circuit”?`), `a redaction is offered: ${secondStatus}`);
+  await record(page, "tutor-uploaded");
+
+  // One tap accepts the redaction.
+  await Promise.all([page.waitForURL(/\/tutor\/photos/), second.locator(".redaction button").click()]);
+  const notice = await page.locator(".notice").innerText();
+  check(notice.includes("first names only"), `the redaction is confirmed: ${notice}`);
+  const redacted = page.locator("article.status", { hasText: `${ben.given} soldering a circuit` });
+  check((await redacted.count()) === 1, "the caption now has the first name only");
+  check(!(await page.content()).includes(ben.family), "the family name is gone from the tutor's page");
+  await record(page, "tutor-photos");
+
+  // 2. The safeguarding lead records consent.
+  const admin = await signIn(browser, "admin", DESKTOP);
+  page = admin.page;
+  check(new URL(page.url()).pathname === "/admin/learners", "an admin lands on the learners list");
+  await record(page, "admin-learners");
+  await page.fill("#q", ben.family);
+  await Promise.all([page.waitForURL(/\/admin\/learners\/search/), page.click("form[role=search] button")]);
+  check((await page.locator("tbody tr").count()) === 1, "the search finds one learner");
+  check(!page.url().includes(ben.family), "the name searched for is not in the address");
+
+  async function recordConsent(learner, givenBy, shotName) {
+    await page.goto(`${BASE}/admin/learners/${learner.id}`);
+    await page.check("input[name=kind][value=granted]");
+    await page.check("input[name=purposes][value=website]");
+    await page.selectOption("select[name=given_by]", givenBy === "learner" ? "learner" : { index: 0 });
+    await page.fill("input[name=form_version]", "photo-consent-2026-09");
+    await page.fill("textarea[name=form_text]", "I agree to photos being used on the website.");
+    await page.selectOption("select[name=method]", "paper_form");
+    await page.fill("input[name=evidence]", "scan 2026/114");
+    if (shotName) await record(page, shotName);
+    await Promise.all([page.waitForLoadState("load"), page.click("form.card button[type=submit]")]);
+    await page.locator("h1", { hasText: "Consent recorded" }).waitFor();
+  }
+  // Ben's own grant is not enough while he is under 18.
+  await recordConsent(ben, "learner", null);
+  // Amira's guardian grants: her photo is released.
+  await recordConsent(amira, "guardian", "admin-learner-form");
+  const withdrawUrl = await page.inputValue("#withdraw-url");
+  check(withdrawUrl.startsWith(`${BASE}/w/`), `a withdrawal link is shown once: ${withdrawUrl}`);
+  await record(page, "admin-consent-recorded");
+  await page.goto(`${BASE}/admin/learners/${amira.id}`);
+  const decision = await page.locator("table.decisions tr", { hasText: "website" }).innerText();
+  check(decision.includes("Yes"), `the decision table says yes for the website: ${decision}`);
+  await record(page, "admin-learner-history");
+  await page.goto(`${BASE}/admin/held`);
+  const held = await page.locator("main").innerText();
+  check(held.includes(`Waiting for a parent's or guardian's consent for ${ben.given} ${ben.family}`), `held reasons: ${held}`);
+  await record(page, "admin-held");
+  await page.goto(`${BASE}/admin/audit`);
+  check((await page.locator("tbody tr").count()) > 5, "the audit log shows entries");
+  await record(page, "admin-audit");
+
+  // The tutor sees the news in plain words.
+  page = tutor.page;
+  await page.goto(`${BASE}/tutor/photos`);
+  const statuses = await page.locator("main").innerText();
+  check(statuses.includes("Ready: in marketing's publishing queue"), `Amira's photo is queued: ${statuses}`);
+  check(statuses.includes(`Waiting for a parent's or guardian's consent for ${ben.given}`), `Ben's waits: ${statuses}`);
+  await record(page, "tutor-photos-after-consent");
+
+  // 3. Marketing: the grid, a claim, a download, where it went.
+  const marketing = await signIn(browser, "marketing", DESKTOP);
+  page = marketing.page;
+  check(new URL(page.url()).pathname === "/marketing", "marketing lands on the queue");
+  const tile = page.locator(".grid article.tile").first();
+  await tile.waitFor();
+  check((await page.locator(".grid article.tile").count()) === 1, "exactly the released photo is in the grid");
+  // The thumbnail is the web rendition, made on request: wait for it to arrive and decode.
+  await page.waitForFunction(() => {
+    const img = document.querySelector(".grid article.tile img");
+    return img && img.complete && img.naturalWidth > 0;
+  }, null, { timeout: 30_000 });
+  check(!(await page.content()).includes(amira.family), "marketing never sees a family name");
+  await record(page, "marketing-grid");
+  await Promise.all([page.waitForURL(/done=claimed/), page.click("form[action='/marketing/claim'] button >> nth=0")]);
+  await record(page, "marketing-claimed");
+  const [download] = await Promise.all([page.waitForEvent("download"), page.click("a.button-like[download]")]);
+  const saved = join(SHOTS, "downloaded.jpg");
+  await download.saveAs(saved);
+  const bytes = readFileSync(saved);
+  check(bytes.length > 1000 && bytes[0] === 0xff && bytes[1] === 0xd8, "the download is the scrubbed JPEG");
+  check(!download.suggestedFilename().includes("jolla") && !download.suggestedFilename().includes("DSCN"), "no original filename");
+  await page.fill("input[name=url]", "https://example.org/news/robotics");
+  await page.fill("input[name=channel]", "website");
+  await Promise.all([page.waitForURL(/done=published/), page.click("form[action$='/published'] button")]);
+  await record(page, "marketing-published");
+
+  // 4. The guardian withdraws from a phone, with JavaScript off.
+  const guardian = await browser.newContext({ ...PHONE, javaScriptEnabled: false });
+  page = await guardian.newPage();
+  await page.goto(withdrawUrl);
+  const confirm = await page.locator("main").innerText();
+  check(confirm.includes(`Withdraw consent for photos of ${amira.given}`), `the link names the learner: ${confirm}`);
+  check(!confirm.includes(amira.family), "by first name only");
+  await record(page, "withdraw-confirm");
+  await Promise.all([page.waitForLoadState("load"), page.click("button[type=submit]")]);
+  await page.locator("h1", { hasText: "Consent withdrawn" }).waitFor();
+  check((await page.locator("main").innerText()).includes("on our website"), "it confirms what was withdrawn");
+  await record(page, "withdraw-done");
+
+  // 5. Marketing sees the takedown first, and confirms it.
+  page = marketing.page;
+  await page.goto(`${BASE}/marketing`);
+  const takedown = page.locator("section.takedowns");
+  await takedown.waitFor();
+  check((await takedown.innerText()).includes("https://example.org/news/robotics"), "the takedown says where");
+  check((await page.locator(".grid article.tile").count()) === 0, "the withdrawn photo has left the grid");
+  const top = await page.evaluate(() => document.querySelector("section.takedowns").getBoundingClientRect().top);
+  check(top < 200, "the takedown is at the top of the page");
+  await record(page, "marketing-takedown");
+  await Promise.all([page.waitForURL(/done=takedown_done/), takedown.locator("button").click()]);
+  check((await page.locator("section.takedowns").count()) === 0, "a confirmed takedown leaves the banner");
+  await record(page, "marketing-takedown-done");
+
+  // 6. Every role's pages at phone size: no sideways scrolling anywhere.
+  for (const [role, paths] of [
+    ["admin", ["/admin/learners", `/admin/learners/${amira.id}`, "/admin/held", "/admin/audit"]],
+    ["marketing", ["/marketing"]],
+    ["tutor", ["/tutor", "/tutor/photos"]],
+  ]) {
+    const phone = await signIn(browser, role, PHONE);
+    for (const path of paths) {
+      await phone.page.goto(`${BASE}${path}`);
+      await record(phone.page, `phone-${role}${path.replaceAll("/", "-").replace(/-[0-9a-f-]{36}$/, "-learner")}`);
+    }
+    await phone.context.close();
+  }
+  console.log(JSON.stringify({ ok: true, screenshots: shot, pages: seen }));
+} finally {
+  await browser.close();
+}

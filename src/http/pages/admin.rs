@@ -1,0 +1,393 @@
+//! The safeguarding lead's pages: learners and search, a learner's consent history with the
+//! decision per purpose now, the form to record consent (its withdrawal link shown once), the
+//! photos on hold with their reasons, and the audit log. Searches are posted, never put in an
+//! address, so no learner's name reaches a log or a browser's history.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+
+use super::words::{self, Line};
+use super::{render, require, Chrome, Fields, PageError, PageForm};
+use crate::http::consents::{self, ConsentHistory, NewConsent};
+use crate::http::json::JsonBody;
+use crate::http::session::Session;
+use crate::http::{input, ApiError, AppState};
+use crate::policy::Purpose;
+use crate::store::{time_of_ms, LearnerRecord, Role};
+
+pub(super) fn routes() -> axum::Router<AppState> {
+    Router::new()
+        .route("/admin", get(|| async { Redirect::to("/admin/learners") }))
+        .route("/admin/learners", get(learners_page))
+        .route("/admin/learners/search", post(search))
+        .route("/admin/learners/{id}", get(learner_page))
+        .route("/admin/learners/{id}/consents", post(record_consent))
+        .route("/admin/held", get(held_page))
+        .route("/admin/audit", get(audit_page))
+}
+
+fn full_name(l: &LearnerRecord) -> String {
+    match l.preferred_name.as_deref().filter(|p| !p.trim().is_empty() && *p != l.given_name) {
+        Some(preferred) => format!("{} ({preferred}) {}", l.given_name, l.family_name),
+        None => format!("{} {}", l.given_name, l.family_name),
+    }
+}
+
+fn day(ms: i64) -> String {
+    let format = time::macros::format_description!("[day] [month repr:short] [year]");
+    time_of_ms(ms).format(&format).unwrap_or_default()
+}
+
+fn rfc3339_day(text: &str) -> String {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map(|t| day(crate::store::ms_of_time(t)))
+        .unwrap_or_else(|_| text.to_string())
+}
+
+struct LearnerRow {
+    id: String,
+    name: String,
+    date_of_birth: String,
+    external_ref: String,
+}
+
+impl LearnerRow {
+    fn of(l: &LearnerRecord) -> LearnerRow {
+        LearnerRow {
+            id: l.id.clone(),
+            name: full_name(l),
+            date_of_birth: l.date_of_birth.clone().unwrap_or_else(|| "unknown".into()),
+            external_ref: l.external_ref.clone().unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin_learners.html")]
+struct LearnersPage {
+    chrome: Chrome,
+    csrf: String,
+    query: String,
+    learners: Vec<LearnerRow>,
+    searched: bool,
+}
+
+const LIST_LIMIT: i64 = 200;
+
+async fn learners_page(State(state): State<AppState>, session: Session) -> Result<Response, PageError> {
+    require(&session, &[Role::Admin])?;
+    let learners = state.store.search_learners("", LIST_LIMIT).await?;
+    let chrome = Chrome::new("Learners", &session);
+    let page = LearnersPage {
+        chrome,
+        csrf: session.csrf.clone(),
+        query: String::new(),
+        learners: learners.iter().map(LearnerRow::of).collect(),
+        searched: false,
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+async fn search(State(state): State<AppState>, form: PageForm) -> Result<Response, PageError> {
+    require(&form.session, &[Role::Admin])?;
+    let query = input::free_text("q", form.fields.text("q"), 100)?;
+    let learners = state.store.search_learners(&query, LIST_LIMIT).await?;
+    let page = LearnersPage {
+        chrome: Chrome::new("Learners", &form.session),
+        csrf: form.session.csrf.clone(),
+        query,
+        learners: learners.iter().map(LearnerRow::of).collect(),
+        searched: true,
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+struct DecisionRow {
+    purpose: &'static str,
+    allowed: bool,
+    why: String,
+}
+
+struct EventRow {
+    kind: String,
+    purposes: String,
+    given_by: String,
+    given_at: String,
+    expires: String,
+    form_version: String,
+    method: String,
+    evidence: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_learner.html")]
+struct LearnerPage {
+    chrome: Chrome,
+    csrf: String,
+    id: String,
+    name: String,
+    date_of_birth: String,
+    external_ref: String,
+    guardians: Vec<(String, String, String)>,
+    decisions: Vec<DecisionRow>,
+    events: Vec<EventRow>,
+    purposes: Vec<(&'static str, &'static str)>,
+    error: Option<String>,
+}
+
+async fn learner_view(
+    state: &AppState,
+    session: &Session,
+    id: &str,
+    error: Option<String>,
+) -> Result<LearnerPage, PageError> {
+    let id = input::path_id(id, "learner")?;
+    let learner = state.store.learner(&id).await?.ok_or_else(|| ApiError::not_found("learner"))?;
+    let Json(ConsentHistory { events, decisions, .. }) =
+        consents::history(State(state.clone()), session.caller.clone(), Path(id.clone())).await?;
+    let guardian_names: HashMap<&str, &str> =
+        learner.guardians.iter().map(|g| (g.id.as_str(), g.name.as_str())).collect();
+    let decisions = decisions
+        .into_iter()
+        .map(|(purpose, d)| DecisionRow {
+            purpose: words::purpose_words(purpose),
+            allowed: d.allowed,
+            why: if d.allowed {
+                "consent holds".to_string()
+            } else {
+                d.reasons.iter().map(|r| words::deny_words(*r)).collect::<Vec<_>>().join("; ")
+            },
+        })
+        .collect();
+    let events = events
+        .into_iter()
+        .rev()
+        .map(|e| EventRow {
+            kind: serde_json::to_value(e.kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+            purposes: words::and_list(&e.purposes.iter().map(|p| words::purpose_words(*p).to_string()).collect::<Vec<_>>()),
+            given_by: match e.guardian_id.as_deref() {
+                Some(g) => format!("guardian: {}", guardian_names.get(g).copied().unwrap_or("(removed)")),
+                None => "the learner".to_string(),
+            },
+            given_at: rfc3339_day(&e.given_at),
+            expires: e.expires_at.as_deref().map(rfc3339_day).unwrap_or_else(|| "no expiry".into()),
+            form_version: e.form_version,
+            method: e.method.replace('_', " "),
+            evidence: e.evidence,
+        })
+        .collect();
+    Ok(LearnerPage {
+        chrome: Chrome::new(&full_name(&learner), session),
+        csrf: session.csrf.clone(),
+        id: learner.id.clone(),
+        name: full_name(&learner),
+        date_of_birth: learner.date_of_birth.clone().unwrap_or_else(|| "unknown (treated as under 18)".into()),
+        external_ref: learner.external_ref.clone().unwrap_or_default(),
+        guardians: learner
+            .guardians
+            .iter()
+            .map(|g| (g.id.clone(), g.name.clone(), g.email.clone().unwrap_or_default()))
+            .collect(),
+        decisions,
+        events,
+        purposes: Purpose::ALL.iter().map(|p| (p.as_str(), words::purpose_words(*p))).collect(),
+        error,
+    })
+}
+
+async fn learner_page(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    require(&session, &[Role::Admin])?;
+    Ok(render(StatusCode::OK, &learner_view(&state, &session, &id, None).await?))
+}
+
+/// The consent form's fields as the API's body, so the API's checks apply unchanged.
+fn consent_body(fields: &Fields) -> Result<NewConsent, ApiError> {
+    let given_by = fields.text("given_by");
+    let (giver, guardian_id) = match given_by.strip_prefix("guardian:") {
+        Some(id) => ("guardian", Some(id.to_string())),
+        None => (given_by.as_str(), None),
+    };
+    let mut body = serde_json::json!({
+        "kind": fields.text("kind"),
+        "purposes": fields.all("purposes"),
+        "given_by": giver,
+        "form_version": fields.text("form_version"),
+        "method": fields.text("method"),
+        "evidence": fields.text("evidence"),
+    });
+    if let Some(id) = guardian_id {
+        body["guardian_id"] = id.into();
+    }
+    let given_on = fields.text("given_on");
+    if !given_on.is_empty() {
+        body["given_at"] = format!("{given_on}T00:00:00Z").into();
+    }
+    let expires = fields.text("expires_on");
+    if !expires.is_empty() {
+        body["expires_at"] = expires.into();
+    }
+    let form_text = fields.get("form_text").unwrap_or_default();
+    if !form_text.trim().is_empty() {
+        body["form_text"] = form_text.into();
+    }
+    serde_json::from_value(body).map_err(|e| {
+        ApiError::bad_form(match e.to_string() {
+            m if m.contains("unknown variant") => "choose whether consent was granted, refused or withdrawn".to_string(),
+            m => m,
+        })
+    })
+}
+
+#[derive(Template)]
+#[template(path = "admin_consent_recorded.html")]
+struct RecordedPage {
+    chrome: Chrome,
+    learner_id: String,
+    withdraw_url: Option<String>,
+    statuses_changed: usize,
+}
+
+async fn record_consent(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: PageForm,
+) -> Result<Response, PageError> {
+    require(&form.session, &[Role::Admin])?;
+    let body = match consent_body(&form.fields) {
+        Ok(body) => body,
+        Err(e) => {
+            let page = learner_view(&state, &form.session, &id, Some(e.message)).await?;
+            return Ok(render(e.status, &page));
+        }
+    };
+    match consents::record(State(state.clone()), form.session.caller.clone(), Path(id.clone()), JsonBody(body)).await {
+        Ok((_, Json(recorded))) => {
+            let page = RecordedPage {
+                chrome: Chrome::new("Consent recorded", &form.session),
+                learner_id: input::path_id(&id, "learner")?,
+                withdraw_url: recorded.withdraw_url,
+                statuses_changed: recorded.statuses_changed,
+            };
+            Ok(render(StatusCode::CREATED, &page))
+        }
+        Err(e) if e.status.is_client_error() && e.status != StatusCode::NOT_FOUND => {
+            let page = learner_view(&state, &form.session, &id, Some(e.message)).await?;
+            Ok(render(e.status, &page))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+struct HeldRow {
+    id: String,
+    caption: String,
+    alt_text: String,
+    uploaded: String,
+    image_deleted: bool,
+    pictured: Vec<(String, String)>,
+    lines: Vec<Line>,
+}
+
+#[derive(Template)]
+#[template(path = "admin_held.html")]
+struct HeldPage {
+    chrome: Chrome,
+    photos: Vec<HeldRow>,
+}
+
+async fn held_page(State(state): State<AppState>, session: Session) -> Result<Response, PageError> {
+    require(&session, &[Role::Admin])?;
+    let photos = state.store.held_photos(100).await?;
+    let mut names: HashMap<String, String> = HashMap::new();
+    let mut rows = Vec::with_capacity(photos.len());
+    for photo in photos {
+        let mentioned = photo.status.values().flat_map(|s| s.learners.iter().map(|l| l.learner_id.clone()));
+        for id in photo.learner_ids.iter().cloned().chain(mentioned).collect::<Vec<_>>() {
+            if !names.contains_key(&id) {
+                let name = state.store.learner(&id).await?.map_or_else(|| "a learner".into(), |l| full_name(&l));
+                names.insert(id, name);
+            }
+        }
+        let name_of = |id: &str| names.get(id).cloned().unwrap_or_else(|| "a learner".into());
+        rows.push(HeldRow {
+            lines: words::describe(&photo.status, &name_of),
+            pictured: photo.learner_ids.iter().map(|id| (id.clone(), name_of(id))).collect(),
+            id: photo.id,
+            caption: photo.caption,
+            alt_text: photo.alt_text,
+            uploaded: day(photo.created_at),
+            image_deleted: photo.image_deleted_at.is_some(),
+        });
+    }
+    Ok(render(StatusCode::OK, &HeldPage { chrome: Chrome::new("Photos on hold", &session), photos: rows }))
+}
+
+/// `/admin/audit?before=`.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct AuditQuery {
+    /// Show rows before this sequence number (default: the newest).
+    pub before: Option<i64>,
+}
+
+struct AuditLine {
+    seq: i64,
+    at: String,
+    actor: String,
+    action: String,
+    subject: String,
+    details: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_audit.html")]
+struct AuditPage {
+    chrome: Chrome,
+    rows: Vec<AuditLine>,
+    older: Option<i64>,
+    head: String,
+}
+
+const AUDIT_PAGE: i64 = 100;
+
+async fn audit_page(
+    State(state): State<AppState>,
+    session: Session,
+    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, PageError> {
+    require(&session, &[Role::Admin])?;
+    let Query(query) = query.map_err(|e| ApiError::bad_form(e.body_text()))?;
+    let (head_seq, head_hash) = state.store.audit_head().await?;
+    let before = query.before.unwrap_or(head_seq + 1).clamp(1, head_seq + 1);
+    let after = (before - 1 - AUDIT_PAGE).max(0);
+    let rows = state.store.audit_log(after, before - 1 - after).await?;
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    let rows = rows
+        .into_iter()
+        .rev()
+        .map(|r| AuditLine {
+            seq: r.seq,
+            at: time_of_ms(r.at).format(&format).unwrap_or_default(),
+            actor: r.actor,
+            action: r.action.replace('_', " "),
+            subject: r.subject,
+            details: r.details,
+        })
+        .collect();
+    let page = AuditPage {
+        chrome: Chrome::new("Audit log", &session),
+        rows,
+        older: (after > 0).then_some(after + 1),
+        head: format!("{head_seq}:{head_hash}"),
+    };
+    Ok(render(StatusCode::OK, &page).into_response())
+}

@@ -1,0 +1,149 @@
+//! Marketing's page: takedowns first and impossible to miss, then the items the officer holds
+//! (download, record where it went), then the queue as a grid of web-size thumbnails. Every
+//! action goes through the JSON API's handler, so consent and the name check are checked again
+//! at claim and at download exactly as for a script.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+
+use super::words::purpose_words;
+use super::{done, render, require, Chrome, PageError, PageForm};
+use crate::http::json::JsonBody;
+use crate::http::queue::{self, ClaimRequest, Published};
+use crate::http::session::Session;
+use crate::http::{ApiError, AppState};
+use crate::policy::Purpose;
+use crate::store::{now_ms, time_of_ms, QueueItem, Role, Takedown};
+
+pub(super) fn routes() -> axum::Router<AppState> {
+    Router::new()
+        .route("/marketing", get(queue_page))
+        .route("/marketing/claim", post(claim))
+        .route("/marketing/items/{item}/published", post(published))
+        .route("/marketing/takedowns/{id}/done", post(takedown_done))
+}
+
+/// `/marketing?purpose=&done=`.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct MarketingQuery {
+    /// Show only this purpose.
+    pub purpose: Option<Purpose>,
+    /// A notice code.
+    pub done: Option<String>,
+}
+
+/// An item as a tile of the grid.
+struct Tile {
+    item: String,
+    photo_id: String,
+    purpose: &'static str,
+    caption: String,
+    alt_text: String,
+    until: String,
+}
+
+impl Tile {
+    fn of(item: QueueItem) -> Tile {
+        Tile {
+            until: item.lease_expires_at.map(time_text).unwrap_or_default(),
+            item: item.item_id,
+            photo_id: item.photo_id,
+            purpose: purpose_words(item.purpose),
+            caption: item.caption,
+            alt_text: item.alt_text,
+        }
+    }
+}
+
+/// A takedown as the page shows it.
+struct Owed {
+    id: String,
+    url: String,
+    channel: String,
+    purpose: &'static str,
+    since: String,
+}
+
+fn time_text(ms: i64) -> String {
+    let format = time::macros::format_description!("[day] [month repr:short], [hour]:[minute] UTC");
+    time_of_ms(ms).format(&format).unwrap_or_default()
+}
+
+#[derive(Template)]
+#[template(path = "marketing.html")]
+struct QueuePage {
+    chrome: Chrome,
+    csrf: String,
+    takedowns: Vec<Owed>,
+    mine: Vec<Tile>,
+    queue: Vec<Tile>,
+    filter: Option<&'static str>,
+    purposes: Vec<(&'static str, &'static str)>,
+}
+
+async fn queue_page(
+    State(state): State<AppState>,
+    session: Session,
+    query: Result<Query<MarketingQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, PageError> {
+    require(&session, &[Role::Marketing])?;
+    let Query(query) = query.map_err(|e| ApiError::bad_form(e.body_text()))?;
+    let now = now_ms();
+    let takedowns = state
+        .store
+        .takedowns(false)
+        .await?
+        .into_iter()
+        .map(|t: Takedown| Owed {
+            id: t.id,
+            url: t.url,
+            channel: t.channel,
+            purpose: purpose_words(t.purpose),
+            since: time_text(t.created_at),
+        })
+        .collect();
+    let mine = state.store.items_claimed_by(&session.caller.token_id, now).await?.into_iter().map(Tile::of).collect();
+    let queue = state.store.queue(query.purpose, now, 200).await?.into_iter().map(Tile::of).collect();
+    let chrome = Chrome::new("Publishing queue", &session).with_notice(super::notice_text(query.done.as_deref()));
+    Ok(render(
+        StatusCode::OK,
+        &QueuePage {
+            chrome,
+            csrf: session.csrf.clone(),
+            takedowns,
+            mine,
+            queue,
+            filter: query.purpose.map(Purpose::as_str),
+            purposes: Purpose::ALL.iter().map(|p| (p.as_str(), purpose_words(*p))).collect(),
+        },
+    ))
+}
+
+async fn claim(State(state): State<AppState>, form: PageForm) -> Result<Response, PageError> {
+    require(&form.session, &[Role::Marketing])?;
+    let purpose: Purpose = form.fields.text("purpose").parse().map_err(ApiError::bad_form)?;
+    let request = ClaimRequest { purpose, lease_seconds: None };
+    let answer = queue::claim(State(state), form.session.caller.clone(), JsonBody(request)).await?;
+    Ok(if answer.status() == StatusCode::NO_CONTENT {
+        done("/marketing", "nothing_to_claim")
+    } else {
+        done("/marketing", "claimed")
+    })
+}
+
+async fn published(State(state): State<AppState>, Path(item): Path<String>, form: PageForm) -> Result<Response, PageError> {
+    require(&form.session, &[Role::Marketing])?;
+    let body = Published { url: form.fields.text("url"), channel: form.fields.text("channel") };
+    let Json(_) = queue::published(State(state), form.session.caller.clone(), Path(item), JsonBody(body)).await?;
+    Ok(done("/marketing", "published"))
+}
+
+async fn takedown_done(State(state): State<AppState>, Path(id): Path<String>, form: PageForm) -> Result<Response, PageError> {
+    require(&form.session, &[Role::Marketing])?;
+    queue::takedown_done(State(state), form.session.caller.clone(), Path(id)).await?;
+    Ok(done("/marketing", "takedown_done"))
+}

@@ -1,0 +1,223 @@
+//! The tutor's pages: upload several photos from a phone with a caption, the learners pictured and
+//! the purposes for each, then see each photo's status in plain words and accept a suggested
+//! redaction with one tap. The uploads themselves go to `POST /api/v1/photos` from the script,
+//! authenticated by the session cookie and its CSRF header.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+
+use super::words::{self, Line};
+use super::{done, render, require, Chrome, NoticeQuery, PageError, PageForm};
+use crate::http::json::JsonBody;
+use crate::http::photos::{self, PhotoPatch};
+use crate::http::session::Session;
+use crate::http::{input, ApiError, AppState, Caller};
+use crate::policy::Purpose;
+use crate::store::{time_of_ms, LearnerRecord, PhotoRecord, Role};
+
+pub(super) fn routes() -> axum::Router<AppState> {
+    Router::new()
+        .route("/tutor", get(upload_page))
+        .route("/tutor/learners", post(pick_learners))
+        .route("/tutor/photos", get(my_photos))
+        .route("/tutor/photos/{id}/status", get(photo_status))
+        .route("/tutor/photos/{id}/redaction", post(accept_redaction))
+}
+
+/// How a learner appears to a tutor: the name they go by and their family initial, enough to
+/// pick the right Amira and not enough to publish.
+pub fn short_name(learner: &LearnerRecord) -> String {
+    let first = learner.preferred_name.as_deref().filter(|n| !n.trim().is_empty()).unwrap_or(&learner.given_name);
+    match learner.family_name.chars().next() {
+        Some(initial) => format!("{first} {}.", initial.to_uppercase()),
+        None => first.to_string(),
+    }
+}
+
+/// The name a learner goes by, for sentences about them.
+pub fn first_name(learner: &LearnerRecord) -> String {
+    learner.preferred_name.as_deref().filter(|n| !n.trim().is_empty()).unwrap_or(&learner.given_name).to_string()
+}
+
+#[derive(Template)]
+#[template(path = "tutor_upload.html")]
+struct UploadPage {
+    chrome: Chrome,
+    csrf: String,
+    purposes: Vec<(&'static str, &'static str)>,
+}
+
+async fn upload_page(session: Session) -> Result<Response, PageError> {
+    require(&session, &[Role::Tutor, Role::Admin])?;
+    let mut chrome = Chrome::new("Upload photos", &session);
+    chrome.script = true;
+    let purposes = Purpose::ALL.iter().map(|p| (p.as_str(), words::purpose_words(*p))).collect();
+    Ok(render(StatusCode::OK, &UploadPage { chrome, csrf: session.csrf.clone(), purposes }))
+}
+
+/// `POST /tutor/learners` body: what the tutor typed in the picker. A POST, so that the names
+/// typed never appear in an address or a log line.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PickQuery {
+    /// Part of a name.
+    pub q: String,
+}
+
+/// One learner in the picker.
+#[derive(Debug, serde::Serialize)]
+pub struct Pick {
+    /// Learner id.
+    pub id: String,
+    /// First name and family initial.
+    pub label: String,
+}
+
+/// The learner picker: at most 20 learners matching what was typed, as first name and initial.
+async fn pick_learners(
+    State(state): State<AppState>,
+    caller: Caller,
+    JsonBody(query): JsonBody<PickQuery>,
+) -> Result<Json<Vec<Pick>>, ApiError> {
+    caller.require(&[Role::Tutor, Role::Admin])?;
+    let q = input::free_text("q", query.q, 100)?;
+    let q = q.trim();
+    if q.chars().count() < 2 {
+        return Ok(Json(Vec::new()));
+    }
+    let found = state.store.search_learners(q, 20).await?;
+    Ok(Json(found.iter().map(|l| Pick { id: l.id.clone(), label: short_name(l) }).collect()))
+}
+
+#[derive(Template)]
+#[template(path = "photo_card.html")]
+struct PhotoCard {
+    id: String,
+    caption: String,
+    uploaded: String,
+    pictured: String,
+    lines: Vec<Line>,
+    suggested_caption: Option<String>,
+    csrf: String,
+}
+
+fn date_time(ms: i64) -> String {
+    let format = time::macros::format_description!("[day] [month repr:short] [year], [hour]:[minute] UTC");
+    time_of_ms(ms).format(&format).unwrap_or_default()
+}
+
+/// A photo's card: what it shows, who is in it, and its status in words.
+async fn card(state: &AppState, photo: &PhotoRecord, csrf: &str) -> Result<PhotoCard, PageError> {
+    let mut learners: HashMap<String, LearnerRecord> = HashMap::new();
+    let mut ids: Vec<String> = photo.learner_ids.clone();
+    ids.extend(photo.status.values().flat_map(|s| s.learners.iter().map(|l| l.learner_id.clone())));
+    for id in ids {
+        if !learners.contains_key(&id) {
+            if let Some(learner) = state.store.learner(&id).await? {
+                learners.insert(id, learner);
+            }
+        }
+    }
+    let name_of = |id: &str| learners.get(id).map_or_else(|| "a learner".to_string(), first_name);
+    let pictured: Vec<String> =
+        photo.learner_ids.iter().filter_map(|id| learners.get(id)).map(short_name).collect();
+    let names = state.name_index().await?;
+    let found_in_caption = !names.find(&photo.caption).is_empty();
+    let any_found = photo.texts().iter().any(|(_, text)| !names.find(text).is_empty());
+    let suggested_caption = any_found.then(|| {
+        if found_in_caption {
+            crate::policy::names::suggest_redaction(&photo.caption, &names.find(&photo.caption))
+        } else {
+            photo.caption.clone()
+        }
+    });
+    Ok(PhotoCard {
+        id: photo.id.clone(),
+        caption: photo.caption.clone(),
+        uploaded: date_time(photo.created_at),
+        pictured: words::and_list(&pictured),
+        lines: words::describe(&photo.status, &name_of),
+        suggested_caption,
+        csrf: csrf.to_string(),
+    })
+}
+
+/// A tutor's own photo (an admin's: any), with its status brought up to date.
+async fn own_photo(state: &AppState, session: &Session, id: &str) -> Result<PhotoRecord, PageError> {
+    let id = input::path_id(id, "photo")?;
+    let photo = state.store.photo(&id).await?.ok_or_else(|| ApiError::not_found("photo"))?;
+    if session.caller.role != Role::Admin && photo.uploaded_by != session.caller.token_id {
+        return Err(ApiError::not_found("photo").into());
+    }
+    let eval = state.evaluation("system").await?;
+    if state.store.reevaluate(std::slice::from_ref(&photo.id), eval).await?.is_empty() {
+        Ok(photo)
+    } else {
+        Ok(state.store.photo(&photo.id).await?.ok_or_else(|| ApiError::not_found("photo"))?)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "tutor_photos.html")]
+struct PhotosPage {
+    chrome: Chrome,
+    cards: Vec<String>,
+}
+
+async fn my_photos(
+    State(state): State<AppState>,
+    session: Session,
+    Query(notice): Query<NoticeQuery>,
+) -> Result<Response, PageError> {
+    require(&session, &[Role::Tutor, Role::Admin])?;
+    let photos = state.store.photos_uploaded_by(&session.caller.token_id, 100).await?;
+    let ids: Vec<String> = photos.iter().map(|p| p.id.clone()).collect();
+    // Statuses shown must be true now (an expiry, a birthday), not as of the last sweep.
+    let eval = state.evaluation("system").await?;
+    let changed = !state.store.reevaluate(&ids, eval).await?.is_empty();
+    let photos = if changed { state.store.photos_uploaded_by(&session.caller.token_id, 100).await? } else { photos };
+    let mut cards = Vec::with_capacity(photos.len());
+    for photo in &photos {
+        cards.push(card(&state, photo, &session.csrf).await?.render().map_err(ApiError::internal)?);
+    }
+    let chrome = Chrome::new("My photos", &session).with_notice(super::notice_text(notice.done.as_deref()));
+    Ok(render(StatusCode::OK, &PhotosPage { chrome, cards }))
+}
+
+/// One photo's card as an HTML fragment, for the upload page's script to show after an upload.
+async fn photo_status(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    require(&session, &[Role::Tutor, Role::Admin])?;
+    let photo = own_photo(&state, &session, &id).await?;
+    Ok(render(StatusCode::OK, &card(&state, &photo, &session.csrf).await?))
+}
+
+async fn accept_redaction(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: PageForm,
+) -> Result<Response, PageError> {
+    require(&form.session, &[Role::Tutor, Role::Admin])?;
+    let patch = PhotoPatch {
+        caption: None,
+        alt_text: None,
+        title: None,
+        tags: None,
+        learner_ids: None,
+        all_tagged: None,
+        purposes: None,
+        accept_redaction: true,
+    };
+    let Json(photo) =
+        photos::edit(State(state), form.session.caller.clone(), Path(id), JsonBody(patch)).await?;
+    Ok(done(&format!("/tutor/photos#photo-{}", photo.id), "redaction_accepted").into_response())
+}

@@ -1,0 +1,112 @@
+//! The pages end to end in headless Chromium: `e2e/journey.mjs` (playwright-core driving Debian's
+//! `/usr/bin/chromium`) walks a tutor, a safeguarding lead, marketing and a guardian through the
+//! whole product against a real server, saving a screenshot of every page under
+//! `target/e2e-screenshots/`. `scripts/setup` installs Chromium and the script's one npm package.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::server::{Blobs, Db, TestServer};
+use consentgate::store::Role;
+use serde_json::{json, Value};
+
+fn e2e_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e")
+}
+
+/// Where the screenshots go: a test artifact, kept after the run.
+fn screenshot_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    target.join("e2e-screenshots")
+}
+
+async fn learner(server: &TestServer, given: &str, family: &str) -> String {
+    let fifteen_years_ago = time::OffsetDateTime::now_utc().year() - 15;
+    let body = json!({
+        "given_name": given, "family_name": family, "date_of_birth": format!("{fifteen_years_ago}-03-01"),
+        "guardians": [{"name": format!("Parent of {given}"), "email": "parent@example.org"}],
+    });
+    let response = server
+        .client
+        .post(format!("{}/api/v1/learners", server.base))
+        .bearer_auth(&server.admin)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_whole_journey_works_in_a_real_browser() {
+    let chromium = std::env::var("E2E_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(Path::new(&chromium).exists(), "{chromium} is missing: run scripts/setup (Debian package chromium)");
+    assert!(
+        e2e_dir().join("node_modules/playwright-core").is_dir(),
+        "e2e/node_modules is missing: run scripts/setup (npm ci in e2e/)"
+    );
+    let server = TestServer::start(Db::Sqlite, Blobs::Fs).await;
+    let (tutor, marketing) = (server.token(Role::Tutor).await, server.token(Role::Marketing).await);
+    let amira = learner(&server, "Amira", "Khan").await;
+    let ben = learner(&server, "Ben", "Okafor").await;
+    let learners = json!([
+        {"id": amira, "given": "Amira", "family": "Khan"},
+        {"id": ben, "given": "Ben", "family": "Okafor"},
+    ]);
+    let corpus = common::corpus_dir();
+    let shots = screenshot_dir();
+    let _ = std::fs::remove_dir_all(&shots);
+
+    let tutor_id = consentgate::tokens::parse(&tutor).unwrap().0.to_string();
+    let (base, admin) = (server.base.clone(), server.admin.clone());
+    let screenshots = shots.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg("journey.mjs")
+            .current_dir(e2e_dir())
+            .env("E2E_BASE", base)
+            .env("E2E_TUTOR", tutor)
+            .env("E2E_ADMIN", admin)
+            .env("E2E_MARKETING", marketing)
+            .env("E2E_PHOTO_A", corpus.join("jpg/mobile/jolla.jpg"))
+            .env("E2E_PHOTO_B", corpus.join("jpg/gps/DSCN0010.jpg"))
+            .env("E2E_LEARNERS", learners.to_string())
+            .env("E2E_SHOTS", &screenshots)
+            .env("E2E_CHROMIUM", chromium)
+            .output()
+            .expect("node runs (Debian's nodejs; scripts/setup)")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the browser journey failed:\n{stdout}\n{stderr}");
+    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("the journey printed no summary ({e}):\n{stdout}"));
+    assert_eq!(summary["ok"], true);
+    println!("{} screenshots in {}", summary["screenshots"], shots.display());
+
+    // What the browser did is what the store holds.
+    let pngs = std::fs::read_dir(&shots).unwrap().filter(|e| e.as_ref().unwrap().path().extension() == Some("png".as_ref())).count();
+    assert!(pngs >= 20, "a screenshot of every page: {pngs}");
+    let phone_pages = summary["pages"].as_array().unwrap().iter().filter(|p| p["width"] == 390).count();
+    assert!(phone_pages >= 10, "pages checked at phone width: {phone_pages}");
+    let takedowns = server.store.takedowns(true).await.unwrap();
+    assert_eq!(takedowns.len(), 1);
+    assert_eq!(takedowns[0].url, "https://example.org/news/robotics");
+    assert!(takedowns[0].done_at.is_some(), "marketing confirmed the takedown");
+    let mut amiras = server.store.photos_uploaded_by(&tutor_id, 10).await.unwrap();
+    amiras.retain(|p| p.learner_ids == [amira.clone()]);
+    assert_eq!(amiras.len(), 1);
+    assert!(amiras[0].image_deleted_at.is_some(), "withdrawal deleted the stored image");
+    let counts = server.store.table_counts().await.unwrap();
+    assert_eq!(counts["consent_events"], 3, "two grants and the withdrawal");
+    let rows = server.store.audit_log(0, 10_000).await.unwrap();
+    let genesis = (0, consentgate::store::GENESIS_HASH.to_string());
+    assert!(consentgate::store::verify_chain(&rows, genesis).is_ok(), "the audit chain verifies");
+}

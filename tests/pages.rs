@@ -1,0 +1,352 @@
+//! The pages' security over real HTTP, on both store backends: sign-in and sign-out, the session
+//! cookie's flags, CSRF on every form and on the API when used with the cookie, roles, the
+//! Content-Security-Policy, and no learner data in any address.
+
+mod common;
+
+use common::server::{Blobs, Db, TestServer};
+use consentgate::store::Role;
+use reqwest::header::{CONTENT_SECURITY_POLICY, COOKIE, LOCATION, REFERRER_POLICY, SET_COOKIE};
+use reqwest::redirect::Policy;
+use serde_json::{json, Value};
+
+on_both_backends!(
+    signing_in_sets_a_strict_http_only_cookie_and_signing_out_ends_it,
+    sign_in_refuses_a_form_from_elsewhere_and_a_wrong_token,
+    forms_without_this_sessions_csrf_token_change_nothing,
+    the_api_with_a_session_cookie_needs_the_csrf_header_to_change_anything,
+    pages_are_for_their_roles,
+    pages_allow_no_inline_script_and_send_no_referrer,
+    no_learner_data_appears_in_any_address,
+);
+
+/// A client that shows redirects instead of following them.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().redirect(Policy::none()).build().unwrap()
+}
+
+/// The value of `name="csrf"` in a page.
+fn csrf_in(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("the page has a CSRF field") + "name=\"csrf\" value=\"".len();
+    html[at..at + 64].to_string()
+}
+
+/// The value a `Set-Cookie` header gives `name`.
+fn cookie_value(response: &reqwest::Response, name: &str) -> Option<(String, String)> {
+    response.headers().get_all(SET_COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|v| {
+        let (pair, _) = v.split_once(';').unwrap_or((v, ""));
+        let (k, value) = pair.split_once('=')?;
+        (k == name).then(|| (value.to_string(), v.to_string()))
+    })
+}
+
+/// A signed-in browser: its session cookie and the CSRF token its pages carry.
+struct Browser {
+    cookie: String,
+    csrf: String,
+}
+
+async fn sign_in(server: &TestServer, token: &str) -> Browser {
+    let c = client();
+    let form = c.get(format!("{}/signin", server.base)).send().await.unwrap();
+    assert_eq!(form.status(), 200);
+    let (pre, _) = cookie_value(&form, "cg_signin").expect("the sign-in form sets its CSRF cookie");
+    let csrf = csrf_in(&form.text().await.unwrap());
+    let answer = c
+        .post(format!("{}/signin", server.base))
+        .header(COOKIE, format!("cg_signin={pre}"))
+        .form(&[("csrf", csrf.as_str()), ("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 303, "signed in");
+    let (secret, _) = cookie_value(&answer, "cg_session").expect("a session cookie");
+    let cookie = format!("cg_session={secret}");
+    let home = c.get(format!("{}/", server.base)).header(COOKIE, &cookie).send().await.unwrap();
+    let page = home.headers()[LOCATION].to_str().unwrap().to_string();
+    let html = c.get(format!("{}{page}", server.base)).header(COOKIE, &cookie).send().await.unwrap().text().await.unwrap();
+    Browser { cookie, csrf: csrf_in(&html) }
+}
+
+impl Browser {
+    async fn get(&self, server: &TestServer, path: &str) -> reqwest::Response {
+        client().get(format!("{}{path}", server.base)).header(COOKIE, &self.cookie).send().await.unwrap()
+    }
+    async fn post_form(&self, server: &TestServer, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        client().post(format!("{}{path}", server.base)).header(COOKIE, &self.cookie).form(fields).send().await.unwrap()
+    }
+}
+
+async fn learner(server: &TestServer) -> String {
+    let body = json!({"given_name": "Amira", "family_name": "Khan", "date_of_birth": "2011-03-01",
+        "guardians": [{"name": "Sara Khan", "email": "sara@example.org"}]});
+    let r = server.client.post(format!("{}/api/v1/learners", server.base)).bearer_auth(&server.admin).json(&body).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string()
+}
+
+async fn signing_in_sets_a_strict_http_only_cookie_and_signing_out_ends_it(server: TestServer) {
+    let tutor = server.token(Role::Tutor).await;
+    let c = client();
+    let form = c.get(format!("{}/signin", server.base)).send().await.unwrap();
+    let (pre, _) = cookie_value(&form, "cg_signin").unwrap();
+    let csrf = csrf_in(&form.text().await.unwrap());
+    // Behind a TLS-terminating proxy, the cookie is Secure too.
+    let answer = c
+        .post(format!("{}/signin", server.base))
+        .header(COOKIE, format!("cg_signin={pre}"))
+        .header("x-forwarded-proto", "https")
+        .form(&[("csrf", csrf.as_str()), ("token", tutor.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 303);
+    let (secret, header) = cookie_value(&answer, "cg_session").unwrap();
+    for flag in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/"] {
+        assert!(header.contains(flag), "{flag} in {header}");
+    }
+    assert_eq!(secret.len(), 64);
+    assert!(!header.contains(&tutor), "the cookie is not the token");
+    assert_eq!(server.store.table_counts().await.unwrap()["sessions"], 1);
+
+    // Over plain HTTP, no Secure flag (the browser would drop the cookie).
+    let browser = sign_in(&server, &tutor).await;
+    let page = browser.get(&server, "/tutor").await;
+    assert_eq!(page.status(), 200);
+    let sessions = server.store.table_counts().await.unwrap()["sessions"];
+    assert_eq!(sessions, 2);
+
+    let out = browser.post_form(&server, "/signout", &[("csrf", &browser.csrf)]).await;
+    assert_eq!(out.status(), 303);
+    let (cleared, header) = cookie_value(&out, "cg_session").unwrap();
+    assert!(cleared.is_empty() && header.contains("Max-Age=0"), "{header}");
+    assert_eq!(server.store.table_counts().await.unwrap()["sessions"], 1, "the session row is gone");
+    let after = browser.get(&server, "/tutor").await;
+    assert_eq!(after.status(), 303, "the old cookie no longer signs anyone in");
+    assert_eq!(after.headers()[LOCATION], "/signin");
+    let api = browser.get(&server, "/api/v1/queue").await;
+    assert_eq!(api.status(), 401);
+}
+
+async fn sign_in_refuses_a_form_from_elsewhere_and_a_wrong_token(server: TestServer) {
+    let tutor = server.token(Role::Tutor).await;
+    let before = server.snapshot().await;
+    let c = client();
+    // A form posted from another site has neither our sign-in cookie nor its token.
+    let forged = c
+        .post(format!("{}/signin", server.base))
+        .form(&[("csrf", "0".repeat(64).as_str()), ("token", tutor.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    assert!(cookie_value(&forged, "cg_session").is_none());
+    let form = c.get(format!("{}/signin", server.base)).send().await.unwrap();
+    let (pre, _) = cookie_value(&form, "cg_signin").unwrap();
+    let csrf = csrf_in(&form.text().await.unwrap());
+    for wrong in ["", "cg_nope", &format!("{}0", &tutor[..tutor.len() - 1])] {
+        let answer = c
+            .post(format!("{}/signin", server.base))
+            .header(COOKIE, format!("cg_signin={pre}"))
+            .form(&[("csrf", csrf.as_str()), ("token", wrong)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 401, "{wrong:?}");
+        assert!(answer.text().await.unwrap().contains("was not recognised"));
+    }
+    assert_eq!(server.snapshot().await, before, "no session and no audit row for a failed sign-in");
+}
+
+async fn forms_without_this_sessions_csrf_token_change_nothing(server: TestServer) {
+    let amira = learner(&server).await;
+    let mine = sign_in(&server, &server.admin).await;
+    let other_admin = server.token(Role::Admin).await;
+    let theirs = sign_in(&server, &other_admin).await;
+    assert_ne!(mine.csrf, theirs.csrf, "every session has its own CSRF token");
+    let page = mine.get(&server, &format!("/admin/learners/{amira}")).await.text().await.unwrap();
+    let guardian = page.split("value=\"guardian:").nth(1).unwrap()[..36].to_string();
+    let given_by = format!("guardian:{guardian}");
+    let path = format!("/admin/learners/{amira}/consents");
+    let fields = |csrf: Option<&str>| -> Vec<(String, String)> {
+        let mut form: Vec<(String, String)> = [
+            ("kind", "granted"),
+            ("purposes", "website"),
+            ("given_by", given_by.as_str()),
+            ("form_version", "v1"),
+            ("method", "paper_form"),
+            ("evidence", "scan 1"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        if let Some(csrf) = csrf {
+            form.push(("csrf".into(), csrf.into()));
+        }
+        form
+    };
+    let post = |csrf: Option<&str>| {
+        let form = fields(csrf);
+        client().post(format!("{}{path}", server.base)).header(COOKIE, &mine.cookie).form(&form).send()
+    };
+    let before = server.snapshot().await;
+    for (what, csrf) in [("missing", None), ("another session's", Some(theirs.csrf.as_str())), ("made up", Some("abc"))] {
+        let answer = post(csrf).await.unwrap();
+        assert_eq!(answer.status(), 403, "{what} CSRF token");
+        assert!(answer.text().await.unwrap().contains("CSRF"), "the page says why");
+        assert_eq!(server.snapshot().await, before, "{what} CSRF token: nothing changed");
+    }
+    // Takedowns, claims and sign-out are forms too.
+    let marketing = sign_in(&server, &server.token(Role::Marketing).await).await;
+    let claim = marketing.post_form(&server, "/marketing/claim", &[("csrf", &mine.csrf), ("purpose", "website")]).await;
+    assert_eq!(claim.status(), 403);
+    let out = marketing.post_form(&server, "/signout", &[]).await;
+    assert_eq!(out.status(), 403);
+    assert_eq!(marketing.get(&server, "/marketing").await.status(), 200, "still signed in");
+    let before = server.snapshot().await;
+
+    let answer = post(Some(mine.csrf.as_str())).await.unwrap();
+    assert_eq!(answer.status(), 201, "with its own token the form works");
+    let html = answer.text().await.unwrap();
+    assert!(html.contains("/w/"), "the withdrawal link is shown once");
+    let after = server.snapshot().await;
+    assert_eq!(after["consent_events"], before["consent_events"] + 1);
+    assert_eq!(after["withdrawal_links"], before["withdrawal_links"] + 1);
+}
+
+async fn the_api_with_a_session_cookie_needs_the_csrf_header_to_change_anything(server: TestServer) {
+    let tutor = sign_in(&server, &server.token(Role::Tutor).await).await;
+    let other = sign_in(&server, &server.token(Role::Tutor).await).await;
+    let photo = common::fixtures::jpeg_everything();
+    let upload = |csrf: Option<String>| {
+        let form = reqwest::multipart::Form::new()
+            .part("file", reqwest::multipart::Part::bytes(photo.clone()).file_name("x.jpg"))
+            .text("purposes", "website");
+        let mut request =
+            client().post(format!("{}/api/v1/photos", server.base)).header(COOKIE, &tutor.cookie).multipart(form);
+        if let Some(csrf) = csrf {
+            request = request.header("x-csrf-token", csrf);
+        }
+        request.send()
+    };
+    let before = server.snapshot().await;
+    for csrf in [None, Some(other.csrf.clone())] {
+        let answer = upload(csrf).await.unwrap();
+        assert_eq!(answer.status(), 403);
+        assert_eq!(answer.json::<Value>().await.unwrap()["error"], "csrf");
+        assert_eq!(server.snapshot().await, before);
+    }
+    let answer = upload(Some(tutor.csrf.clone())).await.unwrap();
+    assert_eq!(answer.status(), 201);
+    let id = answer.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    // Reading needs no header; the learner picker (a POST) does.
+    assert_eq!(tutor.get(&server, &format!("/api/v1/photos/{id}")).await.status(), 200);
+    let pick = |csrf: &str| {
+        client()
+            .post(format!("{}/tutor/learners", server.base))
+            .header(COOKIE, &tutor.cookie)
+            .header("x-csrf-token", csrf)
+            .json(&json!({"q": "Am"}))
+            .send()
+    };
+    learner(&server).await;
+    assert_eq!(pick(&other.csrf).await.unwrap().status(), 403);
+    let found: Value = pick(&tutor.csrf).await.unwrap().json().await.unwrap();
+    assert_eq!(found[0]["label"], "Amira K.", "a tutor sees a first name and a family initial");
+    assert!(!found.to_string().contains("Khan") && !found.to_string().contains("2011"));
+}
+
+async fn pages_are_for_their_roles(server: TestServer) {
+    let tutor = sign_in(&server, &server.token(Role::Tutor).await).await;
+    let marketing = sign_in(&server, &server.token(Role::Marketing).await).await;
+    for (who, path) in [(&tutor, "/admin/learners"), (&tutor, "/marketing"), (&tutor, "/admin/audit"), (&marketing, "/tutor"), (&marketing, "/admin/held")] {
+        let answer = who.get(&server, path).await;
+        assert_eq!(answer.status(), 403, "{path}");
+        assert!(answer.text().await.unwrap().contains("this needs the"), "{path}: the page says which role");
+    }
+    // Without a session, every page sends the visitor to sign in.
+    for path in ["/tutor", "/tutor/photos", "/marketing", "/admin/learners", "/admin/held", "/admin/audit"] {
+        let answer = client().get(format!("{}{path}", server.base)).send().await.unwrap();
+        assert_eq!(answer.status(), 303, "{path}");
+        assert_eq!(answer.headers()[LOCATION], "/signin");
+    }
+}
+
+async fn pages_allow_no_inline_script_and_send_no_referrer(server: TestServer) {
+    let amira = learner(&server).await;
+    let admin = sign_in(&server, &server.admin).await;
+    let tutor = sign_in(&server, &server.token(Role::Tutor).await).await;
+    let marketing = sign_in(&server, &server.token(Role::Marketing).await).await;
+    let pages = [
+        (&admin, "/admin/learners".to_string()),
+        (&admin, format!("/admin/learners/{amira}")),
+        (&admin, "/admin/held".into()),
+        (&admin, "/admin/audit".into()),
+        (&tutor, "/tutor".into()),
+        (&tutor, "/tutor/photos".into()),
+        (&marketing, "/marketing".into()),
+    ];
+    let mut bodies = Vec::new();
+    for (who, path) in &pages {
+        bodies.push((path.clone(), who.get(&server, path).await));
+    }
+    bodies.push(("/signin".into(), client().get(format!("{}/signin", server.base)).send().await.unwrap()));
+    bodies.push(("/w/…".into(), client().get(format!("{}/w/{}", server.base, "a".repeat(64))).send().await.unwrap()));
+    for (path, answer) in bodies {
+        let csp = answer.headers()[CONTENT_SECURITY_POLICY].to_str().unwrap().to_string();
+        for directive in ["default-src 'none'", "script-src 'self'", "style-src 'self'", "frame-ancestors 'none'", "form-action 'self'"] {
+            assert!(csp.contains(directive), "{path}: {directive} in {csp}");
+        }
+        assert!(!csp.contains("unsafe"), "{path}: {csp}");
+        assert_eq!(answer.headers()[REFERRER_POLICY], "no-referrer", "{path}");
+        assert_eq!(answer.headers()["cache-control"], "no-store", "{path}");
+        let html = answer.text().await.unwrap().to_lowercase();
+        assert!(html.starts_with("<!doctype html>"), "{path}");
+        assert!(!html.contains("<script>") && !html.contains(" style=") && !html.contains("<style"), "{path}: inline code");
+        assert!(!html.contains(" onclick=") && !html.contains(" onload=") && !html.contains("javascript:"), "{path}");
+        for tag in ["<input", "<select", "<textarea"] {
+            // Every control sits in a label (or is hidden): screen readers can name it.
+            for piece in html.split(tag).skip(1) {
+                let attrs = &piece[..piece.find('>').unwrap()];
+                if attrs.contains("type=\"hidden\"") || attrs.contains("readonly") {
+                    continue;
+                }
+                let before = &html[..html.find(&format!("{tag}{attrs}")).unwrap()];
+                let labelled = before.rfind("<label").is_some_and(|open| before.rfind("</label>").is_none_or(|close| close < open))
+                    || attrs.contains("id=\"") && html.contains(&format!("for=\"{}\"", attrs.split("id=\"").nth(1).unwrap().split('"').next().unwrap()));
+                assert!(labelled, "{path}: {tag}{attrs}> has no label");
+            }
+        }
+    }
+}
+
+async fn no_learner_data_appears_in_any_address(server: TestServer) {
+    let amira = learner(&server).await;
+    let tutor_token = server.token(Role::Tutor).await;
+    let photo = common::fixtures::jpeg_everything();
+    let uploaded = server
+        .upload(&tutor_token, "Amira Khan.jpg", photo, &[("learner_ids", &amira), ("purposes", "website"), ("caption", "Amira Khan at work")])
+        .await;
+    assert_eq!(uploaded.status(), 201);
+    let admin = sign_in(&server, &server.admin).await;
+    let tutor = sign_in(&server, &tutor_token).await;
+    let search = admin.post_form(&server, "/admin/learners/search", &[("csrf", &admin.csrf), ("q", "Khan")]).await;
+    assert_eq!(search.status(), 200);
+    let mut pages = vec![search.text().await.unwrap()];
+    for path in ["/admin/learners".to_string(), format!("/admin/learners/{amira}"), "/admin/held".into(), "/admin/audit".into()] {
+        pages.push(admin.get(&server, &path).await.text().await.unwrap());
+    }
+    pages.push(tutor.get(&server, "/tutor/photos").await.text().await.unwrap());
+    let all = pages.join("\n");
+    assert!(all.contains("Amira Khan"), "the admin pages do show the name");
+    for attr in ["href=\"", "src=\"", "action=\""] {
+        for piece in all.split(attr).skip(1) {
+            let address = piece.split('"').next().unwrap();
+            for secret in ["Amira", "Khan", "2011", "Sara", "sara@"] {
+                assert!(!address.contains(secret), "{secret} in the address {address}");
+            }
+        }
+    }
+    // The tutor sees the suggested redaction, and first names only.
+    assert!(pages.last().unwrap().contains("Use &ldquo;Amira at work&rdquo;?") || pages.last().unwrap().contains("Amira at work"));
+}
