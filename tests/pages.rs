@@ -174,6 +174,7 @@ async fn forms_without_this_sessions_csrf_token_change_nothing(server: TestServe
             ("purposes", "website"),
             ("given_by", given_by.as_str()),
             ("form_version", "v1"),
+            ("form_text", "I agree to photos on the website."),
             ("method", "paper_form"),
             ("evidence", "scan 1"),
         ]
@@ -206,8 +207,9 @@ async fn forms_without_this_sessions_csrf_token_change_nothing(server: TestServe
     let before = server.snapshot().await;
 
     let answer = post(Some(mine.csrf.as_str())).await.unwrap();
-    assert_eq!(answer.status(), 201, "with its own token the form works");
+    let status = answer.status();
     let html = answer.text().await.unwrap();
+    assert_eq!(status, 201, "with its own token the form works: {html}");
     assert!(html.contains("/w/"), "the withdrawal link is shown once");
     let after = server.snapshot().await;
     assert_eq!(after["consent_events"], before["consent_events"] + 1);
