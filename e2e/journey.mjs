@@ -183,7 +183,7 @@ try {
   }, null, { timeout: 30_000 });
   check(!(await page.content()).includes(amira.family), "marketing never sees a family name");
   await record(page, "marketing-grid");
-  await Promise.all([page.waitForURL(/done=claimed/), page.click("form[action='/marketing/claim'] button >> nth=0")]);
+  await Promise.all([page.waitForURL(/done=claimed/), tile.locator("button", { hasText: "Claim this photo" }).click()]);
   await record(page, "marketing-claimed");
   const [download] = await Promise.all([page.waitForEvent("download"), page.click("a.button-like[download]")]);
   const saved = join(SHOTS, "downloaded.jpg");

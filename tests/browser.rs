@@ -92,7 +92,10 @@ async fn the_whole_journey_works_in_a_real_browser() {
     println!("{} screenshots in {}", summary["screenshots"], shots.display());
 
     // What the browser did is what the store holds.
-    let pngs = std::fs::read_dir(&shots).unwrap().filter(|e| e.as_ref().unwrap().path().extension() == Some("png".as_ref())).count();
+    let pngs = std::fs::read_dir(&shots)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension() == Some("png".as_ref()))
+        .count();
     assert!(pngs >= 20, "a screenshot of every page: {pngs}");
     let phone_pages = summary["pages"].as_array().unwrap().iter().filter(|p| p["width"] == 390).count();
     assert!(phone_pages >= 10, "pages checked at phone width: {phone_pages}");

@@ -64,7 +64,8 @@ async fn sign_in(server: &TestServer, token: &str) -> Browser {
     let cookie = format!("cg_session={secret}");
     let home = c.get(format!("{}/", server.base)).header(COOKIE, &cookie).send().await.unwrap();
     let page = home.headers()[LOCATION].to_str().unwrap().to_string();
-    let html = c.get(format!("{}{page}", server.base)).header(COOKIE, &cookie).send().await.unwrap().text().await.unwrap();
+    let html =
+        c.get(format!("{}{page}", server.base)).header(COOKIE, &cookie).send().await.unwrap().text().await.unwrap();
     Browser { cookie, csrf: csrf_in(&html) }
 }
 
@@ -80,7 +81,14 @@ impl Browser {
 async fn learner(server: &TestServer) -> String {
     let body = json!({"given_name": "Amira", "family_name": "Khan", "date_of_birth": "2011-03-01",
         "guardians": [{"name": "Sara Khan", "email": "sara@example.org"}]});
-    let r = server.client.post(format!("{}/api/v1/learners", server.base)).bearer_auth(&server.admin).json(&body).send().await.unwrap();
+    let r = server
+        .client
+        .post(format!("{}/api/v1/learners", server.base))
+        .bearer_auth(&server.admin)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
     r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string()
 }
@@ -191,7 +199,8 @@ async fn forms_without_this_sessions_csrf_token_change_nothing(server: TestServe
         client().post(format!("{}{path}", server.base)).header(COOKIE, &mine.cookie).form(&form).send()
     };
     let before = server.snapshot().await;
-    for (what, csrf) in [("missing", None), ("another session's", Some(theirs.csrf.as_str())), ("made up", Some("abc"))] {
+    for (what, csrf) in [("missing", None), ("another session's", Some(theirs.csrf.as_str())), ("made up", Some("abc"))]
+    {
         let answer = post(csrf).await.unwrap();
         assert_eq!(answer.status(), 403, "{what} CSRF token");
         assert!(answer.text().await.unwrap().contains("CSRF"), "the page says why");
@@ -261,7 +270,13 @@ async fn the_api_with_a_session_cookie_needs_the_csrf_header_to_change_anything(
 async fn pages_are_for_their_roles(server: TestServer) {
     let tutor = sign_in(&server, &server.token(Role::Tutor).await).await;
     let marketing = sign_in(&server, &server.token(Role::Marketing).await).await;
-    for (who, path) in [(&tutor, "/admin/learners"), (&tutor, "/marketing"), (&tutor, "/admin/audit"), (&marketing, "/tutor"), (&marketing, "/admin/held")] {
+    for (who, path) in [
+        (&tutor, "/admin/learners"),
+        (&tutor, "/marketing"),
+        (&tutor, "/admin/audit"),
+        (&marketing, "/tutor"),
+        (&marketing, "/admin/held"),
+    ] {
         let answer = who.get(&server, path).await;
         assert_eq!(answer.status(), 403, "{path}");
         assert!(answer.text().await.unwrap().contains("this needs the"), "{path}: the page says which role");
@@ -296,7 +311,13 @@ async fn pages_allow_no_inline_script_and_send_no_referrer(server: TestServer) {
     bodies.push(("/w/…".into(), client().get(format!("{}/w/{}", server.base, "a".repeat(64))).send().await.unwrap()));
     for (path, answer) in bodies {
         let csp = answer.headers()[CONTENT_SECURITY_POLICY].to_str().unwrap().to_string();
-        for directive in ["default-src 'none'", "script-src 'self'", "style-src 'self'", "frame-ancestors 'none'", "form-action 'self'"] {
+        for directive in [
+            "default-src 'none'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "frame-ancestors 'none'",
+            "form-action 'self'",
+        ] {
             assert!(csp.contains(directive), "{path}: {directive} in {csp}");
         }
         assert!(!csp.contains("unsafe"), "{path}: {csp}");
@@ -304,7 +325,10 @@ async fn pages_allow_no_inline_script_and_send_no_referrer(server: TestServer) {
         assert_eq!(answer.headers()["cache-control"], "no-store", "{path}");
         let html = answer.text().await.unwrap().to_lowercase();
         assert!(html.starts_with("<!doctype html>"), "{path}");
-        assert!(!html.contains("<script>") && !html.contains(" style=") && !html.contains("<style"), "{path}: inline code");
+        assert!(
+            !html.contains("<script>") && !html.contains(" style=") && !html.contains("<style"),
+            "{path}: inline code"
+        );
         assert!(!html.contains(" onclick=") && !html.contains(" onload=") && !html.contains("javascript:"), "{path}");
         for tag in ["<input", "<select", "<textarea"] {
             // Every control sits in a label (or is hidden): screen readers can name it.
@@ -314,8 +338,14 @@ async fn pages_allow_no_inline_script_and_send_no_referrer(server: TestServer) {
                     continue;
                 }
                 let before = &html[..html.find(&format!("{tag}{attrs}")).unwrap()];
-                let labelled = before.rfind("<label").is_some_and(|open| before.rfind("</label>").is_none_or(|close| close < open))
-                    || attrs.contains("id=\"") && html.contains(&format!("for=\"{}\"", attrs.split("id=\"").nth(1).unwrap().split('"').next().unwrap()));
+                let labelled = before
+                    .rfind("<label")
+                    .is_some_and(|open| before.rfind("</label>").is_none_or(|close| close < open))
+                    || attrs.contains("id=\"")
+                        && html.contains(&format!(
+                            "for=\"{}\"",
+                            attrs.split("id=\"").nth(1).unwrap().split('"').next().unwrap()
+                        ));
                 assert!(labelled, "{path}: {tag}{attrs}> has no label");
             }
         }
@@ -327,7 +357,12 @@ async fn no_learner_data_appears_in_any_address(server: TestServer) {
     let tutor_token = server.token(Role::Tutor).await;
     let photo = common::fixtures::jpeg_everything();
     let uploaded = server
-        .upload(&tutor_token, "Amira Khan.jpg", photo, &[("learner_ids", &amira), ("purposes", "website"), ("caption", "Amira Khan at work")])
+        .upload(
+            &tutor_token,
+            "Amira Khan.jpg",
+            photo,
+            &[("learner_ids", &amira), ("purposes", "website"), ("caption", "Amira Khan at work")],
+        )
         .await;
     assert_eq!(uploaded.status(), 201);
     let admin = sign_in(&server, &server.admin).await;
@@ -335,7 +370,9 @@ async fn no_learner_data_appears_in_any_address(server: TestServer) {
     let search = admin.post_form(&server, "/admin/learners/search", &[("csrf", &admin.csrf), ("q", "Khan")]).await;
     assert_eq!(search.status(), 200);
     let mut pages = vec![search.text().await.unwrap()];
-    for path in ["/admin/learners".to_string(), format!("/admin/learners/{amira}"), "/admin/held".into(), "/admin/audit".into()] {
+    for path in
+        ["/admin/learners".to_string(), format!("/admin/learners/{amira}"), "/admin/held".into(), "/admin/audit".into()]
+    {
         pages.push(admin.get(&server, &path).await.text().await.unwrap());
     }
     pages.push(tutor.get(&server, "/tutor/photos").await.text().await.unwrap());
@@ -350,5 +387,8 @@ async fn no_learner_data_appears_in_any_address(server: TestServer) {
         }
     }
     // The tutor sees the suggested redaction, and first names only.
-    assert!(pages.last().unwrap().contains("Use &ldquo;Amira at work&rdquo;?") || pages.last().unwrap().contains("Amira at work"));
+    assert!(
+        pages.last().unwrap().contains("Use &ldquo;Amira at work&rdquo;?")
+            || pages.last().unwrap().contains("Amira at work")
+    );
 }

@@ -95,6 +95,19 @@ async fn from_the_queue_to_a_takedown(server: TestServer) {
     for bad in [json!({"purpose": "billboard"}), json!({"purpose": "website", "lease_seconds": 0}), json!({})] {
         assert_eq!(post(&server, &marketing, "/api/v1/queue/claim", bad.clone()).await.status(), 422, "{bad}");
     }
+    // A particular item (as chosen from the grid): taken already, so 409; named wrongly, 404 or 422.
+    let item_id = item["item"].as_str().unwrap();
+    let named = post(&server, &marketing, "/api/v1/queue/claim", json!({"purpose": "website", "item": item_id})).await;
+    assert_eq!(named.status(), 409);
+    assert_eq!(named.json::<Value>().await.unwrap()["error"], "not_available");
+    let other_purpose = item_id.replace(":website", ":print");
+    for (bad, status) in [
+        (json!({"purpose": "website", "item": "nonsense"}), 404),
+        (json!({"purpose": "website", "item": other_purpose}), 422),
+        (json!({"purpose": "print", "item": other_purpose}), 409),
+    ] {
+        assert_eq!(post(&server, &marketing, "/api/v1/queue/claim", bad.clone()).await.status(), status, "{bad}");
+    }
 
     // Download: the web rendition is upright, at most 2048 px, and carries no metadata.
     let image = get(&server, &marketing, item["image_url"].as_str().unwrap()).await;

@@ -306,6 +306,48 @@ async fn consent_conformance(store: &Arc<dyn Store>, tutor: &str) {
     assert!(store.live_photo_ids("p3", 10).await.unwrap().is_empty());
 }
 
+/// Claiming one particular item (chosen from the grid): out of queue order, once only, and not
+/// at all once it no longer passes.
+async fn claim_item_conformance(store: &Arc<dyn Store>, tutor: &str) {
+    let cleo = LearnerRecord {
+        id: "0192f0c4-0000-7000-8000-00000000000c".into(),
+        given_name: "Cleo".into(),
+        family_name: "Carter".into(),
+        preferred_name: None,
+        date_of_birth: Some("2000-01-01".into()),
+        external_ref: None,
+        guardians: vec![],
+        created_at: ms(T0),
+        updated_at: ms(T0),
+    };
+    store.insert_learner(&cleo, AuditDraft::new("admin", "learner_created", &cleo.id, json!({}))).await.unwrap();
+    let own = ConsentRecord {
+        purposes: vec![Purpose::Print],
+        ..event("ci-grant", &cleo.id, EventKind::Granted, Giver::Learner, T0)
+    };
+    store.record_consent(&own, None, AuditDraft::new("admin", "c", &cleo.id, json!({})), at(T0)).await.unwrap();
+    for (id, original) in [("ci-1", "71"), ("ci-2", "72")] {
+        let mut p = photo(id, &original.repeat(32), tutor);
+        p.learner_ids = vec![cleo.id.clone()];
+        p.purposes = vec![Purpose::Print];
+        store.insert_photo(&p, AuditDraft::new(tutor, "photo_uploaded", id, json!({})), at(T0)).await.unwrap();
+    }
+    let minute = 60_000;
+    let chosen = store.claim_item("ci-2:print", "dana", minute, at(T0)).await.unwrap().unwrap();
+    assert_eq!((chosen.photo_id.as_str(), chosen.claimed_by.as_deref()), ("ci-2", Some("dana")));
+    assert!(store.claim_item("ci-2:print", "erin", minute, at(T0)).await.unwrap().is_none(), "once only");
+    assert!(store.claim_item("nope:print", "erin", minute, at(T0)).await.unwrap().is_none());
+    assert_eq!(store.items_claimed_by("dana", ms(T0)).await.unwrap().len(), 1);
+    assert!(store.items_claimed_by("dana", ms(T0) + minute).await.unwrap().is_empty(), "the lease ran out");
+    // Once consent is refused, the item is not handed out, and the re-check sticks.
+    let no = event("ci-no", &cleo.id, EventKind::Refused, Giver::Learner, T0);
+    let no = ConsentRecord { purposes: vec![Purpose::Print], ..no };
+    let later = T0 + time::Duration::minutes(1);
+    store.record_consent(&no, None, AuditDraft::new("admin", "c", &cleo.id, json!({})), at(later)).await.unwrap();
+    assert!(store.claim_item("ci-1:print", "erin", minute, at(later)).await.unwrap().is_none());
+    assert_eq!(store.photo("ci-1").await.unwrap().unwrap().status[&Purpose::Print].state, State::Held);
+}
+
 /// Browser sessions: live until their expiry, gone after sign-out or pruning, audited on opening;
 /// and the listings behind the pages.
 async fn session_conformance(store: &Arc<dyn Store>, tutor: &str) {
@@ -404,6 +446,7 @@ async fn conformance(store: Arc<dyn Store>) {
     consent_conformance(&store, &t.record.id).await;
     queue_conformance(&store, &t.record.id).await;
     session_conformance(&store, &t.record.id).await;
+    claim_item_conformance(&store, &t.record.id).await;
     // Every consent event and status change was audited, and the chain still holds.
     let rows = store.audit_log(0, 1000).await.unwrap();
     verify_chain(&rows, (0, GENESIS_HASH.into())).unwrap();

@@ -99,12 +99,26 @@ pub struct ClaimRequest {
     pub purpose: Purpose,
     /// How long to hold it (default 900, at most 28800).
     pub lease_seconds: Option<u64>,
+    /// This item rather than the oldest one (for example chosen from a grid); it must be for
+    /// `purpose`.
+    pub item: Option<String>,
 }
 
-/// `POST /api/v1/queue/claim`: lease the oldest item for a purpose; 204 when none is left. Consent
-/// and the rules are checked again at this moment.
+/// An item id from a client: `<photo id>:<purpose>`, or `None` when it cannot name an item.
+fn item_id(raw: &str) -> Option<(String, Purpose)> {
+    let (photo, purpose) = raw.split_once(':')?;
+    let purpose = purpose.parse::<Purpose>().ok()?;
+    let photo = input::body_id(photo)?;
+    Some((format!("{photo}:{}", purpose.as_str()), purpose))
+}
+
+/// `POST /api/v1/queue/claim`: lease the oldest item for a purpose (204 when none is left), or the
+/// item named (409 when it is no longer in the queue). Consent and the rules are checked again at
+/// this moment.
 #[utoipa::path(post, path = "/api/v1/queue/claim", request_body = ClaimRequest,
-    responses((status = 200, body = ItemView), (status = 204, description = "nothing to claim")), security(("bearer" = [])))]
+    responses((status = 200, body = ItemView), (status = 204, description = "nothing to claim"),
+        (status = 409, body = super::ops::ErrorBody, description = "the item named is no longer in the queue")),
+    security(("bearer" = [])))]
 pub async fn claim(
     State(state): State<AppState>,
     caller: Caller,
@@ -117,6 +131,23 @@ pub async fn claim(
     }
     let lease_ms = i64::try_from(lease * 1000).unwrap_or(i64::MAX);
     let eval = state.evaluation(&caller.token_id).await?;
+    if let Some(raw) = &body.item {
+        let (item, purpose) = item_id(raw).ok_or_else(|| ApiError::not_found("queue item"))?;
+        if purpose != body.purpose {
+            return Err(ApiError::bad_form(format!("item {raw:?} is not for {}", body.purpose)));
+        }
+        return match state.store.claim_item(&item, &caller.token_id, lease_ms, eval).await? {
+            Some(item) => {
+                metrics::counter!("consentgate_claims_total").increment(1);
+                Ok(Json(ItemView::from(item)).into_response())
+            }
+            None => Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "not_available",
+                "this item is no longer in the queue: someone else claimed it, or consent for it no longer holds",
+            )),
+        };
+    }
     match state.store.claim(body.purpose, &caller.token_id, lease_ms, eval).await? {
         Some(item) => {
             metrics::counter!("consentgate_claims_total").increment(1);

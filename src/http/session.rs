@@ -58,7 +58,10 @@ pub fn csrf_matches(secret: &str, presented: &str) -> bool {
 /// (`public_url` is https) or behind a proxy that says so.
 pub fn over_tls(state: &AppState, headers: &HeaderMap) -> bool {
     state.settings.public_url.starts_with("https://")
-        || headers.get("x-forwarded-proto").and_then(|v| v.to_str().ok()).is_some_and(|v| v.eq_ignore_ascii_case("https"))
+        || headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("https"))
 }
 
 /// A `Set-Cookie` value: HttpOnly, SameSite=Strict, for the whole site; `max_age` 0 deletes it.

@@ -477,6 +477,15 @@ pub trait Store: Send + Sync + 'static {
     /// The queue: items `queued` (or `claimed` with a lease that ran out) for `purpose` (all when
     /// `None`), oldest first.
     async fn queue(&self, purpose: Option<Purpose>, now_ms: i64, limit: i64) -> Result<Vec<QueueItem>, StoreError>;
+    /// Leases one particular item (chosen from the grid) to `claimant`, after checking its rules
+    /// again; `None` when it is no longer in the queue or no longer passes.
+    async fn claim_item(
+        &self,
+        item_id: &str,
+        claimant: &str,
+        lease_ms: i64,
+        eval: Evaluation,
+    ) -> Result<Option<QueueItem>, StoreError>;
     /// Leases the oldest releasable item for `purpose` to `claimant` for `lease_ms`. Each candidate
     /// is re-evaluated first in the same transaction; one that no longer passes leaves the queue and
     /// the next is tried. `None` when nothing is left.
@@ -524,8 +533,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Opens a browser session acting as `token_id` until `expires_at` (Unix ms); `id_hash` is the
     /// blake3 of the cookie's secret. Audited in the same transaction.
-    async fn create_session(&self, id_hash: &str, token_id: &str, expires_at: i64, audit: AuditDraft)
-        -> Result<(), StoreError>;
+    async fn create_session(
+        &self,
+        id_hash: &str,
+        token_id: &str,
+        expires_at: i64,
+        audit: AuditDraft,
+    ) -> Result<(), StoreError>;
     /// The token a live session acts as; `None` when it is unknown or ran out at `now_ms`.
     async fn session_token(&self, id_hash: &str, now_ms: i64) -> Result<Option<TokenRecord>, StoreError>;
     /// Ends a session (sign-out); ending one that does not exist is not an error.

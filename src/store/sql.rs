@@ -537,6 +537,47 @@ macro_rules! sql_store {
                 })
             }
 
+            /// Inside a claim: re-checks the photo's rules now, then leases the item to `claimant`
+            /// if it is still free; `None` when it no longer passes or someone else holds it.
+            async fn take_in(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                photo_id: &str,
+                item_id: &str,
+                claimant: &str,
+                lease_ms: i64,
+                eval: &Evaluation,
+            ) -> Result<Option<QueueItem>, StoreError> {
+                let now = ms_of_time(eval.at);
+                // Consent and the other rules are checked again at the moment of taking.
+                Self::reevaluate_in(tx, &[photo_id.to_string()], eval).await?;
+                let claimed = sqlx::query(
+                    "UPDATE photo_purposes SET state = 'claimed', claimed_by = $1, lease_expires_at = $2, changed_at = $3 \
+                     WHERE item_id = $4 AND (state = 'queued' OR (state = 'claimed' AND lease_expires_at <= $3))",
+                )
+                .bind(claimant)
+                .bind(now.saturating_add(lease_ms))
+                .bind(now)
+                .bind(item_id)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+                if claimed == 0 {
+                    return Ok(None);
+                }
+                let audit = AuditDraft::new(
+                    claimant,
+                    "item_claimed",
+                    photo_id,
+                    serde_json::json!({ "item": item_id, "lease_ms": lease_ms }),
+                );
+                Self::append_in(tx, &audit).await?;
+                let row = sqlx::query(&format!("{QUEUE_ITEM_SELECT} WHERE pp.item_id = $1"))
+                    .bind(item_id)
+                    .fetch_one(&mut **tx)
+                    .await?;
+                Ok(Some(queue_item_from_row(&row)?))
+            }
+
             /// The photos with these ids, in the order given (missing ones skipped).
             async fn photos_by_ids(&self, ids: &[String]) -> Result<Vec<PhotoRecord>, StoreError> {
                 let mut out = Vec::with_capacity(ids.len());
@@ -1276,37 +1317,40 @@ macro_rules! sql_store {
                     };
                     let photo_id: String = candidate.try_get("photo_id")?;
                     let item_id: String = candidate.try_get("item_id")?;
-                    // Consent and the other rules are checked again at the moment of taking.
-                    Self::reevaluate_in(&mut tx, std::slice::from_ref(&photo_id), &eval).await?;
-                    let claimed = sqlx::query(
-                        "UPDATE photo_purposes SET state = 'claimed', claimed_by = $1, lease_expires_at = $2, changed_at = $3 \
-                         WHERE item_id = $4 AND (state = 'queued' OR (state = 'claimed' AND lease_expires_at <= $3))",
-                    )
-                    .bind(claimant)
-                    .bind(now.saturating_add(lease_ms))
-                    .bind(now)
-                    .bind(&item_id)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                    if claimed == 0 {
-                        continue; // it no longer passes and has left the queue; try the next
+                    match Self::take_in(&mut tx, &photo_id, &item_id, claimant, lease_ms, &eval).await? {
+                        Some(item) => {
+                            tx.commit().await?;
+                            return Ok(Some(item));
+                        }
+                        None => continue, // it no longer passes and has left the queue; try the next
                     }
-                    let audit = AuditDraft::new(
-                        claimant,
-                        "item_claimed",
-                        &photo_id,
-                        serde_json::json!({ "item": item_id, "lease_ms": lease_ms }),
-                    );
-                    Self::append_in(&mut tx, &audit).await?;
-                    let row = sqlx::query(&format!("{QUEUE_ITEM_SELECT} WHERE pp.item_id = $1"))
-                        .bind(&item_id)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                    let item = queue_item_from_row(&row)?;
-                    tx.commit().await?;
-                    return Ok(Some(item));
                 }
+            }
+
+            async fn claim_item(
+                &self,
+                item_id: &str,
+                claimant: &str,
+                lease_ms: i64,
+                eval: Evaluation,
+            ) -> Result<Option<QueueItem>, StoreError> {
+                let mut tx = self.$write.begin().await?;
+                Self::lock_in(&mut *tx).await?;
+                let photo_id: Option<String> = sqlx::query_scalar(
+                    "SELECT photo_id FROM photo_purposes WHERE item_id = $1 \
+                     AND (state = 'queued' OR (state = 'claimed' AND lease_expires_at <= $2))",
+                )
+                .bind(item_id)
+                .bind(ms_of_time(eval.at))
+                .fetch_optional(&mut *tx)
+                .await?;
+                let item = match photo_id {
+                    Some(photo_id) => Self::take_in(&mut tx, &photo_id, item_id, claimant, lease_ms, &eval).await?,
+                    None => None,
+                };
+                // Commit either way: a re-evaluation that took the item out of the queue stands.
+                tx.commit().await?;
+                Ok(item)
             }
 
             async fn publish(

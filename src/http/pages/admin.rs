@@ -170,7 +170,9 @@ async fn learner_view(
         .rev()
         .map(|e| EventRow {
             kind: serde_json::to_value(e.kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
-            purposes: words::and_list(&e.purposes.iter().map(|p| words::purpose_words(*p).to_string()).collect::<Vec<_>>()),
+            purposes: words::and_list(
+                &e.purposes.iter().map(|p| words::purpose_words(*p).to_string()).collect::<Vec<_>>(),
+            ),
             given_by: match e.guardian_id.as_deref() {
                 Some(g) => format!("guardian: {}", guardian_names.get(g).copied().unwrap_or("(removed)")),
                 None => "the learner".to_string(),
@@ -242,7 +244,9 @@ fn consent_body(fields: &Fields) -> Result<NewConsent, ApiError> {
     }
     serde_json::from_value(body).map_err(|e| {
         ApiError::bad_form(match e.to_string() {
-            m if m.contains("unknown variant") => "choose whether consent was granted, refused or withdrawn".to_string(),
+            m if m.contains("unknown variant") => {
+                "choose whether consent was granted, refused or withdrawn".to_string()
+            }
             m => m,
         })
     })

@@ -40,6 +40,7 @@ pub struct MarketingQuery {
 struct Tile {
     item: String,
     photo_id: String,
+    purpose_value: &'static str,
     purpose: &'static str,
     caption: String,
     alt_text: String,
@@ -52,6 +53,7 @@ impl Tile {
             until: item.lease_expires_at.map(time_text).unwrap_or_default(),
             item: item.item_id,
             photo_id: item.photo_id,
+            purpose_value: item.purpose.as_str(),
             purpose: purpose_words(item.purpose),
             caption: item.caption,
             alt_text: item.alt_text,
@@ -126,8 +128,13 @@ async fn queue_page(
 async fn claim(State(state): State<AppState>, form: PageForm) -> Result<Response, PageError> {
     require(&form.session, &[Role::Marketing])?;
     let purpose: Purpose = form.fields.text("purpose").parse().map_err(ApiError::bad_form)?;
-    let request = ClaimRequest { purpose, lease_seconds: None };
-    let answer = queue::claim(State(state), form.session.caller.clone(), JsonBody(request)).await?;
+    let item = Some(form.fields.text("item")).filter(|i| !i.is_empty());
+    let request = ClaimRequest { purpose, lease_seconds: None, item };
+    let answer = match queue::claim(State(state), form.session.caller.clone(), JsonBody(request)).await {
+        // Someone was quicker, or consent stopped holding: not an error for the person at the grid.
+        Err(e) if e.code == "not_available" => return Ok(done("/marketing", "not_available")),
+        other => other?,
+    };
     Ok(if answer.status() == StatusCode::NO_CONTENT {
         done("/marketing", "nothing_to_claim")
     } else {
@@ -135,14 +142,22 @@ async fn claim(State(state): State<AppState>, form: PageForm) -> Result<Response
     })
 }
 
-async fn published(State(state): State<AppState>, Path(item): Path<String>, form: PageForm) -> Result<Response, PageError> {
+async fn published(
+    State(state): State<AppState>,
+    Path(item): Path<String>,
+    form: PageForm,
+) -> Result<Response, PageError> {
     require(&form.session, &[Role::Marketing])?;
     let body = Published { url: form.fields.text("url"), channel: form.fields.text("channel") };
     let Json(_) = queue::published(State(state), form.session.caller.clone(), Path(item), JsonBody(body)).await?;
     Ok(done("/marketing", "published"))
 }
 
-async fn takedown_done(State(state): State<AppState>, Path(id): Path<String>, form: PageForm) -> Result<Response, PageError> {
+async fn takedown_done(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    form: PageForm,
+) -> Result<Response, PageError> {
     require(&form.session, &[Role::Marketing])?;
     queue::takedown_done(State(state), form.session.caller.clone(), Path(id)).await?;
     Ok(done("/marketing", "takedown_done"))

@@ -210,6 +210,9 @@ pub fn notice_text(code: Option<&str>) -> Option<String> {
     let text = match code? {
         "claimed" => "Claimed. Download it below and record where you publish it.",
         "nothing_to_claim" => "There is nothing left to claim for that purpose.",
+        "not_available" => {
+            "That photo is no longer in the queue: someone else claimed it, or its consent no longer holds."
+        }
         "published" => "Recorded where it was published.",
         "takedown_done" => "Thank you: the takedown is recorded as done.",
         "redaction_accepted" => "Done: the texts now use first names only.",
@@ -292,7 +295,8 @@ async fn signin(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
     let secret = session::new_secret();
     let id_hash = tokens::hash_secret(&secret);
     let expires = crate::store::now_ms() + session::SESSION_LIFETIME_MS;
-    let audit = AuditDraft::new(&record.id, "signed_in", &record.id, serde_json::json!({ "role": record.role.as_str() }));
+    let audit =
+        AuditDraft::new(&record.id, "signed_in", &record.id, serde_json::json!({ "role": record.role.as_str() }));
     state.store.create_session(&id_hash, &record.id, expires, audit).await?;
     let secure = session::over_tls(&state, &headers);
     let mut response = Redirect::to("/").into_response();
@@ -317,11 +321,7 @@ async fn signout(State(state): State<AppState>, headers: HeaderMap, form: PageFo
 
 /// Assets are part of the binary; they change only with it.
 fn asset(body: &'static str, mime: &'static str) -> Response {
-    (
-        [(header::CONTENT_TYPE, mime), (header::CACHE_CONTROL, "public, max-age=3600")],
-        body,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, mime), (header::CACHE_CONTROL, "public, max-age=3600")], body).into_response()
 }
 
 async fn stylesheet() -> Response {

@@ -125,8 +125,7 @@ async fn card(state: &AppState, photo: &PhotoRecord, csrf: &str) -> Result<Photo
         }
     }
     let name_of = |id: &str| learners.get(id).map_or_else(|| "a learner".to_string(), first_name);
-    let pictured: Vec<String> =
-        photo.learner_ids.iter().filter_map(|id| learners.get(id)).map(short_name).collect();
+    let pictured: Vec<String> = photo.learner_ids.iter().filter_map(|id| learners.get(id)).map(short_name).collect();
     let names = state.name_index().await?;
     let found_in_caption = !names.find(&photo.caption).is_empty();
     let any_found = photo.texts().iter().any(|(_, text)| !names.find(text).is_empty());
@@ -217,7 +216,6 @@ async fn accept_redaction(
         purposes: None,
         accept_redaction: true,
     };
-    let Json(photo) =
-        photos::edit(State(state), form.session.caller.clone(), Path(id), JsonBody(patch)).await?;
+    let Json(photo) = photos::edit(State(state), form.session.caller.clone(), Path(id), JsonBody(patch)).await?;
     Ok(done(&format!("/tutor/photos#photo-{}", photo.id), "redaction_accepted").into_response())
 }

@@ -82,7 +82,9 @@ fn sentences(status: &PurposeStatus, name_of: &dyn Fn(&str) -> String) -> Vec<(S
         State::Queued => return vec![("ready: in marketing's publishing queue".into(), Tone::Good)],
         State::Claimed => return vec![("marketing is preparing it for publication".into(), Tone::Good)],
         State::Published => return vec![("published".into(), Tone::Good)],
-        State::Withdrawn => return vec![("consent was withdrawn: marketing has been told to take it down".into(), Tone::Stopped)],
+        State::Withdrawn => {
+            return vec![("consent was withdrawn: marketing has been told to take it down".into(), Tone::Stopped)]
+        }
         State::TakenDown => return vec![("taken down after consent was withdrawn".into(), Tone::Good)],
         State::Held => {}
     }
@@ -91,21 +93,28 @@ fn sentences(status: &PurposeStatus, name_of: &dyn Fn(&str) -> String) -> Vec<(S
         .iter()
         .map(|reason| match reason {
             Reason::NoConsent => (format!("no consent on record yet for {}", whose(*reason)), Tone::Waiting),
-            Reason::NeedsGuardian => (format!("waiting for a parent's or guardian's consent for {}", whose(*reason)), Tone::Waiting),
+            Reason::NeedsGuardian => {
+                (format!("waiting for a parent's or guardian's consent for {}", whose(*reason)), Tone::Waiting)
+            }
             Reason::NeedsAdultConsent => {
                 (format!("waiting for {}'s own consent (18 or over now)", whose(*reason)), Tone::Waiting)
             }
-            Reason::Expired => (format!("consent for {} has expired and needs renewing", whose(*reason)), Tone::Waiting),
-            Reason::Refused => (format!("consent was refused for {}: it cannot be used", whose(*reason)), Tone::Stopped),
-            Reason::Withdrawn => (format!("consent for {} was withdrawn: it cannot be used", whose(*reason)), Tone::Stopped),
+            Reason::Expired => {
+                (format!("consent for {} has expired and needs renewing", whose(*reason)), Tone::Waiting)
+            }
+            Reason::Refused => {
+                (format!("consent was refused for {}: it cannot be used", whose(*reason)), Tone::Stopped)
+            }
+            Reason::Withdrawn => {
+                (format!("consent for {} was withdrawn: it cannot be used", whose(*reason)), Tone::Stopped)
+            }
             Reason::UntaggedPeople => {
                 ("tick \u{201c}everyone pictured is tagged\u{201d} once you have tagged everyone".into(), Tone::Waiting)
             }
             Reason::NoLearnersTagged => ("nobody is tagged yet: tag the learners pictured".into(), Tone::Waiting),
-            Reason::MatchesWithdrawn => (
-                "it looks like a photo of a learner who said no, so it cannot be used".into(),
-                Tone::Stopped,
-            ),
+            Reason::MatchesWithdrawn => {
+                ("it looks like a photo of a learner who said no, so it cannot be used".into(), Tone::Stopped)
+            }
             Reason::NameInText => ("the caption or other text names a learner in full".into(), Tone::Waiting),
         })
         .collect()
