@@ -3,6 +3,7 @@
 //! photos on hold with their reasons, and the audit log. Searches are posted, never put in an
 //! address, so no learner's name reaches a log or a browser's history.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use askama::Template;
@@ -317,9 +318,9 @@ async fn held_page(State(state): State<AppState>, session: Session) -> Result<Re
     for photo in photos {
         let mentioned = photo.status.values().flat_map(|s| s.learners.iter().map(|l| l.learner_id.clone()));
         for id in photo.learner_ids.iter().cloned().chain(mentioned).collect::<Vec<_>>() {
-            if !names.contains_key(&id) {
-                let name = state.store.learner(&id).await?.map_or_else(|| "a learner".into(), |l| full_name(&l));
-                names.insert(id, name);
+            if let Entry::Vacant(slot) = names.entry(id) {
+                let learner = state.store.learner(slot.key()).await?;
+                slot.insert(learner.map_or_else(|| "a learner".into(), |l| full_name(&l)));
             }
         }
         let name_of = |id: &str| names.get(id).cloned().unwrap_or_else(|| "a learner".into());

@@ -3,6 +3,7 @@
 //! redaction with one tap. The uploads themselves go to `POST /api/v1/photos` from the script,
 //! authenticated by the session cookie and its CSRF header.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use askama::Template;
@@ -118,9 +119,9 @@ async fn card(state: &AppState, photo: &PhotoRecord, csrf: &str) -> Result<Photo
     let mut ids: Vec<String> = photo.learner_ids.clone();
     ids.extend(photo.status.values().flat_map(|s| s.learners.iter().map(|l| l.learner_id.clone())));
     for id in ids {
-        if !learners.contains_key(&id) {
-            if let Some(learner) = state.store.learner(&id).await? {
-                learners.insert(id, learner);
+        if let Entry::Vacant(slot) = learners.entry(id) {
+            if let Some(learner) = state.store.learner(slot.key()).await? {
+                slot.insert(learner);
             }
         }
     }
