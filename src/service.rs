@@ -121,8 +121,9 @@ pub async fn import_learners(
             updated_at: at,
         })
         .collect();
-    let names = Arc::new(crate::policy::names::NameIndex::build(store.learner_names().await?));
-    let eval = Evaluation { at: now, rules, actor: actor.to_string(), names };
+    // No index is built here: one built before the import would hold the old names. The store
+    // re-evaluates with an index built from the table as imported, inside the import's transaction.
+    let eval = Evaluation { at: now, rules, actor: actor.to_string(), names: Default::default() };
     let summary = store.import_learners(&learners, eval, dry_run).await?;
     tracing::info!(
         dry_run,
@@ -192,6 +193,13 @@ pub async fn maintain(state: AppState, shutdown: impl std::future::Future<Output
             Ok(0) => {}
             Ok(changed) => tracing::info!(changed, "statuses changed with the passing of time"),
             Err(e) => tracing::error!(error = %e, "periodic re-evaluation failed"),
+        }
+        // A retirement that failed just after a withdrawal (or a crash between the two) is done
+        // here: nothing else would ever delete those images.
+        match http::retire_unusable_images(&state).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::warn!(deleted, "retired images left after a withdrawal"),
+            Err(e) => tracing::error!(error = %e, "periodic image retirement failed"),
         }
         // Forget the withdrawal pages' rate-limit state of addresses not seen lately, so the map
         // cannot grow without bound.

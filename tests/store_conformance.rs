@@ -39,7 +39,8 @@ fn photo(id: &str, original: &str, uploader: &str) -> PhotoRecord {
         byte_size: 1234,
         blake3: "b".repeat(64),
         original_blake3: original.into(),
-        phash: "c".repeat(64),
+        // Distinct originals give distinct pictures: only what a test makes alike matches.
+        phash: original.chars().cycle().take(64).collect(),
         removed: "[\"exif\"]".into(),
         caption: "At the workshop".into(),
         alt_text: "Two learners at a bench".into(),
@@ -89,30 +90,62 @@ async fn queue_conformance(store: &Arc<dyn Store>, tutor: &str) {
     assert_eq!(queued.iter().map(|i| i.photo_id.as_str()).collect::<Vec<_>>(), ["q-a", "q-b", "q-c"]);
     assert!(store.queue(Some(Purpose::Print), ms(T0), 10).await.unwrap().is_empty());
 
+    // Dan consents; his photo q-e looks like Ben's q-c (a copy uploaded before Ben says no).
+    let dan = LearnerRecord {
+        id: "0192f0c4-0000-7000-8000-00000000000d".into(),
+        given_name: "Dan".into(),
+        family_name: "Dale".into(),
+        ..ben.clone()
+    };
+    store.insert_learner(&dan, AuditDraft::new("admin", "learner_created", &dan.id, json!({}))).await.unwrap();
+    let dans = event("q-dan", &dan.id, EventKind::Granted, Giver::Learner, T0);
+    store.record_consent(&dans, None, AuditDraft::new("admin", "c", &dan.id, json!({})), at(T0)).await.unwrap();
+    let mut copy = photo("q-e", &"e2".repeat(32), tutor);
+    copy.phash = "2".repeat(64); // q-c's picture
+    copy.object_key = "photos/q-e.jpg".into();
+    copy.learner_ids = vec![dan.id.clone()];
+    copy.purposes = vec![Purpose::Website];
+    let status =
+        store.insert_photo(&copy, AuditDraft::new(tutor, "photo_uploaded", "q-e", json!({})), at(T0)).await.unwrap();
+    assert_eq!(status[&Purpose::Website].state, State::Queued);
+    assert_eq!(store.queue(Some(Purpose::Website), ms(T0), 10).await.unwrap().len(), 4);
+
     let minute = 60_000;
     let a1 = store.claim(Purpose::Website, "alice", minute, at(T0)).await.unwrap().unwrap();
     let a2 = store.claim(Purpose::Website, "alice", minute, at(T0)).await.unwrap().unwrap();
     assert_eq!((a1.photo_id.as_str(), a2.photo_id.as_str(), a1.state), ("q-a", "q-b", State::Claimed));
-    assert_eq!(store.queue(Some(Purpose::Website), ms(T0), 10).await.unwrap().len(), 1);
+    assert_eq!(store.queue(Some(Purpose::Website), ms(T0), 10).await.unwrap().len(), 2);
     // Two minutes on, Alice's leases have run out: Bob gets the first item back.
     let later = T0 + time::Duration::minutes(2);
     let b1 = store.claim(Purpose::Website, "bob", minute, at(later)).await.unwrap().unwrap();
     assert_eq!(b1.item_id, a1.item_id);
-    assert_eq!(
-        store.publish(&a1.item_id, "alice", "https://x/1", "web", at(later)).await.unwrap(),
-        PublishOutcome::NotClaimedByCaller
-    );
-    // Nobody took Alice's second item, so her late report still counts.
+    // Alice published it before her lease ran out and reports late, while Bob holds it: it is out
+    // there, so it is recorded (and owes a takedown on withdrawal) all the same.
+    let PublishOutcome::Published(p1) =
+        store.publish(&a1.item_id, "alice", "https://x/1", "web", at(later)).await.unwrap()
+    else {
+        panic!("a late report was not recorded")
+    };
+    assert_eq!((p1.state, p1.published_url.as_deref()), (State::Published, Some("https://x/1")));
+    // Nobody took Alice's second item, so her late report counts; a second channel is recorded too.
     let PublishOutcome::Published(p2) =
         store.publish(&a2.item_id, "alice", "https://x/2", "web", at(later)).await.unwrap()
     else {
         panic!("not published")
     };
     assert_eq!((p2.state, p2.published_url.as_deref()), (State::Published, Some("https://x/2")));
+    let PublishOutcome::Published(p2b) =
+        store.publish(&a2.item_id, "alice", "https://insta/2", "insta", at(later)).await.unwrap()
+    else {
+        panic!("a second channel was not recorded")
+    };
+    assert_eq!(p2b.published_channel.as_deref(), Some("insta"));
+    assert_eq!(store.table_counts().await.unwrap()["publications"], 3);
     assert_eq!(store.publish("nope", "alice", "https://x", "web", at(later)).await.unwrap(), PublishOutcome::Unknown);
     assert_eq!(store.released_for_download("q-a", at(later)).await.unwrap(), Ok(()));
 
-    // Ben withdraws: the published item owes a takedown, the claimed and queued ones are held.
+    // Ben withdraws: every publication owes a takedown, the queued items are held, and the copy
+    // of his photo uploaded before he said no is held for him too, in the same transaction.
     let outcome = store.withdraw_by_link("hash-q", "q2", at(later)).await.unwrap();
     let WithdrawOutcome::Withdrawn { changes, .. } = outcome else { panic!("{outcome:?}") };
     let mut moves: Vec<_> = changes.iter().map(|c| (c.photo_id.as_str(), c.from.state, c.to.state)).collect();
@@ -120,17 +153,27 @@ async fn queue_conformance(store: &Arc<dyn Store>, tutor: &str) {
     assert_eq!(
         moves,
         [
-            ("q-a", State::Claimed, State::Held),
+            ("q-a", State::Published, State::Withdrawn),
             ("q-b", State::Published, State::Withdrawn),
-            ("q-c", State::Queued, State::Held)
+            ("q-c", State::Queued, State::Held),
+            ("q-e", State::Queued, State::Held),
         ]
     );
+    let copy = store.photo("q-e").await.unwrap().unwrap();
+    assert_eq!(copy.resembles, vec![(ben.id.clone(), "q-c".to_string())]);
+    assert_eq!(copy.status[&Purpose::Website].reasons, vec![Reason::MatchesWithdrawn]);
     let open = store.takedowns(false).await.unwrap();
-    assert_eq!(open.len(), 1);
+    let mut owed: Vec<_> = open.iter().map(|t| (t.photo_id.as_str(), t.url.as_str(), t.channel.as_str())).collect();
+    owed.sort();
     assert_eq!(
-        (open[0].photo_id.as_str(), open[0].url.as_str(), open[0].reasons.clone()),
-        ("q-b", "https://x/2", vec![Reason::Withdrawn])
+        owed,
+        [("q-a", "https://x/1", "web"), ("q-b", "https://insta/2", "insta"), ("q-b", "https://x/2", "web")]
     );
+    assert!(open.iter().all(|t| t.reasons == vec![Reason::Withdrawn]));
+    // Marketing can tell which post to remove: the text as released comes with each takedown.
+    assert!(open
+        .iter()
+        .all(|t| (t.caption.as_str(), t.alt_text.as_str()) == ("At the workshop", "Two learners at a bench")));
     assert!(store.claim(Purpose::Website, "bob", minute, at(later)).await.unwrap().is_none());
     assert_eq!(store.released_for_download("q-a", at(later)).await.unwrap(), Err(vec![Reason::Withdrawn]));
     // Bob publishes the item he held anyway: recorded, and a takedown is owed at once.
@@ -138,22 +181,32 @@ async fn queue_conformance(store: &Arc<dyn Store>, tutor: &str) {
         store.publish(&b1.item_id, "bob", "https://x/3", "insta", at(later)).await.unwrap(),
         PublishOutcome::TakedownOwed(vec![Reason::Withdrawn])
     );
-    assert_eq!(store.takedowns(false).await.unwrap().len(), 2);
+    assert_eq!(store.takedowns(false).await.unwrap().len(), 4);
+    // Publishing the held copy is recorded too, and owed at once.
+    assert_eq!(
+        store.publish("q-e:website", "bob", "https://x/4", "web", at(later)).await.unwrap(),
+        PublishOutcome::TakedownOwed(vec![Reason::MatchesWithdrawn])
+    );
+    assert_eq!(store.takedowns(false).await.unwrap().len(), 5);
 
-    // Every purpose of every photo of his is now a no: the images go, the rows stay.
+    // Every purpose of every photo of his, and of the look-alike held for him, is now a no: the
+    // images go, the rows stay.
     let mut retired = store.retire_images_of(&ben.id, at(later)).await.unwrap();
     retired.sort();
-    assert_eq!(retired, ["photos/q-a.jpg", "photos/q-b.jpg", "photos/q-c.jpg"]);
+    assert_eq!(retired, ["photos/q-a.jpg", "photos/q-b.jpg", "photos/q-c.jpg", "photos/q-e.jpg"]);
     assert!(store.photo("q-a").await.unwrap().unwrap().image_deleted_at.is_some());
     assert!(!store.object_in_use("photos/q-a.jpg").await.unwrap());
     assert!(store.retire_images_of(&ben.id, at(later)).await.unwrap().is_empty());
 
-    let first = open[0].id.clone();
-    assert!(store.takedown_done(&first, at(later)).await.unwrap());
-    assert!(!store.takedown_done(&first, at(later)).await.unwrap());
+    // A takedown per publication: q-b is taken down only once both of its posts are.
+    let q_b: Vec<_> = open.iter().filter(|t| t.photo_id == "q-b").map(|t| t.id.clone()).collect();
+    assert!(store.takedown_done(&q_b[0], at(later)).await.unwrap());
+    assert!(!store.takedown_done(&q_b[0], at(later)).await.unwrap());
+    assert_eq!(store.photo("q-b").await.unwrap().unwrap().status[&Purpose::Website].state, State::Withdrawn);
+    assert!(store.takedown_done(&q_b[1], at(later)).await.unwrap());
     assert_eq!(store.photo("q-b").await.unwrap().unwrap().status[&Purpose::Website].state, State::TakenDown);
-    assert_eq!(store.takedowns(false).await.unwrap().len(), 1);
-    assert_eq!(store.takedowns(true).await.unwrap().len(), 2);
+    assert_eq!(store.takedowns(false).await.unwrap().len(), 3);
+    assert_eq!(store.takedowns(true).await.unwrap().len(), 5);
 
     // A lookalike of his photo, tagged with nobody who said no, is still held for him.
     let mut lookalike = photo("q-d", &"9".repeat(64), tutor);
@@ -166,6 +219,8 @@ async fn queue_conformance(store: &Arc<dyn Store>, tutor: &str) {
         .unwrap();
     assert!(status[&Purpose::Website].reasons.contains(&Reason::MatchesWithdrawn), "{status:?}");
     assert_eq!(store.photo("q-d").await.unwrap().unwrap().resembles, lookalike.resembles);
+    // Its image goes with his, though he is not tagged in it.
+    assert_eq!(store.retire_images_of(&ben.id, at(later)).await.unwrap(), [lookalike.object_key.clone()]);
     let said_no = store.photos_of_learners_who_said_no().await.unwrap();
     assert!(said_no.iter().any(|(p, _, l)| p == "q-a" && l == &ben.id));
 }
@@ -346,6 +401,73 @@ async fn claim_item_conformance(store: &Arc<dyn Store>, tutor: &str) {
     store.record_consent(&no, None, AuditDraft::new("admin", "c", &cleo.id, json!({})), at(later)).await.unwrap();
     assert!(store.claim_item("ci-1:print", "erin", minute, at(later)).await.unwrap().is_none());
     assert_eq!(store.photo("ci-1").await.unwrap().unwrap().status[&Purpose::Print].state, State::Held);
+
+    // Nobody retired Cleo's images after her refusal (as when that step fails): the periodic
+    // pass does, a page at a time, and only those that every purpose refuses.
+    let (mut keys, mut after) = (Vec::new(), String::new());
+    loop {
+        let (page, last) = store.retire_unusable_images(&after, 1, at(later)).await.unwrap();
+        keys.extend(page);
+        let Some(last) = last else { break };
+        after = last;
+    }
+    keys.sort();
+    assert_eq!(keys, [format!("photos/{}.jpg", "71".repeat(32)), format!("photos/{}.jpg", "72".repeat(32))]);
+    assert!(store.photo("ci-2").await.unwrap().unwrap().image_deleted_at.is_some());
+    assert!(store.photo("p3").await.unwrap().unwrap().image_deleted_at.is_none(), "p3 is held for other reasons");
+    assert!(store.retire_unusable_images("", 100, at(later)).await.unwrap().0.is_empty());
+}
+
+/// The name index's version moves with every learner change, even two in one millisecond; an
+/// import re-evaluates with the names as imported.
+async fn learners_version_conformance(store: &Arc<dyn Store>, tutor: &str) {
+    let v0 = store.learners_version().await.unwrap();
+    let finn = LearnerRecord {
+        id: "0192f0c4-0000-7000-8000-0000000000f1".into(),
+        given_name: "Finn".into(),
+        family_name: "Fisher".into(),
+        preferred_name: None,
+        date_of_birth: Some("2000-01-01".into()),
+        external_ref: Some("MIS-F".into()),
+        guardians: vec![],
+        created_at: ms(T0),
+        updated_at: ms(T0),
+    };
+    store.insert_learner(&finn, AuditDraft::new("admin", "learner_created", &finn.id, json!({}))).await.unwrap();
+    assert_eq!(store.learners_version().await.unwrap(), v0 + 1);
+    // Two corrections stamped with the same millisecond both count.
+    let renamed = LearnerRecord { given_name: "Fin".into(), ..finn.clone() };
+    let correct = |l: &LearnerRecord| AuditDraft::new("admin", "learner_corrected", &l.id, json!({}));
+    assert!(store.update_learner(&renamed, correct(&renamed), at(T0)).await.unwrap());
+    assert!(store.update_learner(&finn, correct(&finn), at(T0)).await.unwrap());
+    assert_eq!(store.learners_version().await.unwrap(), v0 + 3);
+
+    let grant = event("f-grant", &finn.id, EventKind::Granted, Giver::Learner, T0);
+    store.record_consent(&grant, None, AuditDraft::new("admin", "c", &finn.id, json!({})), at(T0)).await.unwrap();
+    let mut p = photo("f-1", &"f1".repeat(32), tutor);
+    p.learner_ids = vec![finn.id.clone()];
+    p.purposes = vec![Purpose::Website];
+    p.caption = "Finn with Gus Grant".into();
+    let status =
+        store.insert_photo(&p, AuditDraft::new(tutor, "photo_uploaded", "f-1", json!({})), at(T0)).await.unwrap();
+    assert_eq!(status[&Purpose::Website].state, State::Queued, "nobody called Gus Grant is on record yet");
+    // The import adds Gus Grant and changes Finn's date of birth, so Finn's photo is re-evaluated:
+    // against the names as imported, not the index the caller had (here an empty one).
+    let gus = LearnerRecord {
+        id: "0192f0c4-0000-7000-8000-0000000000f2".into(),
+        given_name: "Gus".into(),
+        family_name: "Grant".into(),
+        external_ref: Some("MIS-G".into()),
+        ..finn.clone()
+    };
+    let older = LearnerRecord { date_of_birth: Some("1999-01-01".into()), ..finn.clone() };
+    let rows = [older, gus];
+    store.import_learners(&rows, at(T0), true).await.unwrap();
+    assert_eq!(store.learners_version().await.unwrap(), v0 + 3, "a dry run changes nothing");
+    store.import_learners(&rows, at(T0), false).await.unwrap();
+    assert_eq!(store.learners_version().await.unwrap(), v0 + 4);
+    let held = store.photo("f-1").await.unwrap().unwrap().status[&Purpose::Website].clone();
+    assert_eq!((held.state, held.reasons), (State::Held, vec![Reason::NameInText]));
 }
 
 /// Browser sessions: live until their expiry, gone after sign-out or pruning, audited on opening;
@@ -447,6 +569,7 @@ async fn conformance(store: Arc<dyn Store>) {
     queue_conformance(&store, &t.record.id).await;
     session_conformance(&store, &t.record.id).await;
     claim_item_conformance(&store, &t.record.id).await;
+    learners_version_conformance(&store, &t.record.id).await;
     // Every consent event and status change was audited, and the chain still holds.
     let rows = store.audit_log(0, 1000).await.unwrap();
     verify_chain(&rows, (0, GENESIS_HASH.into())).unwrap();

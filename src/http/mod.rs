@@ -52,7 +52,7 @@ pub struct AppState {
 }
 
 /// The name index, rebuilt when the learners table has changed (on any replica).
-pub type NameCache = Arc<tokio::sync::Mutex<Option<((i64, i64), Arc<NameIndex>)>>>;
+pub type NameCache = Arc<tokio::sync::Mutex<Option<(i64, Arc<NameIndex>)>>>;
 
 impl AppState {
     /// An evaluation of statuses now, under the configured rules and the current name index,
@@ -99,6 +99,29 @@ pub async fn retire_images(state: &AppState, learner_id: &str, actor: &str) {
             }
         }
         Err(e) => tracing::error!(error = %e, "cannot retire images after a withdrawal"),
+    }
+}
+
+/// Retires every image no purpose can use any more (each purpose held by a standing no), a page
+/// at a time, and deletes the objects: the periodic pass that makes a retirement that failed just
+/// after a withdrawal happen anyway. Returns how many objects went.
+pub async fn retire_unusable_images(state: &AppState) -> Result<usize, StoreError> {
+    const PAGE: i64 = 200;
+    let mut after = String::new();
+    let mut deleted = 0;
+    loop {
+        let (keys, last) = state.store.retire_unusable_images(&after, PAGE, state.evaluation("system").await?).await?;
+        for key in keys {
+            match state.objects.delete(&key).await {
+                Ok(()) => deleted += 1,
+                // The row already says deleted, so the orphan sweep removes the object later.
+                Err(e) => tracing::error!(error = %e, "cannot delete a retired image; the sweep will retry"),
+            }
+        }
+        match last {
+            Some(last) => after = last,
+            None => return Ok(deleted),
+        }
     }
 }
 

@@ -87,8 +87,23 @@ pub async fn list(
 ) -> Result<Json<Vec<ItemView>>, ApiError> {
     caller.require(&[Role::Marketing, Role::Admin])?;
     let Query(query) = query.map_err(|e| ApiError::bad_form(e.body_text()))?;
+    let eval = state.evaluation(&caller.token_id).await?;
     let items = state.store.queue(query.purpose, crate::store::now_ms(), 500).await?;
-    Ok(Json(items.into_iter().map(ItemView::from).collect()))
+    // What is listed is re-checked now, as a claim would be: time passes (expiry, birthdays) and
+    // names change between sweeps, and marketing must not be shown what it may not take. Those that
+    // no longer pass leave the queue (stored, with their reasons) and are not listed.
+    let mut photos: Vec<String> = items.iter().map(|i| i.photo_id.clone()).collect();
+    photos.sort();
+    photos.dedup();
+    let changes = state.store.reevaluate(&photos, eval).await?;
+    let gone: std::collections::HashSet<(String, Purpose)> = changes
+        .into_iter()
+        .filter(|c| c.to.state != crate::policy::State::Queued)
+        .map(|c| (c.photo_id, c.purpose))
+        .collect();
+    Ok(Json(
+        items.into_iter().filter(|i| !gone.contains(&(i.photo_id.clone(), i.purpose))).map(ItemView::from).collect(),
+    ))
 }
 
 /// `POST /api/v1/queue/claim` body.
@@ -141,11 +156,7 @@ pub async fn claim(
                 metrics::counter!("consentgate_claims_total").increment(1);
                 Ok(Json(ItemView::from(item)).into_response())
             }
-            None => Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "not_available",
-                "this item is no longer in the queue: someone else claimed it, or consent for it no longer holds",
-            )),
+            None => Err(not_available(&state, &item, purpose).await?),
         };
     }
     match state.store.claim(body.purpose, &caller.token_id, lease_ms, eval).await? {
@@ -155,6 +166,20 @@ pub async fn claim(
         }
         None => Ok(StatusCode::NO_CONTENT.into_response()),
     }
+}
+
+/// The 409 for an item that cannot be claimed, with the reasons it is held when it is held (read
+/// after the claim's re-check, so they are current). Only reason codes: no learner is named.
+async fn not_available(state: &AppState, item: &str, purpose: Purpose) -> Result<ApiError, ApiError> {
+    let photo_id = item.split_once(':').map_or(item, |(photo, _)| photo);
+    let status = state.store.photo(photo_id).await?.and_then(|p| p.status.get(&purpose).cloned());
+    let Some(status) = status else { return Ok(ApiError::not_found("queue item")) };
+    let error = ApiError::new(
+        StatusCode::CONFLICT,
+        "not_available",
+        "this item is no longer in the queue: someone else claimed it, or consent for it no longer holds",
+    );
+    Ok(error.with_detail(serde_json::json!({ "state": status.state, "reasons": status.reasons })))
 }
 
 /// `POST /api/v1/queue/{item}/published` body.
@@ -167,10 +192,12 @@ pub struct Published {
     pub channel: String,
 }
 
-/// `POST /api/v1/queue/{item}/published`: where a claimed item was published.
+/// `POST /api/v1/queue/{item}/published`: where an item was published. Every report is recorded,
+/// even after the caller's lease ran out or while someone else holds the item, and each channel is
+/// its own publication: each one is owed a takedown if consent goes.
 #[utoipa::path(post, path = "/api/v1/queue/{item}/published", params(("item" = String, Path)), request_body = Published,
     responses((status = 200, body = ItemView), (status = 404, body = super::ops::ErrorBody),
-        (status = 409, body = super::ops::ErrorBody, description = "not claimed by the caller, or consent stopped holding: a takedown is owed")),
+        (status = 409, body = super::ops::ErrorBody, description = "recorded, but consent does not hold: a takedown is owed")),
     security(("bearer" = [])))]
 pub async fn published(
     State(state): State<AppState>,
@@ -203,11 +230,6 @@ pub async fn published(
             "consent for this photo stopped holding while you held it: take it down (see GET /api/v1/takedowns)",
         )
         .with_detail(serde_json::json!({ "reasons": reasons }))),
-        PublishOutcome::NotClaimedByCaller => Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "not_claimed",
-            "you do not hold this item: claim it first (a lease that ran out may have gone to someone else)",
-        )),
         PublishOutcome::Unknown => Err(ApiError::not_found("queue item")),
     }
 }
@@ -225,6 +247,10 @@ pub struct TakedownView {
     pub url: String,
     /// The channel.
     pub channel: String,
+    /// Caption as released with this publication, to recognise the post.
+    pub caption: String,
+    /// Alt text as released with this publication.
+    pub alt_text: String,
     /// Why (for example `withdrawn`).
     #[schema(value_type = Vec<String>)]
     pub reasons: Vec<Reason>,
@@ -242,6 +268,8 @@ impl From<Takedown> for TakedownView {
             purpose: t.purpose,
             url: t.url,
             channel: t.channel,
+            caption: t.caption,
+            alt_text: t.alt_text,
             reasons: t.reasons,
             since: rfc3339(t.created_at),
             done_at: t.done_at.map(rfc3339),

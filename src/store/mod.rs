@@ -337,21 +337,19 @@ pub struct QueueItem {
 /// What reporting a publication did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PublishOutcome {
-    /// Recorded as published.
+    /// Recorded as published (whoever held the item: a publication is a fact to record).
     Published(Box<QueueItem>),
-    /// Consent or the name check stopped holding while the caller held the item: the publication
-    /// is recorded and a takedown is owed at once.
+    /// Consent or the name check does not hold at the moment of the report: the publication is
+    /// recorded and a takedown is owed for it at once.
     TakedownOwed(Vec<crate::policy::Reason>),
-    /// The caller does not hold this item (never claimed it, or someone else has since).
-    NotClaimedByCaller,
     /// No such item.
     Unknown,
 }
 
-/// Something published that must come down.
+/// One publication that must come down (each channel an item went out on owes its own).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Takedown {
-    /// Takedown id.
+    /// Takedown id: one per publication.
     pub id: String,
     /// The photo.
     pub photo_id: String,
@@ -361,6 +359,10 @@ pub struct Takedown {
     pub url: String,
     /// The channel.
     pub channel: String,
+    /// Caption as released with this publication: which post to remove.
+    pub caption: String,
+    /// Alt text as released with this publication.
+    pub alt_text: String,
     /// Why it must come down.
     pub reasons: Vec<crate::policy::Reason>,
     /// When it became owed, Unix milliseconds.
@@ -496,7 +498,9 @@ pub trait Store: Send + Sync + 'static {
         lease_ms: i64,
         eval: Evaluation,
     ) -> Result<Option<QueueItem>, StoreError>;
-    /// Records where a claimed item was published.
+    /// Records one publication of an item (where and on which channel), always: after the
+    /// reporter's lease ran out, while someone else holds the item, or on a second channel. When
+    /// the item may not go out at this moment, a takedown is owed for it at once.
     async fn publish(
         &self,
         item_id: &str,
@@ -514,15 +518,27 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Result<(), Vec<crate::policy::Reason>>, StoreError>;
     /// Takedowns, open ones only unless `all`, oldest first.
     async fn takedowns(&self, all: bool) -> Result<Vec<Takedown>, StoreError>;
-    /// Marks a takedown done (and its item `taken_down`); `false` when there is no such open one.
+    /// Marks a takedown done, and its item `taken_down` once every publication of it is down;
+    /// `false` when there is no such open one.
     async fn takedown_done(&self, id: &str, eval: Evaluation) -> Result<bool, StoreError>;
-    /// After a "no" from `learner_id`: marks deleted the image of every photo of theirs that no
-    /// purpose can use any more (each is held by someone's refusal or withdrawal), keeping the row
-    /// and fingerprints. Returns the object keys no longer referenced, for the caller to delete.
+    /// After a "no" from `learner_id`: marks deleted the image of every photo of theirs, and of
+    /// every look-alike held for them, that no purpose can use any more (each is held by someone's
+    /// refusal or withdrawal), keeping the row and fingerprints. Returns the object keys no longer
+    /// referenced, for the caller to delete.
     async fn retire_images_of(&self, learner_id: &str, eval: Evaluation) -> Result<Vec<String>, StoreError>;
-    /// A cheap fingerprint of the learners table (count, last change): the name index is rebuilt
-    /// when it moves.
-    async fn learners_version(&self) -> Result<(i64, i64), StoreError>;
+    /// The same rule over every photo, a page at a time (ids after `after`, at most `limit`
+    /// looked at): the periodic pass that catches a retirement that failed after a withdrawal.
+    /// Returns the object keys no longer referenced and the last id looked at (`None` when done).
+    async fn retire_unusable_images(
+        &self,
+        after: &str,
+        limit: i64,
+        eval: Evaluation,
+    ) -> Result<(Vec<String>, Option<String>), StoreError>;
+    /// The learners table's version: a counter bumped in the same transaction as every learner
+    /// insert, update and import, so it moves on every change whatever the clocks say; the name
+    /// index is rebuilt when it moves.
+    async fn learners_version(&self) -> Result<i64, StoreError>;
     /// Every learner's names, for the name index.
     async fn learner_names(&self) -> Result<Vec<crate::policy::names::NameEntry>, StoreError>;
     /// Finds a learner with their guardians.
@@ -574,6 +590,7 @@ pub const TABLES: &[&str] = &[
     "consent_events",
     "withdrawal_links",
     "takedowns",
+    "publications",
     "photo_blocks",
     "sessions",
     "audit_log",

@@ -332,15 +332,11 @@ macro_rules! sql_store {
                             .fetch_all(&mut **tx)
                             .await?;
                     let blocked_by = Self::blocks_in(&mut **tx, photo_id).await?;
-                    let rows = sqlx::query(
-                        "SELECT purpose, state, detail, lease_expires_at, published_url, published_channel \
-                         FROM photo_purposes WHERE photo_id = $1",
-                    )
-                    .bind(photo_id)
-                    .fetch_all(&mut **tx)
-                    .await?;
+                    let rows = sqlx::query("SELECT purpose, state, detail, lease_expires_at FROM photo_purposes WHERE photo_id = $1")
+                        .bind(photo_id)
+                        .fetch_all(&mut **tx)
+                        .await?;
                     let mut current = BTreeMap::new();
-                    let mut published = BTreeMap::new();
                     for row in &rows {
                         let purpose: String = row.try_get("purpose")?;
                         let purpose: Purpose = purpose.parse().map_err(StoreError::Corrupt)?;
@@ -350,9 +346,6 @@ macro_rules! sql_store {
                         if status.state == State::Claimed && lease.is_some_and(|l| l <= now) {
                             status.state = State::Queued;
                         }
-                        let url: Option<String> = row.try_get("published_url")?;
-                        let channel: Option<String> = row.try_get("published_channel")?;
-                        published.insert(purpose, (url.unwrap_or_default(), channel.unwrap_or_default()));
                         current.insert(purpose, status);
                     }
                     let purposes: Vec<Purpose> = current.keys().copied().collect();
@@ -382,8 +375,7 @@ macro_rules! sql_store {
                         .execute(&mut **tx)
                         .await?;
                         if takedown {
-                            let (url, channel) = published.remove(&purpose).unwrap_or_default();
-                            Self::insert_takedown_in(tx, photo_id, purpose, &url, &channel, &to, eval).await?;
+                            Self::owe_takedowns_in(tx, photo_id, purpose, &to.reasons, eval).await?;
                         }
                         let audit = AuditDraft::new(
                             &eval.actor,
@@ -410,36 +402,235 @@ macro_rules! sql_store {
                     .await?)
             }
 
-            async fn insert_takedown_in(
+            /// Owes a takedown for every publication of the item (`photo_id`, `purpose`) that does not
+            /// have one yet: each channel it went out on must be cleared, not just the last one.
+            async fn owe_takedowns_in(
                 tx: &mut sqlx::Transaction<'_, $db>,
+                photo_id: &str,
+                purpose: Purpose,
+                reasons: &[Reason],
+                eval: &Evaluation,
+            ) -> Result<usize, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT id, url, channel, caption, alt_text FROM publications pb \
+                     WHERE photo_id = $1 AND purpose = $2 \
+                     AND NOT EXISTS (SELECT 1 FROM takedowns t WHERE t.publication_id = pb.id) \
+                     ORDER BY published_at, id",
+                )
+                .bind(photo_id)
+                .bind(purpose.as_str())
+                .fetch_all(&mut **tx)
+                .await?;
+                for row in &rows {
+                    let id = uuid::Uuid::now_v7().to_string();
+                    let publication: String = row.try_get("id")?;
+                    sqlx::query(
+                        "INSERT INTO takedowns (id, photo_id, purpose, url, channel, reasons, created_at, publication_id, \
+                         caption, alt_text) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                    )
+                    .bind(&id)
+                    .bind(photo_id)
+                    .bind(purpose.as_str())
+                    .bind(row.try_get::<String, _>("url")?)
+                    .bind(row.try_get::<String, _>("channel")?)
+                    .bind(serde_json::to_string(reasons).expect("reasons serialise"))
+                    .bind(ms_of_time(eval.at))
+                    .bind(&publication)
+                    .bind(row.try_get::<String, _>("caption")?)
+                    .bind(row.try_get::<String, _>("alt_text")?)
+                    .execute(&mut **tx)
+                    .await?;
+                    let audit = AuditDraft::new(
+                        &eval.actor,
+                        "takedown_owed",
+                        photo_id,
+                        serde_json::json!({ "takedown": id, "publication": publication, "purpose": purpose, "reasons": reasons }),
+                    );
+                    Self::append_in(tx, &audit).await?;
+                }
+                Ok(rows.len())
+            }
+
+            /// Records one publication of an item, with its caption and alt text as they are now
+            /// (what went out).
+            #[allow(clippy::too_many_arguments)]
+            async fn insert_publication_in(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                item_id: &str,
                 photo_id: &str,
                 purpose: Purpose,
                 url: &str,
                 channel: &str,
-                status: &PurposeStatus,
-                eval: &Evaluation,
-            ) -> Result<(), StoreError> {
+                published_by: &str,
+                at: i64,
+            ) -> Result<String, StoreError> {
                 let id = uuid::Uuid::now_v7().to_string();
                 sqlx::query(
-                    "INSERT INTO takedowns (id, photo_id, purpose, url, channel, reasons, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                    "INSERT INTO publications (id, item_id, photo_id, purpose, url, channel, caption, alt_text, published_by, published_at) \
+                     SELECT $1, $2, $3, $4, $5, $6, caption, alt_text, $7, $8 FROM photos WHERE id = $3",
                 )
                 .bind(&id)
+                .bind(item_id)
                 .bind(photo_id)
                 .bind(purpose.as_str())
                 .bind(url)
                 .bind(channel)
-                .bind(serde_json::to_string(&status.reasons).expect("reasons serialise"))
-                .bind(ms_of_time(eval.at))
+                .bind(published_by)
+                .bind(at)
                 .execute(&mut **tx)
                 .await?;
-                let audit = AuditDraft::new(
-                    &eval.actor,
-                    "takedown_owed",
-                    photo_id,
-                    serde_json::json!({ "takedown": id, "purpose": purpose, "reasons": status.reasons }),
-                );
-                Self::append_in(tx, &audit).await
+                Ok(id)
+            }
+
+            /// Photos that must be checked when `learner_id` says no: those they are tagged in and
+            /// the look-alikes held for them.
+            async fn photos_concerning_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                learner_id: &str,
+            ) -> Result<Vec<String>, StoreError> {
+                Ok(sqlx::query_scalar(
+                    "SELECT photo_id FROM photo_learners WHERE learner_id = $1 \
+                     UNION SELECT photo_id FROM photo_blocks WHERE learner_id = $1 ORDER BY 1",
+                )
+                .bind(learner_id)
+                .fetch_all(&mut *conn)
+                .await?)
+            }
+
+            /// After a "no" from `learner_id`: every photo that looks like (perceptual hash) one of
+            /// theirs and is not tagged with them becomes held for them, as an upload made after the
+            /// "no" would be. A copy uploaded earlier would otherwise stay releasable. Returns the
+            /// photos newly blocked, for re-evaluation in the same transaction.
+            async fn block_lookalikes_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                learner_id: &str,
+            ) -> Result<Vec<String>, StoreError> {
+                let theirs = sqlx::query(
+                    "SELECT p.id, p.phash FROM photos p JOIN photo_learners pl ON pl.photo_id = p.id WHERE pl.learner_id = $1",
+                )
+                .bind(learner_id)
+                .fetch_all(&mut *conn)
+                .await?;
+                let mut hashes = Vec::new();
+                for row in &theirs {
+                    let hash: String = row.try_get("phash")?;
+                    if let Ok(hash) = hash.parse::<crate::media::PerceptualHash>() {
+                        hashes.push((row.try_get::<String, _>("id")?, hash));
+                    }
+                }
+                if hashes.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let others = sqlx::query(
+                    "SELECT p.id, p.phash FROM photos p WHERE p.image_deleted_at IS NULL \
+                     AND NOT EXISTS (SELECT 1 FROM photo_learners pl WHERE pl.photo_id = p.id AND pl.learner_id = $1) \
+                     AND NOT EXISTS (SELECT 1 FROM photo_blocks b WHERE b.photo_id = p.id AND b.learner_id = $1)",
+                )
+                .bind(learner_id)
+                .fetch_all(&mut *conn)
+                .await?;
+                let mut blocked = Vec::new();
+                for row in &others {
+                    let Ok(hash) = row.try_get::<String, _>("phash")?.parse::<crate::media::PerceptualHash>() else {
+                        continue;
+                    };
+                    let Some((matched, _)) = hashes.iter().find(|(_, h)| h.matches(&hash)) else { continue };
+                    let photo_id: String = row.try_get("id")?;
+                    sqlx::query("INSERT INTO photo_blocks (photo_id, learner_id, matched_photo_id) VALUES ($1, $2, $3)")
+                        .bind(&photo_id)
+                        .bind(learner_id)
+                        .bind(matched)
+                        .execute(&mut *conn)
+                        .await?;
+                    blocked.push(photo_id);
+                }
+                Ok(blocked)
+            }
+
+            /// Every learner's names as `conn` sees them (inside a transaction: with its changes).
+            async fn learner_names_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+            ) -> Result<Vec<crate::policy::names::NameEntry>, StoreError> {
+                let rows = sqlx::query("SELECT id, given_name, preferred_name, family_name FROM learners")
+                    .fetch_all(&mut *conn)
+                    .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(crate::policy::names::NameEntry {
+                            learner_id: r.try_get("id")?,
+                            given_name: r.try_get("given_name")?,
+                            preferred_name: r.try_get("preferred_name")?,
+                            family_name: r.try_get("family_name")?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, sqlx::Error>>()
+                    .map_err(Into::into)
+            }
+
+            /// Bumps the learners' version counter: the name index is rebuilt when it moves.
+            async fn bump_learners_version_in(conn: &mut <$db as sqlx::Database>::Connection) -> Result<(), StoreError> {
+                sqlx::query("UPDATE learners_version SET version = version + 1 WHERE id = 1").execute(&mut *conn).await?;
+                Ok(())
+            }
+
+            /// Marks deleted the image of each of `photo_ids` that no purpose can use any more (every
+            /// purpose held, or withdrawn or taken down, by someone's standing no), auditing each;
+            /// returns the object keys no photo refers to any more.
+            async fn retire_in(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                photo_ids: &[String],
+                eval: &Evaluation,
+            ) -> Result<Vec<String>, StoreError> {
+                let now = ms_of_time(eval.at);
+                let mut retired = Vec::new();
+                for photo_id in photo_ids {
+                    let row = sqlx::query("SELECT object_key, image_deleted_at FROM photos WHERE id = $1")
+                        .bind(photo_id)
+                        .fetch_optional(&mut **tx)
+                        .await?;
+                    let Some(row) = row else { continue };
+                    if row.try_get::<Option<i64>, _>("image_deleted_at")?.is_some() {
+                        continue;
+                    }
+                    let rows = sqlx::query("SELECT state, detail FROM photo_purposes WHERE photo_id = $1")
+                        .bind(photo_id)
+                        .fetch_all(&mut **tx)
+                        .await?;
+                    let mut unusable = !rows.is_empty();
+                    for r in &rows {
+                        let st = status_from_columns(&r.try_get::<String, _>("state")?, &r.try_get::<String, _>("detail")?)?;
+                        // A look-alike held for someone who said no is as unusable as their own photo.
+                        let said_no = st
+                            .reasons
+                            .iter()
+                            .any(|x| matches!(x, Reason::Withdrawn | Reason::Refused | Reason::MatchesWithdrawn));
+                        unusable &= said_no && matches!(st.state, State::Held | State::Withdrawn | State::TakenDown);
+                    }
+                    if !unusable {
+                        continue;
+                    }
+                    sqlx::query("UPDATE photos SET image_deleted_at = $1 WHERE id = $2")
+                        .bind(now)
+                        .bind(photo_id)
+                        .execute(&mut **tx)
+                        .await?;
+                    let audit = AuditDraft::new(&eval.actor, "image_deleted", photo_id, serde_json::json!({}));
+                    Self::append_in(tx, &audit).await?;
+                    retired.push(row.try_get::<String, _>("object_key")?);
+                }
+                // Objects are content-addressed: one still used by another photo stays.
+                let mut unreferenced = Vec::new();
+                for key in retired {
+                    let in_use: Option<i32> =
+                        sqlx::query_scalar("SELECT 1 FROM photos WHERE object_key = $1 AND image_deleted_at IS NULL LIMIT 1")
+                            .bind(&key)
+                            .fetch_optional(&mut **tx)
+                            .await?;
+                    if in_use.is_none() && !unreferenced.contains(&key) {
+                        unreferenced.push(key);
+                    }
+                }
+                Ok(unreferenced)
             }
 
             async fn photos_of_learner_in(
@@ -866,7 +1057,11 @@ macro_rules! sql_store {
                         .await?;
                 }
                 Self::append_in(&mut tx, &audit).await?;
-                let photos = Self::photos_of_learner_in(&mut *tx, &event.learner_id).await?;
+                if event.kind != EventKind::Granted {
+                    Self::block_lookalikes_in(&mut *tx, &event.learner_id).await?;
+                }
+                // Look-alikes held for them are re-evaluated too: a grant can lift their block.
+                let photos = Self::photos_concerning_in(&mut *tx, &event.learner_id).await?;
                 let changes = Self::reevaluate_in(&mut tx, &photos, &eval).await?;
                 tx.commit().await?;
                 Ok(changes)
@@ -948,7 +1143,9 @@ macro_rules! sql_store {
                     serde_json::json!({ "event": event.id, "grant": grant.id, "purposes": event.purposes }),
                 );
                 Self::append_in(&mut tx, &audit).await?;
-                let photos = Self::photos_of_learner_in(&mut *tx, &event.learner_id).await?;
+                // A copy uploaded before this withdrawal is held for them in the same transaction.
+                Self::block_lookalikes_in(&mut *tx, &event.learner_id).await?;
+                let photos = Self::photos_concerning_in(&mut *tx, &event.learner_id).await?;
                 let changes = Self::reevaluate_in(&mut tx, &photos, &eval).await?;
                 tx.commit().await?;
                 Ok(WithdrawOutcome::Withdrawn { event: Box::new(event), changes })
@@ -1100,6 +1297,7 @@ macro_rules! sql_store {
                         .execute(&mut *tx)
                         .await?;
                 }
+                Self::bump_learners_version_in(&mut *tx).await?;
                 Self::append_in(&mut tx, &audit).await?;
                 tx.commit().await?;
                 Ok(())
@@ -1136,6 +1334,7 @@ macro_rules! sql_store {
                 if updated == 0 {
                     return Ok(false);
                 }
+                Self::bump_learners_version_in(&mut *tx).await?;
                 Self::append_in(&mut tx, &audit).await?;
                 let photos = Self::photos_of_learner_in(&mut *tx, &learner.id).await?;
                 Self::reevaluate_in(&mut tx, &photos, &eval).await?;
@@ -1244,12 +1443,19 @@ macro_rules! sql_store {
                     summary.updated += 1;
                     changed_learners.push(id);
                 }
+                if summary.created + summary.updated > 0 {
+                    Self::bump_learners_version_in(&mut *tx).await?;
+                }
                 let mut photos = Vec::new();
                 for id in &changed_learners {
                     photos.extend(Self::photos_of_learner_in(&mut *tx, id).await?);
                 }
                 photos.sort();
                 photos.dedup();
+                // The re-evaluation must check captions against the names as imported, not as they
+                // were before: the index is rebuilt from this transaction's view of the table.
+                let names = Self::learner_names_in(&mut *tx).await?;
+                let eval = Evaluation { names: std::sync::Arc::new(crate::policy::names::NameIndex::build(names)), ..eval };
                 Self::reevaluate_in(&mut tx, &photos, &eval).await?;
                 let audit = AuditDraft::new(
                     &eval.actor,
@@ -1364,70 +1570,75 @@ macro_rules! sql_store {
                 let mut tx = self.$write.begin().await?;
                 Self::lock_in(&mut *tx).await?;
                 let now = ms_of_time(eval.at);
-                let row = sqlx::query("SELECT photo_id, purpose, claimed_by FROM photo_purposes WHERE item_id = $1")
+                let row = sqlx::query("SELECT photo_id, purpose FROM photo_purposes WHERE item_id = $1")
                     .bind(item_id)
                     .fetch_optional(&mut *tx)
                     .await?;
                 let Some(row) = row else { return Ok(PublishOutcome::Unknown) };
-                if row.try_get::<Option<String>, _>("claimed_by")?.as_deref() != Some(claimant) {
-                    return Ok(PublishOutcome::NotClaimedByCaller);
-                }
                 let photo_id: String = row.try_get("photo_id")?;
                 let purpose: String = row.try_get("purpose")?;
                 let purpose: Purpose = purpose.parse().map_err(StoreError::Corrupt)?;
+                // Consent is judged at the moment of the report, like at a claim.
                 Self::reevaluate_in(&mut tx, std::slice::from_ref(&photo_id), &eval).await?;
-                let row = sqlx::query("SELECT state, detail, lease_expires_at FROM photo_purposes WHERE item_id = $1")
+                let row = sqlx::query("SELECT state, detail FROM photo_purposes WHERE item_id = $1")
                     .bind(item_id)
                     .fetch_one(&mut *tx)
                     .await?;
                 let status = status_from_columns(&row.try_get::<String, _>("state")?, &row.try_get::<String, _>("detail")?)?;
-                match status.state {
-                    // Still claimed by the caller, or their lease ran out with nobody else taking it.
-                    State::Claimed | State::Queued => {
-                        sqlx::query(
-                            "UPDATE photo_purposes SET state = 'published', published_url = $1, published_channel = $2, \
-                             published_at = $3, lease_expires_at = NULL, changed_at = $3 WHERE item_id = $4",
-                        )
-                        .bind(url)
-                        .bind(channel)
-                        .bind(now)
+                // The report is a fact about the world: whoever holds the item now, however late it
+                // comes and on however many channels, it is recorded, so a withdrawal can reach it.
+                let publication =
+                    Self::insert_publication_in(&mut tx, item_id, &photo_id, purpose, url, channel, claimant, now).await?;
+                let audit = AuditDraft::new(
+                    claimant,
+                    "item_published",
+                    &photo_id,
+                    serde_json::json!({ "item": item_id, "publication": publication, "channel": channel }),
+                );
+                Self::append_in(&mut tx, &audit).await?;
+                let releasable = matches!(status.state, State::Queued | State::Claimed | State::Published);
+                if releasable {
+                    // A lease held by someone else ends too: the item is out, and every further report
+                    // (theirs included) is one more publication of it.
+                    sqlx::query(
+                        "UPDATE photo_purposes SET state = 'published', published_url = $1, published_channel = $2, \
+                         published_at = $3, lease_expires_at = NULL, changed_at = $3 WHERE item_id = $4",
+                    )
+                    .bind(url)
+                    .bind(channel)
+                    .bind(now)
+                    .bind(item_id)
+                    .execute(&mut *tx)
+                    .await?;
+                    let row = sqlx::query(&format!("{QUEUE_ITEM_SELECT} WHERE pp.item_id = $1"))
                         .bind(item_id)
-                        .execute(&mut *tx)
+                        .fetch_one(&mut *tx)
                         .await?;
-                        let audit = AuditDraft::new(
-                            claimant,
-                            "item_published",
-                            &photo_id,
-                            serde_json::json!({ "item": item_id, "channel": channel }),
-                        );
-                        Self::append_in(&mut tx, &audit).await?;
-                        let row = sqlx::query(&format!("{QUEUE_ITEM_SELECT} WHERE pp.item_id = $1"))
-                            .bind(item_id)
-                            .fetch_one(&mut *tx)
-                            .await?;
-                        let item = queue_item_from_row(&row)?;
-                        tx.commit().await?;
-                        Ok(PublishOutcome::Published(Box::new(item)))
-                    }
-                    // It stopped passing while the caller held it, and they published it anyway:
-                    // record where, and owe the takedown at once.
-                    State::Held => {
-                        sqlx::query(
-                            "UPDATE photo_purposes SET state = 'withdrawn', published_url = $1, published_channel = $2, \
-                             published_at = $3, changed_at = $3 WHERE item_id = $4",
-                        )
-                        .bind(url)
-                        .bind(channel)
-                        .bind(now)
-                        .bind(item_id)
-                        .execute(&mut *tx)
-                        .await?;
-                        Self::insert_takedown_in(&mut tx, &photo_id, purpose, url, channel, &status, &eval).await?;
-                        tx.commit().await?;
-                        Ok(PublishOutcome::TakedownOwed(status.reasons))
-                    }
-                    State::Published | State::Withdrawn | State::TakenDown => Ok(PublishOutcome::NotClaimedByCaller),
+                    let item = queue_item_from_row(&row)?;
+                    tx.commit().await?;
+                    return Ok(PublishOutcome::Published(Box::new(item)));
                 }
+                // Consent (or the name check) does not hold now: it went out anyway, so it must come
+                // down at once. A taken-down item is owed again: this is a new post.
+                sqlx::query(
+                    "UPDATE photo_purposes SET state = 'withdrawn', published_url = $1, published_channel = $2, \
+                     published_at = $3, lease_expires_at = NULL, changed_at = $3 WHERE item_id = $4",
+                )
+                .bind(url)
+                .bind(channel)
+                .bind(now)
+                .bind(item_id)
+                .execute(&mut *tx)
+                .await?;
+                let mut reasons = status.reasons.clone();
+                if reasons.is_empty() {
+                    // A withdrawn or taken-down status keeps the reasons it was given; never owe
+                    // a takedown without one.
+                    reasons.push(Reason::Withdrawn);
+                }
+                Self::owe_takedowns_in(&mut tx, &photo_id, purpose, &reasons, &eval).await?;
+                tx.commit().await?;
+                Ok(PublishOutcome::TakedownOwed(reasons))
             }
 
             async fn released_for_download(
@@ -1475,6 +1686,8 @@ macro_rules! sql_store {
                             purpose: purpose.parse().map_err(StoreError::Corrupt)?,
                             url: r.try_get("url")?,
                             channel: r.try_get("channel")?,
+                            caption: r.try_get("caption")?,
+                            alt_text: r.try_get("alt_text")?,
                             reasons: serde_json::from_str(&reasons).map_err(|e| StoreError::Corrupt(e.to_string()))?,
                             created_at: r.try_get("created_at")?,
                             done_at: r.try_get("done_at")?,
@@ -1500,9 +1713,11 @@ macro_rules! sql_store {
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
+                // The item is taken down only when every publication of it is.
                 sqlx::query(
                     "UPDATE photo_purposes SET state = 'taken_down', changed_at = $1 \
-                     WHERE photo_id = $2 AND purpose = $3 AND state = 'withdrawn'",
+                     WHERE photo_id = $2 AND purpose = $3 AND state = 'withdrawn' AND NOT EXISTS \
+                     (SELECT 1 FROM takedowns t WHERE t.photo_id = $2 AND t.purpose = $3 AND t.done_at IS NULL)",
                 )
                 .bind(now)
                 .bind(&photo_id)
@@ -1518,77 +1733,40 @@ macro_rules! sql_store {
             async fn retire_images_of(&self, learner_id: &str, eval: Evaluation) -> Result<Vec<String>, StoreError> {
                 let mut tx = self.$write.begin().await?;
                 Self::lock_in(&mut *tx).await?;
-                let now = ms_of_time(eval.at);
-                let photos = Self::photos_of_learner_in(&mut *tx, learner_id).await?;
-                let mut retired = Vec::new();
-                for photo_id in &photos {
-                    let row = sqlx::query("SELECT object_key, image_deleted_at FROM photos WHERE id = $1")
-                        .bind(photo_id)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                    if row.try_get::<Option<i64>, _>("image_deleted_at")?.is_some() {
-                        continue;
-                    }
-                    let rows = sqlx::query("SELECT state, detail FROM photo_purposes WHERE photo_id = $1")
-                        .bind(photo_id)
-                        .fetch_all(&mut *tx)
-                        .await?;
-                    let mut unusable = !rows.is_empty();
-                    for r in &rows {
-                        let st = status_from_columns(&r.try_get::<String, _>("state")?, &r.try_get::<String, _>("detail")?)?;
-                        let said_no = st.reasons.iter().any(|x| matches!(x, Reason::Withdrawn | Reason::Refused));
-                        unusable &= said_no && matches!(st.state, State::Held | State::Withdrawn | State::TakenDown);
-                    }
-                    if !unusable {
-                        continue;
-                    }
-                    sqlx::query("UPDATE photos SET image_deleted_at = $1 WHERE id = $2")
-                        .bind(now)
-                        .bind(photo_id)
-                        .execute(&mut *tx)
-                        .await?;
-                    let audit = AuditDraft::new(&eval.actor, "image_deleted", photo_id, serde_json::json!({}));
-                    Self::append_in(&mut tx, &audit).await?;
-                    retired.push(row.try_get::<String, _>("object_key")?);
-                }
-                // Objects are content-addressed: one still used by another photo stays.
-                let mut unreferenced = Vec::new();
-                for key in retired {
-                    let in_use: Option<i32> =
-                        sqlx::query_scalar("SELECT 1 FROM photos WHERE object_key = $1 AND image_deleted_at IS NULL LIMIT 1")
-                            .bind(&key)
-                            .fetch_optional(&mut *tx)
-                            .await?;
-                    if in_use.is_none() {
-                        unreferenced.push(key);
-                    }
-                }
+                let photos = Self::photos_concerning_in(&mut *tx, learner_id).await?;
+                let unreferenced = Self::retire_in(&mut tx, &photos, &eval).await?;
                 tx.commit().await?;
                 Ok(unreferenced)
             }
 
-            async fn learners_version(&self) -> Result<(i64, i64), StoreError> {
-                let row = sqlx::query("SELECT COUNT(*) AS n, COALESCE(MAX(updated_at), 0) AS last FROM learners")
-                    .fetch_one(&self.$read)
-                    .await?;
-                Ok((row.try_get("n")?, row.try_get("last")?))
+            async fn retire_unusable_images(&self, after: &str, limit: i64, eval: Evaluation) -> Result<(Vec<String>, Option<String>), StoreError> {
+                let mut tx = self.$write.begin().await?;
+                Self::lock_in(&mut *tx).await?;
+                // Candidates: images still kept whose every purpose is out of the queue. The rule
+                // itself (a standing no behind each) is checked row by row in `retire_in`.
+                let photos: Vec<String> = sqlx::query_scalar(
+                    "SELECT p.id FROM photos p WHERE p.image_deleted_at IS NULL AND p.id > $1 \
+                     AND EXISTS (SELECT 1 FROM photo_purposes pp WHERE pp.photo_id = p.id) \
+                     AND NOT EXISTS (SELECT 1 FROM photo_purposes pp WHERE pp.photo_id = p.id \
+                                     AND pp.state NOT IN ('held', 'withdrawn', 'taken_down')) \
+                     ORDER BY p.id LIMIT $2",
+                )
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&mut *tx)
+                .await?;
+                let unreferenced = Self::retire_in(&mut tx, &photos, &eval).await?;
+                tx.commit().await?;
+                Ok((unreferenced, photos.last().cloned()))
+            }
+
+            async fn learners_version(&self) -> Result<i64, StoreError> {
+                Ok(sqlx::query_scalar("SELECT version FROM learners_version WHERE id = 1").fetch_one(&self.$read).await?)
             }
 
             async fn learner_names(&self) -> Result<Vec<crate::policy::names::NameEntry>, StoreError> {
-                let rows = sqlx::query("SELECT id, given_name, preferred_name, family_name FROM learners")
-                    .fetch_all(&self.$read)
-                    .await?;
-                rows.iter()
-                    .map(|r| {
-                        Ok(crate::policy::names::NameEntry {
-                            learner_id: r.try_get("id")?,
-                            given_name: r.try_get("given_name")?,
-                            preferred_name: r.try_get("preferred_name")?,
-                            family_name: r.try_get("family_name")?,
-                        })
-                    })
-                    .collect::<Result<Vec<_>, sqlx::Error>>()
-                    .map_err(Into::into)
+                let mut conn = self.$read.acquire().await?;
+                Self::learner_names_in(&mut *conn).await
             }
 
             async fn learner(&self, id: &str) -> Result<Option<LearnerRecord>, StoreError> {
