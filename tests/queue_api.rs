@@ -19,6 +19,7 @@ on_both_backends!(
     a_withdrawn_learners_lookalike_is_held,
     no_claim_or_download_succeeds_after_a_withdrawal_returns,
     a_caption_naming_a_learner_is_held_until_redacted,
+    the_queue_listing_rechecks_consent,
 );
 
 async fn post(server: &TestServer, token: &str, path: &str, body: Value) -> reqwest::Response {
@@ -143,29 +144,51 @@ async fn from_the_queue_to_a_takedown(server: TestServer) {
     let response = post(&server, &marketing, &format!("/api/v1/queue/{item_id}/published"), published.clone()).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.json::<Value>().await.unwrap()["state"], "published");
+    // A colleague posted it on a second channel: that is a publication too, recorded, and owed a
+    // takedown of its own.
     let other = server.token(Role::Marketing).await;
-    assert_eq!(
-        post(&server, &other, &format!("/api/v1/queue/{item_id}/published"), published.clone()).await.status(),
-        409
-    );
+    let insta = json!({"url": "https://instagram.example/p/1", "channel": "instagram"});
+    let response = post(&server, &other, &format!("/api/v1/queue/{item_id}/published"), insta).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(server.snapshot().await["publications"], 2);
 
     let objects_before = server.snapshot().await["objects"];
     assert_eq!(server.client.post(&withdraw).send().await.unwrap().status(), 200);
     let takedowns: Value = get(&server, &marketing, "/api/v1/takedowns").await.json().await.unwrap();
-    assert_eq!(takedowns.as_array().unwrap().len(), 1);
-    assert_eq!(takedowns[0]["url"], "https://college.example/news/workshop");
-    assert_eq!(takedowns[0]["reasons"], json!(["withdrawn"]));
+    let takedowns = takedowns.as_array().unwrap().clone();
+    let mut urls: Vec<&str> = takedowns.iter().map(|t| t["url"].as_str().unwrap()).collect();
+    urls.sort_unstable();
+    assert_eq!(urls, ["https://college.example/news/workshop", "https://instagram.example/p/1"]);
+    for t in &takedowns {
+        assert_eq!(t["reasons"], json!(["withdrawn"]));
+        // Which photo to remove, in the words it went out with.
+        assert_eq!((t["caption"].as_str(), t["alt_text"].as_str()), (Some("Ben at the bench"), Some("")));
+    }
     // The image is gone from storage and from marketing; its row and fingerprints stay.
     assert_eq!(server.snapshot().await["objects"], objects_before - 1);
     let response = get(&server, &marketing, &format!("/api/v1/photos/{photo_id}/image?rendition=web")).await;
     assert_eq!(response.status(), 409);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!((body["error"].as_str(), &body["detail"]["reasons"]), (Some("not_released"), &json!(["withdrawn"])));
     assert_eq!(get(&server, &server.admin, &format!("/api/v1/photos/{photo_id}/image")).await.status(), 410);
     let shown: Value = get(&server, &server.admin, &format!("/api/v1/photos/{photo_id}")).await.json().await.unwrap();
     assert_eq!(shown["status"]["website"]["state"], "withdrawn");
+    // Asking for the item by name now says why it cannot be had.
+    let named = post(&server, &marketing, "/api/v1/queue/claim", json!({"purpose": "website", "item": item_id})).await;
+    assert_eq!(named.status(), 409);
+    let body: Value = named.json().await.unwrap();
+    assert_eq!((body["error"].as_str(), &body["detail"]["reasons"]), (Some("not_available"), &json!(["withdrawn"])));
 
-    let takedown = takedowns[0]["id"].as_str().unwrap();
-    assert_eq!(post(&server, &marketing, &format!("/api/v1/takedowns/{takedown}/done"), json!({})).await.status(), 204);
-    assert_eq!(post(&server, &marketing, &format!("/api/v1/takedowns/{takedown}/done"), json!({})).await.status(), 404);
+    // Each publication is taken down on its own; the item is taken down once both are.
+    let first = takedowns[0]["id"].as_str().unwrap();
+    assert_eq!(post(&server, &marketing, &format!("/api/v1/takedowns/{first}/done"), json!({})).await.status(), 204);
+    assert_eq!(post(&server, &marketing, &format!("/api/v1/takedowns/{first}/done"), json!({})).await.status(), 404);
+    let shown: Value = get(&server, &server.admin, &format!("/api/v1/photos/{photo_id}")).await.json().await.unwrap();
+    assert_eq!(shown["status"]["website"]["state"], "withdrawn", "one post is still up");
+    let open: Value = get(&server, &marketing, "/api/v1/takedowns").await.json().await.unwrap();
+    assert_eq!(open.as_array().unwrap().len(), 1);
+    let second = takedowns[1]["id"].as_str().unwrap();
+    assert_eq!(post(&server, &marketing, &format!("/api/v1/takedowns/{second}/done"), json!({})).await.status(), 204);
     let open: Value = get(&server, &marketing, "/api/v1/takedowns").await.json().await.unwrap();
     assert!(open.as_array().unwrap().is_empty());
     let shown: Value = get(&server, &server.admin, &format!("/api/v1/photos/{photo_id}")).await.json().await.unwrap();
@@ -493,4 +516,37 @@ async fn a_caption_naming_a_learner_is_held_until_redacted(server: TestServer) {
         .await
         .unwrap();
     assert_eq!(shown["status"]["website"]["reasons"], json!(["name_in_text"]));
+}
+
+/// The queue as listed is checked again at the moment it is read: an item whose grant expired since
+/// the last sweep is not shown, and leaves the queue with its reason.
+async fn the_queue_listing_rechecks_consent(server: TestServer) {
+    let tutor = server.token(Role::Tutor).await;
+    let marketing = server.token(Role::Marketing).await;
+    let body = json!({"given_name": "Eve", "family_name": "Expiring", "date_of_birth": "1990-01-01"});
+    let created: Value = post(&server, &server.admin, "/api/v1/learners", body).await.json().await.unwrap();
+    let eve = created["id"].as_str().unwrap().to_string();
+    let now = time::OffsetDateTime::now_utc();
+    let rfc = |t: time::OffsetDateTime| t.format(&time::format_description::well_known::Rfc3339).unwrap();
+    let expiry = now + time::Duration::seconds(2);
+    let grant = json!({
+        "kind": "granted", "purposes": ["website"], "given_by": "learner", "form_version": "v1",
+        "form_text": "I agree", "method": "online_form", "evidence": "form 8",
+        "given_at": rfc(now - time::Duration::minutes(1)), "expires_at": rfc(expiry)
+    });
+    let response = post(&server, &server.admin, &format!("/api/v1/learners/{eve}/consents"), grant).await;
+    assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+    let photo = upload(&server, &tutor, distinct_jpeg(91, 320, 240), &[&eve], "Short-lived").await;
+    let photo_id = photo["id"].as_str().unwrap();
+    let listed: Value = get(&server, &marketing, "/api/v1/queue?purpose=website").await.json().await.unwrap();
+    assert!(listed.as_array().unwrap().iter().any(|i| i["photo_id"] == json!(photo_id)), "{listed}");
+
+    // The grant runs out; no sweep runs in between (the test server's interval is long).
+    let wait = (expiry - time::OffsetDateTime::now_utc()).unsigned_abs() + Duration::from_millis(200);
+    tokio::time::sleep(wait).await;
+    let listed: Value = get(&server, &marketing, "/api/v1/queue?purpose=website").await.json().await.unwrap();
+    assert!(!listed.as_array().unwrap().iter().any(|i| i["photo_id"] == json!(photo_id)), "still listed: {listed}");
+    let shown: Value = get(&server, &server.admin, &format!("/api/v1/photos/{photo_id}")).await.json().await.unwrap();
+    assert_eq!(shown["status"]["website"]["state"], "held");
+    assert_eq!(shown["status"]["website"]["reasons"], json!(["expired"]));
 }

@@ -168,18 +168,21 @@ pub async fn claim(
     }
 }
 
-/// The 409 for an item that cannot be claimed, with the reasons it is held when it is held (read
+/// The 409 for an item that cannot be claimed, with its state and the reasons it is held (read
 /// after the claim's re-check, so they are current). Only reason codes: no learner is named.
 async fn not_available(state: &AppState, item: &str, purpose: Purpose) -> Result<ApiError, ApiError> {
     let photo_id = item.split_once(':').map_or(item, |(photo, _)| photo);
     let status = state.store.photo(photo_id).await?.and_then(|p| p.status.get(&purpose).cloned());
-    let Some(status) = status else { return Ok(ApiError::not_found("queue item")) };
     let error = ApiError::new(
         StatusCode::CONFLICT,
         "not_available",
         "this item is no longer in the queue: someone else claimed it, or consent for it no longer holds",
     );
-    Ok(error.with_detail(serde_json::json!({ "state": status.state, "reasons": status.reasons })))
+    // An item that never existed answers like one that left, without detail.
+    Ok(match status {
+        Some(status) => error.with_detail(serde_json::json!({ "state": status.state, "reasons": status.reasons })),
+        None => error,
+    })
 }
 
 /// `POST /api/v1/queue/{item}/published` body.
