@@ -223,29 +223,88 @@ async fn a_withdrawn_learners_lookalike_is_held(server: TestServer) {
     assert_eq!(other["status"]["website"]["state"], "queued");
 }
 
-/// When a request was sent, what it was, and its status.
-type Attempt = (Instant, &'static str, u16);
+/// A small JPEG whose picture (and so perceptual hash) differs from every other seed's: blocks of
+/// pseudo-random grey levels, so look-alike detection never links two of them.
+fn varied_jpeg(seed: u32) -> Vec<u8> {
+    let mut img = image::RgbImage::new(96, 72);
+    for (x, y, px) in img.enumerate_pixels_mut() {
+        let mut h =
+            seed.wrapping_mul(0x9E37_79B9) ^ (x / 12).wrapping_mul(0x85EB_CA6B) ^ (y / 12).wrapping_mul(0xC2B2_AE35);
+        h ^= h >> 15;
+        h = h.wrapping_mul(0x2C1B_3C6D);
+        h ^= h >> 12;
+        let v = (h & 0xFF) as u8;
+        *px = image::Rgb([v, v.wrapping_add(40), v.wrapping_sub(40)]);
+    }
+    common::fixtures::encode_jpeg(&img, 85)
+}
 
-/// Several tasks claim and download while the learner withdraws. Once the withdrawal POST has
-/// returned, no claim or download sent afterwards may succeed for her photos. Repeated.
+/// When a request was sent, what it was, the photo, and its status.
+type Attempt = (Instant, &'static str, String, u16);
+
+/// Claimers and downloaders run without pause while the learner withdraws, with hundreds of her
+/// items still in the queue. Once the withdrawal POST has returned, no claim or download sent
+/// afterwards may succeed for her photos. The test checks that her items were still queued when
+/// the withdrawal happened and that both kinds of request were sent after it, so it can fail.
+/// Several rounds.
 async fn no_claim_or_download_succeeds_after_a_withdrawal_returns(server: TestServer) {
+    const ITEMS: u32 = 200;
     let tutor = server.token(Role::Tutor).await;
-    for round in 0..4u32 {
+    for round in 0..3u32 {
         let (learner, withdraw) = consenting_adult(&server, &format!("Racer{round}"), &["website"]).await;
-        for i in 0..16 {
-            upload(&server, &tutor, distinct_jpeg(round * 100 + i, 200, 150), &[&learner], "Race").await;
+        let mut theirs = HashSet::new();
+        for i in 0..ITEMS {
+            let photo = upload(&server, &tutor, varied_jpeg(round * 10_000 + i), &[&learner], "Race").await;
+            assert_eq!(photo["status"]["website"]["state"], "queued", "round {round}: item {i} was not released");
+            theirs.insert(photo["id"].as_str().unwrap().to_string());
         }
         let stop = Arc::new(AtomicBool::new(false));
-        // (sent at, what, status)
         let log: Arc<Mutex<Vec<Attempt>>> = Arc::default();
+        // Photos some claimer has held: what the downloaders keep asking for.
+        let claimed: Arc<Mutex<Vec<String>>> = Arc::default();
         let mut tasks = Vec::new();
-        for _ in 0..4 {
+        for n in 0..6 {
             let token = server.token(Role::Marketing).await;
-            let (client, base, stop, log) = (server.client.clone(), server.base.clone(), stop.clone(), log.clone());
+            let (client, base) = (server.client.clone(), server.base.clone());
+            let (stop, log, claimed) = (stop.clone(), log.clone(), claimed.clone());
             tasks.push(tokio::spawn(async move {
-                let mut held: Option<String> = None;
+                let mut turn = 0usize;
                 while !stop.load(Ordering::SeqCst) {
-                    if let Some(photo) = &held {
+                    turn += 1;
+                    if n < 4 {
+                        let sent = Instant::now();
+                        let r = client
+                            .post(format!("{base}/api/v1/queue/claim"))
+                            .bearer_auth(&token)
+                            .json(&json!({"purpose": "website", "lease_seconds": 60}))
+                            .send()
+                            .await
+                            .unwrap();
+                        let status = r.status().as_u16();
+                        let photo = if status == 200 {
+                            r.json::<Value>().await.unwrap()["photo_id"].as_str().unwrap_or_default().to_string()
+                        } else {
+                            String::new()
+                        };
+                        if status == 200 {
+                            claimed.lock().unwrap().push(photo.clone());
+                        }
+                        log.lock().unwrap().push((sent, "claim", photo, status));
+                        // Slow enough that the queue outlasts the withdrawal.
+                        tokio::time::sleep(Duration::from_millis(8)).await;
+                    } else {
+                        let photo = {
+                            let claimed = claimed.lock().unwrap();
+                            if claimed.is_empty() {
+                                None
+                            } else {
+                                Some(claimed[(turn * 7 + n) % claimed.len()].clone())
+                            }
+                        };
+                        let Some(photo) = photo else {
+                            tokio::time::sleep(Duration::from_millis(2)).await;
+                            continue;
+                        };
                         let sent = Instant::now();
                         let r = client
                             .get(format!("{base}/api/v1/photos/{photo}/image"))
@@ -253,38 +312,54 @@ async fn no_claim_or_download_succeeds_after_a_withdrawal_returns(server: TestSe
                             .send()
                             .await
                             .unwrap();
-                        log.lock().unwrap().push((sent, "download", r.status().as_u16()));
+                        log.lock().unwrap().push((sent, "download", photo, r.status().as_u16()));
                     }
-                    let sent = Instant::now();
-                    let r = client
-                        .post(format!("{base}/api/v1/queue/claim"))
-                        .bearer_auth(&token)
-                        .json(&json!({"purpose": "website", "lease_seconds": 60}))
-                        .send()
-                        .await
-                        .unwrap();
-                    let status = r.status().as_u16();
-                    log.lock().unwrap().push((sent, "claim", status));
-                    if status == 200 {
-                        held = r.json::<Value>().await.unwrap()["photo_id"].as_str().map(String::from);
-                    }
-                    tokio::time::sleep(Duration::from_millis(3)).await;
                 }
             }));
         }
-        tokio::time::sleep(Duration::from_millis(20 + 10 * u64::from(round))).await;
+        // Let claims and downloads get going, then withdraw while most items are still queued.
+        let started = Instant::now();
+        while log.lock().unwrap().iter().filter(|(_, what, _, status)| *what == "download" && *status == 200).count()
+            < 3
+        {
+            assert!(started.elapsed() < Duration::from_secs(10), "round {round}: no download succeeded");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let seq_before = server.store.audit_head().await.unwrap().0;
         assert_eq!(server.client.post(&withdraw).send().await.unwrap().status(), 200);
         let returned = Instant::now();
-        tokio::time::sleep(Duration::from_millis(150)).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
         stop.store(true, Ordering::SeqCst);
         for t in tasks {
             t.await.unwrap();
         }
+
+        // Her items that the withdrawal itself took out of the queue: proof that it raced live items.
+        let audit = server.store.audit_log(seq_before, 100_000).await.unwrap();
+        let pulled = audit
+            .iter()
+            .filter(|r| r.action == "status_changed" && r.actor == "withdrawal_link" && theirs.contains(&r.subject))
+            .filter(|r| {
+                let details: Value = serde_json::from_str(&r.details).unwrap();
+                details["from"] == "queued" || details["from"] == "claimed"
+            })
+            .count();
+        assert!(pulled >= 10, "round {round}: only {pulled} of her items were live when she withdrew");
+
         let log = log.lock().unwrap();
-        let late: Vec<_> = log.iter().filter(|(sent, _, status)| *sent > returned && *status == 200).collect();
+        let late: Vec<_> = log
+            .iter()
+            .filter(|(sent, _, photo, status)| {
+                *sent > returned && *status == 200 && (photo.is_empty() || theirs.contains(photo))
+            })
+            .collect();
         assert!(late.is_empty(), "round {round}: succeeded after the withdrawal returned: {late:?}");
-        let after = log.iter().filter(|(sent, _, _)| *sent > returned).count();
-        assert!(after > 0, "round {round}: nothing was tried after the withdrawal; the race was not exercised");
+        for what in ["claim", "download"] {
+            let after = log.iter().filter(|(sent, w, _, _)| *sent > returned && *w == what).count();
+            assert!(after > 0, "round {round}: no {what} was sent after the withdrawal; the race was not exercised");
+            let before_ok = log.iter().filter(|(sent, w, _, s)| *sent <= returned && *w == what && *s == 200).count();
+            assert!(before_ok > 0, "round {round}: no {what} succeeded before the withdrawal");
+        }
     }
 }
 
