@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use common::server::{Blobs, Db, TestServer};
 use consentgate::policy::consent::{EventKind, Giver, Rules};
 use consentgate::policy::Purpose;
-use consentgate::store::{AuditDraft, ConsentRecord, Evaluation, LearnerRecord, PhotoRecord, Role};
+use consentgate::store::{AuditDraft, ConsentRecord, Evaluation, LearnerRecord, Role};
 use serde_json::{json, Value};
 
 on_both_backends!(
@@ -364,7 +364,8 @@ async fn no_claim_or_download_succeeds_after_a_withdrawal_returns(server: TestSe
 }
 
 /// Two `consentgate serve` processes on one PostgreSQL database and one S3 bucket, two claimers on
-/// each, 500 items: every item is claimed exactly once.
+/// each, 500 items uploaded through both: every item is claimed exactly once, and its image is
+/// downloaded from the shared bucket by the claimer (often from the process that did not write it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_server_processes_four_claimers_claim_each_item_once() {
     let dir = tempfile::tempdir().unwrap();
@@ -393,7 +394,7 @@ async fn two_server_processes_four_claimers_claim_each_item_once() {
     assert!(first.printed_token(Duration::from_secs(10)).is_some(), "the first start prints the admin token");
     let mut second = common::process::start(&args);
 
-    // 500 queued items, seeded through the store (the claim path is what is under test).
+    // The learner and their consent are seeded through the store; the photos are real uploads.
     let store: Arc<dyn consentgate::store::Store> = Arc::from(consentgate::store::open(&database_url).await.unwrap());
     let eval = || Evaluation {
         at: time::OffsetDateTime::now_utc(),
@@ -434,40 +435,50 @@ async fn two_server_processes_four_claimers_claim_each_item_once() {
         .await
         .unwrap();
     let tutor = consentgate::service::create_token(store.as_ref(), Role::Tutor, "tutor", "test").await.unwrap();
-    let tutor_id = tutor.split('_').nth(1).unwrap().to_string();
-    for i in 0..500 {
-        let id = uuid::Uuid::now_v7().to_string();
-        let photo = PhotoRecord {
-            id: id.clone(),
-            object_key: format!("photos/{i}.jpg"),
-            format: "jpeg".into(),
-            width: 10,
-            height: 10,
-            byte_size: 1,
-            blake3: "0".repeat(64),
-            original_blake3: format!("{i:064}"),
-            phash: "0".repeat(64),
-            removed: "[]".into(),
-            caption: format!("item {i}"),
-            alt_text: String::new(),
-            title: String::new(),
-            tags: Vec::new(),
-            all_tagged: true,
-            uploaded_by: tutor_id.clone(),
-            created_at: now,
-            learner_ids: vec![learner.id.clone()],
-            purposes: vec![Purpose::Website],
-            status: Default::default(),
-            resembles: vec![],
-            image_deleted_at: None,
-        };
-        store.insert_photo(&photo, AuditDraft::new("test", "photo_uploaded", &id, json!({})), eval()).await.unwrap();
-    }
     let client = reqwest::Client::new();
+    // 500 real uploads (small distinct JPEGs), spread over both processes: each scrubs and writes
+    // its object to the shared bucket, so claims and downloads below read what the other wrote.
+    let bases = [first.base.clone(), second.base.clone()];
+    let mut uploads = Vec::new();
+    for lane in 0..4u32 {
+        let (client, bases, tutor, learner_id) = (client.clone(), bases.clone(), tutor.clone(), learner.id.clone());
+        uploads.push(tokio::spawn(async move {
+            let mut made = Vec::new();
+            for i in (lane..500).step_by(4) {
+                let base = &bases[(i % 2) as usize];
+                let form = reqwest::multipart::Form::new()
+                    .part("file", reqwest::multipart::Part::bytes(varied_jpeg(50_000 + i)).file_name("IMG.jpg"))
+                    .text("purposes", "website")
+                    .text("all_tagged", "true")
+                    .text("learner_ids", learner_id.clone())
+                    .text("caption", format!("item {i}"));
+                let r = client
+                    .post(format!("{base}/api/v1/photos"))
+                    .bearer_auth(&tutor)
+                    .multipart(form)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 201, "upload {i}");
+                let body: Value = r.json().await.unwrap();
+                assert_eq!(body["status"]["website"]["state"], "queued", "upload {i}");
+                made.push((body["id"].as_str().unwrap().to_string(), base.clone()));
+            }
+            made
+        }));
+    }
+    let mut uploaded_via = std::collections::HashMap::new();
+    for u in uploads {
+        uploaded_via.extend(u.await.unwrap());
+    }
+    assert_eq!(uploaded_via.len(), 500);
+    let uploaded_via = Arc::new(uploaded_via);
+    let crossed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for (n, base) in [&first.base, &first.base, &second.base, &second.base].into_iter().enumerate() {
         let token = consentgate::service::create_token(store.as_ref(), Role::Marketing, "mkt", "test").await.unwrap();
-        let (client, base) = (client.clone(), base.clone());
+        let (client, base, uploaded_via, crossed) =
+            (client.clone(), base.clone(), uploaded_via.clone(), crossed.clone());
         tasks.push(tokio::spawn(async move {
             let mut got = Vec::new();
             loop {
@@ -479,7 +490,24 @@ async fn two_server_processes_four_claimers_claim_each_item_once() {
                     .await
                     .unwrap();
                 match r.status().as_u16() {
-                    200 => got.push(r.json::<Value>().await.unwrap()["item"].as_str().unwrap().to_string()),
+                    200 => {
+                        let item: Value = r.json().await.unwrap();
+                        let photo = item["photo_id"].as_str().unwrap().to_string();
+                        // The claimed image is read from the bucket, whichever process wrote it.
+                        let image = client
+                            .get(format!("{base}/api/v1/photos/{photo}/image"))
+                            .bearer_auth(&token)
+                            .send()
+                            .await
+                            .unwrap();
+                        assert_eq!(image.status(), 200, "claimer {n}: download of {photo}");
+                        let bytes = image.bytes().await.unwrap();
+                        assert_eq!(image::load_from_memory(&bytes).unwrap().width(), 96);
+                        if uploaded_via[&photo] != base {
+                            crossed.fetch_add(1, Ordering::SeqCst);
+                        }
+                        got.push(item["item"].as_str().unwrap().to_string());
+                    }
                     204 => return (n, got),
                     other => panic!("claimer {n}: status {other}"),
                 }
@@ -502,6 +530,8 @@ async fn two_server_processes_four_claimers_claim_each_item_once() {
     // Each claim is in the one audit chain, which both processes appended to.
     let audit = store.audit_log(0, 100_000).await.unwrap();
     assert_eq!(audit.iter().filter(|r| r.action == "item_claimed").count(), 500);
+    assert_eq!(audit.iter().filter(|r| r.action == "image_downloaded").count(), 500);
+    assert!(crossed.load(Ordering::SeqCst) > 0, "no image was read by the process that did not write it");
     consentgate::store::verify_chain(&audit, (0, consentgate::store::GENESIS_HASH.into())).unwrap();
 }
 
