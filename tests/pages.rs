@@ -438,6 +438,14 @@ async fn the_redaction_publication_and_takedown_forms_need_the_csrf_token(server
     }
     let stored = server.store.photo(&photo).await.unwrap().unwrap();
     assert_eq!(stored.caption, "Amira Khan at work", "the redaction was not applied");
+
+    // The prompt names the text that names someone: here the alt text, not the caption.
+    let fields = [("learner_ids", amira.as_str()), ("purposes", "website"), ("alt_text", "Khan, Amira smiling")];
+    let other = common::fixtures::encode_jpeg(&common::fixtures::picture(300, 200), 90);
+    assert_eq!(server.upload(&tutor_token, "b.jpg", other, &fields).await.status(), 201);
+    let page = tutor.get(&server, "/tutor/photos").await.text().await.unwrap();
+    assert!(page.contains("The alt text names a learner in full."), "{page}");
+    assert!(page.contains("The caption names a learner in full."), "the first photo's prompt: {page}");
 }
 
 fn uuid_like() -> String {
