@@ -611,3 +611,30 @@ async fn a_recorded_consent_redirects_and_shows_its_link_once_and_a_refused_form
     let after = server.snapshot().await;
     assert_eq!(after["consent_events"], before["consent_events"] + 1, "a refresh records nothing");
 }
+
+/// Served over TLS under an organisation's name: browsers are told to stay on HTTPS, the cookies
+/// carry the `__Host-` prefix, and the withdrawal page says whose it is and whom to ask.
+#[tokio::test(flavor = "multi_thread")]
+async fn over_tls_the_pages_send_hsts_and_the_withdrawal_page_names_the_organisation() {
+    let server = TestServer::start_adjusted(Db::Sqlite, Blobs::Fs, |s| {
+        s.public_url = "https://consent.northfield.example".into();
+        s.organisation_name = Some("Northfield College".into());
+        s.organisation_contact = Some("safeguarding@northfield.example".into());
+    })
+    .await;
+    let form = client().get(format!("{}/signin", server.base)).send().await.unwrap();
+    assert_eq!(form.headers()["strict-transport-security"], "max-age=31536000");
+    assert!(cookie_value(&form, "__Host-cg_signin").is_some_and(|(_, h)| h.contains("Secure")));
+    let page = client().get(format!("{}/w/{}", server.base, "a".repeat(64))).send().await.unwrap();
+    assert!(page.headers().contains_key("strict-transport-security"));
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<span class=\"brand\">Northfield College</span>"), "{html}");
+    assert!(html.contains("Questions? Contact Northfield College at safeguarding@northfield.example."), "{html}");
+
+    // Over plain HTTP (the default), no HSTS and no organisation: the product's own name.
+    let plain = TestServer::start(Db::Sqlite, Blobs::Fs).await;
+    let page = client().get(format!("{}/w/{}", plain.base, "a".repeat(64))).send().await.unwrap();
+    assert!(!page.headers().contains_key("strict-transport-security"));
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<span class=\"brand\">consentgate</span>") && !html.contains("Questions?"));
+}
