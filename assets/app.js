@@ -52,8 +52,9 @@
             const li = document.createElement("li");
             const b = document.createElement("button");
             b.type = "button";
+            // A plain list of buttons: each is announced as "Amira K., button" and tags on press
+            // (a listbox would need arrow-key handling and options that are not buttons).
             b.textContent = learner.label;
-            b.setAttribute("role", "option");
             b.addEventListener("click", () => {
               state.learners.set(learner.id, learner.label);
               suggestions.replaceChildren();
@@ -83,6 +84,9 @@
       picker(card, state);
       cards.append(card);
       pending.push(state);
+      // Each bar says whose progress it is, or a screen reader hears several identical ones.
+      card.querySelector("progress").setAttribute("aria-label", "Upload progress, photo " + pending.length);
+      card.setAttribute("aria-label", "Photo " + pending.length);
     }
     input.value = "";
     send.disabled = pending.every((s) => s.done);

@@ -34,6 +34,16 @@ const seen = [];
 /** Saves a screenshot and, at phone width, checks that nothing scrolls sideways. */
 async function record(page, name) {
   await page.waitForLoadState("load");
+  // Lazy images below the fold would be blank in a full-page screenshot: load and decode them all
+  // first (an image that fails counts as settled, so a broken one shows as broken, not as a hang).
+  await page.evaluate(async () => {
+    const images = Array.from(document.images);
+    for (const img of images) img.loading = "eager";
+    await Promise.all(images.map((img) => (img.complete ? null : new Promise((settle) => {
+      img.addEventListener("load", settle, { once: true });
+      img.addEventListener("error", settle, { once: true });
+    }))));
+  });
   shot += 1;
   const file = join(SHOTS, `${String(shot).padStart(2, "0")}-${name}.png`);
   await page.screenshot({ path: file, fullPage: true });
@@ -74,6 +84,12 @@ try {
   const tutor = await signIn(browser, "tutor", PHONE);
   let page = tutor.page;
   check(new URL(page.url()).pathname === "/tutor", "a tutor lands on the upload page");
+  // The file input is hidden behind its label: keyboard focus must still show, on the label.
+  await page.focus("#files");
+  const pickerOutline = await page.evaluate(() => getComputedStyle(document.querySelector("label[for=files]")).outlineStyle);
+  check(pickerOutline !== "none", `the file picker shows keyboard focus (outline ${pickerOutline})`);
+  const signOut = await page.locator(".signout button").boundingBox();
+  check(signOut.height >= 44 && signOut.width >= 44, `sign out is a 44 px tap target: ${JSON.stringify(signOut)}`);
   await page.setInputFiles("#files", [PHOTO_A, PHOTO_B]);
   const cards = page.locator("#cards > section");
   await cards.nth(1).waitFor();
@@ -104,7 +120,7 @@ try {
   await second.locator(".result article.status").waitFor({ timeout: 60_000 });
   check((await first.locator("progress").getAttribute("value")) === "100", "the progress bar reached the end");
   const firstStatus = await first.locator(".result").innerText();
-  check(firstStatus.includes(`No consent on record yet for ${amira.given}`), `status in plain words: ${firstStatus}`);
+  check(firstStatus.includes(`Waiting for a parent's or guardian's consent for ${amira.given}`), `status in plain words: ${firstStatus}`);
   const secondStatus = await second.locator(".result").innerText();
   check(secondStatus.includes("names a learner in full"), `the name check is explained: ${secondStatus}`);
   check(secondStatus.includes(`Use “${ben.given} soldering a circuit”?`), `a redaction is offered: ${secondStatus}`);
@@ -218,7 +234,17 @@ try {
   check((await page.locator(".grid article.tile").count()) === 0, "the withdrawn photo has left the grid");
   const top = await page.evaluate(() => document.querySelector("section.takedowns").getBoundingClientRect().top);
   check(top < 200, "the takedown is at the top of the page");
+  const banner = await takedown.innerText();
+  check(banner.includes(`${amira.given} at the robotics workshop`), `the takedown says which photo: ${banner}`);
+  check(banner.includes("Consent was withdrawn"), `and why: ${banner}`);
   await record(page, "marketing-takedown");
+  // The same banner on a phone: first on the page, nothing sideways.
+  const marketingPhone = await signIn(browser, "marketing", PHONE);
+  await marketingPhone.page.locator("section.takedowns").waitFor();
+  const phoneTop = await marketingPhone.page.evaluate(() => document.querySelector("section.takedowns").getBoundingClientRect().top);
+  check(phoneTop < 200, `the takedown is at the top of the phone's page (${phoneTop})`);
+  await record(marketingPhone.page, "phone-marketing-takedown");
+  await marketingPhone.context.close();
   await Promise.all([page.waitForURL(/done=takedown_done/), takedown.locator("button").click()]);
   check((await page.locator("section.takedowns").count()) === 0, "a confirmed takedown leaves the banner");
   await record(page, "marketing-takedown-done");

@@ -38,6 +38,11 @@ pub struct Settings {
     pub maintenance_interval: Duration,
     /// The provider's consent policy switches.
     pub rules: Rules,
+    /// The organisation's name, shown on the withdrawal page so a parent knows who they deal with.
+    pub organisation_name: Option<String>,
+    /// How to reach the organisation with questions (an email address or phone number), shown on
+    /// the withdrawal page.
+    pub organisation_contact: Option<String>,
 }
 
 /// Connection settings of an S3-compatible store.
@@ -138,6 +143,10 @@ pub struct FileSettings {
     pub maintenance_interval_seconds: Option<u64>,
     /// See [`Rules::guardian_grant_survives_majority`].
     pub guardian_grant_survives_majority: Option<bool>,
+    /// See [`Settings::organisation_name`].
+    pub organisation_name: Option<String>,
+    /// See [`Settings::organisation_contact`].
+    pub organisation_contact: Option<String>,
 }
 
 /// Settings given on the command line or in the environment; each overrides the file.
@@ -183,6 +192,12 @@ pub struct Overrides {
     /// Seconds between re-evaluations for the passing of time (default 60).
     #[arg(long, env = "CONSENTGATE_MAINTENANCE_INTERVAL_SECONDS", global = true)]
     pub maintenance_interval_seconds: Option<u64>,
+    /// The organisation's name, for the withdrawal page.
+    #[arg(long, env = "CONSENTGATE_ORGANISATION_NAME", global = true)]
+    pub organisation_name: Option<String>,
+    /// How to contact the organisation, for the withdrawal page.
+    #[arg(long, env = "CONSENTGATE_ORGANISATION_CONTACT", global = true)]
+    pub organisation_contact: Option<String>,
 }
 
 /// Why settings could not be resolved.
@@ -273,6 +288,8 @@ impl Settings {
             limits: file.limits.unwrap_or_default(),
             scrub_concurrency: file.scrub_concurrency.unwrap_or(cores).max(1),
             sweep_grace: Duration::from_secs(overrides.sweep_grace_seconds.or(file.sweep_grace_seconds).unwrap_or(600)),
+            organisation_name: non_blank(overrides.organisation_name.clone().or(file.organisation_name)),
+            organisation_contact: non_blank(overrides.organisation_contact.clone().or(file.organisation_contact)),
         };
         Ok(settings)
     }
@@ -283,6 +300,11 @@ impl Settings {
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("consentgate.db").display()))
     }
+}
+
+/// A text setting, trimmed; an empty one counts as not set.
+fn non_blank(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
 }
 
 fn load_file(path: &Path) -> Result<FileSettings, ConfigError> {

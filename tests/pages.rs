@@ -18,6 +18,9 @@ on_both_backends!(
     pages_are_for_their_roles,
     pages_allow_no_inline_script_and_send_no_referrer,
     no_learner_data_appears_in_any_address,
+    the_redaction_publication_and_takedown_forms_need_the_csrf_token,
+    marketing_can_record_a_lapsed_claim_and_sees_which_photo_must_come_down,
+    a_recorded_consent_redirects_and_shows_its_link_once_and_a_refused_form_keeps_its_values,
 );
 
 /// A client that shows redirects instead of following them.
@@ -96,11 +99,12 @@ async fn learner(server: &TestServer) -> String {
 async fn signing_in_sets_a_strict_http_only_cookie_and_signing_out_ends_it(server: TestServer) {
     let tutor = server.token(Role::Tutor).await;
     let c = client();
-    let form = c.get(format!("{}/signin", server.base)).send().await.unwrap();
-    let (pre, _) = cookie_value(&form, "cg_signin").unwrap();
+    // Behind a TLS-terminating proxy, the cookies are Secure and carry the __Host- prefix (only this
+    // host, over TLS, may set them); an unprefixed one is then ignored.
+    let form = c.get(format!("{}/signin", server.base)).header("x-forwarded-proto", "https").send().await.unwrap();
+    let (pre, _) = cookie_value(&form, "__Host-cg_signin").unwrap();
     let csrf = csrf_in(&form.text().await.unwrap());
-    // Behind a TLS-terminating proxy, the cookie is Secure too.
-    let answer = c
+    let unprefixed = c
         .post(format!("{}/signin", server.base))
         .header(COOKIE, format!("cg_signin={pre}"))
         .header("x-forwarded-proto", "https")
@@ -108,8 +112,17 @@ async fn signing_in_sets_a_strict_http_only_cookie_and_signing_out_ends_it(serve
         .send()
         .await
         .unwrap();
+    assert_eq!(unprefixed.status(), 403, "over TLS only the __Host- cookie counts");
+    let answer = c
+        .post(format!("{}/signin", server.base))
+        .header(COOKIE, format!("__Host-cg_signin={pre}"))
+        .header("x-forwarded-proto", "https")
+        .form(&[("csrf", csrf.as_str()), ("token", tutor.as_str())])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(answer.status(), 303);
-    let (secret, header) = cookie_value(&answer, "cg_session").unwrap();
+    let (secret, header) = cookie_value(&answer, "__Host-cg_session").unwrap();
     for flag in ["HttpOnly", "SameSite=Strict", "Secure", "Path=/"] {
         assert!(header.contains(flag), "{flag} in {header}");
     }
@@ -129,6 +142,9 @@ async fn signing_in_sets_a_strict_http_only_cookie_and_signing_out_ends_it(serve
     let (cleared, header) = cookie_value(&out, "cg_session").unwrap();
     assert!(cleared.is_empty() && header.contains("Max-Age=0"), "{header}");
     assert_eq!(server.store.table_counts().await.unwrap()["sessions"], 1, "the session row is gone");
+    let audit = server.store.audit_log(0, 1000).await.unwrap();
+    let actions: Vec<&str> = audit.iter().map(|r| r.action.as_str()).collect();
+    assert!(actions.contains(&"signed_in") && actions.contains(&"signed_out"), "sign-out is audited: {actions:?}");
     let after = browser.get(&server, "/tutor").await;
     assert_eq!(after.status(), 303, "the old cookie no longer signs anyone in");
     assert_eq!(after.headers()[LOCATION], "/signin");
@@ -216,10 +232,9 @@ async fn forms_without_this_sessions_csrf_token_change_nothing(server: TestServe
     let before = server.snapshot().await;
 
     let answer = post(Some(mine.csrf.as_str())).await.unwrap();
-    let status = answer.status();
-    let html = answer.text().await.unwrap();
-    assert_eq!(status, 201, "with its own token the form works: {html}");
-    assert!(html.contains("/w/"), "the withdrawal link is shown once");
+    assert_eq!(answer.status(), 303, "with its own token the form works");
+    let html = mine.get(&server, answer.headers()[LOCATION].to_str().unwrap()).await.text().await.unwrap();
+    assert!(html.contains("/w/"), "the withdrawal link is shown once: {html}");
     let after = server.snapshot().await;
     assert_eq!(after["consent_events"], before["consent_events"] + 1);
     assert_eq!(after["withdrawal_links"], before["withdrawal_links"] + 1);
@@ -391,4 +406,235 @@ async fn no_learner_data_appears_in_any_address(server: TestServer) {
         pages.last().unwrap().contains("Use &ldquo;Amira at work&rdquo;?")
             || pages.last().unwrap().contains("Amira at work")
     );
+}
+
+async fn the_redaction_publication_and_takedown_forms_need_the_csrf_token(server: TestServer) {
+    let amira = learner(&server).await;
+    let tutor_token = server.token(Role::Tutor).await;
+    let fields = [("learner_ids", amira.as_str()), ("purposes", "website"), ("caption", "Amira Khan at work")];
+    let uploaded = server.upload(&tutor_token, "a.jpg", common::fixtures::jpeg_everything(), &fields).await;
+    assert_eq!(uploaded.status(), 201);
+    let photo = uploaded.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let tutor = sign_in(&server, &tutor_token).await;
+    let marketing = sign_in(&server, &server.token(Role::Marketing).await).await;
+    let item = format!("/marketing/items/{photo}:website/published");
+    let takedown = format!("/marketing/takedowns/{}/done", uuid_like());
+    let redaction = format!("/tutor/photos/{photo}/redaction");
+    let before = server.snapshot().await;
+    for (who, path, form) in [
+        (&tutor, redaction.as_str(), vec![]),
+        (&marketing, item.as_str(), vec![("url", "https://example.org/x"), ("channel", "website")]),
+        (&marketing, takedown.as_str(), vec![]),
+    ] {
+        for csrf in [None, Some("0".repeat(64))] {
+            let mut form = form.clone();
+            if let Some(csrf) = csrf.as_deref() {
+                form.push(("csrf", csrf));
+            }
+            let answer = who.post_form(&server, path, &form).await;
+            assert_eq!(answer.status(), 403, "{path} without this session's CSRF token");
+            assert_eq!(server.snapshot().await, before, "{path}: nothing changed");
+        }
+    }
+    let stored = server.store.photo(&photo).await.unwrap().unwrap();
+    assert_eq!(stored.caption, "Amira Khan at work", "the redaction was not applied");
+
+    // The prompt names the text that names someone: here the alt text, not the caption.
+    let fields = [("learner_ids", amira.as_str()), ("purposes", "website"), ("alt_text", "Khan, Amira smiling")];
+    let other = common::fixtures::encode_jpeg(&common::fixtures::picture(300, 200), 90);
+    assert_eq!(server.upload(&tutor_token, "b.jpg", other, &fields).await.status(), 201);
+    let page = tutor.get(&server, "/tutor/photos").await.text().await.unwrap();
+    assert!(page.contains("The alt text names a learner in full."), "{page}");
+    assert!(page.contains("The caption names a learner in full."), "the first photo's prompt: {page}");
+}
+
+fn uuid_like() -> String {
+    "0190f0f0-0000-7000-8000-000000000000".to_string()
+}
+
+/// An adult who has granted the website themself; returns (id, withdrawal link).
+async fn consenting_adult(server: &TestServer) -> (String, String) {
+    let body = json!({"given_name": "Ben", "family_name": "Pagestest", "date_of_birth": "1990-01-01"});
+    let r = server
+        .client
+        .post(format!("{}/api/v1/learners", server.base))
+        .bearer_auth(&server.admin)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let grant = json!({"kind": "granted", "purposes": ["website"], "given_by": "learner", "form_version": "v1",
+        "form_text": "I agree", "method": "online_form", "evidence": "form 7"});
+    let r = server
+        .client
+        .post(format!("{}/api/v1/learners/{id}/consents", server.base))
+        .bearer_auth(&server.admin)
+        .json(&grant)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let url = r.json::<Value>().await.unwrap()["withdraw_url"].as_str().unwrap().to_string();
+    (id, url)
+}
+
+async fn audit_actions(server: &TestServer, action: &str) -> usize {
+    server.store.audit_log(0, 100_000).await.unwrap().iter().filter(|r| r.action == action).count()
+}
+
+async fn marketing_can_record_a_lapsed_claim_and_sees_which_photo_must_come_down(server: TestServer) {
+    let (ben, withdraw_url) = consenting_adult(&server).await;
+    let tutor = server.token(Role::Tutor).await;
+    let fields = [
+        ("learner_ids", ben.as_str()),
+        ("purposes", "website"),
+        ("all_tagged", "true"),
+        ("caption", "Ben at the bench"),
+    ];
+    let uploaded = server.upload(&tutor, "a.jpg", common::fixtures::jpeg_everything(), &fields).await;
+    assert_eq!(uploaded.status(), 201);
+    let photo = uploaded.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let marketing_token = server.token(Role::Marketing).await;
+    let marketing = sign_in(&server, &marketing_token).await;
+
+    // The grid's thumbnail is small and is not a download; the web size is, and is audited.
+    let thumb = marketing.get(&server, &format!("/api/v1/photos/{photo}/image?rendition=thumb")).await;
+    assert_eq!(thumb.status(), 200);
+    let pixels = image::load_from_memory(&thumb.bytes().await.unwrap()).unwrap();
+    assert!(pixels.width().max(pixels.height()) <= 480, "{}x{}", pixels.width(), pixels.height());
+    assert_eq!(audit_actions(&server, "image_downloaded").await, 0, "a thumbnail is not a download");
+    let web = marketing.get(&server, &format!("/api/v1/photos/{photo}/image?rendition=web")).await;
+    assert_eq!(web.status(), 200);
+    assert_eq!(audit_actions(&server, "image_downloaded").await, 1, "the web size is");
+    let grid = marketing.get(&server, "/marketing").await.text().await.unwrap();
+    assert!(grid.contains(&format!("/api/v1/photos/{photo}/image?rendition=thumb")), "the grid shows thumbnails");
+
+    // A claim whose time ran out (and nobody took since) can still be recorded as published.
+    let claimed = server
+        .client
+        .post(format!("{}/api/v1/queue/claim", server.base))
+        .bearer_auth(&marketing_token)
+        .json(&json!({"purpose": "website", "lease_seconds": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(claimed.status(), 200);
+    tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
+    let page = marketing.get(&server, "/marketing").await.text().await.unwrap();
+    assert!(page.contains("Your time ran out on these"), "{page}");
+    assert!(page.contains("Record where it was published anyway") && page.contains("Claim it again"));
+    let item = format!("/marketing/items/{photo}:website/published");
+    assert!(page.contains(&format!("action=\"{item}\"")));
+    let form = [("csrf", marketing.csrf.as_str()), ("url", "https://example.org/news/bench"), ("channel", "website")];
+    let answer = marketing.post_form(&server, &item, &form).await;
+    assert_eq!(answer.status(), 303);
+    assert_eq!(answer.headers()[LOCATION], "/marketing?done=published");
+    assert!(!marketing.get(&server, "/marketing").await.text().await.unwrap().contains("Your time ran out"));
+
+    // Recording it twice is not an error page with developer words: a plain notice.
+    let again = marketing.post_form(&server, &item, &form).await;
+    assert_eq!(again.headers()[LOCATION], "/marketing?done=not_claimed");
+    let notice = marketing.get(&server, "/marketing?done=not_claimed").await.text().await.unwrap();
+    assert!(notice.contains("not yours to record any more") && !notice.contains("/api/v1"), "{notice}");
+
+    // The withdrawal owes a takedown: the banner says which photo and why.
+    let withdrawn = client().post(&withdraw_url).send().await.unwrap();
+    assert_eq!(withdrawn.status(), 200);
+    let page = marketing.get(&server, "/marketing").await.text().await.unwrap();
+    let banner = &page[page.find("class=\"takedowns\"").expect("a takedown banner")..];
+    assert!(banner.contains("&ldquo;Ben at the bench&rdquo;"), "the caption says which photo: {banner}");
+    assert!(banner.contains("Consent was withdrawn."), "{banner}");
+    assert!(banner.contains("https://example.org/news/bench"));
+    assert!(banner.contains("the image itself has been deleted"), "no thumbnail of a deleted image: {banner}");
+    let takedown = server.store.takedowns(false).await.unwrap().remove(0);
+    let path = format!("/marketing/takedowns/{}/done", takedown.id);
+    let done = marketing.post_form(&server, &path, &[("csrf", &marketing.csrf)]).await;
+    assert_eq!(done.headers()[LOCATION], "/marketing?done=takedown_done");
+    let twice = marketing.post_form(&server, &path, &[("csrf", &marketing.csrf)]).await;
+    assert_eq!(twice.headers()[LOCATION], "/marketing?done=takedown_gone");
+}
+
+async fn a_recorded_consent_redirects_and_shows_its_link_once_and_a_refused_form_keeps_its_values(server: TestServer) {
+    let amira = learner(&server).await;
+    let admin = sign_in(&server, &server.admin).await;
+    let path = format!("/admin/learners/{amira}/consents");
+    // No purpose ticked: refused, and everything typed comes back.
+    let refused = admin
+        .post_form(
+            &server,
+            &path,
+            &[
+                ("csrf", &admin.csrf),
+                ("kind", "granted"),
+                ("given_by", "learner"),
+                ("form_version", "photo-consent-2026-09"),
+                ("form_text", "I agree to photos."),
+                ("method", "email"),
+                ("evidence", "mail 42"),
+                ("expires_on", "2030-01-31"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status(), 422);
+    let html = refused.text().await.unwrap();
+    for kept in [
+        "value=\"granted\" required checked",
+        "value=\"learner\" selected",
+        "value=\"photo-consent-2026-09\"",
+        ">I agree to photos.</textarea>",
+        "value=\"email\" selected",
+        "value=\"mail 42\"",
+        "value=\"2030-01-31\"",
+    ] {
+        assert!(html.contains(kept), "{kept} kept in the form");
+    }
+    let before = server.snapshot().await;
+    let form = [
+        ("csrf", admin.csrf.as_str()),
+        ("kind", "granted"),
+        ("purposes", "website"),
+        ("given_by", "learner"),
+        ("form_version", "v1"),
+        ("form_text", "I agree to photos on the website."),
+        ("method", "paper_form"),
+        ("evidence", "scan 1"),
+    ];
+    let answer = admin.post_form(&server, &path, &form).await;
+    assert_eq!(answer.status(), 303, "{:?}", answer.text().await);
+    let result = answer.headers()[LOCATION].to_str().unwrap().to_string();
+    assert_eq!(result, format!("/admin/learners/{amira}/recorded"), "the link is not in the address");
+    let first = admin.get(&server, &result).await.text().await.unwrap();
+    assert!(first.contains("/w/"), "the withdrawal link is shown: {first}");
+    let refresh = admin.get(&server, &result).await.text().await.unwrap();
+    assert!(!refresh.contains("/w/") && refresh.contains("not shown again"), "only once: {refresh}");
+    let after = server.snapshot().await;
+    assert_eq!(after["consent_events"], before["consent_events"] + 1, "a refresh records nothing");
+}
+
+/// Served over TLS under an organisation's name: browsers are told to stay on HTTPS, the cookies
+/// carry the `__Host-` prefix, and the withdrawal page says whose it is and whom to ask.
+#[tokio::test(flavor = "multi_thread")]
+async fn over_tls_the_pages_send_hsts_and_the_withdrawal_page_names_the_organisation() {
+    let server = TestServer::start_adjusted(Db::Sqlite, Blobs::Fs, |s| {
+        s.public_url = "https://consent.northfield.example".into();
+        s.organisation_name = Some("Northfield College".into());
+        s.organisation_contact = Some("safeguarding@northfield.example".into());
+    })
+    .await;
+    let form = client().get(format!("{}/signin", server.base)).send().await.unwrap();
+    assert_eq!(form.headers()["strict-transport-security"], "max-age=31536000");
+    assert!(cookie_value(&form, "__Host-cg_signin").is_some_and(|(_, h)| h.contains("Secure")));
+    let page = client().get(format!("{}/w/{}", server.base, "a".repeat(64))).send().await.unwrap();
+    assert!(page.headers().contains_key("strict-transport-security"));
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<span class=\"brand\">Northfield College</span>"), "{html}");
+    assert!(html.contains("Questions? Contact Northfield College at safeguarding@northfield.example."), "{html}");
+
+    // Over plain HTTP (the default), no HSTS and no organisation: the product's own name.
+    let plain = TestServer::start(Db::Sqlite, Blobs::Fs).await;
+    let page = client().get(format!("{}/w/{}", plain.base, "a".repeat(64))).send().await.unwrap();
+    assert!(!page.headers().contains_key("strict-transport-security"));
+    let html = page.text().await.unwrap();
+    assert!(html.contains("<span class=\"brand\">consentgate</span>") && !html.contains("Questions?"));
 }

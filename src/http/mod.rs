@@ -168,7 +168,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/openapi.json", get(ops::openapi))
         .merge(pages::routes())
         .fallback(ops::not_found)
-        .layer(axum::middleware::map_response(pages::security_headers))
+        .layer(axum::middleware::map_response_with_state(state.clone(), pages::security_headers))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
 }

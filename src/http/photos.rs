@@ -637,7 +637,8 @@ pub async fn edit(
 /// `GET /api/v1/photos/{id}/image` query.
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 pub struct ImageQuery {
-    /// `web`: upright, long side at most 2048 px, re-encoded as a JPEG with no metadata.
+    /// `web`: upright, long side at most 2048 px, re-encoded as a JPEG with no metadata; `thumb`:
+    /// the same at most 480 px, for the pages' grids (viewing one is not audited as a download).
     pub rendition: Option<String>,
 }
 
@@ -656,17 +657,21 @@ pub async fn image(
 ) -> Result<Response, ApiError> {
     caller.require(&[Role::Admin, Role::Marketing])?;
     let axum::extract::Query(query) = query.map_err(|e| ApiError::bad_form(e.body_text()))?;
-    let web = match query.rendition.as_deref() {
-        None | Some("original") => false,
-        Some("web") => true,
-        Some(other) => return Err(ApiError::bad_form(format!("rendition must be web, not {other:?}"))),
+    let (web, thumb) = match query.rendition.as_deref() {
+        None | Some("original") => (false, false),
+        Some("web") => (true, false),
+        Some("thumb") => (false, true),
+        Some(other) => return Err(ApiError::bad_form(format!("rendition must be web or thumb, not {other:?}"))),
     };
     let id = input::path_id(&id, "photo")?;
     let photo = state.store.photo(&id).await?.ok_or_else(|| ApiError::not_found("photo"))?;
     if caller.role == Role::Marketing {
-        if let Err(reasons) =
-            state.store.released_for_download(&photo.id, state.evaluation(&caller.token_id).await?).await?
-        {
+        let released = state.store.released_for_download(&photo.id, state.evaluation(&caller.token_id).await?).await?;
+        // A photo that must come down is no longer released, but marketing has to recognise it to
+        // take it down: its thumbnail (never the image itself) stays visible while that is owed.
+        let owed =
+            thumb && released.is_err() && state.store.takedowns(false).await?.iter().any(|t| t.photo_id == photo.id);
+        if let (Err(reasons), false) = (released, owed) {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "not_released",
@@ -684,21 +689,26 @@ pub async fn image(
     }
     let bytes =
         state.objects.get(&photo.object_key).await?.ok_or_else(|| ApiError::internal("a photo's object is missing"))?;
-    if caller.role == Role::Marketing {
+    // A grid's thumbnail is a view, not a download: auditing every tile would bury the downloads.
+    if caller.role == Role::Marketing && !thumb {
         let audit = AuditDraft::new(&caller.token_id, "image_downloaded", &photo.id, serde_json::json!({ "web": web }));
         state.store.append_audit(audit).await?;
     }
-    let (bytes, mime, etag, extension) = if web {
+    let (bytes, mime, etag, extension) = if web || thumb {
         let permit = state.scrub_permits.clone().acquire_owned().await.map_err(ApiError::internal)?;
         let limits = state.settings.limits;
         let rendition = tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            media::rendition::web(&bytes, &limits)
+            if thumb {
+                media::rendition::thumb(&bytes, &limits)
+            } else {
+                media::rendition::web(&bytes, &limits)
+            }
         })
         .await
         .map_err(ApiError::internal)?
         .map_err(ApiError::internal)?;
-        let etag = format!("\"{}-web\"", photo.blake3);
+        let etag = format!("\"{}-{}\"", photo.blake3, if thumb { "thumb" } else { "web" });
         (Bytes::from(rendition), "image/jpeg", etag, "jpg")
     } else {
         let mime = match photo.format.as_str() {

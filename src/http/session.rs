@@ -64,8 +64,27 @@ pub fn over_tls(state: &AppState, headers: &HeaderMap) -> bool {
             .is_some_and(|v| v.eq_ignore_ascii_case("https"))
 }
 
+/// The name a cookie goes by: over TLS it carries the `__Host-` prefix, which browsers accept only
+/// from this exact host, over TLS, for the whole site; so a sibling subdomain (or a network
+/// attacker on plain HTTP) cannot plant a session cookie of their choosing.
+pub fn cookie_name(name: &str, secure: bool) -> String {
+    if secure {
+        format!("__Host-{name}")
+    } else {
+        name.to_string()
+    }
+}
+
+/// The value of our cookie `name` in the request, under the name it has in this deployment (see
+/// [`cookie_name`]): over TLS, an unprefixed one is ignored.
+pub fn our_cookie<'a>(state: &AppState, headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    cookie(headers, &cookie_name(name, over_tls(state, headers)))
+}
+
 /// A `Set-Cookie` value: HttpOnly, SameSite=Strict, for the whole site; `max_age` 0 deletes it.
+/// With `secure`, the cookie is `Secure` and named with the `__Host-` prefix.
 pub fn set_cookie(name: &str, value: &str, max_age_seconds: i64, secure: bool) -> HeaderValue {
+    let name = cookie_name(name, secure);
     let secure = if secure { "; Secure" } else { "" };
     let value = format!("{name}={value}; Path=/; Max-Age={max_age_seconds}; HttpOnly; SameSite=Strict{secure}");
     HeaderValue::from_str(&value).expect("cookie names and hex values are valid header text")
@@ -94,7 +113,7 @@ impl Session {
 
     /// The session the request's cookie belongs to, if it is live.
     pub async fn from_headers(state: &AppState, headers: &HeaderMap) -> Result<Option<Session>, ApiError> {
-        let Some(secret) = cookie(headers, SESSION_COOKIE) else { return Ok(None) };
+        let Some(secret) = our_cookie(state, headers, SESSION_COOKIE) else { return Ok(None) };
         if secret.len() != 64 || !secret.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Ok(None);
         }
@@ -184,6 +203,7 @@ mod tests {
         let c = set_cookie(SESSION_COOKIE, "ab", 60, true);
         let c = c.to_str().unwrap();
         assert!(c.contains("HttpOnly") && c.contains("SameSite=Strict") && c.contains("Secure"));
+        assert!(c.starts_with("__Host-cg_session=ab;") && c.contains("Path=/") && !c.contains("Domain"));
         assert!(!set_cookie(SESSION_COOKIE, "ab", 60, false).to_str().unwrap().contains("Secure"));
     }
 }

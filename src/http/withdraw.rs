@@ -81,23 +81,28 @@ pub enum WithdrawView {
 struct WithdrawPage {
     chrome: super::pages::Chrome,
     view: WithdrawView,
+    /// How to reach the organisation with questions, when configured.
+    contact: Option<String>,
 }
 
 /// A complete page with the headers every withdrawal page needs: never cached, never indexed.
 /// (No page sends a Referer, so the token in the address never leaves in one.)
-fn page(status: StatusCode, title: &str, view: WithdrawView) -> Response {
-    let mut response =
-        super::pages::render(status, &WithdrawPage { chrome: super::pages::Chrome::public(title), view });
+fn page(state: &AppState, status: StatusCode, title: &str, view: WithdrawView) -> Response {
+    // Who is asking matters to a parent: the organisation's name heads the page when configured.
+    let mut chrome = super::pages::Chrome::public(title);
+    chrome.organisation = state.settings.organisation_name.clone();
+    let contact = state.settings.organisation_contact.clone();
+    let mut response = super::pages::render(status, &WithdrawPage { chrome, view, contact });
     response.headers_mut().insert("x-robots-tag", HeaderValue::from_static("noindex"));
     response
 }
 
-fn not_found() -> Response {
-    page(StatusCode::NOT_FOUND, "Link not recognised", WithdrawView::Unknown)
+fn not_found(state: &AppState) -> Response {
+    page(state, StatusCode::NOT_FOUND, "Link not recognised", WithdrawView::Unknown)
 }
 
-fn too_many() -> Response {
-    let mut response = page(StatusCode::TOO_MANY_REQUESTS, "Please wait", WithdrawView::TooMany);
+fn too_many(state: &AppState) -> Response {
+    let mut response = page(state, StatusCode::TOO_MANY_REQUESTS, "Please wait", WithdrawView::TooMany);
     response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
     response
 }
@@ -107,8 +112,8 @@ fn date_of(ms: i64) -> String {
     time_of_ms(ms).format(&format).unwrap_or_default()
 }
 
-fn already_used(status: StatusCode, used_at: i64) -> Response {
-    page(status, "Already withdrawn", WithdrawView::AlreadyUsed { on: date_of(used_at) })
+fn already_used(state: &AppState, status: StatusCode, used_at: i64) -> Response {
+    page(state, status, "Already withdrawn", WithdrawView::AlreadyUsed { on: date_of(used_at) })
 }
 
 /// The client's address, when the server was started with connect info (it always is outside
@@ -131,18 +136,19 @@ fn limited(state: &AppState, peer: Peer) -> bool {
 /// `GET /w/{token}`: what the link would withdraw, and a button. Changes nothing.
 pub async fn show(State(state): State<AppState>, peer: Peer, Path(token): Path<String>) -> Response {
     if limited(&state, peer) {
-        return too_many();
+        return too_many(&state);
     }
-    let Some(hash) = tokens::withdrawal_token_hash(&token) else { return not_found() };
+    let Some(hash) = tokens::withdrawal_token_hash(&token) else { return not_found(&state) };
     let link = match state.store.withdrawal_link(&hash).await {
         Ok(Some(link)) => link,
-        Ok(None) => return not_found(),
-        Err(e) => return error_page(e),
+        Ok(None) => return not_found(&state),
+        Err(e) => return error_page(&state, e),
     };
     if let Some(used_at) = link.used_at {
-        return already_used(StatusCode::OK, used_at);
+        return already_used(&state, StatusCode::OK, used_at);
     }
     page(
+        &state,
         StatusCode::OK,
         "Withdraw consent for photos",
         WithdrawView::Confirm {
@@ -157,18 +163,18 @@ pub async fn show(State(state): State<AppState>, peer: Peer, Path(token): Path<S
 /// changes nothing.
 pub async fn withdraw(State(state): State<AppState>, peer: Peer, Path(token): Path<String>) -> Response {
     if limited(&state, peer) {
-        return too_many();
+        return too_many(&state);
     }
-    let Some(hash) = tokens::withdrawal_token_hash(&token) else { return not_found() };
+    let Some(hash) = tokens::withdrawal_token_hash(&token) else { return not_found(&state) };
     let link = match state.store.withdrawal_link(&hash).await {
         Ok(Some(link)) => link,
-        Ok(None) => return not_found(),
-        Err(e) => return error_page(e),
+        Ok(None) => return not_found(&state),
+        Err(e) => return error_page(&state, e),
     };
     let event_id = uuid::Uuid::now_v7().to_string();
     let eval = match state.evaluation("withdrawal_link").await {
         Ok(eval) => eval,
-        Err(e) => return error_page(e),
+        Err(e) => return error_page(&state, e),
     };
     match state.store.withdraw_by_link(&hash, &event_id, eval).await {
         Ok(WithdrawOutcome::Withdrawn { event, changes }) => {
@@ -176,18 +182,19 @@ pub async fn withdraw(State(state): State<AppState>, peer: Peer, Path(token): Pa
             tracing::info!(event = %event.id, statuses_changed = changes.len(), "consent withdrawn by link");
             super::retire_images(&state, &event.learner_id, "withdrawal_link").await;
             page(
+                &state,
                 StatusCode::OK,
                 "Consent withdrawn",
                 WithdrawView::Done { name: link.first_name.clone(), purposes: purpose_list(&event.purposes) },
             )
         }
-        Ok(WithdrawOutcome::AlreadyUsed(used_at)) => already_used(StatusCode::GONE, used_at),
-        Ok(WithdrawOutcome::Unknown) => not_found(),
-        Err(e) => error_page(e),
+        Ok(WithdrawOutcome::AlreadyUsed(used_at)) => already_used(&state, StatusCode::GONE, used_at),
+        Ok(WithdrawOutcome::Unknown) => not_found(&state),
+        Err(e) => error_page(&state, e),
     }
 }
 
-fn error_page(e: impl std::fmt::Display) -> Response {
+fn error_page(state: &AppState, e: impl std::fmt::Display) -> Response {
     tracing::error!(error = %e, "withdrawal page failed");
-    page(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", WithdrawView::Failed)
+    page(state, StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", WithdrawView::Failed)
 }

@@ -1,6 +1,7 @@
-//! The web rendition marketing downloads with `?rendition=web`: the stored image turned upright,
-//! its long side at most [`WEB_LONG_SIDE`], re-encoded as a JPEG that carries nothing but pixels
-//! (no Exif, no ICC, no comment). Pure.
+//! The renditions of a stored image: the web one marketing downloads with `?rendition=web` (long
+//! side at most [`WEB_LONG_SIDE`]) and the thumbnail the pages' grids show with `?rendition=thumb`
+//! (long side at most [`THUMB_LONG_SIDE`]). Both are the stored image turned upright, shrunk, and
+//! re-encoded as a JPEG that carries nothing but pixels (no Exif, no ICC, no comment). Pure.
 
 use std::io::Cursor;
 
@@ -14,8 +15,23 @@ pub const WEB_LONG_SIDE: u32 = 2048;
 /// JPEG quality of a web rendition: visually clean, a few hundred kilobytes.
 pub const WEB_QUALITY: u8 = 85;
 
+/// Longest side of a thumbnail: sharp on a phone's grid tile at 2× density, a few tens of kilobytes.
+pub const THUMB_LONG_SIDE: u32 = 480;
+/// JPEG quality of a thumbnail.
+pub const THUMB_QUALITY: u8 = 80;
+
 /// Makes the web rendition of a stored (already scrubbed) image.
 pub fn web(stored: &[u8], limits: &Limits) -> Result<Vec<u8>, MediaError> {
+    shrunk(stored, limits, WEB_LONG_SIDE, WEB_QUALITY)
+}
+
+/// Makes the thumbnail of a stored (already scrubbed) image: the same path as [`web`], smaller.
+pub fn thumb(stored: &[u8], limits: &Limits) -> Result<Vec<u8>, MediaError> {
+    shrunk(stored, limits, THUMB_LONG_SIDE, THUMB_QUALITY)
+}
+
+/// The stored image upright, its long side at most `long_side`, as a metadata-free JPEG.
+fn shrunk(stored: &[u8], limits: &Limits, long_side: u32, quality: u8) -> Result<Vec<u8>, MediaError> {
     let format = sniff(stored)?;
     let run = || -> Result<Vec<u8>, MediaError> {
         // Scrubbing our own output again is cheap and yields the orientation to apply; it also
@@ -38,12 +54,12 @@ pub fn web(stored: &[u8], limits: &Limits) -> Result<Vec<u8>, MediaError> {
             reader.decode().map_err(|e| MediaError::corrupt(format.name(), format!("cannot decode it: {e}")))?;
         image.apply_orientation(orientation);
         let (w, h) = image.dimensions();
-        if w.max(h) > WEB_LONG_SIDE {
-            image = image.resize(WEB_LONG_SIDE, WEB_LONG_SIDE, FilterType::Triangle);
+        if w.max(h) > long_side {
+            image = image.resize(long_side, long_side, FilterType::Triangle);
         }
         let rgb = on_white(image);
         let mut out = Vec::new();
-        let encoder = jpeg_encoder::Encoder::new(&mut out, WEB_QUALITY);
+        let encoder = jpeg_encoder::Encoder::new(&mut out, quality);
         let (w, h) = rgb.dimensions();
         let (w, h) = (u16::try_from(w), u16::try_from(h));
         let (Ok(w), Ok(h)) = (w, h) else {
@@ -92,6 +108,14 @@ mod tests {
         assert_eq!(image::load_from_memory(&small).unwrap().dimensions(), (640, 480));
         // Nothing but JPEG structure: no APPn segment besides none at all (jpeg-encoder writes JFIF).
         assert!(!big.windows(4).any(|w| w == b"Exif"));
+    }
+
+    #[test]
+    fn thumbnails_fit_in_480_pixels_without_metadata() {
+        let limits = Limits::default();
+        let thumb = thumb(&jpeg(3000, 1000), &limits).unwrap();
+        assert_eq!(image::load_from_memory(&thumb).unwrap().dimensions(), (480, 160));
+        assert!(!thumb.windows(4).any(|w| w == b"Exif"));
     }
 
     #[test]

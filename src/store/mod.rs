@@ -568,6 +568,17 @@ pub trait Store: Send + Sync + 'static {
     async fn held_photos(&self, limit: i64) -> Result<Vec<PhotoRecord>, StoreError>;
     /// The items `claimant` holds under a lease still running at `now_ms`, oldest claim first.
     async fn items_claimed_by(&self, claimant: &str, now_ms: i64) -> Result<Vec<QueueItem>, StoreError>;
+    /// The items whose claim by `claimant` ran out (at `now_ms`, and no earlier than `since_ms`)
+    /// with nobody claiming them since, and that were not recorded as published: the officer may
+    /// have published them anyway, and a publication never recorded could never be taken down.
+    /// Newest first, at most `limit`.
+    async fn lapsed_claims_of(
+        &self,
+        claimant: &str,
+        now_ms: i64,
+        since_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<QueueItem>, StoreError>;
 }
 
 /// Opens the store a URL names: `postgres://` or `postgresql://` → PostgreSQL, `sqlite:` → SQLite.

@@ -1855,6 +1855,31 @@ macro_rules! sql_store {
                 rows.iter().map(queue_item_from_row).collect()
             }
 
+            async fn lapsed_claims_of(
+                &self,
+                claimant: &str,
+                now_ms: i64,
+                since_ms: i64,
+                limit: i64,
+            ) -> Result<Vec<QueueItem>, StoreError> {
+                // A lease that ran out stays `claimed` until something re-evaluates the photo, which
+                // turns it `queued` (or `held`) with the lease cleared and the claimant kept: all
+                // three are "yours, lapsed" as long as nobody else took it and it was not published.
+                let rows = sqlx::query(&format!(
+                    "{QUEUE_ITEM_SELECT} WHERE pp.claimed_by = $1 AND pp.published_url IS NULL AND \
+                     ((pp.state = 'claimed' AND pp.lease_expires_at <= $2 AND pp.lease_expires_at >= $3) \
+                      OR (pp.state IN ('queued', 'held') AND pp.changed_at >= $3)) \
+                     ORDER BY pp.changed_at DESC, pp.item_id LIMIT $4"
+                ))
+                .bind(claimant)
+                .bind(now_ms)
+                .bind(since_ms)
+                .bind(limit)
+                .fetch_all(&self.$read)
+                .await?;
+                rows.iter().map(queue_item_from_row).collect()
+            }
+
             async fn search_learners(&self, query: &str, limit: i64) -> Result<Vec<LearnerRecord>, StoreError> {
                 // LIKE wildcards in the query are taken literally.
                 let escaped = query.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");

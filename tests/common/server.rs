@@ -117,6 +117,8 @@ pub async fn settings(db: Db, blobs: Blobs, data_dir: PathBuf) -> Settings {
         public_url: String::new(),
         maintenance_interval: Duration::from_secs(60),
         rules: Default::default(),
+        organisation_name: None,
+        organisation_contact: None,
     }
 }
 

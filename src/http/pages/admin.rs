@@ -29,6 +29,7 @@ pub(super) fn routes() -> axum::Router<AppState> {
         .route("/admin/learners/search", post(search))
         .route("/admin/learners/{id}", get(learner_page))
         .route("/admin/learners/{id}/consents", post(record_consent))
+        .route("/admin/learners/{id}/recorded", get(recorded_page))
         .route("/admin/held", get(held_page))
         .route("/admin/audit", get(audit_page))
 }
@@ -140,6 +141,49 @@ struct LearnerPage {
     events: Vec<EventRow>,
     purposes: Vec<(&'static str, &'static str)>,
     error: Option<String>,
+    entered: Entered,
+}
+
+/// What the consent form held when it was sent back with an error, so that nothing typed is lost.
+#[derive(Debug, Default)]
+struct Entered {
+    kind: String,
+    purposes: Vec<String>,
+    given_by: String,
+    given_on: String,
+    expires_on: String,
+    form_version: String,
+    form_text: String,
+    method: String,
+    evidence: String,
+}
+
+impl Entered {
+    fn of(fields: &Fields) -> Entered {
+        Entered {
+            kind: fields.text("kind"),
+            purposes: fields.all("purposes").into_iter().map(String::from).collect(),
+            given_by: fields.text("given_by"),
+            given_on: fields.text("given_on"),
+            expires_on: fields.text("expires_on"),
+            form_version: fields.text("form_version"),
+            form_text: fields.get("form_text").unwrap_or_default().to_string(),
+            method: fields.text("method"),
+            evidence: fields.text("evidence"),
+        }
+    }
+    /// Whether `purpose` was ticked.
+    fn purpose(&self, purpose: impl AsRef<str>) -> bool {
+        self.purposes.iter().any(|p| p == purpose.as_ref())
+    }
+    /// Whether the "given by" choice was `value`.
+    fn given_by_is(&self, value: impl AsRef<str>) -> bool {
+        self.given_by == value.as_ref()
+    }
+    /// Whether the method chosen was `value`.
+    fn method_is(&self, value: &str) -> bool {
+        self.method == value
+    }
 }
 
 async fn learner_view(
@@ -201,6 +245,7 @@ async fn learner_view(
         events,
         purposes: Purpose::ALL.iter().map(|p| (p.as_str(), words::purpose_words(*p))).collect(),
         error,
+        entered: Entered::default(),
     })
 }
 
@@ -258,6 +303,8 @@ fn consent_body(fields: &Fields) -> Result<NewConsent, ApiError> {
 struct RecordedPage {
     chrome: Chrome,
     learner_id: String,
+    /// Whether this is the first showing (the result was still waiting).
+    shown: bool,
     withdraw_url: Option<String>,
     statuses_changed: usize,
 }
@@ -270,26 +317,91 @@ async fn record_consent(
     require(&form.session, &[Role::Admin])?;
     let body = match consent_body(&form.fields) {
         Ok(body) => body,
-        Err(e) => {
-            let page = learner_view(&state, &form.session, &id, Some(e.message)).await?;
-            return Ok(render(e.status, &page));
-        }
+        Err(e) => return refused(&state, &form, &id, e).await,
     };
     match consents::record(State(state.clone()), form.session.caller.clone(), Path(id.clone()), JsonBody(body)).await {
         Ok((_, Json(recorded))) => {
-            let page = RecordedPage {
-                chrome: Chrome::new("Consent recorded", &form.session),
-                learner_id: input::path_id(&id, "learner")?,
-                withdraw_url: recorded.withdraw_url,
-                statuses_changed: recorded.statuses_changed,
-            };
-            Ok(render(StatusCode::CREATED, &page))
+            let learner_id = input::path_id(&id, "learner")?;
+            once::put(
+                &form.session.id_hash,
+                once::Recorded {
+                    learner_id: learner_id.clone(),
+                    withdraw_url: recorded.withdraw_url,
+                    statuses_changed: recorded.statuses_changed,
+                },
+            );
+            // POST/redirect/GET: a refresh of the result must not record the consent again.
+            Ok(Redirect::to(&format!("/admin/learners/{learner_id}/recorded")).into_response())
         }
         Err(e) if e.status.is_client_error() && e.status != StatusCode::NOT_FOUND => {
-            let page = learner_view(&state, &form.session, &id, Some(e.message)).await?;
-            Ok(render(e.status, &page))
+            refused(&state, &form, &id, e).await
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// The learner's page again with the error, and the form holding what was typed, so a mistake
+/// costs one correction rather than filling everything in again.
+async fn refused(state: &AppState, form: &PageForm, id: &str, e: ApiError) -> Result<Response, PageError> {
+    let mut page = learner_view(state, &form.session, id, Some(e.message)).await?;
+    page.entered = Entered::of(&form.fields);
+    Ok(render(e.status, &page))
+}
+
+/// `GET /admin/learners/{id}/recorded`: what recording consent did, and its withdrawal link, once.
+/// A refresh (or another tab) finds the link gone and says so, rather than recording anything.
+async fn recorded_page(session: Session, Path(id): Path<String>) -> Result<Response, PageError> {
+    require(&session, &[Role::Admin])?;
+    let learner_id = input::path_id(&id, "learner")?;
+    let recorded = once::take(&session.id_hash, &learner_id);
+    let page = RecordedPage {
+        chrome: Chrome::new("Consent recorded", &session),
+        learner_id,
+        shown: recorded.is_some(),
+        statuses_changed: recorded.as_ref().map_or(0, |r| r.statuses_changed),
+        withdraw_url: recorded.and_then(|r| r.withdraw_url),
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+/// What a consent form's result page shows once: kept in memory for a few minutes between the
+/// POST and the redirected GET, keyed by the session, and removed when read. It never travels in
+/// an address (the withdrawal link is a secret) and is never written to disk.
+mod once {
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    /// How long a result waits to be shown: the redirect follows at once, so this is generous.
+    const KEEP: Duration = Duration::from_secs(600);
+
+    /// One result.
+    pub(super) struct Recorded {
+        pub(super) learner_id: String,
+        pub(super) withdraw_url: Option<String>,
+        pub(super) statuses_changed: usize,
+    }
+
+    static PENDING: Mutex<Vec<(String, Instant, Recorded)>> = Mutex::new(Vec::new());
+
+    fn pending() -> std::sync::MutexGuard<'static, Vec<(String, Instant, Recorded)>> {
+        // A panic elsewhere while holding the lock leaves plain data behind: still usable.
+        PENDING.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Keeps `recorded` for the session `session_hash` (replacing one not yet shown for the same
+    /// learner), and forgets results nobody came for.
+    pub(super) fn put(session_hash: &str, recorded: Recorded) {
+        let mut pending = pending();
+        pending.retain(|(s, at, r)| at.elapsed() < KEEP && !(s == session_hash && r.learner_id == recorded.learner_id));
+        pending.push((session_hash.to_string(), Instant::now(), recorded));
+    }
+
+    /// Takes the session's result for `learner_id`, if it is there and fresh.
+    pub(super) fn take(session_hash: &str, learner_id: &str) -> Option<Recorded> {
+        let mut pending = pending();
+        let at = pending.iter().position(|(s, _, r)| s == session_hash && r.learner_id == learner_id)?;
+        let (_, when, recorded) = pending.swap_remove(at);
+        (when.elapsed() < KEEP).then_some(recorded)
     }
 }
 
@@ -313,19 +425,25 @@ struct HeldPage {
 async fn held_page(State(state): State<AppState>, session: Session) -> Result<Response, PageError> {
     require(&session, &[Role::Admin])?;
     let photos = state.store.held_photos(100).await?;
-    let mut names: HashMap<String, String> = HashMap::new();
+    // Each learner's full name, and whether they count as a child (for who must consent).
+    let mut names: HashMap<String, (String, bool)> = HashMap::new();
+    let today = time::OffsetDateTime::now_utc();
     let mut rows = Vec::with_capacity(photos.len());
     for photo in photos {
         let mentioned = photo.status.values().flat_map(|s| s.learners.iter().map(|l| l.learner_id.clone()));
         for id in photo.learner_ids.iter().cloned().chain(mentioned).collect::<Vec<_>>() {
             if let Entry::Vacant(slot) = names.entry(id) {
                 let learner = state.store.learner(slot.key()).await?;
-                slot.insert(learner.map_or_else(|| "a learner".into(), |l| full_name(&l)));
+                slot.insert(learner.map_or_else(
+                    || ("a learner".into(), true),
+                    |l| (full_name(&l), words::is_minor(l.date_of_birth.as_deref(), today)),
+                ));
             }
         }
-        let name_of = |id: &str| names.get(id).cloned().unwrap_or_else(|| "a learner".into());
+        let name_of = |id: &str| names.get(id).map_or_else(|| "a learner".into(), |(name, _)| name.clone());
+        let is_minor = |id: &str| names.get(id).is_none_or(|(_, minor)| *minor);
         rows.push(HeldRow {
-            lines: words::describe(&photo.status, &name_of),
+            lines: words::describe(&photo.status, &name_of, &is_minor),
             pictured: photo.learner_ids.iter().map(|id| (id.clone(), name_of(id))).collect(),
             id: photo.id,
             caption: photo.caption,

@@ -45,6 +45,8 @@ pub struct Chrome {
     pub notice: Option<String>,
     /// Whether the page loads the script.
     pub script: bool,
+    /// The organisation's name for the header, on pages for the public (the withdrawal page).
+    pub organisation: Option<String>,
 }
 
 /// The signed-in person, as the frame shows them.
@@ -65,12 +67,13 @@ impl Chrome {
             who: Some(Who { name: session.name.clone(), role: session.caller.role, csrf: session.csrf.clone() }),
             notice: None,
             script: false,
+            organisation: None,
         }
     }
 
     /// A frame for a page shown to someone not signed in.
     pub fn public(title: &str) -> Chrome {
-        Chrome { title: title.to_string(), who: None, notice: None, script: false }
+        Chrome { title: title.to_string(), who: None, notice: None, script: false, organisation: None }
     }
 
     /// The same frame with a notice.
@@ -214,7 +217,17 @@ pub fn notice_text(code: Option<&str>) -> Option<String> {
             "That photo is no longer in the queue: someone else claimed it, or its consent no longer holds."
         }
         "published" => "Recorded where it was published.",
+        "takedown_owed" => {
+            "Recorded where it was published, but consent for it stopped holding while you had it: please take it \
+             down now (see the red box at the top)."
+        }
+        "not_claimed" => {
+            "That photo is not yours to record any more: someone else has claimed it since your time ran out, or it \
+             was already recorded. Nothing was changed."
+        }
         "takedown_done" => "Thank you: the takedown is recorded as done.",
+        "takedown_gone" => "That takedown was already recorded as done. Nothing else is needed.",
+        "consent_recorded" => "Consent recorded.",
         "redaction_accepted" => "Done: the texts now use first names only.",
         _ => return None,
     };
@@ -270,7 +283,7 @@ async fn signin(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
         return Err(PageError(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "form_too_large", "the form is too large")));
     }
     let fields = Fields::parse(&body);
-    let pre_secret = session::cookie(&headers, session::SIGNIN_COOKIE).unwrap_or_default();
+    let pre_secret = session::our_cookie(&state, &headers, session::SIGNIN_COOKIE).unwrap_or_default();
     if pre_secret.is_empty() || !fields.get("csrf").is_some_and(|c| session::csrf_matches(pre_secret, c)) {
         return Ok(signin_form(
             &state,
@@ -311,6 +324,13 @@ async fn signin(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
 
 async fn signout(State(state): State<AppState>, headers: HeaderMap, form: PageForm) -> Result<Response, PageError> {
     state.store.delete_session(&form.session.id_hash).await?;
+    // Audited like signing in, so the log shows when a shared device stopped acting for someone.
+    let token_id = &form.session.caller.token_id;
+    let role = form.session.caller.role.as_str();
+    state
+        .store
+        .append_audit(AuditDraft::new(token_id, "signed_out", token_id, serde_json::json!({ "role": role })))
+        .await?;
     let mut response = Redirect::to("/signin").into_response();
     response.headers_mut().append(
         header::SET_COOKIE,
@@ -334,9 +354,14 @@ async fn script() -> Response {
 
 /// The headers every answer carries. The policy allows only our own scripts, styles, images
 /// and forms (no inline script, so an injected one cannot run), no framing, and no Referer, so a
-/// withdrawal link's token never leaves in one.
-pub async fn security_headers(mut response: Response) -> Response {
+/// withdrawal link's token never leaves in one. Served over TLS (`public_url` is https), browsers
+/// are also told to use nothing else for a year, so a session cookie is never offered to a
+/// downgraded plain-HTTP connection.
+pub async fn security_headers(State(state): State<AppState>, mut response: Response) -> Response {
     let headers = response.headers_mut();
+    if state.settings.public_url.starts_with("https://") {
+        headers.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
+    }
     headers.entry(header::CONTENT_SECURITY_POLICY).or_insert(HeaderValue::from_static(
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; connect-src 'self'; \
          form-action 'self'; frame-ancestors 'none'; base-uri 'none'",

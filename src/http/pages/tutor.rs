@@ -104,8 +104,23 @@ struct PhotoCard {
     uploaded: String,
     pictured: String,
     lines: Vec<Line>,
+    /// The texts that name a learner in full ("caption and alt text"), when any does.
+    named_in: Option<String>,
+    /// Whether `named_in` is more than one text (for the verb's number).
+    named_in_several: bool,
+    /// The caption with first names only, when the caption is one of them.
     suggested_caption: Option<String>,
     csrf: String,
+}
+
+/// A text's name as the tutor knows it from the upload form.
+fn field_words(field: &str) -> &'static str {
+    match field {
+        "caption" => "caption",
+        "alt_text" => "alt text",
+        "title" => "title",
+        _ => "tags",
+    }
 }
 
 fn date_time(ms: i64) -> String {
@@ -128,21 +143,28 @@ async fn card(state: &AppState, photo: &PhotoRecord, csrf: &str) -> Result<Photo
     let name_of = |id: &str| learners.get(id).map_or_else(|| "a learner".to_string(), first_name);
     let pictured: Vec<String> = photo.learner_ids.iter().filter_map(|id| learners.get(id)).map(short_name).collect();
     let names = state.name_index().await?;
-    let found_in_caption = !names.find(&photo.caption).is_empty();
-    let any_found = photo.texts().iter().any(|(_, text)| !names.find(text).is_empty());
-    let suggested_caption = any_found.then(|| {
-        if found_in_caption {
-            crate::policy::names::suggest_redaction(&photo.caption, &names.find(&photo.caption))
-        } else {
-            photo.caption.clone()
+    // Say exactly which texts name someone: a prompt about the caption when the name is in the
+    // alt text or a tag sends the tutor looking in the wrong place.
+    let mut named: Vec<String> = Vec::new();
+    for (field, text) in photo.texts() {
+        let words = field_words(&field).to_string();
+        if !names.find(text).is_empty() && !named.contains(&words) {
+            named.push(words);
         }
-    });
+    }
+    let found_in_caption = !names.find(&photo.caption).is_empty();
+    let suggested_caption =
+        found_in_caption.then(|| crate::policy::names::suggest_redaction(&photo.caption, &names.find(&photo.caption)));
+    let today = time::OffsetDateTime::now_utc();
+    let is_minor = |id: &str| learners.get(id).is_none_or(|l| words::is_minor(l.date_of_birth.as_deref(), today));
     Ok(PhotoCard {
         id: photo.id.clone(),
         caption: photo.caption.clone(),
         uploaded: date_time(photo.created_at),
         pictured: words::and_list(&pictured),
-        lines: words::describe(&photo.status, &name_of),
+        lines: words::describe(&photo.status, &name_of, &is_minor),
+        named_in_several: named.len() > 1,
+        named_in: (!named.is_empty()).then(|| words::and_list(&named)),
         suggested_caption,
         csrf: csrf.to_string(),
     })

@@ -61,6 +61,16 @@ pub fn deny_words(reason: DenyReason) -> &'static str {
     }
 }
 
+/// Whether a learner counts as a child at `at`: under 18, or with no known date of birth (which
+/// the consent rules treat the same way).
+pub fn is_minor(date_of_birth: Option<&str>, at: time::OffsetDateTime) -> bool {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    match date_of_birth.and_then(|d| time::Date::parse(d.get(..10).unwrap_or(d), &format).ok()) {
+        Some(dob) => at.date() < crate::policy::consent::majority_date(dob),
+        None => true,
+    }
+}
+
 /// Joins names the way people write them: "Amira", "Amira and Ben", "Amira, Ben and Chloe".
 pub fn and_list(names: &[String]) -> String {
     match names {
@@ -70,14 +80,49 @@ pub fn and_list(names: &[String]) -> String {
     }
 }
 
+/// Why a takedown is owed, in words, from its reasons: "Consent was withdrawn", "Consent expired
+/// and consent was refused"…
+pub fn takedown_words(reasons: &[Reason]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for reason in reasons {
+        let part = match reason {
+            Reason::Withdrawn => "consent was withdrawn",
+            Reason::Refused => "consent was refused",
+            Reason::Expired => "consent expired",
+            // Nothing that counts is on record any more (a birthday, a corrected date of birth).
+            Reason::NoConsent | Reason::NeedsGuardian | Reason::NeedsAdultConsent => "consent lapsed",
+            Reason::NameInText => "its text names a learner in full",
+            Reason::MatchesWithdrawn => "it looks like a photo of a learner who said no",
+            Reason::UntaggedPeople | Reason::NoLearnersTagged => "not everyone pictured is tagged",
+        };
+        if !parts.iter().any(|p| p == part) {
+            parts.push(part.to_string());
+        }
+    }
+    if parts.is_empty() {
+        parts.push("consent no longer holds".to_string());
+    }
+    capitalised(&and_list(&parts))
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
+
 /// The sentences for one purpose's status.
-fn sentences(status: &PurposeStatus, name_of: &dyn Fn(&str) -> String) -> Vec<(String, Tone)> {
-    let whose = |reason: Reason| {
+fn sentences(
+    status: &PurposeStatus,
+    name_of: &dyn Fn(&str) -> String,
+    is_minor: &dyn Fn(&str) -> bool,
+) -> Vec<(String, Tone)> {
+    let names_where = |keep: &dyn Fn(&crate::policy::LearnerReason) -> bool| {
         let mut names: Vec<String> =
-            status.learners.iter().filter(|l| l.reason == reason).map(|l| name_of(&l.learner_id)).collect();
+            status.learners.iter().filter(|l| keep(l)).map(|l| name_of(&l.learner_id)).collect();
         names.dedup();
         and_list(&names)
     };
+    let whose = |reason: Reason| names_where(&|l| l.reason == reason);
     match status.state {
         State::Queued => return vec![("ready: in marketing's publishing queue".into(), Tone::Good)],
         State::Claimed => return vec![("marketing is preparing it for publication".into(), Tone::Good)],
@@ -88,10 +133,24 @@ fn sentences(status: &PurposeStatus, name_of: &dyn Fn(&str) -> String) -> Vec<(S
         State::TakenDown => return vec![("taken down after consent was withdrawn".into(), Tone::Good)],
         State::Held => {}
     }
-    status
-        .reasons
-        .iter()
-        .map(|reason| match reason {
+    let mut out = Vec::new();
+    for reason in &status.reasons {
+        // With nothing on record, what is missing depends on age: a child (or someone whose date
+        // of birth is unknown) needs a parent's or guardian's yes, which the tutor should say.
+        if *reason == Reason::NoConsent {
+            let minors = names_where(&|l| l.reason == Reason::NoConsent && is_minor(&l.learner_id));
+            let adults = names_where(&|l| l.reason == Reason::NoConsent && !is_minor(&l.learner_id));
+            if !minors.is_empty() {
+                out.push((format!("waiting for a parent's or guardian's consent for {minors}"), Tone::Waiting));
+            }
+            if !adults.is_empty() {
+                out.push((format!("no consent on record yet for {adults}"), Tone::Waiting));
+            }
+            if !(minors.is_empty() && adults.is_empty()) {
+                continue;
+            }
+        }
+        out.push(match reason {
             Reason::NoConsent => (format!("no consent on record yet for {}", whose(*reason)), Tone::Waiting),
             Reason::NeedsGuardian => {
                 (format!("waiting for a parent's or guardian's consent for {}", whose(*reason)), Tone::Waiting)
@@ -116,15 +175,21 @@ fn sentences(status: &PurposeStatus, name_of: &dyn Fn(&str) -> String) -> Vec<(S
                 ("it looks like a photo of a learner who said no, so it cannot be used".into(), Tone::Stopped)
             }
             Reason::NameInText => ("the caption or other text names a learner in full".into(), Tone::Waiting),
-        })
-        .collect()
+        });
+    }
+    out
 }
 
 /// Every sentence about a photo's purposes, each once, with the purposes it applies to.
-pub fn describe(status: &BTreeMap<Purpose, PurposeStatus>, name_of: &dyn Fn(&str) -> String) -> Vec<Line> {
+/// `is_minor` says whether a learner is under 18 or has no known date of birth.
+pub fn describe(
+    status: &BTreeMap<Purpose, PurposeStatus>,
+    name_of: &dyn Fn(&str) -> String,
+    is_minor: &dyn Fn(&str) -> bool,
+) -> Vec<Line> {
     let mut lines: Vec<(String, Tone, Vec<Purpose>)> = Vec::new();
     for (purpose, st) in status {
-        for (text, tone) in sentences(st, name_of) {
+        for (text, tone) in sentences(st, name_of, is_minor) {
             match lines.iter_mut().find(|(t, _, _)| *t == text) {
                 Some((_, _, purposes)) => purposes.push(*purpose),
                 None => lines.push((text, tone, vec![*purpose])),
@@ -135,9 +200,7 @@ pub fn describe(status: &BTreeMap<Purpose, PurposeStatus>, name_of: &dyn Fn(&str
         .into_iter()
         .map(|(text, tone, purposes)| {
             let words: Vec<String> = purposes.iter().map(|p| purpose_words(*p).to_string()).collect();
-            let mut chars = text.chars();
-            let text = chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default();
-            Line { purposes: and_list(&words), text, tone }
+            Line { purposes: and_list(&words), text: capitalised(&text), tone }
         })
         .collect()
 }
@@ -171,7 +234,7 @@ mod tests {
         let mut status = BTreeMap::new();
         status.insert(Purpose::Website, held(&[Reason::NeedsGuardian], &[("a", Reason::NeedsGuardian)]));
         status.insert(Purpose::Print, held(&[Reason::NeedsGuardian], &[("a", Reason::NeedsGuardian)]));
-        let lines = describe(&status, &names);
+        let lines = describe(&status, &names, &|_| false);
         assert_eq!(
             lines,
             vec![Line {
@@ -193,7 +256,7 @@ mod tests {
             ),
         );
         status.insert(Purpose::Website, PurposeStatus { state: State::Queued, reasons: vec![], learners: vec![] });
-        let lines = describe(&status, &names);
+        let lines = describe(&status, &names, &|_| false);
         let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
         assert_eq!(
             texts,
@@ -207,6 +270,38 @@ mod tests {
         assert_eq!(lines[0].tone, Tone::Good);
         assert_eq!(lines[0].purposes, "website");
         assert_eq!(lines[2].tone, Tone::Stopped);
+    }
+
+    #[test]
+    fn a_child_with_nothing_on_record_waits_for_a_parent_or_guardian() {
+        let mut status = BTreeMap::new();
+        status.insert(
+            Purpose::Website,
+            held(&[Reason::NoConsent], &[("a", Reason::NoConsent), ("b", Reason::NoConsent)]),
+        );
+        let lines = describe(&status, &names, &|id| id == "b");
+        let texts: Vec<&str> = lines.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            ["Waiting for a parent's or guardian's consent for Ben", "No consent on record yet for Amira"]
+        );
+    }
+
+    #[test]
+    fn ages_count_from_the_date_of_birth_and_unknown_counts_as_a_child() {
+        let at = time::macros::datetime!(2026-03-01 12:00 UTC);
+        assert!(is_minor(None, at));
+        assert!(is_minor(Some("2008-03-02"), at));
+        assert!(!is_minor(Some("2008-03-01"), at));
+        assert!(is_minor(Some("not a date"), at));
+    }
+
+    #[test]
+    fn takedowns_say_why_in_words() {
+        assert_eq!(takedown_words(&[Reason::Withdrawn]), "Consent was withdrawn");
+        assert_eq!(takedown_words(&[Reason::Expired, Reason::Refused]), "Consent expired and consent was refused");
+        assert_eq!(takedown_words(&[Reason::NeedsGuardian, Reason::NoConsent]), "Consent lapsed");
+        assert_eq!(takedown_words(&[]), "Consent no longer holds");
     }
 
     #[test]
