@@ -238,6 +238,7 @@ impl ConsentRecord {
             purposes: self.purposes.iter().copied().collect(),
             giver: self.giver.clone(),
             given_at: time_of_ms(self.given_at),
+            recorded_at: time_of_ms(self.recorded_at),
             expires_at: self.expires_at.map(time_of_ms),
         }
     }
