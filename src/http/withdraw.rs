@@ -108,7 +108,7 @@ fn date_of(ms: i64) -> String {
 }
 
 fn already_used(status: StatusCode, used_at: i64) -> Response {
-    page(status, "Already withdrawn", WithdrawView::AlreadyUsed { on: date_of(used_at) })
+    page(status, "Link already used", WithdrawView::AlreadyUsed { on: date_of(used_at) })
 }
 
 /// The client's address, when the server was started with connect info (it always is outside
