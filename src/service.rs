@@ -122,7 +122,7 @@ pub async fn import_learners(
         })
         .collect();
     let names = Arc::new(crate::policy::names::NameIndex::build(store.learner_names().await?));
-    let eval = Evaluation { at: now, rules, actor: actor.to_string(), names };
+    let eval = Evaluation { at: now, live: true, rules, actor: actor.to_string(), names };
     let summary = store.import_learners(&learners, eval, dry_run).await?;
     tracing::info!(
         dry_run,

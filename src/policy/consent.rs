@@ -556,7 +556,8 @@ mod tests {
                                     events.push(event(id, Granted, giver, T0 + hour, None));
                                 }
                                 StaleReGrant => {
-                                    events.push(recorded(event(&no_id, Refused, giver.clone(), T0, None), T0 + 2 * hour));
+                                    events
+                                        .push(recorded(event(&no_id, Refused, giver.clone(), T0, None), T0 + 2 * hour));
                                     events.push(recorded(event(id, Granted, giver, T0 + 3 * hour, None), T0 + hour));
                                 }
                             }
