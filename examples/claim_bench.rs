@@ -17,6 +17,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 fn eval() -> Evaluation {
     Evaluation {
         at: time::OffsetDateTime::now_utc(),
+        live: false,
         rules: Rules::default(),
         actor: "bench".into(),
         names: Default::default(),

@@ -123,7 +123,7 @@ pub async fn import_learners(
         .collect();
     // No index is built here: one built before the import would hold the old names. The store
     // re-evaluates with an index built from the table as imported, inside the import's transaction.
-    let eval = Evaluation { at: now, rules, actor: actor.to_string(), names: Default::default() };
+    let eval = Evaluation { at: now, live: true, rules, actor: actor.to_string(), names: Default::default() };
     let summary = store.import_learners(&learners, eval, dry_run).await?;
     tracing::info!(
         dry_run,

@@ -17,6 +17,8 @@ on_both_backends!(
     an_expired_grant_holds_the_photo_without_any_request,
     bad_consent_input_is_refused_and_stores_nothing,
     the_withdrawal_pages_are_rate_limited,
+    a_no_dated_before_a_grant_or_ahead_of_the_clock_holds_at_once,
+    untagging_a_learner_whose_no_stands_keeps_the_photo_held,
 );
 
 /// A server whose maintenance re-evaluates every second, so the passing of time shows quickly.
@@ -202,7 +204,10 @@ async fn the_withdrawal_link_shows_on_get_and_withdraws_on_post_once(server: Tes
     let before = server.snapshot().await;
     let again = server.client.post(&link).send().await.unwrap();
     assert_eq!(again.status(), 410);
-    assert!(again.text().await.unwrap().contains("already been withdrawn"));
+    let text = again.text().await.unwrap();
+    assert!(text.contains("already been withdrawn"));
+    // Consent may have been given again since: the page must not promise the photos are unused.
+    assert!(!text.contains("not being used") && text.contains("given again"), "{text}");
     assert_eq!(server.snapshot().await, before);
     assert!(server.client.get(&link).send().await.unwrap().text().await.unwrap().contains("already been withdrawn"));
 
@@ -332,4 +337,183 @@ async fn the_withdrawal_pages_are_rate_limited(server: TestServer) {
     }
     assert!(statuses[..5].iter().all(|s| *s == 404), "{statuses:?}");
     assert!(statuses.iter().any(|s| *s == 429), "30 requests at once were all answered: {statuses:?}");
+}
+
+fn no_by_learner(kind: &str, purposes: &[&str], given_at: &str) -> Value {
+    let mut body = grant_by("learner", None, purposes);
+    body["kind"] = json!(kind);
+    body["given_at"] = json!(given_at);
+    body
+}
+
+async fn a_no_dated_before_a_grant_or_ahead_of_the_clock_holds_at_once(server: TestServer) {
+    let tutor = server.token(Role::Tutor).await;
+    let (cara, _) = learner(&server, "Cara", "1990-03-03").await;
+    consent(&server, &cara, grant_by("learner", None, &["website", "print"])).await;
+    let photo = upload(&server, &tutor, 31, &[&cara]).await;
+    assert_eq!(status(&server, &photo).await["website"]["state"], "queued");
+
+    // The admin form sends a date alone: midnight today, earlier than the grant recorded this
+    // morning. The withdrawal is recorded after the grant, so it stands.
+    let now = time::OffsetDateTime::now_utc();
+    let midnight = now.date().midnight().assume_utc().format(&time::format_description::well_known::Rfc3339).unwrap();
+    consent(&server, &cara, no_by_learner("withdrawn", &["website"], &midnight)).await;
+    let s = status(&server, &photo).await;
+    assert_eq!((s["website"]["state"].clone(), s["website"]["reasons"].clone()), (json!("held"), json!(["withdrawn"])));
+    assert_eq!(s["print"]["state"], "queued");
+
+    // A refusal dated two minutes ahead (a clock ahead of ours) counts now, and with every purpose
+    // held by a no the image is deleted at once.
+    let ahead = (now + time::Duration::minutes(2)).format(&time::format_description::well_known::Rfc3339).unwrap();
+    consent(&server, &cara, no_by_learner("refused", &["print"], &ahead)).await;
+    let s = status(&server, &photo).await;
+    assert_eq!((s["print"]["state"].clone(), s["print"]["reasons"].clone()), (json!("held"), json!(["refused"])));
+    let image = server
+        .client
+        .get(format!("{}/api/v1/photos/{photo}/image", server.base))
+        .bearer_auth(&server.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(image.status(), 410, "the image of a photo everyone said no to is deleted");
+
+    // The history's decision agrees.
+    let history = get_json(&server, &server.admin, &format!("/api/v1/learners/{cara}/consents")).await;
+    assert_eq!(history["decisions"]["print"]["reasons"], json!(["refused"]));
+    assert_eq!(history["decisions"]["website"]["reasons"], json!(["withdrawn"]));
+}
+
+async fn untagging_a_learner_whose_no_stands_keeps_the_photo_held(server: TestServer) {
+    let tutor = server.token(Role::Tutor).await;
+    let (amira, _) = learner(&server, "Amira", "1990-01-01").await;
+    let (ben, _) = learner(&server, "Ben", "1991-01-01").await;
+    let (cara, _) = learner(&server, "Cara", "1992-01-01").await;
+    for id in [&amira, &ben] {
+        consent(&server, id, grant_by("learner", None, &["website", "print"])).await;
+    }
+    let photo = upload(&server, &tutor, 41, &[&amira, &ben, &cara]).await;
+    let now = || time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap();
+    consent(&server, &ben, no_by_learner("withdrawn", &["website"], &now())).await;
+    assert_eq!(status(&server, &photo).await["website"]["state"], "held");
+
+    // The tutor drops Ben (who withdrew) and Cara (who never answered) from the tags.
+    let patch = |ids: Vec<&str>| {
+        server
+            .client
+            .patch(format!("{}/api/v1/photos/{photo}", server.base))
+            .bearer_auth(&tutor)
+            .json(&json!({ "learner_ids": ids }))
+            .send()
+    };
+    let response = patch(vec![amira.as_str()]).await.unwrap();
+    assert_eq!(response.status(), 200);
+    let view: Value = response.json().await.unwrap();
+    assert_eq!(view["learner_ids"], json!([amira]));
+    // Still held for Ben while his withdrawal stands; print, which he did not withdraw, and Cara,
+    // who said nothing, do not hold it.
+    assert_eq!(view["status"]["website"]["state"], "held", "{view}");
+    assert_eq!(view["status"]["website"]["reasons"], json!(["matches_withdrawn"]));
+    assert_eq!(view["status"]["website"]["learners"], json!([{"learner_id": ben, "reason": "matches_withdrawn"}]));
+    assert_eq!(view["status"]["print"]["state"], "queued");
+    let queue = get_json(&server, &server.token(Role::Marketing).await, "/api/v1/queue?purpose=website").await;
+    assert!(!queue.to_string().contains(&photo), "an untagged refusal released the photo: {queue}");
+
+    // When Ben grants again, later than his withdrawal, the block lifts.
+    consent(&server, &ben, grant_by("learner", None, &["website"])).await;
+    assert_eq!(status(&server, &photo).await["website"]["state"], "queued");
+}
+
+/// Holds the next S3 `GET` of a photo object between the service and moto until released: the
+/// test can then act between the download's release check and its reading of the bytes.
+#[derive(Default)]
+struct S3Gate {
+    hold_get: std::sync::atomic::AtomicBool,
+    get_arrived: tokio::sync::Notify,
+    release_get: tokio::sync::Notify,
+}
+
+/// A TCP proxy in front of moto that consults `gate`; returns its endpoint URL.
+async fn gated_s3_proxy(gate: std::sync::Arc<S3Gate>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let upstream = common::server::moto_endpoint().trim_start_matches("http://").to_string();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        loop {
+            let Ok((client, _)) = listener.accept().await else { return };
+            let server = tokio::net::TcpStream::connect(&upstream).await.unwrap();
+            let (mut client_read, mut client_write) = client.into_split();
+            let (mut server_read, mut server_write) = server.into_split();
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut server_read, &mut client_write).await;
+            });
+            let gate = gate.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    let n = match client_read.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    let chunk = &buf[..n];
+                    let photo_get = chunk.starts_with(b"GET ") && chunk.windows(8).any(|w| w == b"/photos/");
+                    if photo_get && gate.hold_get.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                        gate.get_arrived.notify_one();
+                        gate.release_get.notified().await;
+                    }
+                    if server_write.write_all(chunk).await.is_err() {
+                        break;
+                    }
+                }
+                let _ = server_write.shutdown().await;
+            });
+        }
+    });
+    endpoint
+}
+
+/// Marketing's download passes its release check, then a withdrawal returns before the image's
+/// bytes are read: the answer must not be the image. When the withdrawal leaves the image (another
+/// purpose has no answer yet) it is 409 `not_released`; when it deletes the image it is 410
+/// `image_deleted` (it was a 500 when the row, read first, still named the object).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_withdrawal_between_the_release_check_and_the_bytes_stops_the_download() {
+    let gate = std::sync::Arc::new(S3Gate::default());
+    let proxy = gated_s3_proxy(gate.clone()).await;
+    let server =
+        TestServer::start_adjusted(Db::Sqlite, Blobs::S3, |s| s.s3.as_mut().unwrap().endpoint = Some(proxy)).await;
+    let tutor = server.token(Role::Tutor).await;
+    let marketing = server.token(Role::Marketing).await;
+    // Both photos are uploaded before anyone withdraws: the generated pictures look alike, and a
+    // look-alike of a withdrawn learner's photo would be held from the start.
+    let mut rounds = Vec::new();
+    for (round, purposes) in [(0u32, vec!["website"]), (1, vec!["website", "print"])] {
+        let (learner_id, _) = learner(&server, &format!("Dana{round}"), "1990-01-01").await;
+        let granted = consent(&server, &learner_id, grant_by("learner", None, &purposes)).await;
+        let link = granted["withdraw_url"].as_str().unwrap().to_string();
+        let photo = upload(&server, &tutor, 50 + round, &[&learner_id]).await;
+        assert_eq!(status(&server, &photo).await["website"]["state"], "queued");
+        rounds.push((round, link, photo));
+    }
+    for (round, link, photo) in rounds {
+        gate.hold_get.store(true, std::sync::atomic::Ordering::SeqCst);
+        let download =
+            server.client.get(format!("{}/api/v1/photos/{photo}/image", server.base)).bearer_auth(&marketing).send();
+        let download = tokio::spawn(download);
+        // The release check has passed: the service is reading the object.
+        tokio::time::timeout(Duration::from_secs(20), gate.get_arrived.notified()).await.expect("the download reads");
+        assert_eq!(server.client.post(&link).send().await.unwrap().status(), 200);
+        gate.release_get.notify_one();
+        let response = download.await.unwrap().unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or_default();
+        if round == 0 {
+            assert_eq!((status.as_u16(), body["error"].clone()), (409, json!("not_released")), "{body}");
+            assert!(body["detail"]["reasons"].as_array().unwrap().contains(&json!("withdrawn")), "{body}");
+        } else {
+            assert_eq!((status.as_u16(), body["error"].clone()), (410, json!("image_deleted")), "{body}");
+        }
+    }
+    let audit = server.store.audit_log(0, 10_000).await.unwrap();
+    assert!(!audit.iter().any(|r| r.action == "image_downloaded"), "a refused download was audited as made");
 }

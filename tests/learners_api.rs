@@ -11,6 +11,7 @@ on_both_backends!(
     bad_learner_input_is_refused_and_stores_nothing,
     tagging_needs_a_learner_on_record,
     import_is_all_or_nothing_and_idempotent,
+    a_blank_date_of_birth_on_re_import_keeps_the_one_on_record,
 );
 
 async fn post(server: &TestServer, token: &str, path: &str, body: Value) -> reqwest::Response {
@@ -277,4 +278,59 @@ async fn import_is_all_or_nothing_and_idempotent(server: TestServer) {
         .unwrap();
     assert_eq!(response.status(), 403);
     assert_eq!(response.json::<Value>().await.unwrap()["error"], "forbidden");
+}
+
+async fn a_blank_date_of_birth_on_re_import_keeps_the_one_on_record(server: TestServer) {
+    let header = "given_name,family_name,date_of_birth,external_ref,guardian_name,guardian_email\n";
+    let first = format!("{header}Nadia,Okafor,2000-01-01,MIS-9,Grace Okafor,grace@example.org\n");
+    let body: Value = import(&server, first.as_bytes(), false).await.json().await.unwrap();
+    assert_eq!(body["created"], 1);
+    let found: Value = server
+        .client
+        .get(format!("{}/api/v1/learners?q=MIS-9", server.base))
+        .bearer_auth(&server.admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = found[0]["id"].as_str().unwrap().to_string();
+    let guardian = found[0]["guardians"][0]["id"].as_str().unwrap().to_string();
+    // The guardian's grant does not count: she is an adult.
+    let grant = json!({
+        "kind": "granted", "purposes": ["website"], "given_by": "guardian", "guardian_id": guardian,
+        "form_version": "v1", "form_text": "Photos may be used", "method": "paper_form", "evidence": "form 9"
+    });
+    assert_eq!(post(&server, &server.admin, &format!("/api/v1/learners/{id}/consents"), grant).await.status(), 201);
+    let website = |history: &Value| history["decisions"]["website"].clone();
+    let history = |server: &TestServer| {
+        let request =
+            server.client.get(format!("{}/api/v1/learners/{id}/consents", server.base)).bearer_auth(&server.admin);
+        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    assert_eq!(website(&history(&server).await)["reasons"], json!(["needs_adult_consent"]));
+
+    // The MIS export leaves the cell blank: that is "not given", not "unknown".
+    let blank = format!("{header}Nadia,Okafor,,MIS-9,Grace Okafor,grace@example.org\n");
+    for dry_run in [true, false] {
+        let body: Value = import(&server, blank.as_bytes(), dry_run).await.json().await.unwrap();
+        assert_eq!((body["updated"].clone(), body["unchanged"].clone()), (json!(0), json!(1)), "{body}");
+    }
+    let read: Value = server
+        .client
+        .get(format!("{}/api/v1/learners/{id}", server.base))
+        .bearer_auth(&server.admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["date_of_birth"], "2000-01-01");
+    let decision = website(&history(&server).await);
+    assert_eq!(
+        (decision["allowed"].clone(), decision["reasons"].clone()),
+        (json!(false), json!(["needs_adult_consent"]))
+    );
 }

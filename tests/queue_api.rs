@@ -398,6 +398,7 @@ async fn two_server_processes_four_claimers_claim_each_item_once() {
     let store: Arc<dyn consentgate::store::Store> = Arc::from(consentgate::store::open(&database_url).await.unwrap());
     let eval = || Evaluation {
         at: time::OffsetDateTime::now_utc(),
+        live: false,
         rules: Rules::default(),
         actor: "test".into(),
         names: Default::default(),

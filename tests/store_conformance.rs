@@ -229,7 +229,7 @@ async fn queue_conformance(store: &Arc<dyn Store>, tutor: &str) {
 const T0: time::OffsetDateTime = time::macros::datetime!(2026-11-24 09:00 UTC);
 
 fn at(t: time::OffsetDateTime) -> Evaluation {
-    Evaluation { at: t, rules: Rules::default(), actor: "test".into(), names: Default::default() }
+    Evaluation { at: t, live: false, rules: Rules::default(), actor: "test".into(), names: Default::default() }
 }
 
 fn ms(t: time::OffsetDateTime) -> i64 {

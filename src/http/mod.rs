@@ -60,6 +60,7 @@ impl AppState {
     pub async fn evaluation(&self, actor: &str) -> Result<Evaluation, StoreError> {
         Ok(Evaluation {
             at: time::OffsetDateTime::now_utc(),
+            live: true,
             rules: self.settings.rules,
             actor: actor.to_string(),
             names: self.name_index().await?,

@@ -665,35 +665,26 @@ pub async fn image(
     };
     let id = input::path_id(&id, "photo")?;
     let photo = state.store.photo(&id).await?.ok_or_else(|| ApiError::not_found("photo"))?;
+    let mut owed_thumbnail = false;
     if caller.role == Role::Marketing {
         let released = state.store.released_for_download(&photo.id, state.evaluation(&caller.token_id).await?).await?;
         // A photo that must come down is no longer released, but marketing has to recognise it to
         // take it down: its thumbnail (never the image itself) stays visible while that is owed.
-        let owed =
+        owed_thumbnail =
             thumb && released.is_err() && state.store.takedowns(false).await?.iter().any(|t| t.photo_id == photo.id);
-        if let (Err(reasons), false) = (released, owed) {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "not_released",
-                "this photo is not released to marketing now; it has left the queue",
-            )
-            .with_detail(serde_json::json!({ "reasons": reasons })));
+        if let (Err(reasons), false) = (released, owed_thumbnail) {
+            return Err(not_released(reasons));
         }
     }
     if photo.image_deleted_at.is_some() {
-        return Err(ApiError::new(
-            StatusCode::GONE,
-            "image_deleted",
-            "the image was deleted after consent was withdrawn",
-        ));
+        return Err(image_deleted());
     }
-    let bytes =
-        state.objects.get(&photo.object_key).await?.ok_or_else(|| ApiError::internal("a photo's object is missing"))?;
-    // A grid's thumbnail is a view, not a download: auditing every tile would bury the downloads.
-    if caller.role == Role::Marketing && !thumb {
-        let audit = AuditDraft::new(&caller.token_id, "image_downloaded", &photo.id, serde_json::json!({ "web": web }));
-        state.store.append_audit(audit).await?;
-    }
+    let bytes = match state.objects.get(&photo.object_key).await? {
+        Some(bytes) => bytes,
+        // Deleted after the row was read: a withdrawal retired the image meanwhile.
+        None if image_is_deleted(&state, &photo.id).await? => return Err(image_deleted()),
+        None => return Err(ApiError::internal("a photo's object is missing")),
+    };
     let (bytes, mime, etag, extension) = if web || thumb {
         let permit = state.scrub_permits.clone().acquire_owned().await.map_err(ApiError::internal)?;
         let limits = state.settings.limits;
@@ -723,6 +714,18 @@ pub async fn image(
         };
         (bytes, mime, format!("\"{}\"", photo.blake3), extension)
     };
+    if caller.role == Role::Marketing && !owed_thumbnail {
+        // Reading the object and building the rendition happen outside the lock: a withdrawal
+        // that returned meanwhile must still stop the answer, so the release is checked again now
+        // that the bytes are ready, and only then is the download audited. A grid's thumbnail is
+        // a view, not a download: auditing every tile would bury the downloads.
+        still_released(&state, &caller, &photo.id).await?;
+        if !thumb {
+            let audit =
+                AuditDraft::new(&caller.token_id, "image_downloaded", &photo.id, serde_json::json!({ "web": web }));
+            state.store.append_audit(audit).await?;
+        }
+    }
     Ok((
         [
             (header::CONTENT_TYPE, mime.to_string()),
@@ -733,4 +736,38 @@ pub async fn image(
         bytes,
     )
         .into_response())
+}
+
+/// 410 `image_deleted`.
+fn image_deleted() -> ApiError {
+    ApiError::new(StatusCode::GONE, "image_deleted", "the image was deleted after consent was withdrawn")
+}
+
+/// Whether the photo's image has been deleted (or the photo itself is gone), read now.
+async fn image_is_deleted(state: &AppState, photo_id: &str) -> Result<bool, ApiError> {
+    Ok(state.store.photo(photo_id).await?.is_none_or(|p| p.image_deleted_at.is_some()))
+}
+
+/// 409 `not_released`, with the reasons.
+fn not_released(reasons: Vec<policy::Reason>) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "not_released",
+        "this photo is not released to marketing now; it has left the queue",
+    )
+    .with_detail(serde_json::json!({ "reasons": reasons }))
+}
+
+/// Checks again, under the chain lock, that marketing may still have the image it has just read:
+/// 410 `image_deleted` when a withdrawal has deleted it meanwhile, 409 `not_released` with the
+/// reasons when it has otherwise left the queue.
+async fn still_released(state: &AppState, caller: &Caller, photo_id: &str) -> Result<(), ApiError> {
+    let Err(reasons) = state.store.released_for_download(photo_id, state.evaluation(&caller.token_id).await?).await?
+    else {
+        return Ok(());
+    };
+    if image_is_deleted(state, photo_id).await? {
+        return Err(image_deleted());
+    }
+    Err(not_released(reasons))
 }

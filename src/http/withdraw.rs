@@ -113,7 +113,7 @@ fn date_of(ms: i64) -> String {
 }
 
 fn already_used(state: &AppState, status: StatusCode, used_at: i64) -> Response {
-    page(state, status, "Already withdrawn", WithdrawView::AlreadyUsed { on: date_of(used_at) })
+    page(state, status, "Link already used", WithdrawView::AlreadyUsed { on: date_of(used_at) })
 }
 
 /// The client's address, when the server was started with connect info (it always is outside

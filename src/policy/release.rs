@@ -142,6 +142,7 @@ mod tests {
             purposes: purposes.iter().copied().collect(),
             giver,
             given_at: datetime!(2026-09-01 09:00 UTC),
+            recorded_at: datetime!(2026-09-01 09:00 UTC),
             expires_at: expires,
         }
     }
@@ -188,6 +189,7 @@ mod tests {
             purposes: web.iter().copied().collect(),
             giver: Giver::Guardian("mum".into()),
             given_at: datetime!(2026-10-01 09:00 UTC),
+            recorded_at: datetime!(2026-10-01 09:00 UTC),
             expires_at: None,
         };
         let learners: BTreeMap<String, LearnerFacts> = [

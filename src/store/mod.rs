@@ -238,6 +238,7 @@ impl ConsentRecord {
             purposes: self.purposes.iter().copied().collect(),
             giver: self.giver.clone(),
             given_at: time_of_ms(self.given_at),
+            recorded_at: time_of_ms(self.recorded_at),
             expires_at: self.expires_at.map(time_of_ms),
         }
     }
@@ -248,12 +249,28 @@ impl ConsentRecord {
 pub struct Evaluation {
     /// The moment; tests inject it, the service uses the clock.
     pub at: time::OffsetDateTime,
+    /// Whether `at` is the clock's reading (the service) rather than an injected moment (tests):
+    /// then writes that decide releases read the clock again once they hold the chain lock (see
+    /// [`Evaluation::after_lock`]).
+    pub live: bool,
     /// The provider's policy switches.
     pub rules: Rules,
     /// Who caused the re-evaluation, for the audit log (a token id, `system`, `withdrawal_link`).
     pub actor: String,
     /// Every learner's names, for the name check.
     pub names: std::sync::Arc<crate::policy::names::NameIndex>,
+}
+
+impl Evaluation {
+    /// The evaluation to use once the chain lock is held. A live one reads the clock again (never
+    /// going back): a claim or download that waited behind a withdrawal is then decided at a moment
+    /// after it, not at the moment its request arrived. An injected moment is kept.
+    pub fn after_lock(mut self) -> Evaluation {
+        if self.live {
+            self.at = self.at.max(time::OffsetDateTime::now_utc());
+        }
+        self
+    }
 }
 
 /// A purpose whose status changed in a re-evaluation.
@@ -404,7 +421,9 @@ pub trait Store: Send + Sync + 'static {
         eval: Evaluation,
     ) -> Result<BTreeMap<Purpose, PurposeStatus>, StoreError>;
     /// Replaces a photo's caption, alt text, learners, `all_tagged` and purposes, re-evaluates it
-    /// and audits it, in one transaction; `false` when there is no such photo.
+    /// and audits it, in one transaction; `false` when there is no such photo. A learner untagged
+    /// while their refusal or withdrawal stands for one of its purposes is recorded as blocking it
+    /// (held `matches_withdrawn` for them while their no stands), so untagging never releases it.
     async fn update_photo(&self, photo: &PhotoRecord, audit: AuditDraft, eval: Evaluation) -> Result<bool, StoreError>;
     /// Finds a photo by id.
     async fn photo(&self, id: &str) -> Result<Option<PhotoRecord>, StoreError>;
@@ -466,8 +485,8 @@ pub trait Store: Send + Sync + 'static {
     /// after `after` in id order, at most `limit`: the periodic sweep pages through them.
     async fn live_photo_ids(&self, after: &str, limit: i64) -> Result<Vec<String>, StoreError>;
     /// Imports learners matched by external reference, all or nothing: a new reference is created;
-    /// a known one has its names and date of birth replaced (the preferred name only when the file
-    /// gives one) and gains the guardians it lacks (matched by name, ignoring case; none is ever
+    /// a known one has its names replaced, and its date of birth and preferred name only when the
+    /// file gives them (a blank cell keeps what is on record) and gains the guardians it lacks (matched by name, ignoring case; none is ever
     /// removed: that is a safeguarding decision for a person). Photos of changed learners are
     /// re-evaluated. On a dry run the same work is done and rolled back, so the summary is exact.
     async fn import_learners(

@@ -253,6 +253,21 @@ macro_rules! sql_store {
                 rows.iter().map(consent_from_row).collect()
             }
 
+            /// When an event for `learner_id` committed now is recorded: the clock, but after every
+            /// event already on record for them, so that "recorded later" follows the order in which
+            /// the chain lock was held even between replicas whose clocks differ a little.
+            async fn recorded_at_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                learner_id: &str,
+                now: i64,
+            ) -> Result<i64, StoreError> {
+                let latest: Option<i64> = sqlx::query_scalar("SELECT MAX(recorded_at) FROM consent_events WHERE learner_id = $1")
+                    .bind(learner_id)
+                    .fetch_one(&mut *conn)
+                    .await?;
+                Ok(latest.map_or(now, |latest| now.max(latest.saturating_add(1))))
+            }
+
             async fn learner_facts_in(
                 conn: &mut <$db as sqlx::Database>::Connection,
                 learner_id: &str,
@@ -983,9 +998,14 @@ macro_rules! sql_store {
                 Ok(status)
             }
 
-            async fn update_photo(&self, photo: &PhotoRecord, audit: AuditDraft, eval: Evaluation) -> Result<bool, StoreError> {
+            async fn update_photo(&self, photo: &PhotoRecord, mut audit: AuditDraft, eval: Evaluation) -> Result<bool, StoreError> {
                 let mut tx = self.$write.begin().await?;
                 Self::lock_in(&mut *tx).await?;
+                let was_tagged: Vec<String> =
+                    sqlx::query_scalar("SELECT learner_id FROM photo_learners WHERE photo_id = $1")
+                        .bind(&photo.id)
+                        .fetch_all(&mut *tx)
+                        .await?;
                 let updated = sqlx::query(
                     "UPDATE photos SET caption = $1, alt_text = $2, all_tagged = $3, title = $4, tags = $5 WHERE id = $6",
                 )
@@ -1007,6 +1027,38 @@ macro_rules! sql_store {
                     .bind(&photo.id)
                     .fetch_all(&mut *tx)
                     .await?;
+                // Untagging someone whose "no" stands must not release the photo: they are still in
+                // it. They stay blocked on it, as for a look-alike, while their no stands.
+                let mut purposes_asked: Vec<Purpose> =
+                    stored.iter().filter_map(|name| name.parse().ok()).chain(photo.purposes.iter().copied()).collect();
+                purposes_asked.sort();
+                purposes_asked.dedup();
+                let mut blocked = Vec::new();
+                for learner_id in was_tagged.iter().filter(|id| !photo.learner_ids.contains(id)) {
+                    let Some(facts) = Self::learner_facts_in(&mut *tx, learner_id).await? else { continue };
+                    let said_no = purposes_asked.iter().any(|purpose| {
+                        matches!(
+                            crate::policy::consent::decide(&facts.learner, &facts.events, *purpose, eval.at, eval.rules),
+                            crate::policy::consent::Decision::Deny { reasons }
+                                if reasons.iter().any(|r| matches!(r, crate::policy::consent::DenyReason::Refused | crate::policy::consent::DenyReason::Withdrawn))
+                        )
+                    });
+                    if said_no {
+                        sqlx::query(
+                            "INSERT INTO photo_blocks (photo_id, learner_id, matched_photo_id) VALUES ($1, $2, $3) \
+                             ON CONFLICT (photo_id, learner_id) DO NOTHING",
+                        )
+                        .bind(&photo.id)
+                        .bind(learner_id)
+                        .bind(&photo.id)
+                        .execute(&mut *tx)
+                        .await?;
+                        blocked.push(learner_id.clone());
+                    }
+                }
+                if !blocked.is_empty() {
+                    audit.details["blocked_learners"] = serde_json::json!(blocked);
+                }
                 for name in &stored {
                     if !photo.purposes.iter().any(|p| p.as_str() == name) {
                         // Only an item marketing has not taken can simply go; the handler refuses others.
@@ -1048,6 +1100,17 @@ macro_rules! sql_store {
             ) -> Result<Vec<StatusChange>, StoreError> {
                 let mut tx = self.$write.begin().await?;
                 Self::lock_in(&mut *tx).await?;
+                let eval = eval.after_lock();
+                let stamped;
+                let event = if eval.live {
+                    stamped = ConsentRecord {
+                        recorded_at: Self::recorded_at_in(&mut *tx, &event.learner_id, ms_of_time(eval.at)).await?,
+                        ..event.clone()
+                    };
+                    &stamped
+                } else {
+                    event
+                };
                 Self::insert_consent_in(&mut *tx, event).await?;
                 if let Some(hash) = link_token_hash {
                     sqlx::query("INSERT INTO withdrawal_links (token_hash, grant_id) VALUES ($1, $2)")
@@ -1113,7 +1176,9 @@ macro_rules! sql_store {
                     .fetch_one(&mut *tx)
                     .await?;
                 let grant = consent_from_row(&grant_row)?;
+                let eval = eval.after_lock();
                 let now = ms_of_time(eval.at);
+                let recorded_at = if eval.live { Self::recorded_at_in(&mut *tx, &grant.learner_id, now).await? } else { now };
                 let event = ConsentRecord {
                     id: new_event_id.to_string(),
                     learner_id: grant.learner_id.clone(),
@@ -1127,7 +1192,7 @@ macro_rules! sql_store {
                     method: "withdrawal_link".into(),
                     evidence: format!("withdrawal link of grant {}", grant.id),
                     recorded_by: "withdrawal_link".into(),
-                    recorded_at: now,
+                    recorded_at,
                 };
                 Self::insert_consent_in(&mut *tx, &event).await?;
                 sqlx::query("UPDATE withdrawal_links SET used_at = $1, withdrawal_id = $2 WHERE token_hash = $3")
@@ -1400,7 +1465,11 @@ macro_rules! sql_store {
                     if existing.try_get::<Option<String>, _>("preferred_name")? != preferred {
                         fields.push("preferred_name");
                     }
-                    if existing.try_get::<Option<String>, _>("date_of_birth")? != learner.date_of_birth {
+                    // A blank cell means "not given", as for the preferred name: blanking a known date of
+                    // birth would make an adult count as a child again (and a guardian's grant count).
+                    let stored_dob: Option<String> = existing.try_get("date_of_birth")?;
+                    let date_of_birth = learner.date_of_birth.clone().or_else(|| stored_dob.clone());
+                    if stored_dob != date_of_birth {
                         fields.push("date_of_birth");
                     }
                     if !fields.is_empty() {
@@ -1411,7 +1480,7 @@ macro_rules! sql_store {
                         .bind(&learner.given_name)
                         .bind(&learner.family_name)
                         .bind(&preferred)
-                        .bind(&learner.date_of_birth)
+                        .bind(&date_of_birth)
                         .bind(learner.updated_at)
                         .bind(&id)
                         .execute(&mut *tx)
@@ -1495,6 +1564,7 @@ macro_rules! sql_store {
             ) -> Result<Option<QueueItem>, StoreError> {
                 let mut tx = self.$write.begin().await?;
                 Self::lock_in(&mut *tx).await?;
+                let eval = eval.after_lock();
                 let now = ms_of_time(eval.at);
                 loop {
                     // Two index-ordered lookups rather than one OR: an item whose lease ran out
@@ -1542,6 +1612,7 @@ macro_rules! sql_store {
             ) -> Result<Option<QueueItem>, StoreError> {
                 let mut tx = self.$write.begin().await?;
                 Self::lock_in(&mut *tx).await?;
+                let eval = eval.after_lock();
                 let photo_id: Option<String> = sqlx::query_scalar(
                     "SELECT photo_id FROM photo_purposes WHERE item_id = $1 \
                      AND (state = 'queued' OR (state = 'claimed' AND lease_expires_at <= $2))",
@@ -1648,6 +1719,7 @@ macro_rules! sql_store {
             ) -> Result<Result<(), Vec<Reason>>, StoreError> {
                 let mut tx = self.$write.begin().await?;
                 Self::lock_in(&mut *tx).await?;
+                let eval = eval.after_lock();
                 Self::reevaluate_in(&mut tx, &[photo_id.to_string()], &eval).await?;
                 let deleted: Option<Option<i64>> = sqlx::query_scalar("SELECT image_deleted_at FROM photos WHERE id = $1")
                     .bind(photo_id)

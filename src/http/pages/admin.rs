@@ -277,7 +277,11 @@ fn consent_body(fields: &Fields) -> Result<NewConsent, ApiError> {
         body["guardian_id"] = id.into();
     }
     let given_on = fields.text("given_on");
-    if !given_on.is_empty() {
+    // The form has a date alone. Today means now (omitted, the API takes the current time): midnight
+    // would date a no phoned in this afternoon before a grant recorded this morning. An earlier day
+    // means that day's start.
+    let today = time::OffsetDateTime::now_utc().date().to_string();
+    if !given_on.is_empty() && given_on != today {
         body["given_at"] = format!("{given_on}T00:00:00Z").into();
     }
     let expires = fields.text("expires_on");
@@ -513,4 +517,26 @@ async fn audit_page(
         head: format!("{head_seq}:{head_hash}"),
     };
     Ok(render(StatusCode::OK, &page).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn given_at_sent(given_on: &str) -> Option<String> {
+        let form = format!(
+            "kind=withdrawn&purposes=website&given_by=learner&form_version=v1&method=in_person&evidence=call&\
+             form_text=x&given_on={given_on}"
+        );
+        consent_body(&Fields::parse(form.as_bytes())).unwrap().given_at
+    }
+
+    #[test]
+    fn a_consent_given_today_is_dated_now_and_an_earlier_day_at_its_start() {
+        let today = time::OffsetDateTime::now_utc().date();
+        assert_eq!(given_at_sent(&today.to_string()), None, "today: the API takes the current time");
+        let yesterday = today.previous_day().unwrap();
+        assert_eq!(given_at_sent(&yesterday.to_string()), Some(format!("{yesterday}T00:00:00Z")));
+        assert_eq!(given_at_sent(""), None);
+    }
 }
