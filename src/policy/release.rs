@@ -34,9 +34,12 @@ pub struct PhotoFacts<'a> {
     /// Learners whose withdrawn or refused photo this one resembles: held for them while their no
     /// stands, whether they are tagged or not.
     pub resembles_photos_of: &'a [String],
-    /// The texts that leave with the image (caption, alt text): no learner's full name may be in
-    /// them.
+    /// The texts that leave with the image (caption, alt text, title, each tag): no learner's full
+    /// name may be in any of them.
     pub texts: &'a [&'a str],
+    /// The tags, in order: also read together, since a name can be split across them ("Amira",
+    /// "Khan"). The caption is never read with them: that would join words across a sentence.
+    pub tags: &'a [&'a str],
 }
 
 fn reason_of(deny: DenyReason) -> Reason {
@@ -60,7 +63,13 @@ pub fn evaluate(
     rules: Rules,
 ) -> BTreeMap<Purpose, PurposeStatus> {
     // The name check is the same for every purpose: the text is the same.
-    let mut named: Vec<String> = photo.texts.iter().flat_map(|t| names.find(t)).map(|m| m.learner_id).collect();
+    let mut named: Vec<String> = photo
+        .texts
+        .iter()
+        .flat_map(|t| names.find(t))
+        .chain(names.find_across(photo.tags))
+        .map(|m| m.learner_id)
+        .collect();
     named.sort();
     named.dedup();
     photo
@@ -204,6 +213,7 @@ mod tests {
             purposes: &web,
             resembles_photos_of: &zara,
             texts: &[],
+            tags: &[],
         };
         let status = &evaluate(photo, &learners, &NameIndex::default(), NOW, Rules::default())[&Purpose::Website];
         assert_eq!((status.state, status.reasons.clone()), (State::Held, vec![Reason::MatchesWithdrawn]));
@@ -219,6 +229,7 @@ mod tests {
             purposes: &web,
             resembles_photos_of: &amira,
             texts: &[],
+            tags: &[],
         };
         assert_eq!(
             evaluate(photo, &learners, &NameIndex::default(), NOW, Rules::default())[&Purpose::Website].state,
@@ -241,6 +252,7 @@ mod tests {
             purposes: &web,
             resembles_photos_of: &[],
             texts: &[],
+            tags: &[],
         };
         let status = &evaluate(photo, &learners, &NameIndex::default(), NOW, Rules::default())[&Purpose::Website];
         assert_eq!(status.state, State::Held);
@@ -254,6 +266,7 @@ mod tests {
             purposes: &web,
             resembles_photos_of: &[],
             texts: &[],
+            tags: &[],
         };
         let status = &evaluate(photo, &learners, &NameIndex::default(), NOW, Rules::default())[&Purpose::Website];
         assert_eq!((status.state, status.reasons.len(), status.learners.len()), (State::Queued, 0, 0));
@@ -272,6 +285,7 @@ mod tests {
             purposes: &asked,
             resembles_photos_of: &[],
             texts: &[],
+            tags: &[],
         };
         let status = evaluate(photo, &learners, &NameIndex::default(), NOW, Rules::default());
         assert_eq!(status[&Purpose::Print].state, State::Queued);
@@ -291,14 +305,21 @@ mod tests {
             purposes: &web,
             resembles_photos_of: &[],
             texts: &[],
+            tags: &[],
         };
         assert_eq!(
             evaluate(photo, &learners, &NameIndex::default(), NOW, Rules::default())[&Purpose::Website].reasons,
             vec![Reason::UntaggedPeople]
         );
         let nobody: Vec<String> = Vec::new();
-        let photo =
-            PhotoFacts { learner_ids: &nobody, all_tagged: true, purposes: &web, resembles_photos_of: &[], texts: &[] };
+        let photo = PhotoFacts {
+            learner_ids: &nobody,
+            all_tagged: true,
+            purposes: &web,
+            resembles_photos_of: &[],
+            texts: &[],
+            tags: &[],
+        };
         assert_eq!(
             evaluate(photo, &learners, &NameIndex::default(), NOW, Rules::default())[&Purpose::Website].reasons,
             vec![Reason::NoLearnersTagged]
@@ -315,6 +336,7 @@ mod tests {
             purposes: &web,
             resembles_photos_of: &[],
             texts: &[],
+            tags: &[],
         };
         assert_eq!(
             evaluate(photo, &BTreeMap::new(), &NameIndex::default(), NOW, Rules::default())[&Purpose::Website].state,
@@ -331,6 +353,7 @@ mod tests {
             purposes: &web,
             resembles_photos_of: &[],
             texts: &[],
+            tags: &[],
         };
         assert_eq!(
             evaluate(photo, &learners, &NameIndex::default(), NOW, Rules::default())[&Purpose::Website].state,
