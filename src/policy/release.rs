@@ -167,6 +167,40 @@ mod tests {
     }
 
     #[test]
+    fn a_name_split_across_tags_holds_the_photo_but_not_across_caption_and_tags() {
+        use crate::policy::names::NameEntry;
+        let web = [Purpose::Website];
+        let learners: BTreeMap<String, LearnerFacts> =
+            [("ben".to_string(), child(vec![grant("g1", Giver::Guardian("mum".into()), &web, None)]))].into();
+        let names = NameIndex::build([NameEntry {
+            learner_id: "amira".into(),
+            given_name: "Amira".into(),
+            preferred_name: None,
+            family_name: "Khan".into(),
+        }]);
+        let pictured = ids(&["ben"]);
+        let status = |texts: &[&str], tags: &[&str]| {
+            let photo = PhotoFacts {
+                learner_ids: &pictured,
+                all_tagged: true,
+                purposes: &web,
+                resembles_photos_of: &[],
+                texts,
+                tags,
+            };
+            evaluate(photo, &learners, &names, NOW, Rules::default()).remove(&Purpose::Website).unwrap()
+        };
+        let tags = ["Amira", "Khan"];
+        let held = status(&["Workshop", "", "", "Amira", "Khan"], &tags);
+        assert_eq!((held.state, held.reasons), (State::Held, vec![Reason::NameInText]));
+        assert_eq!(held.learners, vec![LearnerReason { learner_id: "amira".into(), reason: Reason::NameInText }]);
+        // Each tag alone names nobody, and a caption ending in a first name does not run on into
+        // the tags.
+        assert_eq!(status(&["Well done Amira", "", "", "Khan Academy"], &["Khan Academy"]).state, State::Queued);
+        assert_eq!(status(&["Amira", "", "", "Khan"], &[]).state, State::Queued);
+    }
+
+    #[test]
     fn transitions_cover_every_state() {
         use State::*;
         let table = [
