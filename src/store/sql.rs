@@ -286,8 +286,7 @@ macro_rules! sql_store {
                 all_tagged: bool,
                 purposes: &[Purpose],
                 blocked_by: &[String],
-                texts: &[&str],
-                tags: &[&str],
+                (texts, tags): (&[&str], &[&str]),
                 eval: &Evaluation,
             ) -> Result<BTreeMap<Purpose, PurposeStatus>, StoreError> {
                 let mut learners = BTreeMap::new();
@@ -361,7 +360,7 @@ macro_rules! sql_store {
                     texts.extend(tags.iter().map(String::as_str));
                     let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
                     let evaluated =
-                        Self::evaluate_in(&mut **tx, &learner_ids, all_tagged, &purposes, &blocked_by, &texts, &tags, eval)
+                        Self::evaluate_in(&mut **tx, &learner_ids, all_tagged, &purposes, &blocked_by, (&texts, &tags), eval)
                             .await?;
                     for (purpose, rules_say) in evaluated {
                         let from = current.remove(&purpose).expect("evaluated purposes are the stored ones");
@@ -770,8 +769,10 @@ macro_rules! sql_store {
                     photo.all_tagged,
                     &photo.purposes,
                     &blocked_by,
-                    &photo.texts().into_iter().map(|(_, t)| t).collect::<Vec<_>>(),
-                    &photo.tags.iter().map(String::as_str).collect::<Vec<_>>(),
+                    (
+                        &photo.texts().into_iter().map(|(_, t)| t).collect::<Vec<_>>(),
+                        &photo.tags.iter().map(String::as_str).collect::<Vec<_>>(),
+                    ),
                     &eval,
                 )
                 .await?;
