@@ -27,7 +27,7 @@ use std::cmp::Reverse;
 use std::collections::HashMap;
 use std::ops::Range;
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use unicode_normalization::char::{decompose_compatible, is_combining_mark};
 
 /// One learner's names, as the index needs them.
@@ -94,22 +94,11 @@ const STOP_WORDS: &[&str] = &[
 /// "D'Arcy" / "D Arcy"): each family name starting with one is also indexed split there.
 const FAMILY_PREFIXES: &[&str] = &["mac", "mc", "o", "d", "fitz"];
 
-/// A full name written as one word ("AmiraKhan"): whose, and where the first name is in it.
-#[derive(Debug, Clone, Copy)]
-struct Joined {
-    learner: u32,
-    /// Folded bytes of the first name.
-    first_len: u32,
-    /// The first name comes first ("AmiraKhan"), not last ("KhanAmira").
-    first_leads: bool,
-}
-
 /// What a pattern of the automaton stands for (several things at once when names coincide).
 #[derive(Debug, Clone, Copy, Default)]
 struct Role {
     given: bool,
     family: bool,
-    joined: Option<Joined>,
 }
 
 /// All learners' names, indexed for checking texts.
@@ -122,6 +111,10 @@ pub struct NameIndex {
     /// (given pattern, family pattern) → the first learner with that pair, by index into
     /// `learner_ids`.
     pairs: HashMap<(u32, u32), u32>,
+    /// One-word patterns by their folded word: a word that is a given name and a family name run
+    /// together ("amirakhan") is found by looking up its two halves, each an O(1) lookup, rather
+    /// than by a pattern per learner, which would triple the automaton and its build time.
+    single_words: HashMap<String, u32>,
     learner_ids: Vec<String>,
 }
 
@@ -330,6 +323,7 @@ struct Patterns {
     ids: HashMap<String, u32>,
     words: Vec<u32>,
     roles: Vec<Role>,
+    single_words: HashMap<String, u32>,
 }
 
 impl Patterns {
@@ -345,6 +339,9 @@ impl Patterns {
         self.texts.push(key);
         self.words.push(phrase.len() as u32);
         self.roles.push(Role::default());
+        if let [word] = phrase {
+            self.single_words.insert(word.clone(), id);
+        }
         id
     }
 }
@@ -382,33 +379,31 @@ impl NameIndex {
             }
             firsts.sort();
             firsts.dedup();
-            let family_joined = family_words.concat();
             for first in &firsts {
                 let given = patterns.intern(first);
                 patterns.roles[given as usize].given = true;
                 for &family in &families {
                     pairs.entry((given, family)).or_insert(learner);
                 }
-                // Hashtags and handles: "#AmiraKhan", "KhanAmira".
-                let first_joined = first.concat();
-                let first_len = first_joined.len() as u32;
-                for (joined, first_leads) in [
-                    (format!("{first_joined}{family_joined}"), true),
-                    (format!("{family_joined}{first_joined}"), false),
-                ] {
-                    let id = patterns.intern(&[joined]);
-                    let role = &mut patterns.roles[id as usize];
-                    role.joined.get_or_insert(Joined { learner, first_len, first_leads });
-                }
             }
         }
         let automaton = (!patterns.texts.is_empty()).then(|| {
             AhoCorasick::builder()
                 .match_kind(MatchKind::Standard)
+                // The noncontiguous NFA skips a second pass over ~100 000 patterns at build time;
+                // texts are short, so the faster search of the other kinds would not pay it back.
+                .kind(Some(AhoCorasickKind::NoncontiguousNFA))
                 .build(&patterns.texts)
                 .expect("name patterns are small and valid")
         });
-        NameIndex { automaton, pattern_words: patterns.words, roles: patterns.roles, pairs, learner_ids }
+        NameIndex {
+            automaton,
+            pattern_words: patterns.words,
+            roles: patterns.roles,
+            pairs,
+            single_words: patterns.single_words,
+            learner_ids,
+        }
     }
 
     /// How many learners the index holds.
@@ -450,12 +445,13 @@ impl NameIndex {
             }
             let first = first as usize;
             let pattern = m.pattern().as_u32();
-            if let Some(joined) = self.roles[pattern as usize].joined {
-                found.push(self.joined_match(text, &toks[first], joined));
-            }
             let count = self.pattern_words[pattern as usize] as usize;
             starting.entry(first).or_default().push((count, pattern));
             ending.entry(first + count - 1).or_default().push((first, pattern));
+        }
+        // Hashtags and handles: "#AmiraKhan", "KhanAmira".
+        for token in &toks {
+            self.find_joined(text, token, &mut found);
         }
         for (&first, parts) in &starting {
             for &(count, pattern) in parts {
@@ -621,22 +617,28 @@ impl NameIndex {
         }
     }
 
-    /// A full name written as the one word `token`: the first name is the bytes that fold to its
-    /// part of the pattern.
-    fn joined_match(&self, text: &str, token: &Token, joined: Joined) -> NameMatch {
-        let span = token.span.clone();
-        let first_name = if joined.first_leads {
-            span.start..folded_prefix_end(text, span.clone(), joined.first_len as usize)
-        } else {
-            let family_len = token.norm.len() - joined.first_len as usize;
-            folded_prefix_end(text, span.clone(), family_len)..span.end
-        };
-        NameMatch {
-            learner_id: self.learner_ids[joined.learner as usize].clone(),
-            start: span.start,
-            end: span.end,
-            first_name,
-            possessive: token.possessive,
+    /// A full name written as the one word `token` ("amirakhan", "khanamira"): every split of
+    /// it into a given and a family name of one learner.
+    fn find_joined(&self, text: &str, token: &Token, found: &mut Vec<NameMatch>) {
+        let word = token.norm.as_str();
+        for (at, _) in word.char_indices().skip(1) {
+            let (head, tail) = word.split_at(at);
+            // Most heads are no name: the tail is looked up only after the head.
+            let Some(&head) = self.single_words.get(head) else { continue };
+            let Some(&tail) = self.single_words.get(tail) else { continue };
+            let span = token.span.clone();
+            let cut = folded_prefix_end(text, span.clone(), at);
+            for (given, family, first_name) in [(head, tail, span.start..cut), (tail, head, cut..span.end)] {
+                if let Some(learner) = self.pair(given, family) {
+                    found.push(NameMatch {
+                        learner_id: self.learner_ids[learner as usize].clone(),
+                        start: span.start,
+                        end: span.end,
+                        first_name,
+                        possessive: token.possessive,
+                    });
+                }
+            }
         }
     }
 }
