@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::{input, ApiError, AppState, Caller};
 use crate::media::{self, ContentHash};
 use crate::objects::Objects;
-use crate::policy::names::{suggest_redaction, NameIndex};
+use crate::policy::names::NameIndex;
 use crate::policy::{self, Purpose, PurposeStatus};
 use crate::store::{now_ms, AuditDraft, PhotoRecord, Role, StoreError};
 
@@ -94,7 +94,8 @@ pub struct NameCheckView {
 /// One full name found.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct NameFound {
-    /// `caption`, `alt_text`, `title` or `tags[i]`.
+    /// `caption`, `alt_text`, `title`, `tags[i]`, or `tags` for a name split across tags (offsets
+    /// then in the tags joined by single spaces).
     pub field: String,
     /// Byte offset where the name starts.
     pub start: usize,
@@ -119,18 +120,21 @@ pub struct SuggestedRedaction {
 
 /// The name check of every text that leaves with the photo.
 fn name_check(photo: &PhotoRecord, names: &NameIndex) -> NameCheckView {
-    let redact = |text: &str| suggest_redaction(text, &names.find(text));
     let mut matches = Vec::new();
     for (field, text) in photo.texts() {
         for m in names.find(text) {
             matches.push(NameFound { field: field.clone(), start: m.start, end: m.end, learner_id: m.learner_id });
         }
     }
+    let tags: Vec<&str> = photo.tags.iter().map(String::as_str).collect();
+    for m in names.find_across(&tags) {
+        matches.push(NameFound { field: "tags".into(), start: m.start, end: m.end, learner_id: m.learner_id });
+    }
     let suggested_redaction = (!matches.is_empty()).then(|| SuggestedRedaction {
-        caption: redact(&photo.caption),
-        alt_text: redact(&photo.alt_text),
-        title: redact(&photo.title),
-        tags: photo.tags.iter().map(|t| redact(t)).collect(),
+        caption: names.redact(&photo.caption),
+        alt_text: names.redact(&photo.alt_text),
+        title: names.redact(&photo.title),
+        tags: names.redact_tags(&tags),
     });
     NameCheckView { matches, suggested_redaction }
 }

@@ -34,9 +34,12 @@ pub struct PhotoFacts<'a> {
     /// Learners whose withdrawn or refused photo this one resembles: held for them while their no
     /// stands, whether they are tagged or not.
     pub resembles_photos_of: &'a [String],
-    /// The texts that leave with the image (caption, alt text): no learner's full name may be in
-    /// them.
+    /// The texts that leave with the image (caption, alt text, title, each tag): no learner's full
+    /// name may be in any of them.
     pub texts: &'a [&'a str],
+    /// The tags, in order: also read together, since a name can be split across them ("Amira",
+    /// "Khan"). The caption is never read with them: that would join words across a sentence.
+    pub tags: &'a [&'a str],
 }
 
 fn reason_of(deny: DenyReason) -> Reason {
@@ -60,7 +63,13 @@ pub fn evaluate(
     rules: Rules,
 ) -> BTreeMap<Purpose, PurposeStatus> {
     // The name check is the same for every purpose: the text is the same.
-    let mut named: Vec<String> = photo.texts.iter().flat_map(|t| names.find(t)).map(|m| m.learner_id).collect();
+    let mut named: Vec<String> = photo
+        .texts
+        .iter()
+        .flat_map(|t| names.find(t))
+        .chain(names.find_across(photo.tags))
+        .map(|m| m.learner_id)
+        .collect();
     named.sort();
     named.dedup();
     photo
@@ -159,6 +168,40 @@ mod tests {
     }
 
     #[test]
+    fn a_name_split_across_tags_holds_the_photo_but_not_across_caption_and_tags() {
+        use crate::policy::names::NameEntry;
+        let web = [Purpose::Website];
+        let learners: BTreeMap<String, LearnerFacts> =
+            [("ben".to_string(), child(vec![grant("g1", Giver::Guardian("mum".into()), &web, None)]))].into();
+        let names = NameIndex::build([NameEntry {
+            learner_id: "amira".into(),
+            given_name: "Amira".into(),
+            preferred_name: None,
+            family_name: "Khan".into(),
+        }]);
+        let pictured = ids(&["ben"]);
+        let status = |texts: &[&str], tags: &[&str]| {
+            let photo = PhotoFacts {
+                learner_ids: &pictured,
+                all_tagged: true,
+                purposes: &web,
+                resembles_photos_of: &[],
+                texts,
+                tags,
+            };
+            evaluate(photo, &learners, &names, NOW, Rules::default()).remove(&Purpose::Website).unwrap()
+        };
+        let tags = ["Amira", "Khan"];
+        let held = status(&["Workshop", "", "", "Amira", "Khan"], &tags);
+        assert_eq!((held.state, held.reasons), (State::Held, vec![Reason::NameInText]));
+        assert_eq!(held.learners, vec![LearnerReason { learner_id: "amira".into(), reason: Reason::NameInText }]);
+        // Each tag alone names nobody, and a caption ending in a first name does not run on into
+        // the tags.
+        assert_eq!(status(&["Well done Amira", "", "", "Khan Academy"], &["Khan Academy"]).state, State::Queued);
+        assert_eq!(status(&["Amira", "", "", "Khan"], &[]).state, State::Queued);
+    }
+
+    #[test]
     fn transitions_cover_every_state() {
         use State::*;
         let table = [
@@ -206,6 +249,7 @@ mod tests {
             purposes: &web,
             resembles_photos_of: &zara,
             texts: &[],
+            tags: &[],
         };
         let status = &evaluate(photo, &learners, &NameIndex::default(), NOW, Rules::default())[&Purpose::Website];
         assert_eq!((status.state, status.reasons.clone()), (State::Held, vec![Reason::MatchesWithdrawn]));
@@ -221,6 +265,7 @@ mod tests {
             purposes: &web,
             resembles_photos_of: &amira,
             texts: &[],
+            tags: &[],
         };
         assert_eq!(
             evaluate(photo, &learners, &NameIndex::default(), NOW, Rules::default())[&Purpose::Website].state,
@@ -243,6 +288,7 @@ mod tests {
             purposes: &web,
             resembles_photos_of: &[],
             texts: &[],
+            tags: &[],
         };
         let status = &evaluate(photo, &learners, &NameIndex::default(), NOW, Rules::default())[&Purpose::Website];
         assert_eq!(status.state, State::Held);
@@ -256,6 +302,7 @@ mod tests {
             purposes: &web,
             resembles_photos_of: &[],
             texts: &[],
+            tags: &[],
         };
         let status = &evaluate(photo, &learners, &NameIndex::default(), NOW, Rules::default())[&Purpose::Website];
         assert_eq!((status.state, status.reasons.len(), status.learners.len()), (State::Queued, 0, 0));
@@ -274,6 +321,7 @@ mod tests {
             purposes: &asked,
             resembles_photos_of: &[],
             texts: &[],
+            tags: &[],
         };
         let status = evaluate(photo, &learners, &NameIndex::default(), NOW, Rules::default());
         assert_eq!(status[&Purpose::Print].state, State::Queued);
@@ -293,14 +341,21 @@ mod tests {
             purposes: &web,
             resembles_photos_of: &[],
             texts: &[],
+            tags: &[],
         };
         assert_eq!(
             evaluate(photo, &learners, &NameIndex::default(), NOW, Rules::default())[&Purpose::Website].reasons,
             vec![Reason::UntaggedPeople]
         );
         let nobody: Vec<String> = Vec::new();
-        let photo =
-            PhotoFacts { learner_ids: &nobody, all_tagged: true, purposes: &web, resembles_photos_of: &[], texts: &[] };
+        let photo = PhotoFacts {
+            learner_ids: &nobody,
+            all_tagged: true,
+            purposes: &web,
+            resembles_photos_of: &[],
+            texts: &[],
+            tags: &[],
+        };
         assert_eq!(
             evaluate(photo, &learners, &NameIndex::default(), NOW, Rules::default())[&Purpose::Website].reasons,
             vec![Reason::NoLearnersTagged]
@@ -317,6 +372,7 @@ mod tests {
             purposes: &web,
             resembles_photos_of: &[],
             texts: &[],
+            tags: &[],
         };
         assert_eq!(
             evaluate(photo, &BTreeMap::new(), &NameIndex::default(), NOW, Rules::default())[&Purpose::Website].state,
@@ -333,6 +389,7 @@ mod tests {
             purposes: &web,
             resembles_photos_of: &[],
             texts: &[],
+            tags: &[],
         };
         assert_eq!(
             evaluate(photo, &learners, &NameIndex::default(), NOW, Rules::default())[&Purpose::Website].state,

@@ -301,7 +301,7 @@ macro_rules! sql_store {
                 all_tagged: bool,
                 purposes: &[Purpose],
                 blocked_by: &[String],
-                texts: &[&str],
+                (texts, tags): (&[&str], &[&str]),
                 eval: &Evaluation,
             ) -> Result<BTreeMap<Purpose, PurposeStatus>, StoreError> {
                 let mut learners = BTreeMap::new();
@@ -313,7 +313,7 @@ macro_rules! sql_store {
                         learners.insert(id.clone(), facts);
                     }
                 }
-                let photo = PhotoFacts { learner_ids, all_tagged, purposes, resembles_photos_of: blocked_by, texts };
+                let photo = PhotoFacts { learner_ids, all_tagged, purposes, resembles_photos_of: blocked_by, texts, tags };
                 Ok(release::evaluate(photo, &learners, &eval.names, eval.at, eval.rules))
             }
 
@@ -366,8 +366,10 @@ macro_rules! sql_store {
                     let purposes: Vec<Purpose> = current.keys().copied().collect();
                     let mut texts = vec![caption.as_str(), alt_text.as_str(), title.as_str()];
                     texts.extend(tags.iter().map(String::as_str));
+                    let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
                     let evaluated =
-                        Self::evaluate_in(&mut **tx, &learner_ids, all_tagged, &purposes, &blocked_by, &texts, eval).await?;
+                        Self::evaluate_in(&mut **tx, &learner_ids, all_tagged, &purposes, &blocked_by, (&texts, &tags), eval)
+                            .await?;
                     for (purpose, rules_say) in evaluated {
                         let from = current.remove(&purpose).expect("evaluated purposes are the stored ones");
                         let (state, takedown) = release::transition(from.state, rules_say.state == State::Queued);
@@ -973,7 +975,10 @@ macro_rules! sql_store {
                     photo.all_tagged,
                     &photo.purposes,
                     &blocked_by,
-                    &photo.texts().into_iter().map(|(_, t)| t).collect::<Vec<_>>(),
+                    (
+                        &photo.texts().into_iter().map(|(_, t)| t).collect::<Vec<_>>(),
+                        &photo.tags.iter().map(String::as_str).collect::<Vec<_>>(),
+                    ),
                     &eval,
                 )
                 .await?;
