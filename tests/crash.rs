@@ -335,3 +335,27 @@ async fn a_stalled_upload_does_not_hold_shutdown_past_the_grace() {
     assert!(signalled.elapsed() >= Duration::from_millis(900), "the server did not wait for the upload at all");
     drop(stream);
 }
+
+/// `serve` honours the same limit variables as `scrub`: a file over `CONSENTGATE_MAX_BYTES` is
+/// refused with 413.
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_honours_the_limit_variables() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = vec!["--data".to_string(), dir.path().display().to_string()];
+    let mut server = common::process::start_with_env(&args, &[("CONSENTGATE_MAX_BYTES", "50000")]);
+    let admin = server.printed_token(Duration::from_secs(10)).expect("first start prints the admin token");
+    let form = reqwest::multipart::Form::new()
+        .part("file", reqwest::multipart::Part::bytes(photo(1)).file_name("x.jpg"))
+        .text("purposes", "website");
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/v1/photos", server.base))
+        .bearer_auth(&admin)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    assert_eq!(response.status(), 413);
+    assert_eq!(response.json::<serde_json::Value>().await.unwrap()["error"], "file_too_large");
+}

@@ -424,3 +424,42 @@ async fn wrong_methods_get_a_json_405(server: TestServer) {
         assert!(!body["message"].as_str().unwrap().is_empty());
     }
 }
+
+/// Bodies are buffered whole before scrubbing, so only `2 × scrub_concurrency` uploads are
+/// received at once: with both slots held by clients still sending, a third upload waits, then is
+/// told 503 `busy` with `Retry-After`, and nothing is stored for it.
+#[tokio::test(flavor = "multi_thread")]
+async fn uploads_beyond_the_receiving_slots_are_told_to_come_back() {
+    use std::io::Write;
+    let server = TestServer::start_adjusted(Db::Sqlite, Blobs::Fs, |s| s.scrub_concurrency = 1).await;
+    let tutor = server.token(Role::Tutor).await;
+    let address = server.base.trim_start_matches("http://").to_string();
+    // Two uploads that send their headers and the start of a 1 MB body, then stall.
+    let mut stalled = Vec::new();
+    for _ in 0..2 {
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        write!(
+            stream,
+            "POST /api/v1/photos HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {tutor}\r\n\
+             Content-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: 1000000\r\n\r\n\
+             --XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.jpg\"\r\n\r\n"
+        )
+        .unwrap();
+        stream.write_all(&[0xFF; 4096]).unwrap();
+        stalled.push(stream);
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let before = server.snapshot().await;
+    let started = std::time::Instant::now();
+    let response = server.upload(&tutor, "x.jpg", corpus("jpg/gps/DSCN0027.jpg"), &[("purposes", "website")]).await;
+    assert_eq!(response.status(), 503);
+    assert!(started.elapsed() >= std::time::Duration::from_secs(5), "it did not wait for a slot");
+    assert_eq!(response.headers()["retry-after"], "5");
+    assert_eq!(response.json::<Value>().await.unwrap()["error"], "busy");
+    assert_eq!(server.snapshot().await, before);
+
+    // Once a slot is free again, uploads go through.
+    drop(stalled);
+    let response = server.upload(&tutor, "x.jpg", corpus("jpg/gps/DSCN0027.jpg"), &[("purposes", "website")]).await;
+    assert_eq!(response.status(), 201);
+}

@@ -48,9 +48,15 @@ fn free_port() -> u16 {
 /// Starts `consentgate ARGS serve` on a free port with the default sweep settings, and waits until
 /// it listens.
 pub fn start(args: &[String]) -> Server {
+    start_with_env(args, &[])
+}
+
+/// [`start`], with the environment variables `env` set for the server.
+pub fn start_with_env(args: &[String], env: &[(&str, &str)]) -> Server {
     let port = free_port();
     let mut child = command()
         .args(args)
+        .envs(env.iter().copied())
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .env("CONSENTGATE_LOG", "warn")
         .stdout(Stdio::piped())
