@@ -28,9 +28,14 @@ pub struct Settings {
     pub limits: Limits,
     /// How many uploads are scrubbed at once (default: the number of cores).
     pub scrub_concurrency: usize,
-    /// Orphaned objects younger than this survive the start-up sweep: another replica may be about
-    /// to commit their rows.
+    /// With a shared database or object store, orphaned objects younger than this survive the
+    /// start-up sweep (another replica may be about to commit their rows) until a sweep this long
+    /// after start. With SQLite and the local file system the start-up sweep spares nothing: one
+    /// process owns the data (see [`Settings::sole_owner`]).
     pub sweep_grace: Duration,
+    /// How long a stopping server waits for in-flight requests before it exits anyway: a stalled
+    /// client must not keep a deploy or a restart waiting for ever.
+    pub shutdown_grace: Duration,
     /// The address people reach this service at; withdrawal links start with it.
     pub public_url: String,
     /// How often statuses are re-evaluated for the passing of time (expiries, 18th birthdays) and
@@ -74,6 +79,7 @@ impl fmt::Debug for Settings {
             .field("limits", &self.limits)
             .field("scrub_concurrency", &self.scrub_concurrency)
             .field("sweep_grace", &self.sweep_grace)
+            .field("shutdown_grace", &self.shutdown_grace)
             .field("public_url", &self.public_url)
             .field("maintenance_interval", &self.maintenance_interval)
             .field("rules", &self.rules)
@@ -137,6 +143,8 @@ pub struct FileSettings {
     pub scrub_concurrency: Option<usize>,
     /// See [`Settings::sweep_grace`], in seconds.
     pub sweep_grace_seconds: Option<u64>,
+    /// See [`Settings::shutdown_grace`], in seconds.
+    pub shutdown_grace_seconds: Option<u64>,
     /// See [`Settings::public_url`].
     pub public_url: Option<String>,
     /// See [`Settings::maintenance_interval`], in seconds.
@@ -182,9 +190,13 @@ pub struct Overrides {
     /// Use path-style S3 addressing.
     #[arg(long, env = "CONSENTGATE_S3_PATH_STYLE", global = true)]
     pub s3_path_style: Option<bool>,
-    /// Seconds an orphaned object is spared by the start-up sweep.
+    /// Seconds an orphaned object is spared by the start-up sweep when the database or the object
+    /// store is shared (PostgreSQL or S3; default 600). SQLite with local files spares none.
     #[arg(long, env = "CONSENTGATE_SWEEP_GRACE_SECONDS", global = true)]
     pub sweep_grace_seconds: Option<u64>,
+    /// Seconds a stopping server waits for in-flight requests before exiting anyway (default 30).
+    #[arg(long, env = "CONSENTGATE_SHUTDOWN_GRACE_SECONDS", global = true)]
+    pub shutdown_grace_seconds: Option<u64>,
     /// The address people reach the service at (withdrawal links start with it); default
     /// `http://LISTEN`.
     #[arg(long, env = "CONSENTGATE_PUBLIC_URL", global = true)]
@@ -285,13 +297,30 @@ impl Settings {
             rules: Rules { guardian_grant_survives_majority: file.guardian_grant_survives_majority.unwrap_or(false) },
             database_url: overrides.database_url.clone().or(file.database_url).filter(|u| !u.is_empty()),
             s3,
-            limits: file.limits.unwrap_or_default(),
+            limits: limits_from_env(file.limits.unwrap_or_default(), |name| std::env::var(name).ok())?,
             scrub_concurrency: file.scrub_concurrency.unwrap_or(cores).max(1),
             sweep_grace: Duration::from_secs(overrides.sweep_grace_seconds.or(file.sweep_grace_seconds).unwrap_or(600)),
             organisation_name: non_blank(overrides.organisation_name.clone().or(file.organisation_name)),
             organisation_contact: non_blank(overrides.organisation_contact.clone().or(file.organisation_contact)),
+            shutdown_grace: Duration::from_secs(
+                overrides.shutdown_grace_seconds.or(file.shutdown_grace_seconds).unwrap_or(30),
+            ),
         };
         Ok(settings)
+    }
+
+    /// Whether this process alone owns the data: SQLite (one file, one server) and the local file
+    /// system. Then no other replica can be between an object and its row, and sweeps need no
+    /// grace at start.
+    pub fn sole_owner(&self) -> bool {
+        !self.effective_database_url().starts_with("postgres") && self.s3.is_none()
+    }
+
+    /// How many uploads may be received at once, bodies included. Bodies are buffered whole (up to
+    /// `limits.max_bytes` each) before scrubbing, so this bounds their memory: twice the scrub
+    /// concurrency keeps the scrubbers fed while the next bodies arrive.
+    pub fn upload_concurrency(&self) -> usize {
+        self.scrub_concurrency.saturating_mul(2).max(1)
     }
 
     /// The database URL in effect: the configured one, or SQLite in the data directory.
@@ -305,6 +334,35 @@ impl Settings {
 /// A text setting, trimmed; an empty one counts as not set.
 fn non_blank(value: Option<String>) -> Option<String> {
     value.map(|v| v.trim().to_string()).filter(|v| !v.is_empty())
+}
+
+/// The `[limits]` of the file, overridden by `CONSENTGATE_MAX_BYTES`, `CONSENTGATE_MAX_PIXELS`
+/// and `CONSENTGATE_MAX_SIDE`: the variables `scrub` and `fingerprint` read, so that one
+/// environment gives the service and the offline commands the same limits.
+fn limits_from_env(mut limits: Limits, var: impl Fn(&str) -> Option<String>) -> Result<Limits, ConfigError> {
+    fn parse<T: std::str::FromStr>(
+        var: &impl Fn(&str) -> Option<String>,
+        name: &str,
+    ) -> Result<Option<T>, ConfigError> {
+        match var(name) {
+            None => Ok(None),
+            Some(v) => v
+                .trim()
+                .parse()
+                .map(Some)
+                .map_err(|_| ConfigError::Invalid(format!("{name}={v:?} is not a positive whole number"))),
+        }
+    }
+    if let Some(v) = parse(&var, "CONSENTGATE_MAX_BYTES")? {
+        limits.max_bytes = v;
+    }
+    if let Some(v) = parse(&var, "CONSENTGATE_MAX_PIXELS")? {
+        limits.max_pixels = v;
+    }
+    if let Some(v) = parse(&var, "CONSENTGATE_MAX_SIDE")? {
+        limits.max_side = v;
+    }
+    Ok(limits)
 }
 
 fn load_file(path: &Path) -> Result<FileSettings, ConfigError> {
@@ -371,6 +429,31 @@ mod tests {
         let o = Overrides { s3_endpoint: Some("http://127.0.0.1:9000".into()), ..Default::default() };
         let err = Settings::resolve(&o).unwrap_err();
         assert!(err.to_string().contains("bucket"), "{err}");
+    }
+
+    #[test]
+    fn limit_variables_override_the_file() {
+        let file = Limits { max_bytes: 1000, ..Limits::default() };
+        let env = |name: &str| match name {
+            "CONSENTGATE_MAX_BYTES" => Some("2000".to_string()),
+            "CONSENTGATE_MAX_SIDE" => Some(" 300 ".to_string()),
+            _ => None,
+        };
+        let limits = limits_from_env(file, env).unwrap();
+        assert_eq!((limits.max_bytes, limits.max_pixels, limits.max_side), (2000, Limits::default().max_pixels, 300));
+        let err = limits_from_env(file, |_| Some("lots".into())).unwrap_err();
+        assert!(err.to_string().contains("CONSENTGATE_MAX_BYTES"), "{err}");
+    }
+
+    #[test]
+    fn only_sqlite_with_local_files_owns_its_data() {
+        let mut s = Settings::resolve(&Overrides::default()).unwrap();
+        assert!(s.sole_owner());
+        s.database_url = Some("postgres://db/cg".into());
+        assert!(!s.sole_owner());
+        s.database_url = None;
+        s.s3 = Some(S3Settings { bucket: "b".into(), ..Default::default() });
+        assert!(!s.sole_owner());
     }
 
     #[test]

@@ -66,11 +66,14 @@ enum Command {
 #[derive(Subcommand)]
 enum TokenCommand {
     /// Create a token; it is printed once, as the last line.
+    ///
+    /// The database must exist already (`consentgate migrate` or `serve` creates it), so that a
+    /// mistyped --data cannot hand out a token for an empty database nobody uses.
     Create {
         /// What the token may do.
         #[arg(long, value_enum)]
         role: Role,
-        /// Who holds it (shown in the audit log).
+        /// Who holds it (recorded with the token and in the audit row of its creation).
         #[arg(long)]
         name: String,
     },
@@ -82,6 +85,7 @@ enum LearnersCommand {
     /// family_name, date_of_birth, external_ref, guardian_name, guardian_email), all or nothing.
     ///
     /// Every bad line is reported with its number; nothing is stored unless every line is good.
+    /// The database must exist already (`consentgate migrate` or `serve` creates it).
     Import {
         /// The CSV file.
         file: PathBuf,
@@ -94,6 +98,10 @@ enum LearnersCommand {
 #[derive(Subcommand)]
 enum AuditCommand {
     /// Verify the hash chain; exits 1 and names the first bad row if it was tampered with.
+    ///
+    /// Reads only: a missing database is an error (exit 2), never created, and an empty audit log
+    /// is an error too (exit 1), since every database a server has used holds at least the row of
+    /// its first admin token.
     ///
     /// Prints the head (`SEQ:HASH`) on success. Rows cut from the end leave a shorter chain that
     /// is still valid, so keep heads outside the database (the service logs one at start and
@@ -149,7 +157,11 @@ fn main() -> ExitCode {
                 Err(e) => return fail(e),
             };
             let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
-            runtime.block_on(online(command, settings))
+            let code = runtime.block_on(online(command, settings));
+            // A scrub cut off by the shutdown deadline runs on a blocking thread, which dropping
+            // the runtime would wait for; it writes nothing that matters now.
+            runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+            code
         }
     }
 }
@@ -202,7 +214,7 @@ async fn online(command: Command, settings: Settings) -> ExitCode {
             Err(e) => fail(e),
         },
         Command::Token { command: TokenCommand::Create { role, name } } => {
-            let store = match service::open_store(&settings).await {
+            let store = match service::open_existing_store(&settings, true).await {
                 Ok(s) => s,
                 Err(e) => return fail(e),
             };
@@ -223,7 +235,7 @@ async fn online(command: Command, settings: Settings) -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let store = match service::open_store(&settings).await {
+            let store = match service::open_existing_store(&settings, true).await {
                 Ok(s) => s,
                 Err(e) => return fail(e),
             };
@@ -261,7 +273,8 @@ async fn online(command: Command, settings: Settings) -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let store = match service::open_store(&settings).await {
+            // Verifying writes nothing: no database is created and no migration applied.
+            let store = match service::open_existing_store(&settings, false).await {
                 Ok(s) => s,
                 Err(e) => return fail(e),
             };
@@ -270,7 +283,12 @@ async fn online(command: Command, settings: Settings) -> ExitCode {
             loop {
                 let rows = match store.audit_log(prev.0, 10_000).await {
                     Ok(rows) => rows,
-                    Err(e) => return fail(e),
+                    Err(e) => {
+                        return fail(format_args!(
+                            "cannot read the audit log ({e}); is this a consentgate database? \
+                             `consentgate migrate` sets one up"
+                        ))
+                    }
                 };
                 if rows.is_empty() {
                     break;
@@ -293,6 +311,15 @@ async fn online(command: Command, settings: Settings) -> ExitCode {
                         anchor_seen = true;
                     }
                 }
+            }
+            if prev.0 == 0 {
+                // A database any server has used holds at least its first admin token's row: an
+                // empty log is a wrong --data or DATABASE_URL, or a log emptied by someone.
+                eprintln!(
+                    "consentgate: the audit log is empty: nothing to verify. Check --data (or DATABASE_URL); a \
+                     database in use always has rows"
+                );
+                return ExitCode::from(1);
             }
             if let Some((seq, _)) = &anchor {
                 if !anchor_seen {

@@ -28,6 +28,11 @@ pub enum StartError {
     /// The listen address could not be bound.
     #[error("cannot listen: {0}")]
     Listen(std::io::Error),
+    /// A command that uses a database was pointed at one that does not exist.
+    #[error(
+        "no database at {0}: check --data (or DATABASE_URL), or create one with `consentgate migrate` or `consentgate serve`"
+    )]
+    NoDatabase(String),
 }
 
 /// The process-wide Prometheus recorder (metrics macros record into a global).
@@ -47,17 +52,55 @@ pub fn metrics_handle() -> PrometheusHandle {
         .clone()
 }
 
-/// Opens the configured store and applies migrations.
+/// Opens the configured store and applies migrations, creating an SQLite database (and its
+/// directory) when there is none: for `serve` and `migrate`, the commands that set a store up.
 pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StartError> {
     let store: Arc<dyn Store> = Arc::from(store::open(&settings.effective_database_url()).await?);
     store.migrate().await?;
     Ok(store)
 }
 
+/// Opens a store that must already exist, never creating one: for the commands that only use a
+/// store (`token create`, `learners import`, `audit verify`). A mistyped `--data` would otherwise
+/// create a new, empty database there and report success on it. With `migrate`, pending
+/// migrations are applied to the existing database (an upgrade); without, nothing is written.
+pub async fn open_existing_store(settings: &Settings, migrate: bool) -> Result<Arc<dyn Store>, StartError> {
+    let url = settings.effective_database_url();
+    if let Some(path) = sqlite_file(&url) {
+        if !path.is_file() {
+            return Err(StartError::NoDatabase(path.display().to_string()));
+        }
+    }
+    // PostgreSQL never creates a database on connect: a wrong name fails here by itself.
+    let store: Arc<dyn Store> = Arc::from(store::open(&url).await?);
+    if migrate {
+        store.migrate().await?;
+    }
+    Ok(store)
+}
+
+/// The file an SQLite URL names; `None` for PostgreSQL and in-memory databases.
+fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    use std::str::FromStr;
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return None;
+    }
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(url).ok()?;
+    let path = options.get_filename();
+    (!path.as_os_str().is_empty() && path.as_os_str() != ":memory:").then(|| path.to_path_buf())
+}
+
 /// Creates a token and audits it; returns the token to show once.
 pub async fn create_token(store: &dyn Store, role: Role, name: &str, actor: &str) -> Result<String, store::StoreError> {
     let new = tokens::generate(role, name);
-    let audit = AuditDraft::new(actor, "token_created", &new.record.id, serde_json::json!({ "role": role.as_str() }));
+    // The holder's name is a member of staff's, never a learner's: it may be in the audit log, and
+    // is what makes the row useful to whoever reads it.
+    let audit = AuditDraft::new(
+        actor,
+        "token_created",
+        &new.record.id,
+        serde_json::json!({ "role": role.as_str(), "name": name }),
+    );
     store.create_token(&new.record, audit).await?;
     Ok(new.token)
 }
@@ -143,11 +186,24 @@ pub struct Prepared {
     pub initial_admin_token: Option<String>,
 }
 
+/// The grace of the start-up sweep. With SQLite and the local file system one process owns the
+/// data, and this one has not started serving yet, so no upload can be between its object and its
+/// row: every orphan goes now (a grace would let the orphans of a crash outlive the restart). With
+/// a shared database or bucket another replica may be mid-upload, so young objects are spared and
+/// [`maintain`] sweeps again once they are old enough.
+pub fn startup_sweep_grace(settings: &Settings) -> Duration {
+    if settings.sole_owner() {
+        Duration::ZERO
+    } else {
+        settings.sweep_grace
+    }
+}
+
 /// Opens everything, sweeps orphaned objects and makes the first admin token if there is none.
 pub async fn prepare(settings: Settings) -> Result<Prepared, StartError> {
     let store = open_store(&settings).await?;
     let objects = Objects::open(&settings)?;
-    sweep_orphans(store.as_ref(), &objects, settings.sweep_grace).await?;
+    sweep_orphans(store.as_ref(), &objects, startup_sweep_grace(&settings)).await?;
     let initial_admin_token = if store.count_tokens(Role::Admin).await? == 0 {
         Some(create_token(store.as_ref(), Role::Admin, "initial admin", "system").await?)
     } else {
@@ -157,6 +213,7 @@ pub async fn prepare(settings: Settings) -> Result<Prepared, StartError> {
         store,
         objects,
         scrub_permits: Arc::new(Semaphore::new(settings.scrub_concurrency)),
+        upload_permits: Arc::new(Semaphore::new(settings.upload_concurrency())),
         settings: Arc::new(settings),
         metrics: metrics_handle(),
         withdraw_limiter: http::withdraw_limiter(),
@@ -174,15 +231,21 @@ pub async fn prepare(settings: Settings) -> Result<Prepared, StartError> {
 /// Runs until `shutdown` completes: every [`Settings::maintenance_interval`] re-evaluates every
 /// photo that is still held or queued, so that the passing of time (a grant's expiry, an 18th
 /// birthday) holds or releases it without anyone asking; about hourly, sweeps orphaned objects.
+/// On a shared store the first sweep comes as soon as the orphans the start-up sweep had to spare
+/// are old enough, rather than an hour later.
 pub async fn maintain(state: AppState, shutdown: impl std::future::Future<Output = ()> + Send + 'static) {
     /// The periodic sweep runs while uploads are in flight in this very process, so it never
     /// uses a grace shorter than this, whatever the start-up sweep was given.
     const RUNNING_SWEEP_GRACE: Duration = Duration::from_secs(600);
     const SWEEP_EVERY: Duration = Duration::from_secs(3600);
+    let running_grace = state.settings.sweep_grace.max(RUNNING_SWEEP_GRACE);
     let mut ticks = tokio::time::interval(state.settings.maintenance_interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await; // the first tick is immediate; start-up has just evaluated and swept
-    let mut last_sweep = std::time::Instant::now();
+                        // Sole owner: the start-up sweep left nothing. Shared: an orphan spared at start-up (any age
+                        // then) is at least `running_grace` old by this time, so this sweep removes it.
+    let first_sweep = if state.settings.sole_owner() { SWEEP_EVERY } else { running_grace };
+    let mut next_sweep = std::time::Instant::now() + first_sweep;
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -208,11 +271,10 @@ pub async fn maintain(state: AppState, shutdown: impl std::future::Future<Output
         if let Err(e) = state.store.prune_sessions(crate::store::now_ms()).await {
             tracing::error!(error = %e, "cannot prune expired sessions");
         }
-        if last_sweep.elapsed() >= SWEEP_EVERY {
-            last_sweep = std::time::Instant::now();
+        if std::time::Instant::now() >= next_sweep {
+            next_sweep = std::time::Instant::now() + SWEEP_EVERY;
             log_audit_head(&state).await;
-            let grace = state.settings.sweep_grace.max(RUNNING_SWEEP_GRACE);
-            if let Err(e) = sweep_orphans(state.store.as_ref(), &state.objects, grace).await {
+            if let Err(e) = sweep_orphans(state.store.as_ref(), &state.objects, running_grace).await {
                 tracing::error!(error = %e, "periodic sweep failed");
             }
         }
@@ -243,16 +305,39 @@ pub async fn reevaluate_all(state: &AppState) -> Result<usize, store::StoreError
     }
 }
 
-/// Serves on `listener` until `shutdown` completes; in-flight requests are allowed to finish.
+/// Serves on `listener` until `shutdown` completes; in-flight requests are then allowed to finish,
+/// for at most [`Settings::shutdown_grace`]: after that the server returns anyway, so a client
+/// that stalls mid-request cannot keep the process alive. Whatever was cut off is safe: an object
+/// without its row is swept at the next start.
 pub async fn serve(
     state: AppState,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let grace = state.settings.shutdown_grace;
+    let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        shutdown.await;
+        let _ = signalled_tx.send(());
+    };
     // The peer address keys the withdrawal pages' rate limit.
-    axum::serve(listener, http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    let server =
+        axum::serve(listener, http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
+            .with_graceful_shutdown(shutdown);
+    let deadline = async move {
+        match signalled_rx.await {
+            Ok(()) => tokio::time::sleep(grace).await,
+            // The server ended without a signal (an error): it is returning by itself.
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        result = std::future::IntoFuture::into_future(server) => result,
+        () = deadline => {
+            tracing::warn!(grace_seconds = grace.as_secs(), "requests still running at the shutdown deadline were cut off");
+            Ok(())
+        }
+    }
 }
 
 /// Completes on SIGTERM or Ctrl-C.
@@ -272,7 +357,7 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     let terminate = std::future::pending::<()>();
     tokio::select! { () = ctrl_c => {}, () = terminate => {} }
-    tracing::info!("shutting down; letting in-flight requests finish");
+    tracing::info!("shutting down; letting in-flight requests finish (up to the shutdown grace)");
 }
 
 /// Binds the listen address.

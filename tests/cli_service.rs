@@ -2,16 +2,13 @@
 
 mod common;
 
-use std::process::Command;
-
 fn run(data: &std::path::Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_consentgate"))
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .env("CONSENTGATE_LOG", "warn")
-        .output()
-        .unwrap();
+    run_with(&["--data".as_ref(), data.as_os_str()], args)
+}
+
+/// Runs the binary with `global` flags then `args`, and none of this process's own settings.
+fn run_with(global: &[&std::ffi::OsStr], args: &[&str]) -> (i32, String, String) {
+    let out = common::process::command().args(global).args(args).env("CONSENTGATE_LOG", "warn").output().unwrap();
     (
         out.status.code().unwrap(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -95,6 +92,74 @@ async fn tokens_are_printed_once_and_stored_hashed_and_tampering_is_found() {
     assert!(stderr.contains("audit row 2"), "{stderr}");
 }
 
+/// The token holder's name is in the audit row of its creation, as `token create --help` says.
+#[tokio::test(flavor = "multi_thread")]
+async fn token_creation_is_audited_with_the_holders_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    assert_eq!(run(&data, &["migrate"]).0, 0);
+    assert_eq!(run(&data, &["token", "create", "--role", "tutor", "--name", "Sam Tutor"]).0, 0);
+    use sqlx::Connection;
+    let url = format!("sqlite://{}", data.join("consentgate.db").display());
+    let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let details: Vec<String> = sqlx::query_scalar("SELECT details FROM audit_log WHERE action = 'token_created'")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    let details: serde_json::Value = serde_json::from_str(&details[0]).unwrap();
+    assert_eq!(details, serde_json::json!({ "role": "tutor", "name": "Sam Tutor" }));
+}
+
+/// A mistyped --data creates nothing: `audit verify` and `token create` fail with a clear message
+/// and a non-zero exit, and leave no directory or database behind. `migrate` (like `serve`)
+/// creates the database; verifying one nothing has used yet fails too, the log being empty.
+#[test]
+fn commands_that_use_a_database_never_create_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let typo = dir.path().join("dtaa");
+    for args in [&["audit", "verify"][..], &["token", "create", "--role", "admin", "--name", "x"]] {
+        let (code, stdout, stderr) = run(&typo, args);
+        assert_eq!(code, 2, "{args:?}: {stdout}");
+        assert!(stderr.contains("no database at") && stderr.contains("consentgate migrate"), "{args:?}: {stderr}");
+        assert!(!stdout.contains("verified"), "{stdout}");
+        assert!(!typo.exists(), "{args:?} created {}", typo.display());
+    }
+    // An existing directory without a database is the same mistake.
+    std::fs::create_dir_all(&typo).unwrap();
+    let (code, _, stderr) = run(&typo, &["audit", "verify"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(!typo.join("consentgate.db").exists());
+
+    let data = dir.path().join("data");
+    assert_eq!(run(&data, &["migrate"]).0, 0);
+    let (code, stdout, stderr) = run(&data, &["audit", "verify"]);
+    assert_eq!(code, 1, "{stdout}");
+    assert!(stderr.contains("audit log is empty"), "{stderr}");
+}
+
+/// Tampering is found and the edited row named on PostgreSQL too.
+#[tokio::test(flavor = "multi_thread")]
+async fn audit_verify_names_an_edited_row_on_postgres() {
+    let url = common::server::fresh_pg_database().await;
+    let global = ["--database-url".as_ref(), url.as_ref()];
+    assert_eq!(run_with(&global, &["migrate"]).0, 0);
+    for name in ["Lead", "Sam", "Mo"] {
+        let (code, _, stderr) = run_with(&global, &["token", "create", "--role", "tutor", "--name", name]);
+        assert_eq!(code, 0, "{stderr}");
+    }
+    let (code, stdout, stderr) = run_with(&global, &["audit", "verify"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("3 rows"), "{stdout}");
+    {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query("UPDATE audit_log SET actor = 'someone else' WHERE seq = 2").execute(&mut conn).await.unwrap();
+    }
+    let (code, _, stderr) = run_with(&global, &["audit", "verify"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("audit row 2"), "{stderr}");
+}
+
 /// `learners import`: a dry run stores nothing, a real run stores all, a re-run changes nothing,
 /// and a file with bad lines names each line and stores nothing.
 #[test]
@@ -110,12 +175,14 @@ fn learners_import_is_all_or_nothing_with_line_numbers() {
          Ben,Baker,2001-02-03,MIS-2,,\n",
     )
     .unwrap();
+    assert_eq!(run(&data, &["migrate"]).0, 0);
     let (code, stdout, stderr) = run(&data, &["learners", "import", good.to_str().unwrap(), "--dry-run"]);
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("2 learners would be created") && stdout.contains("dry run"), "{stdout}");
-    let (code, stdout, _) = run(&data, &["audit", "verify"]);
-    assert_eq!(code, 0);
-    assert!(stdout.contains(" 0 rows") || stdout.contains(": 0 rows"), "a dry run stored something: {stdout}");
+    // Nothing stored, not even an audit row: the log is still empty, which verify reports.
+    let (code, _, stderr) = run(&data, &["audit", "verify"]);
+    assert_eq!(code, 1, "a dry run stored something");
+    assert!(stderr.contains("audit log is empty"), "{stderr}");
 
     let (code, stdout, stderr) = run(&data, &["learners", "import", good.to_str().unwrap()]);
     assert_eq!(code, 0, "{stderr}");

@@ -48,9 +48,21 @@ impl ApiError {
     pub fn not_found(what: &str) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", format!("no such {what}"))
     }
+    /// 405: the path exists but not with this method (the router adds the `Allow` header).
+    pub fn method_not_allowed() -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this path does not answer to this method; the Allow header lists the methods it does",
+        )
+    }
     /// 422: a form or field that makes no sense.
     pub fn bad_form(message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "bad_form", message)
+    }
+    /// 503: too many uploads at once; the client should retry after the `Retry-After` seconds.
+    pub fn busy() -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "too many uploads at once; try again in a few seconds")
     }
     /// 500: our fault. The detail goes to the log, not to the client.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
@@ -92,6 +104,9 @@ impl IntoResponse for ApiError {
         let mut response = (self.status, body).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
         }
         response
     }

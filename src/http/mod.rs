@@ -43,6 +43,10 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Bounds how many uploads are scrubbed at once, so a burst cannot exhaust memory or cores.
     pub scrub_permits: Arc<Semaphore>,
+    /// Bounds how many uploads are received at once: each buffers its whole body (up to the byte
+    /// limit) before it waits for a scrub permit, so without this memory would grow with the
+    /// number of clients.
+    pub upload_permits: Arc<Semaphore>,
     /// Renders `/metrics`.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// Rate limit of the withdrawal pages, per client address.
@@ -168,10 +172,18 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/api/v1/openapi.json", get(ops::openapi))
         .merge(pages::routes())
+        // After every route: it applies to the routes registered so far.
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(ops::not_found)
         .layer(axum::middleware::map_response_with_state(state.clone(), pages::security_headers))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
+}
+
+/// The JSON 405 every error of this API has a body like, instead of axum's empty one. axum
+/// adds the `Allow` header to what this returns.
+async fn method_not_allowed() -> ApiError {
+    ApiError::method_not_allowed()
 }
 
 /// A span naming the route pattern, never the concrete path: paths can hold ids and (later)

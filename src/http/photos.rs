@@ -264,7 +264,9 @@ async fn read_form(mut multipart: Multipart, max_bytes: u64) -> Result<Form, Api
     if tags.len() > MAX_TAGS {
         return Err(ApiError::bad_form(format!("at most {MAX_TAGS} tags")));
     }
-    tags.dedup();
+    // Keep the tutor's order; drop every repeat, not only adjacent ones.
+    let mut seen = std::collections::HashSet::new();
+    tags.retain(|tag| seen.insert(tag.clone()));
     Ok(Form { file, caption, alt_text, title, tags, learner_ids, all_tagged: all_tagged.unwrap_or(false), purposes })
 }
 
@@ -336,32 +338,74 @@ pub async fn upload(
     caller: Result<Caller, ApiError>,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
-    let caller = match caller.and_then(|c| c.require(&[Role::Tutor, Role::Admin]).map(|()| c)) {
-        Ok(caller) => caller,
-        Err(e) => {
-            // Answering before the client has sent its body makes the connection close under a
-            // client still writing, which then sees a reset instead of this JSON error. Read the
-            // (size-limited) body to its end and drop it, so the 401/403 arrives.
-            if let Ok(mut multipart) = multipart {
-                while let Ok(Some(mut field)) = multipart.next_field().await {
-                    while let Ok(Some(_)) = field.chunk().await {}
-                }
+    let caller = match caller {
+        Ok(caller) => match caller.require(&[Role::Tutor, Role::Admin]) {
+            Ok(()) => caller,
+            Err(e) => {
+                // A valid token of the wrong role: someone known tried something they may not.
+                // That is worth an audit row, under their name.
+                reject(&state, Some(&caller), &e).await;
+                drain(multipart).await;
+                return Err(e);
             }
+        },
+        Err(e) => {
+            // No valid token: counted, never audited. Anyone can send these, as fast as they
+            // like, and with no actor to name an audit row would only let them flood the log.
+            if e.status.is_client_error() {
+                reject(&state, None, &e).await;
+            }
+            drain(multipart).await;
+            return Err(e);
+        }
+    };
+    // Bodies are buffered whole before scrubbing: bound how many are being received at once, so
+    // memory is at most about `upload_concurrency × max_bytes`. A short wait absorbs a burst;
+    // beyond it the client is told to come back (503 with Retry-After) rather than queued without
+    // limit, holding its connection and our memory.
+    let permit = match tokio::time::timeout(UPLOAD_QUEUE_WAIT, state.upload_permits.clone().acquire_owned()).await {
+        Ok(Ok(permit)) => permit,
+        Ok(Err(e)) => return Err(ApiError::internal(e)),
+        Err(_) => {
+            let e = ApiError::busy();
+            reject(&state, None, &e).await;
+            drain(multipart).await;
             return Err(e);
         }
     };
     let result = receive(&state, &caller, multipart).await;
+    drop(permit);
     if let Err(e) = &result {
         if e.status.is_client_error() {
-            metrics::counter!("consentgate_upload_rejections_total", "reason" => e.code).increment(1);
-            let audit =
-                AuditDraft::new(&caller.token_id, "upload_rejected", "-", serde_json::json!({ "code": e.code }));
-            if let Err(audit_error) = state.store.append_audit(audit).await {
-                tracing::error!(error = %audit_error, "cannot audit a rejected upload");
-            }
+            reject(&state, Some(&caller), e).await;
         }
     }
     result
+}
+
+/// How long an upload waits for a free receiving slot before it is answered 503 `busy`.
+const UPLOAD_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Counts a refused upload in `consentgate_upload_rejections_total` and, when the caller is known,
+/// audits it under the caller's token.
+async fn reject(state: &AppState, caller: Option<&Caller>, e: &ApiError) {
+    metrics::counter!("consentgate_upload_rejections_total", "reason" => e.code).increment(1);
+    let Some(caller) = caller else { return };
+    let audit = AuditDraft::new(&caller.token_id, "upload_rejected", "-", serde_json::json!({ "code": e.code }));
+    if let Err(audit_error) = state.store.append_audit(audit).await {
+        tracing::error!(error = %audit_error, "cannot audit a rejected upload");
+    }
+}
+
+/// Reads a refused upload's (size-limited) body to its end and drops it, a chunk at a time, so
+/// nothing is kept. Answering before the client has sent its body makes the connection close
+/// under a client still writing, which then sees a reset instead of the JSON error.
+async fn drain(multipart: Result<Multipart, MultipartRejection>) {
+    if let Ok(mut multipart) = multipart {
+        while let Ok(Some(mut field)) = multipart.next_field().await {
+            while let Ok(Some(_)) = field.chunk().await {}
+        }
+    }
 }
 
 async fn receive(
@@ -392,8 +436,11 @@ async fn receive(
         media::process(&file, &limits)
     })
     .await
-    .map_err(ApiError::internal)??;
+    .map_err(ApiError::internal)?;
+    // Recorded for failed scrubs too: a bomb or a corrupt file costs time as well, and leaving
+    // them out would hide exactly the slow cases.
     metrics::histogram!("consentgate_scrub_seconds").record(started.elapsed().as_secs_f64());
+    let processed = processed?;
     let form = Form { file: Bytes::new(), ..form };
 
     let scrubbed = &processed.scrubbed;

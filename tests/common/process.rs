@@ -28,16 +28,36 @@ impl Server {
     }
 }
 
+/// The `consentgate` binary, with none of this process's `DATABASE_URL` or `CONSENTGATE_*`
+/// variables: a developer's or CI's settings must not leak into a test's server or command and
+/// point it at another database, bucket or data directory.
+pub fn command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_consentgate"));
+    for (name, _) in std::env::vars_os() {
+        if name == "DATABASE_URL" || name.to_string_lossy().starts_with("CONSENTGATE_") {
+            command.env_remove(&name);
+        }
+    }
+    command
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-/// Starts `consentgate ARGS serve` on a free port with no sweep grace, and waits until it listens.
+/// Starts `consentgate ARGS serve` on a free port with the default sweep settings, and waits until
+/// it listens.
 pub fn start(args: &[String]) -> Server {
+    start_with_env(args, &[])
+}
+
+/// [`start`], with the environment variables `env` set for the server.
+pub fn start_with_env(args: &[String], env: &[(&str, &str)]) -> Server {
     let port = free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_consentgate"))
+    let mut child = command()
         .args(args)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--sweep-grace-seconds", "0"])
+        .envs(env.iter().copied())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .env("CONSENTGATE_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

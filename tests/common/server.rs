@@ -113,6 +113,7 @@ pub async fn settings(db: Db, blobs: Blobs, data_dir: PathBuf) -> Settings {
         limits: Limits::default(),
         scrub_concurrency: 2,
         sweep_grace: Duration::ZERO,
+        shutdown_grace: Duration::from_secs(30),
         // Set once the port is known.
         public_url: String::new(),
         maintenance_interval: Duration::from_secs(60),
