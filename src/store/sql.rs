@@ -481,6 +481,20 @@ macro_rules! sql_store {
                 published_by: &str,
                 at: i64,
             ) -> Result<String, StoreError> {
+                // The same report twice (a double tap, a retried request) is one publication: one
+                // post needs one takedown. A post taken down and published again is a new one.
+                let existing: Option<String> = sqlx::query_scalar(
+                    "SELECT pb.id FROM publications pb WHERE pb.item_id = $1 AND pb.url = $2 AND pb.channel = $3 \
+                     AND NOT EXISTS (SELECT 1 FROM takedowns t WHERE t.publication_id = pb.id AND t.done_at IS NOT NULL)",
+                )
+                .bind(item_id)
+                .bind(url)
+                .bind(channel)
+                .fetch_optional(&mut **tx)
+                .await?;
+                if let Some(id) = existing {
+                    return Ok(id);
+                }
                 let id = uuid::Uuid::now_v7().to_string();
                 sqlx::query(
                     "INSERT INTO publications (id, item_id, photo_id, purpose, url, channel, caption, alt_text, published_by, published_at) \
@@ -1645,6 +1659,7 @@ macro_rules! sql_store {
             ) -> Result<PublishOutcome, StoreError> {
                 let mut tx = self.$write.begin().await?;
                 Self::lock_in(&mut *tx).await?;
+                let eval = eval.after_lock();
                 let now = ms_of_time(eval.at);
                 let row = sqlx::query("SELECT photo_id, purpose FROM photo_purposes WHERE item_id = $1")
                     .bind(item_id)

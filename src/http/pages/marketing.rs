@@ -179,7 +179,6 @@ async fn published(
         // Both are news about the photo, not a fault of the form: back to the page, which now
         // shows the takedown (or no longer shows the item), with a sentence saying what happened.
         Err(e) if e.code == "takedown_owed" => Ok(done("/marketing", "takedown_owed")),
-        Err(e) if e.code == "not_claimed" => Ok(done("/marketing", "not_claimed")),
         Err(e) => Err(e.into()),
     }
 }

@@ -221,10 +221,6 @@ pub fn notice_text(code: Option<&str>) -> Option<String> {
             "Recorded where it was published, but consent for it stopped holding while you had it: please take it \
              down now (see the red box at the top)."
         }
-        "not_claimed" => {
-            "That photo is not yours to record any more: someone else has claimed it since your time ran out, or it \
-             was already recorded. Nothing was changed."
-        }
         "takedown_done" => "Thank you: the takedown is recorded as done.",
         "takedown_gone" => "That takedown was already recorded as done. Nothing else is needed.",
         "consent_recorded" => "Consent recorded.",
