@@ -28,6 +28,12 @@ pub enum StartError {
     /// The listen address could not be bound.
     #[error("cannot listen: {0}")]
     Listen(std::io::Error),
+    /// Another `consentgate serve` already owns this data directory (SQLite and local files).
+    #[error("another consentgate serve is already using {0}: stop it first (one process owns a data directory)")]
+    DataDirInUse(String),
+    /// The data directory's lock file could not be opened or locked.
+    #[error("cannot lock the data directory {0}: {1}")]
+    DataDirLock(String, std::io::Error),
     /// A command that uses a database was pointed at one that does not exist.
     #[error(
         "no database at {0}: check --data (or DATABASE_URL), or create one with `consentgate migrate` or `consentgate serve`"
@@ -184,6 +190,28 @@ pub struct Prepared {
     pub state: AppState,
     /// The first admin token, when this start created it.
     pub initial_admin_token: Option<String>,
+    /// With SQLite and local files: the exclusive lock on the data directory, held for as long as
+    /// this value lives (the operating system releases it if the process dies).
+    pub data_dir_lock: Option<std::fs::File>,
+}
+
+/// Takes the exclusive lock on `DATA/serve.lock`. The start-up sweep of a sole owner deletes every
+/// object without a row, which is only safe when no other process is mid-upload in the same
+/// directory: a second `serve` started by mistake must stop here, before it sweeps.
+fn lock_data_dir(settings: &Settings) -> Result<std::fs::File, StartError> {
+    let dir = settings.data_dir.display().to_string();
+    std::fs::create_dir_all(&settings.data_dir).map_err(|e| StartError::DataDirLock(dir.clone(), e))?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(settings.data_dir.join("serve.lock"))
+        .map_err(|e| StartError::DataDirLock(dir.clone(), e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StartError::DataDirInUse(dir)),
+        Err(std::fs::TryLockError::Error(e)) => Err(StartError::DataDirLock(dir, e)),
+    }
 }
 
 /// The grace of the start-up sweep. With SQLite and the local file system one process owns the
@@ -201,6 +229,7 @@ pub fn startup_sweep_grace(settings: &Settings) -> Duration {
 
 /// Opens everything, sweeps orphaned objects and makes the first admin token if there is none.
 pub async fn prepare(settings: Settings) -> Result<Prepared, StartError> {
+    let data_dir_lock = if settings.sole_owner() { Some(lock_data_dir(&settings)?) } else { None };
     let store = open_store(&settings).await?;
     let objects = Objects::open(&settings)?;
     sweep_orphans(store.as_ref(), &objects, startup_sweep_grace(&settings)).await?;
@@ -225,7 +254,7 @@ pub async fn prepare(settings: Settings) -> Result<Prepared, StartError> {
     if changed > 0 {
         tracing::info!(changed, "statuses changed while the service was stopped");
     }
-    Ok(Prepared { state, initial_admin_token })
+    Ok(Prepared { state, initial_admin_token, data_dir_lock })
 }
 
 /// Runs until `shutdown` completes: every [`Settings::maintenance_interval`] re-evaluates every

@@ -264,6 +264,56 @@ async fn a_restart_with_default_settings_removes_young_orphans() {
     assert!(dir.path().join("objects").join(&keys[0]).is_file(), "the committed photo lost its object");
 }
 
+/// With SQLite and local files the start-up sweep takes every orphan, which is only safe while one
+/// process owns the directory: a second `serve` started on it by mistake (another port) must stop
+/// before it sweeps, leaving what the first one is writing alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_serve_on_the_same_data_directory_stops_before_sweeping() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = vec!["--data".to_string(), dir.path().display().to_string()];
+    let mut first = start(&args);
+    first.printed_token(Duration::from_secs(10)).expect("first start prints the admin token");
+    // As if the first server were between writing an upload's object and committing its row.
+    let photos = dir.path().join("objects").join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    let in_flight = photos.join(format!("{}.jpg", "ee".repeat(32)));
+    std::fs::write(&in_flight, b"an upload the first server is about to commit").unwrap();
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut second = common::process::command()
+        .args(&args)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("CONSENTGATE_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Without the lock it would sweep, then serve on its own port until killed: give it a while.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while second.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if second.try_wait().unwrap().is_none() {
+        second.kill().unwrap();
+    }
+    let second = second.wait_with_output().unwrap();
+    let in_flight_left = in_flight.exists();
+    let first_alive = first.child.try_wait().unwrap().is_none();
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "the second serve started: {stderr}");
+    assert!(stderr.contains("already using"), "{stderr}");
+    assert!(in_flight_left, "the second serve swept the first one's upload");
+    assert!(first_alive, "the first serve stopped");
+
+    // Once the first has stopped, the directory is free again (the lock dies with the process).
+    let mut again = start(&args);
+    assert!(!in_flight.exists(), "a restart as sole owner sweeps the orphan");
+    again.child.kill().unwrap();
+    again.child.wait().unwrap();
+}
+
 /// On a shared database and bucket another replica may be between its object and its row, so the
 /// start-up sweep spares an orphan younger than the grace; the orphan is still an orphan, and a
 /// sweep without grace (as the one due one grace after start) removes it.

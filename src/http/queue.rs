@@ -88,22 +88,18 @@ pub async fn list(
     caller.require(&[Role::Marketing, Role::Admin])?;
     let Query(query) = query.map_err(|e| ApiError::bad_form(e.body_text()))?;
     let eval = state.evaluation(&caller.token_id).await?;
-    let items = state.store.queue(query.purpose, crate::store::now_ms(), 500).await?;
+    let listed = state.store.queue(query.purpose, crate::store::now_ms(), 500).await?;
     // What is listed is re-checked now, as a claim would be: time passes (expiry, birthdays) and
     // names change between sweeps, and marketing must not be shown what it may not take. Those that
-    // no longer pass leave the queue (stored, with their reasons) and are not listed.
-    let mut photos: Vec<String> = items.iter().map(|i| i.photo_id.clone()).collect();
+    // no longer pass leave the queue (stored, with their reasons). The queue is then read again, so
+    // an item that a withdrawal took out between the first read and the re-check (and which the
+    // re-check therefore found unchanged) is not listed either.
+    let mut photos: Vec<String> = listed.iter().map(|i| i.photo_id.clone()).collect();
     photos.sort();
     photos.dedup();
-    let changes = state.store.reevaluate(&photos, eval).await?;
-    let gone: std::collections::HashSet<(String, Purpose)> = changes
-        .into_iter()
-        .filter(|c| c.to.state != crate::policy::State::Queued)
-        .map(|c| (c.photo_id, c.purpose))
-        .collect();
-    Ok(Json(
-        items.into_iter().filter(|i| !gone.contains(&(i.photo_id.clone(), i.purpose))).map(ItemView::from).collect(),
-    ))
+    state.store.reevaluate(&photos, eval).await?;
+    let items = state.store.queue(query.purpose, crate::store::now_ms(), 500).await?;
+    Ok(Json(items.into_iter().map(ItemView::from).collect()))
 }
 
 /// `POST /api/v1/queue/claim` body.

@@ -83,7 +83,7 @@ pub fn sanitize(profile: &[u8]) -> Result<Vec<u8>, IccError> {
     let mut table: Vec<([u8; 4], u32, u32)> = Vec::with_capacity(entries);
     let mut placed: HashMap<(usize, usize), u32> = HashMap::new();
     let place = |bytes: &[u8], data: &mut Vec<u8>| -> u32 {
-        while data.len() % 4 != 0 {
+        while !data.len().is_multiple_of(4) {
             data.push(0);
         }
         let offset = (data_start + data.len()) as u32;
@@ -103,7 +103,7 @@ pub fn sanitize(profile: &[u8]) -> Result<Vec<u8>, IccError> {
         };
         table.push((signature, at, size as u32));
     }
-    while data.len() % 4 != 0 {
+    while !data.len().is_multiple_of(4) {
         data.push(0);
     }
 
@@ -192,7 +192,7 @@ pub(crate) mod tests {
         let start = HEADER + 4 + count * 12;
         let mut trc = (0, 0);
         for (sig, bytes) in &tags {
-            while data.len() % 4 != 0 {
+            while !data.len().is_multiple_of(4) {
                 data.push(0);
             }
             let offset = (start + data.len()) as u32;

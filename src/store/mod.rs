@@ -540,13 +540,15 @@ pub trait Store: Send + Sync + 'static {
     /// Marks a takedown done, and its item `taken_down` once every publication of it is down;
     /// `false` when there is no such open one.
     async fn takedown_done(&self, id: &str, eval: Evaluation) -> Result<bool, StoreError>;
-    /// After a "no" from `learner_id`: marks deleted the image of every photo of theirs, and of
-    /// every look-alike held for them, that no purpose can use any more (each is held by someone's
-    /// refusal or withdrawal), keeping the row and fingerprints. Returns the object keys no longer
-    /// referenced, for the caller to delete.
+    /// After a "no" from `learner_id`: marks deleted the image of every photo they are tagged in
+    /// that no purpose can use any more (each is held by a tagged learner's refusal or withdrawal),
+    /// keeping the row and fingerprints. Look-alikes held for them are kept (held, not deleted): the
+    /// perceptual match is fuzzy. Returns the object keys no longer referenced, for the caller to
+    /// delete.
     async fn retire_images_of(&self, learner_id: &str, eval: Evaluation) -> Result<Vec<String>, StoreError>;
-    /// The same rule over every photo, a page at a time (ids after `after`, at most `limit`
-    /// looked at): the periodic pass that catches a retirement that failed after a withdrawal.
+    /// The same rule over every photo that existed when a learner tagged in it said no, a page at
+    /// a time (ids after `after`, at most `limit` looked at): the periodic pass that catches a
+    /// retirement that failed after a withdrawal, without deleting a photo tagged by mistake later.
     /// Returns the object keys no longer referenced and the last id looked at (`None` when done).
     async fn retire_unusable_images(
         &self,

@@ -630,11 +630,10 @@ macro_rules! sql_store {
                     let mut unusable = !rows.is_empty();
                     for r in &rows {
                         let st = status_from_columns(&r.try_get::<String, _>("state")?, &r.try_get::<String, _>("detail")?)?;
-                        // A look-alike held for someone who said no is as unusable as their own photo.
-                        let said_no = st
-                            .reasons
-                            .iter()
-                            .any(|x| matches!(x, Reason::Withdrawn | Reason::Refused | Reason::MatchesWithdrawn));
+                        // Only a tagged learner's own "no" deletes. A look-alike (or a photo someone
+                        // was untagged from) is held for them but kept: the match is fuzzy and the
+                        // tag may have been a mistake, so deleting would turn an error into a loss.
+                        let said_no = st.reasons.iter().any(|x| matches!(x, Reason::Withdrawn | Reason::Refused));
                         unusable &= said_no && matches!(st.state, State::Held | State::Withdrawn | State::TakenDown);
                     }
                     if !unusable {
@@ -1834,13 +1833,19 @@ macro_rules! sql_store {
             async fn retire_unusable_images(&self, after: &str, limit: i64, eval: Evaluation) -> Result<(Vec<String>, Option<String>), StoreError> {
                 let mut tx = self.$write.begin().await?;
                 Self::lock_in(&mut *tx).await?;
-                // Candidates: images still kept whose every purpose is out of the queue. The rule
-                // itself (a standing no behind each) is checked row by row in `retire_in`.
+                // Candidates: images still kept whose every purpose is out of the queue, and that
+                // existed when a learner tagged in them said no: the retirement a withdrawal or
+                // refusal should have done. A photo tagged with someone whose no was already on
+                // record is held, not deleted, so a tutor's wrong tag can still be corrected. The
+                // rule itself (a standing no behind each purpose) is checked row by row in `retire_in`.
                 let photos: Vec<String> = sqlx::query_scalar(
                     "SELECT p.id FROM photos p WHERE p.image_deleted_at IS NULL AND p.id > $1 \
                      AND EXISTS (SELECT 1 FROM photo_purposes pp WHERE pp.photo_id = p.id) \
                      AND NOT EXISTS (SELECT 1 FROM photo_purposes pp WHERE pp.photo_id = p.id \
                                      AND pp.state NOT IN ('held', 'withdrawn', 'taken_down')) \
+                     AND EXISTS (SELECT 1 FROM photo_learners pl JOIN consent_events ce ON ce.learner_id = pl.learner_id \
+                                 WHERE pl.photo_id = p.id AND ce.kind IN ('refused', 'withdrawn') \
+                                 AND ce.recorded_at > p.created_at) \
                      ORDER BY p.id LIMIT $2",
                 )
                 .bind(after)
