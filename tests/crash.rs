@@ -17,6 +17,19 @@ fn photo(i: usize) -> Vec<u8> {
     common::fixtures::encode_jpeg(&common::fixtures::picture(1200 + i as u32, 900), 90)
 }
 
+/// Uploads `bytes` as a photo for the website, as `token`, to the server at `base`.
+async fn upload(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    bytes: Vec<u8>,
+) -> reqwest::Result<reqwest::Response> {
+    let form = reqwest::multipart::Form::new()
+        .part("file", reqwest::multipart::Part::bytes(bytes).file_name("x.jpg"))
+        .text("purposes", "website");
+    client.post(format!("{base}/api/v1/photos")).bearer_auth(token).multipart(form).send().await
+}
+
 async fn crash_and_recover(backend_args: Vec<String>) {
     let mut server = start(&backend_args);
     let admin = server.printed_token(Duration::from_secs(10)).expect("first start prints the admin token");
@@ -31,10 +44,7 @@ async fn crash_and_recover(backend_args: Vec<String>) {
             (client.clone(), server.base.clone(), admin.clone(), created.clone(), photos.clone());
         clients.push(tokio::spawn(async move {
             for i in (c..photos.len()).step_by(8) {
-                let form = reqwest::multipart::Form::new()
-                    .part("file", reqwest::multipart::Part::bytes(photos[i].clone()).file_name("x.jpg"))
-                    .text("purposes", "website");
-                match client.post(format!("{base}/api/v1/photos")).bearer_auth(&admin).multipart(form).send().await {
+                match upload(&client, &base, &admin, photos[i].clone()).await {
                     Ok(r) if r.status() == 201 => {
                         created.fetch_add(1, Ordering::SeqCst);
                     }
@@ -178,11 +188,8 @@ async fn sigterm_lets_in_flight_uploads_finish() {
         );
         clients.push(tokio::spawn(async move {
             for i in (c..photos.len()).step_by(8) {
-                let form = reqwest::multipart::Form::new()
-                    .part("file", reqwest::multipart::Part::bytes(photos[i].clone()).file_name("x.jpg"))
-                    .text("purposes", "website");
                 let started = Instant::now();
-                match client.post(format!("{base}/api/v1/photos")).bearer_auth(&admin).multipart(form).send().await {
+                match upload(&client, &base, &admin, photos[i].clone()).await {
                     Ok(r) if r.status() == 201 => {
                         created.fetch_add(1, Ordering::SeqCst);
                         finished.lock().unwrap().push((started, Instant::now()));
@@ -231,16 +238,7 @@ async fn a_restart_with_default_settings_removes_young_orphans() {
     let args = vec!["--data".to_string(), dir.path().display().to_string()];
     let mut server = start(&args);
     let admin = server.printed_token(Duration::from_secs(10)).expect("first start prints the admin token");
-    let form = reqwest::multipart::Form::new()
-        .part("file", reqwest::multipart::Part::bytes(photo(0)).file_name("x.jpg"))
-        .text("purposes", "website");
-    let response = reqwest::Client::new()
-        .post(format!("{}/api/v1/photos", server.base))
-        .bearer_auth(&admin)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let response = upload(&reqwest::Client::new(), &server.base, &admin, photo(0)).await.unwrap();
     assert_eq!(response.status(), 201);
     server.child.kill().unwrap();
     server.child.wait().unwrap();
@@ -394,16 +392,7 @@ async fn serve_honours_the_limit_variables() {
     let args = vec!["--data".to_string(), dir.path().display().to_string()];
     let mut server = common::process::start_with_env(&args, &[("CONSENTGATE_MAX_BYTES", "50000")]);
     let admin = server.printed_token(Duration::from_secs(10)).expect("first start prints the admin token");
-    let form = reqwest::multipart::Form::new()
-        .part("file", reqwest::multipart::Part::bytes(photo(1)).file_name("x.jpg"))
-        .text("purposes", "website");
-    let response = reqwest::Client::new()
-        .post(format!("{}/api/v1/photos", server.base))
-        .bearer_auth(&admin)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let response = upload(&reqwest::Client::new(), &server.base, &admin, photo(1)).await.unwrap();
     server.child.kill().unwrap();
     server.child.wait().unwrap();
     assert_eq!(response.status(), 413);

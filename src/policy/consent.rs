@@ -281,17 +281,9 @@ mod tests {
     fn the_eighteenth_birthday_decides_whose_grant_counts() {
         // Born 2 September 2007: 18 on 2 September 2025.
         let l = learner(Some(date!(2007 - 09 - 02)));
-        let own = [event("own", Granted, Giver::Learner, T0, None)];
-        let guardian = [event("g", Granted, mum(), T0, None)];
-        let day_before = datetime!(2025-09-01 23:59:59 UTC);
-        let day_of = datetime!(2025-09-02 00:00 UTC);
         let day_after = datetime!(2025-09-03 12:00 UTC);
-        check(&l, &own, day_before, Err(&[D::NeedsGuardian]));
-        check(&l, &own, day_of, Ok("own"));
-        check(&l, &own, day_after, Ok("own"));
-        check(&l, &guardian, day_before, Ok("g"));
-        check(&l, &guardian, day_of, Err(&[D::NeedsAdultConsent]));
-        check(&l, &guardian, day_after, Err(&[D::NeedsAdultConsent]));
+        whose_grant_counts_around(&l, datetime!(2025-09-01 23:59:59 UTC), datetime!(2025-09-02 00:00 UTC), day_after);
+        let guardian = [event("g", Granted, mum(), T0, None)];
         // Unless the provider's policy keeps a childhood grant alive.
         let rules = Rules { guardian_grant_survives_majority: true };
         assert!(decide(&l, &guardian, Purpose::Website, day_after, rules).allowed());
@@ -488,17 +480,30 @@ mod tests {
     fn leap_day_birthday_day_before_of_and_after_majority() {
         // Born 29 February 2008: 18 on 1 March 2026 (2026 has no 29 February).
         let l = learner(Some(date!(2008 - 02 - 29)));
+        whose_grant_counts_around(
+            &l,
+            datetime!(2026-02-28 23:59:59 UTC),
+            datetime!(2026-03-01 00:00 UTC),
+            datetime!(2026-03-02 12:00 UTC),
+        );
+    }
+
+    /// The day before the 18th birthday only a guardian's grant counts; on the day and after,
+    /// only the learner's own.
+    fn whose_grant_counts_around(
+        l: &Learner,
+        day_before: OffsetDateTime,
+        day_of: OffsetDateTime,
+        day_after: OffsetDateTime,
+    ) {
         let own = [event("own", Granted, Giver::Learner, T0, None)];
         let guardian = [event("g", Granted, mum(), T0, None)];
-        let day_before = datetime!(2026-02-28 23:59:59 UTC);
-        let day_of = datetime!(2026-03-01 00:00 UTC);
-        let day_after = datetime!(2026-03-02 12:00 UTC);
-        check(&l, &own, day_before, Err(&[D::NeedsGuardian]));
-        check(&l, &own, day_of, Ok("own"));
-        check(&l, &own, day_after, Ok("own"));
-        check(&l, &guardian, day_before, Ok("g"));
-        check(&l, &guardian, day_of, Err(&[D::NeedsAdultConsent]));
-        check(&l, &guardian, day_after, Err(&[D::NeedsAdultConsent]));
+        check(l, &own, day_before, Err(&[D::NeedsGuardian]));
+        check(l, &own, day_of, Ok("own"));
+        check(l, &own, day_after, Ok("own"));
+        check(l, &guardian, day_before, Ok("g"));
+        check(l, &guardian, day_of, Err(&[D::NeedsAdultConsent]));
+        check(l, &guardian, day_after, Err(&[D::NeedsAdultConsent]));
     }
 
     /// Every combination of age (child, adult, unknown) and of each giver's history (nothing, live
