@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use consentgate::app::{access, learners, AppError};
 use consentgate::config::{Overrides, Settings};
 use consentgate::media::Limits;
 use consentgate::store::{verify_chain, Role, GENESIS_HASH};
@@ -193,12 +194,12 @@ async fn online(command: Command, settings: Settings) -> ExitCode {
                 println!("No admin token existed, so one was created. Keep it safe; it will not be shown again:");
                 println!("{token}");
             }
-            let listener = match service::bind(&prepared.state.settings).await {
+            let listener = match service::bind(&prepared.state.app.settings).await {
                 Ok(l) => l,
                 Err(e) => return fail(e),
             };
             let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
-            tracing::info!(%address, objects = prepared.state.objects.describe(), "listening");
+            tracing::info!(%address, objects = prepared.state.app.objects.describe(), "listening");
             // Stops with the process: a re-evaluation cut short is simply redone at the next start.
             tokio::spawn(service::maintain(prepared.state.clone(), std::future::pending()));
             match service::serve(prepared.state, listener, service::shutdown_signal()).await {
@@ -218,7 +219,7 @@ async fn online(command: Command, settings: Settings) -> ExitCode {
                 Ok(s) => s,
                 Err(e) => return fail(e),
             };
-            match service::create_token(store.as_ref(), role, &name, "cli").await {
+            match access::create_token(store.as_ref(), role, &name, "cli").await {
                 Ok(token) => {
                     println!("{role} token for {name}:");
                     println!("{token}");
@@ -239,7 +240,7 @@ async fn online(command: Command, settings: Settings) -> ExitCode {
                 Ok(s) => s,
                 Err(e) => return fail(e),
             };
-            match service::import_learners(store.as_ref(), &bytes, "cli", dry_run, settings.rules).await {
+            match learners::import_csv(store.as_ref(), &bytes, "cli", dry_run, settings.rules).await {
                 Ok(summary) => {
                     let verb = if dry_run { "would be" } else { "were" };
                     println!(
@@ -251,7 +252,7 @@ async fn online(command: Command, settings: Settings) -> ExitCode {
                     );
                     ExitCode::SUCCESS
                 }
-                Err(service::ImportError::Lines(errors)) => {
+                Err(AppError::BadLines(errors)) => {
                     for e in &errors {
                         eprintln!("{}:{}: {}", file.display(), e.line, e.message);
                     }

@@ -1,20 +1,19 @@
-//! Start-up and serving: open the store and objects, migrate, sweep orphans, make the first
-//! admin token, then serve until SIGTERM, letting in-flight uploads finish.
+//! Start-up and serving, and nothing else: open the store and objects, migrate, lock the data
+//! directory, sweep orphans, make the first admin token, then serve until SIGTERM, letting
+//! in-flight uploads finish. What the service does is in [`crate::app`]; how it speaks HTTP, in
+//! [`crate::http`].
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 
+use crate::app::{access, maintenance, retention, App, AppError};
 use crate::config::Settings;
-use crate::http::{self, AppState};
+use crate::http::{self, HttpState};
 use crate::objects::Objects;
-use crate::policy::consent::Rules;
-use crate::roster;
-use crate::store::{self, AuditDraft, Evaluation, GuardianRecord, ImportSummary, LearnerRecord, Role, Store};
-use crate::tokens;
+use crate::store::{self, FullStore, Role};
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +24,9 @@ pub enum StartError {
     /// The object store could not be opened or swept.
     #[error(transparent)]
     Objects(#[from] crate::objects::ObjectError),
+    /// A start-up step of the application failed (the orphan sweep).
+    #[error(transparent)]
+    App(#[from] AppError),
     /// The listen address could not be bound.
     #[error("cannot listen: {0}")]
     Listen(std::io::Error),
@@ -60,8 +62,8 @@ pub fn metrics_handle() -> PrometheusHandle {
 
 /// Opens the configured store and applies migrations, creating an SQLite database (and its
 /// directory) when there is none: for `serve` and `migrate`, the commands that set a store up.
-pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StartError> {
-    let store: Arc<dyn Store> = Arc::from(store::open(&settings.effective_database_url()).await?);
+pub async fn open_store(settings: &Settings) -> Result<Arc<dyn FullStore>, StartError> {
+    let store: Arc<dyn FullStore> = Arc::from(store::open(&settings.effective_database_url()).await?);
     store.migrate().await?;
     Ok(store)
 }
@@ -70,7 +72,7 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StartErro
 /// store (`token create`, `learners import`, `audit verify`). A mistyped `--data` would otherwise
 /// create a new, empty database there and report success on it. With `migrate`, pending
 /// migrations are applied to the existing database (an upgrade); without, nothing is written.
-pub async fn open_existing_store(settings: &Settings, migrate: bool) -> Result<Arc<dyn Store>, StartError> {
+pub async fn open_existing_store(settings: &Settings, migrate: bool) -> Result<Arc<dyn FullStore>, StartError> {
     let url = settings.effective_database_url();
     if let Some(path) = sqlite_file(&url) {
         if !path.is_file() {
@@ -78,7 +80,7 @@ pub async fn open_existing_store(settings: &Settings, migrate: bool) -> Result<A
         }
     }
     // PostgreSQL never creates a database on connect: a wrong name fails here by itself.
-    let store: Arc<dyn Store> = Arc::from(store::open(&url).await?);
+    let store: Arc<dyn FullStore> = Arc::from(store::open(&url).await?);
     if migrate {
         store.migrate().await?;
     }
@@ -96,98 +98,10 @@ fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     (!path.as_os_str().is_empty() && path.as_os_str() != ":memory:").then(|| path.to_path_buf())
 }
 
-/// Creates a token and audits it; returns the token to show once.
-pub async fn create_token(store: &dyn Store, role: Role, name: &str, actor: &str) -> Result<String, store::StoreError> {
-    let new = tokens::generate(role, name);
-    // The holder's name is a member of staff's, never a learner's: it may be in the audit log, and
-    // is what makes the row useful to whoever reads it.
-    let audit = AuditDraft::new(
-        actor,
-        "token_created",
-        &new.record.id,
-        serde_json::json!({ "role": role.as_str(), "name": name }),
-    );
-    store.create_token(&new.record, audit).await?;
-    Ok(new.token)
-}
-
-/// Removes objects that no photo refers to and that are older than `grace`, and the staging
-/// files of interrupted local writes. Each candidate is checked against the database just before
-/// it goes, after the listing, so an upload committed meanwhile keeps its object. Returns how many
-/// went.
-pub async fn sweep_orphans(store: &dyn Store, objects: &Objects, grace: Duration) -> Result<usize, StartError> {
-    let mut swept = objects.sweep_staging_files(grace)?;
-    for key in objects.sweep_candidates(grace).await? {
-        if !store.object_in_use(&key).await? {
-            objects.delete(&key).await?;
-            swept += 1;
-        }
-    }
-    if swept > 0 {
-        tracing::warn!(swept, "removed objects left by interrupted or failed uploads");
-    }
-    Ok(swept)
-}
-
-/// Why an import stored nothing.
-#[derive(Debug, thiserror::Error)]
-pub enum ImportError {
-    /// The file has bad lines; each is named.
-    #[error("{} bad lines in the file", .0.len())]
-    Lines(Vec<roster::LineError>),
-    /// The database failed.
-    #[error(transparent)]
-    Store(#[from] store::StoreError),
-}
-
-/// Parses an MIS export and imports it, all or nothing (on a dry run, nothing at all): the one
-/// path shared by `POST /api/v1/learners/import` and `consentgate learners import`.
-pub async fn import_learners(
-    store: &dyn Store,
-    csv: &[u8],
-    actor: &str,
-    dry_run: bool,
-    rules: Rules,
-) -> Result<ImportSummary, ImportError> {
-    let now = time::OffsetDateTime::now_utc();
-    let drafts = roster::parse_mis_csv(csv, now.date()).map_err(ImportError::Lines)?;
-    let at = store::now_ms();
-    let learners: Vec<LearnerRecord> = drafts
-        .into_iter()
-        .map(|d| LearnerRecord {
-            id: uuid::Uuid::now_v7().to_string(),
-            given_name: d.given_name,
-            family_name: d.family_name,
-            preferred_name: d.preferred_name,
-            date_of_birth: d.date_of_birth,
-            external_ref: Some(d.external_ref),
-            guardians: d
-                .guardians
-                .into_iter()
-                .map(|g| GuardianRecord { id: uuid::Uuid::now_v7().to_string(), name: g.name, email: g.email })
-                .collect(),
-            created_at: at,
-            updated_at: at,
-        })
-        .collect();
-    // No index is built here: one built before the import would hold the old names. The store
-    // re-evaluates with an index built from the table as imported, inside the import's transaction.
-    let eval = Evaluation { at: now, live: true, rules, actor: actor.to_string(), names: Default::default() };
-    let summary = store.import_learners(&learners, eval, dry_run).await?;
-    tracing::info!(
-        dry_run,
-        created = summary.created,
-        updated = summary.updated,
-        unchanged = summary.unchanged,
-        "learners imported"
-    );
-    Ok(summary)
-}
-
 /// Everything needed to serve, prepared.
 pub struct Prepared {
     /// Handler state.
-    pub state: AppState,
+    pub state: HttpState,
     /// The first admin token, when this start created it.
     pub initial_admin_token: Option<String>,
     /// With SQLite and local files: the exclusive lock on the data directory, held for as long as
@@ -218,7 +132,7 @@ fn lock_data_dir(settings: &Settings) -> Result<std::fs::File, StartError> {
 /// data, and this one has not started serving yet, so no upload can be between its object and its
 /// row: every orphan goes now (a grace would let the orphans of a crash outlive the restart). With
 /// a shared database or bucket another replica may be mid-upload, so young objects are spared and
-/// [`maintain`] sweeps again once they are old enough.
+/// [`maintenance::maintain`] sweeps again once they are old enough.
 pub fn startup_sweep_grace(settings: &Settings) -> Duration {
     if settings.sole_owner() {
         Duration::ZERO
@@ -232,106 +146,27 @@ pub async fn prepare(settings: Settings) -> Result<Prepared, StartError> {
     let data_dir_lock = if settings.sole_owner() { Some(lock_data_dir(&settings)?) } else { None };
     let store = open_store(&settings).await?;
     let objects = Objects::open(&settings)?;
-    sweep_orphans(store.as_ref(), &objects, startup_sweep_grace(&settings)).await?;
+    retention::sweep_orphans(store.as_ref(), &objects, startup_sweep_grace(&settings)).await?;
     let initial_admin_token = if store.count_tokens(Role::Admin).await? == 0 {
-        Some(create_token(store.as_ref(), Role::Admin, "initial admin", "system").await?)
+        Some(access::create_token(store.as_ref(), Role::Admin, "initial admin", "system").await?)
     } else {
         None
     };
-    let state = AppState {
-        store,
-        objects,
-        scrub_permits: Arc::new(Semaphore::new(settings.scrub_concurrency)),
-        upload_permits: Arc::new(Semaphore::new(settings.upload_concurrency())),
-        settings: Arc::new(settings),
-        metrics: metrics_handle(),
-        withdraw_limiter: http::withdraw_limiter(),
-        names: Default::default(),
-    };
-    log_audit_head(&state).await;
+    let app = App::new(store, objects, settings);
+    maintenance::log_audit_head(&app).await;
     // Time passed while the service was down: statuses catch up before the first request.
-    let changed = reevaluate_all(&state).await?;
+    let changed = maintenance::reevaluate_all(&app).await?;
     if changed > 0 {
         tracing::info!(changed, "statuses changed while the service was stopped");
     }
-    Ok(Prepared { state, initial_admin_token, data_dir_lock })
+    Ok(Prepared { state: HttpState::new(app, metrics_handle()), initial_admin_token, data_dir_lock })
 }
 
-/// Runs until `shutdown` completes: every [`Settings::maintenance_interval`] re-evaluates every
-/// photo that is still held or queued, so that the passing of time (a grant's expiry, an 18th
-/// birthday) holds or releases it without anyone asking; about hourly, sweeps orphaned objects.
-/// On a shared store the first sweep comes as soon as the orphans the start-up sweep had to spare
-/// are old enough, rather than an hour later.
-pub async fn maintain(state: AppState, shutdown: impl std::future::Future<Output = ()> + Send + 'static) {
-    /// The periodic sweep runs while uploads are in flight in this very process, so it never
-    /// uses a grace shorter than this, whatever the start-up sweep was given.
-    const RUNNING_SWEEP_GRACE: Duration = Duration::from_secs(600);
-    const SWEEP_EVERY: Duration = Duration::from_secs(3600);
-    let running_grace = state.settings.sweep_grace.max(RUNNING_SWEEP_GRACE);
-    let mut ticks = tokio::time::interval(state.settings.maintenance_interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticks.tick().await; // the first tick is immediate; start-up has just evaluated and swept
-                        // Sole owner: the start-up sweep left nothing. Shared: an orphan spared at start-up (any age
-                        // then) is at least `running_grace` old by this time, so this sweep removes it.
-    let first_sweep = if state.settings.sole_owner() { SWEEP_EVERY } else { running_grace };
-    let mut next_sweep = std::time::Instant::now() + first_sweep;
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            () = &mut shutdown => return,
-            _ = ticks.tick() => {}
-        }
-        match reevaluate_all(&state).await {
-            Ok(0) => {}
-            Ok(changed) => tracing::info!(changed, "statuses changed with the passing of time"),
-            Err(e) => tracing::error!(error = %e, "periodic re-evaluation failed"),
-        }
-        // A retirement that failed just after a withdrawal (or a crash between the two) is done
-        // here: nothing else would ever delete those images.
-        match http::retire_unusable_images(&state).await {
-            Ok(0) => {}
-            Ok(deleted) => tracing::warn!(deleted, "retired images left after a withdrawal"),
-            Err(e) => tracing::error!(error = %e, "periodic image retirement failed"),
-        }
-        // Forget the withdrawal pages' rate-limit state of addresses not seen lately, so the map
-        // cannot grow without bound.
-        state.withdraw_limiter.retain_recent();
-        // Sessions that ran out are refused already; this only keeps the table small.
-        if let Err(e) = state.store.prune_sessions(crate::store::now_ms()).await {
-            tracing::error!(error = %e, "cannot prune expired sessions");
-        }
-        if std::time::Instant::now() >= next_sweep {
-            next_sweep = std::time::Instant::now() + SWEEP_EVERY;
-            log_audit_head(&state).await;
-            if let Err(e) = sweep_orphans(state.store.as_ref(), &state.objects, running_grace).await {
-                tracing::error!(error = %e, "periodic sweep failed");
-            }
-        }
-    }
-}
-
-/// Logs the audit chain's head. Logs leave the machine; a head kept there is the anchor that
-/// `audit verify --anchor` needs to detect rows cut from the end of the chain.
-pub async fn log_audit_head(state: &AppState) {
-    match state.store.audit_head().await {
-        Ok((seq, hash)) => tracing::info!(anchor = %format!("{seq}:{hash}"), "audit head"),
-        Err(e) => tracing::error!(error = %e, "cannot read the audit head"),
-    }
-}
-
-/// Re-evaluates every held or queued photo now, a page at a time (each page one transaction, so
-/// uploads and consent are never blocked for long). Returns how many statuses changed.
-pub async fn reevaluate_all(state: &AppState) -> Result<usize, store::StoreError> {
-    const PAGE: i64 = 200;
-    let mut after = String::new();
-    let mut changed = 0;
-    loop {
-        let ids = state.store.live_photo_ids(&after, PAGE).await?;
-        let Some(last) = ids.last() else { return Ok(changed) };
-        after = last.clone();
-        changed += state.store.reevaluate(&ids, state.evaluation("system").await?).await?.len();
-        metrics::counter!("consentgate_reevaluated_photos_total").increment(ids.len() as u64);
-    }
+/// Runs the maintenance loop of `state`'s application until `shutdown` completes, with the HTTP
+/// side's own housekeeping on each pass.
+pub async fn maintain(state: HttpState, shutdown: impl std::future::Future<Output = ()> + Send + 'static) {
+    let app = state.app.clone();
+    maintenance::maintain(app, move || state.forget_idle_clients(), shutdown).await;
 }
 
 /// Serves on `listener` until `shutdown` completes; in-flight requests are then allowed to finish,
@@ -339,11 +174,11 @@ pub async fn reevaluate_all(state: &AppState) -> Result<usize, store::StoreError
 /// that stalls mid-request cannot keep the process alive. Whatever was cut off is safe: an object
 /// without its row is swept at the next start.
 pub async fn serve(
-    state: AppState,
+    state: HttpState,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let grace = state.settings.shutdown_grace;
+    let grace = state.app.settings.shutdown_grace;
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
     let shutdown = async move {
         shutdown.await;

@@ -81,7 +81,7 @@ async fn crash_and_recover(backend_args: Vec<String>) {
         // objects until a sweep one grace later. Every row has its object; what is left over is
         // only orphans, which a sweep with no grace (the one due later) removes.
         assert!(rows.is_subset(&stored), "rows without their object after the restart");
-        consentgate::service::sweep_orphans(store.as_ref(), &objects, Duration::ZERO).await.unwrap();
+        consentgate::app::retention::sweep_orphans(store.as_ref(), &objects, Duration::ZERO).await.unwrap();
         let stored: HashSet<String> = objects.list_photos().await.unwrap().into_iter().map(|(k, _)| k).collect();
         assert_eq!(rows, stored, "objects left over that rows refer to");
     }
@@ -330,8 +330,9 @@ async fn a_shared_store_spares_young_orphans_at_start() {
 
     let prepared = consentgate::service::prepare(settings).await.unwrap();
     assert!(objects.get(&key).await.unwrap().is_some(), "the start-up sweep took a young object");
-    let swept =
-        consentgate::service::sweep_orphans(prepared.state.store.as_ref(), &objects, Duration::ZERO).await.unwrap();
+    let swept = consentgate::app::retention::sweep_orphans(prepared.state.app.store.as_ref(), &objects, Duration::ZERO)
+        .await
+        .unwrap();
     assert_eq!(swept, 1);
     assert!(objects.get(&key).await.unwrap().is_none());
 }

@@ -435,7 +435,7 @@ async fn two_server_processes_four_claimers_claim_each_item_once() {
         .record_consent(&grant, None, AuditDraft::new("test", "consent_recorded", &learner.id, json!({})), eval())
         .await
         .unwrap();
-    let tutor = consentgate::service::create_token(store.as_ref(), Role::Tutor, "tutor", "test").await.unwrap();
+    let tutor = consentgate::app::access::create_token(store.as_ref(), Role::Tutor, "tutor", "test").await.unwrap();
     let client = reqwest::Client::new();
     // 500 real uploads (small distinct JPEGs), spread over both processes: each scrubs and writes
     // its object to the shared bucket, so claims and downloads below read what the other wrote.
@@ -477,7 +477,8 @@ async fn two_server_processes_four_claimers_claim_each_item_once() {
     let crossed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for (n, base) in [&first.base, &first.base, &second.base, &second.base].into_iter().enumerate() {
-        let token = consentgate::service::create_token(store.as_ref(), Role::Marketing, "mkt", "test").await.unwrap();
+        let token =
+            consentgate::app::access::create_token(store.as_ref(), Role::Marketing, "mkt", "test").await.unwrap();
         let (client, base, uploaded_via, crossed) =
             (client.clone(), base.clone(), uploaded_via.clone(), crossed.clone());
         tasks.push(tokio::spawn(async move {

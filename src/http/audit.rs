@@ -5,8 +5,10 @@ use axum::extract::{Query, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, AppState, Caller};
-use crate::store::{time_of_ms, Role};
+use super::error::ApiError;
+use super::state::HttpState;
+use crate::app::{self, Actor};
+use crate::store::time_of_ms;
 
 /// `GET /api/v1/audit` query.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -42,14 +44,12 @@ pub struct AuditRow {
 #[utoipa::path(get, path = "/api/v1/audit", params(AuditQuery),
     responses((status = 200, body = [AuditRow])), security(("bearer" = [])))]
 pub async fn log(
-    State(state): State<AppState>,
-    caller: Caller,
+    State(state): State<HttpState>,
+    caller: Actor,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<AuditRow>>, ApiError> {
-    caller.require(&[Role::Admin])?;
     let Query(query) = query.map_err(|e| ApiError::bad_form(e.body_text()))?;
-    let limit = query.limit.unwrap_or(100).clamp(1, 1000);
-    let rows = state.store.audit_log(query.after.max(0), limit).await?;
+    let rows = app::audit::log(&state.app, &caller, query.after, query.limit.unwrap_or(100)).await?;
     Ok(Json(
         rows.into_iter()
             .map(|r| AuditRow {

@@ -1,9 +1,11 @@
-//! The HTTP layer's one error type, mapped to a status and a JSON body in one place.
+//! The HTTP layer's one error type, mapped to a status and a JSON body in one place: every status
+//! an [`AppError`] answers with is chosen in `From<AppError> for ApiError` below.
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+use crate::app::AppError;
 use crate::media::MediaError;
 use crate::objects::ObjectError;
 use crate::store::StoreError;
@@ -82,6 +84,67 @@ impl From<MediaError> for ApiError {
     }
 }
 
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        let message = e.to_string();
+        match e {
+            AppError::NotFound(what) => ApiError::not_found(what),
+            AppError::Invalid { field, .. } => {
+                let error = ApiError::bad_form(message);
+                match field {
+                    Some(field) => error.with_detail(serde_json::json!({ "field": field })),
+                    None => error,
+                }
+            }
+            AppError::UnknownLearners(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_learner", message),
+            AppError::NotAGuardian => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "not_a_guardian", message),
+            AppError::BadLines(errors) => {
+                let listed: Vec<_> =
+                    errors.iter().map(|e| serde_json::json!({ "line": e.line, "message": e.message })).collect();
+                let first = errors.first().map(|e| format!("line {}: {}", e.line, e.message)).unwrap_or_default();
+                ApiError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "bad_csv",
+                    format!(
+                        "nothing was imported: {} bad line{} ({first}{})",
+                        errors.len(),
+                        if errors.len() == 1 { "" } else { "s" },
+                        if errors.len() > 1 { "; see detail.errors for the rest" } else { "" }
+                    ),
+                )
+                .with_detail(serde_json::json!({ "errors": listed }))
+            }
+            AppError::Forbidden { .. } => ApiError::new(StatusCode::FORBIDDEN, "forbidden", message),
+            AppError::Conflict { code, detail, .. } => {
+                let error = ApiError::new(StatusCode::CONFLICT, code, message);
+                match detail {
+                    Some(detail) => error.with_detail(detail),
+                    None => error,
+                }
+            }
+            AppError::NotReleased { reasons } => ApiError::new(StatusCode::CONFLICT, "not_released", message)
+                .with_detail(serde_json::json!({ "reasons": reasons })),
+            AppError::NotAvailable { status } => {
+                let error = ApiError::new(StatusCode::CONFLICT, "not_available", message);
+                match status {
+                    Some((state, reasons)) => {
+                        error.with_detail(serde_json::json!({ "state": state, "reasons": reasons }))
+                    }
+                    None => error,
+                }
+            }
+            AppError::TakedownOwed { reasons } => ApiError::new(StatusCode::CONFLICT, "takedown_owed", message)
+                .with_detail(serde_json::json!({ "reasons": reasons })),
+            AppError::ImageDeleted => ApiError::new(StatusCode::GONE, "image_deleted", message),
+            AppError::Busy => ApiError::busy(),
+            AppError::Media(e) => e.into(),
+            AppError::Store(e) => ApiError::internal(e),
+            AppError::Objects(e) => ApiError::internal(e),
+            AppError::Internal(detail) => ApiError::internal(detail),
+        }
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         ApiError::internal(e)
@@ -110,4 +173,16 @@ impl IntoResponse for ApiError {
         }
         response
     }
+}
+
+/// The error body every failure returns.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // read by utoipa's derive only
+pub struct ErrorBody {
+    /// Stable machine-readable code.
+    error: String,
+    /// What was wrong.
+    message: String,
+    /// Facts that help the client act, on some errors.
+    detail: Option<serde_json::Value>,
 }

@@ -5,10 +5,12 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Deserializer, Serialize};
 
+use super::error::ApiError;
 use super::json::JsonBody;
-use super::{input, ApiError, AppState, Caller};
-use crate::roster::fields;
-use crate::store::{now_ms, AuditDraft, GuardianRecord, ImportSummary, LearnerRecord, Role, StoreError};
+use super::state::HttpState;
+use crate::app::learners::{LearnerCorrection, NewLearner as NewLearnerDraft};
+use crate::app::{self, Actor};
+use crate::store::{GuardianRecord, ImportSummary, LearnerRecord};
 
 /// A learner as the admin API shows it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -99,142 +101,56 @@ pub struct LearnerPatch {
     pub external_ref: Option<Option<String>>,
 }
 
-const MAX_NAME: usize = fields::MAX_NAME;
-const MAX_GUARDIANS: usize = crate::roster::MAX_GUARDIANS;
-
-fn name(field: &str, value: &str) -> Result<String, ApiError> {
-    fields::name(field, value).map_err(ApiError::bad_form)
-}
-
-fn optional_name(field: &str, value: Option<&str>) -> Result<Option<String>, ApiError> {
-    fields::optional_name(field, value).map_err(ApiError::bad_form)
-}
-
-fn date_of_birth(value: &str) -> Result<String, ApiError> {
-    fields::date_of_birth(value, time::OffsetDateTime::now_utc().date()).map_err(ApiError::bad_form)
-}
-
-fn email(value: Option<&str>) -> Result<Option<String>, ApiError> {
-    fields::email(value).map_err(ApiError::bad_form)
-}
-
-fn conflict(e: StoreError) -> ApiError {
-    match e {
-        StoreError::Conflict(_) => {
-            ApiError::new(StatusCode::CONFLICT, "conflict", "another learner has this external_ref")
-        }
-        other => other.into(),
-    }
-}
-
 /// `POST /api/v1/learners`: record a learner and their guardians.
 #[utoipa::path(post, path = "/api/v1/learners", request_body = NewLearner,
-    responses((status = 201, body = LearnerView), (status = 409, body = super::ops::ErrorBody), (status = 422, body = super::ops::ErrorBody)),
+    responses((status = 201, body = LearnerView), (status = 409, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn create(
-    State(state): State<AppState>,
-    caller: Caller,
+    State(state): State<HttpState>,
+    caller: Actor,
     JsonBody(body): JsonBody<NewLearner>,
 ) -> Result<(StatusCode, Json<LearnerView>), ApiError> {
-    caller.require(&[Role::Admin])?;
-    if body.guardians.len() > MAX_GUARDIANS {
-        return Err(ApiError::bad_form(format!("at most {MAX_GUARDIANS} guardians")));
-    }
-    let guardians = body
-        .guardians
-        .iter()
-        .map(|g| {
-            Ok(GuardianRecord {
-                id: uuid::Uuid::now_v7().to_string(),
-                name: name("guardian name", &g.name)?,
-                email: email(g.email.as_deref())?,
-            })
-        })
-        .collect::<Result<Vec<_>, ApiError>>()?;
-    let now = now_ms();
-    let learner = LearnerRecord {
-        id: uuid::Uuid::now_v7().to_string(),
-        given_name: name("given_name", &body.given_name)?,
-        family_name: name("family_name", &body.family_name)?,
-        preferred_name: optional_name("preferred_name", body.preferred_name.as_deref())?,
-        date_of_birth: body.date_of_birth.as_deref().map(date_of_birth).transpose()?,
-        external_ref: optional_name("external_ref", body.external_ref.as_deref())?,
-        guardians,
-        created_at: now,
-        updated_at: now,
+    let draft = NewLearnerDraft {
+        given_name: body.given_name,
+        family_name: body.family_name,
+        preferred_name: body.preferred_name,
+        date_of_birth: body.date_of_birth,
+        external_ref: body.external_ref,
+        guardians: body.guardians.into_iter().map(|g| (g.name, g.email)).collect(),
     };
-    let audit = AuditDraft::new(
-        &caller.token_id,
-        "learner_created",
-        &learner.id,
-        serde_json::json!({ "guardians": learner.guardians.len() }),
-    );
-    state.store.insert_learner(&learner, audit).await.map_err(conflict)?;
-    super::refresh_statuses_in_background(&state);
+    let learner = app::learners::create(&state.app, &caller, draft).await?;
     Ok((StatusCode::CREATED, Json(learner.into())))
 }
 
 /// `GET /api/v1/learners/{id}`.
 #[utoipa::path(get, path = "/api/v1/learners/{id}", params(("id" = String, Path)),
-    responses((status = 200, body = LearnerView), (status = 404, body = super::ops::ErrorBody)), security(("bearer" = [])))]
+    responses((status = 200, body = LearnerView), (status = 404, body = super::error::ErrorBody)), security(("bearer" = [])))]
 pub async fn show(
-    State(state): State<AppState>,
-    caller: Caller,
+    State(state): State<HttpState>,
+    caller: Actor,
     Path(id): Path<String>,
 ) -> Result<Json<LearnerView>, ApiError> {
-    caller.require(&[Role::Admin])?;
-    let id = input::path_id(&id, "learner")?;
-    let learner = state.store.learner(&id).await?.ok_or_else(|| ApiError::not_found("learner"))?;
-    Ok(Json(learner.into()))
+    Ok(Json(app::learners::show(&state.app, &caller, &id).await?.into()))
 }
 
 /// `PATCH /api/v1/learners/{id}`: correct a learner's details.
 #[utoipa::path(patch, path = "/api/v1/learners/{id}", params(("id" = String, Path)), request_body = LearnerPatch,
-    responses((status = 200, body = LearnerView), (status = 404, body = super::ops::ErrorBody), (status = 422, body = super::ops::ErrorBody)),
+    responses((status = 200, body = LearnerView), (status = 404, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)),
     security(("bearer" = [])))]
 pub async fn correct(
-    State(state): State<AppState>,
-    caller: Caller,
+    State(state): State<HttpState>,
+    caller: Actor,
     Path(id): Path<String>,
     JsonBody(patch): JsonBody<LearnerPatch>,
 ) -> Result<Json<LearnerView>, ApiError> {
-    caller.require(&[Role::Admin])?;
-    let id = input::path_id(&id, "learner")?;
-    let mut learner = state.store.learner(&id).await?.ok_or_else(|| ApiError::not_found("learner"))?;
-    let mut changed = Vec::new();
-    if let Some(v) = &patch.given_name {
-        learner.given_name = name("given_name", v)?;
-        changed.push("given_name");
-    }
-    if let Some(v) = &patch.family_name {
-        learner.family_name = name("family_name", v)?;
-        changed.push("family_name");
-    }
-    if let Some(v) = &patch.preferred_name {
-        learner.preferred_name = optional_name("preferred_name", v.as_deref())?;
-        changed.push("preferred_name");
-    }
-    if let Some(v) = &patch.date_of_birth {
-        learner.date_of_birth = v.as_deref().map(date_of_birth).transpose()?;
-        changed.push("date_of_birth");
-    }
-    if let Some(v) = &patch.external_ref {
-        learner.external_ref = optional_name("external_ref", v.as_deref())?;
-        changed.push("external_ref");
-    }
-    if changed.is_empty() {
-        return Err(ApiError::bad_form("the patch changes nothing"));
-    }
-    learner.updated_at = now_ms();
-    // The audit names which fields changed, never their values: names stay out of the log.
-    let audit =
-        AuditDraft::new(&caller.token_id, "learner_corrected", &learner.id, serde_json::json!({ "fields": changed }));
-    let eval = state.evaluation(&caller.token_id).await?;
-    if !state.store.update_learner(&learner, audit, eval).await.map_err(conflict)? {
-        return Err(ApiError::not_found("learner"));
-    }
-    super::refresh_statuses_in_background(&state);
-    Ok(Json(learner.into()))
+    let correction = LearnerCorrection {
+        given_name: patch.given_name,
+        family_name: patch.family_name,
+        preferred_name: patch.preferred_name,
+        date_of_birth: patch.date_of_birth,
+        external_ref: patch.external_ref,
+    };
+    Ok(Json(app::learners::correct(&state.app, &caller, &id, correction).await?.into()))
 }
 
 /// `GET /api/v1/learners?q=` query.
@@ -251,17 +167,12 @@ pub struct SearchQuery {
 #[utoipa::path(get, path = "/api/v1/learners", params(SearchQuery),
     responses((status = 200, body = [LearnerView])), security(("bearer" = [])))]
 pub async fn search(
-    State(state): State<AppState>,
-    caller: Caller,
+    State(state): State<HttpState>,
+    caller: Actor,
     query: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<LearnerView>>, ApiError> {
-    caller.require(&[Role::Admin])?;
     let Query(query) = query.map_err(|e| ApiError::bad_form(e.body_text()))?;
-    let limit = query.limit.unwrap_or(50).clamp(1, 500);
-    if query.q.chars().count() > MAX_NAME || input::has_forbidden_control(&query.q) {
-        return Err(ApiError::bad_form(format!("q must be at most {MAX_NAME} printable characters")));
-    }
-    let found = state.store.search_learners(query.q.trim(), limit).await?;
+    let found = app::learners::search(&state.app, &caller, &query.q, query.limit.unwrap_or(50)).await?;
     Ok(Json(found.into_iter().map(LearnerView::from).collect()))
 }
 
@@ -291,20 +202,20 @@ pub const MAX_IMPORT_BYTES: usize = 10 << 20;
 #[utoipa::path(post, path = "/api/v1/learners/import", params(ImportQuery),
     request_body(content = String, content_type = "text/csv",
         description = "given_name,family_name,date_of_birth,external_ref,guardian_name,guardian_email (preferred_name optional)"),
-    responses((status = 200, body = ImportAnswer), (status = 413, body = super::ops::ErrorBody),
-        (status = 415, body = super::ops::ErrorBody), (status = 422, body = super::ops::ErrorBody, description = "bad lines: detail.errors lists each with its line number")),
+    responses((status = 200, body = ImportAnswer), (status = 413, body = super::error::ErrorBody),
+        (status = 415, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody, description = "bad lines: detail.errors lists each with its line number")),
     security(("bearer" = [])))]
 pub async fn import(
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     // Taken as a result so that the (size-limited) body is read before a 401 or 403 is sent: a
     // client still writing a large file would otherwise see a reset instead of the answer.
-    caller: Result<Caller, ApiError>,
+    caller: Result<Actor, ApiError>,
     query: Result<Query<ImportQuery>, axum::extract::rejection::QueryRejection>,
     headers: axum::http::HeaderMap,
     body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Result<Json<ImportAnswer>, ApiError> {
     let caller = caller?;
-    caller.require(&[Role::Admin])?;
+    caller.require(&[crate::store::Role::Admin])?;
     let Query(query) = query.map_err(|e| ApiError::bad_form(e.body_text()))?;
     let content_type = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !content_type.starts_with("text/csv") {
@@ -321,34 +232,6 @@ pub async fn import(
             format!("the file is too large: {}", e.body_text()),
         )
     })?;
-    match crate::service::import_learners(
-        state.store.as_ref(),
-        &body,
-        &caller.token_id,
-        query.dry_run,
-        state.settings.rules,
-    )
-    .await
-    {
-        Ok(summary) => {
-            if !query.dry_run {
-                super::refresh_statuses_in_background(&state);
-            }
-            Ok(Json(ImportAnswer { dry_run: query.dry_run, summary }))
-        }
-        Err(crate::service::ImportError::Lines(errors)) => {
-            let listed: Vec<_> =
-                errors.iter().map(|e| serde_json::json!({ "line": e.line, "message": e.message })).collect();
-            let first = errors.first().map(|e| format!("line {}: {}", e.line, e.message)).unwrap_or_default();
-            Err(ApiError::bad_form(format!(
-                "nothing was imported: {} bad line{} ({first}{})",
-                errors.len(),
-                if errors.len() == 1 { "" } else { "s" },
-                if errors.len() > 1 { "; see detail.errors for the rest" } else { "" }
-            ))
-            .with_code("bad_csv")
-            .with_detail(serde_json::json!({ "errors": listed })))
-        }
-        Err(crate::service::ImportError::Store(e)) => Err(e.into()),
-    }
+    let summary = app::learners::import(&state.app, &caller, &body, query.dry_run).await?;
+    Ok(Json(ImportAnswer { dry_run: query.dry_run, summary }))
 }

@@ -6,12 +6,13 @@ use axum::response::IntoResponse;
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{ApiError, AppState};
+use super::error::{ApiError, ErrorBody};
+use super::state::HttpState;
 
 /// `GET /healthz`: 200 when the database answers, 503 otherwise.
 #[utoipa::path(get, path = "/healthz", responses((status = 200, description = "healthy"), (status = 503, description = "database unreachable")))]
-pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
-    match state.store.ping().await {
+pub async fn healthz(State(state): State<HttpState>) -> impl IntoResponse {
+    match state.app.store.ping().await {
         Ok(()) => (StatusCode::OK, Json(serde_json::json!({"status": "ok"}))),
         Err(e) => {
             tracing::warn!(error = %e, "health check failed");
@@ -22,7 +23,7 @@ pub async fn healthz(State(state): State<AppState>) -> impl IntoResponse {
 
 /// `GET /metrics`: Prometheus text format.
 #[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus metrics")))]
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+pub async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
 }
 
@@ -48,23 +49,11 @@ pub async fn not_found() -> ApiError {
         super::learners::NewLearner, super::learners::NewGuardian, super::learners::LearnerPatch, crate::store::GuardianRecord, crate::policy::PurposeStatus, crate::policy::Purpose, crate::policy::State, crate::policy::Reason, crate::policy::LearnerReason,
         super::photos::PhotoPatch, super::consents::NewConsent, super::consents::RecordedConsent,
         super::consents::ConsentView, super::learners::ImportAnswer, super::queue::ItemView, super::queue::ClaimRequest,
-        super::queue::Published, super::queue::TakedownView, super::photos::NameCheckView, super::photos::NameFound,
-        super::photos::SuggestedRedaction, super::audit::AuditRow, crate::store::ImportSummary, super::consents::DecisionView, super::consents::ConsentHistory, ErrorBody)),
+        super::queue::Published, super::queue::TakedownView, crate::app::photos::NameCheck, crate::app::photos::NameFound,
+        crate::app::photos::SuggestedRedaction, super::audit::AuditRow, crate::store::ImportSummary, super::consents::DecisionView, super::consents::ConsentHistory, ErrorBody)),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
-
-/// The error body every failure returns.
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-pub struct ErrorBody {
-    /// Stable machine-readable code.
-    error: String,
-    /// What was wrong.
-    message: String,
-    /// Facts that help the client act, on some errors.
-    detail: Option<serde_json::Value>,
-}
 
 struct BearerAuth;
 impl utoipa::Modify for BearerAuth {

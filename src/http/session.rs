@@ -7,12 +7,12 @@
 //! so it needs no storage, differs for every session, and cannot be computed by a page that
 //! cannot read the cookie.
 
-use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, Method};
 
-use super::{ApiError, AppState, Caller};
-use crate::store::TokenRecord;
+use super::error::ApiError;
+use super::state::HttpState;
+use crate::app::{access, Actor};
 use crate::tokens;
 
 /// The session cookie.
@@ -23,7 +23,7 @@ pub const SIGNIN_COOKIE: &str = "cg_signin";
 /// The header a script sends the CSRF token in.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 /// How long a session lasts: a working day.
-pub const SESSION_LIFETIME_MS: i64 = 12 * 3600 * 1000;
+pub const SESSION_LIFETIME_MS: i64 = access::SESSION_LIFETIME_MS;
 
 /// The value of cookie `name` in the request, if sent.
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -56,8 +56,8 @@ pub fn csrf_matches(secret: &str, presented: &str) -> bool {
 
 /// Whether cookies should carry `Secure`: when the service is reached over TLS, directly
 /// (`public_url` is https) or behind a proxy that says so.
-pub fn over_tls(state: &AppState, headers: &HeaderMap) -> bool {
-    state.settings.public_url.starts_with("https://")
+pub fn over_tls(state: &HttpState, headers: &HeaderMap) -> bool {
+    state.app.settings.public_url.starts_with("https://")
         || headers
             .get("x-forwarded-proto")
             .and_then(|v| v.to_str().ok())
@@ -77,7 +77,7 @@ pub fn cookie_name(name: &str, secure: bool) -> String {
 
 /// The value of our cookie `name` in the request, under the name it has in this deployment (see
 /// [`cookie_name`]): over TLS, an unprefixed one is ignored.
-pub fn our_cookie<'a>(state: &AppState, headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub fn our_cookie<'a>(state: &HttpState, headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     cookie(headers, &cookie_name(name, over_tls(state, headers)))
 }
 
@@ -94,8 +94,8 @@ pub fn set_cookie(name: &str, value: &str, max_age_seconds: i64, secure: bool) -
 /// from one of our pages.
 #[derive(Debug, Clone)]
 pub struct Session {
-    /// The caller the session acts as.
-    pub caller: Caller,
+    /// Who the session acts as.
+    pub caller: Actor,
     /// The name the token was made for (shown in the page header).
     pub name: String,
     /// This session's CSRF token, for forms and scripts.
@@ -112,20 +112,16 @@ impl Session {
     }
 
     /// The session the request's cookie belongs to, if it is live.
-    pub async fn from_headers(state: &AppState, headers: &HeaderMap) -> Result<Option<Session>, ApiError> {
+    pub async fn from_headers(state: &HttpState, headers: &HeaderMap) -> Result<Option<Session>, ApiError> {
         let Some(secret) = our_cookie(state, headers, SESSION_COOKIE) else { return Ok(None) };
         if secret.len() != 64 || !secret.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Ok(None);
         }
         let id_hash = tokens::hash_secret(secret);
-        let Some(TokenRecord { id, role, name, .. }) =
-            state.store.session_token(&id_hash, crate::store::now_ms()).await?
-        else {
-            return Ok(None);
-        };
+        let Some(holder) = access::session(&state.app, secret).await? else { return Ok(None) };
         Ok(Some(Session {
-            caller: Caller { token_id: id, role },
-            name,
+            caller: holder.actor,
+            name: holder.name,
             csrf: csrf_token(secret),
             id_hash,
             secret: secret.to_string(),
@@ -133,32 +129,9 @@ impl Session {
     }
 }
 
-/// What a page answers when there is no live session: to sign in first.
-#[derive(Debug)]
-pub struct SignInFirst;
-
-impl axum::response::IntoResponse for SignInFirst {
-    fn into_response(self) -> axum::response::Response {
-        axum::response::Redirect::to("/signin").into_response()
-    }
-}
-
-impl FromRequestParts<AppState> for Session {
-    type Rejection = axum::response::Response;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        use axum::response::IntoResponse;
-        match Session::from_headers(state, &parts.headers).await {
-            Ok(Some(session)) => Ok(session),
-            Ok(None) => Err(SignInFirst.into_response()),
-            Err(e) => Err(super::pages::PageError::from(e).into_response()),
-        }
-    }
-}
-
 /// The caller behind a session cookie, for the JSON API used by the pages' scripts. Reading is
 /// allowed with the cookie alone; anything else needs the CSRF header as well.
-pub async fn caller_from_cookie(state: &AppState, parts: &Parts) -> Result<Option<Caller>, ApiError> {
+pub async fn caller_from_cookie(state: &HttpState, parts: &Parts) -> Result<Option<Actor>, ApiError> {
     let Some(session) = Session::from_headers(state, &parts.headers).await? else { return Ok(None) };
     let safe = matches!(parts.method, Method::GET | Method::HEAD);
     if !safe && !session.csrf_ok(parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok())) {

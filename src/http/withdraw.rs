@@ -13,10 +13,11 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use super::AppState;
+use super::state::HttpState;
+use crate::app;
+use crate::app::consents::{LinkPreview, LinkWithdrawal};
 use crate::policy::Purpose;
-use crate::store::{time_of_ms, WithdrawOutcome};
-use crate::tokens;
+use crate::store::time_of_ms;
 
 /// Requests to `/w/` per client address: a person needs two or three; guessing 256-bit tokens
 /// needs billions, and this makes sure nobody tries from one address.
@@ -79,7 +80,7 @@ pub enum WithdrawView {
 #[derive(askama::Template)]
 #[template(path = "withdraw.html")]
 struct WithdrawPage {
-    chrome: super::pages::Chrome,
+    chrome: super::pages::frame::Chrome,
     view: WithdrawView,
     /// How to reach the organisation with questions, when configured.
     contact: Option<String>,
@@ -87,21 +88,21 @@ struct WithdrawPage {
 
 /// A complete page with the headers every withdrawal page needs: never cached, never indexed.
 /// (No page sends a Referer, so the token in the address never leaves in one.)
-fn page(state: &AppState, status: StatusCode, title: &str, view: WithdrawView) -> Response {
+fn page(state: &HttpState, status: StatusCode, title: &str, view: WithdrawView) -> Response {
     // Who is asking matters to a parent: the organisation's name heads the page when configured.
-    let mut chrome = super::pages::Chrome::public(title);
-    chrome.organisation = state.settings.organisation_name.clone();
-    let contact = state.settings.organisation_contact.clone();
-    let mut response = super::pages::render(status, &WithdrawPage { chrome, view, contact });
+    let mut chrome = super::pages::frame::Chrome::public(title);
+    chrome.organisation = state.app.settings.organisation_name.clone();
+    let contact = state.app.settings.organisation_contact.clone();
+    let mut response = super::pages::frame::render(status, &WithdrawPage { chrome, view, contact });
     response.headers_mut().insert("x-robots-tag", HeaderValue::from_static("noindex"));
     response
 }
 
-fn not_found(state: &AppState) -> Response {
+fn not_found(state: &HttpState) -> Response {
     page(state, StatusCode::NOT_FOUND, "Link not recognised", WithdrawView::Unknown)
 }
 
-fn too_many(state: &AppState) -> Response {
+fn too_many(state: &HttpState) -> Response {
     let mut response = page(state, StatusCode::TOO_MANY_REQUESTS, "Please wait", WithdrawView::TooMany);
     response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
     response
@@ -112,7 +113,7 @@ fn date_of(ms: i64) -> String {
     time_of_ms(ms).format(&format).unwrap_or_default()
 }
 
-fn already_used(state: &AppState, status: StatusCode, used_at: i64) -> Response {
+fn already_used(state: &HttpState, status: StatusCode, used_at: i64) -> Response {
     page(state, status, "Link already used", WithdrawView::AlreadyUsed { on: date_of(used_at) })
 }
 
@@ -128,73 +129,53 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
     }
 }
 
-fn limited(state: &AppState, peer: Peer) -> bool {
+fn limited(state: &HttpState, peer: Peer) -> bool {
     let ip = peer.0.unwrap_or(IpAddr::from([0, 0, 0, 0]));
     state.withdraw_limiter.check_key(&ip).is_err()
 }
 
 /// `GET /w/{token}`: what the link would withdraw, and a button. Changes nothing.
-pub async fn show(State(state): State<AppState>, peer: Peer, Path(token): Path<String>) -> Response {
+pub async fn show(State(state): State<HttpState>, peer: Peer, Path(token): Path<String>) -> Response {
     if limited(&state, peer) {
         return too_many(&state);
     }
-    let Some(hash) = tokens::withdrawal_token_hash(&token) else { return not_found(&state) };
-    let link = match state.store.withdrawal_link(&hash).await {
-        Ok(Some(link)) => link,
-        Ok(None) => return not_found(&state),
-        Err(e) => return error_page(&state, e),
-    };
-    if let Some(used_at) = link.used_at {
-        return already_used(&state, StatusCode::OK, used_at);
-    }
-    page(
-        &state,
-        StatusCode::OK,
-        "Withdraw consent for photos",
-        WithdrawView::Confirm {
-            name: link.first_name.clone(),
-            given: date_of(link.grant.given_at),
-            purposes: purpose_list(&link.grant.purposes),
-        },
-    )
-}
-
-/// `POST /w/{token}`: withdraws, in one transaction with every status it changes. A second POST
-/// changes nothing.
-pub async fn withdraw(State(state): State<AppState>, peer: Peer, Path(token): Path<String>) -> Response {
-    if limited(&state, peer) {
-        return too_many(&state);
-    }
-    let Some(hash) = tokens::withdrawal_token_hash(&token) else { return not_found(&state) };
-    let link = match state.store.withdrawal_link(&hash).await {
-        Ok(Some(link)) => link,
-        Ok(None) => return not_found(&state),
-        Err(e) => return error_page(&state, e),
-    };
-    let event_id = uuid::Uuid::now_v7().to_string();
-    let eval = match state.evaluation("withdrawal_link").await {
-        Ok(eval) => eval,
-        Err(e) => return error_page(&state, e),
-    };
-    match state.store.withdraw_by_link(&hash, &event_id, eval).await {
-        Ok(WithdrawOutcome::Withdrawn { event, changes }) => {
-            metrics::counter!("consentgate_withdrawals_total").increment(1);
-            tracing::info!(event = %event.id, statuses_changed = changes.len(), "consent withdrawn by link");
-            super::retire_images(&state, &event.learner_id, "withdrawal_link").await;
-            page(
-                &state,
-                StatusCode::OK,
-                "Consent withdrawn",
-                WithdrawView::Done { name: link.first_name.clone(), purposes: purpose_list(&event.purposes) },
-            )
-        }
-        Ok(WithdrawOutcome::AlreadyUsed(used_at)) => already_used(&state, StatusCode::GONE, used_at),
-        Ok(WithdrawOutcome::Unknown) => not_found(&state),
+    match app::consents::preview_link(&state.app, &token).await {
+        Ok(LinkPreview::Usable(link)) => page(
+            &state,
+            StatusCode::OK,
+            "Withdraw consent for photos",
+            WithdrawView::Confirm {
+                name: link.first_name.clone(),
+                given: date_of(link.grant.given_at),
+                purposes: purpose_list(&link.grant.purposes),
+            },
+        ),
+        Ok(LinkPreview::Used(used_at)) => already_used(&state, StatusCode::OK, used_at),
+        Ok(LinkPreview::Unknown) => not_found(&state),
         Err(e) => error_page(&state, e),
     }
 }
 
-fn error_page(state: &AppState, e: impl std::fmt::Display) -> Response {
+/// `POST /w/{token}`: withdraws, in one transaction with every status it changes. A second POST
+/// changes nothing.
+pub async fn withdraw(State(state): State<HttpState>, peer: Peer, Path(token): Path<String>) -> Response {
+    if limited(&state, peer) {
+        return too_many(&state);
+    }
+    match app::consents::withdraw_by_link(&state.app, &token).await {
+        Ok(LinkWithdrawal::Withdrawn { first_name, purposes }) => page(
+            &state,
+            StatusCode::OK,
+            "Consent withdrawn",
+            WithdrawView::Done { name: first_name, purposes: purpose_list(&purposes) },
+        ),
+        Ok(LinkWithdrawal::Used(used_at)) => already_used(&state, StatusCode::GONE, used_at),
+        Ok(LinkWithdrawal::Unknown) => not_found(&state),
+        Err(e) => error_page(&state, e),
+    }
+}
+
+fn error_page(state: &HttpState, e: impl std::fmt::Display) -> Response {
     tracing::error!(error = %e, "withdrawal page failed");
     page(state, StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", WithdrawView::Failed)
 }

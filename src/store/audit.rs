@@ -6,6 +6,78 @@ use serde::Serialize;
 /// The `prev_hash` of the first row.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// Every action the audit log records, in one place: the name stored in each row's `action`
+/// column (and read by `GET /api/v1/audit`), so a reader can find every place an action is
+/// written from its variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuditAction {
+    /// An API token was created (`consentgate token create`, or the first admin token at start).
+    TokenCreated,
+    /// Someone signed in to the pages with a token.
+    SignedIn,
+    /// Someone signed out of the pages.
+    SignedOut,
+    /// A photo was scrubbed, fingerprinted and stored.
+    PhotoUploaded,
+    /// An upload by a known caller was refused (its code in the details).
+    UploadRejected,
+    /// A photo's texts, learners or purposes were edited (field names in the details).
+    PhotoEdited,
+    /// Marketing downloaded a released image.
+    ImageDownloaded,
+    /// An image was deleted after a tagged learner's refusal or withdrawal; the row stays.
+    ImageDeleted,
+    /// A learner was added by hand.
+    LearnerCreated,
+    /// A learner's own fields were corrected (field names in the details).
+    LearnerCorrected,
+    /// One learner was created or changed by an MIS import.
+    LearnerImported,
+    /// An MIS import as a whole (its counts in the details).
+    LearnersImport,
+    /// A consent event was recorded by an admin.
+    ConsentRecorded,
+    /// Consent was withdrawn through a withdrawal link.
+    ConsentWithdrawn,
+    /// A purpose of a photo changed state (held, queued, withdrawn…).
+    StatusChanged,
+    /// Marketing claimed an item.
+    ItemClaimed,
+    /// Marketing reported where an item was published.
+    ItemPublished,
+    /// A publication must come down.
+    TakedownOwed,
+    /// Marketing confirmed a takedown.
+    TakedownDone,
+}
+
+impl AuditAction {
+    /// The name stored in the audit log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::TokenCreated => "token_created",
+            AuditAction::SignedIn => "signed_in",
+            AuditAction::SignedOut => "signed_out",
+            AuditAction::PhotoUploaded => "photo_uploaded",
+            AuditAction::UploadRejected => "upload_rejected",
+            AuditAction::PhotoEdited => "photo_edited",
+            AuditAction::ImageDownloaded => "image_downloaded",
+            AuditAction::ImageDeleted => "image_deleted",
+            AuditAction::LearnerCreated => "learner_created",
+            AuditAction::LearnerCorrected => "learner_corrected",
+            AuditAction::LearnerImported => "learner_imported",
+            AuditAction::LearnersImport => "learners_import",
+            AuditAction::ConsentRecorded => "consent_recorded",
+            AuditAction::ConsentWithdrawn => "consent_withdrawn",
+            AuditAction::StatusChanged => "status_changed",
+            AuditAction::ItemClaimed => "item_claimed",
+            AuditAction::ItemPublished => "item_published",
+            AuditAction::TakedownOwed => "takedown_owed",
+            AuditAction::TakedownDone => "takedown_done",
+        }
+    }
+}
+
 /// What a caller wants recorded; the store adds sequence, time and hashes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditDraft {

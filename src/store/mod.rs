@@ -11,8 +11,10 @@ use std::str::FromStr;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-pub use audit::{verify_chain, AuditDraft, AuditRecord, ChainError, GENESIS_HASH};
+pub use audit::{verify_chain, AuditAction, AuditDraft, AuditRecord, ChainError, GENESIS_HASH};
 pub use sql::{PostgresStore, SqliteStore};
+/// The whole store as the application uses it (the focused traits are being split out of [`Store`]).
+pub use Store as FullStore;
 
 use crate::policy::consent::{ConsentEvent, EventKind, Giver, Rules};
 use crate::policy::{Purpose, PurposeStatus};

@@ -165,8 +165,8 @@ impl TestServer {
         }
         let prepared = service::prepare(settings.clone()).await.unwrap();
         let admin = prepared.initial_admin_token.clone().expect("a fresh store gets an admin token");
-        let store = prepared.state.store.clone();
-        let objects = prepared.state.objects.clone();
+        let store = prepared.state.app.store.clone();
+        let objects = prepared.state.app.objects.clone();
         tokio::spawn(service::maintain(prepared.state.clone(), std::future::pending()));
         tokio::spawn(service::serve(prepared.state, listener, std::future::pending()));
         TestServer { base, admin, store, objects, settings, client: reqwest::Client::new(), _dir: dir }
@@ -174,7 +174,7 @@ impl TestServer {
 
     /// A new token of `role`.
     pub async fn token(&self, role: Role) -> String {
-        service::create_token(self.store.as_ref(), role, "test user", "test").await.unwrap()
+        consentgate::app::access::create_token(self.store.as_ref(), role, "test user", "test").await.unwrap()
     }
 
     /// Table row counts plus the number of stored objects, to prove a failure stored nothing.

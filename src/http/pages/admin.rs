@@ -3,7 +3,6 @@
 //! photos on hold with their reasons, and the audit log. Searches are posted, never put in an
 //! address, so no learner's name reaches a log or a browser's history.
 
-use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use askama::Template;
@@ -11,18 +10,20 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Router;
 
+use super::frame::{render, require, Chrome, Fields, PageError, PageForm};
 use super::words::{self, Line};
-use super::{render, require, Chrome, Fields, PageError, PageForm};
-use crate::http::consents::{self, ConsentHistory, NewConsent};
-use crate::http::json::JsonBody;
+use crate::app::consents::{History, NewConsent};
+use crate::app::{self, input, AppError};
+use crate::http::error::ApiError;
 use crate::http::session::Session;
-use crate::http::{input, ApiError, AppState};
+use crate::http::state::HttpState;
+use crate::policy::consent::{Decision, EventKind, Giver};
 use crate::policy::Purpose;
 use crate::store::{time_of_ms, LearnerRecord, Role};
 
-pub(super) fn routes() -> axum::Router<AppState> {
+pub(super) fn routes() -> axum::Router<HttpState> {
     Router::new()
         .route("/admin", get(|| async { Redirect::to("/admin/learners") }))
         .route("/admin/learners", get(learners_page))
@@ -44,12 +45,6 @@ fn full_name(l: &LearnerRecord) -> String {
 fn day(ms: i64) -> String {
     let format = time::macros::format_description!("[day] [month repr:short] [year]");
     time_of_ms(ms).format(&format).unwrap_or_default()
-}
-
-fn rfc3339_day(text: &str) -> String {
-    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        .map(|t| day(crate::store::ms_of_time(t)))
-        .unwrap_or_else(|_| text.to_string())
 }
 
 struct LearnerRow {
@@ -82,9 +77,9 @@ struct LearnersPage {
 
 const LIST_LIMIT: i64 = 200;
 
-async fn learners_page(State(state): State<AppState>, session: Session) -> Result<Response, PageError> {
+async fn learners_page(State(state): State<HttpState>, session: Session) -> Result<Response, PageError> {
     require(&session, &[Role::Admin])?;
-    let learners = state.store.search_learners("", LIST_LIMIT).await?;
+    let learners = app::learners::search(&state.app, &session.caller, "", LIST_LIMIT).await?;
     let chrome = Chrome::new("Learners", &session);
     let page = LearnersPage {
         chrome,
@@ -96,10 +91,10 @@ async fn learners_page(State(state): State<AppState>, session: Session) -> Resul
     Ok(render(StatusCode::OK, &page))
 }
 
-async fn search(State(state): State<AppState>, form: PageForm) -> Result<Response, PageError> {
+async fn search(State(state): State<HttpState>, form: PageForm) -> Result<Response, PageError> {
     require(&form.session, &[Role::Admin])?;
-    let query = input::free_text("q", form.fields.text("q"), 100)?;
-    let learners = state.store.search_learners(&query, LIST_LIMIT).await?;
+    let query = form.fields.text("q");
+    let learners = app::learners::search(&state.app, &form.session.caller, &query, LIST_LIMIT).await?;
     let page = LearnersPage {
         chrome: Chrome::new("Learners", &form.session),
         csrf: form.session.csrf.clone(),
@@ -187,26 +182,24 @@ impl Entered {
 }
 
 async fn learner_view(
-    state: &AppState,
+    state: &HttpState,
     session: &Session,
     id: &str,
     error: Option<String>,
 ) -> Result<LearnerPage, PageError> {
-    let id = input::path_id(id, "learner")?;
-    let learner = state.store.learner(&id).await?.ok_or_else(|| ApiError::not_found("learner"))?;
-    let Json(ConsentHistory { events, decisions, .. }) =
-        consents::history(State(state.clone()), session.caller.clone(), Path(id.clone())).await?;
+    let History { learner, events, decisions } = app::consents::history(&state.app, &session.caller, id).await?;
     let guardian_names: HashMap<&str, &str> =
         learner.guardians.iter().map(|g| (g.id.as_str(), g.name.as_str())).collect();
     let decisions = decisions
         .into_iter()
-        .map(|(purpose, d)| DecisionRow {
+        .map(|(purpose, decision)| DecisionRow {
             purpose: words::purpose_words(purpose),
-            allowed: d.allowed,
-            why: if d.allowed {
-                "consent holds".to_string()
-            } else {
-                d.reasons.iter().map(|r| words::deny_words(*r)).collect::<Vec<_>>().join("; ")
+            allowed: matches!(decision, Decision::Allow { .. }),
+            why: match decision {
+                Decision::Allow { .. } => "consent holds".to_string(),
+                Decision::Deny { reasons } => {
+                    reasons.iter().map(|r| words::deny_words(*r)).collect::<Vec<_>>().join("; ")
+                }
             },
         })
         .collect();
@@ -214,16 +207,23 @@ async fn learner_view(
         .into_iter()
         .rev()
         .map(|e| EventRow {
-            kind: serde_json::to_value(e.kind).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+            kind: match e.kind {
+                EventKind::Granted => "granted",
+                EventKind::Refused => "refused",
+                EventKind::Withdrawn => "withdrawn",
+            }
+            .to_string(),
             purposes: words::and_list(
                 &e.purposes.iter().map(|p| words::purpose_words(*p).to_string()).collect::<Vec<_>>(),
             ),
-            given_by: match e.guardian_id.as_deref() {
-                Some(g) => format!("guardian: {}", guardian_names.get(g).copied().unwrap_or("(removed)")),
-                None => "the learner".to_string(),
+            given_by: match &e.giver {
+                Giver::Guardian(g) => {
+                    format!("guardian: {}", guardian_names.get(g.as_str()).copied().unwrap_or("(removed)"))
+                }
+                Giver::Learner => "the learner".to_string(),
             },
-            given_at: rfc3339_day(&e.given_at),
-            expires: e.expires_at.as_deref().map(rfc3339_day).unwrap_or_else(|| "no expiry".into()),
+            given_at: day(e.given_at),
+            expires: e.expires_at.map(day).unwrap_or_else(|| "no expiry".into()),
             form_version: e.form_version,
             method: e.method.replace('_', " "),
             evidence: e.evidence,
@@ -250,7 +250,7 @@ async fn learner_view(
 }
 
 async fn learner_page(
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     session: Session,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
@@ -258,47 +258,45 @@ async fn learner_page(
     Ok(render(StatusCode::OK, &learner_view(&state, &session, &id, None).await?))
 }
 
-/// The consent form's fields as the API's body, so the API's checks apply unchanged.
-fn consent_body(fields: &Fields) -> Result<NewConsent, ApiError> {
+/// The consent form's fields as the use case takes them, so its checks apply unchanged. A value
+/// that names no kind or purpose is left for those checks to explain.
+fn consent_body(fields: &Fields) -> Result<NewConsent, AppError> {
     let given_by = fields.text("given_by");
-    let (giver, guardian_id) = match given_by.strip_prefix("guardian:") {
-        Some(id) => ("guardian", Some(id.to_string())),
-        None => (given_by.as_str(), None),
+    let (given_by, guardian_id) = match given_by.strip_prefix("guardian:") {
+        Some(id) => ("guardian".to_string(), Some(id.to_string())),
+        None => (given_by, None),
     };
-    let mut body = serde_json::json!({
-        "kind": fields.text("kind"),
-        "purposes": fields.all("purposes"),
-        "given_by": giver,
-        "form_version": fields.text("form_version"),
-        "method": fields.text("method"),
-        "evidence": fields.text("evidence"),
-    });
-    if let Some(id) = guardian_id {
-        body["guardian_id"] = id.into();
-    }
+    let kind = match fields.text("kind").as_str() {
+        "granted" => Some(EventKind::Granted),
+        "refused" => Some(EventKind::Refused),
+        "withdrawn" => Some(EventKind::Withdrawn),
+        _ => None,
+    };
+    let purposes = fields
+        .all("purposes")
+        .into_iter()
+        .map(|p| p.parse::<Purpose>().map_err(|e| AppError::invalid_field("purposes", e)))
+        .collect::<Result<Vec<_>, _>>()?;
+    // The form has a date alone. Today means now (omitted, the use case takes the current time):
+    // midnight would date a no phoned in this afternoon before a grant recorded this morning. An
+    // earlier day means that day's start.
     let given_on = fields.text("given_on");
-    // The form has a date alone. Today means now (omitted, the API takes the current time): midnight
-    // would date a no phoned in this afternoon before a grant recorded this morning. An earlier day
-    // means that day's start.
     let today = time::OffsetDateTime::now_utc().date().to_string();
-    if !given_on.is_empty() && given_on != today {
-        body["given_at"] = format!("{given_on}T00:00:00Z").into();
-    }
+    let given_at = (!given_on.is_empty() && given_on != today).then(|| format!("{given_on}T00:00:00Z"));
     let expires = fields.text("expires_on");
-    if !expires.is_empty() {
-        body["expires_at"] = expires.into();
-    }
     let form_text = fields.get("form_text").unwrap_or_default();
-    if !form_text.trim().is_empty() {
-        body["form_text"] = form_text.into();
-    }
-    serde_json::from_value(body).map_err(|e| {
-        ApiError::bad_form(match e.to_string() {
-            m if m.contains("unknown variant") => {
-                "choose whether consent was granted, refused or withdrawn".to_string()
-            }
-            m => m,
-        })
+    Ok(NewConsent {
+        kind,
+        purposes,
+        given_by,
+        guardian_id,
+        given_at,
+        expires_at: (!expires.is_empty()).then_some(expires),
+        form_version: fields.text("form_version"),
+        form_text: (!form_text.trim().is_empty()).then(|| form_text.to_string()),
+        form_text_hash: None,
+        method: fields.text("method"),
+        evidence: fields.text("evidence"),
     })
 }
 
@@ -314,39 +312,38 @@ struct RecordedPage {
 }
 
 async fn record_consent(
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     Path(id): Path<String>,
     form: PageForm,
 ) -> Result<Response, PageError> {
     require(&form.session, &[Role::Admin])?;
-    let body = match consent_body(&form.fields) {
-        Ok(body) => body,
-        Err(e) => return refused(&state, &form, &id, e).await,
+    let recorded = match consent_body(&form.fields) {
+        Ok(body) => app::consents::record(&state.app, &form.session.caller, &id, body).await,
+        Err(e) => Err(e),
     };
-    match consents::record(State(state.clone()), form.session.caller.clone(), Path(id.clone()), JsonBody(body)).await {
-        Ok((_, Json(recorded))) => {
-            let learner_id = input::path_id(&id, "learner")?;
+    match recorded {
+        Ok(recorded) => {
+            let learner_id = recorded.event.learner_id.clone();
             once::put(
                 &form.session.id_hash,
                 once::Recorded {
                     learner_id: learner_id.clone(),
                     withdraw_url: recorded.withdraw_url,
-                    statuses_changed: recorded.statuses_changed,
+                    statuses_changed: recorded.changes.len(),
                 },
             );
             // POST/redirect/GET: a refresh of the result must not record the consent again.
             Ok(Redirect::to(&format!("/admin/learners/{learner_id}/recorded")).into_response())
         }
-        Err(e) if e.status.is_client_error() && e.status != StatusCode::NOT_FOUND => {
-            refused(&state, &form, &id, e).await
-        }
+        // What the admin typed: the form again, with what was wrong.
+        Err(e @ (AppError::Invalid { .. } | AppError::NotAGuardian)) => refused(&state, &form, &id, e.into()).await,
         Err(e) => Err(e.into()),
     }
 }
 
 /// The learner's page again with the error, and the form holding what was typed, so a mistake
 /// costs one correction rather than filling everything in again.
-async fn refused(state: &AppState, form: &PageForm, id: &str, e: ApiError) -> Result<Response, PageError> {
+async fn refused(state: &HttpState, form: &PageForm, id: &str, e: ApiError) -> Result<Response, PageError> {
     let mut page = learner_view(state, &form.session, id, Some(e.message)).await?;
     page.entered = Entered::of(&form.fields);
     Ok(render(e.status, &page))
@@ -426,24 +423,23 @@ struct HeldPage {
     photos: Vec<HeldRow>,
 }
 
-async fn held_page(State(state): State<AppState>, session: Session) -> Result<Response, PageError> {
+async fn held_page(State(state): State<HttpState>, session: Session) -> Result<Response, PageError> {
     require(&session, &[Role::Admin])?;
-    let photos = state.store.held_photos(100).await?;
+    let photos = app::photos::held(&state.app, &session.caller, 100).await?;
     // Each learner's full name, and whether they count as a child (for who must consent).
-    let mut names: HashMap<String, (String, bool)> = HashMap::new();
+    let mentioned = photos.iter().flat_map(|photo| {
+        let in_status = photo.status.values().flat_map(|s| s.learners.iter().map(|l| l.learner_id.clone()));
+        photo.learner_ids.iter().cloned().chain(in_status)
+    });
     let today = time::OffsetDateTime::now_utc();
+    let names: HashMap<String, (String, bool)> =
+        app::learners::pictured(&state.app, &session.caller, mentioned.collect::<Vec<_>>())
+            .await?
+            .into_iter()
+            .map(|(id, l)| (id, (full_name(&l), words::is_minor(l.date_of_birth.as_deref(), today))))
+            .collect();
     let mut rows = Vec::with_capacity(photos.len());
     for photo in photos {
-        let mentioned = photo.status.values().flat_map(|s| s.learners.iter().map(|l| l.learner_id.clone()));
-        for id in photo.learner_ids.iter().cloned().chain(mentioned).collect::<Vec<_>>() {
-            if let Entry::Vacant(slot) = names.entry(id) {
-                let learner = state.store.learner(slot.key()).await?;
-                slot.insert(learner.map_or_else(
-                    || ("a learner".into(), true),
-                    |l| (full_name(&l), words::is_minor(l.date_of_birth.as_deref(), today)),
-                ));
-            }
-        }
         let name_of = |id: &str| names.get(id).map_or_else(|| "a learner".into(), |(name, _)| name.clone());
         let is_minor = |id: &str| names.get(id).is_none_or(|(_, minor)| *minor);
         rows.push(HeldRow {
@@ -487,16 +483,14 @@ struct AuditPage {
 const AUDIT_PAGE: i64 = 100;
 
 async fn audit_page(
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     session: Session,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, PageError> {
     require(&session, &[Role::Admin])?;
     let Query(query) = query.map_err(|e| ApiError::bad_form(e.body_text()))?;
-    let (head_seq, head_hash) = state.store.audit_head().await?;
-    let before = query.before.unwrap_or(head_seq + 1).clamp(1, head_seq + 1);
-    let after = (before - 1 - AUDIT_PAGE).max(0);
-    let rows = state.store.audit_log(after, before - 1 - after).await?;
+    let (rows, (head_seq, head_hash), after) =
+        app::audit::page_before(&state.app, &session.caller, query.before, AUDIT_PAGE).await?;
     let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
     let rows = rows
         .into_iter()

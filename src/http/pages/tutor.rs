@@ -3,9 +3,6 @@
 //! redaction with one tap. The uploads themselves go to `POST /api/v1/photos` from the script,
 //! authenticated by the session cookie and its CSRF header.
 
-use std::collections::hash_map::Entry;
-use std::collections::HashMap;
-
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -13,16 +10,18 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
+use super::frame::{done, notice_text, render, require, Chrome, NoticeQuery, PageError, PageForm};
 use super::words::{self, Line};
-use super::{done, render, require, Chrome, NoticeQuery, PageError, PageForm};
+use crate::app::photos::PhotoEdit;
+use crate::app::{self, Actor};
+use crate::http::error::ApiError;
 use crate::http::json::JsonBody;
-use crate::http::photos::{self, PhotoPatch};
 use crate::http::session::Session;
-use crate::http::{input, ApiError, AppState, Caller};
+use crate::http::state::HttpState;
 use crate::policy::Purpose;
 use crate::store::{time_of_ms, LearnerRecord, PhotoRecord, Role};
 
-pub(super) fn routes() -> axum::Router<AppState> {
+pub(super) fn routes() -> axum::Router<HttpState> {
     Router::new()
         .route("/tutor", get(upload_page))
         .route("/tutor/learners", post(pick_learners))
@@ -82,17 +81,11 @@ pub struct Pick {
 
 /// The learner picker: at most 20 learners matching what was typed, as first name and initial.
 async fn pick_learners(
-    State(state): State<AppState>,
-    caller: Caller,
+    State(state): State<HttpState>,
+    caller: Actor,
     JsonBody(query): JsonBody<PickQuery>,
 ) -> Result<Json<Vec<Pick>>, ApiError> {
-    caller.require(&[Role::Tutor, Role::Admin])?;
-    let q = input::free_text("q", query.q, 100)?;
-    let q = q.trim();
-    if q.chars().count() < 2 {
-        return Ok(Json(Vec::new()));
-    }
-    let found = state.store.search_learners(q, 20).await?;
+    let found = app::learners::pick(&state.app, &caller, query.q).await?;
     Ok(Json(found.iter().map(|l| Pick { id: l.id.clone(), label: short_name(l) }).collect()))
 }
 
@@ -129,20 +122,13 @@ fn date_time(ms: i64) -> String {
 }
 
 /// A photo's card: what it shows, who is in it, and its status in words.
-async fn card(state: &AppState, photo: &PhotoRecord, csrf: &str) -> Result<PhotoCard, PageError> {
-    let mut learners: HashMap<String, LearnerRecord> = HashMap::new();
+async fn card(state: &HttpState, session: &Session, photo: &PhotoRecord) -> Result<PhotoCard, PageError> {
     let mut ids: Vec<String> = photo.learner_ids.clone();
     ids.extend(photo.status.values().flat_map(|s| s.learners.iter().map(|l| l.learner_id.clone())));
-    for id in ids {
-        if let Entry::Vacant(slot) = learners.entry(id) {
-            if let Some(learner) = state.store.learner(slot.key()).await? {
-                slot.insert(learner);
-            }
-        }
-    }
+    let learners = app::learners::pictured(&state.app, &session.caller, ids).await?;
     let name_of = |id: &str| learners.get(id).map_or_else(|| "a learner".to_string(), first_name);
     let pictured: Vec<String> = photo.learner_ids.iter().filter_map(|id| learners.get(id)).map(short_name).collect();
-    let names = state.name_index().await?;
+    let names = state.app.name_index().await?;
     // Say exactly which texts name someone: a prompt about the caption when the name is in the
     // alt text or a tag sends the tutor looking in the wrong place.
     let mut named: Vec<String> = Vec::new();
@@ -166,23 +152,8 @@ async fn card(state: &AppState, photo: &PhotoRecord, csrf: &str) -> Result<Photo
         named_in_several: named.len() > 1,
         named_in: (!named.is_empty()).then(|| words::and_list(&named)),
         suggested_caption,
-        csrf: csrf.to_string(),
+        csrf: session.csrf.clone(),
     })
-}
-
-/// A tutor's own photo (an admin's: any), with its status brought up to date.
-async fn own_photo(state: &AppState, session: &Session, id: &str) -> Result<PhotoRecord, PageError> {
-    let id = input::path_id(id, "photo")?;
-    let photo = state.store.photo(&id).await?.ok_or_else(|| ApiError::not_found("photo"))?;
-    if session.caller.role != Role::Admin && photo.uploaded_by != session.caller.token_id {
-        return Err(ApiError::not_found("photo").into());
-    }
-    let eval = state.evaluation("system").await?;
-    if state.store.reevaluate(std::slice::from_ref(&photo.id), eval).await?.is_empty() {
-        Ok(photo)
-    } else {
-        Ok(state.store.photo(&photo.id).await?.ok_or_else(|| ApiError::not_found("photo"))?)
-    }
 }
 
 #[derive(Template)]
@@ -193,52 +164,38 @@ struct PhotosPage {
 }
 
 async fn my_photos(
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     session: Session,
     Query(notice): Query<NoticeQuery>,
 ) -> Result<Response, PageError> {
     require(&session, &[Role::Tutor, Role::Admin])?;
-    let photos = state.store.photos_uploaded_by(&session.caller.token_id, 100).await?;
-    let ids: Vec<String> = photos.iter().map(|p| p.id.clone()).collect();
     // Statuses shown must be true now (an expiry, a birthday), not as of the last sweep.
-    let eval = state.evaluation("system").await?;
-    let changed = !state.store.reevaluate(&ids, eval).await?.is_empty();
-    let photos = if changed { state.store.photos_uploaded_by(&session.caller.token_id, 100).await? } else { photos };
+    let photos = app::photos::uploaded_by_me(&state.app, &session.caller, 100).await?;
     let mut cards = Vec::with_capacity(photos.len());
     for photo in &photos {
-        cards.push(card(&state, photo, &session.csrf).await?.render().map_err(ApiError::internal)?);
+        cards.push(card(&state, &session, photo).await?.render().map_err(ApiError::internal)?);
     }
-    let chrome = Chrome::new("My photos", &session).with_notice(super::notice_text(notice.done.as_deref()));
+    let chrome = Chrome::new("My photos", &session).with_notice(notice_text(notice.done.as_deref()));
     Ok(render(StatusCode::OK, &PhotosPage { chrome, cards }))
 }
 
 /// One photo's card as an HTML fragment, for the upload page's script to show after an upload.
 async fn photo_status(
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     session: Session,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
     require(&session, &[Role::Tutor, Role::Admin])?;
-    let photo = own_photo(&state, &session, &id).await?;
-    Ok(render(StatusCode::OK, &card(&state, &photo, &session.csrf).await?))
+    let photo = app::photos::show(&state.app, &session.caller, &id).await?.photo;
+    Ok(render(StatusCode::OK, &card(&state, &session, &photo).await?))
 }
 
 async fn accept_redaction(
-    State(state): State<AppState>,
+    State(state): State<HttpState>,
     Path(id): Path<String>,
     form: PageForm,
 ) -> Result<Response, PageError> {
     require(&form.session, &[Role::Tutor, Role::Admin])?;
-    let patch = PhotoPatch {
-        caption: None,
-        alt_text: None,
-        title: None,
-        tags: None,
-        learner_ids: None,
-        all_tagged: None,
-        purposes: None,
-        accept_redaction: true,
-    };
-    let Json(photo) = photos::edit(State(state), form.session.caller.clone(), Path(id), JsonBody(patch)).await?;
-    Ok(done(&format!("/tutor/photos#photo-{}", photo.id), "redaction_accepted").into_response())
+    let shown = app::photos::edit(&state.app, &form.session.caller, &id, PhotoEdit::accept_redaction()).await?;
+    Ok(done(&format!("/tutor/photos#photo-{}", shown.photo.id), "redaction_accepted").into_response())
 }

@@ -1,7 +1,8 @@
 //! Checks on values that arrive in paths, queries and forms, before they reach a database that
-//! would refuse them with an internal error (PostgreSQL rejects NUL in text).
+//! would refuse them with an internal error (PostgreSQL rejects NUL in text). Both edges (the
+//! JSON API and the pages) apply the same ones through the use cases.
 
-use super::ApiError;
+use super::AppError;
 
 /// Whether `value` holds a control character other than the line breaks and tabs a caption may
 /// use.
@@ -11,20 +12,20 @@ pub fn has_forbidden_control(value: &str) -> bool {
 
 /// A free text (caption, alt text): at most `max` characters, no control characters but line
 /// breaks and tabs.
-pub fn free_text(field: &str, value: String, max: usize) -> Result<String, ApiError> {
+pub fn free_text(field: &str, value: String, max: usize) -> Result<String, AppError> {
     if value.chars().count() > max {
-        return Err(ApiError::bad_form(format!("{field} is longer than {max} characters")));
+        return Err(AppError::invalid_field(field, format!("{field} is longer than {max} characters")));
     }
     if has_forbidden_control(&value) {
-        return Err(ApiError::bad_form(format!("{field} contains control characters")));
+        return Err(AppError::invalid_field(field, format!("{field} contains control characters")));
     }
     Ok(value)
 }
 
 /// An id from a path: our ids are UUIDs, so anything else names nothing. Returns the id in its
 /// canonical form.
-pub fn path_id(value: &str, what: &str) -> Result<String, ApiError> {
-    uuid::Uuid::try_parse(value).map(|id| id.to_string()).map_err(|_| ApiError::not_found(what))
+pub fn path_id(value: &str, what: &'static str) -> Result<String, AppError> {
+    uuid::Uuid::try_parse(value).map(|id| id.to_string()).map_err(|_| AppError::NotFound(what))
 }
 
 /// An id a client refers to in a body or form; `None` when it cannot be one of ours.
@@ -50,7 +51,7 @@ mod tests {
         let id = "0192f0c4-4b1e-7c3a-9d2e-1234567890ab";
         assert_eq!(path_id(id, "photo").unwrap(), id);
         assert_eq!(path_id(&id.to_uppercase(), "photo").unwrap(), id);
-        assert_eq!(path_id("x\0y", "photo").unwrap_err().status, axum::http::StatusCode::NOT_FOUND);
+        assert!(matches!(path_id("x\0y", "photo"), Err(AppError::NotFound("photo"))));
         assert_eq!(body_id(" 0192F0C4-4B1E-7C3A-9D2E-1234567890AB "), Some(id.to_string()));
         assert_eq!(body_id("robert'); drop table"), None);
     }

@@ -1,0 +1,322 @@
+//! Consent: an admin records an event with its proof (the checks on it live here), the history
+//! with the decision per purpose now, and a withdrawal through a link, without an account.
+
+use std::collections::BTreeMap;
+
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use super::{input, learners, retention, Actor, App, AppError};
+use crate::policy::consent::{self, Decision, EventKind, Giver, Learner};
+use crate::policy::Purpose;
+use crate::store::{
+    ms_of_time, AuditAction, AuditDraft, ConsentRecord, LearnerRecord, StatusChange, WithdrawOutcome, WithdrawalLink,
+};
+use crate::tokens;
+
+/// How consent can have been given, as an admin records it.
+pub const METHODS: &[&str] = &["paper_form", "online_form", "email", "in_person"];
+/// Longest form version or evidence text.
+const MAX_TEXT: usize = 500;
+/// How far in the future a `given_at` may lie (clocks differ a little).
+const CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
+
+/// A consent event as an admin enters it, before any check.
+#[derive(Debug, Clone, Default)]
+pub struct NewConsent {
+    /// Granted, refused or withdrawn.
+    pub kind: Option<EventKind>,
+    /// Purposes it covers.
+    pub purposes: Vec<Purpose>,
+    /// `learner` or `guardian`.
+    pub given_by: String,
+    /// The guardian who gave it, when `given_by` is `guardian`.
+    pub guardian_id: Option<String>,
+    /// When it was given (RFC 3339); `None` means now.
+    pub given_at: Option<String>,
+    /// For a grant: when it stops counting (RFC 3339, or `YYYY-MM-DD` meaning through that day).
+    pub expires_at: Option<String>,
+    /// Version of the consent form.
+    pub form_version: String,
+    /// The form's text, which is hashed; or send `form_text_hash` (exactly one of the two).
+    pub form_text: Option<String>,
+    /// blake3 of the form's text, 64 hex digits.
+    pub form_text_hash: Option<String>,
+    /// How it was given: one of [`METHODS`].
+    pub method: String,
+    /// Where the proof is kept.
+    pub evidence: String,
+}
+
+/// What recording a consent did.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// The event.
+    pub event: ConsentRecord,
+    /// For a grant: the withdrawal link to hand to whoever gave it. It is shown once: only its
+    /// hash is stored.
+    pub withdraw_url: Option<String>,
+    /// The statuses that changed because of it.
+    pub changes: Vec<StatusChange>,
+}
+
+/// A moment from RFC 3339, or (for expiries) a date meaning the end of that day in UTC.
+fn moment(field: &str, value: &str, date_means_end_of_day: bool) -> Result<OffsetDateTime, AppError> {
+    if let Ok(t) = OffsetDateTime::parse(value.trim(), &Rfc3339) {
+        return Ok(t);
+    }
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    match time::Date::parse(value.trim(), &format) {
+        Ok(date) if date_means_end_of_day => date
+            .next_day()
+            .map(|d| d.midnight().assume_utc())
+            .ok_or_else(|| AppError::invalid_field(field, format!("{field} is out of range"))),
+        _ => Err(AppError::invalid_field(
+            field,
+            format!(
+                "{field} {value:?} is not a time like 2026-09-01T09:00:00Z{}",
+                if date_means_end_of_day { " or a date like 2027-08-31" } else { "" }
+            ),
+        )),
+    }
+}
+
+fn bounded(field: &str, value: &str) -> Result<String, AppError> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(AppError::invalid_field(field, format!("{field} must not be empty")));
+    }
+    input::free_text(field, value.to_string(), MAX_TEXT)
+}
+
+/// Checks a new event against the learner and the clock, and turns it into a record: at least one
+/// purpose; a guardian must be this learner's; not given in the future (beyond a little clock
+/// skew) nor before 1970; only a grant expires, and after it was given; the form's words are
+/// identified by their hash; the method is a known one.
+pub fn validate(
+    body: NewConsent,
+    learner: &LearnerRecord,
+    recorded_by: &str,
+    now: OffsetDateTime,
+) -> Result<ConsentRecord, AppError> {
+    let kind = body
+        .kind
+        .ok_or_else(|| AppError::invalid_field("kind", "choose whether consent was granted, refused or withdrawn"))?;
+    let mut purposes = body.purposes;
+    purposes.sort();
+    purposes.dedup();
+    if purposes.is_empty() {
+        return Err(AppError::invalid_field(
+            "purposes",
+            "name at least one purpose: website, social_media, print or internal",
+        ));
+    }
+    let giver = match (body.given_by.as_str(), body.guardian_id) {
+        ("learner", None) => Giver::Learner,
+        ("learner", Some(_)) => {
+            return Err(AppError::invalid_field("guardian_id", "guardian_id goes with given_by \"guardian\" only"))
+        }
+        ("guardian", Some(id)) => {
+            // A guardian of another learner has no say over this one.
+            let id = input::body_id(&id).filter(|id| learner.guardians.iter().any(|g| &g.id == id));
+            Giver::Guardian(id.ok_or(AppError::NotAGuardian)?)
+        }
+        ("guardian", None) => {
+            return Err(AppError::invalid_field("guardian_id", "given_by \"guardian\" needs a guardian_id"))
+        }
+        (other, _) => {
+            return Err(AppError::invalid_field(
+                "given_by",
+                format!("given_by must be \"learner\" or \"guardian\", not {other:?}"),
+            ))
+        }
+    };
+    let now_ms = ms_of_time(now);
+    let given_at = match &body.given_at {
+        Some(v) => ms_of_time(moment("given_at", v, false)?),
+        None => now_ms,
+    };
+    if given_at > now_ms + CLOCK_SKEW_MS {
+        return Err(AppError::invalid_field(
+            "given_at",
+            "given_at is in the future; record consent once it has been given",
+        ));
+    }
+    if given_at < 0 {
+        return Err(AppError::invalid_field("given_at", "given_at is before 1970"));
+    }
+    let expires_at = match (&body.expires_at, kind) {
+        (None, _) => None,
+        (Some(v), EventKind::Granted) => Some(ms_of_time(moment("expires_at", v, true)?)),
+        (Some(_), _) => return Err(AppError::invalid_field("expires_at", "only a grant can have expires_at")),
+    };
+    if expires_at.is_some_and(|e| e <= given_at) {
+        return Err(AppError::invalid_field(
+            "expires_at",
+            "expires_at is not after given_at: the grant would never count",
+        ));
+    }
+    let form_text_hash = match (body.form_text, body.form_text_hash) {
+        (Some(text), None) if !text.trim().is_empty() => blake3::hash(text.as_bytes()).to_hex().to_string(),
+        (None, Some(hash)) if hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            hash.to_ascii_lowercase()
+        }
+        (None, Some(_)) => {
+            return Err(AppError::invalid_field(
+                "form_text_hash",
+                "form_text_hash must be 64 hex digits (a blake3 hash)",
+            ))
+        }
+        _ => return Err(AppError::invalid("send exactly one of form_text and form_text_hash")),
+    };
+    if !METHODS.contains(&body.method.as_str()) {
+        return Err(AppError::invalid_field("method", format!("method must be one of {}", METHODS.join(", "))));
+    }
+    Ok(ConsentRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        learner_id: learner.id.clone(),
+        kind,
+        purposes,
+        giver,
+        given_at,
+        expires_at,
+        form_version: bounded("form_version", &body.form_version)?,
+        form_text_hash,
+        method: body.method,
+        evidence: bounded("evidence", &body.evidence)?,
+        recorded_by: recorded_by.to_string(),
+        recorded_at: now_ms,
+    })
+}
+
+/// Records a consent event for the learner `learner_id` (an id as given in a path); statuses
+/// follow in the same transaction. A refusal or withdrawal then deletes the images it makes
+/// unusable ([`retention::delete_images_after_no`]).
+pub async fn record(app: &App, actor: &Actor, learner_id: &str, body: NewConsent) -> Result<Recorded, AppError> {
+    let learner = learners::show(app, actor, learner_id).await?;
+    let eval = app.evaluation(&actor.token_id).await?;
+    let event = validate(body, &learner, &actor.token_id, eval.at)?;
+    let link = (event.kind == EventKind::Granted).then(tokens::new_withdrawal_token);
+    // The audit row names the giver by id and never the form text or evidence.
+    let audit = AuditDraft::new(
+        &actor.token_id,
+        AuditAction::ConsentRecorded.as_str(),
+        &learner.id,
+        serde_json::json!({
+            "event": event.id, "kind": event.kind, "purposes": event.purposes,
+            "given_by": match &event.giver { Giver::Learner => "learner".to_string(), Giver::Guardian(g) => g.clone() },
+        }),
+    );
+    let changes = app.store.record_consent(&event, link.as_ref().map(|(_, hash)| hash.as_str()), audit, eval).await?;
+    metrics::counter!("consentgate_consent_events_total", "kind" => kind_name(event.kind)).increment(1);
+    if event.kind != EventKind::Granted {
+        retention::delete_images_after_no(app, &event.learner_id, &actor.token_id).await;
+    }
+    let withdraw_url = link.map(|(token, _)| format!("{}/w/{token}", app.settings.public_url));
+    Ok(Recorded { event, withdraw_url, changes })
+}
+
+fn kind_name(kind: EventKind) -> &'static str {
+    match kind {
+        EventKind::Granted => "granted",
+        EventKind::Refused => "refused",
+        EventKind::Withdrawn => "withdrawn",
+    }
+}
+
+/// A learner's consent history and the decision per purpose now.
+#[derive(Debug, Clone)]
+pub struct History {
+    /// The learner.
+    pub learner: LearnerRecord,
+    /// Every event, oldest first.
+    pub events: Vec<ConsentRecord>,
+    /// The decision for every purpose, now.
+    pub decisions: BTreeMap<Purpose, Decision>,
+}
+
+/// The history of the learner `learner_id` (an id as given in a path), with the decisions now.
+pub async fn history(app: &App, actor: &Actor, learner_id: &str) -> Result<History, AppError> {
+    let learner = learners::show(app, actor, learner_id).await?;
+    let events = app.store.consents(&learner.id).await?;
+    let decisions = decisions(&learner, &events, app, OffsetDateTime::now_utc())?;
+    Ok(History { learner, events, decisions })
+}
+
+/// The decision for every purpose at `at`.
+fn decisions(
+    learner: &LearnerRecord,
+    events: &[ConsentRecord],
+    app: &App,
+    at: OffsetDateTime,
+) -> Result<BTreeMap<Purpose, Decision>, AppError> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let date_of_birth = learner
+        .date_of_birth
+        .as_deref()
+        .map(|d| time::Date::parse(d, &format))
+        .transpose()
+        .map_err(AppError::internal)?;
+    let facts = Learner { date_of_birth, guardian_ids: learner.guardians.iter().map(|g| g.id.clone()).collect() };
+    let events: Vec<_> = events.iter().map(ConsentRecord::to_event).collect();
+    Ok(Purpose::ALL.into_iter().map(|p| (p, consent::decide(&facts, &events, p, at, app.settings.rules))).collect())
+}
+
+/// What a withdrawal link is, as its page shows it before anything is done.
+#[derive(Debug, Clone)]
+pub enum LinkPreview {
+    /// A link still to be used: what it would withdraw.
+    Usable(WithdrawalLink),
+    /// Used before, at this time (Unix ms).
+    Used(i64),
+    /// No link has this token (or it is not one of ours).
+    Unknown,
+}
+
+/// What the withdrawal link `token` would withdraw. Changes nothing: mail scanners follow links.
+pub async fn preview_link(app: &App, token: &str) -> Result<LinkPreview, AppError> {
+    let Some(hash) = tokens::withdrawal_token_hash(token) else { return Ok(LinkPreview::Unknown) };
+    Ok(match app.store.withdrawal_link(&hash).await? {
+        None => LinkPreview::Unknown,
+        Some(link) => match link.used_at {
+            Some(used_at) => LinkPreview::Used(used_at),
+            None => LinkPreview::Usable(link),
+        },
+    })
+}
+
+/// What using a withdrawal link did.
+#[derive(Debug, Clone)]
+pub enum LinkWithdrawal {
+    /// Withdrawn now: the learner's first name and the purposes withdrawn.
+    Withdrawn {
+        /// The name the learner goes by.
+        first_name: String,
+        /// The purposes withdrawn.
+        purposes: Vec<Purpose>,
+    },
+    /// The link was used before, at this time (Unix ms); nothing changed.
+    Used(i64),
+    /// No link has this token.
+    Unknown,
+}
+
+/// Withdraws the grant the link `token` belongs to, in one transaction with every status it
+/// changes; then deletes the images no purpose can use any more. A second use changes nothing.
+pub async fn withdraw_by_link(app: &App, token: &str) -> Result<LinkWithdrawal, AppError> {
+    const ACTOR: &str = "withdrawal_link";
+    let Some(hash) = tokens::withdrawal_token_hash(token) else { return Ok(LinkWithdrawal::Unknown) };
+    let Some(link) = app.store.withdrawal_link(&hash).await? else { return Ok(LinkWithdrawal::Unknown) };
+    let event_id = uuid::Uuid::now_v7().to_string();
+    let eval = app.evaluation(ACTOR).await?;
+    Ok(match app.store.withdraw_by_link(&hash, &event_id, eval).await? {
+        WithdrawOutcome::Withdrawn { event, changes } => {
+            metrics::counter!("consentgate_withdrawals_total").increment(1);
+            tracing::info!(event = %event.id, statuses_changed = changes.len(), "consent withdrawn by link");
+            retention::delete_images_after_no(app, &event.learner_id, ACTOR).await;
+            LinkWithdrawal::Withdrawn { first_name: link.first_name, purposes: event.purposes }
+        }
+        WithdrawOutcome::AlreadyUsed(used_at) => LinkWithdrawal::Used(used_at),
+        WithdrawOutcome::Unknown => LinkWithdrawal::Unknown,
+    })
+}

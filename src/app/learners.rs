@@ -1,0 +1,256 @@
+//! Learners and their guardians (admins only): add one, correct one, find them, import the MIS
+//! export. A change to anyone's names or date of birth changes what the name check and the consent
+//! rules say about photos, so each re-evaluates what it affects.
+
+use super::{input, maintenance, Actor, App, AppError};
+use crate::policy::consent::Rules;
+use crate::roster::{self, fields};
+use crate::store::{
+    now_ms, AuditAction, AuditDraft, Evaluation, FullStore, GuardianRecord, ImportSummary, LearnerRecord, Role,
+    StoreError,
+};
+
+/// A new learner as given: names, date of birth and guardians, before any check.
+#[derive(Debug, Clone, Default)]
+pub struct NewLearner {
+    /// Given name.
+    pub given_name: String,
+    /// Family name.
+    pub family_name: String,
+    /// The name they go by, when different.
+    pub preferred_name: Option<String>,
+    /// Date of birth, `YYYY-MM-DD`.
+    pub date_of_birth: Option<String>,
+    /// The MIS's reference.
+    pub external_ref: Option<String>,
+    /// Guardians: name and email.
+    pub guardians: Vec<(String, Option<String>)>,
+}
+
+/// A correction: only the fields that are `Some` change; `Some(None)` clears an optional one.
+#[derive(Debug, Clone, Default)]
+pub struct LearnerCorrection {
+    /// New given name.
+    pub given_name: Option<String>,
+    /// New family name.
+    pub family_name: Option<String>,
+    /// New (or cleared) preferred name.
+    pub preferred_name: Option<Option<String>>,
+    /// New (or cleared) date of birth.
+    pub date_of_birth: Option<Option<String>>,
+    /// New (or cleared) MIS reference.
+    pub external_ref: Option<Option<String>>,
+}
+
+fn checked<T>(result: Result<T, String>) -> Result<T, AppError> {
+    result.map_err(AppError::invalid)
+}
+
+fn date_of_birth(value: &str) -> Result<String, AppError> {
+    checked(fields::date_of_birth(value, time::OffsetDateTime::now_utc().date()))
+}
+
+/// The external reference is the one learner field the database keeps unique.
+fn taken_reference(e: StoreError) -> AppError {
+    match e {
+        StoreError::Conflict(_) => AppError::conflict("conflict", "another learner has this external_ref"),
+        other => other.into(),
+    }
+}
+
+/// Adds a learner with their guardians.
+pub async fn create(app: &App, actor: &Actor, new: NewLearner) -> Result<LearnerRecord, AppError> {
+    actor.require(&[Role::Admin])?;
+    if new.guardians.len() > roster::MAX_GUARDIANS {
+        return Err(AppError::invalid(format!("at most {} guardians", roster::MAX_GUARDIANS)));
+    }
+    let guardians = new
+        .guardians
+        .iter()
+        .map(|(name, email)| {
+            Ok(GuardianRecord {
+                id: uuid::Uuid::now_v7().to_string(),
+                name: checked(fields::name("guardian name", name))?,
+                email: checked(fields::email(email.as_deref()))?,
+            })
+        })
+        .collect::<Result<Vec<_>, AppError>>()?;
+    let now = now_ms();
+    let learner = LearnerRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        given_name: checked(fields::name("given_name", &new.given_name))?,
+        family_name: checked(fields::name("family_name", &new.family_name))?,
+        preferred_name: checked(fields::optional_name("preferred_name", new.preferred_name.as_deref()))?,
+        date_of_birth: new.date_of_birth.as_deref().map(date_of_birth).transpose()?,
+        external_ref: checked(fields::optional_name("external_ref", new.external_ref.as_deref()))?,
+        guardians,
+        created_at: now,
+        updated_at: now,
+    };
+    let audit = AuditDraft::new(
+        &actor.token_id,
+        AuditAction::LearnerCreated.as_str(),
+        &learner.id,
+        serde_json::json!({ "guardians": learner.guardians.len() }),
+    );
+    app.store.insert_learner(&learner, audit).await.map_err(taken_reference)?;
+    maintenance::refresh_statuses_soon(app);
+    Ok(learner)
+}
+
+/// A learner with their guardians, by an id as given in a path.
+pub async fn show(app: &App, actor: &Actor, id: &str) -> Result<LearnerRecord, AppError> {
+    actor.require(&[Role::Admin])?;
+    let id = input::path_id(id, "learner")?;
+    app.store.learner(&id).await?.ok_or(AppError::NotFound("learner"))
+}
+
+/// Corrects a learner's own fields (not guardians); every photo of theirs is re-evaluated in the
+/// same transaction, since a date of birth decides whose consent counts.
+pub async fn correct(
+    app: &App,
+    actor: &Actor,
+    id: &str,
+    correction: LearnerCorrection,
+) -> Result<LearnerRecord, AppError> {
+    let mut learner = show(app, actor, id).await?;
+    let mut changed = Vec::new();
+    if let Some(v) = &correction.given_name {
+        learner.given_name = checked(fields::name("given_name", v))?;
+        changed.push("given_name");
+    }
+    if let Some(v) = &correction.family_name {
+        learner.family_name = checked(fields::name("family_name", v))?;
+        changed.push("family_name");
+    }
+    if let Some(v) = &correction.preferred_name {
+        learner.preferred_name = checked(fields::optional_name("preferred_name", v.as_deref()))?;
+        changed.push("preferred_name");
+    }
+    if let Some(v) = &correction.date_of_birth {
+        learner.date_of_birth = v.as_deref().map(date_of_birth).transpose()?;
+        changed.push("date_of_birth");
+    }
+    if let Some(v) = &correction.external_ref {
+        learner.external_ref = checked(fields::optional_name("external_ref", v.as_deref()))?;
+        changed.push("external_ref");
+    }
+    if changed.is_empty() {
+        return Err(AppError::invalid("the patch changes nothing"));
+    }
+    learner.updated_at = now_ms();
+    // The audit names which fields changed, never their values: names stay out of the log.
+    let audit = AuditDraft::new(
+        &actor.token_id,
+        AuditAction::LearnerCorrected.as_str(),
+        &learner.id,
+        serde_json::json!({ "fields": changed }),
+    );
+    let eval = app.evaluation(&actor.token_id).await?;
+    if !app.store.update_learner(&learner, audit, eval).await.map_err(taken_reference)? {
+        return Err(AppError::NotFound("learner"));
+    }
+    maintenance::refresh_statuses_soon(app);
+    Ok(learner)
+}
+
+/// Longest search text, in characters.
+pub const MAX_QUERY: usize = fields::MAX_NAME;
+
+/// Learners whose names or reference contain `query` (case-insensitive), at most `limit` (clamped
+/// to 1..=500); an empty query lists everyone in name order.
+pub async fn search(app: &App, actor: &Actor, query: &str, limit: i64) -> Result<Vec<LearnerRecord>, AppError> {
+    actor.require(&[Role::Admin])?;
+    if query.chars().count() > MAX_QUERY || input::has_forbidden_control(query) {
+        return Err(AppError::invalid_field("q", format!("q must be at most {MAX_QUERY} printable characters")));
+    }
+    Ok(app.store.search_learners(query.trim(), limit.clamp(1, 500)).await?)
+}
+
+/// Imports an MIS export as an admin, all or nothing (on a dry run, nothing at all); the statuses
+/// shown catch up with the new names soon after.
+pub async fn import(app: &App, actor: &Actor, csv: &[u8], dry_run: bool) -> Result<ImportSummary, AppError> {
+    actor.require(&[Role::Admin])?;
+    let summary = import_csv(app.store.as_ref(), csv, &actor.token_id, dry_run, app.settings.rules).await?;
+    if !dry_run {
+        maintenance::refresh_statuses_soon(app);
+    }
+    Ok(summary)
+}
+
+/// Parses an MIS export and imports it, all or nothing (on a dry run, nothing at all): the one
+/// path shared by [`import`] and `consentgate learners import`, which runs without a server.
+pub async fn import_csv(
+    store: &dyn FullStore,
+    csv: &[u8],
+    actor: &str,
+    dry_run: bool,
+    rules: Rules,
+) -> Result<ImportSummary, AppError> {
+    let now = time::OffsetDateTime::now_utc();
+    let drafts = roster::parse_mis_csv(csv, now.date()).map_err(AppError::BadLines)?;
+    let at = now_ms();
+    let learners: Vec<LearnerRecord> = drafts
+        .into_iter()
+        .map(|d| LearnerRecord {
+            id: uuid::Uuid::now_v7().to_string(),
+            given_name: d.given_name,
+            family_name: d.family_name,
+            preferred_name: d.preferred_name,
+            date_of_birth: d.date_of_birth,
+            external_ref: Some(d.external_ref),
+            guardians: d
+                .guardians
+                .into_iter()
+                .map(|g| GuardianRecord { id: uuid::Uuid::now_v7().to_string(), name: g.name, email: g.email })
+                .collect(),
+            created_at: at,
+            updated_at: at,
+        })
+        .collect();
+    // No index is built here: one built before the import would hold the old names. The store
+    // re-evaluates with an index built from the table as imported, inside the import's transaction.
+    let eval = Evaluation { at: now, live: true, rules, actor: actor.to_string(), names: Default::default() };
+    let summary = store.import_learners(&learners, eval, dry_run).await?;
+    tracing::info!(
+        dry_run,
+        created = summary.created,
+        updated = summary.updated,
+        unchanged = summary.unchanged,
+        "learners imported"
+    );
+    Ok(summary)
+}
+
+/// The tutor's learner picker: at most 20 learners matching what was typed (at least two
+/// characters), for a tutor or admin. The caller shows them by first name and initial only.
+pub async fn pick(app: &App, actor: &Actor, typed: String) -> Result<Vec<LearnerRecord>, AppError> {
+    actor.require(&[Role::Tutor, Role::Admin])?;
+    let typed = input::free_text("q", typed, 100)?;
+    let typed = typed.trim();
+    if typed.chars().count() < 2 {
+        return Ok(Vec::new());
+    }
+    Ok(app.store.search_learners(typed, 20).await?)
+}
+
+/// The learners among `ids` that are on record, by id, for a tutor's or admin's page to name the
+/// people pictured (a tutor's page shows first names and initials only). Ids on no record are
+/// left out.
+pub async fn pictured(
+    app: &App,
+    actor: &Actor,
+    ids: impl IntoIterator<Item = String>,
+) -> Result<std::collections::HashMap<String, LearnerRecord>, AppError> {
+    actor.require(&[Role::Tutor, Role::Admin])?;
+    let mut found = std::collections::HashMap::new();
+    for id in ids {
+        if found.contains_key(&id) {
+            continue;
+        }
+        if let Some(learner) = app.store.learner(&id).await? {
+            found.insert(id, learner);
+        }
+    }
+    Ok(found)
+}

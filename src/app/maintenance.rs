@@ -1,0 +1,103 @@
+//! What happens with the passing of time, without anyone asking: statuses re-evaluated (a grant
+//! expires, a learner turns 18), deletions retried, orphaned objects swept, expired sessions
+//! forgotten, and the audit head logged as an anchor.
+
+use std::time::Duration;
+
+use super::{retention, App};
+use crate::store::{now_ms, StoreError};
+
+/// Re-evaluates every held or queued photo now, a page at a time (each page one transaction, so
+/// uploads and consent are never blocked for long). Returns how many statuses changed.
+pub async fn reevaluate_all(app: &App) -> Result<usize, StoreError> {
+    const PAGE: i64 = 200;
+    let mut after = String::new();
+    let mut changed = 0;
+    loop {
+        let ids = app.store.live_photo_ids(&after, PAGE).await?;
+        let Some(last) = ids.last() else { return Ok(changed) };
+        after = last.clone();
+        changed += app.store.reevaluate(&ids, app.evaluation("system").await?).await?.len();
+        metrics::counter!("consentgate_reevaluated_photos_total").increment(ids.len() as u64);
+    }
+}
+
+/// Re-evaluates every live photo in the background: after a learner is added or renamed, a caption
+/// may now name someone. Claims and downloads re-check anyway; this only keeps the statuses shown
+/// current sooner than the next maintenance pass, so losing it (a crash) loses nothing.
+pub fn refresh_statuses_soon(app: &App) {
+    let app = app.clone();
+    tokio::spawn(async move {
+        if let Err(e) = reevaluate_all(&app).await {
+            tracing::error!(error = %e, "re-evaluation after a learner change failed");
+        }
+    });
+}
+
+/// Logs the audit chain's head. Logs leave the machine; a head kept there is the anchor that
+/// `audit verify --anchor` needs to detect rows cut from the end of the chain.
+pub async fn log_audit_head(app: &App) {
+    match app.store.audit_head().await {
+        Ok((seq, hash)) => tracing::info!(anchor = %format!("{seq}:{hash}"), "audit head"),
+        Err(e) => tracing::error!(error = %e, "cannot read the audit head"),
+    }
+}
+
+/// Runs until `shutdown` completes: every [`Settings::maintenance_interval`] re-evaluates every
+/// photo that is still held or queued, so that the passing of time (a grant's expiry, an 18th
+/// birthday) holds or releases it without anyone asking, and retries image deletions; about
+/// hourly, sweeps orphaned objects. On a shared store the first sweep comes as soon as the orphans
+/// the start-up sweep had to spare are old enough, rather than an hour later. `on_tick` runs on
+/// every pass, for the edges' own housekeeping (the withdrawal pages' rate-limit memory).
+///
+/// [`Settings::maintenance_interval`]: crate::config::Settings::maintenance_interval
+pub async fn maintain(
+    app: App,
+    on_tick: impl Fn() + Send + 'static,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    /// The periodic sweep runs while uploads are in flight in this very process, so it never
+    /// uses a grace shorter than this, whatever the start-up sweep was given.
+    const RUNNING_SWEEP_GRACE: Duration = Duration::from_secs(600);
+    const SWEEP_EVERY: Duration = Duration::from_secs(3600);
+    let running_grace = app.settings.sweep_grace.max(RUNNING_SWEEP_GRACE);
+    let mut ticks = tokio::time::interval(app.settings.maintenance_interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The first tick is immediate; start-up has just evaluated and swept.
+    ticks.tick().await;
+    // Sole owner: the start-up sweep left nothing. Shared: an orphan spared at start-up (any age
+    // then) is at least `running_grace` old by this time, so this sweep removes it.
+    let first_sweep = if app.settings.sole_owner() { SWEEP_EVERY } else { running_grace };
+    let mut next_sweep = std::time::Instant::now() + first_sweep;
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return,
+            _ = ticks.tick() => {}
+        }
+        match reevaluate_all(&app).await {
+            Ok(0) => {}
+            Ok(changed) => tracing::info!(changed, "statuses changed with the passing of time"),
+            Err(e) => tracing::error!(error = %e, "periodic re-evaluation failed"),
+        }
+        // A retirement that failed just after a withdrawal (or a crash between the two) is done
+        // here: nothing else would ever delete those images.
+        match retention::retire_unusable_images(&app).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::warn!(deleted, "retired images left after a withdrawal"),
+            Err(e) => tracing::error!(error = %e, "periodic image retirement failed"),
+        }
+        on_tick();
+        // Sessions that ran out are refused already; this only keeps the table small.
+        if let Err(e) = app.store.prune_sessions(now_ms()).await {
+            tracing::error!(error = %e, "cannot prune expired sessions");
+        }
+        if std::time::Instant::now() >= next_sweep {
+            next_sweep = std::time::Instant::now() + SWEEP_EVERY;
+            log_audit_head(&app).await;
+            if let Err(e) = retention::sweep_orphans(app.store.as_ref(), &app.objects, running_grace).await {
+                tracing::error!(error = %e, "periodic sweep failed");
+            }
+        }
+    }
+}

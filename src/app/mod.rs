@@ -1,0 +1,113 @@
+//! The use cases: every rule that is not pure policy or media lives here, once, and every edge
+//! (the JSON API, the pages, the command line, the maintenance loop) calls it. No axum in here:
+//! a use case takes plain values and an [`Actor`], and answers a typed outcome or an [`AppError`].
+//!
+//! Imports run one way: `http` and `service` call `app`; `app` calls `store`, `objects`, `policy`,
+//! `media` and `roster`, never back up.
+
+pub mod access;
+pub mod audit;
+pub mod consents;
+mod error;
+pub mod input;
+pub mod learners;
+pub mod maintenance;
+pub mod photos;
+pub mod queue;
+pub mod retention;
+
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+
+pub use error::AppError;
+
+use crate::config::Settings;
+use crate::objects::Objects;
+use crate::policy::names::NameIndex;
+use crate::store::{Evaluation, FullStore, Role, StoreError};
+
+/// Everything a use case can reach: the database, the object store, the settings, and the two
+/// things shared between requests (scrub slots and the name index).
+#[derive(Clone)]
+pub struct App {
+    /// The database.
+    pub store: Arc<dyn FullStore>,
+    /// The object store.
+    pub objects: Objects,
+    /// Resolved settings.
+    pub settings: Arc<Settings>,
+    /// Bounds how many images are decoded at once (uploads and renditions), so a burst cannot
+    /// exhaust memory or cores.
+    pub scrub_permits: Arc<Semaphore>,
+    /// The name index and the learners-table version it was built from.
+    names: NameCache,
+}
+
+/// The name index, rebuilt when the learners table has changed (on any replica).
+type NameCache = Arc<tokio::sync::Mutex<Option<(i64, Arc<NameIndex>)>>>;
+
+impl App {
+    /// An application over an opened store and object store.
+    pub fn new(store: Arc<dyn FullStore>, objects: Objects, settings: Settings) -> App {
+        App {
+            store,
+            objects,
+            scrub_permits: Arc::new(Semaphore::new(settings.scrub_concurrency)),
+            settings: Arc::new(settings),
+            names: NameCache::default(),
+        }
+    }
+
+    /// An evaluation of statuses now, under the configured rules and the current name index,
+    /// caused by `actor` (a token id, `system`, `withdrawal_link`).
+    pub async fn evaluation(&self, actor: &str) -> Result<Evaluation, StoreError> {
+        Ok(Evaluation {
+            at: time::OffsetDateTime::now_utc(),
+            live: true,
+            rules: self.settings.rules,
+            actor: actor.to_string(),
+            names: self.name_index().await?,
+        })
+    }
+
+    /// The index of every learner's names, current as of this call. A learner added or renamed on
+    /// another replica changes the version, so the index is rebuilt here too.
+    pub async fn name_index(&self) -> Result<Arc<NameIndex>, StoreError> {
+        let version = self.store.learners_version().await?;
+        let mut cache = self.names.lock().await;
+        if let Some((built, index)) = cache.as_ref() {
+            if *built == version {
+                return Ok(index.clone());
+            }
+        }
+        let index = Arc::new(NameIndex::build(self.store.learner_names().await?));
+        *cache = Some((version, index.clone()));
+        Ok(index)
+    }
+}
+
+/// Who is acting: a token's public id (the actor of every audit row) and its role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// The token's public id.
+    pub token_id: String,
+    /// What the token may do.
+    pub role: Role,
+}
+
+impl Actor {
+    /// Refuses with [`AppError::Forbidden`] unless the actor has one of `roles`.
+    pub fn require(&self, roles: &[Role]) -> Result<(), AppError> {
+        if roles.contains(&self.role) {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden { needed: roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(" or ") })
+        }
+    }
+
+    /// Whether the actor has `role`.
+    pub fn is(&self, role: Role) -> bool {
+        self.role == role
+    }
+}

@@ -1,0 +1,211 @@
+//! Marketing's publishing queue: what is released (re-checked as it is listed), claiming an item
+//! (consent and the name check decided again at that moment), recording where it was published,
+//! and the takedowns owed when consent goes. Marketing never sees a learner, a date of birth, a
+//! guardian or consent evidence.
+
+use super::{input, Actor, App, AppError};
+use crate::policy::{Purpose, State};
+use crate::store::{now_ms, PublishOutcome, QueueItem, Role, Takedown};
+
+/// Longest lease marketing may take: long enough to prepare a post, short enough that a
+/// forgotten claim returns to the queue the same day.
+pub const MAX_LEASE_SECONDS: u64 = 8 * 3600;
+/// The lease when none is asked for.
+pub const DEFAULT_LEASE_SECONDS: u64 = 15 * 60;
+/// Most items one listing shows.
+const LISTING: i64 = 500;
+
+/// The released items (for `purpose`, or all), oldest first. What is listed is re-checked now, as
+/// a claim would be: time passes (expiry, birthdays) and names change between maintenance passes,
+/// and marketing must not be shown what it may not take. Those that no longer pass leave the queue
+/// (stored, with their reasons). The queue is then read again, so an item that a withdrawal took
+/// out between the first read and the re-check (which therefore found it unchanged) is not listed
+/// either.
+pub async fn list(app: &App, actor: &Actor, purpose: Option<Purpose>) -> Result<Vec<QueueItem>, AppError> {
+    actor.require(&[Role::Marketing, Role::Admin])?;
+    let eval = app.evaluation(&actor.token_id).await?;
+    let listed = app.store.queue(purpose, now_ms(), LISTING).await?;
+    let mut photos: Vec<String> = listed.iter().map(|i| i.photo_id.clone()).collect();
+    photos.sort();
+    photos.dedup();
+    app.store.reevaluate(&photos, eval).await?;
+    Ok(app.store.queue(purpose, now_ms(), LISTING).await?)
+}
+
+/// What a claim did.
+#[derive(Debug, Clone)]
+pub enum ClaimOutcome {
+    /// The item is leased to the actor.
+    Claimed(QueueItem),
+    /// Nothing for that purpose is releasable now.
+    NothingLeft,
+}
+
+/// An item id from a client: `<photo id>:<purpose>`, canonical, or `None` when it cannot name an
+/// item.
+pub fn item_id(raw: &str) -> Option<(String, Purpose)> {
+    let (photo, purpose) = raw.split_once(':')?;
+    let purpose = purpose.parse::<Purpose>().ok()?;
+    let photo = input::body_id(photo)?;
+    Some((format!("{photo}:{}", purpose.as_str()), purpose))
+}
+
+/// Leases an item for `purpose` to a marketing officer for `lease_seconds` (default 15 minutes):
+/// the item named (`item`, for example chosen from a grid), or else the oldest releasable one.
+/// Consent and the name check are decided again inside the claim's transaction; a named item that
+/// cannot be had is [`AppError::NotAvailable`] with its state and reasons.
+pub async fn claim(
+    app: &App,
+    actor: &Actor,
+    purpose: Purpose,
+    item: Option<&str>,
+    lease_seconds: Option<u64>,
+) -> Result<ClaimOutcome, AppError> {
+    actor.require(&[Role::Marketing])?;
+    let lease = lease_seconds.unwrap_or(DEFAULT_LEASE_SECONDS);
+    if lease == 0 || lease > MAX_LEASE_SECONDS {
+        return Err(AppError::invalid_field(
+            "lease_seconds",
+            format!("lease_seconds must be between 1 and {MAX_LEASE_SECONDS}"),
+        ));
+    }
+    let lease_ms = i64::try_from(lease * 1000).unwrap_or(i64::MAX);
+    let eval = app.evaluation(&actor.token_id).await?;
+    let claimed = match item {
+        Some(raw) => {
+            let (item, item_purpose) = item_id(raw).ok_or(AppError::NotFound("queue item"))?;
+            if item_purpose != purpose {
+                return Err(AppError::invalid_field("item", format!("item {raw:?} is not for {purpose}")));
+            }
+            match app.store.claim_item(&item, &actor.token_id, lease_ms, eval).await? {
+                Some(item) => item,
+                None => return Err(not_available(app, &item, purpose).await?),
+            }
+        }
+        None => match app.store.claim(purpose, &actor.token_id, lease_ms, eval).await? {
+            Some(item) => item,
+            None => return Ok(ClaimOutcome::NothingLeft),
+        },
+    };
+    metrics::counter!("consentgate_claims_total").increment(1);
+    Ok(ClaimOutcome::Claimed(claimed))
+}
+
+/// Why a named item cannot be claimed: its state and reasons, read after the claim's re-check so
+/// they are current (reason codes only: no learner is named). An item that never existed answers
+/// like one that left, without detail.
+async fn not_available(app: &App, item: &str, purpose: Purpose) -> Result<AppError, AppError> {
+    let photo_id = item.split_once(':').map_or(item, |(photo, _)| photo);
+    let status = app.store.photo(photo_id).await?.and_then(|p| p.status.get(&purpose).cloned());
+    Ok(AppError::NotAvailable { status: status.map(|s| (s.state, s.reasons)) })
+}
+
+/// Records where an item was published. Every report is recorded, even after the reporter's
+/// lease ran out or while someone else holds the item, and each channel is its own publication:
+/// each one is owed a takedown if consent goes. When consent does not hold at this moment the
+/// publication is recorded and [`AppError::TakedownOwed`] says it must come down at once.
+pub async fn publish(app: &App, actor: &Actor, item: &str, url: &str, channel: &str) -> Result<QueueItem, AppError> {
+    actor.require(&[Role::Marketing])?;
+    // Item ids are `<photo id>:<purpose>`; anything else names no item.
+    let item = match item.split_once(':') {
+        Some((photo, purpose)) if purpose.parse::<Purpose>().is_ok() => {
+            format!("{}:{purpose}", input::path_id(photo, "queue item")?)
+        }
+        _ => return Err(AppError::NotFound("queue item")),
+    };
+    let url = input::free_text("url", url.trim().to_string(), 2000)?;
+    if !url::Url::parse(&url).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
+        return Err(AppError::invalid_field("url", "url must be an http or https address"));
+    }
+    let channel = input::free_text("channel", channel.trim().to_string(), 100)?;
+    if channel.is_empty() {
+        return Err(AppError::invalid_field("channel", "channel must not be empty"));
+    }
+    let eval = app.evaluation(&actor.token_id).await?;
+    match app.store.publish(&item, &actor.token_id, &url, &channel, eval).await? {
+        PublishOutcome::Published(item) => Ok(*item),
+        PublishOutcome::TakedownOwed(reasons) => Err(AppError::TakedownOwed { reasons }),
+        PublishOutcome::Unknown => Err(AppError::NotFound("queue item")),
+    }
+}
+
+/// The takedowns, open ones only unless `all`, oldest first.
+pub async fn takedowns(app: &App, actor: &Actor, all: bool) -> Result<Vec<Takedown>, AppError> {
+    actor.require(&[Role::Marketing, Role::Admin])?;
+    Ok(app.store.takedowns(all).await?)
+}
+
+/// Marketing confirms a takedown (`id` as given in a path); [`AppError::NotFound`] when there is no
+/// such open one (already confirmed by a second tap or a colleague).
+pub async fn takedown_done(app: &App, actor: &Actor, id: &str) -> Result<(), AppError> {
+    actor.require(&[Role::Marketing])?;
+    let id = input::path_id(id, "open takedown")?;
+    if app.store.takedown_done(&id, app.evaluation(&actor.token_id).await?).await? {
+        Ok(())
+    } else {
+        Err(AppError::NotFound("open takedown"))
+    }
+}
+
+/// How far back a marketing officer's lapsed claims are shown: long enough to cover a holiday,
+/// short enough that a claim abandoned long ago stops asking for attention.
+const LAPSED_WINDOW_MS: i64 = 30 * 24 * 3600 * 1000;
+
+/// A takedown with what identifies its photo: caption and alt text as on record, and whether the
+/// image still exists (for a thumbnail).
+#[derive(Debug, Clone)]
+pub struct OwedTakedown {
+    /// The takedown.
+    pub takedown: Takedown,
+    /// The photo's caption now.
+    pub caption: String,
+    /// The photo's alt text now.
+    pub alt_text: String,
+    /// Whether the image still exists.
+    pub image_exists: bool,
+}
+
+/// Everything a marketing officer's page shows: takedowns owed, the items they hold, their claims
+/// that ran out unrecorded, and the queue.
+#[derive(Debug, Clone)]
+pub struct Desk {
+    /// Open takedowns, oldest first.
+    pub takedowns: Vec<OwedTakedown>,
+    /// Items the officer holds under a running lease.
+    pub mine: Vec<QueueItem>,
+    /// Their claims that ran out in the last 30 days with no publication recorded: the officer
+    /// may have published anyway, and a publication never recorded could never be taken down.
+    pub lapsed: Vec<QueueItem>,
+    /// The queue (for `purpose`, or all), at most 200.
+    pub queue: Vec<QueueItem>,
+}
+
+/// A marketing officer's desk.
+pub async fn desk(app: &App, actor: &Actor, purpose: Option<Purpose>) -> Result<Desk, AppError> {
+    actor.require(&[Role::Marketing])?;
+    let now = now_ms();
+    let mut takedowns = Vec::new();
+    for takedown in app.store.takedowns(false).await? {
+        // The photo's own row says which photo it is; its image may be gone after a withdrawal.
+        let photo = app.store.photo(&takedown.photo_id).await?;
+        takedowns.push(OwedTakedown {
+            image_exists: photo.as_ref().is_some_and(|p| p.image_deleted_at.is_none()),
+            caption: photo.as_ref().map(|p| p.caption.clone()).unwrap_or_default(),
+            alt_text: photo.as_ref().map(|p| p.alt_text.clone()).unwrap_or_default(),
+            takedown,
+        });
+    }
+    let me = &actor.token_id;
+    Ok(Desk {
+        takedowns,
+        mine: app.store.items_claimed_by(me, now).await?,
+        lapsed: app.store.lapsed_claims_of(me, now, now - LAPSED_WINDOW_MS, 50).await?,
+        queue: app.store.queue(purpose, now, 200).await?,
+    })
+}
+
+/// Whether an item in `state` can still be claimed (queued, or claimed under a lease that may
+/// have run out).
+pub fn claimable(state: State) -> bool {
+    matches!(state, State::Queued | State::Claimed)
+}

@@ -1,0 +1,74 @@
+//! What is deleted, and when: an image after a tagged learner's own "no" (the row and its
+//! fingerprints stay, so a re-upload is recognised), the periodic retry of a deletion that failed,
+//! and the sweep of objects no photo refers to.
+//!
+//! The rule that decides *which* images a "no" makes unusable is the store's, applied inside the
+//! transaction that marks them deleted (`retire_images_of`); here the objects go once that has
+//! committed.
+
+use std::time::Duration;
+
+use super::{App, AppError};
+use crate::objects::Objects;
+use crate::store::{FullStore, StoreError};
+
+/// After `learner_id` said no (refused or withdrew): deletes the images that no purpose can use
+/// any more. A failure here is logged, not returned: the "no" is already recorded and the photos
+/// are out of the queue; [`retire_unusable_images`] retries on the next maintenance pass.
+pub async fn delete_images_after_no(app: &App, learner_id: &str, actor: &str) {
+    let retired = match app.evaluation(actor).await {
+        Ok(eval) => app.store.retire_images_of(learner_id, eval).await,
+        Err(e) => Err(e),
+    };
+    match retired {
+        Ok(keys) => {
+            for key in keys {
+                if let Err(e) = app.objects.delete(&key).await {
+                    tracing::error!(error = %e, "cannot delete a retired image; the sweep will retry");
+                }
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "cannot retire images after a withdrawal"),
+    }
+}
+
+/// Retires every image no purpose can use any more (each purpose held by a standing no), a page
+/// at a time, and deletes the objects: the periodic pass that makes a retirement that failed just
+/// after a withdrawal happen anyway. Returns how many objects went.
+pub async fn retire_unusable_images(app: &App) -> Result<usize, StoreError> {
+    const PAGE: i64 = 200;
+    let mut after = String::new();
+    let mut deleted = 0;
+    loop {
+        let (keys, last) = app.store.retire_unusable_images(&after, PAGE, app.evaluation("system").await?).await?;
+        for key in keys {
+            match app.objects.delete(&key).await {
+                Ok(()) => deleted += 1,
+                // The row already says deleted, so the orphan sweep removes the object later.
+                Err(e) => tracing::error!(error = %e, "cannot delete a retired image; the sweep will retry"),
+            }
+        }
+        match last {
+            Some(last) => after = last,
+            None => return Ok(deleted),
+        }
+    }
+}
+
+/// Removes objects that no photo refers to and that are older than `grace`, and the staging
+/// files of interrupted local writes. Each candidate is checked against the database just before
+/// it goes, after the listing, so an upload committed meanwhile keeps its object. Returns how many
+/// went.
+pub async fn sweep_orphans(store: &dyn FullStore, objects: &Objects, grace: Duration) -> Result<usize, AppError> {
+    let mut swept = objects.sweep_staging_files(grace)?;
+    for key in objects.sweep_candidates(grace).await? {
+        if !store.object_in_use(&key).await? {
+            objects.delete(&key).await?;
+            swept += 1;
+        }
+    }
+    if swept > 0 {
+        tracing::warn!(swept, "removed objects left by interrupted or failed uploads");
+    }
+    Ok(swept)
+}

@@ -1,0 +1,49 @@
+//! What the routes share: the application, and what only HTTP needs.
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use tokio::sync::Semaphore;
+
+use super::withdraw;
+use crate::app::App;
+
+/// What the routes share: the application, and what only HTTP needs (the receiving slots of
+/// uploads, the withdrawal pages' rate limit, the metrics renderer).
+#[derive(Clone)]
+pub struct HttpState {
+    /// The use cases.
+    pub app: App,
+    /// Bounds how many uploads are received at once: each buffers its whole body (up to the byte
+    /// limit) before it waits for a scrub permit, so without this memory would grow with the
+    /// number of clients.
+    pub upload_permits: Arc<Semaphore>,
+    /// Renders `/metrics`.
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// Rate limit of the withdrawal pages, per client address.
+    pub withdraw_limiter: withdraw::WithdrawLimiter,
+}
+
+impl HttpState {
+    /// The HTTP side of `app`: its receiving slots sized from the settings, a fresh rate limiter.
+    pub fn new(app: App, metrics: metrics_exporter_prometheus::PrometheusHandle) -> HttpState {
+        HttpState {
+            upload_permits: Arc::new(Semaphore::new(app.settings.upload_concurrency())),
+            app,
+            metrics,
+            withdraw_limiter: withdraw::limiter(),
+        }
+    }
+
+    /// Forgets the withdrawal pages' rate-limit state of addresses not seen lately, so the map
+    /// cannot grow without bound; the maintenance loop calls it.
+    pub fn forget_idle_clients(&self) {
+        self.withdraw_limiter.retain_recent();
+    }
+}
+
+impl FromRef<HttpState> for App {
+    fn from_ref(state: &HttpState) -> App {
+        state.app.clone()
+    }
+}
