@@ -8,6 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::api::learner_with_guardian;
 use common::server::{Blobs, Db, TestServer};
 use consentgate::store::Role;
 use serde_json::{json, Value};
@@ -24,24 +25,6 @@ fn screenshot_dir() -> PathBuf {
     target.join("e2e-screenshots")
 }
 
-async fn learner(server: &TestServer, given: &str, family: &str) -> String {
-    let fifteen_years_ago = time::OffsetDateTime::now_utc().year() - 15;
-    let body = json!({
-        "given_name": given, "family_name": family, "date_of_birth": format!("{fifteen_years_ago}-03-01"),
-        "guardians": [{"name": format!("Parent of {given}"), "email": "parent@example.org"}],
-    });
-    let response = server
-        .client
-        .post(format!("{}/api/v1/learners", server.base))
-        .bearer_auth(&server.admin)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 201);
-    response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_whole_journey_works_in_a_real_browser() {
     let chromium = std::env::var("E2E_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
@@ -52,8 +35,11 @@ async fn the_whole_journey_works_in_a_real_browser() {
     );
     let server = TestServer::start(Db::Sqlite, Blobs::Fs).await;
     let (tutor, marketing) = (server.token(Role::Tutor).await, server.token(Role::Marketing).await);
-    let amira = learner(&server, "Amira", "Khan").await;
-    let ben = learner(&server, "Ben", "Okafor").await;
+    // Two learners of fifteen, each with a guardian: the journey needs under-18s (Ben's own grant
+    // is not enough; Amira's guardian's is).
+    let born = format!("{}-03-01", time::OffsetDateTime::now_utc().year() - 15);
+    let (amira, _) = learner_with_guardian(&server, "Amira", "Khan", &born).await;
+    let (ben, _) = learner_with_guardian(&server, "Ben", "Okafor", &born).await;
     let learners = json!([
         {"id": amira, "given": "Amira", "family": "Khan"},
         {"id": ben, "given": "Ben", "family": "Okafor"},

@@ -6,6 +6,8 @@ mod common;
 
 use std::time::Duration;
 
+use common::api::{get, get_json, learner_with_guardian, patch, post, post_raw, record_consent, upload_tagged};
+use common::fixtures::marked_jpeg;
 use common::server::{Blobs, Db, TestServer};
 use consentgate::store::Role;
 use serde_json::{json, Value};
@@ -26,28 +28,6 @@ async fn start(db: Db, blobs: Blobs) -> TestServer {
     TestServer::start_adjusted(db, blobs, |s| s.maintenance_interval = Duration::from_secs(1)).await
 }
 
-async fn post(server: &TestServer, token: &str, path: &str, body: Value) -> reqwest::Response {
-    server.client.post(format!("{}{path}", server.base)).bearer_auth(token).json(&body).send().await.unwrap()
-}
-
-async fn get_json(server: &TestServer, token: &str, path: &str) -> Value {
-    let response = server.client.get(format!("{}{path}", server.base)).bearer_auth(token).send().await.unwrap();
-    assert_eq!(response.status(), 200, "GET {path}");
-    response.json().await.unwrap()
-}
-
-/// A learner born `dob` with one guardian; returns (learner id, guardian id).
-async fn learner(server: &TestServer, given: &str, dob: &str) -> (String, String) {
-    let body = json!({
-        "given_name": given, "family_name": "Testperson", "date_of_birth": dob,
-        "guardians": [{"name": format!("Parent of {given}"), "email": "parent@example.org"}]
-    });
-    let response = post(server, &server.admin, "/api/v1/learners", body).await;
-    assert_eq!(response.status(), 201);
-    let created: Value = response.json().await.unwrap();
-    (created["id"].as_str().unwrap().into(), created["guardians"][0]["id"].as_str().unwrap().into())
-}
-
 fn grant_by(given_by: &str, guardian: Option<&str>, purposes: &[&str]) -> Value {
     let mut body = json!({
         "kind": "granted", "purposes": purposes, "given_by": given_by,
@@ -60,34 +40,11 @@ fn grant_by(given_by: &str, guardian: Option<&str>, purposes: &[&str]) -> Value 
     body
 }
 
-/// Records a consent event and returns the answer body.
-async fn consent(server: &TestServer, learner: &str, body: Value) -> Value {
-    let response = post(server, &server.admin, &format!("/api/v1/learners/{learner}/consents"), body).await;
-    let status = response.status();
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(status, 201, "{body}");
-    body
-}
-
-/// Uploads a generated photo tagging `learners`; returns its id.
+/// Uploads a picture distinct per `seed` (but a look-alike of every other seed's) for the website
+/// and print, tagging `learners` as all in it; returns its id.
 async fn upload(server: &TestServer, tutor: &str, seed: u32, learners: &[&str]) -> String {
-    // A distinct picture per seed, so no upload is a re-upload of another.
-    let mut img = common::fixtures::picture(320, 240);
-    for x in 0..32 {
-        img.put_pixel(x, seed % 240, image::Rgb([255, (seed * 37 % 256) as u8, 0]));
-    }
-    let photo = common::fixtures::encode_jpeg(&img, 85);
-    let ids = learners.join(",");
-    let response = server
-        .upload(
-            tutor,
-            "session.jpg",
-            photo,
-            &[("purposes", "website,print"), ("all_tagged", "true"), ("learner_ids", &ids)],
-        )
-        .await;
-    assert_eq!(response.status(), 201);
-    response.json::<Value>().await.unwrap()["id"].as_str().unwrap().into()
+    let photo = marked_jpeg(320, 240, seed, 32, [255, (seed * 37 % 256) as u8, 0]);
+    upload_tagged(server, tutor, photo, "website,print", learners, &[]).await["id"].as_str().unwrap().into()
 }
 
 async fn status(server: &TestServer, photo: &str) -> Value {
@@ -96,13 +53,13 @@ async fn status(server: &TestServer, photo: &str) -> Value {
 
 async fn a_child_needs_a_guardian_and_a_group_needs_everyone(server: TestServer) {
     let tutor = server.token(Role::Tutor).await;
-    let (amira, amira_parent) = learner(&server, "Amira", "2011-05-05").await;
-    let (ben, _) = learner(&server, "Ben", "2012-06-06").await;
+    let (amira, amira_parent) = learner_with_guardian(&server, "Amira", "Testperson", "2011-05-05").await;
+    let (ben, _) = learner_with_guardian(&server, "Ben", "Testperson", "2012-06-06").await;
     let solo = upload(&server, &tutor, 1, &[&amira]).await;
     let group = upload(&server, &tutor, 2, &[&amira, &ben]).await;
 
     // Her own grant, at 15, is not enough.
-    let own = consent(&server, &amira, grant_by("learner", None, &["website"])).await;
+    let own = record_consent(&server, &amira, grant_by("learner", None, &["website"])).await;
     assert!(own["withdraw_url"].as_str().unwrap().contains("/w/"));
     let s = status(&server, &solo).await;
     assert_eq!(s["website"]["state"], "held");
@@ -110,7 +67,7 @@ async fn a_child_needs_a_guardian_and_a_group_needs_everyone(server: TestServer)
     assert_eq!(s["website"]["learners"], json!([{"learner_id": amira, "reason": "needs_guardian"}]));
 
     // Her guardian's grant queues the website purpose; print was not granted.
-    let by_parent = consent(&server, &amira, grant_by("guardian", Some(&amira_parent), &["website"])).await;
+    let by_parent = record_consent(&server, &amira, grant_by("guardian", Some(&amira_parent), &["website"])).await;
     assert!(by_parent["statuses_changed"].as_u64().unwrap() >= 1);
     let s = status(&server, &solo).await;
     assert_eq!(s["website"], json!({"state": "queued", "reasons": [], "learners": []}));
@@ -131,14 +88,7 @@ async fn a_child_needs_a_guardian_and_a_group_needs_everyone(server: TestServer)
     assert_eq!(history["decisions"]["print"], json!({"allowed": false, "basis": null, "reasons": ["no_consent"]}));
 
     // Untagging Ben (the tutor's edit) re-evaluates at once.
-    let response = server
-        .client
-        .patch(format!("{}/api/v1/photos/{group}", server.base))
-        .bearer_auth(&tutor)
-        .json(&json!({"learner_ids": [amira]}))
-        .send()
-        .await
-        .unwrap();
+    let response = patch(&server, &tutor, &format!("/api/v1/photos/{group}"), json!({"learner_ids": [amira]})).await;
     assert_eq!(response.status(), 200);
     assert_eq!(response.json::<Value>().await.unwrap()["status"]["website"]["state"], "queued");
 
@@ -151,9 +101,9 @@ async fn a_child_needs_a_guardian_and_a_group_needs_everyone(server: TestServer)
 
 async fn the_withdrawal_link_shows_on_get_and_withdraws_on_post_once(server: TestServer) {
     let tutor = server.token(Role::Tutor).await;
-    let (amira, parent) = learner(&server, "Amira", "2011-05-05").await;
+    let (amira, parent) = learner_with_guardian(&server, "Amira", "Testperson", "2011-05-05").await;
     let photos = [upload(&server, &tutor, 3, &[&amira]).await, upload(&server, &tutor, 4, &[&amira]).await];
-    let granted = consent(&server, &amira, grant_by("guardian", Some(&parent), &["website", "print"])).await;
+    let granted = record_consent(&server, &amira, grant_by("guardian", Some(&parent), &["website", "print"])).await;
     for p in &photos {
         assert_eq!(status(&server, p).await["website"]["state"], "queued");
     }
@@ -219,7 +169,7 @@ async fn the_withdrawal_link_shows_on_get_and_withdraws_on_post_once(server: Tes
     }
     // A later grant by the same guardian counts again (withdrawn, then granted later) for what
     // is photographed from now on; the old photos stay held.
-    consent(&server, &amira, grant_by("guardian", Some(&parent), &["website"])).await;
+    record_consent(&server, &amira, grant_by("guardian", Some(&parent), &["website"])).await;
     let history = get_json(&server, &server.admin, &format!("/api/v1/learners/{amira}/consents")).await;
     assert_eq!(history["decisions"]["website"]["allowed"], true);
     assert_eq!(history["decisions"]["print"]["reasons"], json!(["withdrawn"]));
@@ -241,12 +191,12 @@ async fn the_withdrawal_link_shows_on_get_and_withdraws_on_post_once(server: Tes
 
 async fn an_expired_grant_holds_the_photo_without_any_request(server: TestServer) {
     let tutor = server.token(Role::Tutor).await;
-    let (amira, parent) = learner(&server, "Amira", "2011-05-05").await;
+    let (amira, parent) = learner_with_guardian(&server, "Amira", "Testperson", "2011-05-05").await;
     let photo = upload(&server, &tutor, 5, &[&amira]).await;
     let expires = time::OffsetDateTime::now_utc() + time::Duration::seconds(2);
     let mut body = grant_by("guardian", Some(&parent), &["website"]);
     body["expires_at"] = json!(expires.format(&time::format_description::well_known::Rfc3339).unwrap());
-    consent(&server, &amira, body).await;
+    record_consent(&server, &amira, body).await;
     let website = |p: &consentgate::store::PhotoRecord| {
         serde_json::to_value(&p.status[&consentgate::policy::Purpose::Website]).unwrap()
     };
@@ -267,8 +217,8 @@ async fn an_expired_grant_holds_the_photo_without_any_request(server: TestServer
 }
 
 async fn bad_consent_input_is_refused_and_stores_nothing(server: TestServer) {
-    let (amira, parent) = learner(&server, "Amira", "2011-05-05").await;
-    let (_, other_parent) = learner(&server, "Ben", "2012-06-06").await;
+    let (amira, parent) = learner_with_guardian(&server, "Amira", "Testperson", "2011-05-05").await;
+    let (_, other_parent) = learner_with_guardian(&server, "Ben", "Testperson", "2012-06-06").await;
     let good = grant_by("guardian", Some(&parent), &["website"]);
     let with = |key: &str, value: Value| {
         let mut body = good.clone();
@@ -315,15 +265,8 @@ async fn bad_consent_input_is_refused_and_stores_nothing(server: TestServer) {
         assert_eq!(server.snapshot().await, before, "{what}: something was stored");
     }
     // Malformed JSON, and the wrong role.
-    let response = server
-        .client
-        .post(format!("{}/api/v1/learners/{amira}/consents", server.base))
-        .bearer_auth(&server.admin)
-        .header("content-type", "application/json")
-        .body("{\"kind\": ")
-        .send()
-        .await
-        .unwrap();
+    let path = format!("/api/v1/learners/{amira}/consents");
+    let response = post_raw(&server, &server.admin, &path, "application/json", "{\"kind\": ").await;
     assert_eq!(response.status(), 422);
     let tutor = server.token(Role::Tutor).await;
     assert_eq!(post(&server, &tutor, &format!("/api/v1/learners/{amira}/consents"), good).await.status(), 403);
@@ -348,8 +291,8 @@ fn no_by_learner(kind: &str, purposes: &[&str], given_at: &str) -> Value {
 
 async fn a_no_dated_before_a_grant_or_ahead_of_the_clock_holds_at_once(server: TestServer) {
     let tutor = server.token(Role::Tutor).await;
-    let (cara, _) = learner(&server, "Cara", "1990-03-03").await;
-    consent(&server, &cara, grant_by("learner", None, &["website", "print"])).await;
+    let (cara, _) = learner_with_guardian(&server, "Cara", "Testperson", "1990-03-03").await;
+    record_consent(&server, &cara, grant_by("learner", None, &["website", "print"])).await;
     let photo = upload(&server, &tutor, 31, &[&cara]).await;
     assert_eq!(status(&server, &photo).await["website"]["state"], "queued");
 
@@ -357,7 +300,7 @@ async fn a_no_dated_before_a_grant_or_ahead_of_the_clock_holds_at_once(server: T
     // morning. The withdrawal is recorded after the grant, so it stands.
     let now = time::OffsetDateTime::now_utc();
     let midnight = now.date().midnight().assume_utc().format(&time::format_description::well_known::Rfc3339).unwrap();
-    consent(&server, &cara, no_by_learner("withdrawn", &["website"], &midnight)).await;
+    record_consent(&server, &cara, no_by_learner("withdrawn", &["website"], &midnight)).await;
     let s = status(&server, &photo).await;
     assert_eq!((s["website"]["state"].clone(), s["website"]["reasons"].clone()), (json!("held"), json!(["withdrawn"])));
     assert_eq!(s["print"]["state"], "queued");
@@ -365,16 +308,10 @@ async fn a_no_dated_before_a_grant_or_ahead_of_the_clock_holds_at_once(server: T
     // A refusal dated two minutes ahead (a clock ahead of ours) counts now, and with every purpose
     // held by a no the image is deleted at once.
     let ahead = (now + time::Duration::minutes(2)).format(&time::format_description::well_known::Rfc3339).unwrap();
-    consent(&server, &cara, no_by_learner("refused", &["print"], &ahead)).await;
+    record_consent(&server, &cara, no_by_learner("refused", &["print"], &ahead)).await;
     let s = status(&server, &photo).await;
     assert_eq!((s["print"]["state"].clone(), s["print"]["reasons"].clone()), (json!("held"), json!(["refused"])));
-    let image = server
-        .client
-        .get(format!("{}/api/v1/photos/{photo}/image", server.base))
-        .bearer_auth(&server.admin)
-        .send()
-        .await
-        .unwrap();
+    let image = get(&server, &server.admin, &format!("/api/v1/photos/{photo}/image")).await;
     assert_eq!(image.status(), 410, "the image of a photo everyone said no to is deleted");
 
     // The history's decision agrees.
@@ -385,27 +322,19 @@ async fn a_no_dated_before_a_grant_or_ahead_of_the_clock_holds_at_once(server: T
 
 async fn untagging_a_learner_whose_no_stands_keeps_the_photo_held(server: TestServer) {
     let tutor = server.token(Role::Tutor).await;
-    let (amira, _) = learner(&server, "Amira", "1990-01-01").await;
-    let (ben, _) = learner(&server, "Ben", "1991-01-01").await;
-    let (cara, _) = learner(&server, "Cara", "1992-01-01").await;
+    let (amira, _) = learner_with_guardian(&server, "Amira", "Testperson", "1990-01-01").await;
+    let (ben, _) = learner_with_guardian(&server, "Ben", "Testperson", "1991-01-01").await;
+    let (cara, _) = learner_with_guardian(&server, "Cara", "Testperson", "1992-01-01").await;
     for id in [&amira, &ben] {
-        consent(&server, id, grant_by("learner", None, &["website", "print"])).await;
+        record_consent(&server, id, grant_by("learner", None, &["website", "print"])).await;
     }
     let photo = upload(&server, &tutor, 41, &[&amira, &ben, &cara]).await;
     let now = || time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap();
-    consent(&server, &ben, no_by_learner("withdrawn", &["website"], &now())).await;
+    record_consent(&server, &ben, no_by_learner("withdrawn", &["website"], &now())).await;
     assert_eq!(status(&server, &photo).await["website"]["state"], "held");
 
     // The tutor drops Ben (who withdrew) and Cara (who never answered) from the tags.
-    let patch = |ids: Vec<&str>| {
-        server
-            .client
-            .patch(format!("{}/api/v1/photos/{photo}", server.base))
-            .bearer_auth(&tutor)
-            .json(&json!({ "learner_ids": ids }))
-            .send()
-    };
-    let response = patch(vec![amira.as_str()]).await.unwrap();
+    let response = patch(&server, &tutor, &format!("/api/v1/photos/{photo}"), json!({ "learner_ids": [amira] })).await;
     assert_eq!(response.status(), 200);
     let view: Value = response.json().await.unwrap();
     assert_eq!(view["learner_ids"], json!([amira]));
@@ -419,7 +348,7 @@ async fn untagging_a_learner_whose_no_stands_keeps_the_photo_held(server: TestSe
     assert!(!queue.to_string().contains(&photo), "an untagged refusal released the photo: {queue}");
 
     // When Ben grants again, later than his withdrawal, the block lifts.
-    consent(&server, &ben, grant_by("learner", None, &["website"])).await;
+    record_consent(&server, &ben, grant_by("learner", None, &["website"])).await;
     assert_eq!(status(&server, &photo).await["website"]["state"], "queued");
 }
 
@@ -488,8 +417,8 @@ async fn a_withdrawal_between_the_release_check_and_the_bytes_stops_the_download
     // look-alike of a withdrawn learner's photo would be held from the start.
     let mut rounds = Vec::new();
     for (round, purposes) in [(0u32, vec!["website"]), (1, vec!["website", "print"])] {
-        let (learner_id, _) = learner(&server, &format!("Dana{round}"), "1990-01-01").await;
-        let granted = consent(&server, &learner_id, grant_by("learner", None, &purposes)).await;
+        let (learner_id, _) = learner_with_guardian(&server, &format!("Dana{round}"), "Testperson", "1990-01-01").await;
+        let granted = record_consent(&server, &learner_id, grant_by("learner", None, &purposes)).await;
         let link = granted["withdraw_url"].as_str().unwrap().to_string();
         let photo = upload(&server, &tutor, 50 + round, &[&learner_id]).await;
         assert_eq!(status(&server, &photo).await["website"]["state"], "queued");

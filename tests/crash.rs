@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::api::{send_upload, stalled_upload};
 use common::process::{command, start};
 use common::server::{fresh_bucket, fresh_pg_database};
 
@@ -17,18 +18,8 @@ fn photo(i: usize) -> Vec<u8> {
     common::fixtures::encode_jpeg(&common::fixtures::picture(1200 + i as u32, 900), 90)
 }
 
-/// Uploads `bytes` as a photo for the website, as `token`, to the server at `base`.
-async fn upload(
-    client: &reqwest::Client,
-    base: &str,
-    token: &str,
-    bytes: Vec<u8>,
-) -> reqwest::Result<reqwest::Response> {
-    let form = reqwest::multipart::Form::new()
-        .part("file", reqwest::multipart::Part::bytes(bytes).file_name("x.jpg"))
-        .text("purposes", "website");
-    client.post(format!("{base}/api/v1/photos")).bearer_auth(token).multipart(form).send().await
-}
+/// The form of every upload here: a photo for the website.
+const WEBSITE: &[(&str, &str)] = &[("purposes", "website")];
 
 async fn crash_and_recover(backend_args: Vec<String>) {
     let mut server = start(&backend_args);
@@ -44,7 +35,7 @@ async fn crash_and_recover(backend_args: Vec<String>) {
             (client.clone(), server.base.clone(), admin.clone(), created.clone(), photos.clone());
         clients.push(tokio::spawn(async move {
             for i in (c..photos.len()).step_by(8) {
-                match upload(&client, &base, &admin, photos[i].clone()).await {
+                match send_upload(&client, &base, &admin, "x.jpg", photos[i].clone(), WEBSITE).await {
                     Ok(r) if r.status() == 201 => {
                         created.fetch_add(1, Ordering::SeqCst);
                     }
@@ -130,23 +121,7 @@ async fn sqlite_and_files_survive_a_kill() {
 async fn postgres_and_s3_survive_a_kill() {
     let dir = tempfile::tempdir().unwrap();
     let s3 = fresh_bucket().await;
-    crash_and_recover(vec![
-        "--data".into(),
-        dir.path().display().to_string(),
-        "--database-url".into(),
-        fresh_pg_database().await,
-        "--s3-bucket".into(),
-        s3.bucket,
-        "--s3-endpoint".into(),
-        s3.endpoint.unwrap(),
-        "--s3-access-key-id".into(),
-        "test".into(),
-        "--s3-secret-access-key".into(),
-        "test".into(),
-        "--s3-path-style".into(),
-        "true".into(),
-    ])
-    .await;
+    crash_and_recover(common::process::shared_backend_args(dir.path(), &fresh_pg_database().await, &s3)).await;
 }
 
 /// SIGTERM while uploads are in flight: every request the server had begun completes with 201,
@@ -189,7 +164,7 @@ async fn sigterm_lets_in_flight_uploads_finish() {
         clients.push(tokio::spawn(async move {
             for i in (c..photos.len()).step_by(8) {
                 let started = Instant::now();
-                match upload(&client, &base, &admin, photos[i].clone()).await {
+                match send_upload(&client, &base, &admin, "x.jpg", photos[i].clone(), WEBSITE).await {
                     Ok(r) if r.status() == 201 => {
                         created.fetch_add(1, Ordering::SeqCst);
                         finished.lock().unwrap().push((started, Instant::now()));
@@ -238,7 +213,8 @@ async fn a_restart_with_default_settings_removes_young_orphans() {
     let args = vec!["--data".to_string(), dir.path().display().to_string()];
     let mut server = start(&args);
     let admin = server.printed_token(Duration::from_secs(10)).expect("first start prints the admin token");
-    let response = upload(&reqwest::Client::new(), &server.base, &admin, photo(0)).await.unwrap();
+    let response =
+        send_upload(&reqwest::Client::new(), &server.base, &admin, "x.jpg", photo(0), WEBSITE).await.unwrap();
     assert_eq!(response.status(), 201);
     server.child.kill().unwrap();
     server.child.wait().unwrap();
@@ -341,7 +317,6 @@ async fn a_shared_store_spares_young_orphans_at_start() {
 /// waits the shutdown grace for it, then exits anyway.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stalled_upload_does_not_hold_shutdown_past_the_grace() {
-    use std::io::Write;
     let dir = tempfile::tempdir().unwrap();
     let args: Vec<String> = ["--data", &dir.path().display().to_string(), "--shutdown-grace-seconds", "1"]
         .iter()
@@ -349,18 +324,8 @@ async fn a_stalled_upload_does_not_hold_shutdown_past_the_grace() {
         .collect();
     let mut server = start(&args);
     let admin = server.printed_token(Duration::from_secs(10)).expect("first start prints the admin token");
-    let address = server.base.trim_start_matches("http://").to_string();
-    let mut stream = std::net::TcpStream::connect(&address).unwrap();
     // Headers promising a 1 MB multipart body, then only its start: the handler waits for the rest.
-    write!(
-        stream,
-        "POST /api/v1/photos HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {admin}\r\n\
-         Content-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: 1000000\r\n\r\n\
-         --XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.jpg\"\r\n\r\n"
-    )
-    .unwrap();
-    stream.write_all(&[0xFF; 4096]).unwrap();
-    stream.flush().unwrap();
+    let stream = stalled_upload(&server.base, &admin);
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let signalled = Instant::now();
@@ -393,7 +358,8 @@ async fn serve_honours_the_limit_variables() {
     let args = vec!["--data".to_string(), dir.path().display().to_string()];
     let mut server = common::process::start_with_env(&args, &[("CONSENTGATE_MAX_BYTES", "50000")]);
     let admin = server.printed_token(Duration::from_secs(10)).expect("first start prints the admin token");
-    let response = upload(&reqwest::Client::new(), &server.base, &admin, photo(1)).await.unwrap();
+    let response =
+        send_upload(&reqwest::Client::new(), &server.base, &admin, "x.jpg", photo(1), WEBSITE).await.unwrap();
     server.child.kill().unwrap();
     server.child.wait().unwrap();
     assert_eq!(response.status(), 413);

@@ -3,13 +3,11 @@
 
 mod common;
 
+use common::api::{get, post_raw, stalled_upload, upload_ok};
+use common::corpus_bytes;
 use common::server::{Blobs, Db, TestServer};
 use consentgate::store::Role;
 use serde_json::Value;
-
-fn corpus(rel: &str) -> Vec<u8> {
-    std::fs::read(common::corpus_dir().join(rel)).unwrap()
-}
 
 on_both_backends!(
     upload_stores_a_scrubbed_photo_held_for_consent,
@@ -23,21 +21,19 @@ on_both_backends!(
 
 async fn upload_stores_a_scrubbed_photo_held_for_consent(server: TestServer) {
     let tutor = server.token(Role::Tutor).await;
-    let response = server
-        .upload(
-            &tutor,
-            "IMG_0001.jpg",
-            corpus("jpg/gps/DSCN0010.jpg"),
-            &[
-                ("purposes", "website,print"),
-                ("caption", "Bricklaying practical"),
-                ("all_tagged", "true"),
-                ("tags", "workshop, bricks, workshop, site, bricks"),
-            ],
-        )
-        .await;
-    assert_eq!(response.status(), 201);
-    let body: Value = response.json().await.unwrap();
+    let body = upload_ok(
+        &server,
+        &tutor,
+        "IMG_0001.jpg",
+        corpus_bytes("jpg/gps/DSCN0010.jpg"),
+        &[
+            ("purposes", "website,print"),
+            ("caption", "Bricklaying practical"),
+            ("all_tagged", "true"),
+            ("tags", "workshop, bricks, workshop, site, bricks"),
+        ],
+    )
+    .await;
     // Repeated tags go, wherever they are; the first of each keeps its place.
     assert_eq!(body["tags"], serde_json::json!(["workshop", "bricks", "site"]));
     assert_eq!((body["width"].as_i64(), body["height"].as_i64()), (Some(640), Some(480)));
@@ -50,24 +46,9 @@ async fn upload_stores_a_scrubbed_photo_held_for_consent(server: TestServer) {
 
     // The tutor reads it back; the admin downloads the scrubbed bytes, whose hash is the ETag.
     let id = body["id"].as_str().unwrap();
-    let shown: Value = server
-        .client
-        .get(format!("{}/api/v1/photos/{id}", server.base))
-        .bearer_auth(&tutor)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let shown: Value = get(&server, &tutor, &format!("/api/v1/photos/{id}")).await.json().await.unwrap();
     assert_eq!(shown["id"], id);
-    let image = server
-        .client
-        .get(format!("{}/api/v1/photos/{id}/image", server.base))
-        .bearer_auth(&server.admin)
-        .send()
-        .await
-        .unwrap();
+    let image = get(&server, &server.admin, &format!("/api/v1/photos/{id}/image")).await;
     assert_eq!(image.status(), 200);
     assert_eq!(image.headers()["content-type"], "image/jpeg");
     assert_eq!(image.headers()["etag"].to_str().unwrap(), format!("\"{}\"", body["blake3"].as_str().unwrap()));
@@ -83,11 +64,9 @@ async fn upload_stores_a_scrubbed_photo_held_for_consent(server: TestServer) {
 
 async fn identical_reupload_answers_with_the_existing_photo(server: TestServer) {
     let tutor = server.token(Role::Tutor).await;
-    let bytes = corpus("jpg/mobile/jolla.jpg");
+    let bytes = corpus_bytes("jpg/mobile/jolla.jpg");
     let form = [("purposes", "website"), ("caption", "Site visit")];
-    let first = server.upload(&tutor, "a.jpg", bytes.clone(), &form).await;
-    assert_eq!(first.status(), 201);
-    let first: Value = first.json().await.unwrap();
+    let first = upload_ok(&server, &tutor, "a.jpg", bytes.clone(), &form).await;
 
     // A retry of the same upload (same bytes, same form) gets the photo it already made.
     let before = server.snapshot().await;
@@ -120,7 +99,7 @@ async fn identical_reupload_answers_with_the_existing_photo(server: TestServer) 
 
 async fn bad_uploads_get_a_json_4xx_and_store_nothing(server: TestServer) {
     let tutor = server.token(Role::Tutor).await;
-    let photo = corpus("jpg/gps/DSCN0012.jpg");
+    let photo = corpus_bytes("jpg/gps/DSCN0012.jpg");
     let mut truncated = photo.clone();
     truncated.truncate(photo.len() / 3);
     // (what, file, form fields, expected status, expected error code)
@@ -175,15 +154,7 @@ async fn bad_uploads_get_a_json_4xx_and_store_nothing(server: TestServer) {
     // Not multipart at all, and a file over the byte limit (the limit is lowered by sending more
     // than the default 40 MiB would take too long; the streaming check is the same code).
     let before = server.snapshot().await;
-    let response = server
-        .client
-        .post(format!("{}/api/v1/photos", server.base))
-        .bearer_auth(&tutor)
-        .header("content-type", "application/json")
-        .body("{\"file\": \"nope\"}")
-        .send()
-        .await
-        .unwrap();
+    let response = post_raw(&server, &tutor, "/api/v1/photos", "application/json", "{\"file\": \"nope\"}").await;
     assert_eq!(response.status(), 422);
     let big = vec![0xFFu8; (server.settings.limits.max_bytes + 10) as usize];
     let response = server.upload(&tutor, "big.jpg", big, &[("purposes", "website")]).await;
@@ -196,7 +167,7 @@ async fn bad_uploads_get_a_json_4xx_and_store_nothing(server: TestServer) {
 }
 
 async fn tokens_and_roles_are_enforced(server: TestServer) {
-    let photo = corpus("jpg/gps/DSCN0021.jpg");
+    let photo = corpus_bytes("jpg/gps/DSCN0021.jpg");
     let before = server.snapshot().await;
     for token in [
         "",
@@ -243,19 +214,13 @@ async fn tokens_and_roles_are_enforced(server: TestServer) {
     let created: Value = server.upload(&tutor, "x.jpg", photo, &[("purposes", "website")]).await.json().await.unwrap();
     let id = created["id"].as_str().unwrap();
     let other_tutor = server.token(Role::Tutor).await;
-    let url = format!("{}/api/v1/photos/{id}", server.base);
-    assert_eq!(server.client.get(&url).bearer_auth(&other_tutor).send().await.unwrap().status(), 404);
-    assert_eq!(server.client.get(&url).bearer_auth(&server.admin).send().await.unwrap().status(), 200);
-    assert_eq!(server.client.get(format!("{url}/image")).bearer_auth(&tutor).send().await.unwrap().status(), 403);
+    let path = format!("/api/v1/photos/{id}");
+    assert_eq!(get(&server, &other_tutor, &path).await.status(), 404);
+    assert_eq!(get(&server, &server.admin, &path).await.status(), 200);
+    assert_eq!(get(&server, &tutor, &format!("{path}/image")).await.status(), 403);
     // Ids that cannot be ours, NUL included, are a plain JSON 404 on both databases.
     for bad in ["nope", "%00", "0192f0c4-4b1e-7c3a-9d2e-%00"] {
-        let response = server
-            .client
-            .get(format!("{}/api/v1/photos/{bad}", server.base))
-            .bearer_auth(&server.admin)
-            .send()
-            .await
-            .unwrap();
+        let response = get(&server, &server.admin, &format!("/api/v1/photos/{bad}")).await;
         assert_eq!(response.status(), 404, "{bad}");
         assert_eq!(response.json::<Value>().await.unwrap()["error"], "not_found", "{bad}");
     }
@@ -382,7 +347,7 @@ async fn ops_endpoints_answer(server: TestServer) {
     let get = |path: &str| server.client.get(format!("{}{path}", server.base)).send();
     assert_eq!(get("/healthz").await.unwrap().status(), 200);
     let tutor = server.token(Role::Tutor).await;
-    server.upload(&tutor, "x.jpg", corpus("jpg/gps/DSCN0025.jpg"), &[("purposes", "website")]).await;
+    server.upload(&tutor, "x.jpg", corpus_bytes("jpg/gps/DSCN0025.jpg"), &[("purposes", "website")]).await;
     server.upload(&tutor, "x.jpg", b"nope".to_vec(), &[("purposes", "website")]).await;
     let metrics = get("/metrics").await.unwrap().text().await.unwrap();
     for expected in [
@@ -430,28 +395,15 @@ async fn wrong_methods_get_a_json_405(server: TestServer) {
 /// told 503 `busy` with `Retry-After`, and nothing is stored for it.
 #[tokio::test(flavor = "multi_thread")]
 async fn uploads_beyond_the_receiving_slots_are_told_to_come_back() {
-    use std::io::Write;
     let server = TestServer::start_adjusted(Db::Sqlite, Blobs::Fs, |s| s.scrub_concurrency = 1).await;
     let tutor = server.token(Role::Tutor).await;
-    let address = server.base.trim_start_matches("http://").to_string();
     // Two uploads that send their headers and the start of a 1 MB body, then stall.
-    let mut stalled = Vec::new();
-    for _ in 0..2 {
-        let mut stream = std::net::TcpStream::connect(&address).unwrap();
-        write!(
-            stream,
-            "POST /api/v1/photos HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {tutor}\r\n\
-             Content-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: 1000000\r\n\r\n\
-             --XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"x.jpg\"\r\n\r\n"
-        )
-        .unwrap();
-        stream.write_all(&[0xFF; 4096]).unwrap();
-        stalled.push(stream);
-    }
+    let stalled = [stalled_upload(&server.base, &tutor), stalled_upload(&server.base, &tutor)];
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let before = server.snapshot().await;
     let started = std::time::Instant::now();
-    let response = server.upload(&tutor, "x.jpg", corpus("jpg/gps/DSCN0027.jpg"), &[("purposes", "website")]).await;
+    let response =
+        server.upload(&tutor, "x.jpg", corpus_bytes("jpg/gps/DSCN0027.jpg"), &[("purposes", "website")]).await;
     assert_eq!(response.status(), 503);
     assert!(started.elapsed() >= std::time::Duration::from_secs(5), "it did not wait for a slot");
     assert_eq!(response.headers()["retry-after"], "5");
@@ -460,6 +412,7 @@ async fn uploads_beyond_the_receiving_slots_are_told_to_come_back() {
 
     // Once a slot is free again, uploads go through.
     drop(stalled);
-    let response = server.upload(&tutor, "x.jpg", corpus("jpg/gps/DSCN0027.jpg"), &[("purposes", "website")]).await;
+    let response =
+        server.upload(&tutor, "x.jpg", corpus_bytes("jpg/gps/DSCN0027.jpg"), &[("purposes", "website")]).await;
     assert_eq!(response.status(), 201);
 }

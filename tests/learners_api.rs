@@ -2,6 +2,7 @@
 
 mod common;
 
+use common::api::{get, patch, post, post_raw, upload_ok};
 use common::server::{Blobs, Db, TestServer};
 use consentgate::store::Role;
 use serde_json::{json, Value};
@@ -13,10 +14,6 @@ on_both_backends!(
     import_is_all_or_nothing_and_idempotent,
     a_blank_date_of_birth_on_re_import_keeps_the_one_on_record,
 );
-
-async fn post(server: &TestServer, token: &str, path: &str, body: Value) -> reqwest::Response {
-    server.client.post(format!("{}{path}", server.base)).bearer_auth(token).json(&body).send().await.unwrap()
-}
 
 async fn create_read_correct_and_search(server: TestServer) {
     let amira = json!({
@@ -32,23 +29,14 @@ async fn create_read_correct_and_search(server: TestServer) {
     assert!(created["guardians"][0]["id"].is_string());
     post(&server, &server.admin, "/api/v1/learners", json!({"given_name": "Zoë", "family_name": "O'Brien"})).await;
 
-    let url = format!("{}/api/v1/learners/{id}", server.base);
-    let read: Value = server.client.get(&url).bearer_auth(&server.admin).send().await.unwrap().json().await.unwrap();
+    let path = format!("/api/v1/learners/{id}");
+    let read: Value = get(&server, &server.admin, &path).await.json().await.unwrap();
     assert_eq!(read, created);
 
     // Correct the date of birth; clear the preferred name that was never set; the audit names the
     // fields, never the values.
-    let patched: Value = server
-        .client
-        .patch(&url)
-        .bearer_auth(&server.admin)
-        .json(&json!({"date_of_birth": "2008-04-17", "preferred_name": null}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let correction = json!({"date_of_birth": "2008-04-17", "preferred_name": null});
+    let patched: Value = patch(&server, &server.admin, &path, correction).await.json().await.unwrap();
     assert_eq!(patched["date_of_birth"], "2008-04-17");
     assert_eq!(patched["family_name"], "Haddad");
     let audit = server.store.audit_log(0, 100).await.unwrap();
@@ -114,15 +102,7 @@ async fn bad_learner_input_is_refused_and_stores_nothing(server: TestServer) {
         assert_eq!(server.snapshot().await, before, "{body}: something was stored");
     }
     // Malformed JSON, the wrong content type, an unknown learner, a tutor's token.
-    let raw = server
-        .client
-        .post(format!("{}/api/v1/learners", server.base))
-        .bearer_auth(&server.admin)
-        .header("content-type", "application/json")
-        .body("{\"given_name\": ")
-        .send()
-        .await
-        .unwrap();
+    let raw = post_raw(&server, &server.admin, "/api/v1/learners", "application/json", "{\"given_name\": ").await;
     assert_eq!(raw.status(), 422);
     assert_eq!(raw.json::<Value>().await.unwrap()["error"], "bad_json");
     let text = server
@@ -134,22 +114,14 @@ async fn bad_learner_input_is_refused_and_stores_nothing(server: TestServer) {
         .await
         .unwrap();
     assert_eq!(text.status(), 415);
-    let missing = server
-        .client
-        .patch(format!("{}/api/v1/learners/nobody", server.base))
-        .bearer_auth(&server.admin)
-        .json(&json!({"family_name": "X"}))
-        .send()
-        .await
-        .unwrap();
+    let missing = patch(&server, &server.admin, "/api/v1/learners/nobody", json!({"family_name": "X"})).await;
     assert_eq!(missing.status(), 404);
     let tutor = server.token(Role::Tutor).await;
     assert_eq!(
         post(&server, &tutor, "/api/v1/learners", json!({"given_name": "A", "family_name": "B"})).await.status(),
         403
     );
-    let listed =
-        server.client.get(format!("{}/api/v1/learners", server.base)).bearer_auth(&tutor).send().await.unwrap();
+    let listed = get(&server, &tutor, "/api/v1/learners").await;
     assert_eq!(listed.status(), 403);
 }
 
@@ -162,10 +134,9 @@ async fn tagging_needs_a_learner_on_record(server: TestServer) {
             .unwrap();
     let id = created["id"].as_str().unwrap();
     let tutor = server.token(Role::Tutor).await;
-    let photo = std::fs::read(common::corpus_dir().join("jpg/gps/DSCN0027.jpg")).unwrap();
-    let ok = server.upload(&tutor, "x.jpg", photo.clone(), &[("purposes", "website"), ("learner_ids", id)]).await;
-    assert_eq!(ok.status(), 201);
-    assert_eq!(ok.json::<Value>().await.unwrap()["learner_ids"], json!([id]));
+    let photo = common::corpus_bytes("jpg/gps/DSCN0027.jpg");
+    let ok = upload_ok(&server, &tutor, "x.jpg", photo.clone(), &[("purposes", "website"), ("learner_ids", id)]).await;
+    assert_eq!(ok["learner_ids"], json!([id]));
     let mut other = photo;
     other.extend_from_slice(b"different original bytes");
     let unknown = server
@@ -178,15 +149,8 @@ async fn tagging_needs_a_learner_on_record(server: TestServer) {
 }
 
 async fn import(server: &TestServer, csv: &[u8], dry_run: bool) -> reqwest::Response {
-    server
-        .client
-        .post(format!("{}/api/v1/learners/import?dry_run={dry_run}", server.base))
-        .bearer_auth(&server.admin)
-        .header("content-type", "text/csv")
-        .body(csv.to_vec())
-        .send()
+    post_raw(server, &server.admin, &format!("/api/v1/learners/import?dry_run={dry_run}"), "text/csv", csv.to_vec())
         .await
-        .unwrap()
 }
 
 async fn import_is_all_or_nothing_and_idempotent(server: TestServer) {
@@ -203,16 +167,7 @@ async fn import_is_all_or_nothing_and_idempotent(server: TestServer) {
 
     let body: Value = import(&server, csv.as_bytes(), false).await.json().await.unwrap();
     assert_eq!(body, json!({"dry_run": false, "created": 2, "updated": 0, "unchanged": 0}));
-    let found: Value = server
-        .client
-        .get(format!("{}/api/v1/learners?q=MIS-1", server.base))
-        .bearer_auth(&server.admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let found: Value = get(&server, &server.admin, "/api/v1/learners?q=MIS-1").await.json().await.unwrap();
     assert_eq!(found[0]["date_of_birth"], "2010-04-17");
     assert_eq!(found[0]["guardians"].as_array().unwrap().len(), 2, "one learner, two guardian rows");
 
@@ -250,14 +205,7 @@ async fn import_is_all_or_nothing_and_idempotent(server: TestServer) {
         assert!(!body.to_string().contains("Patel") && !body.to_string().contains("Shah"), "{what}: names in {body}");
         assert_eq!(server.snapshot().await, before, "{what}: something was stored");
     }
-    let response = server
-        .client
-        .post(format!("{}/api/v1/learners/import", server.base))
-        .bearer_auth(&server.admin)
-        .json(&json!({"learners": []}))
-        .send()
-        .await
-        .unwrap();
+    let response = post(&server, &server.admin, "/api/v1/learners/import", json!({"learners": []})).await;
     assert_eq!(response.status(), 415);
 
     // A large file with the wrong token gets its JSON 403, not a reset connection.
@@ -267,15 +215,7 @@ async fn import_is_all_or_nothing_and_idempotent(server: TestServer) {
         "given_name,family_name,date_of_birth,external_ref,guardian_name,guardian_email\n",
         "a,b,,c,,\n".repeat(800_000)
     );
-    let response = server
-        .client
-        .post(format!("{}/api/v1/learners/import", server.base))
-        .bearer_auth(&tutor)
-        .header("content-type", "text/csv")
-        .body(big)
-        .send()
-        .await
-        .unwrap();
+    let response = post_raw(&server, &tutor, "/api/v1/learners/import", "text/csv", big).await;
     assert_eq!(response.status(), 403);
     assert_eq!(response.json::<Value>().await.unwrap()["error"], "forbidden");
 }
@@ -285,16 +225,7 @@ async fn a_blank_date_of_birth_on_re_import_keeps_the_one_on_record(server: Test
     let first = format!("{header}Nadia,Okafor,2000-01-01,MIS-9,Grace Okafor,grace@example.org\n");
     let body: Value = import(&server, first.as_bytes(), false).await.json().await.unwrap();
     assert_eq!(body["created"], 1);
-    let found: Value = server
-        .client
-        .get(format!("{}/api/v1/learners?q=MIS-9", server.base))
-        .bearer_auth(&server.admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let found: Value = get(&server, &server.admin, "/api/v1/learners?q=MIS-9").await.json().await.unwrap();
     let id = found[0]["id"].as_str().unwrap().to_string();
     let guardian = found[0]["guardians"][0]["id"].as_str().unwrap().to_string();
     // The guardian's grant does not count: she is an adult.
@@ -304,12 +235,9 @@ async fn a_blank_date_of_birth_on_re_import_keeps_the_one_on_record(server: Test
     });
     assert_eq!(post(&server, &server.admin, &format!("/api/v1/learners/{id}/consents"), grant).await.status(), 201);
     let website = |history: &Value| history["decisions"]["website"].clone();
-    let history = |server: &TestServer| {
-        let request =
-            server.client.get(format!("{}/api/v1/learners/{id}/consents", server.base)).bearer_auth(&server.admin);
-        async move { request.send().await.unwrap().json::<Value>().await.unwrap() }
-    };
-    assert_eq!(website(&history(&server).await)["reasons"], json!(["needs_adult_consent"]));
+    let consents = format!("/api/v1/learners/{id}/consents");
+    let history = async || get(&server, &server.admin, &consents).await.json::<Value>().await.unwrap();
+    assert_eq!(website(&history().await)["reasons"], json!(["needs_adult_consent"]));
 
     // The MIS export leaves the cell blank: that is "not given", not "unknown".
     let blank = format!("{header}Nadia,Okafor,,MIS-9,Grace Okafor,grace@example.org\n");
@@ -317,18 +245,9 @@ async fn a_blank_date_of_birth_on_re_import_keeps_the_one_on_record(server: Test
         let body: Value = import(&server, blank.as_bytes(), dry_run).await.json().await.unwrap();
         assert_eq!((body["updated"].clone(), body["unchanged"].clone()), (json!(0), json!(1)), "{body}");
     }
-    let read: Value = server
-        .client
-        .get(format!("{}/api/v1/learners/{id}", server.base))
-        .bearer_auth(&server.admin)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let read: Value = get(&server, &server.admin, &format!("/api/v1/learners/{id}")).await.json().await.unwrap();
     assert_eq!(read["date_of_birth"], "2000-01-01");
-    let decision = website(&history(&server).await);
+    let decision = website(&history().await);
     assert_eq!(
         (decision["allowed"].clone(), decision["reasons"].clone()),
         (json!(false), json!(["needs_adult_consent"]))

@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::api::{consenting_adult, create_learner, post, upload_ok};
 use common::server::{Blobs, Db, TestServer};
 use consentgate::store::Role;
 use reqwest::header::{CONTENT_SECURITY_POLICY, COOKIE, LOCATION, REFERRER_POLICY, SET_COOKIE};
@@ -81,19 +82,12 @@ impl Browser {
     }
 }
 
+/// Amira Khan, a child, with her guardian Sara Khan: the names and the year the address checks look
+/// for. Returns her id.
 async fn learner(server: &TestServer) -> String {
     let body = json!({"given_name": "Amira", "family_name": "Khan", "date_of_birth": "2011-03-01",
         "guardians": [{"name": "Sara Khan", "email": "sara@example.org"}]});
-    let r = server
-        .client
-        .post(format!("{}/api/v1/learners", server.base))
-        .bearer_auth(&server.admin)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string()
+    create_learner(server, body).await["id"].as_str().unwrap().to_string()
 }
 
 async fn signing_in_sets_a_strict_http_only_cookie_and_signing_out_ends_it(server: TestServer) {
@@ -371,15 +365,8 @@ async fn no_learner_data_appears_in_any_address(server: TestServer) {
     let amira = learner(&server).await;
     let tutor_token = server.token(Role::Tutor).await;
     let photo = common::fixtures::jpeg_everything();
-    let uploaded = server
-        .upload(
-            &tutor_token,
-            "Amira Khan.jpg",
-            photo,
-            &[("learner_ids", &amira), ("purposes", "website"), ("caption", "Amira Khan at work")],
-        )
-        .await;
-    assert_eq!(uploaded.status(), 201);
+    let fields = [("learner_ids", amira.as_str()), ("purposes", "website"), ("caption", "Amira Khan at work")];
+    upload_ok(&server, &tutor_token, "Amira Khan.jpg", photo, &fields).await;
     let admin = sign_in(&server, &server.admin).await;
     let tutor = sign_in(&server, &tutor_token).await;
     let search = admin.post_form(&server, "/admin/learners/search", &[("csrf", &admin.csrf), ("q", "Khan")]).await;
@@ -412,9 +399,8 @@ async fn the_redaction_publication_and_takedown_forms_need_the_csrf_token(server
     let amira = learner(&server).await;
     let tutor_token = server.token(Role::Tutor).await;
     let fields = [("learner_ids", amira.as_str()), ("purposes", "website"), ("caption", "Amira Khan at work")];
-    let uploaded = server.upload(&tutor_token, "a.jpg", common::fixtures::jpeg_everything(), &fields).await;
-    assert_eq!(uploaded.status(), 201);
-    let photo = uploaded.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let uploaded = upload_ok(&server, &tutor_token, "a.jpg", common::fixtures::jpeg_everything(), &fields).await;
+    let photo = uploaded["id"].as_str().unwrap().to_string();
     let tutor = sign_in(&server, &tutor_token).await;
     let marketing = sign_in(&server, &server.token(Role::Marketing).await).await;
     let item = format!("/marketing/items/{photo}:website/published");
@@ -452,39 +438,12 @@ fn uuid_like() -> String {
     "0190f0f0-0000-7000-8000-000000000000".to_string()
 }
 
-/// An adult who has granted the website themself; returns (id, withdrawal link).
-async fn consenting_adult(server: &TestServer) -> (String, String) {
-    let body = json!({"given_name": "Ben", "family_name": "Pagestest", "date_of_birth": "1990-01-01"});
-    let r = server
-        .client
-        .post(format!("{}/api/v1/learners", server.base))
-        .bearer_auth(&server.admin)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let id = r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
-    let grant = json!({"kind": "granted", "purposes": ["website"], "given_by": "learner", "form_version": "v1",
-        "form_text": "I agree", "method": "online_form", "evidence": "form 7"});
-    let r = server
-        .client
-        .post(format!("{}/api/v1/learners/{id}/consents", server.base))
-        .bearer_auth(&server.admin)
-        .json(&grant)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let url = r.json::<Value>().await.unwrap()["withdraw_url"].as_str().unwrap().to_string();
-    (id, url)
-}
-
 async fn audit_actions(server: &TestServer, action: &str) -> usize {
     server.store.audit_log(0, 100_000).await.unwrap().iter().filter(|r| r.action == action).count()
 }
 
 async fn marketing_can_record_a_lapsed_claim_and_sees_which_photo_must_come_down(server: TestServer) {
-    let (ben, withdraw_url) = consenting_adult(&server).await;
+    let (ben, withdraw_url) = consenting_adult(&server, "Ben", "Pagestest", &["website"]).await;
     let tutor = server.token(Role::Tutor).await;
     let fields = [
         ("learner_ids", ben.as_str()),
@@ -492,9 +451,8 @@ async fn marketing_can_record_a_lapsed_claim_and_sees_which_photo_must_come_down
         ("all_tagged", "true"),
         ("caption", "Ben at the bench"),
     ];
-    let uploaded = server.upload(&tutor, "a.jpg", common::fixtures::jpeg_everything(), &fields).await;
-    assert_eq!(uploaded.status(), 201);
-    let photo = uploaded.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let uploaded = upload_ok(&server, &tutor, "a.jpg", common::fixtures::jpeg_everything(), &fields).await;
+    let photo = uploaded["id"].as_str().unwrap().to_string();
     let marketing_token = server.token(Role::Marketing).await;
     let marketing = sign_in(&server, &marketing_token).await;
 
@@ -511,14 +469,8 @@ async fn marketing_can_record_a_lapsed_claim_and_sees_which_photo_must_come_down
     assert!(grid.contains(&format!("/api/v1/photos/{photo}/image?rendition=thumb")), "the grid shows thumbnails");
 
     // A claim whose time ran out (and nobody took since) can still be recorded as published.
-    let claimed = server
-        .client
-        .post(format!("{}/api/v1/queue/claim", server.base))
-        .bearer_auth(&marketing_token)
-        .json(&json!({"purpose": "website", "lease_seconds": 1}))
-        .send()
-        .await
-        .unwrap();
+    let claimed =
+        post(&server, &marketing_token, "/api/v1/queue/claim", json!({"purpose": "website", "lease_seconds": 1})).await;
     assert_eq!(claimed.status(), 200);
     tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
     let page = marketing.get(&server, "/marketing").await.text().await.unwrap();

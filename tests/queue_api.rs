@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::api::{consenting_adult, get, patch, post, send_upload, upload_ok, upload_tagged};
+use common::fixtures::{distinct_jpeg, varied_jpeg};
 use common::server::{Blobs, Db, TestServer};
 use consentgate::policy::consent::{EventKind, Giver, Rules};
 use consentgate::policy::Purpose;
@@ -22,49 +24,16 @@ on_both_backends!(
     the_queue_listing_rechecks_consent,
 );
 
-async fn post(server: &TestServer, token: &str, path: &str, body: Value) -> reqwest::Response {
-    server.client.post(format!("{}{path}", server.base)).bearer_auth(token).json(&body).send().await.unwrap()
-}
-
-async fn get(server: &TestServer, token: &str, path: &str) -> reqwest::Response {
-    server.client.get(format!("{}{path}", server.base)).bearer_auth(token).send().await.unwrap()
-}
-
-/// An adult learner who has granted `purposes` themself; returns (id, withdraw_url).
-async fn consenting_adult(server: &TestServer, given: &str, purposes: &[&str]) -> (String, String) {
-    let body = json!({"given_name": given, "family_name": "Marketingtest", "date_of_birth": "1990-01-01"});
-    let created: Value = post(server, &server.admin, "/api/v1/learners", body).await.json().await.unwrap();
-    let id = created["id"].as_str().unwrap().to_string();
-    let grant = json!({
-        "kind": "granted", "purposes": purposes, "given_by": "learner", "form_version": "v1",
-        "form_text": "I agree", "method": "online_form", "evidence": "form 7"
-    });
-    let response = post(server, &server.admin, &format!("/api/v1/learners/{id}/consents"), grant).await;
-    assert_eq!(response.status(), 201);
-    let url = response.json::<Value>().await.unwrap()["withdraw_url"].as_str().unwrap().to_string();
-    (id, url)
-}
-
-fn distinct_jpeg(seed: u32, width: u32, height: u32) -> Vec<u8> {
-    let mut img = common::fixtures::picture(width, height);
-    for x in 0..width.min(64) {
-        img.put_pixel(x, seed % height, image::Rgb([255, (seed * 37 % 256) as u8, (seed % 7) as u8 * 30]));
-    }
-    common::fixtures::encode_jpeg(&img, 85)
-}
-
+/// Uploads `bytes` for the website, tagging `learners` as all in it, with `caption`; asserts 201
+/// and returns the photo.
 async fn upload(server: &TestServer, tutor: &str, bytes: Vec<u8>, learners: &[&str], caption: &str) -> Value {
-    let ids = learners.join(",");
-    let fields = [("purposes", "website"), ("all_tagged", "true"), ("learner_ids", ids.as_str()), ("caption", caption)];
-    let response = server.upload(tutor, "IMG_1.jpg", bytes, &fields).await;
-    assert_eq!(response.status(), 201);
-    response.json().await.unwrap()
+    upload_tagged(server, tutor, bytes, "website", learners, &[("caption", caption)]).await
 }
 
 async fn from_the_queue_to_a_takedown(server: TestServer) {
     let tutor = server.token(Role::Tutor).await;
     let marketing = server.token(Role::Marketing).await;
-    let (ben, withdraw) = consenting_adult(&server, "Ben", &["website"]).await;
+    let (ben, withdraw) = consenting_adult(&server, "Ben", "Marketingtest", &["website"]).await;
     let photo = upload(&server, &tutor, distinct_jpeg(1, 3000, 2000), &[&ben], "Ben at the bench").await;
     let photo_id = photo["id"].as_str().unwrap();
     assert_eq!(photo["status"]["website"]["state"], "queued");
@@ -203,9 +172,9 @@ async fn from_the_queue_to_a_takedown(server: TestServer) {
 
 async fn a_withdrawn_learners_lookalike_is_held(server: TestServer) {
     let tutor = server.token(Role::Tutor).await;
-    let (zara, withdraw) = consenting_adult(&server, "Zara", &["website"]).await;
-    let (amira, _) = consenting_adult(&server, "Amira", &["website"]).await;
-    let original = std::fs::read(common::corpus_dir().join("jpg/gps/DSCN0010.jpg")).unwrap();
+    let (zara, withdraw) = consenting_adult(&server, "Zara", "Marketingtest", &["website"]).await;
+    let (amira, _) = consenting_adult(&server, "Amira", "Marketingtest", &["website"]).await;
+    let original = common::corpus_bytes("jpg/gps/DSCN0010.jpg");
     upload(&server, &tutor, original.clone(), &[&zara], "Workshop").await;
     assert_eq!(server.client.post(&withdraw).send().await.unwrap().status(), 200);
 
@@ -223,22 +192,6 @@ async fn a_withdrawn_learners_lookalike_is_held(server: TestServer) {
     assert_eq!(other["status"]["website"]["state"], "queued");
 }
 
-/// A small JPEG whose picture (and so perceptual hash) differs from every other seed's: blocks of
-/// pseudo-random grey levels, so look-alike detection never links two of them.
-fn varied_jpeg(seed: u32) -> Vec<u8> {
-    let mut img = image::RgbImage::new(96, 72);
-    for (x, y, px) in img.enumerate_pixels_mut() {
-        let mut h =
-            seed.wrapping_mul(0x9E37_79B9) ^ (x / 12).wrapping_mul(0x85EB_CA6B) ^ (y / 12).wrapping_mul(0xC2B2_AE35);
-        h ^= h >> 15;
-        h = h.wrapping_mul(0x2C1B_3C6D);
-        h ^= h >> 12;
-        let v = (h & 0xFF) as u8;
-        *px = image::Rgb([v, v.wrapping_add(40), v.wrapping_sub(40)]);
-    }
-    common::fixtures::encode_jpeg(&img, 85)
-}
-
 /// When a request was sent, what it was, the photo, and its status.
 type Attempt = (Instant, &'static str, String, u16);
 
@@ -251,7 +204,8 @@ async fn no_claim_or_download_succeeds_after_a_withdrawal_returns(server: TestSe
     const ITEMS: u32 = 200;
     let tutor = server.token(Role::Tutor).await;
     for round in 0..3u32 {
-        let (learner, withdraw) = consenting_adult(&server, &format!("Racer{round}"), &["website"]).await;
+        let (learner, withdraw) =
+            consenting_adult(&server, &format!("Racer{round}"), "Marketingtest", &["website"]).await;
         let mut theirs = HashSet::new();
         for i in 0..ITEMS {
             let photo = upload(&server, &tutor, varied_jpeg(round * 10_000 + i), &[&learner], "Race").await;
@@ -371,25 +325,7 @@ async fn two_server_processes_four_claimers_claim_each_item_once() {
     let dir = tempfile::tempdir().unwrap();
     let database_url = common::server::fresh_pg_database().await;
     let s3 = common::server::fresh_bucket().await;
-    let args: Vec<String> = [
-        "--data",
-        dir.path().to_str().unwrap(),
-        "--database-url",
-        &database_url,
-        "--s3-bucket",
-        &s3.bucket,
-        "--s3-endpoint",
-        s3.endpoint.as_deref().unwrap(),
-        "--s3-access-key-id",
-        "test",
-        "--s3-secret-access-key",
-        "test",
-        "--s3-path-style",
-        "true",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let args = common::process::shared_backend_args(dir.path(), &database_url, &s3);
     let mut first = common::process::start(&args);
     assert!(first.printed_token(Duration::from_secs(10)).is_some(), "the first start prints the admin token");
     let mut second = common::process::start(&args);
@@ -447,19 +383,14 @@ async fn two_server_processes_four_claimers_claim_each_item_once() {
             let mut made = Vec::new();
             for i in (lane..500).step_by(4) {
                 let base = &bases[(i % 2) as usize];
-                let form = reqwest::multipart::Form::new()
-                    .part("file", reqwest::multipart::Part::bytes(varied_jpeg(50_000 + i)).file_name("IMG.jpg"))
-                    .text("purposes", "website")
-                    .text("all_tagged", "true")
-                    .text("learner_ids", learner_id.clone())
-                    .text("caption", format!("item {i}"));
-                let r = client
-                    .post(format!("{base}/api/v1/photos"))
-                    .bearer_auth(&tutor)
-                    .multipart(form)
-                    .send()
-                    .await
-                    .unwrap();
+                let caption = format!("item {i}");
+                let fields = [
+                    ("purposes", "website"),
+                    ("all_tagged", "true"),
+                    ("learner_ids", learner_id.as_str()),
+                    ("caption", caption.as_str()),
+                ];
+                let r = send_upload(&client, base, &tutor, "IMG.jpg", varied_jpeg(50_000 + i), &fields).await.unwrap();
                 assert_eq!(r.status(), 201, "upload {i}");
                 let body: Value = r.json().await.unwrap();
                 assert_eq!(body["status"]["website"]["state"], "queued", "upload {i}");
@@ -540,7 +471,7 @@ async fn two_server_processes_four_claimers_claim_each_item_once() {
 async fn a_caption_naming_a_learner_is_held_until_redacted(server: TestServer) {
     let tutor = server.token(Role::Tutor).await;
     let marketing = server.token(Role::Marketing).await;
-    let (amira, _) = consenting_adult(&server, "Amira", &["website"]).await;
+    let (amira, _) = consenting_adult(&server, "Amira", "Marketingtest", &["website"]).await;
     // Another learner on record, not in the photo: the check covers everyone.
     let ben = json!({"given_name": "Ben", "family_name": "Baker"});
     assert_eq!(post(&server, &server.admin, "/api/v1/learners", ben).await.status(), 201);
@@ -555,9 +486,7 @@ async fn a_caption_naming_a_learner_is_held_until_redacted(server: TestServer) {
         ("title", "Garden wall"),
         ("tags", "bricklaying, Marketingtest-Amira, level2"),
     ];
-    let response = server.upload(&tutor, "x.jpg", distinct_jpeg(77, 320, 240), &fields).await;
-    assert_eq!(response.status(), 201);
-    let photo: Value = response.json().await.unwrap();
+    let photo = upload_ok(&server, &tutor, "x.jpg", distinct_jpeg(77, 320, 240), &fields).await;
     let id = photo["id"].as_str().unwrap();
     assert_eq!(photo["status"]["website"]["state"], "held");
     assert_eq!(photo["status"]["website"]["reasons"], json!(["name_in_text"]));
@@ -575,28 +504,14 @@ async fn a_caption_naming_a_learner_is_held_until_redacted(server: TestServer) {
     assert_eq!(post(&server, &marketing, "/api/v1/queue/claim", json!({"purpose": "website"})).await.status(), 204);
 
     // One tap: the redaction is accepted and the photo is released.
-    let patched = server
-        .client
-        .patch(format!("{}/api/v1/photos/{id}", server.base))
-        .bearer_auth(&tutor)
-        .json(&json!({"accept_redaction": true}))
-        .send()
-        .await
-        .unwrap();
+    let patched = patch(&server, &tutor, &format!("/api/v1/photos/{id}"), json!({"accept_redaction": true})).await;
     assert_eq!(patched.status(), 200);
     let patched: Value = patched.json().await.unwrap();
     assert_eq!(patched["caption"], "AMIRA and Ben's garden wall");
     assert_eq!(patched["tags"], json!(["bricklaying", "Amira", "level2"]));
     assert_eq!(patched["status"]["website"]["state"], "queued");
     assert!(patched["name_check"]["suggested_redaction"].is_null());
-    let again = server
-        .client
-        .patch(format!("{}/api/v1/photos/{id}", server.base))
-        .bearer_auth(&tutor)
-        .json(&json!({"accept_redaction": true}))
-        .send()
-        .await
-        .unwrap();
+    let again = patch(&server, &tutor, &format!("/api/v1/photos/{id}"), json!({"accept_redaction": true})).await;
     assert_eq!(again.status(), 422, "nothing left to redact");
 
     // A caption that names nobody on record yet is released; once that learner is added, the item

@@ -44,6 +44,40 @@ pub fn encode_jpeg(img: &RgbImage, quality: u8) -> Vec<u8> {
     out
 }
 
+/// [`picture`] with the first `len` pixels of row `seed % height` painted `colour`, as a JPEG at
+/// quality 85. Each seed gives other bytes, so no upload of one is a re-upload of another; but the
+/// pictures look alike to the perceptual hash. For photos that must not be look-alikes of each
+/// other, use [`varied_jpeg`].
+pub fn marked_jpeg(width: u32, height: u32, seed: u32, len: u32, colour: [u8; 3]) -> Vec<u8> {
+    let mut img = picture(width, height);
+    for x in 0..len {
+        img.put_pixel(x, seed % height, image::Rgb(colour));
+    }
+    encode_jpeg(&img, 85)
+}
+
+/// A `width`×`height` JPEG whose bytes differ per seed: [`marked_jpeg`] with a mark up to 64
+/// pixels long whose colour also follows the seed. A look-alike of every other seed's.
+pub fn distinct_jpeg(seed: u32, width: u32, height: u32) -> Vec<u8> {
+    marked_jpeg(width, height, seed, width.min(64), [255, (seed * 37 % 256) as u8, (seed % 7) as u8 * 30])
+}
+
+/// A small (96×72) JPEG whose picture, and so perceptual hash, differs from every other seed's:
+/// blocks of pseudo-random grey levels, so look-alike detection never links two of them.
+pub fn varied_jpeg(seed: u32) -> Vec<u8> {
+    let mut img = RgbImage::new(96, 72);
+    for (x, y, px) in img.enumerate_pixels_mut() {
+        let mut h =
+            seed.wrapping_mul(0x9E37_79B9) ^ (x / 12).wrapping_mul(0x85EB_CA6B) ^ (y / 12).wrapping_mul(0xC2B2_AE35);
+        h ^= h >> 15;
+        h = h.wrapping_mul(0x2C1B_3C6D);
+        h ^= h >> 12;
+        let v = (h & 0xFF) as u8;
+        *px = image::Rgb([v, v.wrapping_add(40), v.wrapping_sub(40)]);
+    }
+    encode_jpeg(&img, 85)
+}
+
 fn ascii(tag: Tag, ifd: In, s: &str) -> Field {
     Field { tag, ifd_num: ifd, value: Value::Ascii(vec![s.as_bytes().to_vec()]) }
 }

@@ -1,4 +1,5 @@
-//! Shared test helpers: the corpus, the exiftool oracle and the fixture generators.
+//! Shared test helpers: the corpus, the exiftool oracle, the fixture generators, the servers and
+//! the API calls tests make of them.
 #![allow(dead_code)]
 
 /// Runs each named scenario `async fn NAME(server: TestServer)` twice: on SQLite with files, and on
@@ -29,6 +30,7 @@ macro_rules! on_both_backends {
     };
 }
 
+pub mod api;
 pub mod fixtures;
 pub mod oracle;
 pub mod process;
@@ -50,6 +52,11 @@ pub fn corpus_dir() -> PathBuf {
         .flatten()
         .find(|p| p.join("jpg").is_dir())
         .expect("the test corpus is missing: put it at ../shared/corpus or set CONSENTGATE_CORPUS")
+}
+
+/// The bytes of the corpus file at `rel` (for example `jpg/gps/DSCN0010.jpg`).
+pub fn corpus_bytes(rel: &str) -> Vec<u8> {
+    std::fs::read(corpus_dir().join(rel)).unwrap()
 }
 
 /// Every regular file under `corpus/sub`, sorted, excluding READMEs.

@@ -41,6 +41,34 @@ pub fn command() -> Command {
     command
 }
 
+/// The global flags that point the binary at the data directory `data`, the PostgreSQL database
+/// `database_url` and the moto bucket `s3` (as made by [`super::server::fresh_bucket`]).
+pub fn shared_backend_args(
+    data: &std::path::Path,
+    database_url: &str,
+    s3: &consentgate::config::S3Settings,
+) -> Vec<String> {
+    [
+        "--data",
+        &data.display().to_string(),
+        "--database-url",
+        database_url,
+        "--s3-bucket",
+        &s3.bucket,
+        "--s3-endpoint",
+        s3.endpoint.as_deref().unwrap(),
+        "--s3-access-key-id",
+        "test",
+        "--s3-secret-access-key",
+        "test",
+        "--s3-path-style",
+        "true",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }

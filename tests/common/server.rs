@@ -184,7 +184,8 @@ impl TestServer {
         counts
     }
 
-    /// Uploads `bytes` as `filename` with the given extra text fields.
+    /// Uploads `bytes` as `filename` with the given extra text fields (see [`super::api::send_upload`]).
+    /// Asserts nothing; returns the response.
     pub async fn upload(
         &self,
         token: &str,
@@ -192,17 +193,6 @@ impl TestServer {
         bytes: Vec<u8>,
         fields: &[(&str, &str)],
     ) -> reqwest::Response {
-        let mut form = reqwest::multipart::Form::new()
-            .part("file", reqwest::multipart::Part::bytes(bytes).file_name(filename.to_string()));
-        for (k, v) in fields {
-            form = form.text(k.to_string(), v.to_string());
-        }
-        self.client
-            .post(format!("{}/api/v1/photos", self.base))
-            .bearer_auth(token)
-            .multipart(form)
-            .send()
-            .await
-            .unwrap()
+        super::api::send_upload(&self.client, &self.base, token, filename, bytes, fields).await.unwrap()
     }
 }
