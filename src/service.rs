@@ -13,7 +13,7 @@ use crate::http::{self, AppState};
 use crate::objects::Objects;
 use crate::policy::consent::Rules;
 use crate::roster;
-use crate::store::{self, AuditDraft, Evaluation, GuardianRecord, ImportSummary, LearnerRecord, Role, Store};
+use crate::store::{self, AuditDraft, Evaluation, FullStore, GuardianRecord, ImportSummary, LearnerRecord, Role};
 use crate::tokens;
 
 /// Why the service could not start.
@@ -60,8 +60,8 @@ pub fn metrics_handle() -> PrometheusHandle {
 
 /// Opens the configured store and applies migrations, creating an SQLite database (and its
 /// directory) when there is none: for `serve` and `migrate`, the commands that set a store up.
-pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StartError> {
-    let store: Arc<dyn Store> = Arc::from(store::open(&settings.effective_database_url()).await?);
+pub async fn open_store(settings: &Settings) -> Result<Arc<dyn FullStore>, StartError> {
+    let store: Arc<dyn FullStore> = Arc::from(store::open(&settings.effective_database_url()).await?);
     store.migrate().await?;
     Ok(store)
 }
@@ -70,7 +70,7 @@ pub async fn open_store(settings: &Settings) -> Result<Arc<dyn Store>, StartErro
 /// store (`token create`, `learners import`, `audit verify`). A mistyped `--data` would otherwise
 /// create a new, empty database there and report success on it. With `migrate`, pending
 /// migrations are applied to the existing database (an upgrade); without, nothing is written.
-pub async fn open_existing_store(settings: &Settings, migrate: bool) -> Result<Arc<dyn Store>, StartError> {
+pub async fn open_existing_store(settings: &Settings, migrate: bool) -> Result<Arc<dyn FullStore>, StartError> {
     let url = settings.effective_database_url();
     if let Some(path) = sqlite_file(&url) {
         if !path.is_file() {
@@ -78,7 +78,7 @@ pub async fn open_existing_store(settings: &Settings, migrate: bool) -> Result<A
         }
     }
     // PostgreSQL never creates a database on connect: a wrong name fails here by itself.
-    let store: Arc<dyn Store> = Arc::from(store::open(&url).await?);
+    let store: Arc<dyn FullStore> = Arc::from(store::open(&url).await?);
     if migrate {
         store.migrate().await?;
     }
@@ -97,7 +97,12 @@ fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
 }
 
 /// Creates a token and audits it; returns the token to show once.
-pub async fn create_token(store: &dyn Store, role: Role, name: &str, actor: &str) -> Result<String, store::StoreError> {
+pub async fn create_token(
+    store: &dyn FullStore,
+    role: Role,
+    name: &str,
+    actor: &str,
+) -> Result<String, store::StoreError> {
     let new = tokens::generate(role, name);
     // The holder's name is a member of staff's, never a learner's: it may be in the audit log, and
     // is what makes the row useful to whoever reads it.
@@ -115,7 +120,7 @@ pub async fn create_token(store: &dyn Store, role: Role, name: &str, actor: &str
 /// files of interrupted local writes. Each candidate is checked against the database just before
 /// it goes, after the listing, so an upload committed meanwhile keeps its object. Returns how many
 /// went.
-pub async fn sweep_orphans(store: &dyn Store, objects: &Objects, grace: Duration) -> Result<usize, StartError> {
+pub async fn sweep_orphans(store: &dyn FullStore, objects: &Objects, grace: Duration) -> Result<usize, StartError> {
     let mut swept = objects.sweep_staging_files(grace)?;
     for key in objects.sweep_candidates(grace).await? {
         if !store.object_in_use(&key).await? {
@@ -143,7 +148,7 @@ pub enum ImportError {
 /// Parses an MIS export and imports it, all or nothing (on a dry run, nothing at all): the one
 /// path shared by `POST /api/v1/learners/import` and `consentgate learners import`.
 pub async fn import_learners(
-    store: &dyn Store,
+    store: &dyn FullStore,
     csv: &[u8],
     actor: &str,
     dry_run: bool,

@@ -395,7 +395,8 @@ async fn two_server_processes_four_claimers_claim_each_item_once() {
     let mut second = common::process::start(&args);
 
     // The learner and their consent are seeded through the store; the photos are real uploads.
-    let store: Arc<dyn consentgate::store::Store> = Arc::from(consentgate::store::open(&database_url).await.unwrap());
+    let store: Arc<dyn consentgate::store::FullStore> =
+        Arc::from(consentgate::store::open(&database_url).await.unwrap());
     let eval = || Evaluation {
         at: time::OffsetDateTime::now_utc(),
         live: false,

@@ -9,22 +9,22 @@ use common::server::fresh_pg_database;
 use consentgate::policy::consent::{EventKind, Giver, Rules};
 use consentgate::policy::{Purpose, Reason, State};
 use consentgate::store::{
-    self, verify_chain, AuditDraft, ConsentRecord, Evaluation, GuardianRecord, LearnerRecord, PhotoRecord,
-    PublishOutcome, Role, Store, StoreError, WithdrawOutcome, GENESIS_HASH,
+    self, verify_chain, AuditDraft, ConsentRecord, Evaluation, FullStore, GuardianRecord, LearnerRecord, PhotoRecord,
+    PublishOutcome, Role, StoreError, WithdrawOutcome, GENESIS_HASH,
 };
 use consentgate::tokens;
 use serde_json::json;
 
-async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
+async fn sqlite() -> (Arc<dyn FullStore>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("nested/cg.db").display());
-    let store: Arc<dyn Store> = Arc::from(store::open(&url).await.unwrap());
+    let store: Arc<dyn FullStore> = Arc::from(store::open(&url).await.unwrap());
     store.migrate().await.unwrap();
     (store, dir)
 }
 
-async fn postgres() -> Arc<dyn Store> {
-    let store: Arc<dyn Store> = Arc::from(store::open(&fresh_pg_database().await).await.unwrap());
+async fn postgres() -> Arc<dyn FullStore> {
+    let store: Arc<dyn FullStore> = Arc::from(store::open(&fresh_pg_database().await).await.unwrap());
     store.migrate().await.unwrap();
     store
 }
@@ -59,7 +59,7 @@ fn photo(id: &str, original: &str, uploader: &str) -> PhotoRecord {
 
 /// The queue on a fixed clock: claims, leases running out, publication, a withdrawal turning a
 /// publication into a takedown, images retired, takedowns done.
-async fn queue_conformance(store: &Arc<dyn Store>, tutor: &str) {
+async fn queue_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
     let ben = LearnerRecord {
         id: "0192f0c4-0000-7000-8000-00000000000b".into(),
         given_name: "Ben".into(),
@@ -260,7 +260,7 @@ fn event(id: &str, learner: &str, kind: EventKind, giver: Giver, given: time::Of
 }
 
 /// Consent history, withdrawal links and re-evaluation, on a fixed clock.
-async fn consent_conformance(store: &Arc<dyn Store>, tutor: &str) {
+async fn consent_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
     let learner = LearnerRecord {
         id: "0192f0c4-0000-7000-8000-00000000000a".into(),
         given_name: "Amira".into(),
@@ -368,7 +368,7 @@ async fn consent_conformance(store: &Arc<dyn Store>, tutor: &str) {
 
 /// Claiming one particular item (chosen from the grid): out of queue order, once only, and not
 /// at all once it no longer passes.
-async fn claim_item_conformance(store: &Arc<dyn Store>, tutor: &str) {
+async fn claim_item_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
     let cleo = LearnerRecord {
         id: "0192f0c4-0000-7000-8000-00000000000c".into(),
         given_name: "Cleo".into(),
@@ -439,7 +439,7 @@ async fn claim_item_conformance(store: &Arc<dyn Store>, tutor: &str) {
 
 /// The name index's version moves with every learner change, even two in one millisecond; an
 /// import re-evaluates with the names as imported.
-async fn learners_version_conformance(store: &Arc<dyn Store>, tutor: &str) {
+async fn learners_version_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
     let v0 = store.learners_version().await.unwrap();
     let finn = LearnerRecord {
         id: "0192f0c4-0000-7000-8000-0000000000f1".into(),
@@ -491,7 +491,7 @@ async fn learners_version_conformance(store: &Arc<dyn Store>, tutor: &str) {
 
 /// Browser sessions: live until their expiry, gone after sign-out or pruning, audited on opening;
 /// and the listings behind the pages.
-async fn session_conformance(store: &Arc<dyn Store>, tutor: &str) {
+async fn session_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
     let audit = || AuditDraft::new(tutor, "signed_in", tutor, json!({}));
     store.create_session("s1", tutor, 2_000, audit()).await.unwrap();
     store.create_session("s2", tutor, 3_000, audit()).await.unwrap();
@@ -519,7 +519,7 @@ async fn session_conformance(store: &Arc<dyn Store>, tutor: &str) {
     assert!(store.items_claimed_by("nobody", 0).await.unwrap().is_empty());
 }
 
-async fn conformance(store: Arc<dyn Store>) {
+async fn conformance(store: Arc<dyn FullStore>) {
     // Migrations are idempotent.
     store.migrate().await.unwrap();
     store.ping().await.unwrap();

@@ -30,13 +30,13 @@ pub use ops::ApiDoc;
 use crate::config::Settings;
 use crate::objects::Objects;
 use crate::policy::names::NameIndex;
-use crate::store::{Evaluation, Store, StoreError};
+use crate::store::{Evaluation, FullStore, StoreError};
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     /// The database.
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn FullStore>,
     /// The object store.
     pub objects: Objects,
     /// Resolved settings.
