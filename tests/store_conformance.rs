@@ -9,8 +9,8 @@ use common::server::fresh_pg_database;
 use consentgate::policy::consent::{EventKind, Giver, Rules};
 use consentgate::policy::{Purpose, Reason, State};
 use consentgate::store::{
-    self, verify_chain, AuditDraft, ConsentRecord, Evaluation, FullStore, GuardianRecord, LearnerRecord, PhotoRecord,
-    PublishOutcome, Role, StoreError, WithdrawOutcome, GENESIS_HASH,
+    self, verify_chain, AuditDraft, ClaimOutcome, ConsentRecord, Evaluation, FullStore, GuardianRecord, LearnerRecord,
+    PhotoRecord, PublishOutcome, Role, StoreError, WithdrawOutcome, GENESIS_HASH,
 };
 use consentgate::tokens;
 use serde_json::json;
@@ -393,10 +393,10 @@ async fn claim_item_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
         store.insert_photo(&p, AuditDraft::new(tutor, "photo_uploaded", id, json!({})), at(T0)).await.unwrap();
     }
     let minute = 60_000;
-    let chosen = store.claim_item("ci-2:print", "dana", minute, at(T0)).await.unwrap().unwrap();
+    let chosen = store.claim_item("ci-2:print", "dana", minute, at(T0)).await.unwrap().claimed().unwrap();
     assert_eq!((chosen.photo_id.as_str(), chosen.claimed_by.as_deref()), ("ci-2", Some("dana")));
-    assert!(store.claim_item("ci-2:print", "erin", minute, at(T0)).await.unwrap().is_none(), "once only");
-    assert!(store.claim_item("nope:print", "erin", minute, at(T0)).await.unwrap().is_none());
+    assert!(store.claim_item("ci-2:print", "erin", minute, at(T0)).await.unwrap().claimed().is_none(), "once only");
+    assert!(store.claim_item("nope:print", "erin", minute, at(T0)).await.unwrap().claimed().is_none());
     assert_eq!(store.items_claimed_by("dana", ms(T0)).await.unwrap().len(), 1);
     assert!(store.items_claimed_by("dana", ms(T0) + minute).await.unwrap().is_empty(), "the lease ran out");
     // Once consent is refused, the item is not handed out, and the re-check sticks.
@@ -404,7 +404,7 @@ async fn claim_item_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
     let no = ConsentRecord { purposes: vec![Purpose::Print], ..no };
     let later = T0 + time::Duration::minutes(1);
     store.record_consent(&no, None, AuditDraft::new("admin", "c", &cleo.id, json!({})), at(later)).await.unwrap();
-    assert!(store.claim_item("ci-1:print", "erin", minute, at(later)).await.unwrap().is_none());
+    assert!(store.claim_item("ci-1:print", "erin", minute, at(later)).await.unwrap().claimed().is_none());
     assert_eq!(store.photo("ci-1").await.unwrap().unwrap().status[&Purpose::Print].state, State::Held);
 
     // A photo tagged with Cleo after her refusal was on record (a tutor's tag, perhaps a wrong
@@ -435,6 +435,76 @@ async fn claim_item_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
     assert!(store.photo("p3").await.unwrap().unwrap().image_deleted_at.is_none(), "p3 is held for other reasons");
     assert!(store.photo("ci-3").await.unwrap().unwrap().image_deleted_at.is_none(), "tagged after her no");
     assert!(store.retire_unusable_images("", 100, at(later)).await.unwrap().0.is_empty());
+}
+
+/// A claim of one item that cannot be had says why, from the status its re-check left: held with
+/// its reasons, claimed by someone else, or unknown; and a lease that ran out can be taken over.
+async fn claim_outcome_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
+    let hana = LearnerRecord {
+        id: "0192f0c4-0000-7000-8000-0000000000e1".into(),
+        given_name: "Hana".into(),
+        family_name: "Hill".into(),
+        preferred_name: None,
+        date_of_birth: Some("2000-01-01".into()),
+        external_ref: None,
+        guardians: vec![],
+        created_at: ms(T0),
+        updated_at: ms(T0),
+    };
+    store.insert_learner(&hana, AuditDraft::new("admin", "learner_created", &hana.id, json!({}))).await.unwrap();
+    let grant = ConsentRecord {
+        expires_at: Some(ms(T0 + time::Duration::HOUR)),
+        ..event("co-grant", &hana.id, EventKind::Granted, Giver::Learner, T0)
+    };
+    store.record_consent(&grant, None, AuditDraft::new("admin", "c", &hana.id, json!({})), at(T0)).await.unwrap();
+    let mut held = photo("co-held", &"c1".repeat(32), tutor);
+    held.learner_ids = vec![hana.id.clone()];
+    held.purposes = vec![Purpose::Website];
+    held.all_tagged = false;
+    let mut free = photo("co-free", &"c2".repeat(32), tutor);
+    free.learner_ids = vec![hana.id.clone()];
+    free.purposes = vec![Purpose::Website];
+    for p in [&held, &free] {
+        store.insert_photo(p, AuditDraft::new(tutor, "photo_uploaded", &p.id, json!({})), at(T0)).await.unwrap();
+    }
+    let minute = 60_000;
+
+    // A held item, named by id: not available, with the reasons it is held.
+    assert_eq!(
+        store.claim_item("co-held:website", "erin", minute, at(T0)).await.unwrap(),
+        ClaimOutcome::NotAvailable { state: State::Held, reasons: vec![Reason::UntaggedPeople] }
+    );
+    // An id no item has: unknown, and nothing was written.
+    let before = store.table_counts().await.unwrap();
+    assert_eq!(store.claim_item("co-none:website", "erin", minute, at(T0)).await.unwrap(), ClaimOutcome::Unknown);
+    assert_eq!(store.claim_item("co-free:print", "erin", minute, at(T0)).await.unwrap(), ClaimOutcome::Unknown);
+    assert_eq!(store.table_counts().await.unwrap(), before);
+
+    // Someone else's running lease: not available, claimed, no reasons. Once it ran out, it is
+    // anyone's again.
+    let ClaimOutcome::Claimed(first) = store.claim_item("co-free:website", "dana", minute, at(T0)).await.unwrap()
+    else {
+        panic!("a queued item was not claimed")
+    };
+    assert_eq!(first.claimed_by.as_deref(), Some("dana"));
+    assert_eq!(
+        store.claim_item("co-free:website", "erin", minute, at(T0)).await.unwrap(),
+        ClaimOutcome::NotAvailable { state: State::Claimed, reasons: vec![] }
+    );
+    let expired = T0 + time::Duration::minutes(1);
+    let taken = store.claim_item("co-free:website", "erin", minute, at(expired)).await.unwrap().claimed().unwrap();
+    assert_eq!((taken.claimed_by.as_deref(), taken.state), (Some("erin"), State::Claimed));
+
+    // The re-check happens inside the claim: once her grant has expired (no sweep has run, so the
+    // stored state is still erin's claim), the item is not available, with the expiry as reason,
+    // and the re-check is kept.
+    let after_expiry = T0 + time::Duration::hours(2);
+    assert_eq!(store.photo("co-free").await.unwrap().unwrap().status[&Purpose::Website].state, State::Claimed);
+    assert_eq!(
+        store.claim_item("co-free:website", "dana", minute, at(after_expiry)).await.unwrap(),
+        ClaimOutcome::NotAvailable { state: State::Held, reasons: vec![Reason::Expired] }
+    );
+    assert_eq!(store.photo("co-free").await.unwrap().unwrap().status[&Purpose::Website].state, State::Held);
 }
 
 /// The name index's version moves with every learner change, even two in one millisecond; an
@@ -588,6 +658,7 @@ async fn conformance(store: Arc<dyn FullStore>) {
     queue_conformance(&store, &t.record.id).await;
     session_conformance(&store, &t.record.id).await;
     claim_item_conformance(&store, &t.record.id).await;
+    claim_outcome_conformance(&store, &t.record.id).await;
     learners_version_conformance(&store, &t.record.id).await;
     // Every consent event and status change was audited, and the chain still holds.
     let rows = store.audit_log(0, 1000).await.unwrap();

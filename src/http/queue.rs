@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::json::JsonBody;
 use super::{input, ApiError, AppState, Caller};
 use crate::policy::{Purpose, Reason};
-use crate::store::{time_of_ms, PublishOutcome, QueueItem, Role, Takedown};
+use crate::store::{time_of_ms, ClaimOutcome, PublishOutcome, QueueItem, Role, Takedown};
 
 /// Longest lease marketing may take: long enough to prepare a post, short enough that a
 /// forgotten claim returns to the queue the same day.
@@ -148,11 +148,12 @@ pub async fn claim(
             return Err(ApiError::bad_form(format!("item {raw:?} is not for {}", body.purpose)));
         }
         return match state.store.claim_item(&item, &caller.token_id, lease_ms, eval).await? {
-            Some(item) => {
+            ClaimOutcome::Claimed(item) => {
                 metrics::counter!("consentgate_claims_total").increment(1);
-                Ok(Json(ItemView::from(item)).into_response())
+                Ok(Json(ItemView::from(*item)).into_response())
             }
-            None => Err(not_available(&state, &item, purpose).await?),
+            ClaimOutcome::NotAvailable { state, reasons } => Err(not_available(Some((state, reasons)))),
+            ClaimOutcome::Unknown => Err(not_available(None)),
         };
     }
     match state.store.claim(body.purpose, &caller.token_id, lease_ms, eval).await? {
@@ -166,19 +167,17 @@ pub async fn claim(
 
 /// The 409 for an item that cannot be claimed, with its state and the reasons it is held (read
 /// after the claim's re-check, so they are current). Only reason codes: no learner is named.
-async fn not_available(state: &AppState, item: &str, purpose: Purpose) -> Result<ApiError, ApiError> {
-    let photo_id = item.split_once(':').map_or(item, |(photo, _)| photo);
-    let status = state.store.photo(photo_id).await?.and_then(|p| p.status.get(&purpose).cloned());
+fn not_available(status: Option<(crate::policy::State, Vec<Reason>)>) -> ApiError {
     let error = ApiError::new(
         StatusCode::CONFLICT,
         "not_available",
         "this item is no longer in the queue: someone else claimed it, or consent for it no longer holds",
     );
     // An item that never existed answers like one that left, without detail.
-    Ok(match status {
-        Some(status) => error.with_detail(serde_json::json!({ "state": status.state, "reasons": status.reasons })),
+    match status {
+        Some((state, reasons)) => error.with_detail(serde_json::json!({ "state": state, "reasons": reasons })),
         None => error,
-    })
+    }
 }
 
 /// `POST /api/v1/queue/{item}/published` body.

@@ -19,8 +19,8 @@ use async_trait::async_trait;
 
 pub use audit::{verify_chain, AuditDraft, AuditRecord, ChainError, GENESIS_HASH};
 pub use records::{
-    ms_of_time, time_of_ms, ConsentRecord, Evaluation, GuardianRecord, ImportSummary, LearnerRecord, PhotoRecord,
-    PublishOutcome, QueueItem, Role, StatusChange, Takedown, TokenRecord, WithdrawOutcome, WithdrawalLink,
+    ms_of_time, time_of_ms, ClaimOutcome, ConsentRecord, Evaluation, GuardianRecord, ImportSummary, LearnerRecord,
+    PhotoRecord, PublishOutcome, QueueItem, Role, StatusChange, Takedown, TokenRecord, WithdrawOutcome, WithdrawalLink,
 };
 pub use sql::{PostgresStore, SqliteStore};
 
@@ -37,7 +37,8 @@ pub mod prelude {
 /// The store's one error type.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// A uniqueness rule was hit (for example the same original uploaded twice at once).
+    /// A uniqueness rule was hit (for example the same original uploaded twice at once), or a row
+    /// changed under a decision that had read it (which the chain lock should make impossible).
     #[error("already exists: {0}")]
     Conflict(String),
     /// The database failed or is unreachable.
@@ -145,7 +146,8 @@ pub trait PhotoStore: Send + Sync {
     /// Replaces a photo's caption, alt text, learners, `all_tagged` and purposes, re-evaluates it
     /// and audits it, in one transaction; `false` when there is no such photo. A learner untagged
     /// while their refusal or withdrawal stands for one of its purposes is recorded as blocking it
-    /// (held `matches_withdrawn` for them while their no stands), so untagging never releases it.
+    /// (held `matches_withdrawn` for them while their no stands), so untagging never releases it:
+    /// the rule is [`crate::policy::consent::untag_blocks`].
     async fn update_photo(&self, photo: &PhotoRecord, audit: AuditDraft, eval: Evaluation) -> Result<bool, StoreError>;
     /// Finds a photo by id.
     async fn photo(&self, id: &str) -> Result<Option<PhotoRecord>, StoreError>;
@@ -197,18 +199,21 @@ pub trait ConsentStore: Send + Sync {
 /// the download check. Every claim, publication and download re-checks consent at its moment.
 #[async_trait]
 pub trait QueueStore: Send + Sync {
-    /// The queue: items `queued` (or `claimed` with a lease that ran out) for `purpose` (all when
-    /// `None`), oldest first.
+    /// The queue: items `queued` (or `claimed` with a lease that ran out, see
+    /// [`crate::policy::release::effective_state`]) for `purpose` (all when `None`), oldest first.
     async fn queue(&self, purpose: Option<Purpose>, now_ms: i64, limit: i64) -> Result<Vec<QueueItem>, StoreError>;
     /// Leases one particular item (chosen from the grid) to `claimant`, after checking its rules
-    /// again; `None` when it is no longer in the queue or no longer passes.
+    /// again in the same transaction and applying the claim guard
+    /// ([`crate::policy::release::claimable`]). [`ClaimOutcome::NotAvailable`] carries the status
+    /// the re-check left it in (committed: an item that no longer passes leaves the queue);
+    /// [`ClaimOutcome::Unknown`] when no item has this id.
     async fn claim_item(
         &self,
         item_id: &str,
         claimant: &str,
         lease_ms: i64,
         eval: Evaluation,
-    ) -> Result<Option<QueueItem>, StoreError>;
+    ) -> Result<ClaimOutcome, StoreError>;
     /// Leases the oldest releasable item for `purpose` to `claimant` for `lease_ms`. Each candidate
     /// is re-evaluated first in the same transaction; one that no longer passes leaves the queue and
     /// the next is tried. `None` when nothing is left.
@@ -258,7 +263,8 @@ pub trait QueueStore: Send + Sync {
 }
 
 /// Image deletion ("retirement": the row and fingerprints stay, the image goes) after a "no", and
-/// the object references the orphan sweep checks.
+/// the object references the orphan sweep checks. Which images go is decided by
+/// [`crate::policy::retention::image_unusable`].
 #[async_trait]
 pub trait RetentionStore: Send + Sync {
     /// After a "no" from `learner_id`: marks deleted the image of every photo they are tagged in

@@ -327,6 +327,36 @@ pub struct QueueItem {
     pub changed_at: i64,
 }
 
+/// What claiming one particular item did. The guard that decides it is
+/// [`crate::policy::release::claimable`], applied to the item's status after the claim's re-check,
+/// in the transaction that takes the lease: a caller is told why it cannot have the item instead
+/// of getting a bare "no".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// Leased to the claimant now.
+    Claimed(Box<QueueItem>),
+    /// The item exists but may not be taken: someone else holds it, it was published, or its rules
+    /// no longer pass. Its status as the re-check left it, so the answer is current.
+    NotAvailable {
+        /// Where the item stands.
+        state: crate::policy::State,
+        /// Why it is held (empty when it is simply not in the queue any more).
+        reasons: Vec<crate::policy::Reason>,
+    },
+    /// No item has this id.
+    Unknown,
+}
+
+impl ClaimOutcome {
+    /// The item leased, if the claim succeeded: for callers that only need "did I get it".
+    pub fn claimed(self) -> Option<QueueItem> {
+        match self {
+            ClaimOutcome::Claimed(item) => Some(*item),
+            ClaimOutcome::NotAvailable { .. } | ClaimOutcome::Unknown => None,
+        }
+    }
+}
+
 /// What reporting a publication did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PublishOutcome {

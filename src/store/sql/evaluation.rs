@@ -113,11 +113,10 @@ macro_rules! impl_evaluation {
                             &row.try_get::<String, _>("state")?,
                             &row.try_get::<String, _>("detail")?,
                         )?;
-                        // A lease that ran out puts the item back in the queue.
+                        // The rules act on the state at this moment: a lease that ran out is back in
+                        // the queue, and is stored so if the re-evaluation changes anything else.
                         let lease: Option<i64> = row.try_get("lease_expires_at")?;
-                        if status.state == State::Claimed && lease.is_some_and(|l| l <= now) {
-                            status.state = State::Queued;
-                        }
+                        status.state = release::effective_state(status.state, lease, now);
                         current.insert(purpose, status);
                     }
                     let purposes: Vec<Purpose> = current.keys().copied().collect();

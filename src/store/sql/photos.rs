@@ -8,7 +8,7 @@ use sqlx::Row;
 
 use super::{detail_column, is_unique_violation, status_from_columns, tags_column, tags_from_column};
 use super::{PostgresStore, SqliteStore};
-use crate::policy::{Purpose, PurposeStatus};
+use crate::policy::{consent, Purpose, PurposeStatus};
 use crate::store::{ms_of_time, AuditDraft, Evaluation, PhotoRecord, PhotoStore, StoreError};
 
 macro_rules! impl_photo_store {
@@ -214,7 +214,8 @@ macro_rules! impl_photo_store {
                     .fetch_all(&mut *tx)
                     .await?;
                 // Untagging someone whose "no" stands must not release the photo: they are still in
-                // it. They stay blocked on it, as for a look-alike, while their no stands.
+                // it (the untag rule, `consent::untag_blocks`). The purposes it is asked for before
+                // and after the edit count, so dropping a purpose in the same edit changes nothing.
                 let mut purposes_asked: Vec<Purpose> =
                     stored.iter().filter_map(|name| name.parse().ok()).chain(photo.purposes.iter().copied()).collect();
                 purposes_asked.sort();
@@ -222,14 +223,7 @@ macro_rules! impl_photo_store {
                 let mut blocked = Vec::new();
                 for learner_id in was_tagged.iter().filter(|id| !photo.learner_ids.contains(id)) {
                     let Some(facts) = Self::learner_facts_in(&mut *tx, learner_id).await? else { continue };
-                    let said_no = purposes_asked.iter().any(|purpose| {
-                        matches!(
-                            crate::policy::consent::decide(&facts.learner, &facts.events, *purpose, eval.at, eval.rules),
-                            crate::policy::consent::Decision::Deny { reasons }
-                                if reasons.iter().any(|r| matches!(r, crate::policy::consent::DenyReason::Refused | crate::policy::consent::DenyReason::Withdrawn))
-                        )
-                    });
-                    if said_no {
+                    if consent::untag_blocks(&facts.learner, &facts.events, &purposes_asked, eval.at, eval.rules) {
                         sqlx::query(
                             "INSERT INTO photo_blocks (photo_id, learner_id, matched_photo_id) VALUES ($1, $2, $3) \
                              ON CONFLICT (photo_id, learner_id) DO NOTHING",

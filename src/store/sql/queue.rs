@@ -6,14 +6,19 @@ use async_trait::async_trait;
 use sqlx::Row;
 
 use super::{queue_item_from_row, status_from_columns, PostgresStore, SqliteStore, QUEUE_ITEM_SELECT};
-use crate::policy::{Purpose, Reason, State};
-use crate::store::{ms_of_time, AuditDraft, Evaluation, PublishOutcome, QueueItem, QueueStore, StoreError, Takedown};
+use crate::policy::release;
+use crate::policy::{Purpose, PurposeStatus, Reason, State};
+use crate::store::{
+    ms_of_time, AuditDraft, ClaimOutcome, Evaluation, PublishOutcome, QueueItem, QueueStore, StoreError, Takedown,
+};
 
 macro_rules! impl_queue_store {
     ($store:ty, $db:ty) => {
         impl $store {
-            /// Inside a claim: re-checks the photo's rules now, then leases the item to `claimant`
-            /// if it is still free; `None` when it no longer passes or someone else holds it.
+            /// Inside a claim: re-checks the photo's rules now, then applies the claim guard
+            /// ([`release::claimable`]) to the item as the re-check left it and, if it passes,
+            /// leases the item to `claimant`. `Err` carries that status when the guard says no: the
+            /// caller reports it, or tries the next candidate.
             pub(super) async fn take_in(
                 tx: &mut sqlx::Transaction<'_, $db>,
                 photo_id: &str,
@@ -21,23 +26,37 @@ macro_rules! impl_queue_store {
                 claimant: &str,
                 lease_ms: i64,
                 eval: &Evaluation,
-            ) -> Result<Option<QueueItem>, StoreError> {
+            ) -> Result<Result<QueueItem, PurposeStatus>, StoreError> {
                 let now = ms_of_time(eval.at);
                 // Consent and the other rules are checked again at the moment of taking.
                 Self::reevaluate_in(tx, &[photo_id.to_string()], eval).await?;
+                let row = sqlx::query("SELECT state, detail, lease_expires_at FROM photo_purposes WHERE item_id = $1")
+                    .bind(item_id)
+                    .fetch_one(&mut **tx)
+                    .await?;
+                let status =
+                    status_from_columns(&row.try_get::<String, _>("state")?, &row.try_get::<String, _>("detail")?)?;
+                let lease: Option<i64> = row.try_get("lease_expires_at")?;
+                if !release::claimable(status.state, lease, now) {
+                    return Ok(Err(status));
+                }
+                // Every writer takes the chain lock, which this transaction holds, so the row is as
+                // just read; matching the state read anyway turns a broken lock into an error
+                // rather than a second lease on one item.
                 let claimed = sqlx::query(
                     "UPDATE photo_purposes SET state = 'claimed', claimed_by = $1, lease_expires_at = $2, changed_at = $3 \
-                     WHERE item_id = $4 AND (state = 'queued' OR (state = 'claimed' AND lease_expires_at <= $3))",
+                     WHERE item_id = $4 AND state = $5",
                 )
                 .bind(claimant)
                 .bind(now.saturating_add(lease_ms))
                 .bind(now)
                 .bind(item_id)
+                .bind(status.state.as_str())
                 .execute(&mut **tx)
                 .await?
                 .rows_affected();
-                if claimed == 0 {
-                    return Ok(None);
+                if claimed != 1 {
+                    return Err(StoreError::Conflict(format!("item {item_id} changed while it was being claimed")));
                 }
                 let audit = AuditDraft::new(
                     claimant,
@@ -50,7 +69,7 @@ macro_rules! impl_queue_store {
                     .bind(item_id)
                     .fetch_one(&mut **tx)
                     .await?;
-                Ok(Some(queue_item_from_row(&row)?))
+                Ok(Ok(queue_item_from_row(&row)?))
             }
 
             /// Owes a takedown for every publication of the item (`photo_id`, `purpose`) that does not
@@ -151,6 +170,8 @@ macro_rules! impl_queue_store {
         #[async_trait]
         impl QueueStore for $store {
             async fn queue(&self, purpose: Option<Purpose>, now_ms: i64, limit: i64) -> Result<Vec<QueueItem>, StoreError> {
+                // The state filter is `release::claimable` in SQL, so the index picks the page; the
+                // rows are then held to the function itself.
                 let rows = sqlx::query(&format!(
                     "{QUEUE_ITEM_SELECT} WHERE (pp.state = 'queued' OR (pp.state = 'claimed' AND pp.lease_expires_at <= $1)) \
                      AND ($2 = '' OR pp.purpose = $2) AND p.image_deleted_at IS NULL \
@@ -161,7 +182,8 @@ macro_rules! impl_queue_store {
                 .bind(limit)
                 .fetch_all(self.reader())
                 .await?;
-                rows.iter().map(queue_item_from_row).collect()
+                let items = rows.iter().map(queue_item_from_row).collect::<Result<Vec<_>, _>>()?;
+                Ok(items.into_iter().filter(|i| release::claimable(i.state, i.lease_expires_at, now_ms)).collect())
             }
 
             async fn claim_item(
@@ -170,25 +192,22 @@ macro_rules! impl_queue_store {
                 claimant: &str,
                 lease_ms: i64,
                 eval: Evaluation,
-            ) -> Result<Option<QueueItem>, StoreError> {
+            ) -> Result<ClaimOutcome, StoreError> {
                 let mut tx = self.writer().begin().await?;
                 Self::lock_in(&mut *tx).await?;
                 let eval = eval.after_lock();
-                let photo_id: Option<String> = sqlx::query_scalar(
-                    "SELECT photo_id FROM photo_purposes WHERE item_id = $1 \
-                     AND (state = 'queued' OR (state = 'claimed' AND lease_expires_at <= $2))",
-                )
-                .bind(item_id)
-                .bind(ms_of_time(eval.at))
-                .fetch_optional(&mut *tx)
-                .await?;
-                let item = match photo_id {
-                    Some(photo_id) => Self::take_in(&mut tx, &photo_id, item_id, claimant, lease_ms, &eval).await?,
-                    None => None,
+                let photo_id: Option<String> = sqlx::query_scalar("SELECT photo_id FROM photo_purposes WHERE item_id = $1")
+                    .bind(item_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(photo_id) = photo_id else { return Ok(ClaimOutcome::Unknown) };
+                let outcome = match Self::take_in(&mut tx, &photo_id, item_id, claimant, lease_ms, &eval).await? {
+                    Ok(item) => ClaimOutcome::Claimed(Box::new(item)),
+                    Err(status) => ClaimOutcome::NotAvailable { state: status.state, reasons: status.reasons },
                 };
                 // Commit either way: a re-evaluation that took the item out of the queue stands.
                 tx.commit().await?;
-                Ok(item)
+                Ok(outcome)
             }
 
             async fn claim(
@@ -202,9 +221,11 @@ macro_rules! impl_queue_store {
                 Self::lock_in(&mut *tx).await?;
                 let eval = eval.after_lock();
                 let now = ms_of_time(eval.at);
+                let mut tried = std::collections::BTreeSet::new();
                 loop {
                     // Two index-ordered lookups rather than one OR: an item whose lease ran out
-                    // goes first (it has waited longest), then the oldest queued one.
+                    // goes first (it has waited longest), then the oldest queued one. Together they
+                    // are `release::claimable` in SQL, which `take_in` then applies itself.
                     let mut candidate = sqlx::query(
                         "SELECT photo_id, item_id FROM photo_purposes \
                          WHERE purpose = $1 AND state = 'claimed' AND lease_expires_at <= $2 \
@@ -229,12 +250,17 @@ macro_rules! impl_queue_store {
                     };
                     let photo_id: String = candidate.try_get("photo_id")?;
                     let item_id: String = candidate.try_get("item_id")?;
+                    // A candidate the guard refused has left the queue, so it is never picked
+                    // again; if the SQL and the guard ever disagreed, this fails instead of looping.
+                    if !tried.insert(item_id.clone()) {
+                        return Err(StoreError::Corrupt(format!("item {item_id} offered again after the guard refused it")));
+                    }
                     match Self::take_in(&mut tx, &photo_id, &item_id, claimant, lease_ms, &eval).await? {
-                        Some(item) => {
+                        Ok(item) => {
                             tx.commit().await?;
                             return Ok(Some(item));
                         }
-                        None => continue, // it no longer passes and has left the queue; try the next
+                        Err(_) => continue, // it no longer passes and has left the queue; try the next
                     }
                 }
             }

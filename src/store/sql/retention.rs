@@ -5,15 +5,15 @@ use async_trait::async_trait;
 use sqlx::Row;
 
 use super::{status_from_columns, PostgresStore, SqliteStore};
-use crate::policy::{Reason, State};
+use crate::policy::retention;
 use crate::store::{ms_of_time, AuditDraft, Evaluation, RetentionStore, StoreError};
 
 macro_rules! impl_retention_store {
     ($store:ty, $db:ty) => {
         impl $store {
-            /// Marks deleted the image of each of `photo_ids` that no purpose can use any more (every
-            /// purpose held, or withdrawn or taken down, by someone's standing no), auditing each;
-            /// returns the object keys no photo refers to any more.
+            /// Marks deleted the image of each of `photo_ids` that [`retention::image_unusable`] says no
+            /// purpose can use any more, auditing each; returns the object keys no photo refers to
+            /// any more.
             pub(super) async fn retire_in(
                 tx: &mut sqlx::Transaction<'_, $db>,
                 photo_ids: &[String],
@@ -34,16 +34,13 @@ macro_rules! impl_retention_store {
                         .bind(photo_id)
                         .fetch_all(&mut **tx)
                         .await?;
-                    let mut unusable = !rows.is_empty();
-                    for r in &rows {
-                        let st = status_from_columns(&r.try_get::<String, _>("state")?, &r.try_get::<String, _>("detail")?)?;
-                        // Only a tagged learner's own "no" deletes. A look-alike (or a photo someone
-                        // was untagged from) is held for them but kept: the match is fuzzy and the
-                        // tag may have been a mistake, so deleting would turn an error into a loss.
-                        let said_no = st.reasons.iter().any(|x| matches!(x, Reason::Withdrawn | Reason::Refused));
-                        unusable &= said_no && matches!(st.state, State::Held | State::Withdrawn | State::TakenDown);
-                    }
-                    if !unusable {
+                    let statuses = rows
+                        .iter()
+                        .map(|r| {
+                            status_from_columns(&r.try_get::<String, _>("state")?, &r.try_get::<String, _>("detail")?)
+                        })
+                        .collect::<Result<Vec<_>, StoreError>>()?;
+                    if !retention::image_unusable(&statuses) {
                         continue;
                     }
                     sqlx::query("UPDATE photos SET image_deleted_at = $1 WHERE id = $2")
@@ -89,7 +86,8 @@ macro_rules! impl_retention_store {
                 // existed when a learner tagged in them said no: the retirement a withdrawal or
                 // refusal should have done. A photo tagged with someone whose no was already on
                 // record is held, not deleted, so a tutor's wrong tag can still be corrected. The
-                // rule itself (a standing no behind each purpose) is checked row by row in `retire_in`.
+                // state filter only narrows the page for the index; the deletion rule itself
+                // (`policy::retention::image_unusable`) decides each candidate in `retire_in`.
                 let photos: Vec<String> = sqlx::query_scalar(
                     "SELECT p.id FROM photos p WHERE p.image_deleted_at IS NULL AND p.id > $1 \
                      AND EXISTS (SELECT 1 FROM photo_purposes pp WHERE pp.photo_id = p.id) \
