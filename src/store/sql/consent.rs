@@ -34,10 +34,11 @@ macro_rules! impl_consent_store {
                 learner_id: &str,
                 now: i64,
             ) -> Result<i64, StoreError> {
-                let latest: Option<i64> = sqlx::query_scalar("SELECT MAX(recorded_at) FROM consent_events WHERE learner_id = $1")
-                    .bind(learner_id)
-                    .fetch_one(&mut *conn)
-                    .await?;
+                let latest: Option<i64> =
+                    sqlx::query_scalar("SELECT MAX(recorded_at) FROM consent_events WHERE learner_id = $1")
+                        .bind(learner_id)
+                        .fetch_one(&mut *conn)
+                        .await?;
                 Ok(latest.map_or(now, |latest| now.max(latest.saturating_add(1))))
             }
 
@@ -127,12 +128,14 @@ macro_rules! impl_consent_store {
                     };
                     let Some((matched, _)) = hashes.iter().find(|(_, h)| h.matches(&hash)) else { continue };
                     let photo_id: String = row.try_get("id")?;
-                    sqlx::query("INSERT INTO photo_blocks (photo_id, learner_id, matched_photo_id) VALUES ($1, $2, $3)")
-                        .bind(&photo_id)
-                        .bind(learner_id)
-                        .bind(matched)
-                        .execute(&mut *conn)
-                        .await?;
+                    sqlx::query(
+                        "INSERT INTO photo_blocks (photo_id, learner_id, matched_photo_id) VALUES ($1, $2, $3)",
+                    )
+                    .bind(&photo_id)
+                    .bind(learner_id)
+                    .bind(matched)
+                    .execute(&mut *conn)
+                    .await?;
                     blocked.push(photo_id);
                 }
                 Ok(blocked)
@@ -228,7 +231,8 @@ macro_rules! impl_consent_store {
                 let grant = consent_from_row(&grant_row)?;
                 let eval = eval.after_lock();
                 let now = ms_of_time(eval.at);
-                let recorded_at = if eval.live { Self::recorded_at_in(&mut *tx, &grant.learner_id, now).await? } else { now };
+                let recorded_at =
+                    if eval.live { Self::recorded_at_in(&mut *tx, &grant.learner_id, now).await? } else { now };
                 let event = ConsentRecord {
                     id: new_event_id.to_string(),
                     learner_id: grant.learner_id.clone(),
@@ -266,7 +270,11 @@ macro_rules! impl_consent_store {
                 Ok(WithdrawOutcome::Withdrawn { event: Box::new(event), changes })
             }
 
-            async fn reevaluate(&self, photo_ids: &[String], eval: Evaluation) -> Result<Vec<StatusChange>, StoreError> {
+            async fn reevaluate(
+                &self,
+                photo_ids: &[String],
+                eval: Evaluation,
+            ) -> Result<Vec<StatusChange>, StoreError> {
                 let mut tx = self.writer().begin().await?;
                 Self::lock_in(&mut *tx).await?;
                 let changes = Self::reevaluate_in(&mut tx, photo_ids, &eval).await?;

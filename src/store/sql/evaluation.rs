@@ -21,10 +21,11 @@ macro_rules! impl_evaluation {
                 conn: &mut <$db as sqlx::Database>::Connection,
                 learner_id: &str,
             ) -> Result<Option<LearnerFacts>, StoreError> {
-                let dob: Option<Option<String>> = sqlx::query_scalar("SELECT date_of_birth FROM learners WHERE id = $1")
-                    .bind(learner_id)
-                    .fetch_optional(&mut *conn)
-                    .await?;
+                let dob: Option<Option<String>> =
+                    sqlx::query_scalar("SELECT date_of_birth FROM learners WHERE id = $1")
+                        .bind(learner_id)
+                        .fetch_optional(&mut *conn)
+                        .await?;
                 let Some(dob) = dob else { return Ok(None) };
                 let format = time::macros::format_description!("[year]-[month]-[day]");
                 let date_of_birth = dob

@@ -11,15 +11,25 @@ use crate::store::{AuditDraft, Evaluation, GuardianRecord, ImportSummary, Learne
 macro_rules! impl_learner_store {
     ($store:ty, $db:ty) => {
         impl $store {
-            pub(super) async fn learner_from_row(&self, row: &<$db as sqlx::Database>::Row) -> Result<LearnerRecord, StoreError> {
+            pub(super) async fn learner_from_row(
+                &self,
+                row: &<$db as sqlx::Database>::Row,
+            ) -> Result<LearnerRecord, StoreError> {
                 let id: String = row.try_get("id")?;
-                let guardians = sqlx::query("SELECT id, name, email FROM guardians WHERE learner_id = $1 ORDER BY created_at, id")
-                    .bind(&id)
-                    .fetch_all(self.reader())
-                    .await?
-                    .iter()
-                    .map(|g| Ok(GuardianRecord { id: g.try_get("id")?, name: g.try_get("name")?, email: g.try_get("email")? }))
-                    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+                let guardians =
+                    sqlx::query("SELECT id, name, email FROM guardians WHERE learner_id = $1 ORDER BY created_at, id")
+                        .bind(&id)
+                        .fetch_all(self.reader())
+                        .await?
+                        .iter()
+                        .map(|g| {
+                            Ok(GuardianRecord {
+                                id: g.try_get("id")?,
+                                name: g.try_get("name")?,
+                                email: g.try_get("email")?,
+                            })
+                        })
+                        .collect::<Result<Vec<_>, sqlx::Error>>()?;
                 Ok(LearnerRecord {
                     id,
                     given_name: row.try_get("given_name")?,
@@ -39,20 +49,26 @@ macro_rules! impl_learner_store {
                 g: &GuardianRecord,
                 at: i64,
             ) -> Result<(), StoreError> {
-                sqlx::query("INSERT INTO guardians (id, learner_id, name, email, created_at) VALUES ($1, $2, $3, $4, $5)")
-                    .bind(&g.id)
-                    .bind(learner_id)
-                    .bind(&g.name)
-                    .bind(&g.email)
-                    .bind(at)
-                    .execute(&mut *conn)
-                    .await?;
+                sqlx::query(
+                    "INSERT INTO guardians (id, learner_id, name, email, created_at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&g.id)
+                .bind(learner_id)
+                .bind(&g.name)
+                .bind(&g.email)
+                .bind(at)
+                .execute(&mut *conn)
+                .await?;
                 Ok(())
             }
 
             /// Bumps the learners' version counter: the name index is rebuilt when it moves.
-            pub(super) async fn bump_learners_version_in(conn: &mut <$db as sqlx::Database>::Connection) -> Result<(), StoreError> {
-                sqlx::query("UPDATE learners_version SET version = version + 1 WHERE id = 1").execute(&mut *conn).await?;
+            pub(super) async fn bump_learners_version_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+            ) -> Result<(), StoreError> {
+                sqlx::query("UPDATE learners_version SET version = version + 1 WHERE id = 1")
+                    .execute(&mut *conn)
+                    .await?;
                 Ok(())
             }
 
@@ -115,14 +131,16 @@ macro_rules! impl_learner_store {
                     });
                 }
                 for g in &learner.guardians {
-                    sqlx::query("INSERT INTO guardians (id, learner_id, name, email, created_at) VALUES ($1, $2, $3, $4, $5)")
-                        .bind(&g.id)
-                        .bind(&learner.id)
-                        .bind(&g.name)
-                        .bind(&g.email)
-                        .bind(learner.created_at)
-                        .execute(&mut *tx)
-                        .await?;
+                    sqlx::query(
+                        "INSERT INTO guardians (id, learner_id, name, email, created_at) VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(&g.id)
+                    .bind(&learner.id)
+                    .bind(&g.name)
+                    .bind(&g.email)
+                    .bind(learner.created_at)
+                    .execute(&mut *tx)
+                    .await?;
                 }
                 Self::bump_learners_version_in(&mut *tx).await?;
                 Self::append_in(&mut tx, &audit).await?;
@@ -286,7 +304,8 @@ macro_rules! impl_learner_store {
                 // The re-evaluation must check captions against the names as imported, not as they
                 // were before: the index is rebuilt from this transaction's view of the table.
                 let names = Self::learner_names_in(&mut *tx).await?;
-                let eval = Evaluation { names: std::sync::Arc::new(crate::policy::names::NameIndex::build(names)), ..eval };
+                let eval =
+                    Evaluation { names: std::sync::Arc::new(crate::policy::names::NameIndex::build(names)), ..eval };
                 Self::reevaluate_in(&mut tx, &photos, &eval).await?;
                 let audit = AuditDraft::new(
                     &eval.actor,
@@ -304,7 +323,8 @@ macro_rules! impl_learner_store {
             }
 
             async fn learner(&self, id: &str) -> Result<Option<LearnerRecord>, StoreError> {
-                let row = sqlx::query("SELECT * FROM learners WHERE id = $1").bind(id).fetch_optional(self.reader()).await?;
+                let row =
+                    sqlx::query("SELECT * FROM learners WHERE id = $1").bind(id).fetch_optional(self.reader()).await?;
                 match row {
                     Some(row) => Ok(Some(self.learner_from_row(&row).await?)),
                     None => Ok(None),
@@ -350,7 +370,9 @@ macro_rules! impl_learner_store {
             }
 
             async fn learners_version(&self) -> Result<i64, StoreError> {
-                Ok(sqlx::query_scalar("SELECT version FROM learners_version WHERE id = 1").fetch_one(self.reader()).await?)
+                Ok(sqlx::query_scalar("SELECT version FROM learners_version WHERE id = 1")
+                    .fetch_one(self.reader())
+                    .await?)
             }
 
             async fn learner_names(&self) -> Result<Vec<crate::policy::names::NameEntry>, StoreError> {

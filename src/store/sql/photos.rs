@@ -28,7 +28,11 @@ macro_rules! impl_photo_store {
                 Ok(())
             }
 
-            pub(super) async fn photo_where(&self, column: &str, value: &str) -> Result<Option<PhotoRecord>, StoreError> {
+            pub(super) async fn photo_where(
+                &self,
+                column: &str,
+                value: &str,
+            ) -> Result<Option<PhotoRecord>, StoreError> {
                 let sql = format!("SELECT * FROM photos WHERE {column} = $1");
                 let Some(row) = sqlx::query(&sql).bind(value).fetch_optional(self.reader()).await? else {
                     return Ok(None);
@@ -39,15 +43,20 @@ macro_rules! impl_photo_store {
                         .bind(&id)
                         .fetch_all(self.reader())
                         .await?;
-                let rows = sqlx::query("SELECT purpose, state, detail FROM photo_purposes WHERE photo_id = $1 ORDER BY purpose")
-                    .bind(&id)
-                    .fetch_all(self.reader())
-                    .await?;
+                let rows = sqlx::query(
+                    "SELECT purpose, state, detail FROM photo_purposes WHERE photo_id = $1 ORDER BY purpose",
+                )
+                .bind(&id)
+                .fetch_all(self.reader())
+                .await?;
                 let mut status = BTreeMap::new();
                 for row in &rows {
                     let purpose: String = row.try_get("purpose")?;
                     let purpose: Purpose = purpose.parse().map_err(StoreError::Corrupt)?;
-                    status.insert(purpose, status_from_columns(&row.try_get::<String, _>("state")?, &row.try_get::<String, _>("detail")?)?);
+                    status.insert(
+                        purpose,
+                        status_from_columns(&row.try_get::<String, _>("state")?, &row.try_get::<String, _>("detail")?)?,
+                    );
                 }
                 let purposes: Vec<Purpose> = status.keys().copied().collect();
                 let resembles = sqlx::query(
@@ -141,12 +150,14 @@ macro_rules! impl_photo_store {
                 Self::set_photo_links_in(&mut *tx, photo).await?;
                 let mut blocked_by = Vec::new();
                 for (learner_id, matched) in &photo.resembles {
-                    sqlx::query("INSERT INTO photo_blocks (photo_id, learner_id, matched_photo_id) VALUES ($1, $2, $3)")
-                        .bind(&photo.id)
-                        .bind(learner_id)
-                        .bind(matched)
-                        .execute(&mut *tx)
-                        .await?;
+                    sqlx::query(
+                        "INSERT INTO photo_blocks (photo_id, learner_id, matched_photo_id) VALUES ($1, $2, $3)",
+                    )
+                    .bind(&photo.id)
+                    .bind(learner_id)
+                    .bind(matched)
+                    .execute(&mut *tx)
+                    .await?;
                     blocked_by.push(learner_id.clone());
                 }
                 // The first status is part of the upload, audited with it rather than as a change.
@@ -184,7 +195,12 @@ macro_rules! impl_photo_store {
                 Ok(status)
             }
 
-            async fn update_photo(&self, photo: &PhotoRecord, mut audit: AuditDraft, eval: Evaluation) -> Result<bool, StoreError> {
+            async fn update_photo(
+                &self,
+                photo: &PhotoRecord,
+                mut audit: AuditDraft,
+                eval: Evaluation,
+            ) -> Result<bool, StoreError> {
                 let mut tx = self.writer().begin().await?;
                 Self::lock_in(&mut *tx).await?;
                 let was_tagged: Vec<String> =

@@ -169,7 +169,12 @@ macro_rules! impl_queue_store {
 
         #[async_trait]
         impl QueueStore for $store {
-            async fn queue(&self, purpose: Option<Purpose>, now_ms: i64, limit: i64) -> Result<Vec<QueueItem>, StoreError> {
+            async fn queue(
+                &self,
+                purpose: Option<Purpose>,
+                now_ms: i64,
+                limit: i64,
+            ) -> Result<Vec<QueueItem>, StoreError> {
                 // The state filter is `release::claimable` in SQL, so the index picks the page; the
                 // rows are then held to the function itself.
                 let rows = sqlx::query(&format!(
@@ -196,10 +201,11 @@ macro_rules! impl_queue_store {
                 let mut tx = self.writer().begin().await?;
                 Self::lock_in(&mut *tx).await?;
                 let eval = eval.after_lock();
-                let photo_id: Option<String> = sqlx::query_scalar("SELECT photo_id FROM photo_purposes WHERE item_id = $1")
-                    .bind(item_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+                let photo_id: Option<String> =
+                    sqlx::query_scalar("SELECT photo_id FROM photo_purposes WHERE item_id = $1")
+                        .bind(item_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
                 let Some(photo_id) = photo_id else { return Ok(ClaimOutcome::Unknown) };
                 let outcome = match Self::take_in(&mut tx, &photo_id, item_id, claimant, lease_ms, &eval).await? {
                     Ok(item) => ClaimOutcome::Claimed(Box::new(item)),
@@ -253,7 +259,9 @@ macro_rules! impl_queue_store {
                     // A candidate the guard refused has left the queue, so it is never picked
                     // again; if the SQL and the guard ever disagreed, this fails instead of looping.
                     if !tried.insert(item_id.clone()) {
-                        return Err(StoreError::Corrupt(format!("item {item_id} offered again after the guard refused it")));
+                        return Err(StoreError::Corrupt(format!(
+                            "item {item_id} offered again after the guard refused it"
+                        )));
                     }
                     match Self::take_in(&mut tx, &photo_id, &item_id, claimant, lease_ms, &eval).await? {
                         Ok(item) => {
@@ -291,11 +299,13 @@ macro_rules! impl_queue_store {
                     .bind(item_id)
                     .fetch_one(&mut *tx)
                     .await?;
-                let status = status_from_columns(&row.try_get::<String, _>("state")?, &row.try_get::<String, _>("detail")?)?;
+                let status =
+                    status_from_columns(&row.try_get::<String, _>("state")?, &row.try_get::<String, _>("detail")?)?;
                 // The report is a fact about the world: whoever holds the item now, however late it
                 // comes and on however many channels, it is recorded, so a withdrawal can reach it.
                 let publication =
-                    Self::insert_publication_in(&mut tx, item_id, &photo_id, purpose, url, channel, claimant, now).await?;
+                    Self::insert_publication_in(&mut tx, item_id, &photo_id, purpose, url, channel, claimant, now)
+                        .await?;
                 let audit = AuditDraft::new(
                     claimant,
                     "item_published",
@@ -357,10 +367,11 @@ macro_rules! impl_queue_store {
                 Self::lock_in(&mut *tx).await?;
                 let eval = eval.after_lock();
                 Self::reevaluate_in(&mut tx, &[photo_id.to_string()], &eval).await?;
-                let deleted: Option<Option<i64>> = sqlx::query_scalar("SELECT image_deleted_at FROM photos WHERE id = $1")
-                    .bind(photo_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+                let deleted: Option<Option<i64>> =
+                    sqlx::query_scalar("SELECT image_deleted_at FROM photos WHERE id = $1")
+                        .bind(photo_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
                 let rows = sqlx::query("SELECT state, detail FROM photo_purposes WHERE photo_id = $1")
                     .bind(photo_id)
                     .fetch_all(&mut *tx)
@@ -368,8 +379,11 @@ macro_rules! impl_queue_store {
                 tx.commit().await?;
                 let mut reasons = std::collections::BTreeSet::new();
                 for row in &rows {
-                    let status = status_from_columns(&row.try_get::<String, _>("state")?, &row.try_get::<String, _>("detail")?)?;
-                    if matches!(status.state, State::Queued | State::Claimed | State::Published) && matches!(deleted, Some(None)) {
+                    let status =
+                        status_from_columns(&row.try_get::<String, _>("state")?, &row.try_get::<String, _>("detail")?)?;
+                    if matches!(status.state, State::Queued | State::Claimed | State::Published)
+                        && matches!(deleted, Some(None))
+                    {
                         return Ok(Ok(()));
                     }
                     reasons.extend(status.reasons);
@@ -378,12 +392,10 @@ macro_rules! impl_queue_store {
             }
 
             async fn takedowns(&self, all: bool) -> Result<Vec<Takedown>, StoreError> {
-                let rows = sqlx::query(
-                    "SELECT * FROM takedowns WHERE ($1 OR done_at IS NULL) ORDER BY created_at, id",
-                )
-                .bind(all)
-                .fetch_all(self.reader())
-                .await?;
+                let rows = sqlx::query("SELECT * FROM takedowns WHERE ($1 OR done_at IS NULL) ORDER BY created_at, id")
+                    .bind(all)
+                    .fetch_all(self.reader())
+                    .await?;
                 rows.iter()
                     .map(|r| {
                         let purpose: String = r.try_get("purpose")?;
@@ -432,7 +444,12 @@ macro_rules! impl_queue_store {
                 .bind(&purpose)
                 .execute(&mut *tx)
                 .await?;
-                let audit = AuditDraft::new(&eval.actor, "takedown_done", &photo_id, serde_json::json!({ "takedown": id, "purpose": purpose }));
+                let audit = AuditDraft::new(
+                    &eval.actor,
+                    "takedown_done",
+                    &photo_id,
+                    serde_json::json!({ "takedown": id, "purpose": purpose }),
+                );
                 Self::append_in(&mut tx, &audit).await?;
                 tx.commit().await?;
                 Ok(true)

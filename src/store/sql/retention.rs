@@ -55,11 +55,12 @@ macro_rules! impl_retention_store {
                 // Objects are content-addressed: one still used by another photo stays.
                 let mut unreferenced = Vec::new();
                 for key in retired {
-                    let in_use: Option<i32> =
-                        sqlx::query_scalar("SELECT 1 FROM photos WHERE object_key = $1 AND image_deleted_at IS NULL LIMIT 1")
-                            .bind(&key)
-                            .fetch_optional(&mut **tx)
-                            .await?;
+                    let in_use: Option<i32> = sqlx::query_scalar(
+                        "SELECT 1 FROM photos WHERE object_key = $1 AND image_deleted_at IS NULL LIMIT 1",
+                    )
+                    .bind(&key)
+                    .fetch_optional(&mut **tx)
+                    .await?;
                     if in_use.is_none() && !unreferenced.contains(&key) {
                         unreferenced.push(key);
                     }
@@ -79,7 +80,12 @@ macro_rules! impl_retention_store {
                 Ok(unreferenced)
             }
 
-            async fn retire_unusable_images(&self, after: &str, limit: i64, eval: Evaluation) -> Result<(Vec<String>, Option<String>), StoreError> {
+            async fn retire_unusable_images(
+                &self,
+                after: &str,
+                limit: i64,
+                eval: Evaluation,
+            ) -> Result<(Vec<String>, Option<String>), StoreError> {
                 let mut tx = self.writer().begin().await?;
                 Self::lock_in(&mut *tx).await?;
                 // Candidates: images still kept whose every purpose is out of the queue, and that
@@ -114,10 +120,12 @@ macro_rules! impl_retention_store {
             }
 
             async fn object_in_use(&self, key: &str) -> Result<bool, StoreError> {
-                let found: Option<i32> = sqlx::query_scalar("SELECT 1 FROM photos WHERE object_key = $1 AND image_deleted_at IS NULL LIMIT 1")
-                    .bind(key)
-                    .fetch_optional(self.reader())
-                    .await?;
+                let found: Option<i32> = sqlx::query_scalar(
+                    "SELECT 1 FROM photos WHERE object_key = $1 AND image_deleted_at IS NULL LIMIT 1",
+                )
+                .bind(key)
+                .fetch_optional(self.reader())
+                .await?;
                 Ok(found.is_some())
             }
         }
