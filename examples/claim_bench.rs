@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use consentgate::policy::consent::Rules;
 use consentgate::policy::Purpose;
-use consentgate::store::{self, Evaluation, Store};
+use consentgate::store::{self, Evaluation, FullStore};
 use sqlx::Connection;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -32,7 +32,7 @@ async fn main() {
     let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres")).await.expect("PostgreSQL is reachable");
     sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
     let url = format!("{server}/{name}");
-    let store: Arc<dyn Store> = Arc::from(store::open(&url).await.unwrap());
+    let store: Arc<dyn FullStore> = Arc::from(store::open(&url).await.unwrap());
     store.migrate().await.unwrap();
 
     // Seed in bulk with SQL: the insert path is not what is measured here. One adult learner with

@@ -1,6 +1,6 @@
 //! Learners as a provider's MIS exports them: a CSV file parsed and checked into drafts, every bad
 //! line reported with its number. Pure: no IO, no database. The import writes the drafts in one
-//! transaction (`store::Store::import_learners`), so a file is taken whole or not at all.
+//! transaction (`store::LearnerStore::import_learners`), so a file is taken whole or not at all.
 //!
 //! Error messages name lines and columns, never values: they are shown to the person importing and
 //! may be logged, and a value is a learner's name or date of birth.

@@ -13,7 +13,7 @@ use common::fixtures::{distinct_jpeg, varied_jpeg};
 use common::server::{Blobs, Db, TestServer};
 use consentgate::policy::consent::{EventKind, Giver, Rules};
 use consentgate::policy::Purpose;
-use consentgate::store::{AuditDraft, ConsentRecord, Evaluation, LearnerRecord, Role};
+use consentgate::store::{AuditAction, AuditDraft, ConsentRecord, Evaluation, LearnerRecord, Role};
 use serde_json::{json, Value};
 
 on_both_backends!(
@@ -331,7 +331,8 @@ async fn two_server_processes_four_claimers_claim_each_item_once() {
     let mut second = common::process::start(&args);
 
     // The learner and their consent are seeded through the store; the photos are real uploads.
-    let store: Arc<dyn consentgate::store::Store> = Arc::from(consentgate::store::open(&database_url).await.unwrap());
+    let store: Arc<dyn consentgate::store::FullStore> =
+        Arc::from(consentgate::store::open(&database_url).await.unwrap());
     let eval = || Evaluation {
         at: time::OffsetDateTime::now_utc(),
         live: false,
@@ -350,7 +351,10 @@ async fn two_server_processes_four_claimers_claim_each_item_once() {
         created_at: 0,
         updated_at: 0,
     };
-    store.insert_learner(&learner, AuditDraft::new("test", "learner_created", &learner.id, json!({}))).await.unwrap();
+    store
+        .insert_learner(&learner, AuditDraft::new("test", AuditAction::LearnerCreated, &learner.id, json!({})))
+        .await
+        .unwrap();
     let now = consentgate::store::now_ms();
     let grant = ConsentRecord {
         id: uuid::Uuid::now_v7().to_string(),
@@ -368,7 +372,12 @@ async fn two_server_processes_four_claimers_claim_each_item_once() {
         recorded_at: now,
     };
     store
-        .record_consent(&grant, None, AuditDraft::new("test", "consent_recorded", &learner.id, json!({})), eval())
+        .record_consent(
+            &grant,
+            None,
+            AuditDraft::new("test", AuditAction::ConsentRecorded, &learner.id, json!({})),
+            eval(),
+        )
         .await
         .unwrap();
     let tutor = consentgate::app::access::create_token(store.as_ref(), Role::Tutor, "tutor", "test").await.unwrap();

@@ -9,22 +9,22 @@ use common::server::fresh_pg_database;
 use consentgate::policy::consent::{EventKind, Giver, Rules};
 use consentgate::policy::{Purpose, Reason, State};
 use consentgate::store::{
-    self, verify_chain, AuditDraft, ConsentRecord, Evaluation, GuardianRecord, LearnerRecord, PhotoRecord,
-    PublishOutcome, Role, Store, StoreError, WithdrawOutcome, GENESIS_HASH,
+    self, verify_chain, AuditAction, AuditDraft, ClaimOutcome, ConsentRecord, Evaluation, FullStore, GuardianRecord,
+    LearnerRecord, PhotoRecord, PublishOutcome, Role, StoreError, WithdrawOutcome, GENESIS_HASH,
 };
 use consentgate::tokens;
 use serde_json::json;
 
-async fn sqlite() -> (Arc<dyn Store>, tempfile::TempDir) {
+async fn sqlite() -> (Arc<dyn FullStore>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("nested/cg.db").display());
-    let store: Arc<dyn Store> = Arc::from(store::open(&url).await.unwrap());
+    let store: Arc<dyn FullStore> = Arc::from(store::open(&url).await.unwrap());
     store.migrate().await.unwrap();
     (store, dir)
 }
 
-async fn postgres() -> Arc<dyn Store> {
-    let store: Arc<dyn Store> = Arc::from(store::open(&fresh_pg_database().await).await.unwrap());
+async fn postgres() -> Arc<dyn FullStore> {
+    let store: Arc<dyn FullStore> = Arc::from(store::open(&fresh_pg_database().await).await.unwrap());
     store.migrate().await.unwrap();
     store
 }
@@ -59,7 +59,7 @@ fn photo(id: &str, original: &str, uploader: &str) -> PhotoRecord {
 
 /// The queue on a fixed clock: claims, leases running out, publication, a withdrawal turning a
 /// publication into a takedown, images retired, takedowns done.
-async fn queue_conformance(store: &Arc<dyn Store>, tutor: &str) {
+async fn queue_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
     let ben = LearnerRecord {
         id: "0192f0c4-0000-7000-8000-00000000000b".into(),
         given_name: "Ben".into(),
@@ -71,10 +71,18 @@ async fn queue_conformance(store: &Arc<dyn Store>, tutor: &str) {
         created_at: ms(T0),
         updated_at: ms(T0),
     };
-    store.insert_learner(&ben, AuditDraft::new("admin", "learner_created", &ben.id, json!({}))).await.unwrap();
+    store
+        .insert_learner(&ben, AuditDraft::new("admin", AuditAction::LearnerCreated, &ben.id, json!({})))
+        .await
+        .unwrap();
     let own = event("q1", &ben.id, EventKind::Granted, Giver::Learner, T0);
     store
-        .record_consent(&own, Some("hash-q"), AuditDraft::new("admin", "c", &ben.id, json!({})), at(T0))
+        .record_consent(
+            &own,
+            Some("hash-q"),
+            AuditDraft::new("admin", AuditAction::ConsentRecorded, &ben.id, json!({})),
+            at(T0),
+        )
         .await
         .unwrap();
     for (i, id) in ["q-a", "q-b", "q-c"].iter().enumerate() {
@@ -82,8 +90,10 @@ async fn queue_conformance(store: &Arc<dyn Store>, tutor: &str) {
         p.object_key = format!("photos/{id}.jpg");
         p.learner_ids = vec![ben.id.clone()];
         p.purposes = vec![Purpose::Website];
-        let status =
-            store.insert_photo(&p, AuditDraft::new(tutor, "photo_uploaded", *id, json!({})), at(T0)).await.unwrap();
+        let status = store
+            .insert_photo(&p, AuditDraft::new(tutor, AuditAction::PhotoUploaded, *id, json!({})), at(T0))
+            .await
+            .unwrap();
         assert_eq!(status[&Purpose::Website].state, State::Queued);
     }
     let queued = store.queue(Some(Purpose::Website), ms(T0), 10).await.unwrap();
@@ -97,16 +107,24 @@ async fn queue_conformance(store: &Arc<dyn Store>, tutor: &str) {
         family_name: "Dale".into(),
         ..ben.clone()
     };
-    store.insert_learner(&dan, AuditDraft::new("admin", "learner_created", &dan.id, json!({}))).await.unwrap();
+    store
+        .insert_learner(&dan, AuditDraft::new("admin", AuditAction::LearnerCreated, &dan.id, json!({})))
+        .await
+        .unwrap();
     let dans = event("q-dan", &dan.id, EventKind::Granted, Giver::Learner, T0);
-    store.record_consent(&dans, None, AuditDraft::new("admin", "c", &dan.id, json!({})), at(T0)).await.unwrap();
+    store
+        .record_consent(&dans, None, AuditDraft::new("admin", AuditAction::ConsentRecorded, &dan.id, json!({})), at(T0))
+        .await
+        .unwrap();
     let mut copy = photo("q-e", &"e2".repeat(32), tutor);
     copy.phash = "2".repeat(64); // q-c's picture
     copy.object_key = "photos/q-e.jpg".into();
     copy.learner_ids = vec![dan.id.clone()];
     copy.purposes = vec![Purpose::Website];
-    let status =
-        store.insert_photo(&copy, AuditDraft::new(tutor, "photo_uploaded", "q-e", json!({})), at(T0)).await.unwrap();
+    let status = store
+        .insert_photo(&copy, AuditDraft::new(tutor, AuditAction::PhotoUploaded, "q-e", json!({})), at(T0))
+        .await
+        .unwrap();
     assert_eq!(status[&Purpose::Website].state, State::Queued);
     assert_eq!(store.queue(Some(Purpose::Website), ms(T0), 10).await.unwrap().len(), 4);
 
@@ -216,7 +234,7 @@ async fn queue_conformance(store: &Arc<dyn Store>, tutor: &str) {
     lookalike.purposes = vec![Purpose::Website];
     lookalike.resembles = vec![(ben.id.clone(), "q-a".into())];
     let status = store
-        .insert_photo(&lookalike, AuditDraft::new(tutor, "photo_uploaded", "q-d", json!({})), at(later))
+        .insert_photo(&lookalike, AuditDraft::new(tutor, AuditAction::PhotoUploaded, "q-d", json!({})), at(later))
         .await
         .unwrap();
     assert!(status[&Purpose::Website].reasons.contains(&Reason::MatchesWithdrawn), "{status:?}");
@@ -260,7 +278,7 @@ fn event(id: &str, learner: &str, kind: EventKind, giver: Giver, given: time::Of
 }
 
 /// Consent history, withdrawal links and re-evaluation, on a fixed clock.
-async fn consent_conformance(store: &Arc<dyn Store>, tutor: &str) {
+async fn consent_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
     let learner = LearnerRecord {
         id: "0192f0c4-0000-7000-8000-00000000000a".into(),
         given_name: "Amira".into(),
@@ -272,18 +290,28 @@ async fn consent_conformance(store: &Arc<dyn Store>, tutor: &str) {
         created_at: ms(T0),
         updated_at: ms(T0),
     };
-    store.insert_learner(&learner, AuditDraft::new("admin", "learner_created", &learner.id, json!({}))).await.unwrap();
+    store
+        .insert_learner(&learner, AuditDraft::new("admin", AuditAction::LearnerCreated, &learner.id, json!({})))
+        .await
+        .unwrap();
     let mut p = photo("p3", &"e".repeat(64), tutor);
     p.learner_ids = vec![learner.id.clone()];
-    let status =
-        store.insert_photo(&p, AuditDraft::new(tutor, "photo_uploaded", "p3", json!({})), at(T0)).await.unwrap();
+    let status = store
+        .insert_photo(&p, AuditDraft::new(tutor, AuditAction::PhotoUploaded, "p3", json!({})), at(T0))
+        .await
+        .unwrap();
     assert_eq!(status[&Purpose::Website].reasons, vec![Reason::NoConsent]);
     assert_eq!(store.photo("p3").await.unwrap().unwrap().status, status);
 
     // The child's own grant does not count: still held, now for want of a guardian.
     let own = event("e1", &learner.id, EventKind::Granted, Giver::Learner, T0);
     let changes = store
-        .record_consent(&own, None, AuditDraft::new("admin", "consent_recorded", &learner.id, json!({})), at(T0))
+        .record_consent(
+            &own,
+            None,
+            AuditDraft::new("admin", AuditAction::ConsentRecorded, &learner.id, json!({})),
+            at(T0),
+        )
         .await
         .unwrap();
     assert_eq!(changes.len(), 1);
@@ -292,7 +320,7 @@ async fn consent_conformance(store: &Arc<dyn Store>, tutor: &str) {
     // A corrected date of birth re-evaluates at once: as an adult, her own grant counts.
     let mut adult = learner.clone();
     adult.date_of_birth = Some("2000-01-01".into());
-    let correct = |l: &LearnerRecord| AuditDraft::new("admin", "learner_corrected", &l.id, json!({}));
+    let correct = |l: &LearnerRecord| AuditDraft::new("admin", AuditAction::LearnerCorrected, &l.id, json!({}));
     assert!(store.update_learner(&adult, correct(&adult), at(T0)).await.unwrap());
     assert_eq!(store.photo("p3").await.unwrap().unwrap().status[&Purpose::Website].state, State::Queued);
     assert!(store.update_learner(&learner, correct(&learner), at(T0)).await.unwrap());
@@ -306,7 +334,7 @@ async fn consent_conformance(store: &Arc<dyn Store>, tutor: &str) {
         .record_consent(
             &mum,
             Some("hash-1"),
-            AuditDraft::new("admin", "consent_recorded", &learner.id, json!({})),
+            AuditDraft::new("admin", AuditAction::ConsentRecorded, &learner.id, json!({})),
             at(T0),
         )
         .await
@@ -349,14 +377,18 @@ async fn consent_conformance(store: &Arc<dyn Store>, tutor: &str) {
     edited.learner_ids.clear();
     edited.purposes = vec![Purpose::Internal];
     assert!(store
-        .update_photo(&edited, AuditDraft::new(tutor, "photo_edited", "p3", json!({})), at(later))
+        .update_photo(&edited, AuditDraft::new(tutor, AuditAction::PhotoEdited, "p3", json!({})), at(later))
         .await
         .unwrap());
     let stored = store.photo("p3").await.unwrap().unwrap();
     assert_eq!(stored.purposes, vec![Purpose::Internal]);
     assert_eq!(stored.status[&Purpose::Internal].reasons, vec![Reason::NoLearnersTagged]);
     assert!(!store
-        .update_photo(&photo("nope", "f", tutor), AuditDraft::new(tutor, "x", "y", json!({})), at(later))
+        .update_photo(
+            &photo("nope", "f", tutor),
+            AuditDraft::new(tutor, AuditAction::PhotoEdited, "y", json!({})),
+            at(later)
+        )
         .await
         .unwrap());
 
@@ -368,7 +400,7 @@ async fn consent_conformance(store: &Arc<dyn Store>, tutor: &str) {
 
 /// Claiming one particular item (chosen from the grid): out of queue order, once only, and not
 /// at all once it no longer passes.
-async fn claim_item_conformance(store: &Arc<dyn Store>, tutor: &str) {
+async fn claim_item_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
     let cleo = LearnerRecord {
         id: "0192f0c4-0000-7000-8000-00000000000c".into(),
         given_name: "Cleo".into(),
@@ -380,31 +412,48 @@ async fn claim_item_conformance(store: &Arc<dyn Store>, tutor: &str) {
         created_at: ms(T0),
         updated_at: ms(T0),
     };
-    store.insert_learner(&cleo, AuditDraft::new("admin", "learner_created", &cleo.id, json!({}))).await.unwrap();
+    store
+        .insert_learner(&cleo, AuditDraft::new("admin", AuditAction::LearnerCreated, &cleo.id, json!({})))
+        .await
+        .unwrap();
     let own = ConsentRecord {
         purposes: vec![Purpose::Print],
         ..event("ci-grant", &cleo.id, EventKind::Granted, Giver::Learner, T0)
     };
-    store.record_consent(&own, None, AuditDraft::new("admin", "c", &cleo.id, json!({})), at(T0)).await.unwrap();
+    store
+        .record_consent(&own, None, AuditDraft::new("admin", AuditAction::ConsentRecorded, &cleo.id, json!({})), at(T0))
+        .await
+        .unwrap();
     for (id, original) in [("ci-1", "71"), ("ci-2", "72")] {
         let mut p = photo(id, &original.repeat(32), tutor);
         p.learner_ids = vec![cleo.id.clone()];
         p.purposes = vec![Purpose::Print];
-        store.insert_photo(&p, AuditDraft::new(tutor, "photo_uploaded", id, json!({})), at(T0)).await.unwrap();
+        store
+            .insert_photo(&p, AuditDraft::new(tutor, AuditAction::PhotoUploaded, id, json!({})), at(T0))
+            .await
+            .unwrap();
     }
     let minute = 60_000;
-    let chosen = store.claim_item("ci-2:print", "dana", minute, at(T0)).await.unwrap().unwrap();
+    let chosen = store.claim_item("ci-2:print", "dana", minute, at(T0)).await.unwrap().claimed().unwrap();
     assert_eq!((chosen.photo_id.as_str(), chosen.claimed_by.as_deref()), ("ci-2", Some("dana")));
-    assert!(store.claim_item("ci-2:print", "erin", minute, at(T0)).await.unwrap().is_none(), "once only");
-    assert!(store.claim_item("nope:print", "erin", minute, at(T0)).await.unwrap().is_none());
+    assert!(store.claim_item("ci-2:print", "erin", minute, at(T0)).await.unwrap().claimed().is_none(), "once only");
+    assert!(store.claim_item("nope:print", "erin", minute, at(T0)).await.unwrap().claimed().is_none());
     assert_eq!(store.items_claimed_by("dana", ms(T0)).await.unwrap().len(), 1);
     assert!(store.items_claimed_by("dana", ms(T0) + minute).await.unwrap().is_empty(), "the lease ran out");
     // Once consent is refused, the item is not handed out, and the re-check sticks.
     let no = event("ci-no", &cleo.id, EventKind::Refused, Giver::Learner, T0);
     let no = ConsentRecord { purposes: vec![Purpose::Print], ..no };
     let later = T0 + time::Duration::minutes(1);
-    store.record_consent(&no, None, AuditDraft::new("admin", "c", &cleo.id, json!({})), at(later)).await.unwrap();
-    assert!(store.claim_item("ci-1:print", "erin", minute, at(later)).await.unwrap().is_none());
+    store
+        .record_consent(
+            &no,
+            None,
+            AuditDraft::new("admin", AuditAction::ConsentRecorded, &cleo.id, json!({})),
+            at(later),
+        )
+        .await
+        .unwrap();
+    assert!(store.claim_item("ci-1:print", "erin", minute, at(later)).await.unwrap().claimed().is_none());
     assert_eq!(store.photo("ci-1").await.unwrap().unwrap().status[&Purpose::Print].state, State::Held);
 
     // A photo tagged with Cleo after her refusal was on record (a tutor's tag, perhaps a wrong
@@ -414,7 +463,7 @@ async fn claim_item_conformance(store: &Arc<dyn Store>, tutor: &str) {
     tagged_late.purposes = vec![Purpose::Print];
     tagged_late.created_at = ms(later) + minute;
     let status = store
-        .insert_photo(&tagged_late, AuditDraft::new(tutor, "photo_uploaded", "ci-3", json!({})), at(later))
+        .insert_photo(&tagged_late, AuditDraft::new(tutor, AuditAction::PhotoUploaded, "ci-3", json!({})), at(later))
         .await
         .unwrap();
     assert_eq!(status[&Purpose::Print].state, State::Held);
@@ -437,9 +486,93 @@ async fn claim_item_conformance(store: &Arc<dyn Store>, tutor: &str) {
     assert!(store.retire_unusable_images("", 100, at(later)).await.unwrap().0.is_empty());
 }
 
+/// A claim of one item that cannot be had says why, from the status its re-check left: held with
+/// its reasons, claimed by someone else, or unknown; and a lease that ran out can be taken over.
+async fn claim_outcome_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
+    let hana = LearnerRecord {
+        id: "0192f0c4-0000-7000-8000-0000000000e1".into(),
+        given_name: "Hana".into(),
+        family_name: "Hill".into(),
+        preferred_name: None,
+        date_of_birth: Some("2000-01-01".into()),
+        external_ref: None,
+        guardians: vec![],
+        created_at: ms(T0),
+        updated_at: ms(T0),
+    };
+    store
+        .insert_learner(&hana, AuditDraft::new("admin", AuditAction::LearnerCreated, &hana.id, json!({})))
+        .await
+        .unwrap();
+    let grant = ConsentRecord {
+        expires_at: Some(ms(T0 + time::Duration::HOUR)),
+        ..event("co-grant", &hana.id, EventKind::Granted, Giver::Learner, T0)
+    };
+    store
+        .record_consent(
+            &grant,
+            None,
+            AuditDraft::new("admin", AuditAction::ConsentRecorded, &hana.id, json!({})),
+            at(T0),
+        )
+        .await
+        .unwrap();
+    let mut held = photo("co-held", &"c1".repeat(32), tutor);
+    held.learner_ids = vec![hana.id.clone()];
+    held.purposes = vec![Purpose::Website];
+    held.all_tagged = false;
+    let mut free = photo("co-free", &"c2".repeat(32), tutor);
+    free.learner_ids = vec![hana.id.clone()];
+    free.purposes = vec![Purpose::Website];
+    for p in [&held, &free] {
+        store
+            .insert_photo(p, AuditDraft::new(tutor, AuditAction::PhotoUploaded, &p.id, json!({})), at(T0))
+            .await
+            .unwrap();
+    }
+    let minute = 60_000;
+
+    // A held item, named by id: not available, with the reasons it is held.
+    assert_eq!(
+        store.claim_item("co-held:website", "erin", minute, at(T0)).await.unwrap(),
+        ClaimOutcome::NotAvailable { state: State::Held, reasons: vec![Reason::UntaggedPeople] }
+    );
+    // An id no item has: unknown, and nothing was written.
+    let before = store.table_counts().await.unwrap();
+    assert_eq!(store.claim_item("co-none:website", "erin", minute, at(T0)).await.unwrap(), ClaimOutcome::Unknown);
+    assert_eq!(store.claim_item("co-free:print", "erin", minute, at(T0)).await.unwrap(), ClaimOutcome::Unknown);
+    assert_eq!(store.table_counts().await.unwrap(), before);
+
+    // Someone else's running lease: not available, claimed, no reasons. Once it ran out, it is
+    // anyone's again.
+    let ClaimOutcome::Claimed(first) = store.claim_item("co-free:website", "dana", minute, at(T0)).await.unwrap()
+    else {
+        panic!("a queued item was not claimed")
+    };
+    assert_eq!(first.claimed_by.as_deref(), Some("dana"));
+    assert_eq!(
+        store.claim_item("co-free:website", "erin", minute, at(T0)).await.unwrap(),
+        ClaimOutcome::NotAvailable { state: State::Claimed, reasons: vec![] }
+    );
+    let expired = T0 + time::Duration::minutes(1);
+    let taken = store.claim_item("co-free:website", "erin", minute, at(expired)).await.unwrap().claimed().unwrap();
+    assert_eq!((taken.claimed_by.as_deref(), taken.state), (Some("erin"), State::Claimed));
+
+    // The re-check happens inside the claim: once her grant has expired (no sweep has run, so the
+    // stored state is still erin's claim), the item is not available, with the expiry as reason,
+    // and the re-check is kept.
+    let after_expiry = T0 + time::Duration::hours(2);
+    assert_eq!(store.photo("co-free").await.unwrap().unwrap().status[&Purpose::Website].state, State::Claimed);
+    assert_eq!(
+        store.claim_item("co-free:website", "dana", minute, at(after_expiry)).await.unwrap(),
+        ClaimOutcome::NotAvailable { state: State::Held, reasons: vec![Reason::Expired] }
+    );
+    assert_eq!(store.photo("co-free").await.unwrap().unwrap().status[&Purpose::Website].state, State::Held);
+}
+
 /// The name index's version moves with every learner change, even two in one millisecond; an
 /// import re-evaluates with the names as imported.
-async fn learners_version_conformance(store: &Arc<dyn Store>, tutor: &str) {
+async fn learners_version_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
     let v0 = store.learners_version().await.unwrap();
     let finn = LearnerRecord {
         id: "0192f0c4-0000-7000-8000-0000000000f1".into(),
@@ -452,23 +585,36 @@ async fn learners_version_conformance(store: &Arc<dyn Store>, tutor: &str) {
         created_at: ms(T0),
         updated_at: ms(T0),
     };
-    store.insert_learner(&finn, AuditDraft::new("admin", "learner_created", &finn.id, json!({}))).await.unwrap();
+    store
+        .insert_learner(&finn, AuditDraft::new("admin", AuditAction::LearnerCreated, &finn.id, json!({})))
+        .await
+        .unwrap();
     assert_eq!(store.learners_version().await.unwrap(), v0 + 1);
     // Two corrections stamped with the same millisecond both count.
     let renamed = LearnerRecord { given_name: "Fin".into(), ..finn.clone() };
-    let correct = |l: &LearnerRecord| AuditDraft::new("admin", "learner_corrected", &l.id, json!({}));
+    let correct = |l: &LearnerRecord| AuditDraft::new("admin", AuditAction::LearnerCorrected, &l.id, json!({}));
     assert!(store.update_learner(&renamed, correct(&renamed), at(T0)).await.unwrap());
     assert!(store.update_learner(&finn, correct(&finn), at(T0)).await.unwrap());
     assert_eq!(store.learners_version().await.unwrap(), v0 + 3);
 
     let grant = event("f-grant", &finn.id, EventKind::Granted, Giver::Learner, T0);
-    store.record_consent(&grant, None, AuditDraft::new("admin", "c", &finn.id, json!({})), at(T0)).await.unwrap();
+    store
+        .record_consent(
+            &grant,
+            None,
+            AuditDraft::new("admin", AuditAction::ConsentRecorded, &finn.id, json!({})),
+            at(T0),
+        )
+        .await
+        .unwrap();
     let mut p = photo("f-1", &"f1".repeat(32), tutor);
     p.learner_ids = vec![finn.id.clone()];
     p.purposes = vec![Purpose::Website];
     p.caption = "Finn with Gus Grant".into();
-    let status =
-        store.insert_photo(&p, AuditDraft::new(tutor, "photo_uploaded", "f-1", json!({})), at(T0)).await.unwrap();
+    let status = store
+        .insert_photo(&p, AuditDraft::new(tutor, AuditAction::PhotoUploaded, "f-1", json!({})), at(T0))
+        .await
+        .unwrap();
     assert_eq!(status[&Purpose::Website].state, State::Queued, "nobody called Gus Grant is on record yet");
     // The import adds Gus Grant and changes Finn's date of birth, so Finn's photo is re-evaluated:
     // against the names as imported, not the index the caller had (here an empty one).
@@ -491,8 +637,8 @@ async fn learners_version_conformance(store: &Arc<dyn Store>, tutor: &str) {
 
 /// Browser sessions: live until their expiry, gone after sign-out or pruning, audited on opening;
 /// and the listings behind the pages.
-async fn session_conformance(store: &Arc<dyn Store>, tutor: &str) {
-    let audit = || AuditDraft::new(tutor, "signed_in", tutor, json!({}));
+async fn session_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
+    let audit = || AuditDraft::new(tutor, AuditAction::SignedIn, tutor, json!({}));
     store.create_session("s1", tutor, 2_000, audit()).await.unwrap();
     store.create_session("s2", tutor, 3_000, audit()).await.unwrap();
     assert_eq!(store.session_token("s1", 1_999).await.unwrap().map(|t| t.id), Some(tutor.to_string()));
@@ -519,7 +665,7 @@ async fn session_conformance(store: &Arc<dyn Store>, tutor: &str) {
     assert!(store.items_claimed_by("nobody", 0).await.unwrap().is_empty());
 }
 
-async fn conformance(store: Arc<dyn Store>) {
+async fn conformance(store: Arc<dyn FullStore>) {
     // Migrations are idempotent.
     store.migrate().await.unwrap();
     store.ping().await.unwrap();
@@ -529,7 +675,7 @@ async fn conformance(store: Arc<dyn Store>) {
     // Tokens.
     let t = tokens::generate(Role::Tutor, "Sam Tutor");
     store
-        .create_token(&t.record, AuditDraft::new("cli", "token_created", &t.record.id, serde_json::json!({})))
+        .create_token(&t.record, AuditDraft::new("cli", AuditAction::TokenCreated, &t.record.id, serde_json::json!({})))
         .await
         .unwrap();
     assert_eq!(store.token(&t.record.id).await.unwrap(), Some(t.record.clone()));
@@ -540,7 +686,11 @@ async fn conformance(store: Arc<dyn Store>) {
     // Photos round-trip, and the original's hash is unique.
     let p = photo("p1", &"a".repeat(64), &t.record.id);
     let status = store
-        .insert_photo(&p, AuditDraft::new(&t.record.id, "photo_uploaded", "p1", serde_json::json!({})), at(T0))
+        .insert_photo(
+            &p,
+            AuditDraft::new(&t.record.id, AuditAction::PhotoUploaded, "p1", serde_json::json!({})),
+            at(T0),
+        )
         .await
         .unwrap();
     // Nobody tagged: held on both purposes.
@@ -552,7 +702,7 @@ async fn conformance(store: Arc<dyn Store>) {
     let before = store.table_counts().await.unwrap();
     let duplicate = photo("p2", &"a".repeat(64), &t.record.id);
     let err = store
-        .insert_photo(&duplicate, AuditDraft::new("x", "photo_uploaded", "p2", serde_json::json!({})), at(T0))
+        .insert_photo(&duplicate, AuditDraft::new("x", AuditAction::PhotoUploaded, "p2", serde_json::json!({})), at(T0))
         .await;
     assert!(matches!(err, Err(StoreError::Conflict(_))), "{err:?}");
     // A failed insert leaves no trace, not even its audit row.
@@ -569,7 +719,14 @@ async fn conformance(store: Arc<dyn Store>) {
     for i in 0..20 {
         let s = store.clone();
         tasks.push(tokio::spawn(async move {
-            s.append_audit(AuditDraft::new("t", "test", format!("s{i}"), serde_json::json!({"i": i}))).await.unwrap();
+            s.append_audit(AuditDraft::new(
+                "t",
+                AuditAction::TokenCreated,
+                format!("s{i}"),
+                serde_json::json!({"i": i}),
+            ))
+            .await
+            .unwrap();
         }));
     }
     for task in tasks {
@@ -588,6 +745,7 @@ async fn conformance(store: Arc<dyn Store>) {
     queue_conformance(&store, &t.record.id).await;
     session_conformance(&store, &t.record.id).await;
     claim_item_conformance(&store, &t.record.id).await;
+    claim_outcome_conformance(&store, &t.record.id).await;
     learners_version_conformance(&store, &t.record.id).await;
     // Every consent event and status change was audited, and the chain still holds.
     let rows = store.audit_log(0, 1000).await.unwrap();

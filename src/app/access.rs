@@ -17,7 +17,7 @@ pub async fn create_token(store: &dyn FullStore, role: Role, name: &str, actor: 
     // is what makes the row useful to whoever reads it.
     let audit = AuditDraft::new(
         actor,
-        AuditAction::TokenCreated.as_str(),
+        AuditAction::TokenCreated,
         &new.record.id,
         serde_json::json!({ "role": role.as_str(), "name": name }),
     );
@@ -56,7 +56,7 @@ pub async fn sign_in(app: &App, presented: &str, secret: &str) -> Result<Option<
     let Some((actor, name)) = token_holder(app, presented).await? else { return Ok(None) };
     let audit = AuditDraft::new(
         &actor.token_id,
-        AuditAction::SignedIn.as_str(),
+        AuditAction::SignedIn,
         &actor.token_id,
         serde_json::json!({ "role": actor.role.as_str() }),
     );
@@ -78,7 +78,7 @@ pub async fn sign_out(app: &App, actor: &Actor, secret_hash: &str) -> Result<(),
     app.store.delete_session(secret_hash).await?;
     let audit = AuditDraft::new(
         &actor.token_id,
-        AuditAction::SignedOut.as_str(),
+        AuditAction::SignedOut,
         &actor.token_id,
         serde_json::json!({ "role": actor.role.as_str() }),
     );

@@ -200,7 +200,7 @@ pub async fn record(app: &App, actor: &Actor, learner_id: &str, body: NewConsent
     // The audit row names the giver by id and never the form text or evidence.
     let audit = AuditDraft::new(
         &actor.token_id,
-        AuditAction::ConsentRecorded.as_str(),
+        AuditAction::ConsentRecorded,
         &learner.id,
         serde_json::json!({
             "event": event.id, "kind": event.kind, "purposes": event.purposes,

@@ -89,7 +89,7 @@ pub async fn create(app: &App, actor: &Actor, new: NewLearner) -> Result<Learner
     };
     let audit = AuditDraft::new(
         &actor.token_id,
-        AuditAction::LearnerCreated.as_str(),
+        AuditAction::LearnerCreated,
         &learner.id,
         serde_json::json!({ "guardians": learner.guardians.len() }),
     );
@@ -142,7 +142,7 @@ pub async fn correct(
     // The audit names which fields changed, never their values: names stay out of the log.
     let audit = AuditDraft::new(
         &actor.token_id,
-        AuditAction::LearnerCorrected.as_str(),
+        AuditAction::LearnerCorrected,
         &learner.id,
         serde_json::json!({ "fields": changed }),
     );

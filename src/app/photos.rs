@@ -212,12 +212,7 @@ pub enum Uploaded {
 pub async fn record_rejection(app: &App, actor: Option<&Actor>, code: &'static str) {
     metrics::counter!("consentgate_upload_rejections_total", "reason" => code).increment(1);
     let Some(actor) = actor else { return };
-    let audit = AuditDraft::new(
-        &actor.token_id,
-        AuditAction::UploadRejected.as_str(),
-        "-",
-        serde_json::json!({ "code": code }),
-    );
+    let audit = AuditDraft::new(&actor.token_id, AuditAction::UploadRejected, "-", serde_json::json!({ "code": code }));
     if let Err(e) = app.store.append_audit(audit).await {
         tracing::error!(error = %e, "cannot audit a rejected upload");
     }
@@ -328,7 +323,7 @@ pub async fn upload(app: &App, actor: &Actor, mut upload: Upload) -> Result<Uplo
     app.objects.put(&object_key, Bytes::from(processed.scrubbed.bytes)).await?;
     let audit = AuditDraft::new(
         &actor.token_id,
-        AuditAction::PhotoUploaded.as_str(),
+        AuditAction::PhotoUploaded,
         &photo.id,
         serde_json::json!({ "blake3": photo.blake3, "format": photo.format, "removed": processed.scrubbed.removed }),
     );
@@ -504,12 +499,8 @@ pub async fn edit(app: &App, actor: &Actor, id: &str, edit: PhotoEdit) -> Result
         return Err(AppError::invalid("the patch changes nothing"));
     }
     // The audit names the fields changed, never the caption's words (they may hold a name).
-    let audit = AuditDraft::new(
-        &actor.token_id,
-        AuditAction::PhotoEdited.as_str(),
-        &photo.id,
-        serde_json::json!({ "fields": changed }),
-    );
+    let audit =
+        AuditDraft::new(&actor.token_id, AuditAction::PhotoEdited, &photo.id, serde_json::json!({ "fields": changed }));
     if !app.store.update_photo(&photo, audit, app.evaluation(&actor.token_id).await?).await? {
         return Err(AppError::NotFound("photo"));
     }
@@ -609,7 +600,7 @@ pub async fn image(app: &App, actor: &Actor, id: &str, rendition: Rendition) -> 
         if !thumb {
             let audit = AuditDraft::new(
                 &actor.token_id,
-                AuditAction::ImageDownloaded.as_str(),
+                AuditAction::ImageDownloaded,
                 &photo.id,
                 serde_json::json!({ "web": rendition == Rendition::Web }),
             );

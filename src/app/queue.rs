@@ -4,8 +4,8 @@
 //! guardian or consent evidence.
 
 use super::{input, Actor, App, AppError};
-use crate::policy::{Purpose, State};
-use crate::store::{now_ms, PublishOutcome, QueueItem, Role, Takedown};
+use crate::policy::{self, Purpose};
+use crate::store::{self, now_ms, PublishOutcome, QueueItem, Role, Takedown};
 
 /// Longest lease marketing may take: long enough to prepare a post, short enough that a
 /// forgotten claim returns to the queue the same day.
@@ -78,8 +78,13 @@ pub async fn claim(
                 return Err(AppError::invalid_field("item", format!("item {raw:?} is not for {purpose}")));
             }
             match app.store.claim_item(&item, &actor.token_id, lease_ms, eval).await? {
-                Some(item) => item,
-                None => return Err(not_available(app, &item, purpose).await?),
+                store::ClaimOutcome::Claimed(item) => *item,
+                // Its state and reasons as the claim's re-check left them (codes only: no learner
+                // is named). An item that never existed answers like one that left, without detail.
+                store::ClaimOutcome::NotAvailable { state, reasons } => {
+                    return Err(AppError::NotAvailable { status: Some((state, reasons)) })
+                }
+                store::ClaimOutcome::Unknown => return Err(AppError::NotAvailable { status: None }),
             }
         }
         None => match app.store.claim(purpose, &actor.token_id, lease_ms, eval).await? {
@@ -89,15 +94,6 @@ pub async fn claim(
     };
     metrics::counter!("consentgate_claims_total").increment(1);
     Ok(ClaimOutcome::Claimed(claimed))
-}
-
-/// Why a named item cannot be claimed: its state and reasons, read after the claim's re-check so
-/// they are current (reason codes only: no learner is named). An item that never existed answers
-/// like one that left, without detail.
-async fn not_available(app: &App, item: &str, purpose: Purpose) -> Result<AppError, AppError> {
-    let photo_id = item.split_once(':').map_or(item, |(photo, _)| photo);
-    let status = app.store.photo(photo_id).await?.and_then(|p| p.status.get(&purpose).cloned());
-    Ok(AppError::NotAvailable { status: status.map(|s| (s.state, s.reasons)) })
 }
 
 /// Records where an item was published. Every report is recorded, even after the reporter's
@@ -204,8 +200,8 @@ pub async fn desk(app: &App, actor: &Actor, purpose: Option<Purpose>) -> Result<
     })
 }
 
-/// Whether an item in `state` can still be claimed (queued, or claimed under a lease that may
-/// have run out).
-pub fn claimable(state: State) -> bool {
-    matches!(state, State::Queued | State::Claimed)
+/// Whether an item the queue lists as `state` may be offered for claiming (queued, or claimed
+/// under a lease that has run out: the queue lists only those).
+pub fn claimable(item: &QueueItem) -> bool {
+    policy::release::claimable(item.state, item.lease_expires_at, now_ms())
 }

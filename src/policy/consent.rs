@@ -218,6 +218,39 @@ pub fn decide(
     Decision::Deny { reasons: vec![reason] }
 }
 
+/// Whether `learner`'s "no" stands for `purpose` at `at`: a refusal or withdrawal from someone
+/// who speaks for them that none of that giver's later grants supersedes (see [`decide`]). The other
+/// denials (nothing on record, an expired grant, a missing guardian) are not a "no": they hold the
+/// learner's own photos, but nobody has refused anything, so they never hold a look-alike or a
+/// photo the learner was untagged from.
+pub fn no_stands(
+    learner: &Learner,
+    events: &[ConsentEvent],
+    purpose: Purpose,
+    at: OffsetDateTime,
+    rules: Rules,
+) -> bool {
+    matches!(
+        decide(learner, events, purpose, at, rules),
+        Decision::Deny { reasons } if reasons.iter().any(|r| matches!(r, DenyReason::Refused | DenyReason::Withdrawn))
+    )
+}
+
+/// The untag rule: whether untagging `learner` from a photo asked for `purposes` must record a
+/// block on it for them. It must when their "no" stands for any of those purposes: they are still
+/// in the picture, and dropping the tag would otherwise release it. Like a look-alike's, the block
+/// holds the photo (`matches_withdrawn`) only while their no stands, and never deletes it: the tag
+/// may have been the mistake.
+pub fn untag_blocks(
+    learner: &Learner,
+    events: &[ConsentEvent],
+    purposes: &[Purpose],
+    at: OffsetDateTime,
+    rules: Rules,
+) -> bool {
+    purposes.iter().any(|&purpose| no_stands(learner, events, purpose, at, rules))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -614,5 +647,37 @@ mod tests {
             }
         }
         assert_eq!(checked, 3 * 9 * 9 * 9);
+    }
+
+    #[test]
+    fn untagging_blocks_only_while_a_no_stands_for_one_of_the_photos_purposes() {
+        use Purpose::{Print, Website};
+        let child = learner(Some(date!(2012 - 03 - 04)));
+        let website_only = |mut e: ConsentEvent| {
+            e.purposes = [Website].into();
+            e
+        };
+        let granted = event("g", Granted, mum(), T0, None);
+        let expired = event("x", Granted, mum(), T0, Some(T0 + time::Duration::DAY));
+        let refused_web = website_only(event("r", Refused, mum(), T0, None));
+        let withdrawn = event("w", Withdrawn, mum(), T0 + time::Duration::HOUR, None);
+        let regranted = event("g2", Granted, mum(), T0 + time::Duration::DAY, None);
+        let stranger = event("s", Refused, Giver::Guardian("someone else".into()), T0, None);
+        let later = T0 + time::Duration::WEEK;
+        let table: &[(&str, Vec<ConsentEvent>, &[Purpose], bool)] = &[
+            ("nothing on record is not a no", vec![], &[Website], false),
+            ("a grant is not a no", vec![granted.clone()], &[Website, Print], false),
+            ("an expired grant is not a no", vec![expired], &[Website], false),
+            ("a refusal for the photo's purpose", vec![refused_web.clone()], &[Website], true),
+            ("a refusal for another purpose only", vec![refused_web.clone()], &[Print], false),
+            ("one purpose of several is enough", vec![refused_web], &[Print, Website], true),
+            ("a withdrawal", vec![granted.clone(), withdrawn.clone()], &[Print], true),
+            ("a later grant supersedes the withdrawal", vec![granted, withdrawn, regranted], &[Website], false),
+            ("someone who does not speak for them", vec![stranger], &[Website], false),
+            ("no purposes asked", vec![event("r2", Refused, Giver::Learner, T0, None)], &[], false),
+        ];
+        for (case, events, purposes, blocks) in table {
+            assert_eq!(untag_blocks(&child, events, purposes, later, Rules::default()), *blocks, "{case}");
+        }
     }
 }

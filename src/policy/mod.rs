@@ -3,6 +3,7 @@
 pub mod consent;
 pub mod names;
 pub mod release;
+pub mod retention;
 
 use std::fmt;
 use std::str::FromStr;

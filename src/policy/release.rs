@@ -100,12 +100,9 @@ pub fn evaluate(
                 }
             }
             for id in photo.resembles_photos_of {
-                let says_no = learners.get(id).is_some_and(|facts| {
-                    matches!(
-                        consent::decide(&facts.learner, &facts.events, purpose, at, rules),
-                        Decision::Deny { reasons } if reasons.iter().any(|r| matches!(r, DenyReason::Refused | DenyReason::Withdrawn))
-                    )
-                });
+                let says_no = learners
+                    .get(id)
+                    .is_some_and(|facts| consent::no_stands(&facts.learner, &facts.events, purpose, at, rules));
                 if says_no {
                     reasons.insert(Reason::MatchesWithdrawn);
                     per_learner.push(LearnerReason { learner_id: id.clone(), reason: Reason::MatchesWithdrawn });
@@ -134,6 +131,26 @@ pub fn transition(current: State, releasable: bool) -> (State, bool) {
         (State::Published, false) => (State::Withdrawn, true),
         (State::Withdrawn | State::TakenDown, _) => (current, false),
     }
+}
+
+/// The state an item is in at `now_ms`: a claim whose lease has run out (at its expiry instant
+/// included) counts as queued, so a forgotten claim returns to the queue without anyone writing it
+/// back; a claim without a lease and every other state count as stored. Times are Unix
+/// milliseconds, as the store keeps them.
+pub fn effective_state(stored: State, lease_expires_at: Option<i64>, now_ms: i64) -> State {
+    match (stored, lease_expires_at) {
+        (State::Claimed, Some(lease)) if lease <= now_ms => State::Queued,
+        _ => stored,
+    }
+}
+
+/// The claim guard: whether an item stored as `stored` with this lease may be leased to a new
+/// claimant at `now_ms`. Only an item that is effectively queued may: one held, published,
+/// withdrawn or taken down is not in the queue, and one claimed under a running lease is someone
+/// else's until it runs out. The store applies it after re-evaluating the photo, in the
+/// transaction that takes the lease.
+pub fn claimable(stored: State, lease_expires_at: Option<i64>, now_ms: i64) -> bool {
+    effective_state(stored, lease_expires_at, now_ms) == State::Queued
 }
 
 #[cfg(test)]
@@ -397,5 +414,29 @@ mod tests {
         );
         let later = &evaluate(photo, &learners, &NameIndex::default(), expiry, Rules::default())[&Purpose::Website];
         assert_eq!((later.state, later.reasons.clone()), (State::Held, vec![Reason::Expired]));
+    }
+
+    #[test]
+    fn a_lease_that_ran_out_counts_as_queued_and_only_queued_items_may_be_claimed() {
+        use State::*;
+        const NOW: i64 = 1_000;
+        // (stored, lease, effective state, claimable)
+        let table = [
+            (Queued, None, Queued, true),
+            (Claimed, Some(NOW + 1), Claimed, false),
+            (Claimed, Some(NOW), Queued, true),
+            (Claimed, Some(NOW - 1), Queued, true),
+            (Claimed, None, Claimed, false),
+            (Held, None, Held, false),
+            // A lease left on a state that is no longer a claim changes nothing.
+            (Held, Some(NOW - 1), Held, false),
+            (Published, Some(NOW - 1), Published, false),
+            (Withdrawn, None, Withdrawn, false),
+            (TakenDown, None, TakenDown, false),
+        ];
+        for (stored, lease, effective, may_claim) in table {
+            assert_eq!(effective_state(stored, lease, NOW), effective, "{stored:?} {lease:?}");
+            assert_eq!(claimable(stored, lease, NOW), may_claim, "{stored:?} {lease:?}");
+        }
     }
 }

@@ -83,8 +83,8 @@ impl AuditAction {
 pub struct AuditDraft {
     /// Who acted: a token id, `system`, or `cli`. Never a learner's name.
     pub actor: String,
-    /// What happened, e.g. `photo_uploaded`.
-    pub action: String,
+    /// What happened.
+    pub action: AuditAction,
     /// What it happened to: an id, never a name.
     pub subject: String,
     /// A JSON object with detail (codes and ids only).
@@ -93,8 +93,13 @@ pub struct AuditDraft {
 
 impl AuditDraft {
     /// A draft with the given parts.
-    pub fn new(actor: impl Into<String>, action: &str, subject: impl Into<String>, details: serde_json::Value) -> Self {
-        AuditDraft { actor: actor.into(), action: action.into(), subject: subject.into(), details }
+    pub fn new(
+        actor: impl Into<String>,
+        action: AuditAction,
+        subject: impl Into<String>,
+        details: serde_json::Value,
+    ) -> Self {
+        AuditDraft { actor: actor.into(), action, subject: subject.into(), details }
     }
 }
 

@@ -12,7 +12,7 @@ use consentgate::config::{S3Settings, Settings};
 use consentgate::media::Limits;
 use consentgate::objects::Objects;
 use consentgate::service;
-use consentgate::store::{Role, Store};
+use consentgate::store::{FullStore, Role};
 use sqlx::Connection;
 
 /// Which database a test runs on.
@@ -130,7 +130,7 @@ pub struct TestServer {
     /// The admin token made at first start.
     pub admin: String,
     /// The database, for counting and inspecting.
-    pub store: Arc<dyn Store>,
+    pub store: Arc<dyn FullStore>,
     /// The object store, for counting.
     pub objects: Objects,
     /// The settings it runs with.

@@ -53,6 +53,7 @@ struct Tile {
 
 impl Tile {
     fn of(item: QueueItem) -> Tile {
+        let claimable = app::queue::claimable(&item);
         Tile {
             until: item.lease_expires_at.map(time_text).unwrap_or_default(),
             item: item.item_id,
@@ -61,7 +62,7 @@ impl Tile {
             purpose: purpose_words(item.purpose),
             caption: item.caption,
             alt_text: item.alt_text,
-            claimable: app::queue::claimable(item.state),
+            claimable,
         }
     }
 }

@@ -1,0 +1,300 @@
+//! Consent events and withdrawal links. A "no" also holds, in the same transaction, every
+//! look-alike of the learner's photos uploaded before it; every change re-evaluates the photos it
+//! concerns before it commits.
+
+use async_trait::async_trait;
+use sqlx::Row;
+
+use super::{consent_from_row, kind_name, purposes_column, PostgresStore, SqliteStore};
+use crate::policy::consent::{EventKind, Giver};
+use crate::store::{
+    ms_of_time, AuditAction, AuditDraft, ConsentRecord, ConsentStore, Evaluation, StatusChange, StoreError,
+    WithdrawOutcome, WithdrawalLink,
+};
+
+macro_rules! impl_consent_store {
+    ($store:ty, $db:ty) => {
+        impl $store {
+            pub(super) async fn consents_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                learner_id: &str,
+            ) -> Result<Vec<ConsentRecord>, StoreError> {
+                let rows = sqlx::query("SELECT * FROM consent_events WHERE learner_id = $1 ORDER BY recorded_at, id")
+                    .bind(learner_id)
+                    .fetch_all(&mut *conn)
+                    .await?;
+                rows.iter().map(consent_from_row).collect()
+            }
+
+            /// When an event for `learner_id` committed now is recorded: the clock, but after every
+            /// event already on record for them, so that "recorded later" follows the order in which
+            /// the chain lock was held even between replicas whose clocks differ a little.
+            pub(super) async fn recorded_at_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                learner_id: &str,
+                now: i64,
+            ) -> Result<i64, StoreError> {
+                let latest: Option<i64> =
+                    sqlx::query_scalar("SELECT MAX(recorded_at) FROM consent_events WHERE learner_id = $1")
+                        .bind(learner_id)
+                        .fetch_one(&mut *conn)
+                        .await?;
+                Ok(latest.map_or(now, |latest| now.max(latest.saturating_add(1))))
+            }
+
+            pub(super) async fn insert_consent_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                e: &ConsentRecord,
+            ) -> Result<(), StoreError> {
+                let (giver_kind, guardian_id) = match &e.giver {
+                    Giver::Learner => ("learner", None),
+                    Giver::Guardian(id) => ("guardian", Some(id.as_str())),
+                };
+                sqlx::query(
+                    "INSERT INTO consent_events (id, learner_id, kind, purposes, giver_kind, guardian_id, given_at, \
+                     expires_at, form_version, form_text_hash, method, evidence, recorded_by, recorded_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                )
+                .bind(&e.id)
+                .bind(&e.learner_id)
+                .bind(kind_name(e.kind))
+                .bind(purposes_column(&e.purposes))
+                .bind(giver_kind)
+                .bind(guardian_id)
+                .bind(e.given_at)
+                .bind(e.expires_at)
+                .bind(&e.form_version)
+                .bind(&e.form_text_hash)
+                .bind(&e.method)
+                .bind(&e.evidence)
+                .bind(&e.recorded_by)
+                .bind(e.recorded_at)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            }
+
+            /// Photos that must be checked when `learner_id` says no: those they are tagged in and
+            /// the look-alikes held for them.
+            pub(super) async fn photos_concerning_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                learner_id: &str,
+            ) -> Result<Vec<String>, StoreError> {
+                Ok(sqlx::query_scalar(
+                    "SELECT photo_id FROM photo_learners WHERE learner_id = $1 \
+                     UNION SELECT photo_id FROM photo_blocks WHERE learner_id = $1 ORDER BY 1",
+                )
+                .bind(learner_id)
+                .fetch_all(&mut *conn)
+                .await?)
+            }
+
+            /// After a "no" from `learner_id`: every photo that looks like (perceptual hash) one of
+            /// theirs and is not tagged with them becomes held for them, as an upload made after the
+            /// "no" would be. A copy uploaded earlier would otherwise stay releasable. Returns the
+            /// photos newly blocked, for re-evaluation in the same transaction.
+            pub(super) async fn block_lookalikes_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                learner_id: &str,
+            ) -> Result<Vec<String>, StoreError> {
+                let theirs = sqlx::query(
+                    "SELECT p.id, p.phash FROM photos p JOIN photo_learners pl ON pl.photo_id = p.id WHERE pl.learner_id = $1",
+                )
+                .bind(learner_id)
+                .fetch_all(&mut *conn)
+                .await?;
+                let mut hashes = Vec::new();
+                for row in &theirs {
+                    let hash: String = row.try_get("phash")?;
+                    if let Ok(hash) = hash.parse::<crate::media::PerceptualHash>() {
+                        hashes.push((row.try_get::<String, _>("id")?, hash));
+                    }
+                }
+                if hashes.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let others = sqlx::query(
+                    "SELECT p.id, p.phash FROM photos p WHERE p.image_deleted_at IS NULL \
+                     AND NOT EXISTS (SELECT 1 FROM photo_learners pl WHERE pl.photo_id = p.id AND pl.learner_id = $1) \
+                     AND NOT EXISTS (SELECT 1 FROM photo_blocks b WHERE b.photo_id = p.id AND b.learner_id = $1)",
+                )
+                .bind(learner_id)
+                .fetch_all(&mut *conn)
+                .await?;
+                let mut blocked = Vec::new();
+                for row in &others {
+                    let Ok(hash) = row.try_get::<String, _>("phash")?.parse::<crate::media::PerceptualHash>() else {
+                        continue;
+                    };
+                    let Some((matched, _)) = hashes.iter().find(|(_, h)| h.matches(&hash)) else { continue };
+                    let photo_id: String = row.try_get("id")?;
+                    sqlx::query(
+                        "INSERT INTO photo_blocks (photo_id, learner_id, matched_photo_id) VALUES ($1, $2, $3)",
+                    )
+                    .bind(&photo_id)
+                    .bind(learner_id)
+                    .bind(matched)
+                    .execute(&mut *conn)
+                    .await?;
+                    blocked.push(photo_id);
+                }
+                Ok(blocked)
+            }
+        }
+
+        #[async_trait]
+        impl ConsentStore for $store {
+            async fn record_consent(
+                &self,
+                event: &ConsentRecord,
+                link_token_hash: Option<&str>,
+                audit: AuditDraft,
+                eval: Evaluation,
+            ) -> Result<Vec<StatusChange>, StoreError> {
+                let mut tx = self.writer().begin().await?;
+                Self::lock_in(&mut *tx).await?;
+                let eval = eval.after_lock();
+                let stamped;
+                let event = if eval.live {
+                    stamped = ConsentRecord {
+                        recorded_at: Self::recorded_at_in(&mut *tx, &event.learner_id, ms_of_time(eval.at)).await?,
+                        ..event.clone()
+                    };
+                    &stamped
+                } else {
+                    event
+                };
+                Self::insert_consent_in(&mut *tx, event).await?;
+                if let Some(hash) = link_token_hash {
+                    sqlx::query("INSERT INTO withdrawal_links (token_hash, grant_id) VALUES ($1, $2)")
+                        .bind(hash)
+                        .bind(&event.id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Self::append_in(&mut tx, &audit).await?;
+                if event.kind != EventKind::Granted {
+                    Self::block_lookalikes_in(&mut *tx, &event.learner_id).await?;
+                }
+                // Look-alikes held for them are re-evaluated too: a grant can lift their block.
+                let photos = Self::photos_concerning_in(&mut *tx, &event.learner_id).await?;
+                let changes = Self::reevaluate_in(&mut tx, &photos, &eval).await?;
+                tx.commit().await?;
+                Ok(changes)
+            }
+
+            async fn consents(&self, learner_id: &str) -> Result<Vec<ConsentRecord>, StoreError> {
+                let mut conn = self.reader().acquire().await?;
+                Self::consents_in(&mut *conn, learner_id).await
+            }
+
+            async fn withdrawal_link(&self, token_hash: &str) -> Result<Option<WithdrawalLink>, StoreError> {
+                let row = sqlx::query(
+                    "SELECT e.*, w.used_at AS link_used_at, COALESCE(l.preferred_name, l.given_name) AS first_name \
+                     FROM withdrawal_links w JOIN consent_events e ON e.id = w.grant_id \
+                     JOIN learners l ON l.id = e.learner_id WHERE w.token_hash = $1",
+                )
+                .bind(token_hash)
+                .fetch_optional(self.reader())
+                .await?;
+                row.map(|row| {
+                    Ok(WithdrawalLink {
+                        grant: consent_from_row(&row)?,
+                        first_name: row.try_get("first_name")?,
+                        used_at: row.try_get("link_used_at")?,
+                    })
+                })
+                .transpose()
+            }
+
+            async fn withdraw_by_link(
+                &self,
+                token_hash: &str,
+                new_event_id: &str,
+                eval: Evaluation,
+            ) -> Result<WithdrawOutcome, StoreError> {
+                let mut tx = self.writer().begin().await?;
+                Self::lock_in(&mut *tx).await?;
+                let link = sqlx::query("SELECT grant_id, used_at FROM withdrawal_links WHERE token_hash = $1")
+                    .bind(token_hash)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(link) = link else { return Ok(WithdrawOutcome::Unknown) };
+                if let Some(used_at) = link.try_get::<Option<i64>, _>("used_at")? {
+                    return Ok(WithdrawOutcome::AlreadyUsed(used_at));
+                }
+                let grant_id: String = link.try_get("grant_id")?;
+                let grant_row = sqlx::query("SELECT * FROM consent_events WHERE id = $1")
+                    .bind(&grant_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                let grant = consent_from_row(&grant_row)?;
+                let eval = eval.after_lock();
+                let now = ms_of_time(eval.at);
+                let recorded_at =
+                    if eval.live { Self::recorded_at_in(&mut *tx, &grant.learner_id, now).await? } else { now };
+                let event = ConsentRecord {
+                    id: new_event_id.to_string(),
+                    learner_id: grant.learner_id.clone(),
+                    kind: EventKind::Withdrawn,
+                    purposes: grant.purposes.clone(),
+                    giver: grant.giver.clone(),
+                    given_at: now,
+                    expires_at: None,
+                    form_version: grant.form_version.clone(),
+                    form_text_hash: grant.form_text_hash.clone(),
+                    method: "withdrawal_link".into(),
+                    evidence: format!("withdrawal link of grant {}", grant.id),
+                    recorded_by: "withdrawal_link".into(),
+                    recorded_at,
+                };
+                Self::insert_consent_in(&mut *tx, &event).await?;
+                sqlx::query("UPDATE withdrawal_links SET used_at = $1, withdrawal_id = $2 WHERE token_hash = $3")
+                    .bind(now)
+                    .bind(&event.id)
+                    .bind(token_hash)
+                    .execute(&mut *tx)
+                    .await?;
+                let audit = AuditDraft::new(
+                    &eval.actor,
+                    AuditAction::ConsentWithdrawn,
+                    &event.learner_id,
+                    serde_json::json!({ "event": event.id, "grant": grant.id, "purposes": event.purposes }),
+                );
+                Self::append_in(&mut tx, &audit).await?;
+                // A copy uploaded before this withdrawal is held for them in the same transaction.
+                Self::block_lookalikes_in(&mut *tx, &event.learner_id).await?;
+                let photos = Self::photos_concerning_in(&mut *tx, &event.learner_id).await?;
+                let changes = Self::reevaluate_in(&mut tx, &photos, &eval).await?;
+                tx.commit().await?;
+                Ok(WithdrawOutcome::Withdrawn { event: Box::new(event), changes })
+            }
+
+            async fn reevaluate(
+                &self,
+                photo_ids: &[String],
+                eval: Evaluation,
+            ) -> Result<Vec<StatusChange>, StoreError> {
+                let mut tx = self.writer().begin().await?;
+                Self::lock_in(&mut *tx).await?;
+                let changes = Self::reevaluate_in(&mut tx, photo_ids, &eval).await?;
+                tx.commit().await?;
+                Ok(changes)
+            }
+
+            async fn live_photo_ids(&self, after: &str, limit: i64) -> Result<Vec<String>, StoreError> {
+                Ok(sqlx::query_scalar(
+                    "SELECT DISTINCT photo_id FROM photo_purposes WHERE state IN ('held', 'queued', 'claimed', 'published') AND photo_id > $1 \
+                     ORDER BY photo_id LIMIT $2",
+                )
+                .bind(after)
+                .bind(limit)
+                .fetch_all(self.reader())
+                .await?)
+            }
+        }
+    };
+}
+
+impl_consent_store!(SqliteStore, sqlx::Sqlite);
+impl_consent_store!(PostgresStore, sqlx::Postgres);

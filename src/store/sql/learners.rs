@@ -1,0 +1,389 @@
+//! Learners and guardians: creation, correction, import and search. Each change bumps the
+//! learners' version (the name index follows it) and re-evaluates the learner's photos in the same
+//! transaction.
+
+use async_trait::async_trait;
+use sqlx::Row;
+
+use super::{is_unique_violation, PostgresStore, SqliteStore};
+use crate::store::{
+    AuditAction, AuditDraft, Evaluation, GuardianRecord, ImportSummary, LearnerRecord, LearnerStore, StoreError,
+};
+
+macro_rules! impl_learner_store {
+    ($store:ty, $db:ty) => {
+        impl $store {
+            pub(super) async fn learner_from_row(
+                &self,
+                row: &<$db as sqlx::Database>::Row,
+            ) -> Result<LearnerRecord, StoreError> {
+                let id: String = row.try_get("id")?;
+                let guardians =
+                    sqlx::query("SELECT id, name, email FROM guardians WHERE learner_id = $1 ORDER BY created_at, id")
+                        .bind(&id)
+                        .fetch_all(self.reader())
+                        .await?
+                        .iter()
+                        .map(|g| {
+                            Ok(GuardianRecord {
+                                id: g.try_get("id")?,
+                                name: g.try_get("name")?,
+                                email: g.try_get("email")?,
+                            })
+                        })
+                        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+                Ok(LearnerRecord {
+                    id,
+                    given_name: row.try_get("given_name")?,
+                    family_name: row.try_get("family_name")?,
+                    preferred_name: row.try_get("preferred_name")?,
+                    date_of_birth: row.try_get("date_of_birth")?,
+                    external_ref: row.try_get("external_ref")?,
+                    guardians,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
+                })
+            }
+
+            pub(super) async fn insert_guardian_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                learner_id: &str,
+                g: &GuardianRecord,
+                at: i64,
+            ) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO guardians (id, learner_id, name, email, created_at) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&g.id)
+                .bind(learner_id)
+                .bind(&g.name)
+                .bind(&g.email)
+                .bind(at)
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            }
+
+            /// Bumps the learners' version counter: the name index is rebuilt when it moves.
+            pub(super) async fn bump_learners_version_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+            ) -> Result<(), StoreError> {
+                sqlx::query("UPDATE learners_version SET version = version + 1 WHERE id = 1")
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
+            }
+
+            /// Every learner's names as `conn` sees them (inside a transaction: with its changes).
+            pub(super) async fn learner_names_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+            ) -> Result<Vec<crate::policy::names::NameEntry>, StoreError> {
+                let rows = sqlx::query("SELECT id, given_name, preferred_name, family_name FROM learners")
+                    .fetch_all(&mut *conn)
+                    .await?;
+                rows.iter()
+                    .map(|r| {
+                        Ok(crate::policy::names::NameEntry {
+                            learner_id: r.try_get("id")?,
+                            given_name: r.try_get("given_name")?,
+                            preferred_name: r.try_get("preferred_name")?,
+                            family_name: r.try_get("family_name")?,
+                        })
+                    })
+                    .collect::<Result<Vec<_>, sqlx::Error>>()
+                    .map_err(Into::into)
+            }
+
+            pub(super) async fn photos_of_learner_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                learner_id: &str,
+            ) -> Result<Vec<String>, StoreError> {
+                Ok(sqlx::query_scalar("SELECT photo_id FROM photo_learners WHERE learner_id = $1 ORDER BY photo_id")
+                    .bind(learner_id)
+                    .fetch_all(&mut *conn)
+                    .await?)
+            }
+        }
+
+        #[async_trait]
+        impl LearnerStore for $store {
+            async fn insert_learner(&self, learner: &LearnerRecord, audit: AuditDraft) -> Result<(), StoreError> {
+                let mut tx = self.writer().begin().await?;
+                // Every writing transaction takes the chain's lock first: one lock order, no deadlocks.
+                Self::lock_in(&mut *tx).await?;
+                let inserted = sqlx::query(
+                    "INSERT INTO learners (id, given_name, family_name, preferred_name, date_of_birth, external_ref, \
+                     created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(&learner.id)
+                .bind(&learner.given_name)
+                .bind(&learner.family_name)
+                .bind(&learner.preferred_name)
+                .bind(&learner.date_of_birth)
+                .bind(&learner.external_ref)
+                .bind(learner.created_at)
+                .bind(learner.updated_at)
+                .execute(&mut *tx)
+                .await;
+                if let Err(e) = inserted {
+                    return Err(if is_unique_violation(&e) {
+                        StoreError::Conflict("a learner with this external reference".into())
+                    } else {
+                        e.into()
+                    });
+                }
+                for g in &learner.guardians {
+                    sqlx::query(
+                        "INSERT INTO guardians (id, learner_id, name, email, created_at) VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(&g.id)
+                    .bind(&learner.id)
+                    .bind(&g.name)
+                    .bind(&g.email)
+                    .bind(learner.created_at)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Self::bump_learners_version_in(&mut *tx).await?;
+                Self::append_in(&mut tx, &audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn update_learner(
+                &self,
+                learner: &LearnerRecord,
+                audit: AuditDraft,
+                eval: Evaluation,
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.writer().begin().await?;
+                Self::lock_in(&mut *tx).await?;
+                let updated = sqlx::query(
+                    "UPDATE learners SET given_name = $1, family_name = $2, preferred_name = $3, date_of_birth = $4, \
+                     external_ref = $5, updated_at = $6 WHERE id = $7",
+                )
+                .bind(&learner.given_name)
+                .bind(&learner.family_name)
+                .bind(&learner.preferred_name)
+                .bind(&learner.date_of_birth)
+                .bind(&learner.external_ref)
+                .bind(learner.updated_at)
+                .bind(&learner.id)
+                .execute(&mut *tx)
+                .await;
+                let updated = match updated {
+                    Ok(result) => result.rows_affected(),
+                    Err(e) if is_unique_violation(&e) => {
+                        return Err(StoreError::Conflict("a learner with this external reference".into()))
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                if updated == 0 {
+                    return Ok(false);
+                }
+                Self::bump_learners_version_in(&mut *tx).await?;
+                Self::append_in(&mut tx, &audit).await?;
+                let photos = Self::photos_of_learner_in(&mut *tx, &learner.id).await?;
+                Self::reevaluate_in(&mut tx, &photos, &eval).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn import_learners(
+                &self,
+                learners: &[LearnerRecord],
+                eval: Evaluation,
+                dry_run: bool,
+            ) -> Result<ImportSummary, StoreError> {
+                let mut tx = self.writer().begin().await?;
+                Self::lock_in(&mut *tx).await?;
+                let mut summary = ImportSummary::default();
+                let mut changed_learners = Vec::new();
+                for learner in learners {
+                    let existing = sqlx::query(
+                        "SELECT id, given_name, family_name, preferred_name, date_of_birth FROM learners WHERE external_ref = $1",
+                    )
+                    .bind(&learner.external_ref)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let Some(existing) = existing else {
+                        sqlx::query(
+                            "INSERT INTO learners (id, given_name, family_name, preferred_name, date_of_birth, external_ref, \
+                             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                        )
+                        .bind(&learner.id)
+                        .bind(&learner.given_name)
+                        .bind(&learner.family_name)
+                        .bind(&learner.preferred_name)
+                        .bind(&learner.date_of_birth)
+                        .bind(&learner.external_ref)
+                        .bind(learner.created_at)
+                        .bind(learner.updated_at)
+                        .execute(&mut *tx)
+                        .await?;
+                        for g in &learner.guardians {
+                            Self::insert_guardian_in(&mut *tx, &learner.id, g, learner.created_at).await?;
+                        }
+                        let audit = AuditDraft::new(
+                            &eval.actor,
+                            AuditAction::LearnerImported,
+                            &learner.id,
+                            serde_json::json!({ "guardians": learner.guardians.len() }),
+                        );
+                        Self::append_in(&mut tx, &audit).await?;
+                        summary.created += 1;
+                        continue;
+                    };
+                    let id: String = existing.try_get("id")?;
+                    let mut fields = Vec::new();
+                    let preferred: Option<String> = existing.try_get("preferred_name")?;
+                    let preferred = learner.preferred_name.clone().or(preferred);
+                    if existing.try_get::<String, _>("given_name")? != learner.given_name {
+                        fields.push("given_name");
+                    }
+                    if existing.try_get::<String, _>("family_name")? != learner.family_name {
+                        fields.push("family_name");
+                    }
+                    if existing.try_get::<Option<String>, _>("preferred_name")? != preferred {
+                        fields.push("preferred_name");
+                    }
+                    // A blank cell means "not given", as for the preferred name: blanking a known date of
+                    // birth would make an adult count as a child again (and a guardian's grant count).
+                    let stored_dob: Option<String> = existing.try_get("date_of_birth")?;
+                    let date_of_birth = learner.date_of_birth.clone().or_else(|| stored_dob.clone());
+                    if stored_dob != date_of_birth {
+                        fields.push("date_of_birth");
+                    }
+                    if !fields.is_empty() {
+                        sqlx::query(
+                            "UPDATE learners SET given_name = $1, family_name = $2, preferred_name = $3, \
+                             date_of_birth = $4, updated_at = $5 WHERE id = $6",
+                        )
+                        .bind(&learner.given_name)
+                        .bind(&learner.family_name)
+                        .bind(&preferred)
+                        .bind(&date_of_birth)
+                        .bind(learner.updated_at)
+                        .bind(&id)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    let known: Vec<String> = sqlx::query_scalar("SELECT name FROM guardians WHERE learner_id = $1")
+                        .bind(&id)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    let mut added = 0;
+                    for g in &learner.guardians {
+                        if !known.iter().any(|k| k.to_lowercase() == g.name.to_lowercase()) {
+                            Self::insert_guardian_in(&mut *tx, &id, g, learner.updated_at).await?;
+                            added += 1;
+                        }
+                    }
+                    if fields.is_empty() && added == 0 {
+                        summary.unchanged += 1;
+                        continue;
+                    }
+                    // The audit names the fields changed, never their values.
+                    let audit = AuditDraft::new(
+                        &eval.actor,
+                        AuditAction::LearnerCorrected,
+                        &id,
+                        serde_json::json!({ "fields": fields, "guardians_added": added, "via": "import" }),
+                    );
+                    Self::append_in(&mut tx, &audit).await?;
+                    summary.updated += 1;
+                    changed_learners.push(id);
+                }
+                if summary.created + summary.updated > 0 {
+                    Self::bump_learners_version_in(&mut *tx).await?;
+                }
+                let mut photos = Vec::new();
+                for id in &changed_learners {
+                    photos.extend(Self::photos_of_learner_in(&mut *tx, id).await?);
+                }
+                photos.sort();
+                photos.dedup();
+                // The re-evaluation must check captions against the names as imported, not as they
+                // were before: the index is rebuilt from this transaction's view of the table.
+                let names = Self::learner_names_in(&mut *tx).await?;
+                let eval =
+                    Evaluation { names: std::sync::Arc::new(crate::policy::names::NameIndex::build(names)), ..eval };
+                Self::reevaluate_in(&mut tx, &photos, &eval).await?;
+                let audit = AuditDraft::new(
+                    &eval.actor,
+                    AuditAction::LearnersImport,
+                    "-",
+                    serde_json::json!({ "created": summary.created, "updated": summary.updated, "unchanged": summary.unchanged }),
+                );
+                Self::append_in(&mut tx, &audit).await?;
+                if dry_run {
+                    tx.rollback().await?;
+                } else {
+                    tx.commit().await?;
+                }
+                Ok(summary)
+            }
+
+            async fn learner(&self, id: &str) -> Result<Option<LearnerRecord>, StoreError> {
+                let row =
+                    sqlx::query("SELECT * FROM learners WHERE id = $1").bind(id).fetch_optional(self.reader()).await?;
+                match row {
+                    Some(row) => Ok(Some(self.learner_from_row(&row).await?)),
+                    None => Ok(None),
+                }
+            }
+
+            async fn search_learners(&self, query: &str, limit: i64) -> Result<Vec<LearnerRecord>, StoreError> {
+                // LIKE wildcards in the query are taken literally.
+                let escaped = query.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+                let pattern = format!("%{escaped}%");
+                let rows = sqlx::query(
+                    "SELECT * FROM learners WHERE LOWER(given_name) LIKE $1 ESCAPE '\\' \
+                     OR LOWER(family_name) LIKE $2 ESCAPE '\\' OR LOWER(COALESCE(preferred_name, '')) LIKE $3 ESCAPE '\\' \
+                     OR LOWER(COALESCE(external_ref, '')) LIKE $4 ESCAPE '\\' \
+                     ORDER BY family_name, given_name, id LIMIT $5",
+                )
+                .bind(&pattern)
+                .bind(&pattern)
+                .bind(&pattern)
+                .bind(&pattern)
+                .bind(limit)
+                .fetch_all(self.reader())
+                .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    out.push(self.learner_from_row(row).await?);
+                }
+                Ok(out)
+            }
+
+            async fn unknown_learners(&self, ids: &[String]) -> Result<Vec<String>, StoreError> {
+                let mut unknown = Vec::new();
+                for id in ids {
+                    let found: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM learners WHERE id = $1")
+                        .bind(id)
+                        .fetch_one(self.reader())
+                        .await?;
+                    if found == 0 {
+                        unknown.push(id.clone());
+                    }
+                }
+                Ok(unknown)
+            }
+
+            async fn learners_version(&self) -> Result<i64, StoreError> {
+                Ok(sqlx::query_scalar("SELECT version FROM learners_version WHERE id = 1")
+                    .fetch_one(self.reader())
+                    .await?)
+            }
+
+            async fn learner_names(&self) -> Result<Vec<crate::policy::names::NameEntry>, StoreError> {
+                let mut conn = self.reader().acquire().await?;
+                Self::learner_names_in(&mut *conn).await
+            }
+        }
+    };
+}
+
+impl_learner_store!(SqliteStore, sqlx::Sqlite);
+impl_learner_store!(PostgresStore, sqlx::Postgres);
