@@ -84,24 +84,9 @@ fn own(kind: EventKind, purposes: &[Purpose]) -> NewConsent {
     }
 }
 
-/// A small JPEG whose picture (and so perceptual hash) differs from every other seed's.
-fn varied_jpeg(seed: u32) -> Vec<u8> {
-    let mut img = image::RgbImage::new(96, 72);
-    for (x, y, px) in img.enumerate_pixels_mut() {
-        let mut h =
-            seed.wrapping_mul(0x9E37_79B9) ^ (x / 12).wrapping_mul(0x85EB_CA6B) ^ (y / 12).wrapping_mul(0xC2B2_AE35);
-        h ^= h >> 15;
-        h = h.wrapping_mul(0x2C1B_3C6D);
-        h ^= h >> 12;
-        let v = (h & 0xFF) as u8;
-        *px = image::Rgb([v, v.wrapping_add(40), v.wrapping_sub(40)]);
-    }
-    common::fixtures::encode_jpeg(&img, 85)
-}
-
 fn upload_of(seed: u32, learners: &[&str], caption: &str) -> Upload {
     Upload {
-        file: varied_jpeg(seed).into(),
+        file: common::fixtures::varied_jpeg(seed).into(),
         caption: caption.into(),
         learner_ids: learners.iter().map(|l| l.to_string()).collect(),
         all_tagged: true,

@@ -12,6 +12,7 @@ mod ops;
 mod pages;
 mod photos;
 mod queue;
+mod rate_limit;
 pub mod session;
 mod state;
 mod withdraw;

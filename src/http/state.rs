@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use tokio::sync::Semaphore;
 
-use super::withdraw;
+use super::rate_limit::{self, WithdrawLimiter};
 use crate::app::App;
 
 /// What the routes share: the application, and what only HTTP needs (the receiving slots of
@@ -21,7 +21,7 @@ pub struct HttpState {
     /// Renders `/metrics`.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// Rate limit of the withdrawal pages, per client address.
-    pub withdraw_limiter: withdraw::WithdrawLimiter,
+    pub withdraw_limiter: WithdrawLimiter,
 }
 
 impl HttpState {
@@ -31,7 +31,7 @@ impl HttpState {
             upload_permits: Arc::new(Semaphore::new(app.settings.upload_concurrency())),
             app,
             metrics,
-            withdraw_limiter: withdraw::limiter(),
+            withdraw_limiter: rate_limit::limiter(),
         }
     }
 

@@ -3,35 +3,18 @@
 //! work without JavaScript, name the learner by first name only, and an unknown token gets a page
 //! that reveals nothing.
 
-use std::net::{IpAddr, SocketAddr};
-use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::net::IpAddr;
 
-use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+use super::rate_limit::Peer;
 use super::state::HttpState;
 use crate::app;
 use crate::app::consents::{LinkPreview, LinkWithdrawal};
 use crate::policy::Purpose;
 use crate::store::time_of_ms;
-
-/// Requests to `/w/` per client address: a person needs two or three; guessing 256-bit tokens
-/// needs billions, and this makes sure nobody tries from one address.
-const PER_MINUTE: u32 = 20;
-
-/// The shared limiter for `/w/`, keyed by the client's address.
-pub type WithdrawLimiter = Arc<DefaultKeyedRateLimiter<IpAddr>>;
-
-/// A limiter allowing [`PER_MINUTE`] requests a minute per address, in bursts of up to 10.
-pub fn limiter() -> WithdrawLimiter {
-    let quota = Quota::per_minute(NonZeroU32::new(PER_MINUTE).expect("non-zero"))
-        .allow_burst(NonZeroU32::new(10).expect("non-zero"));
-    Arc::new(RateLimiter::keyed(quota))
-}
 
 fn plain_words(purpose: Purpose) -> &'static str {
     match purpose {
@@ -117,20 +100,8 @@ fn already_used(state: &HttpState, status: StatusCode, used_at: i64) -> Response
     page(state, status, "Link already used", WithdrawView::AlreadyUsed { on: date_of(used_at) })
 }
 
-/// The client's address, when the server was started with connect info (it always is outside
-/// unit tests); all clients without one share a single bucket.
-pub struct Peer(Option<IpAddr>);
-
-impl<S: Send + Sync> FromRequestParts<S> for Peer {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Peer(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip())))
-    }
-}
-
 fn limited(state: &HttpState, peer: Peer) -> bool {
-    let ip = peer.0.unwrap_or(IpAddr::from([0, 0, 0, 0]));
+    let ip = peer.address().unwrap_or(IpAddr::from([0, 0, 0, 0]));
     state.withdraw_limiter.check_key(&ip).is_err()
 }
 

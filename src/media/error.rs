@@ -60,3 +60,6 @@ impl MediaError {
         MediaError::Corrupt { format, reason: reason.into() }
     }
 }
+
+/// The reason given when a decoder panicked; tests look for it to catch such bugs.
+pub const DECODER_CRASHED: &str = "a decoder failed on this file";

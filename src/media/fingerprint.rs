@@ -15,7 +15,9 @@ use image::{DynamicImage, GrayImage};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::scrub::Scrubbed;
-use super::{Format, Limits, MediaError};
+use crate::media::error::MediaError;
+use crate::media::limits::Limits;
+use crate::media::sniff::Format;
 
 /// A blake3 hash of some bytes, shown as 64 lowercase hex digits.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

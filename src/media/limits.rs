@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::MediaError;
+use crate::media::error::MediaError;
 
 /// The limits an upload must respect. Every one is a named setting with a safe default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

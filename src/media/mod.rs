@@ -12,7 +12,7 @@ pub mod sniff;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-pub use error::MediaError;
+pub use error::{MediaError, DECODER_CRASHED};
 pub use fingerprint::{ContentHash, Fingerprint, PerceptualHash};
 pub use limits::Limits;
 pub use orient::Orientation;
@@ -45,6 +45,3 @@ pub fn process(original: &[u8], limits: &Limits) -> Result<Processed, MediaError
     };
     catch_unwind(AssertUnwindSafe(run)).unwrap_or_else(|_| Err(MediaError::corrupt(format.name(), DECODER_CRASHED)))
 }
-
-/// The reason given when a decoder panicked; tests look for it to catch such bugs.
-pub const DECODER_CRASHED: &str = "a decoder failed on this file";

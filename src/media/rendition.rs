@@ -8,7 +8,10 @@ use std::io::Cursor;
 use image::imageops::FilterType;
 use image::{DynamicImage, GenericImageView, RgbImage};
 
-use super::{scrub, sniff, Format, Limits, MediaError};
+use super::scrub;
+use crate::media::error::MediaError;
+use crate::media::limits::Limits;
+use crate::media::sniff::{sniff, Format};
 
 /// Longest side of a web rendition, in pixels.
 pub const WEB_LONG_SIDE: u32 = 2048;
@@ -71,7 +74,7 @@ fn shrunk(stored: &[u8], limits: &Limits, long_side: u32, quality: u8) -> Result
         Ok(out)
     };
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
-        .unwrap_or_else(|_| Err(MediaError::corrupt(format.name(), super::DECODER_CRASHED)))
+        .unwrap_or_else(|_| Err(MediaError::corrupt(format.name(), crate::media::error::DECODER_CRASHED)))
 }
 
 /// Transparent pixels composed onto white, as a page would show them (JPEG has no alpha).

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use super::MediaError;
+use crate::media::error::MediaError;
 
 /// An image format the service accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

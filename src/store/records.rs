@@ -404,3 +404,8 @@ pub struct ImportSummary {
     /// Learners on record exactly as the file has them.
     pub unchanged: usize,
 }
+
+/// The current time in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}

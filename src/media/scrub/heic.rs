@@ -6,9 +6,12 @@ use std::collections::BTreeSet;
 
 use libheif_rs::{ColorSpace, HeifContext, ImageHandle, LibHeif, RgbChroma, SecurityLimits};
 
-use super::{Removed, Scrubbed};
+use super::parts::{Removed, Scrubbed};
+use crate::media::error::MediaError;
+use crate::media::limits::Limits;
 use crate::media::orient::inspect_exif;
-use crate::media::{Format, Limits, MediaError, Orientation};
+use crate::media::orient::Orientation;
+use crate::media::sniff::Format;
 
 const FORMAT: &str = "heif";
 
@@ -46,7 +49,7 @@ pub(crate) fn scrub(bytes: &[u8], limits: &Limits) -> Result<Scrubbed, MediaErro
     };
 
     // The profile is rebuilt like any other: its text and device fields never reach the JPEG.
-    let profile = handle.color_profile_raw().and_then(|p| super::clean_profile(&p.data, &mut removed));
+    let profile = handle.color_profile_raw().and_then(|p| super::parts::clean_profile(&p.data, &mut removed));
     let bytes = encode_jpeg(&rgb, width, height, profile.as_deref())?;
 
     Ok(Scrubbed {

@@ -2,11 +2,15 @@
 
 use std::collections::BTreeSet;
 
-use super::{be32, clean_profile, Removed, Scrubbed};
+use super::parts::{be32, clean_profile};
+use super::parts::{Removed, Scrubbed};
+use crate::media::error::MediaError;
 use crate::media::icc;
+use crate::media::limits::Limits;
+use crate::media::orient::Orientation;
 use crate::media::orient::{inspect_exif, orientation_only_tiff, orientation_to_keep};
+use crate::media::sniff::Format;
 use crate::media::sniff::PNG_SIGNATURE;
-use crate::media::{Format, Limits, MediaError, Orientation};
 
 const FORMAT: &str = "png";
 

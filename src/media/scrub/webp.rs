@@ -3,9 +3,13 @@
 
 use std::collections::BTreeSet;
 
-use super::{clean_profile, le32, Removed, Scrubbed};
+use super::parts::{clean_profile, le32};
+use super::parts::{Removed, Scrubbed};
+use crate::media::error::MediaError;
+use crate::media::limits::Limits;
+use crate::media::orient::Orientation;
 use crate::media::orient::{inspect_exif, orientation_only_tiff, orientation_to_keep};
-use crate::media::{Format, Limits, MediaError, Orientation};
+use crate::media::sniff::Format;
 
 const FORMAT: &str = "webp";
 

@@ -5,7 +5,9 @@ use sqlx::Row;
 
 use super::{PostgresStore, SqliteStore};
 use crate::store::audit::{row_hash, AuditDraft, AuditRecord, GENESIS_HASH};
-use crate::store::{now_ms, AuditStore, StoreError};
+use crate::store::error::StoreError;
+use crate::store::records::now_ms;
+use crate::store::traits::AuditStore;
 
 macro_rules! impl_audit_store {
     ($store:ty, $db:ty) => {

@@ -7,10 +7,10 @@ use sqlx::Row;
 
 use super::{consent_from_row, kind_name, purposes_column, PostgresStore, SqliteStore};
 use crate::policy::consent::{EventKind, Giver};
-use crate::store::{
-    ms_of_time, AuditAction, AuditDraft, ConsentRecord, ConsentStore, Evaluation, StatusChange, StoreError,
-    WithdrawOutcome, WithdrawalLink,
-};
+use crate::store::audit::{AuditAction, AuditDraft};
+use crate::store::error::StoreError;
+use crate::store::records::{ms_of_time, ConsentRecord, Evaluation, StatusChange, WithdrawOutcome, WithdrawalLink};
+use crate::store::traits::ConsentStore;
 
 macro_rules! impl_consent_store {
     ($store:ty, $db:ty) => {

@@ -10,7 +10,9 @@ use super::{detail_column, status_from_columns, tags_from_column, PostgresStore,
 use crate::policy::consent::Learner;
 use crate::policy::release::{self, LearnerFacts, PhotoFacts};
 use crate::policy::{Purpose, PurposeStatus, State};
-use crate::store::{ms_of_time, AuditAction, AuditDraft, ConsentRecord, Evaluation, StatusChange, StoreError};
+use crate::store::audit::{AuditAction, AuditDraft};
+use crate::store::error::StoreError;
+use crate::store::records::{ms_of_time, ConsentRecord, Evaluation, StatusChange};
 
 macro_rules! impl_evaluation {
     ($store:ty, $db:ty) => {

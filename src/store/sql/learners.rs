@@ -6,9 +6,10 @@ use async_trait::async_trait;
 use sqlx::Row;
 
 use super::{is_unique_violation, PostgresStore, SqliteStore};
-use crate::store::{
-    AuditAction, AuditDraft, Evaluation, GuardianRecord, ImportSummary, LearnerRecord, LearnerStore, StoreError,
-};
+use crate::store::audit::{AuditAction, AuditDraft};
+use crate::store::error::StoreError;
+use crate::store::records::{Evaluation, GuardianRecord, ImportSummary, LearnerRecord};
+use crate::store::traits::LearnerStore;
 
 macro_rules! impl_learner_store {
     ($store:ty, $db:ty) => {

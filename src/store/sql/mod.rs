@@ -46,7 +46,9 @@ use sqlx::sqlite::{
 };
 use sqlx::Row;
 
-use super::{ConsentRecord, OpsStore, QueueItem, StoreError, TABLES};
+use super::error::StoreError;
+use super::records::{ConsentRecord, QueueItem};
+use super::traits::OpsStore;
 use crate::policy::consent::{EventKind, Giver};
 use crate::policy::{LearnerReason, Purpose, PurposeStatus, Reason, State};
 
@@ -293,3 +295,20 @@ where
         recorded_at: row.try_get("recorded_at")?,
     })
 }
+
+/// Tables every backend has, in the order `table_counts` reports them.
+pub const TABLES: &[&str] = &[
+    "tokens",
+    "learners",
+    "guardians",
+    "photos",
+    "photo_learners",
+    "photo_purposes",
+    "consent_events",
+    "withdrawal_links",
+    "takedowns",
+    "publications",
+    "photo_blocks",
+    "sessions",
+    "audit_log",
+];

@@ -9,7 +9,10 @@ use sqlx::Row;
 use super::{detail_column, is_unique_violation, status_from_columns, tags_column, tags_from_column};
 use super::{PostgresStore, SqliteStore};
 use crate::policy::{consent, Purpose, PurposeStatus};
-use crate::store::{ms_of_time, AuditDraft, Evaluation, PhotoRecord, PhotoStore, StoreError};
+use crate::store::audit::AuditDraft;
+use crate::store::error::StoreError;
+use crate::store::records::{ms_of_time, Evaluation, PhotoRecord};
+use crate::store::traits::PhotoStore;
 
 macro_rules! impl_photo_store {
     ($store:ty, $db:ty) => {

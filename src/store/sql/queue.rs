@@ -8,10 +8,10 @@ use sqlx::Row;
 use super::{queue_item_from_row, status_from_columns, PostgresStore, SqliteStore, QUEUE_ITEM_SELECT};
 use crate::policy::release;
 use crate::policy::{Purpose, PurposeStatus, Reason, State};
-use crate::store::{
-    ms_of_time, AuditAction, AuditDraft, ClaimOutcome, Evaluation, PublishOutcome, QueueItem, QueueStore, StoreError,
-    Takedown,
-};
+use crate::store::audit::{AuditAction, AuditDraft};
+use crate::store::error::StoreError;
+use crate::store::records::{ms_of_time, ClaimOutcome, Evaluation, PublishOutcome, QueueItem, Takedown};
+use crate::store::traits::QueueStore;
 
 macro_rules! impl_queue_store {
     ($store:ty, $db:ty) => {

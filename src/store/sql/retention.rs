@@ -6,7 +6,10 @@ use sqlx::Row;
 
 use super::{status_from_columns, PostgresStore, SqliteStore};
 use crate::policy::retention;
-use crate::store::{ms_of_time, AuditAction, AuditDraft, Evaluation, RetentionStore, StoreError};
+use crate::store::audit::{AuditAction, AuditDraft};
+use crate::store::error::StoreError;
+use crate::store::records::{ms_of_time, Evaluation};
+use crate::store::traits::RetentionStore;
 
 macro_rules! impl_retention_store {
     ($store:ty, $db:ty) => {

@@ -4,7 +4,10 @@ use async_trait::async_trait;
 use sqlx::Row;
 
 use super::{PostgresStore, SqliteStore};
-use crate::store::{now_ms, AuditDraft, Role, StoreError, TokenRecord, TokenStore};
+use crate::store::audit::AuditDraft;
+use crate::store::error::StoreError;
+use crate::store::records::{now_ms, Role, TokenRecord};
+use crate::store::traits::TokenStore;
 
 macro_rules! impl_token_store {
     ($store:ty) => {

@@ -1,0 +1,296 @@
+//! What a backend provides, one trait per area, and [`FullStore`], the bound the service holds a
+//! store by.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+
+use super::audit::{AuditDraft, AuditRecord};
+use super::error::StoreError;
+use super::records::{
+    ClaimOutcome, ConsentRecord, Evaluation, ImportSummary, LearnerRecord, PhotoRecord, PublishOutcome, QueueItem,
+    Role, StatusChange, Takedown, TokenRecord, WithdrawOutcome, WithdrawalLink,
+};
+use crate::policy::{Purpose, PurposeStatus, Reason};
+
+/// Schema and health: what start-up, `/health` and tests need, whatever the area.
+#[async_trait]
+pub trait OpsStore: Send + Sync {
+    /// Applies pending migrations.
+    async fn migrate(&self) -> Result<(), StoreError>;
+    /// Row counts of every table, for health checks and tests.
+    async fn table_counts(&self) -> Result<BTreeMap<String, i64>, StoreError>;
+    /// Whether the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// API tokens and the browser sessions that act as them: who the caller is.
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// Stores a new token and audits its creation.
+    async fn create_token(&self, token: &TokenRecord, audit: AuditDraft) -> Result<(), StoreError>;
+    /// Finds a token by its public id.
+    async fn token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError>;
+    /// How many tokens have `role`.
+    async fn count_tokens(&self, role: Role) -> Result<i64, StoreError>;
+    /// Opens a browser session acting as `token_id` until `expires_at` (Unix ms); `id_hash` is the
+    /// blake3 of the cookie's secret. Audited in the same transaction.
+    async fn create_session(
+        &self,
+        id_hash: &str,
+        token_id: &str,
+        expires_at: i64,
+        audit: AuditDraft,
+    ) -> Result<(), StoreError>;
+    /// The token a live session acts as; `None` when it is unknown or ran out at `now_ms`.
+    async fn session_token(&self, id_hash: &str, now_ms: i64) -> Result<Option<TokenRecord>, StoreError>;
+    /// Ends a session (sign-out); ending one that does not exist is not an error.
+    async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError>;
+    /// Forgets sessions that ran out before `now_ms`; returns how many.
+    async fn prune_sessions(&self, now_ms: i64) -> Result<u64, StoreError>;
+}
+
+/// Learners and their guardians. Every change bumps the learners' version (the name index follows
+/// it) and re-evaluates the learner's photos, since a date of birth decides whose consent counts.
+#[async_trait]
+pub trait LearnerStore: Send + Sync {
+    /// Stores a learner with their guardians and audits it. [`StoreError::Conflict`] when the
+    /// external reference is already used.
+    async fn insert_learner(&self, learner: &LearnerRecord, audit: AuditDraft) -> Result<(), StoreError>;
+    /// Replaces a learner's own fields (not guardians), re-evaluates every photo of theirs (a date
+    /// of birth decides whose consent counts) and audits it; `false` when there is no such learner.
+    async fn update_learner(
+        &self,
+        learner: &LearnerRecord,
+        audit: AuditDraft,
+        eval: Evaluation,
+    ) -> Result<bool, StoreError>;
+    /// Imports learners matched by external reference, all or nothing: a new reference is created;
+    /// a known one has its names replaced, and its date of birth and preferred name only when the
+    /// file gives them (a blank cell keeps what is on record) and gains the guardians it lacks
+    /// (matched by name, ignoring case; none is ever removed: that is a safeguarding decision for a
+    /// person). Photos of changed learners are re-evaluated. On a dry run the same work is done and
+    /// rolled back, so the summary is exact.
+    async fn import_learners(
+        &self,
+        learners: &[LearnerRecord],
+        eval: Evaluation,
+        dry_run: bool,
+    ) -> Result<ImportSummary, StoreError>;
+    /// Finds a learner with their guardians.
+    async fn learner(&self, id: &str) -> Result<Option<LearnerRecord>, StoreError>;
+    /// Learners whose given, preferred or family name or external reference contains `query`
+    /// (case-insensitive), ordered by family then given name.
+    async fn search_learners(&self, query: &str, limit: i64) -> Result<Vec<LearnerRecord>, StoreError>;
+    /// The ids among `ids` that name no learner on record.
+    async fn unknown_learners(&self, ids: &[String]) -> Result<Vec<String>, StoreError>;
+    /// The learners table's version: a counter bumped in the same transaction as every learner
+    /// insert, update and import, so it moves on every change whatever the clocks say; the name
+    /// index is rebuilt when it moves.
+    async fn learners_version(&self) -> Result<i64, StoreError>;
+    /// Every learner's names, for the name index.
+    async fn learner_names(&self) -> Result<Vec<crate::policy::names::NameEntry>, StoreError>;
+}
+
+/// Photos: their facts, tags and purposes, with a status per purpose evaluated as they are
+/// written.
+#[async_trait]
+pub trait PhotoStore: Send + Sync {
+    /// Stores a photo with its learners and purposes, evaluates its status and audits it, in one
+    /// transaction. [`StoreError::Conflict`] when a photo with the same original already exists.
+    async fn insert_photo(
+        &self,
+        photo: &PhotoRecord,
+        audit: AuditDraft,
+        eval: Evaluation,
+    ) -> Result<BTreeMap<Purpose, PurposeStatus>, StoreError>;
+    /// Replaces a photo's caption, alt text, learners, `all_tagged` and purposes, re-evaluates it
+    /// and audits it, in one transaction; `false` when there is no such photo. A learner untagged
+    /// while their refusal or withdrawal stands for one of its purposes is recorded as blocking it
+    /// (held `matches_withdrawn` for them while their no stands), so untagging never releases it:
+    /// the rule is [`crate::policy::consent::untag_blocks`].
+    async fn update_photo(&self, photo: &PhotoRecord, audit: AuditDraft, eval: Evaluation) -> Result<bool, StoreError>;
+    /// Finds a photo by id.
+    async fn photo(&self, id: &str) -> Result<Option<PhotoRecord>, StoreError>;
+    /// Finds the photo uploaded from exactly these original bytes.
+    async fn photo_by_original(&self, original_blake3: &str) -> Result<Option<PhotoRecord>, StoreError>;
+    /// `(photo id, perceptual hash, learner id)` for every photo of a learner with a refusal or
+    /// withdrawal on record: what a new upload is compared with.
+    async fn photos_of_learners_who_said_no(&self) -> Result<Vec<(String, String, String)>, StoreError>;
+    /// The photos `token_id` uploaded, newest first.
+    async fn photos_uploaded_by(&self, token_id: &str, limit: i64) -> Result<Vec<PhotoRecord>, StoreError>;
+    /// Photos with at least one purpose held, newest first.
+    async fn held_photos(&self, limit: i64) -> Result<Vec<PhotoRecord>, StoreError>;
+}
+
+/// Consent events, withdrawal links, and re-evaluation as time passes: every change of consent
+/// re-evaluates the learner's photos (and the look-alikes held for them) in its own transaction.
+#[async_trait]
+pub trait ConsentStore: Send + Sync {
+    /// Records a consent event (and, for a grant, its withdrawal link's token hash), re-evaluates
+    /// every photo of the learner and audits both, in one transaction.
+    async fn record_consent(
+        &self,
+        event: &ConsentRecord,
+        link_token_hash: Option<&str>,
+        audit: AuditDraft,
+        eval: Evaluation,
+    ) -> Result<Vec<StatusChange>, StoreError>;
+    /// A learner's consent history, oldest first.
+    async fn consents(&self, learner_id: &str) -> Result<Vec<ConsentRecord>, StoreError>;
+    /// The withdrawal link with this token hash.
+    async fn withdrawal_link(&self, token_hash: &str) -> Result<Option<WithdrawalLink>, StoreError>;
+    /// Uses a withdrawal link: records a `withdrawn` event for the grant's purposes by the grant's
+    /// giver, marks the link used, re-evaluates every photo of the learner and audits it all, in one
+    /// transaction. A used link changes nothing.
+    async fn withdraw_by_link(
+        &self,
+        token_hash: &str,
+        new_event_id: &str,
+        eval: Evaluation,
+    ) -> Result<WithdrawOutcome, StoreError>;
+    /// Re-evaluates the given photos now, storing and auditing what changed.
+    async fn reevaluate(&self, photo_ids: &[String], eval: Evaluation) -> Result<Vec<StatusChange>, StoreError>;
+    /// Ids of photos with a purpose whose status can still change with time (held or queued),
+    /// after `after` in id order, at most `limit`: the periodic sweep pages through them.
+    async fn live_photo_ids(&self, after: &str, limit: i64) -> Result<Vec<String>, StoreError>;
+}
+
+/// Marketing's queue: listing, claims under a lease, publications and the takedowns they owe, and
+/// the download check. Every claim, publication and download re-checks consent at its moment.
+#[async_trait]
+pub trait QueueStore: Send + Sync {
+    /// The queue: items `queued` (or `claimed` with a lease that ran out, see
+    /// [`crate::policy::release::effective_state`]) for `purpose` (all when `None`), oldest first.
+    async fn queue(&self, purpose: Option<Purpose>, now_ms: i64, limit: i64) -> Result<Vec<QueueItem>, StoreError>;
+    /// Leases one particular item (chosen from the grid) to `claimant`, after checking its rules
+    /// again in the same transaction and applying the claim guard
+    /// ([`crate::policy::release::claimable`]). [`ClaimOutcome::NotAvailable`] carries the status
+    /// the re-check left it in (committed: an item that no longer passes leaves the queue);
+    /// [`ClaimOutcome::Unknown`] when no item has this id.
+    async fn claim_item(
+        &self,
+        item_id: &str,
+        claimant: &str,
+        lease_ms: i64,
+        eval: Evaluation,
+    ) -> Result<ClaimOutcome, StoreError>;
+    /// Leases the oldest releasable item for `purpose` to `claimant` for `lease_ms`. Each candidate
+    /// is re-evaluated first in the same transaction; one that no longer passes leaves the queue and
+    /// the next is tried. `None` when nothing is left.
+    async fn claim(
+        &self,
+        purpose: Purpose,
+        claimant: &str,
+        lease_ms: i64,
+        eval: Evaluation,
+    ) -> Result<Option<QueueItem>, StoreError>;
+    /// Records one publication of an item (where and on which channel), always: after the
+    /// reporter's lease ran out, while someone else holds the item, or on a second channel. When
+    /// the item may not go out at this moment, a takedown is owed for it at once.
+    async fn publish(
+        &self,
+        item_id: &str,
+        claimant: &str,
+        url: &str,
+        channel: &str,
+        eval: Evaluation,
+    ) -> Result<PublishOutcome, StoreError>;
+    /// Re-evaluates a photo and answers whether marketing may have its image now: some item of it
+    /// is queued, claimed or published, and the image still exists. `Err` reasons when not.
+    async fn released_for_download(
+        &self,
+        photo_id: &str,
+        eval: Evaluation,
+    ) -> Result<Result<(), Vec<Reason>>, StoreError>;
+    /// Takedowns, open ones only unless `all`, oldest first.
+    async fn takedowns(&self, all: bool) -> Result<Vec<Takedown>, StoreError>;
+    /// Marks a takedown done, and its item `taken_down` once every publication of it is down;
+    /// `false` when there is no such open one.
+    async fn takedown_done(&self, id: &str, eval: Evaluation) -> Result<bool, StoreError>;
+    /// The items `claimant` holds under a lease still running at `now_ms`, oldest claim first.
+    async fn items_claimed_by(&self, claimant: &str, now_ms: i64) -> Result<Vec<QueueItem>, StoreError>;
+    /// The items whose claim by `claimant` ran out (at `now_ms`, and no earlier than `since_ms`)
+    /// with nobody claiming them since, and that were not recorded as published: the officer may
+    /// have published them anyway, and a publication never recorded could never be taken down.
+    /// Newest first, at most `limit`.
+    async fn lapsed_claims_of(
+        &self,
+        claimant: &str,
+        now_ms: i64,
+        since_ms: i64,
+        limit: i64,
+    ) -> Result<Vec<QueueItem>, StoreError>;
+}
+
+/// Image deletion ("retirement": the row and fingerprints stay, the image goes) after a "no", and
+/// the object references the orphan sweep checks. Which images go is decided by
+/// [`crate::policy::retention::image_unusable`].
+#[async_trait]
+pub trait RetentionStore: Send + Sync {
+    /// After a "no" from `learner_id`: marks deleted the image of every photo they are tagged in
+    /// that no purpose can use any more (each is held by a tagged learner's refusal or withdrawal),
+    /// keeping the row and fingerprints. Look-alikes held for them are kept (held, not deleted): the
+    /// perceptual match is fuzzy. Returns the object keys no longer referenced, for the caller to
+    /// delete.
+    async fn retire_images_of(&self, learner_id: &str, eval: Evaluation) -> Result<Vec<String>, StoreError>;
+    /// The same rule over every photo that existed when a learner tagged in it said no, a page at
+    /// a time (ids after `after`, at most `limit` looked at): the periodic pass that catches a
+    /// retirement that failed after a withdrawal, without deleting a photo tagged by mistake later.
+    /// Returns the object keys no longer referenced and the last id looked at (`None` when done).
+    async fn retire_unusable_images(
+        &self,
+        after: &str,
+        limit: i64,
+        eval: Evaluation,
+    ) -> Result<(Vec<String>, Option<String>), StoreError>;
+    /// Every object key a photo row refers to.
+    async fn object_keys(&self) -> Result<Vec<String>, StoreError>;
+    /// Whether any photo row refers to the object `key`.
+    async fn object_in_use(&self, key: &str) -> Result<bool, StoreError>;
+}
+
+/// The audit chain: every write that matters appends to it in its own transaction; these are for
+/// events with no other write, and for reading and verifying it.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
+    /// Appends one audit row, chained to the last.
+    async fn append_audit(&self, audit: AuditDraft) -> Result<(), StoreError>;
+    /// The last audit row's sequence number and hash (`0` and the genesis hash when empty).
+    async fn audit_head(&self) -> Result<(i64, String), StoreError>;
+    /// Audit rows with `seq > after`, oldest first, at most `limit`.
+    async fn audit_log(&self, after: i64, limit: i64) -> Result<Vec<AuditRecord>, StoreError>;
+}
+
+/// Everything a backend provides: the bound the service holds its store by (`Arc<dyn FullStore>`).
+/// Implemented for every type that implements each area's trait; bring the area traits into scope
+/// with [`prelude`] to call them.
+pub trait FullStore:
+    OpsStore
+    + TokenStore
+    + LearnerStore
+    + PhotoStore
+    + ConsentStore
+    + QueueStore
+    + RetentionStore
+    + AuditStore
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<T> FullStore for T where
+    T: OpsStore
+        + TokenStore
+        + LearnerStore
+        + PhotoStore
+        + ConsentStore
+        + QueueStore
+        + RetentionStore
+        + AuditStore
+        + Send
+        + Sync
+        + 'static
+{
+}
