@@ -266,7 +266,7 @@ fn decisions(
 #[derive(Debug, Clone)]
 pub enum LinkPreview {
     /// A link still to be used: what it would withdraw.
-    Usable(WithdrawalLink),
+    Usable(Box<WithdrawalLink>),
     /// Used before, at this time (Unix ms).
     Used(i64),
     /// No link has this token (or it is not one of ours).
@@ -280,7 +280,7 @@ pub async fn preview_link(app: &App, token: &str) -> Result<LinkPreview, AppErro
         None => LinkPreview::Unknown,
         Some(link) => match link.used_at {
             Some(used_at) => LinkPreview::Used(used_at),
-            None => LinkPreview::Usable(link),
+            None => LinkPreview::Usable(Box::new(link)),
         },
     })
 }

@@ -10,6 +10,9 @@ use crate::store::{
     StoreError,
 };
 
+/// Who may see and change learners, and import them: safeguarding leads only.
+pub const MANAGERS: &[Role] = &[Role::Admin];
+
 /// A new learner as given: names, date of birth and guardians, before any check.
 #[derive(Debug, Clone, Default)]
 pub struct NewLearner {
@@ -60,7 +63,7 @@ fn taken_reference(e: StoreError) -> AppError {
 
 /// Adds a learner with their guardians.
 pub async fn create(app: &App, actor: &Actor, new: NewLearner) -> Result<LearnerRecord, AppError> {
-    actor.require(&[Role::Admin])?;
+    actor.require(MANAGERS)?;
     if new.guardians.len() > roster::MAX_GUARDIANS {
         return Err(AppError::invalid(format!("at most {} guardians", roster::MAX_GUARDIANS)));
     }
@@ -100,7 +103,7 @@ pub async fn create(app: &App, actor: &Actor, new: NewLearner) -> Result<Learner
 
 /// A learner with their guardians, by an id as given in a path.
 pub async fn show(app: &App, actor: &Actor, id: &str) -> Result<LearnerRecord, AppError> {
-    actor.require(&[Role::Admin])?;
+    actor.require(MANAGERS)?;
     let id = input::path_id(id, "learner")?;
     app.store.learner(&id).await?.ok_or(AppError::NotFound("learner"))
 }
@@ -160,7 +163,7 @@ pub const MAX_QUERY: usize = fields::MAX_NAME;
 /// Learners whose names or reference contain `query` (case-insensitive), at most `limit` (clamped
 /// to 1..=500); an empty query lists everyone in name order.
 pub async fn search(app: &App, actor: &Actor, query: &str, limit: i64) -> Result<Vec<LearnerRecord>, AppError> {
-    actor.require(&[Role::Admin])?;
+    actor.require(MANAGERS)?;
     if query.chars().count() > MAX_QUERY || input::has_forbidden_control(query) {
         return Err(AppError::invalid_field("q", format!("q must be at most {MAX_QUERY} printable characters")));
     }
@@ -170,7 +173,7 @@ pub async fn search(app: &App, actor: &Actor, query: &str, limit: i64) -> Result
 /// Imports an MIS export as an admin, all or nothing (on a dry run, nothing at all); the statuses
 /// shown catch up with the new names soon after.
 pub async fn import(app: &App, actor: &Actor, csv: &[u8], dry_run: bool) -> Result<ImportSummary, AppError> {
-    actor.require(&[Role::Admin])?;
+    actor.require(MANAGERS)?;
     let summary = import_csv(app.store.as_ref(), csv, &actor.token_id, dry_run, app.settings.rules).await?;
     if !dry_run {
         maintenance::refresh_statuses_soon(app);

@@ -14,6 +14,10 @@ use crate::policy::names::NameIndex;
 use crate::policy::{self, Purpose};
 use crate::store::{now_ms, AuditAction, AuditDraft, PhotoRecord, Role, StoreError};
 
+/// Who may upload photos: tutors, and safeguarding leads. The HTTP adapter checks it before it
+/// reads an upload's body, so a refused upload is audited and its body discarded, not buffered.
+pub const UPLOADERS: &[Role] = &[Role::Tutor, Role::Admin];
+
 /// Most tags on one photo.
 pub const MAX_TAGS: usize = 30;
 /// Longest accepted caption, alt text or title, in characters.
@@ -260,7 +264,7 @@ fn answer_for_existing(
 /// async runtime, a bounded number at a time; the object is written before its row, so a crash
 /// in between leaves an orphan for the sweep, never a row without its image.
 pub async fn upload(app: &App, actor: &Actor, mut upload: Upload) -> Result<Uploaded, AppError> {
-    actor.require(&[Role::Tutor, Role::Admin])?;
+    actor.require(UPLOADERS)?;
     let form = upload.check()?;
     let limits = app.settings.limits;
     let original_blake3 = ContentHash::of(&upload.file).to_string();

@@ -36,7 +36,7 @@ pub async fn list(app: &App, actor: &Actor, purpose: Option<Purpose>) -> Result<
 #[derive(Debug, Clone)]
 pub enum ClaimOutcome {
     /// The item is leased to the actor.
-    Claimed(QueueItem),
+    Claimed(Box<QueueItem>),
     /// Nothing for that purpose is releasable now.
     NothingLeft,
 }
@@ -78,7 +78,7 @@ pub async fn claim(
                 return Err(AppError::invalid_field("item", format!("item {raw:?} is not for {purpose}")));
             }
             match app.store.claim_item(&item, &actor.token_id, lease_ms, eval).await? {
-                store::ClaimOutcome::Claimed(item) => *item,
+                store::ClaimOutcome::Claimed(item) => item,
                 // Its state and reasons as the claim's re-check left them (codes only: no learner
                 // is named). An item that never existed answers like one that left, without detail.
                 store::ClaimOutcome::NotAvailable { state, reasons } => {
@@ -88,7 +88,7 @@ pub async fn claim(
             }
         }
         None => match app.store.claim(purpose, &actor.token_id, lease_ms, eval).await? {
-            Some(item) => item,
+            Some(item) => Box::new(item),
             None => return Ok(ClaimOutcome::NothingLeft),
         },
     };

@@ -16,7 +16,6 @@ use super::state::HttpState;
 use crate::app::photos::{NameCheck, PhotoEdit, Rendition, ShownPhoto, Upload, Uploaded};
 use crate::app::{self, Actor, AppError};
 use crate::policy::{Purpose, PurposeStatus};
-use crate::store::Role;
 
 /// The multipart form of an upload (documentation only; the handler streams the parts).
 #[derive(utoipa::ToSchema)]
@@ -207,7 +206,7 @@ pub async fn upload(
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<Response, ApiError> {
     let caller = match caller {
-        Ok(caller) => match caller.require(&[Role::Tutor, Role::Admin]) {
+        Ok(caller) => match caller.require(app::photos::UPLOADERS) {
             Ok(()) => caller,
             Err(e) => {
                 // A valid token of the wrong role: someone known tried something they may not.

@@ -116,7 +116,7 @@ pub async fn claim(
     let outcome =
         app::queue::claim(&state.app, &caller, body.purpose, body.item.as_deref(), body.lease_seconds).await?;
     Ok(match outcome {
-        ClaimOutcome::Claimed(item) => Json(ItemView::from(item)).into_response(),
+        ClaimOutcome::Claimed(item) => Json(ItemView::from(*item)).into_response(),
         ClaimOutcome::NothingLeft => StatusCode::NO_CONTENT.into_response(),
     })
 }
