@@ -4,7 +4,6 @@
 //!
 //! `upload_bench BINARY [PHOTOS] [CONCURRENCY]`
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -67,19 +66,21 @@ async fn main() {
     let mut server = Command::new(&binary)
         .args(["--data", &data.path().display().to_string(), "serve", "--listen", &format!("127.0.0.1:{port}")])
         .env("CONSENTGATE_LOG", "warn")
-        .stdout(Stdio::piped())
+        // Any free port: a server already on the default one must not stop the benchmark.
+        .env("CONSENTGATE_METRICS_LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let token = BufReader::new(server.stdout.take().unwrap())
-        .lines()
-        .map_while(Result::ok)
-        .find(|l| l.starts_with("cg_"))
-        .expect("the server prints its first admin token");
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::new();
     while client.get(format!("{base}/healthz")).send().await.is_err() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // The first admin token is written to DATA/admin-token before the server listens.
+    let token = std::fs::read_to_string(data.path().join("admin-token"))
+        .expect("the server writes its first admin token to DATA/admin-token")
+        .trim()
+        .to_string();
 
     eprintln!("uploading {photos} photos ({:.1} MB each on average), {concurrency} at a time…", mean_size / 1e6);
     let next = Arc::new(AtomicUsize::new(0));

@@ -20,6 +20,9 @@ pub struct Settings {
     pub data_dir: PathBuf,
     /// Address the HTTP server listens on.
     pub listen: SocketAddr,
+    /// Address `/metrics` is served on, apart from the public listener (which answers 404 for
+    /// it): metrics count withdrawals and consent events, which is nobody else's business.
+    pub metrics_listen: SocketAddr,
     /// `postgres://…` or `sqlite:…`; `None` means SQLite in the data directory.
     pub database_url: Option<String>,
     /// S3-compatible object storage; `None` means the local file system.
@@ -50,6 +53,10 @@ pub struct Settings {
     pub organisation_contact: Option<String>,
 }
 
+/// The default port of [`Settings::metrics_listen`], which listens on loopback unless told
+/// otherwise.
+pub const DEFAULT_METRICS_PORT: u16 = 9464;
+
 /// Connection settings of an S3-compatible store.
 #[derive(Clone, Deserialize, Default)]
 #[serde(default)]
@@ -74,6 +81,7 @@ impl fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("data_dir", &self.data_dir)
             .field("listen", &self.listen)
+            .field("metrics_listen", &self.metrics_listen)
             .field("database_url", &self.database_url.as_deref().map(mask_password))
             .field("s3", &self.s3)
             .field("limits", &self.limits)
@@ -133,6 +141,8 @@ pub struct FileSettings {
     pub data_dir: Option<PathBuf>,
     /// See [`Settings::listen`].
     pub listen: Option<SocketAddr>,
+    /// See [`Settings::metrics_listen`].
+    pub metrics_listen: Option<SocketAddr>,
     /// See [`Settings::database_url`].
     pub database_url: Option<String>,
     /// See [`Settings::s3`].
@@ -169,6 +179,9 @@ pub struct Overrides {
     /// Listen address (default 127.0.0.1:8080).
     #[arg(long, env = "CONSENTGATE_LISTEN", global = true)]
     pub listen: Option<SocketAddr>,
+    /// Address /metrics is served on, apart from the public listener (default 127.0.0.1:9464).
+    #[arg(long, env = "CONSENTGATE_METRICS_LISTEN", global = true)]
+    pub metrics_listen: Option<SocketAddr>,
     /// Database URL: postgres://… selects PostgreSQL (default: SQLite in the data directory).
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<String>,
@@ -292,6 +305,10 @@ impl Settings {
         let settings = Settings {
             data_dir: overrides.data.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("data")),
             listen,
+            metrics_listen: overrides
+                .metrics_listen
+                .or(file.metrics_listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], DEFAULT_METRICS_PORT))),
             public_url,
             maintenance_interval: Duration::from_secs(interval.max(1)),
             rules: Rules { guardian_grant_survives_majority: file.guardian_grant_survives_majority.unwrap_or(false) },
@@ -379,6 +396,7 @@ mod tests {
         let s = Settings::resolve(&Overrides::default()).unwrap();
         assert_eq!(s.data_dir, PathBuf::from("data"));
         assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.metrics_listen.to_string(), "127.0.0.1:9464");
         assert!(s.database_url.is_none() && s.s3.is_none());
         assert_eq!(s.effective_database_url(), "sqlite://data/consentgate.db");
     }
@@ -389,13 +407,14 @@ mod tests {
         let path = dir.path().join("c.toml");
         std::fs::write(
             &path,
-            "data_dir = \"/srv/cg\"\nlisten = \"0.0.0.0:9000\"\n[s3]\nbucket = \"photos\"\nendpoint = \"http://s3\"\npath_style = true\n[limits]\nmax_bytes = 1000\n",
+            "data_dir = \"/srv/cg\"\nlisten = \"0.0.0.0:9000\"\nmetrics_listen = \"10.0.0.1:9100\"\n[s3]\nbucket = \"photos\"\nendpoint = \"http://s3\"\npath_style = true\n[limits]\nmax_bytes = 1000\n",
         )
         .unwrap();
         let o = Overrides { config: Some(path), listen: Some("127.0.0.1:1".parse().unwrap()), ..Default::default() };
         let s = Settings::resolve(&o).unwrap();
         assert_eq!(s.data_dir, PathBuf::from("/srv/cg"));
         assert_eq!(s.listen.to_string(), "127.0.0.1:1");
+        assert_eq!(s.metrics_listen.to_string(), "10.0.0.1:9100");
         assert_eq!(s.limits.max_bytes, 1000);
         assert_eq!(s.limits.max_pixels, Limits::default().max_pixels);
         let s3 = s.s3.unwrap();

@@ -7,7 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use consentgate::app::{access, learners, AppError};
 use consentgate::config::{Overrides, Settings};
 use consentgate::media::Limits;
-use consentgate::store::{verify_chain, Role, GENESIS_HASH};
+use consentgate::store::{now_ms, time_of_ms, verify_chain, FullStore, RevokeOutcome, Role, GENESIS_HASH};
 use consentgate::{cli, service};
 
 /// Publishes photos of learners only with consent.
@@ -77,7 +77,28 @@ enum TokenCommand {
         /// Who holds it (recorded with the token and in the audit row of its creation).
         #[arg(long)]
         name: String,
+        /// Make it stop working after this long: a whole number and a unit, h (hours), d (days)
+        /// or w (weeks), such as 90d. Without it the token works until revoked.
+        #[arg(long, value_parser = lifetime)]
+        expires: Option<i64>,
     },
+    /// List every token: id, role, holder, created, expires, revoked (never a secret).
+    ///
+    /// The database must exist already, as for `token create`.
+    List,
+    /// Revoke a token: it stops working at once, and every page session opened with it ends.
+    ///
+    /// ID is the part of the token between `cg_` and the second `_` (as `token list` shows it).
+    /// The database must exist already, as for `token create`. Audited.
+    Revoke {
+        /// The token's id.
+        id: String,
+    },
+}
+
+/// Parses `--expires` for clap.
+fn lifetime(text: &str) -> Result<i64, String> {
+    consentgate::tokens::parse_lifetime(text)
 }
 
 #[derive(Subcommand)]
@@ -167,6 +188,65 @@ fn main() -> ExitCode {
     }
 }
 
+/// `token create`, `token list`, `token revoke` on an opened store.
+async fn token_command(store: &dyn FullStore, command: TokenCommand) -> ExitCode {
+    match command {
+        TokenCommand::Create { role, name, expires } => {
+            match access::create_expiring_token(store, role, &name, "cli", expires).await {
+                Ok(token) => {
+                    match expires {
+                        Some(ms) => println!("{role} token for {name}, expires {}:", when(now_ms() + ms)),
+                        None => println!("{role} token for {name}:"),
+                    }
+                    println!("{token}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }
+        TokenCommand::List => match access::list_tokens(store).await {
+            Ok(tokens) => {
+                // Tab-separated: a holder's name may hold spaces.
+                println!("id\trole\tname\tcreated\texpires\trevoked");
+                for t in tokens {
+                    println!(
+                        "{}\t{}\t{}\t{}\t{}\t{}",
+                        t.id,
+                        t.role,
+                        t.name,
+                        when(t.created_at),
+                        t.expires_at.map_or_else(|| "never".to_string(), when),
+                        t.revoked_at.map_or_else(|| "-".to_string(), when),
+                    );
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(e),
+        },
+        TokenCommand::Revoke { id } => match access::revoke_token(store, &id, "cli").await {
+            Ok(RevokeOutcome::Revoked { sessions_ended }) => {
+                println!("token {id} revoked; {sessions_ended} page sessions ended with it");
+                ExitCode::SUCCESS
+            }
+            Ok(RevokeOutcome::AlreadyRevoked(at)) => {
+                println!("token {id} was already revoked at {}; nothing changed", when(at));
+                ExitCode::SUCCESS
+            }
+            Ok(RevokeOutcome::Unknown) => {
+                eprintln!("consentgate: no token has the id {id:?} (see `consentgate token list`)");
+                ExitCode::from(1)
+            }
+            Err(e) => fail(e),
+        },
+    }
+}
+
+/// A time for people: `2026-12-01 01:17:56 UTC`.
+fn when(ms: i64) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    time_of_ms(ms).format(&format).unwrap_or_else(|_| ms.to_string())
+}
+
 fn fail(e: impl std::fmt::Display) -> ExitCode {
     eprintln!("consentgate: {e}");
     ExitCode::from(2)
@@ -189,22 +269,48 @@ async fn online(command: Command, settings: Settings) -> ExitCode {
                 Ok(p) => p,
                 Err(e) => return fail(e),
             };
-            if let Some(token) = &prepared.initial_admin_token {
-                // Shown once, on stdout only: it is never logged and cannot be recovered.
-                println!("No admin token existed, so one was created. Keep it safe; it will not be shown again:");
-                println!("{token}");
+            if let (Some(token), Some(path)) = (&prepared.initial_admin_token, &prepared.admin_token_file) {
+                // Under systemd or in a container stdout ends up in a journal: the token goes to a
+                // file only its owner can read, and to stdout only when a person is watching it.
+                println!(
+                    "No admin token existed, so one was created and written to {} (readable by this user only).",
+                    path.display()
+                );
+                if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                    println!("Keep it safe; it will not be shown again:");
+                    println!("{token}");
+                }
             }
-            let listener = match service::bind(&prepared.state.app.settings).await {
+            let settings = prepared.state.app.settings.clone();
+            let listener = match service::bind(&settings).await {
+                Ok(l) => l,
+                Err(e) => return fail(e),
+            };
+            let metrics_listener = match service::bind_metrics(&settings).await {
                 Ok(l) => l,
                 Err(e) => return fail(e),
             };
             let address = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
-            tracing::info!(%address, objects = prepared.state.app.objects.describe(), "listening");
+            let metrics_address = metrics_listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+            tracing::info!(%address, %metrics_address, objects = prepared.state.app.objects.describe(), "listening");
             // Stops with the process: a re-evaluation cut short is simply redone at the next start.
             tokio::spawn(service::maintain(prepared.state.clone(), std::future::pending()));
-            match service::serve(prepared.state, listener, service::shutdown_signal()).await {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => fail(e),
+            // The metrics listener lives as long as the public one: when that returns, this is
+            // dropped with it. A failure of the metrics listener alone is logged, not fatal.
+            let metrics = async {
+                if let Err(e) =
+                    service::serve_metrics(prepared.state.clone(), metrics_listener, std::future::pending()).await
+                {
+                    tracing::error!(error = %e, "the metrics listener stopped");
+                }
+                std::future::pending::<()>().await
+            };
+            tokio::select! {
+                result = service::serve(prepared.state.clone(), listener, service::shutdown_signal()) => match result {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => fail(e),
+                },
+                () = metrics => unreachable!("the metrics future never completes"),
             }
         }
         Command::Migrate => match service::open_store(&settings).await {
@@ -214,19 +320,12 @@ async fn online(command: Command, settings: Settings) -> ExitCode {
             }
             Err(e) => fail(e),
         },
-        Command::Token { command: TokenCommand::Create { role, name } } => {
+        Command::Token { command } => {
             let store = match service::open_existing_store(&settings, true).await {
                 Ok(s) => s,
                 Err(e) => return fail(e),
             };
-            match access::create_token(store.as_ref(), role, &name, "cli").await {
-                Ok(token) => {
-                    println!("{role} token for {name}:");
-                    println!("{token}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => fail(e),
-            }
+            token_command(store.as_ref(), command).await
         }
         Command::Learners { command: LearnersCommand::Import { file, dry_run } } => {
             let bytes = match std::fs::read(&file) {

@@ -30,6 +30,19 @@ pub enum StartError {
     /// The listen address could not be bound.
     #[error("cannot listen: {0}")]
     Listen(std::io::Error),
+    /// The metrics address could not be bound.
+    #[error("cannot listen for /metrics on {0}: {1} (choose another address with --metrics-listen)")]
+    MetricsListen(std::net::SocketAddr, std::io::Error),
+    /// No admin token is on record, but the file the first one would be written to exists: it is
+    /// left from another database (or an interrupted start), and is not overwritten.
+    #[error(
+        "no admin token is on record, but {0} already exists (left from an earlier database or an interrupted \
+         start): move it away and start again, and a new admin token will be written there"
+    )]
+    AdminTokenFileExists(String),
+    /// The first admin token's file could not be written.
+    #[error("cannot write the first admin token to {0}: {1}")]
+    AdminTokenFile(String, std::io::Error),
     /// Another `consentgate serve` already owns this data directory (SQLite and local files).
     #[error("another consentgate serve is already using {0}: stop it first (one process owns a data directory)")]
     DataDirInUse(String),
@@ -102,8 +115,12 @@ fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
 pub struct Prepared {
     /// Handler state.
     pub state: HttpState,
-    /// The first admin token, when this start created it.
+    /// The first admin token, when this start created it (also written to
+    /// [`Prepared::admin_token_file`]).
     pub initial_admin_token: Option<String>,
+    /// The file the first admin token was written to (`DATA/admin-token`, mode 0600), when this
+    /// start created it.
+    pub admin_token_file: Option<std::path::PathBuf>,
     /// With SQLite and local files: the exclusive lock on the data directory, held for as long as
     /// this value lives (the operating system releases it if the process dies).
     pub data_dir_lock: Option<std::fs::File>,
@@ -147,10 +164,11 @@ pub async fn prepare(settings: Settings) -> Result<Prepared, StartError> {
     let store = open_store(&settings).await?;
     let objects = Objects::open(&settings)?;
     retention::sweep_orphans(store.as_ref(), &objects, startup_sweep_grace(&settings)).await?;
-    let initial_admin_token = if store.count_tokens(Role::Admin).await? == 0 {
-        Some(access::create_token(store.as_ref(), Role::Admin, "initial admin", "system").await?)
+    let (initial_admin_token, admin_token_file) = if store.count_tokens(Role::Admin).await? == 0 {
+        let path = settings.data_dir.join(ADMIN_TOKEN_FILE);
+        (Some(first_admin_token(store.as_ref(), &path).await?), Some(path))
     } else {
-        None
+        (None, None)
     };
     let app = App::new(store, objects, settings);
     maintenance::log_audit_head(&app).await;
@@ -159,7 +177,48 @@ pub async fn prepare(settings: Settings) -> Result<Prepared, StartError> {
     if changed > 0 {
         tracing::info!(changed, "statuses changed while the service was stopped");
     }
-    Ok(Prepared { state: HttpState::new(app, metrics_handle()), initial_admin_token, data_dir_lock })
+    Ok(Prepared { state: HttpState::new(app, metrics_handle()), initial_admin_token, admin_token_file, data_dir_lock })
+}
+
+/// The file in the data directory the first admin token is written to.
+pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+
+/// Makes the first admin token and writes it to `path`, readable by this user only. The token
+/// never goes to a log (under systemd or in a container, stdout is one): the file is created
+/// exclusively (never following a link someone planted, never replacing a file) with mode 0600,
+/// holds the token before the token is stored, and is removed again if storing fails, so a
+/// failed start leaves neither a token without its file nor a file without its token. With
+/// PostgreSQL and S3 the data directory exists for this file alone.
+async fn first_admin_token(store: &dyn FullStore, path: &std::path::Path) -> Result<String, StartError> {
+    use std::io::Write;
+    let shown = path.display().to_string();
+    let failed = |e: std::io::Error| StartError::AdminTokenFile(shown.clone(), e);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(failed)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = match options.open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            return Err(StartError::AdminTokenFileExists(shown.clone()));
+        }
+        Err(e) => return Err(failed(e)),
+    };
+    let new = access::new_token(Role::Admin, "initial admin", None);
+    let written = file.write_all(format!("{}\n", new.token).as_bytes()).and_then(|()| file.sync_all());
+    let stored = match written {
+        Ok(()) => access::store_token(store, &new, "system").await.map_err(StartError::from),
+        Err(e) => Err(failed(e)),
+    };
+    if let Err(e) = stored {
+        drop(file);
+        let _ = std::fs::remove_file(path);
+        return Err(e);
+    }
+    Ok(new.token)
 }
 
 /// Runs the maintenance loop of `state`'s application until `shutdown` completes, with the HTTP
@@ -227,4 +286,20 @@ pub async fn shutdown_signal() {
 /// Binds the listen address.
 pub async fn bind(settings: &Settings) -> Result<TcpListener, StartError> {
     TcpListener::bind(settings.listen).await.map_err(StartError::Listen)
+}
+
+/// Binds the metrics address ([`Settings::metrics_listen`]).
+pub async fn bind_metrics(settings: &Settings) -> Result<TcpListener, StartError> {
+    TcpListener::bind(settings.metrics_listen).await.map_err(|e| StartError::MetricsListen(settings.metrics_listen, e))
+}
+
+/// Serves `/metrics` (and nothing else) on `listener` until `shutdown` completes. Kept apart from
+/// [`serve`]: the public listener answers 404 for `/metrics`, and this one is meant for loopback
+/// or a private network, where the scraper is the only client.
+pub async fn serve_metrics(
+    state: HttpState,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, http::metrics_router(state)).with_graceful_shutdown(shutdown).await
 }

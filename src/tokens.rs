@@ -32,6 +32,8 @@ pub fn generate(role: Role, name: &str) -> NewToken {
         name: name.to_string(),
         secret_hash: hash_secret(&secret),
         created_at: now_ms(),
+        expires_at: None,
+        revoked_at: None,
     };
     NewToken { token: format!("cg_{id}_{secret}"), record }
 }
@@ -47,6 +49,44 @@ pub fn parse(token: &str) -> Option<(&str, &str)> {
 /// Whether `secret` is the one stored as `record`'s hash, compared in constant time.
 pub fn verify(record: &TokenRecord, secret: &str) -> bool {
     constant_time_eq::constant_time_eq(hash_secret(secret).as_bytes(), record.secret_hash.as_bytes())
+}
+
+/// Whether a token (and every session opened with it) still works at `now_ms`: not revoked,
+/// and not past its expiry.
+pub fn live_at(record: &TokenRecord, now_ms: i64) -> bool {
+    is_live(record.revoked_at, record.expires_at, now_ms)
+}
+
+/// [`live_at`] from a token's revocation and expiry times alone.
+pub fn is_live(revoked_at: Option<i64>, expires_at: Option<i64>, now_ms: i64) -> bool {
+    revoked_at.is_none() && expires_at.is_none_or(|expires| now_ms < expires)
+}
+
+/// The longest lifetime a token may be given: ten years (beyond that, "never" says it better).
+pub const MAX_LIFETIME_MS: i64 = 10 * 366 * 24 * 3600 * 1000;
+
+/// Parses a token lifetime such as `90d`, `12h` or `2w` (a whole number and one unit: `h` hours,
+/// `d` days, `w` weeks) into milliseconds; the message says what was wrong.
+pub fn parse_lifetime(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    let shape = || format!("{text:?} is not a lifetime: give a whole number and a unit, such as 90d, 12h or 2w");
+    let split = text.len().checked_sub(1).filter(|&at| text.is_char_boundary(at)).ok_or_else(shape)?;
+    let (number, unit) = text.split_at(split);
+    let unit_ms: i64 = match unit {
+        "h" => 3600 * 1000,
+        "d" => 24 * 3600 * 1000,
+        "w" => 7 * 24 * 3600 * 1000,
+        _ => return Err(shape()),
+    };
+    if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(shape());
+    }
+    let count: i64 = number.parse().map_err(|_| shape())?;
+    match count.checked_mul(unit_ms) {
+        Some(0) => Err(format!("{text:?}: a token must live longer than that")),
+        Some(ms) if ms <= MAX_LIFETIME_MS => Ok(ms),
+        _ => Err(format!("{text:?} is longer than ten years: leave the expiry out for a token that never expires")),
+    }
 }
 
 /// A new withdrawal-link token (256 random bits, hex) and the blake3 hash that is all the
@@ -85,6 +125,27 @@ mod tests {
         for bad in ["", "cg_", "cg_abc_def", "xx_000000000000000000000000_".to_string().as_str(), "Bearer cg_1_2"] {
             assert!(parse(bad).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn lifetimes_take_hours_days_and_weeks() {
+        assert_eq!(parse_lifetime("90d"), Ok(90 * 24 * 3600 * 1000));
+        assert_eq!(parse_lifetime(" 12h "), Ok(12 * 3600 * 1000));
+        assert_eq!(parse_lifetime("2w"), Ok(14 * 24 * 3600 * 1000));
+        for bad in ["", "d", "90", "90m", "-1d", "+1d", "1.5d", "0d", "99999999999999w", "3650000d", "9é"] {
+            assert!(parse_lifetime(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn revoked_and_expired_tokens_are_not_live() {
+        let mut t = generate(Role::Tutor, "Sam").record;
+        assert!(live_at(&t, i64::MAX));
+        t.expires_at = Some(1000);
+        assert!(live_at(&t, 999) && !live_at(&t, 1000));
+        t.expires_at = None;
+        t.revoked_at = Some(5);
+        assert!(!live_at(&t, 0));
     }
 
     #[test]

@@ -23,7 +23,7 @@ const WEBSITE: &[(&str, &str)] = &[("purposes", "website")];
 
 async fn crash_and_recover(backend_args: Vec<String>) {
     let mut server = start(&backend_args);
-    let admin = server.printed_token(Duration::from_secs(10)).expect("first start prints the admin token");
+    let admin = server.admin_token(Duration::from_secs(10)).expect("first start writes the admin token");
     let client = reqwest::Client::new();
     let created = Arc::new(AtomicUsize::new(0));
     let photos: Arc<Vec<Vec<u8>>> = Arc::new((0..64).map(photo).collect());
@@ -58,9 +58,11 @@ async fn crash_and_recover(backend_args: Vec<String>) {
     // Restart on the same data, with the default sweep settings: the sweep removes objects whose
     // rows never committed.
     let mut restarted = start(&backend_args);
-    assert!(restarted.printed_token(Duration::from_millis(500)).is_none(), "a restart made a second admin token");
+    assert!(restarted.printed_token(Duration::from_millis(500)).is_none(), "a restart printed a token");
     let settings = consentgate::config::Settings::resolve(&overrides(&backend_args)).unwrap();
     let store = consentgate::service::open_store(&settings).await.unwrap();
+    let admins = store.count_tokens(consentgate::store::Role::Admin).await.unwrap();
+    assert_eq!(admins, 1, "a restart made a second admin token");
     let objects = consentgate::objects::Objects::open(&settings).unwrap();
     let rows: HashSet<String> = store.object_keys().await.unwrap().into_iter().collect();
     let stored: HashSet<String> = objects.list_photos().await.unwrap().into_iter().map(|(k, _)| k).collect();
@@ -138,7 +140,7 @@ async fn sigterm_lets_in_flight_uploads_finish() {
     let dir = tempfile::tempdir().unwrap();
     let args = vec!["--data".to_string(), dir.path().display().to_string()];
     let mut server = start(&args);
-    let admin = server.printed_token(Duration::from_secs(10)).expect("first start prints the admin token");
+    let admin = server.admin_token(Duration::from_secs(10)).expect("first start writes the admin token");
     // No connection reuse: each upload is one connection, so "begun" means "accepted".
     let client = reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap();
     let created = Arc::new(AtomicUsize::new(0));
@@ -212,7 +214,7 @@ async fn a_restart_with_default_settings_removes_young_orphans() {
     let dir = tempfile::tempdir().unwrap();
     let args = vec!["--data".to_string(), dir.path().display().to_string()];
     let mut server = start(&args);
-    let admin = server.printed_token(Duration::from_secs(10)).expect("first start prints the admin token");
+    let admin = server.admin_token(Duration::from_secs(10)).expect("first start writes the admin token");
     let response =
         send_upload(&reqwest::Client::new(), &server.base, &admin, "x.jpg", photo(0), WEBSITE).await.unwrap();
     assert_eq!(response.status(), 201);
@@ -246,7 +248,7 @@ async fn a_second_serve_on_the_same_data_directory_stops_before_sweeping() {
     let dir = tempfile::tempdir().unwrap();
     let args = vec!["--data".to_string(), dir.path().display().to_string()];
     let mut first = start(&args);
-    first.printed_token(Duration::from_secs(10)).expect("first start prints the admin token");
+    first.admin_token(Duration::from_secs(10)).expect("first start writes the admin token");
     // As if the first server were between writing an upload's object and committing its row.
     let photos = dir.path().join("objects").join("photos");
     std::fs::create_dir_all(&photos).unwrap();
@@ -323,7 +325,7 @@ async fn a_stalled_upload_does_not_hold_shutdown_past_the_grace() {
         .map(|s| s.to_string())
         .collect();
     let mut server = start(&args);
-    let admin = server.printed_token(Duration::from_secs(10)).expect("first start prints the admin token");
+    let admin = server.admin_token(Duration::from_secs(10)).expect("first start writes the admin token");
     // Headers promising a 1 MB multipart body, then only its start: the handler waits for the rest.
     let stream = stalled_upload(&server.base, &admin);
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -357,7 +359,7 @@ async fn serve_honours_the_limit_variables() {
     let dir = tempfile::tempdir().unwrap();
     let args = vec!["--data".to_string(), dir.path().display().to_string()];
     let mut server = common::process::start_with_env(&args, &[("CONSENTGATE_MAX_BYTES", "50000")]);
-    let admin = server.printed_token(Duration::from_secs(10)).expect("first start prints the admin token");
+    let admin = server.admin_token(Duration::from_secs(10)).expect("first start writes the admin token");
     let response =
         send_upload(&reqwest::Client::new(), &server.base, &admin, "x.jpg", photo(1), WEBSITE).await.unwrap();
     server.child.kill().unwrap();

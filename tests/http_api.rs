@@ -204,7 +204,8 @@ async fn tokens_and_roles_are_enforced(server: TestServer) {
     let marketing_id = marketing.split('_').nth(1).unwrap();
     assert_eq!((last.action.as_str(), last.actor.as_str()), ("upload_rejected", marketing_id), "{last:?}");
     assert_eq!(serde_json::from_str::<Value>(&last.details).unwrap(), serde_json::json!({ "code": "forbidden" }));
-    let metrics = server.client.get(format!("{}/metrics", server.base)).send().await.unwrap().text().await.unwrap();
+    let metrics =
+        server.client.get(format!("{}/metrics", server.metrics_base)).send().await.unwrap().text().await.unwrap();
     for reason in ["unauthorized", "forbidden"] {
         let series = format!("consentgate_upload_rejections_total{{reason=\"{reason}\"}}");
         assert!(metrics.contains(&series), "{series} missing from /metrics");
@@ -349,7 +350,9 @@ async fn ops_endpoints_answer(server: TestServer) {
     let tutor = server.token(Role::Tutor).await;
     server.upload(&tutor, "x.jpg", corpus_bytes("jpg/gps/DSCN0025.jpg"), &[("purposes", "website")]).await;
     server.upload(&tutor, "x.jpg", b"nope".to_vec(), &[("purposes", "website")]).await;
-    let metrics = get("/metrics").await.unwrap().text().await.unwrap();
+    let metrics = server.client.get(format!("{}/metrics", server.metrics_base)).send().await.unwrap();
+    let metrics = metrics.text().await.unwrap();
+    assert_eq!(get("/metrics").await.unwrap().status(), 404, "/metrics is not on the public listener");
     for expected in [
         "consentgate_uploads_total",
         "consentgate_upload_rejections_total{reason=\"unsupported_format\"}",

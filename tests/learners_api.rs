@@ -13,6 +13,7 @@ on_both_backends!(
     tagging_needs_a_learner_on_record,
     import_is_all_or_nothing_and_idempotent,
     a_blank_date_of_birth_on_re_import_keeps_the_one_on_record,
+    reads_of_a_learner_and_their_consent_history_are_audited,
 );
 
 async fn create_read_correct_and_search(server: TestServer) {
@@ -252,4 +253,47 @@ async fn a_blank_date_of_birth_on_re_import_keeps_the_one_on_record(server: Test
         (decision["allowed"].clone(), decision["reasons"].clone()),
         (json!(false), json!(["needs_adult_consent"]))
     );
+}
+
+/// A learner's record and consent history are personal data: each read through the API is an
+/// audit row naming the reader and the learner (never the learner's name); a refused or missing
+/// read writes nothing.
+async fn reads_of_a_learner_and_their_consent_history_are_audited(server: TestServer) {
+    let body = json!({"given_name": "Amira", "family_name": "Auditread", "date_of_birth": "2011-03-01",
+        "guardians": [{"name": "Sara Auditread"}]});
+    let created: Value = post(&server, &server.admin, "/api/v1/learners", body).await.json().await.unwrap();
+    let id = created["id"].as_str().unwrap().to_string();
+    let admin_id = consentgate::tokens::parse(&server.admin).unwrap().0.to_string();
+    let rows = |action: &'static str| {
+        let store = server.store.clone();
+        async move {
+            store.audit_log(0, 100_000).await.unwrap().into_iter().filter(|r| r.action == action).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(get(&server, &server.admin, &format!("/api/v1/learners/{id}")).await.status(), 200);
+    let read = rows("learner_read").await;
+    assert_eq!(read.len(), 1);
+    assert_eq!((read[0].actor.as_str(), read[0].subject.as_str()), (admin_id.as_str(), id.as_str()));
+    assert!(!read[0].details.contains("Amira") && !read[0].details.contains("Auditread"));
+
+    assert_eq!(get(&server, &server.admin, &format!("/api/v1/learners/{id}/consents")).await.status(), 200);
+    let history = rows("consent_history_read").await;
+    assert_eq!(history.len(), 1);
+    assert_eq!((history[0].actor.as_str(), history[0].subject.as_str()), (admin_id.as_str(), id.as_str()));
+    assert_eq!(serde_json::from_str::<Value>(&history[0].details).unwrap(), json!({ "events": 0 }));
+
+    let before = server.snapshot().await;
+    let tutor = server.token(Role::Tutor).await;
+    let before = {
+        let mut b = before;
+        *b.get_mut("tokens").unwrap() += 1;
+        *b.get_mut("audit_log").unwrap() += 1;
+        b
+    };
+    assert_eq!(get(&server, &tutor, &format!("/api/v1/learners/{id}")).await.status(), 403);
+    assert_eq!(get(&server, &tutor, &format!("/api/v1/learners/{id}/consents")).await.status(), 403);
+    let nobody = "0190f0f0-0000-7000-8000-000000000000";
+    assert_eq!(get(&server, &server.admin, &format!("/api/v1/learners/{nobody}")).await.status(), 404);
+    assert_eq!(get(&server, &server.admin, &format!("/api/v1/learners/{nobody}/consents")).await.status(), 404);
+    assert_eq!(server.snapshot().await, before, "a refused or missing read is not audited as made");
 }

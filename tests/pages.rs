@@ -22,6 +22,10 @@ on_both_backends!(
     the_redaction_publication_and_takedown_forms_need_the_csrf_token,
     marketing_can_record_a_lapsed_claim_and_sees_which_photo_must_come_down,
     a_recorded_consent_redirects_and_shows_its_link_once_and_a_refused_form_keeps_its_values,
+    a_revoked_token_and_its_open_sessions_stop_at_once,
+    an_expired_token_and_its_session_stop_working,
+    the_tokens_page_is_for_admins_needs_csrf_and_shows_a_new_token_once,
+    the_learner_page_audits_its_read_and_an_admin_download_is_audited,
 );
 
 /// A client that shows redirects instead of following them.
@@ -291,7 +295,9 @@ async fn pages_are_for_their_roles(server: TestServer) {
         assert!(answer.text().await.unwrap().contains("this needs the"), "{path}: the page says which role");
     }
     // Without a session, every page sends the visitor to sign in.
-    for path in ["/tutor", "/tutor/photos", "/marketing", "/admin/learners", "/admin/held", "/admin/audit"] {
+    for path in
+        ["/tutor", "/tutor/photos", "/marketing", "/admin/learners", "/admin/held", "/admin/audit", "/admin/tokens"]
+    {
         let answer = client().get(format!("{}{path}", server.base)).send().await.unwrap();
         assert_eq!(answer.status(), 303, "{path}");
         assert_eq!(answer.headers()[LOCATION], "/signin");
@@ -308,6 +314,8 @@ async fn pages_allow_no_inline_script_and_send_no_referrer(server: TestServer) {
         (&admin, format!("/admin/learners/{amira}")),
         (&admin, "/admin/held".into()),
         (&admin, "/admin/audit".into()),
+        (&admin, "/admin/tokens".into()),
+        (&admin, "/admin/tokens/created".into()),
         (&tutor, "/tutor".into()),
         (&tutor, "/tutor/photos".into()),
         (&marketing, "/marketing".into()),
@@ -589,4 +597,233 @@ async fn over_tls_the_pages_send_hsts_and_the_withdrawal_page_names_the_organisa
     assert!(!page.headers().contains_key("strict-transport-security"));
     let html = page.text().await.unwrap();
     assert!(html.contains("<span class=\"brand\">consentgate</span>") && !html.contains("Questions?"));
+}
+
+/// The public id of a token `cg_<id>_<secret>`.
+fn token_id(token: &str) -> String {
+    consentgate::tokens::parse(token).unwrap().0.to_string()
+}
+
+/// A revoked token stops at once: the API answers 401 to it and to the sessions opened with it,
+/// the pages send those sessions to sign in, it cannot sign in again, and the revocation is audited
+/// with the number of sessions it ended. Other tokens keep working.
+async fn a_revoked_token_and_its_open_sessions_stop_at_once(server: TestServer) {
+    let tutor = server.token(Role::Tutor).await;
+    let colleague = server.token(Role::Tutor).await;
+    let (phone, laptop) = (sign_in(&server, &tutor).await, sign_in(&server, &tutor).await);
+    let other = sign_in(&server, &colleague).await;
+    for session in [&phone, &laptop] {
+        assert_eq!(session.get(&server, "/tutor/photos").await.status(), 200);
+    }
+    let photo_api = format!("/api/v1/photos/{}", uuid_like());
+    assert_eq!(phone.get(&server, &photo_api).await.status(), 404, "the session reaches the API");
+
+    let admin = sign_in(&server, &server.admin).await;
+    let answer =
+        admin.post_form(&server, &format!("/admin/tokens/{}/revoke", token_id(&tutor)), &[("csrf", &admin.csrf)]).await;
+    assert_eq!(answer.status(), 303);
+    assert_eq!(answer.headers()[LOCATION], "/admin/tokens?done=token_revoked");
+
+    // The token itself, at once.
+    let upload = server.upload(&tutor, "x.jpg", common::fixtures::jpeg_everything(), &[("purposes", "website")]).await;
+    assert_eq!(upload.status(), 401);
+    assert_eq!(upload.json::<Value>().await.unwrap()["error"], "unauthorized");
+    // Both of its sessions, on the pages and on the API.
+    for session in [&phone, &laptop] {
+        let page = session.get(&server, "/tutor/photos").await;
+        assert_eq!(page.status(), 303);
+        assert_eq!(page.headers()[LOCATION], "/signin");
+        assert_eq!(session.get(&server, &photo_api).await.status(), 401);
+    }
+    // It cannot open a new one.
+    let c = client();
+    let form = c.get(format!("{}/signin", server.base)).send().await.unwrap();
+    let (pre, _) = cookie_value(&form, "cg_signin").unwrap();
+    let csrf = csrf_in(&form.text().await.unwrap());
+    let again = c
+        .post(format!("{}/signin", server.base))
+        .header(COOKIE, format!("cg_signin={pre}"))
+        .form(&[("csrf", csrf.as_str()), ("token", tutor.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(cookie_value(&again, "cg_session").is_none(), "a revoked token signed in");
+    // A colleague's token and session are untouched.
+    assert_eq!(other.get(&server, "/tutor/photos").await.status(), 200);
+    assert_eq!(server.upload(&colleague, "x.jpg", vec![1, 2, 3], &[("purposes", "website")]).await.status(), 415);
+
+    let audit = server.store.audit_log(0, 100_000).await.unwrap();
+    let row = audit.iter().find(|r| r.action == "token_revoked").expect("the revocation is audited");
+    assert_eq!(
+        (row.actor.as_str(), row.subject.as_str()),
+        (token_id(&server.admin).as_str(), token_id(&tutor).as_str())
+    );
+    assert_eq!(serde_json::from_str::<Value>(&row.details).unwrap()["sessions_ended"], 2);
+    // Revoking again changes nothing and writes nothing; an unknown id is a 404 page.
+    let before = server.snapshot().await;
+    let again =
+        admin.post_form(&server, &format!("/admin/tokens/{}/revoke", token_id(&tutor)), &[("csrf", &admin.csrf)]).await;
+    assert_eq!(again.headers()[LOCATION], "/admin/tokens?done=token_already_revoked");
+    let unknown =
+        admin.post_form(&server, &format!("/admin/tokens/{}/revoke", "ab".repeat(12)), &[("csrf", &admin.csrf)]).await;
+    assert_eq!(unknown.status(), 404);
+    assert_eq!(server.snapshot().await, before);
+    let listed = admin.get(&server, "/admin/tokens").await.text().await.unwrap();
+    assert!(listed.contains("revoked "), "the list shows the revocation");
+}
+
+/// Sets a token's expiry to a moment just past, in the database itself: what the clock does to a
+/// token made with `--expires`, without waiting for it.
+async fn expire(server: &TestServer, id: &str) {
+    use sqlx::Connection;
+    let url = server.settings.effective_database_url();
+    let past = consentgate::store::now_ms() - 1;
+    let sql = "UPDATE tokens SET expires_at = $1 WHERE id = $2";
+    if url.starts_with("postgres") {
+        let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+        sqlx::query(sql).bind(past).bind(id).execute(&mut conn).await.unwrap();
+    } else {
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        sqlx::query(sql).bind(past).bind(id).execute(&mut conn).await.unwrap();
+    }
+}
+
+/// A token made to expire works until then, with its expiry on the tokens page; once it has
+/// passed, the token and the session opened with it stop, with nobody revoking anything.
+async fn an_expired_token_and_its_session_stop_working(server: TestServer) {
+    let day = 24 * 3600 * 1000;
+    let marketing = consentgate::app::access::create_expiring_token(
+        server.store.as_ref(),
+        Role::Marketing,
+        "Temp",
+        "test",
+        Some(day),
+    )
+    .await
+    .unwrap();
+    let session = sign_in(&server, &marketing).await;
+    assert_eq!(session.get(&server, "/marketing").await.status(), 200);
+    assert_eq!(common::api::get(&server, &marketing, "/api/v1/takedowns").await.status(), 200);
+    let admin = sign_in(&server, &server.admin).await;
+    let listed = admin.get(&server, "/admin/tokens").await.text().await.unwrap();
+    let row = listed.split("<tr>").find(|r| r.contains(&token_id(&marketing))).unwrap();
+    assert!(!row.contains("never") && row.contains("works"), "the expiry is shown: {row}");
+
+    expire(&server, &token_id(&marketing)).await;
+    assert_eq!(common::api::get(&server, &marketing, "/api/v1/takedowns").await.status(), 401);
+    let page = session.get(&server, "/marketing").await;
+    assert_eq!((page.status().as_u16(), page.headers()[LOCATION].to_str().unwrap()), (303, "/signin"));
+    assert_eq!(session.get(&server, "/api/v1/takedowns").await.status(), 401);
+    let listed = admin.get(&server, "/admin/tokens").await.text().await.unwrap();
+    let row = listed.split("<tr>").find(|r| r.contains(&token_id(&marketing))).unwrap();
+    assert!(row.contains("expired") && !row.contains("/revoke"), "{row}");
+}
+
+/// The tokens page: admins only; it lists ids, roles and holders but no secret; making a token
+/// needs the CSRF token, redirects, and shows the token once; the new token works and its
+/// creation (with its expiry) is audited; a bad expiry comes back with the form kept.
+async fn the_tokens_page_is_for_admins_needs_csrf_and_shows_a_new_token_once(server: TestServer) {
+    let tutor_token = server.token(Role::Tutor).await;
+    let tutor = sign_in(&server, &tutor_token).await;
+    let marketing = sign_in(&server, &server.token(Role::Marketing).await).await;
+    for who in [&tutor, &marketing] {
+        assert_eq!(who.get(&server, "/admin/tokens").await.status(), 403);
+        let post =
+            who.post_form(&server, "/admin/tokens", &[("csrf", &who.csrf), ("role", "admin"), ("name", "Me")]).await;
+        assert_eq!(post.status(), 403, "only admins make tokens");
+        let revoke = who
+            .post_form(&server, &format!("/admin/tokens/{}/revoke", token_id(&server.admin)), &[("csrf", &who.csrf)])
+            .await;
+        assert_eq!(revoke.status(), 403, "only admins revoke");
+    }
+    let signed_out = client().get(format!("{}/admin/tokens", server.base)).send().await.unwrap();
+    assert_eq!(signed_out.headers()[LOCATION], "/signin");
+
+    let admin = sign_in(&server, &server.admin).await;
+    let page = admin.get(&server, "/admin/tokens").await.text().await.unwrap();
+    assert!(page.contains(&token_id(&tutor_token)) && page.contains("tutor") && page.contains("test user"));
+    let secret = tutor_token.rsplit('_').next().unwrap();
+    assert!(!page.contains(secret) && !page.contains(&server.admin), "a secret on the tokens page");
+    let (_, hash) = server.store.token(&token_id(&tutor_token)).await.unwrap().map(|t| (t.id, t.secret_hash)).unwrap();
+    assert!(!page.contains(&hash), "a secret's hash on the tokens page");
+
+    // Without this session's CSRF token nothing is made or revoked.
+    let before = server.snapshot().await;
+    let fields = [("role", "tutor"), ("name", "Nia Newtutor"), ("expires", "90d")];
+    for csrf in [None, Some(tutor.csrf.as_str()), Some("abc")] {
+        let mut form = fields.to_vec();
+        form.extend(csrf.map(|c| ("csrf", c)));
+        assert_eq!(admin.post_form(&server, "/admin/tokens", &form).await.status(), 403);
+        let mut revoke = vec![];
+        revoke.extend(csrf.map(|c| ("csrf", c)));
+        let path = format!("/admin/tokens/{}/revoke", token_id(&tutor_token));
+        assert_eq!(admin.post_form(&server, &path, &revoke).await.status(), 403);
+    }
+    assert_eq!(server.snapshot().await, before);
+    assert_eq!(tutor.get(&server, "/tutor").await.status(), 200, "the tutor's session is untouched");
+
+    // A bad expiry: refused, the form keeps what was typed.
+    let mut form =
+        vec![("csrf", admin.csrf.as_str()), ("role", "marketing"), ("name", "Nia Newtutor"), ("expires", "90 days")];
+    let refused = admin.post_form(&server, "/admin/tokens", &form).await;
+    assert_eq!(refused.status(), 422);
+    let html = refused.text().await.unwrap();
+    assert!(
+        html.contains("not a lifetime")
+            && html.contains("value=\"90 days\"")
+            && html.contains("value=\"marketing\" selected"),
+        "{html}"
+    );
+    assert_eq!(server.snapshot().await, before);
+
+    form[1] = ("role", "tutor");
+    form[3] = ("expires", "90d");
+    let made = admin.post_form(&server, "/admin/tokens", &form).await;
+    assert_eq!(made.status(), 303);
+    let shown_at = made.headers()[LOCATION].to_str().unwrap().to_string();
+    assert_eq!(shown_at, "/admin/tokens/created", "the token is not in the address");
+    let html = admin.get(&server, &shown_at).await.text().await.unwrap();
+    let at = html.find("value=\"cg_").expect("the new token is shown") + "value=\"".len();
+    let new_token = html[at..].split('"').next().unwrap().to_string();
+    let refresh = admin.get(&server, &shown_at).await.text().await.unwrap();
+    assert!(!refresh.contains(&new_token) && refresh.contains("not shown again"), "shown only once");
+    let upload = server.upload(&new_token, "x.jpg", vec![1, 2, 3], &[("purposes", "website")]).await;
+    assert_eq!(upload.status(), 415, "the new token works as a tutor's");
+    let audit = server.store.audit_log(0, 100_000).await.unwrap();
+    let row = audit.iter().rev().find(|r| r.action == "token_created").unwrap();
+    assert_eq!(
+        (row.actor.as_str(), row.subject.as_str()),
+        (token_id(&server.admin).as_str(), token_id(&new_token).as_str())
+    );
+    let details: Value = serde_json::from_str(&row.details).unwrap();
+    assert_eq!((details["role"].as_str(), details["name"].as_str()), (Some("tutor"), Some("Nia Newtutor")));
+    let expires = details["expires_at"].as_i64().expect("the expiry is audited");
+    let ninety_days = 90 * 24 * 3600 * 1000;
+    assert!((expires - consentgate::store::now_ms() - ninety_days).abs() < 3600 * 1000, "{expires}");
+}
+
+/// Reading a learner's page (their record and consent history) is audited, and so is an admin's
+/// download of an image; the held page's thumbnails are views and are not.
+async fn the_learner_page_audits_its_read_and_an_admin_download_is_audited(server: TestServer) {
+    let amira = learner(&server).await;
+    let admin = sign_in(&server, &server.admin).await;
+    assert_eq!(audit_actions(&server, "consent_history_read").await, 0);
+    assert_eq!(admin.get(&server, &format!("/admin/learners/{amira}")).await.status(), 200);
+    let audit = server.store.audit_log(0, 100_000).await.unwrap();
+    let row = audit.iter().find(|r| r.action == "consent_history_read").expect("the page's read is audited");
+    assert_eq!((row.actor.as_str(), row.subject.as_str()), (token_id(&server.admin).as_str(), amira.as_str()));
+
+    let tutor = server.token(Role::Tutor).await;
+    let fields = [("learner_ids", amira.as_str()), ("purposes", "website"), ("all_tagged", "true")];
+    let photo = upload_ok(&server, &tutor, "a.jpg", common::fixtures::jpeg_everything(), &fields).await;
+    let photo = photo["id"].as_str().unwrap();
+    let held = admin.get(&server, "/admin/held").await.text().await.unwrap();
+    assert!(held.contains(&format!("/api/v1/photos/{photo}/image?rendition=thumb")));
+    assert_eq!(admin.get(&server, &format!("/api/v1/photos/{photo}/image?rendition=thumb")).await.status(), 200);
+    assert_eq!(audit_actions(&server, "image_downloaded").await, 0, "a thumbnail is a view");
+    assert_eq!(admin.get(&server, &format!("/api/v1/photos/{photo}/image")).await.status(), 200);
+    let audit = server.store.audit_log(0, 100_000).await.unwrap();
+    let row = audit.iter().find(|r| r.action == "image_downloaded").expect("an admin's download is audited");
+    assert_eq!((row.actor.as_str(), row.subject.as_str()), (token_id(&server.admin).as_str(), photo));
+    assert_eq!(serde_json::from_str::<Value>(&row.details).unwrap(), json!({ "web": false, "role": "admin" }));
 }

@@ -327,7 +327,7 @@ async fn two_server_processes_four_claimers_claim_each_item_once() {
     let s3 = common::server::fresh_bucket().await;
     let args = common::process::shared_backend_args(dir.path(), &database_url, &s3);
     let mut first = common::process::start(&args);
-    assert!(first.printed_token(Duration::from_secs(10)).is_some(), "the first start prints the admin token");
+    assert!(first.admin_token(Duration::from_secs(10)).is_some(), "the first start writes the admin token");
     let mut second = common::process::start(&args);
 
     // The learner and their consent are seeded through the store; the photos are real uploads.

@@ -236,10 +236,19 @@ pub struct History {
 }
 
 /// The history of the learner `learner_id` (an id as given in a path), with the decisions now.
+/// Audited as `consent_history_read` (the record comes with it): whoever reads a child's consent
+/// evidence is on record.
 pub async fn history(app: &App, actor: &Actor, learner_id: &str) -> Result<History, AppError> {
     let learner = learners::show(app, actor, learner_id).await?;
     let events = app.store.consents(&learner.id).await?;
     let decisions = decisions(&learner, &events, app, OffsetDateTime::now_utc())?;
+    let audit = AuditDraft::new(
+        &actor.token_id,
+        AuditAction::ConsentHistoryRead,
+        &learner.id,
+        serde_json::json!({ "events": events.len() }),
+    );
+    app.store.append_audit(audit).await?;
     Ok(History { learner, events, decisions })
 }
 

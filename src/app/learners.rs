@@ -101,11 +101,21 @@ pub async fn create(app: &App, actor: &Actor, new: NewLearner) -> Result<Learner
     Ok(learner)
 }
 
-/// A learner with their guardians, by an id as given in a path.
+/// A learner with their guardians, by an id as given in a path. Not audited: for use cases that
+/// go on to act on the learner (and audit that); a person reading the record goes through [`read`].
 pub async fn show(app: &App, actor: &Actor, id: &str) -> Result<LearnerRecord, AppError> {
     actor.require(MANAGERS)?;
     let id = input::path_id(id, "learner")?;
     app.store.learner(&id).await?.ok_or(AppError::NotFound("learner"))
+}
+
+/// A learner's record as a person reads it (`GET /api/v1/learners/{id}`): [`show`], audited as
+/// `learner_read`, since it is a child's personal data leaving the service.
+pub async fn read(app: &App, actor: &Actor, id: &str) -> Result<LearnerRecord, AppError> {
+    let learner = show(app, actor, id).await?;
+    let audit = AuditDraft::new(&actor.token_id, AuditAction::LearnerRead, &learner.id, serde_json::json!({}));
+    app.store.append_audit(audit).await?;
+    Ok(learner)
 }
 
 /// Corrects a learner's own fields (not guardians); every photo of theirs is re-evaluated in the

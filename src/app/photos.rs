@@ -538,7 +538,8 @@ pub struct Image {
 
 /// The image of photo `id` (as given in a path). Admins may have it until it is deleted;
 /// marketing only while an item of the photo is released, checked again once the bytes are ready
-/// (a withdrawal that returned meanwhile stops the answer), and audited as a download. Marketing
+/// (a withdrawal that returned meanwhile stops the answer). The original and the web size are
+/// audited as a download for every role; a thumbnail is not. Marketing
 /// may see the thumbnail of a photo whose takedown is owed (never the image itself), to recognise
 /// what to take down.
 pub async fn image(app: &App, actor: &Actor, id: &str, rendition: Rendition) -> Result<Image, AppError> {
@@ -598,18 +599,21 @@ pub async fn image(app: &App, actor: &Actor, id: &str, rendition: Rendition) -> 
     if actor.is(Role::Marketing) && !owed_thumbnail {
         // Reading the object and building the rendition happen outside the lock: a withdrawal
         // that returned meanwhile must still stop the answer, so the release is checked again now
-        // that the bytes are ready, and only then is the download audited. A grid's thumbnail is
-        // a view, not a download: auditing every tile would bury the downloads.
+        // that the bytes are ready, and only then is the download audited.
         still_released(app, actor, &photo.id).await?;
-        if !thumb {
-            let audit = AuditDraft::new(
-                &actor.token_id,
-                AuditAction::ImageDownloaded,
-                &photo.id,
-                serde_json::json!({ "web": rendition == Rendition::Web }),
-            );
-            app.store.append_audit(audit).await?;
-        }
+    }
+    // Every download is audited, whoever makes it: an admin's copy of a child's photo leaves
+    // as surely as marketing's. A grid's thumbnail is a view, not a download: auditing every tile
+    // would bury the downloads. The row is written before the bytes leave, so a download the log
+    // does not show never happened.
+    if !thumb {
+        let audit = AuditDraft::new(
+            &actor.token_id,
+            AuditAction::ImageDownloaded,
+            &photo.id,
+            serde_json::json!({ "web": rendition == Rendition::Web, "role": actor.role.as_str() }),
+        );
+        app.store.append_audit(audit).await?;
     }
     Ok(image)
 }

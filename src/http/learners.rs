@@ -130,7 +130,7 @@ pub async fn show(
     caller: Actor,
     Path(id): Path<String>,
 ) -> Result<Json<LearnerView>, ApiError> {
-    Ok(Json(app::learners::show(&state.app, &caller, &id).await?.into()))
+    Ok(Json(app::learners::read(&state.app, &caller, &id).await?.into()))
 }
 
 /// `PATCH /api/v1/learners/{id}`: correct a learner's details.

@@ -23,7 +23,7 @@ use axum::Router;
 use tower_http::trace::TraceLayer;
 
 pub use error::{ApiError, ErrorBody};
-pub use ops::ApiDoc;
+pub use ops::{metrics_router, ApiDoc};
 pub use state::HttpState;
 
 /// The whole API.
@@ -50,7 +50,6 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/v1/takedowns/{id}/done", post(queue::takedown_done))
         .route("/api/v1/audit", get(audit::log))
         .route("/healthz", get(ops::healthz))
-        .route("/metrics", get(ops::metrics))
         .route("/api/v1/openapi.json", get(ops::openapi))
         .merge(pages::routes())
         // After every route: it applies to the routes registered so far.

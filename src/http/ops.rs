@@ -1,9 +1,10 @@
-//! Operations: health, metrics, the OpenAPI document.
+//! Operations: health, metrics (on their own listener), the OpenAPI document.
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::Json;
+use axum::routing::get;
+use axum::{Json, Router};
 use utoipa::OpenApi;
 
 use super::error::{ApiError, ErrorBody};
@@ -21,10 +22,16 @@ pub async fn healthz(State(state): State<HttpState>) -> impl IntoResponse {
     }
 }
 
-/// `GET /metrics`: Prometheus text format.
-#[utoipa::path(get, path = "/metrics", responses((status = 200, description = "Prometheus metrics")))]
+/// `GET /metrics`: Prometheus text format. Served only by [`metrics_router`], on its own
+/// listener: the counts (withdrawals, consent events by kind) are not for the public.
 pub async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+}
+
+/// What the metrics listener serves: `GET /metrics` and a JSON 404 for anything else. Nothing of
+/// the public router (no pages, no API) is reachable through it.
+pub fn metrics_router(state: HttpState) -> Router {
+    Router::new().route("/metrics", get(metrics)).fallback(not_found).with_state(state)
 }
 
 /// `GET /api/v1/openapi.json`.
@@ -41,7 +48,7 @@ pub async fn not_found() -> ApiError {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "consentgate", description = "Photos of learners, published only with consent."),
-    paths(healthz, metrics, super::photos::upload, super::photos::show, super::photos::edit, super::photos::image,
+    paths(healthz, super::photos::upload, super::photos::show, super::photos::edit, super::photos::image,
         super::learners::create, super::learners::show, super::learners::correct, super::learners::search, super::learners::import,
         super::consents::record, super::consents::history, super::queue::list, super::queue::claim,
         super::queue::published, super::queue::takedowns, super::queue::takedown_done, super::audit::log),

@@ -13,6 +13,9 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 pub enum AuditAction {
     /// An API token was created (`consentgate token create`, or the first admin token at start).
     TokenCreated,
+    /// A token was revoked (`consentgate token revoke`, or an admin's page); its sessions ended
+    /// with it (how many in the details).
+    TokenRevoked,
     /// Someone signed in to the pages with a token.
     SignedIn,
     /// Someone signed out of the pages.
@@ -23,8 +26,13 @@ pub enum AuditAction {
     UploadRejected,
     /// A photo's texts, learners or purposes were edited (field names in the details).
     PhotoEdited,
-    /// Marketing downloaded a released image.
+    /// Someone downloaded an image, original or web size, whatever their role (the rendition and
+    /// the role in the details). A grid's thumbnail is a view and is not recorded.
     ImageDownloaded,
+    /// An admin read a learner's record (API).
+    LearnerRead,
+    /// An admin read a learner's consent history, with their record (API, or the learner's page).
+    ConsentHistoryRead,
     /// An image was deleted after a tagged learner's refusal or withdrawal; the row stays.
     ImageDeleted,
     /// A learner was added by hand.
@@ -56,12 +64,15 @@ impl AuditAction {
     pub fn as_str(self) -> &'static str {
         match self {
             AuditAction::TokenCreated => "token_created",
+            AuditAction::TokenRevoked => "token_revoked",
             AuditAction::SignedIn => "signed_in",
             AuditAction::SignedOut => "signed_out",
             AuditAction::PhotoUploaded => "photo_uploaded",
             AuditAction::UploadRejected => "upload_rejected",
             AuditAction::PhotoEdited => "photo_edited",
             AuditAction::ImageDownloaded => "image_downloaded",
+            AuditAction::LearnerRead => "learner_read",
+            AuditAction::ConsentHistoryRead => "consent_history_read",
             AuditAction::ImageDeleted => "image_deleted",
             AuditAction::LearnerCreated => "learner_created",
             AuditAction::LearnerCorrected => "learner_corrected",

@@ -64,6 +64,24 @@ pub struct TokenRecord {
     pub secret_hash: String,
     /// Creation time, Unix milliseconds.
     pub created_at: i64,
+    /// When it stops working, Unix milliseconds; `None`: never.
+    pub expires_at: Option<i64>,
+    /// When it was revoked, Unix milliseconds; `None` while it is not.
+    pub revoked_at: Option<i64>,
+}
+
+/// What revoking a token did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokeOutcome {
+    /// Revoked now; this many of its browser sessions were ended with it.
+    Revoked {
+        /// Sessions deleted in the same transaction.
+        sessions_ended: u64,
+    },
+    /// It had been revoked already, at this time (Unix ms); nothing changed.
+    AlreadyRevoked(i64),
+    /// No token has this id.
+    Unknown,
 }
 
 /// A stored photo: the scrubbed object's key and facts, the tutor's text, tags and purposes.

@@ -9,7 +9,7 @@ use super::audit::{AuditDraft, AuditRecord};
 use super::error::StoreError;
 use super::records::{
     ClaimOutcome, ConsentRecord, Evaluation, ImportSummary, LearnerRecord, PhotoRecord, PublishOutcome, QueueItem,
-    Role, StatusChange, Takedown, TokenRecord, WithdrawOutcome, WithdrawalLink,
+    RevokeOutcome, Role, StatusChange, Takedown, TokenRecord, WithdrawOutcome, WithdrawalLink,
 };
 use crate::policy::{Purpose, PurposeStatus, Reason};
 
@@ -31,8 +31,13 @@ pub trait TokenStore: Send + Sync {
     async fn create_token(&self, token: &TokenRecord, audit: AuditDraft) -> Result<(), StoreError>;
     /// Finds a token by its public id.
     async fn token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError>;
-    /// How many tokens have `role`.
+    /// How many tokens have `role` (revoked and expired ones too: "has an admin ever existed").
     async fn count_tokens(&self, role: Role) -> Result<i64, StoreError>;
+    /// Every token, newest first (secret hashes included: callers show none of them).
+    async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
+    /// Revokes a token at `at_ms` and deletes every browser session opened with it, with its
+    /// audit row, in one transaction. A token revoked already is left as it is (no audit row).
+    async fn revoke_token(&self, id: &str, at_ms: i64, audit: AuditDraft) -> Result<RevokeOutcome, StoreError>;
     /// Opens a browser session acting as `token_id` until `expires_at` (Unix ms); `id_hash` is the
     /// blake3 of the cookie's secret. Audited in the same transaction.
     async fn create_session(

@@ -10,11 +10,38 @@ pub struct Server {
     pub child: Child,
     /// `http://127.0.0.1:PORT`.
     pub base: String,
+    /// The data directory it was given (`--data`), where the first admin token is written.
+    pub data: Option<std::path::PathBuf>,
     lines: std::sync::mpsc::Receiver<String>,
 }
 
 impl Server {
-    /// The admin token the server printed, waiting up to `wait` for it.
+    /// The first admin token, as the server wrote it to `DATA/admin-token`, waiting up to `wait`
+    /// for the file; `None` when this start wrote none.
+    pub fn admin_token(&self, wait: Duration) -> Option<String> {
+        let path = self.data.as_ref()?.join("admin-token");
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&path) {
+                if text.ends_with('\n') {
+                    return Some(text.trim().to_string());
+                }
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The next line the server printed on stdout, waiting up to a second for it; `None` once
+    /// there is none (after the process ended, every line it printed has been read).
+    pub fn printed_line(&self) -> Option<String> {
+        self.lines.recv_timeout(Duration::from_secs(1)).ok()
+    }
+
+    /// A token the server printed on stdout, waiting up to `wait` for it. With stdout a pipe, as
+    /// here, the server prints none (only the path of its file): see [`Server::admin_token`].
     pub fn printed_token(&self, wait: Duration) -> Option<String> {
         let deadline = std::time::Instant::now() + wait;
         while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
@@ -30,7 +57,9 @@ impl Server {
 
 /// The `consentgate` binary, with none of this process's `DATABASE_URL` or `CONSENTGATE_*`
 /// variables: a developer's or CI's settings must not leak into a test's server or command and
-/// point it at another database, bucket or data directory.
+/// point it at another database, bucket or data directory. Its metrics listener takes a free
+/// port (`CONSENTGATE_METRICS_LISTEN=127.0.0.1:0`), so servers started side by side do not
+/// compete for the default one; a `--metrics-listen` flag still overrides it.
 pub fn command() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_consentgate"));
     for (name, _) in std::env::vars_os() {
@@ -38,6 +67,7 @@ pub fn command() -> Command {
             command.env_remove(&name);
         }
     }
+    command.env("CONSENTGATE_METRICS_LISTEN", "127.0.0.1:0");
     command
 }
 
@@ -91,7 +121,7 @@ pub fn start_with_env(args: &[String], env: &[(&str, &str)]) -> Server {
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    // The first start prints the admin token; later starts print nothing.
+    // What the server prints (never the token itself: stdout is a pipe), for printed_token.
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -100,9 +130,10 @@ pub fn start_with_env(args: &[String], env: &[(&str, &str)]) -> Server {
         }
     });
     let base = format!("http://127.0.0.1:{port}");
+    let data = args.iter().position(|a| a == "--data").and_then(|at| args.get(at + 1)).map(std::path::PathBuf::from);
     for _ in 0..300 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Server { child, base, lines: rx };
+            return Server { child, base, data, lines: rx };
         }
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -102,6 +102,7 @@ pub async fn settings(db: Db, blobs: Blobs, data_dir: PathBuf) -> Settings {
     Settings {
         data_dir,
         listen: "127.0.0.1:0".parse().unwrap(),
+        metrics_listen: "127.0.0.1:0".parse().unwrap(),
         database_url: match db {
             Db::Sqlite => None,
             Db::Postgres => Some(fresh_pg_database().await),
@@ -127,6 +128,8 @@ pub async fn settings(db: Db, blobs: Blobs, data_dir: PathBuf) -> Settings {
 pub struct TestServer {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
+    /// `http://127.0.0.1:PORT` of the metrics listener (`/metrics` is not on `base`).
+    pub metrics_base: String,
     /// The admin token made at first start.
     pub admin: String,
     /// The database, for counting and inspecting.
@@ -163,13 +166,16 @@ impl TestServer {
         if settings.public_url.is_empty() {
             settings.public_url = base.clone();
         }
+        let metrics_listener = service::bind_metrics(&settings).await.unwrap();
+        let metrics_base = format!("http://{}", metrics_listener.local_addr().unwrap());
         let prepared = service::prepare(settings.clone()).await.unwrap();
         let admin = prepared.initial_admin_token.clone().expect("a fresh store gets an admin token");
         let store = prepared.state.app.store.clone();
         let objects = prepared.state.app.objects.clone();
         tokio::spawn(service::maintain(prepared.state.clone(), std::future::pending()));
+        tokio::spawn(service::serve_metrics(prepared.state.clone(), metrics_listener, std::future::pending()));
         tokio::spawn(service::serve(prepared.state, listener, std::future::pending()));
-        TestServer { base, admin, store, objects, settings, client: reqwest::Client::new(), _dir: dir }
+        TestServer { base, metrics_base, admin, store, objects, settings, client: reqwest::Client::new(), _dir: dir }
     }
 
     /// A new token of `role`.

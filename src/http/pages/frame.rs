@@ -209,6 +209,8 @@ pub fn notice_text(code: Option<&str>) -> Option<String> {
         "takedown_gone" => "That takedown was already recorded as done. Nothing else is needed.",
         "consent_recorded" => "Consent recorded.",
         "redaction_accepted" => "Done: the texts now use first names only.",
+        "token_revoked" => "Revoked: the token and every session opened with it stopped working.",
+        "token_already_revoked" => "That token had already been revoked. Nothing changed.",
         _ => return None,
     };
     Some(text.to_string())

@@ -7,6 +7,7 @@
 mod admin;
 pub(super) mod frame;
 mod marketing;
+mod tokens;
 mod tutor;
 pub mod words;
 
@@ -36,6 +37,7 @@ pub fn routes() -> Router<HttpState> {
         .merge(tutor::routes())
         .merge(marketing::routes())
         .merge(admin::routes())
+        .merge(tokens::routes())
 }
 
 async fn home(State(state): State<HttpState>, headers: HeaderMap) -> Result<Response, PageError> {

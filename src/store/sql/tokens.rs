@@ -6,7 +6,7 @@ use sqlx::Row;
 use super::{PostgresStore, SqliteStore};
 use crate::store::audit::AuditDraft;
 use crate::store::error::StoreError;
-use crate::store::records::{now_ms, Role, TokenRecord};
+use crate::store::records::{now_ms, RevokeOutcome, Role, TokenRecord};
 use crate::store::traits::TokenStore;
 
 macro_rules! impl_token_store {
@@ -17,35 +17,76 @@ macro_rules! impl_token_store {
                 let mut tx = self.writer().begin().await?;
                 // Every writing transaction takes the chain's lock first: one lock order, no deadlocks.
                 Self::lock_in(&mut *tx).await?;
-                sqlx::query("INSERT INTO tokens (id, role, name, secret_hash, created_at) VALUES ($1, $2, $3, $4, $5)")
-                    .bind(&token.id)
-                    .bind(token.role.as_str())
-                    .bind(&token.name)
-                    .bind(&token.secret_hash)
-                    .bind(token.created_at)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "INSERT INTO tokens (id, role, name, secret_hash, created_at, expires_at, revoked_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&token.id)
+                .bind(token.role.as_str())
+                .bind(&token.name)
+                .bind(&token.secret_hash)
+                .bind(token.created_at)
+                .bind(token.expires_at)
+                .bind(token.revoked_at)
+                .execute(&mut *tx)
+                .await?;
                 Self::append_in(&mut tx, &audit).await?;
                 tx.commit().await?;
                 Ok(())
             }
 
             async fn token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
-                let row = sqlx::query("SELECT id, role, name, secret_hash, created_at FROM tokens WHERE id = $1")
+                let row = sqlx::query(&format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE id = $1"))
                     .bind(id)
                     .fetch_optional(self.reader())
                     .await?;
-                row.map(|row| {
-                    let role: String = row.try_get("role")?;
-                    Ok(TokenRecord {
-                        id: row.try_get("id")?,
-                        role: role.parse().map_err(StoreError::Corrupt)?,
-                        name: row.try_get("name")?,
-                        secret_hash: row.try_get("secret_hash")?,
-                        created_at: row.try_get("created_at")?,
-                    })
-                })
-                .transpose()
+                row.as_ref().map(token_of_row).transpose()
+            }
+
+            async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+                sqlx::query(&format!("SELECT {TOKEN_COLUMNS} FROM tokens ORDER BY created_at DESC, id"))
+                    .fetch_all(self.reader())
+                    .await?
+                    .iter()
+                    .map(token_of_row)
+                    .collect()
+            }
+
+            async fn revoke_token(
+                &self,
+                id: &str,
+                at_ms: i64,
+                mut audit: AuditDraft,
+            ) -> Result<RevokeOutcome, StoreError> {
+                let mut tx = self.writer().begin().await?;
+                Self::lock_in(&mut *tx).await?;
+                let revoked: Option<Option<i64>> = sqlx::query_scalar("SELECT revoked_at FROM tokens WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                match revoked {
+                    None => return Ok(RevokeOutcome::Unknown),
+                    Some(Some(at)) => return Ok(RevokeOutcome::AlreadyRevoked(at)),
+                    Some(None) => {}
+                }
+                sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE id = $2")
+                    .bind(at_ms)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                // Its sessions end with it, in the same transaction, so no replica finds one of them
+                // afterwards (a session opened in a race with this is refused by the token check).
+                let sessions_ended = sqlx::query("DELETE FROM sessions WHERE token_id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if let Some(details) = audit.details.as_object_mut() {
+                    details.insert("sessions_ended".into(), sessions_ended.into());
+                }
+                Self::append_in(&mut tx, &audit).await?;
+                tx.commit().await?;
+                Ok(RevokeOutcome::Revoked { sessions_ended })
             }
 
             async fn count_tokens(&self, role: Role) -> Result<i64, StoreError> {
@@ -103,6 +144,28 @@ macro_rules! impl_token_store {
             }
         }
     };
+}
+
+/// The columns a [`TokenRecord`] is read from.
+const TOKEN_COLUMNS: &str = "id, role, name, secret_hash, created_at, expires_at, revoked_at";
+
+fn token_of_row<R: Row>(row: &R) -> Result<TokenRecord, StoreError>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<i64>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    let role: String = row.try_get("role")?;
+    Ok(TokenRecord {
+        id: row.try_get("id")?,
+        role: role.parse().map_err(StoreError::Corrupt)?,
+        name: row.try_get("name")?,
+        secret_hash: row.try_get("secret_hash")?,
+        created_at: row.try_get("created_at")?,
+        expires_at: row.try_get("expires_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
 }
 
 impl_token_store!(SqliteStore);

@@ -1,0 +1,6 @@
+-- Tokens can expire (expires_at, Unix ms; NULL: never) and be revoked (revoked_at). Either stops the
+-- token and every session opened with it; the row stays, so the audit log's actor ids keep a name.
+ALTER TABLE tokens ADD COLUMN expires_at BIGINT;
+ALTER TABLE tokens ADD COLUMN revoked_at BIGINT;
+-- A revocation deletes the token's sessions.
+CREATE INDEX sessions_token ON sessions (token_id);
