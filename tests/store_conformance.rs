@@ -10,7 +10,7 @@ use consentgate::policy::consent::{EventKind, Giver, Rules};
 use consentgate::policy::{Purpose, Reason, State};
 use consentgate::store::{
     self, verify_chain, AuditAction, AuditDraft, ClaimOutcome, ConsentRecord, Evaluation, FullStore, GuardianRecord,
-    LearnerRecord, PhotoRecord, PublishOutcome, Role, StoreError, WithdrawOutcome, GENESIS_HASH,
+    LearnerRecord, PhotoRecord, PublishOutcome, RevokeOutcome, Role, StoreError, WithdrawOutcome, GENESIS_HASH,
 };
 use consentgate::tokens;
 use serde_json::json;
@@ -665,6 +665,46 @@ async fn session_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
     assert!(store.items_claimed_by("nobody", 0).await.unwrap().is_empty());
 }
 
+/// Tokens listed newest first with their expiry and revocation; a revocation deletes the token's
+/// sessions (and only its own) with its audit row, in one go; revoking again or an unknown id
+/// changes nothing and writes nothing.
+async fn revocation_conformance(store: &Arc<dyn FullStore>) {
+    let created = |name: &str| AuditDraft::new("cli", AuditAction::TokenCreated, name, json!({}));
+    let mut leaving = tokens::generate(Role::Marketing, "Leaving");
+    leaving.record.created_at = 4_000_000_000_000;
+    leaving.record.expires_at = Some(4_100_000_000_000);
+    store.create_token(&leaving.record, created("leaving")).await.unwrap();
+    let mut staying = tokens::generate(Role::Marketing, "Staying");
+    staying.record.created_at = 4_000_000_000_001;
+    store.create_token(&staying.record, created("staying")).await.unwrap();
+    let listed = store.tokens().await.unwrap();
+    assert_eq!(listed[0], staying.record, "newest first");
+    assert_eq!(listed[1], leaving.record, "the expiry is kept");
+    let session = |id: &str| AuditDraft::new(id, AuditAction::SignedIn, id, json!({}));
+    for (hash, token) in [("r1", &leaving), ("r2", &leaving), ("r3", &staying)] {
+        store.create_session(hash, &token.record.id, i64::MAX, session(&token.record.id)).await.unwrap();
+    }
+    let revoke = |id: &str| AuditDraft::new("cli", AuditAction::TokenRevoked, id, json!({}));
+    let outcome = store.revoke_token(&leaving.record.id, 5_000, revoke(&leaving.record.id)).await.unwrap();
+    assert_eq!(outcome, RevokeOutcome::Revoked { sessions_ended: 2 });
+    assert!(
+        store.session_token("r1", 0).await.unwrap().is_none() && store.session_token("r2", 0).await.unwrap().is_none()
+    );
+    assert_eq!(store.session_token("r3", 0).await.unwrap().map(|t| t.id), Some(staying.record.id.clone()));
+    assert_eq!(store.token(&leaving.record.id).await.unwrap().unwrap().revoked_at, Some(5_000));
+    let rows = store.audit_log(0, 100_000).await.unwrap();
+    let last = rows.last().unwrap();
+    assert_eq!((last.action.as_str(), last.subject.as_str()), ("token_revoked", leaving.record.id.as_str()));
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&last.details).unwrap(), json!({ "sessions_ended": 2 }));
+    let before = store.table_counts().await.unwrap();
+    let again = store.revoke_token(&leaving.record.id, 6_000, revoke(&leaving.record.id)).await.unwrap();
+    assert_eq!(again, RevokeOutcome::AlreadyRevoked(5_000));
+    assert_eq!(store.revoke_token("nope", 6_000, revoke("nope")).await.unwrap(), RevokeOutcome::Unknown);
+    assert_eq!(store.table_counts().await.unwrap(), before, "nothing written");
+    assert_eq!(store.token(&leaving.record.id).await.unwrap().unwrap().revoked_at, Some(5_000));
+    store.delete_session("r3").await.unwrap();
+}
+
 async fn conformance(store: Arc<dyn FullStore>) {
     // Migrations are idempotent.
     store.migrate().await.unwrap();
@@ -747,6 +787,7 @@ async fn conformance(store: Arc<dyn FullStore>) {
     claim_item_conformance(&store, &t.record.id).await;
     claim_outcome_conformance(&store, &t.record.id).await;
     learners_version_conformance(&store, &t.record.id).await;
+    revocation_conformance(&store).await;
     // Every consent event and status change was audited, and the chain still holds.
     let rows = store.audit_log(0, 1000).await.unwrap();
     verify_chain(&rows, (0, GENESIS_HASH.into())).unwrap();
