@@ -28,6 +28,11 @@ pub struct Settings {
     pub limits: Limits,
     /// How many uploads are scrubbed at once (default: the number of cores).
     pub scrub_concurrency: usize,
+    /// Memory, in MiB, that decoding images (uploads and renditions) may take at once across the
+    /// process (default 512). Each decode reserves its estimate from the header's pixel count
+    /// before it starts, so big images queue instead of stacking up; one larger than the whole
+    /// budget runs alone.
+    pub memory_budget_mib: usize,
     /// With a shared database or object store, orphaned objects younger than this survive the
     /// start-up sweep (another replica may be about to commit their rows) until a sweep this long
     /// after start. With SQLite and the local file system the start-up sweep spares nothing: one
@@ -78,6 +83,7 @@ impl fmt::Debug for Settings {
             .field("s3", &self.s3)
             .field("limits", &self.limits)
             .field("scrub_concurrency", &self.scrub_concurrency)
+            .field("memory_budget_mib", &self.memory_budget_mib)
             .field("sweep_grace", &self.sweep_grace)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("public_url", &self.public_url)
@@ -141,6 +147,8 @@ pub struct FileSettings {
     pub limits: Option<Limits>,
     /// See [`Settings::scrub_concurrency`].
     pub scrub_concurrency: Option<usize>,
+    /// See [`Settings::memory_budget_mib`].
+    pub memory_budget_mib: Option<usize>,
     /// See [`Settings::sweep_grace`], in seconds.
     pub sweep_grace_seconds: Option<u64>,
     /// See [`Settings::shutdown_grace`], in seconds.
@@ -299,6 +307,7 @@ impl Settings {
             s3,
             limits: limits_from_env(file.limits.unwrap_or_default(), |name| std::env::var(name).ok())?,
             scrub_concurrency: file.scrub_concurrency.unwrap_or(cores).max(1),
+            memory_budget_mib: memory_budget_mib(file.memory_budget_mib, |name| std::env::var(name).ok())?,
             sweep_grace: Duration::from_secs(overrides.sweep_grace_seconds.or(file.sweep_grace_seconds).unwrap_or(600)),
             organisation_name: non_blank(overrides.organisation_name.clone().or(file.organisation_name)),
             organisation_contact: non_blank(overrides.organisation_contact.clone().or(file.organisation_contact)),
@@ -368,6 +377,18 @@ fn limits_from_env(mut limits: Limits, var: impl Fn(&str) -> Option<String>) -> 
 fn load_file(path: &Path) -> Result<FileSettings, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
     toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.into(), source })
+}
+
+/// The decode memory budget: `CONSENTGATE_MEMORY_BUDGET_MIB`, else the file's key, else 512 MiB;
+/// at least 16 MiB, so a budget typed in bytes by mistake cannot stop every decode.
+fn memory_budget_mib(file: Option<usize>, env: impl Fn(&str) -> Option<String>) -> Result<usize, ConfigError> {
+    let from_env = match env("CONSENTGATE_MEMORY_BUDGET_MIB") {
+        Some(v) => Some(v.trim().parse::<usize>().map_err(|_| {
+            ConfigError::Invalid(format!("CONSENTGATE_MEMORY_BUDGET_MIB={v:?} is not a number of MiB"))
+        })?),
+        None => None,
+    };
+    Ok(from_env.or(file).unwrap_or(512).max(16))
 }
 
 #[cfg(test)]

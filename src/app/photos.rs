@@ -276,12 +276,20 @@ pub async fn upload(app: &App, actor: &Actor, mut upload: Upload) -> Result<Uplo
         return Err(AppError::unknown_learners(&unknown));
     }
 
+    // Memory is set by pixels, not bytes (a 389 KB PNG can hold 100 MP): reserve the header's
+    // estimate before decoding. A header that cannot be read reserves for the largest picture
+    // allowed; the scrub then says what is wrong with it.
+    let estimate = media::dimensions(&upload.file)
+        .map_or(media::limits::decode_cost(media::Format::Png, limits.max_pixels, 1), |(format, width, height)| {
+            media::limits::decode_cost(format, width.into(), height.into())
+        });
+    let memory = app.reserve_memory(estimate).await?;
     // Scrubbing is CPU-bound: run it off the async runtime, a bounded number at a time.
     let permit = app.scrub_permits.clone().acquire_owned().await.map_err(AppError::internal)?;
     let file = std::mem::take(&mut upload.file);
     let started = Instant::now();
     let processed = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
+        let _permits = (permit, memory);
         media::process(&file, &limits)
     })
     .await
@@ -294,9 +302,11 @@ pub async fn upload(app: &App, actor: &Actor, mut upload: Upload) -> Result<Uplo
     let scrubbed = &processed.scrubbed;
     let (width, height) = scrubbed.display_dimensions();
     let blake3 = processed.fingerprint.blake3.to_string();
-    let object_key = Objects::photo_key(&blake3, scrubbed.format.extension());
+    let id = uuid::Uuid::now_v7().to_string();
+    // Keyed by the photo, not its content: twins never share an object (see `Objects::photo_key`).
+    let object_key = Objects::photo_key(&id, scrubbed.format.extension());
     let mut photo = PhotoRecord {
-        id: uuid::Uuid::now_v7().to_string(),
+        id,
         object_key: object_key.clone(),
         format: scrubbed.format.name().to_string(),
         width: i64::from(width),
@@ -320,10 +330,8 @@ pub async fn upload(app: &App, actor: &Actor, mut upload: Upload) -> Result<Uplo
         image_deleted_at: None,
     };
 
-    // Object first, then the row: a crash or a failed insert in between leaves an orphan object
-    // for the sweep, never a row without its image. The object is not deleted here on failure:
-    // objects are content-addressed, so another photo may have just stored the same bytes, and
-    // only the sweep (which re-checks references after a grace period) may remove one.
+    // Object first, then the row: a crash in between leaves an orphan object for the sweep, never
+    // a row without its image. The object is this photo's alone, so a failed insert deletes it.
     app.objects.put(&object_key, Bytes::from(processed.scrubbed.bytes)).await?;
     let audit = AuditDraft::new(
         &actor.token_id,
@@ -333,11 +341,16 @@ pub async fn upload(app: &App, actor: &Actor, mut upload: Upload) -> Result<Uplo
     );
     let eval = app.evaluation(&actor.token_id).await?;
     let names = eval.names.clone();
-    match app.store.insert_photo(&photo, audit, eval).await {
+    let inserted = app.store.insert_photo(&photo, audit, eval).await;
+    if inserted.is_err() {
+        if let Err(e) = app.objects.delete(&object_key).await {
+            tracing::error!(error = %e, "cannot delete the object of a failed upload; the sweep will");
+        }
+    }
+    match inserted {
         Ok(status) => photo.status = status,
         Err(StoreError::Conflict(_)) => {
-            // The same original arrived twice at once; the other upload won. The object is the
-            // same content, so it stays.
+            // The same original arrived twice at once; the other upload won.
             let existing = app
                 .store
                 .photo_by_original(&photo.original_blake3)
@@ -558,31 +571,13 @@ pub async fn image(app: &App, actor: &Actor, id: &str, rendition: Rendition) -> 
     if photo.image_deleted_at.is_some() {
         return Err(AppError::ImageDeleted);
     }
-    let bytes = match app.objects.get(&photo.object_key).await? {
-        Some(bytes) => bytes,
-        // Deleted after the row was read: a withdrawal retired the image meanwhile.
-        None if image_is_deleted(app, &photo.id).await? => return Err(AppError::ImageDeleted),
-        None => return Err(AppError::internal("a photo's object is missing")),
-    };
     let image = match rendition {
         Rendition::Web | Rendition::Thumb => {
-            let permit = app.scrub_permits.clone().acquire_owned().await.map_err(AppError::internal)?;
-            let limits = app.settings.limits;
-            let rendered = tokio::task::spawn_blocking(move || {
-                let _permit = permit;
-                if thumb {
-                    media::rendition::thumb(&bytes, &limits)
-                } else {
-                    media::rendition::web(&bytes, &limits)
-                }
-            })
-            .await
-            .map_err(AppError::internal)?
-            .map_err(AppError::internal)?;
+            let name = if thumb { "thumb" } else { "web" };
             Image {
-                bytes: Bytes::from(rendered),
+                bytes: rendition_bytes(app, &photo, name).await?,
                 mime: "image/jpeg",
-                etag: format!("\"{}-{}\"", photo.blake3, if thumb { "thumb" } else { "web" }),
+                etag: format!("\"{}-{name}\"", photo.blake3),
                 file_name: format!("{}.jpg", photo.id),
             }
         }
@@ -592,6 +587,7 @@ pub async fn image(app: &App, actor: &Actor, id: &str, rendition: Rendition) -> 
                 "webp" => ("image/webp", "webp"),
                 _ => ("image/jpeg", "jpg"),
             };
+            let bytes = stored_image(app, &photo).await?;
             Image { bytes, mime, etag: format!("\"{}\"", photo.blake3), file_name: format!("{}.{extension}", photo.id) }
         }
     };
@@ -612,6 +608,53 @@ pub async fn image(app: &App, actor: &Actor, id: &str, rendition: Rendition) -> 
         }
     }
     Ok(image)
+}
+
+/// The photo's scrubbed image from the object store; [`AppError::ImageDeleted`] when a withdrawal
+/// retired it after the row was read.
+async fn stored_image(app: &App, photo: &PhotoRecord) -> Result<Bytes, AppError> {
+    match app.objects.get(&photo.object_key).await? {
+        Some(bytes) => Ok(bytes),
+        None if image_is_deleted(app, &photo.id).await? => Err(AppError::ImageDeleted),
+        None => Err(AppError::internal("a photo's object is missing")),
+    }
+}
+
+/// A rendition (`thumb`, `web`) of the photo's image: the derived object when it was made before,
+/// else made now (decoded within the memory budget, off the async runtime) and stored beside the
+/// image, so each is decoded once however often it is viewed. It is deleted with its image.
+async fn rendition_bytes(app: &App, photo: &PhotoRecord, name: &str) -> Result<Bytes, AppError> {
+    let key = Objects::rendition_key(&photo.object_key, name);
+    if let Some(bytes) = app.objects.get(&key).await? {
+        return Ok(bytes);
+    }
+    let stored = stored_image(app, photo).await?;
+    let format = media::sniff(&stored).map_err(AppError::internal)?;
+    let cost = media::limits::decode_cost(format, photo.width.unsigned_abs(), photo.height.unsigned_abs());
+    let memory = app.reserve_memory(cost).await?;
+    let permit = app.scrub_permits.clone().acquire_owned().await.map_err(AppError::internal)?;
+    let limits = app.settings.limits;
+    let thumb = name == "thumb";
+    let rendered = tokio::task::spawn_blocking(move || {
+        let _permits = (permit, memory);
+        if thumb {
+            media::rendition::thumb(&stored, &limits)
+        } else {
+            media::rendition::web(&stored, &limits)
+        }
+    })
+    .await
+    .map_err(AppError::internal)?
+    .map_err(AppError::internal)?;
+    let rendered = Bytes::from(rendered);
+    app.objects.put(&key, rendered.clone()).await?;
+    // A retirement that committed while this was made deleted the objects that existed then; this
+    // one came after, so it goes now. (A retirement committing after this check deletes it itself.)
+    if image_is_deleted(app, &photo.id).await? {
+        app.objects.delete(&key).await?;
+        return Err(AppError::ImageDeleted);
+    }
+    Ok(rendered)
 }
 
 /// Whether the photo's image has been deleted (or the photo itself is gone), read now.

@@ -27,6 +27,10 @@ pub enum AuditAction {
     ImageDownloaded,
     /// An image was deleted after a tagged learner's refusal or withdrawal; the row stays.
     ImageDeleted,
+    /// The objects of a deleted image (the image and its renditions) were deleted from the object
+    /// store, or could not be: `object_deleted` in the details says which, written after the
+    /// deletion was tried, so the log says whether the file is really gone.
+    ObjectDeleted,
     /// A learner was added by hand.
     LearnerCreated,
     /// A learner's own fields were corrected (field names in the details).
@@ -63,6 +67,7 @@ impl AuditAction {
             AuditAction::PhotoEdited => "photo_edited",
             AuditAction::ImageDownloaded => "image_downloaded",
             AuditAction::ImageDeleted => "image_deleted",
+            AuditAction::ObjectDeleted => "object_deleted",
             AuditAction::LearnerCreated => "learner_created",
             AuditAction::LearnerCorrected => "learner_corrected",
             AuditAction::LearnerImported => "learner_imported",

@@ -112,6 +112,7 @@ pub async fn settings(db: Db, blobs: Blobs, data_dir: PathBuf) -> Settings {
         },
         limits: Limits::default(),
         scrub_concurrency: 2,
+        memory_budget_mib: 512,
         sweep_grace: Duration::ZERO,
         shutdown_grace: Duration::from_secs(30),
         // Set once the port is known.
