@@ -226,7 +226,7 @@ async fn from_the_queue_to_a_withdrawal_and_its_takedown() {
     }
     // The colleague finds it taken, with its state; and nothing else is left for the purpose.
     match queue::claim(&f.app, &colleague, Purpose::Website, Some(&item), None).await {
-        Err(AppError::NotAvailable { status: Some((state, _)) }) => assert_eq!(state, State::Claimed),
+        Ok(ClaimOutcome::NotAvailable { status: Some((state, _)) }) => assert_eq!(state, State::Claimed),
         other => panic!("expected not_available with the state, got {other:?}"),
     }
     let left = queue::claim(&f.app, &colleague, Purpose::Website, None, None).await.unwrap();

@@ -53,7 +53,9 @@ pub enum AppError {
         /// Why not.
         reasons: Vec<Reason>,
     },
-    /// The item named cannot be claimed: someone else has it, or consent no longer holds.
+    /// The item named cannot be claimed: someone else has it, or consent no longer holds. Use cases
+    /// answer this as [`crate::app::queue::ClaimOutcome::NotAvailable`]; it is an error here so
+    /// that the edges that refuse with it choose its status in one place.
     #[error("this item is no longer in the queue: someone else claimed it, or consent for it no longer holds")]
     NotAvailable {
         /// Its state and reasons after the claim's re-check; `None` for an item that never existed

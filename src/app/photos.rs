@@ -14,9 +14,14 @@ use crate::policy::names::NameIndex;
 use crate::policy::{self, Purpose};
 use crate::store::{now_ms, AuditAction, AuditDraft, PhotoRecord, Role, StoreError};
 
-/// Who may upload photos: tutors, and safeguarding leads. The HTTP adapter checks it before it
-/// reads an upload's body, so a refused upload is audited and its body discarded, not buffered.
+/// Who may upload photos and see and edit them (a tutor their own, a safeguarding lead all). The
+/// HTTP adapter checks it before it reads an upload's body, so a refused upload is audited and
+/// its body discarded, not buffered.
 pub const UPLOADERS: &[Role] = &[Role::Tutor, Role::Admin];
+/// Who may have an image: safeguarding leads always, marketing while it is released.
+pub const IMAGE_READERS: &[Role] = &[Role::Admin, Role::Marketing];
+/// Who reviews the photos on hold: safeguarding leads.
+pub const REVIEWERS: &[Role] = &[Role::Admin];
 
 /// Most tags on one photo.
 pub const MAX_TAGS: usize = 30;
@@ -370,7 +375,7 @@ async fn lookalikes_of_refusals(app: &App, phash: &media::PerceptualHash) -> Res
 /// A photo the actor may see, by an id as given in a path: admins see all, tutors their own (a
 /// tutor asking for someone else's photo learns nothing about whether it exists); others may not.
 pub async fn visible(app: &App, actor: &Actor, id: &str) -> Result<PhotoRecord, AppError> {
-    actor.require(&[Role::Tutor, Role::Admin])?;
+    actor.require(UPLOADERS)?;
     let id = input::path_id(id, "photo")?;
     let photo = app.store.photo(&id).await?.ok_or(AppError::NotFound("photo"))?;
     if actor.is(Role::Tutor) && photo.uploaded_by != actor.token_id {
@@ -396,7 +401,7 @@ pub async fn show(app: &App, actor: &Actor, id: &str) -> Result<ShownPhoto, AppE
 
 /// The photos the actor uploaded, newest first, at most `limit`, with statuses true now.
 pub async fn uploaded_by_me(app: &App, actor: &Actor, limit: i64) -> Result<Vec<PhotoRecord>, AppError> {
-    actor.require(&[Role::Tutor, Role::Admin])?;
+    actor.require(UPLOADERS)?;
     let photos = app.store.photos_uploaded_by(&actor.token_id, limit).await?;
     let ids: Vec<String> = photos.iter().map(|p| p.id.clone()).collect();
     let changed = !app.store.reevaluate(&ids, app.evaluation("system").await?).await?.is_empty();
@@ -542,7 +547,7 @@ pub struct Image {
 /// may see the thumbnail of a photo whose takedown is owed (never the image itself), to recognise
 /// what to take down.
 pub async fn image(app: &App, actor: &Actor, id: &str, rendition: Rendition) -> Result<Image, AppError> {
-    actor.require(&[Role::Admin, Role::Marketing])?;
+    actor.require(IMAGE_READERS)?;
     let id = input::path_id(id, "photo")?;
     let photo = app.store.photo(&id).await?.ok_or(AppError::NotFound("photo"))?;
     let thumb = rendition == Rendition::Thumb;
@@ -633,6 +638,6 @@ async fn still_released(app: &App, actor: &Actor, photo_id: &str) -> Result<(), 
 /// Photos with at least one purpose held, newest first, at most `limit`: the safeguarding lead's
 /// review list.
 pub async fn held(app: &App, actor: &Actor, limit: i64) -> Result<Vec<PhotoRecord>, AppError> {
-    actor.require(&[Role::Admin])?;
+    actor.require(REVIEWERS)?;
     Ok(app.store.held_photos(limit).await?)
 }

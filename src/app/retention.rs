@@ -2,9 +2,9 @@
 //! fingerprints stay, so a re-upload is recognised), the periodic retry of a deletion that failed,
 //! and the sweep of objects no photo refers to.
 //!
-//! The rule that decides *which* images a "no" makes unusable is the store's, applied inside the
-//! transaction that marks them deleted (`retire_images_of`); here the objects go once that has
-//! committed.
+//! Which images a "no" makes unusable is `policy::retention::image_unusable`; the store applies it
+//! in the transaction that marks them deleted (`retire_images_of`, run right after the "no" has
+//! committed), and here the objects go once that has committed in turn.
 
 use std::time::Duration;
 

@@ -171,6 +171,9 @@ pub async fn search(
     caller: Actor,
     query: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<LearnerView>>, ApiError> {
+    // The role is checked before the query is read, so a caller without it learns nothing from
+    // a malformed query (401 → 403 → 404 → 422, as on every route).
+    caller.require(app::learners::MANAGERS)?;
     let Query(query) = query.map_err(|e| ApiError::bad_form(e.body_text()))?;
     let found = app::learners::search(&state.app, &caller, &query.q, query.limit.unwrap_or(50)).await?;
     Ok(Json(found.into_iter().map(LearnerView::from).collect()))

@@ -362,6 +362,9 @@ pub async fn image(
     Path(id): Path<String>,
     query: Result<axum::extract::Query<ImageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
+    // The role is checked before the query is read, so a caller without it learns nothing from
+    // a malformed query (401 → 403 → 404 → 422, as on every route).
+    caller.require(app::photos::IMAGE_READERS)?;
     let axum::extract::Query(query) = query.map_err(|e| ApiError::bad_form(e.body_text()))?;
     let rendition = match query.rendition.as_deref() {
         None | Some("original") => Rendition::Original,
