@@ -598,7 +598,7 @@ async fn learners_version_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
     let unknown = store.unknown_learners(&many).await.unwrap();
     let expected: Vec<String> = many.iter().filter(|id| **id != finn.id).cloned().collect();
     assert_eq!(unknown, expected);
-    assert_eq!(store.unknown_learners(&[finn.id.clone()]).await.unwrap(), Vec::<String>::new());
+    assert_eq!(store.unknown_learners(std::slice::from_ref(&finn.id)).await.unwrap(), Vec::<String>::new());
     assert_eq!(store.unknown_learners(&[]).await.unwrap(), Vec::<String>::new());
     // Two corrections stamped with the same millisecond both count.
     let renamed = LearnerRecord { given_name: "Fin".into(), ..finn.clone() };
