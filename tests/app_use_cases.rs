@@ -114,7 +114,10 @@ async fn uploads_are_checked_stored_once_and_answered_by_outcome() {
 
     let ghost = "0192f0c4-4b1e-7c3a-9d2e-1234567890ab";
     let unknown = photos::upload(&f.app, &tutor, upload_of(1, &[ghost], "")).await;
-    assert!(matches!(&unknown, Err(AppError::UnknownLearners(ids)) if ids == &[ghost.to_string()]), "{unknown:?}");
+    assert!(
+        matches!(&unknown, Err(AppError::UnknownLearners { named, more: 0 }) if named == &[ghost.to_string()]),
+        "{unknown:?}"
+    );
 
     let first = created(photos::upload(&f.app, &tutor, upload_of(1, &[&amira], "Robotics day")).await.unwrap());
     assert_eq!(first.photo.status[&Purpose::Website].state, State::Held, "no consent yet");

@@ -29,6 +29,26 @@ pub const MAX_TAGS: usize = 30;
 pub const MAX_TEXT: usize = 2_000;
 /// Longest accepted tag, in characters.
 pub const MAX_TAG: usize = 200;
+/// Most learners named on one photo: a class photo fits; the ids are checked in one query.
+pub const MAX_LEARNERS: usize = 100;
+
+/// Refuses a photo with more than [`MAX_TAGS`] tags. The HTTP adapter calls it as each tag of a
+/// form arrives, so a form of millions of tags is refused at the 31st, not after it was read.
+pub fn check_tag_count(count: usize) -> Result<(), AppError> {
+    if count > MAX_TAGS {
+        return Err(AppError::invalid_field("tags", format!("at most {MAX_TAGS} tags")));
+    }
+    Ok(())
+}
+
+/// Refuses a photo naming more than [`MAX_LEARNERS`] learners, before any id is looked up; called
+/// as ids arrive like [`check_tag_count`].
+pub fn check_learner_count(count: usize) -> Result<(), AppError> {
+    if count > MAX_LEARNERS {
+        return Err(AppError::invalid_field("learner_ids", format!("at most {MAX_LEARNERS} learners on one photo")));
+    }
+    Ok(())
+}
 
 /// An upload as the tutor sent it: the file and the form's fields, before any check.
 #[derive(Debug, Clone, Default)]
@@ -67,6 +87,7 @@ struct CheckedForm {
 /// Ids as sent, parsed to their canonical form: something that cannot be one of our ids names no
 /// learner on record.
 fn learner_ids(raw: Vec<String>) -> Result<Vec<String>, AppError> {
+    check_learner_count(raw.len())?;
     let mut ids = Vec::with_capacity(raw.len());
     let mut bad = Vec::new();
     for id in raw {
@@ -98,9 +119,7 @@ fn purposes(mut purposes: Vec<Purpose>) -> Result<Vec<Purpose>, AppError> {
 /// Tags trimmed and bounded, empty ones dropped, every repeat dropped (not only adjacent ones),
 /// the tutor's order kept.
 fn tags(tags: Vec<String>) -> Result<Vec<String>, AppError> {
-    if tags.len() > MAX_TAGS {
-        return Err(AppError::invalid_field("tags", format!("at most {MAX_TAGS} tags")));
-    }
+    check_tag_count(tags.len())?;
     let mut seen = HashSet::new();
     let mut clean = Vec::with_capacity(tags.len());
     for tag in tags {
@@ -120,13 +139,14 @@ impl Upload {
             title: input::free_text("title", std::mem::take(&mut self.title), MAX_TEXT)?,
             tags: tags(std::mem::take(&mut self.tags))?,
             // A form field is text first: control characters in it are a malformed form, before
-            // any of it is read as ids.
-            learner_ids: learner_ids(
+            // any of it is read as ids. Counted before that, so a long list costs nothing more.
+            learner_ids: learner_ids({
+                check_learner_count(self.learner_ids.len())?;
                 std::mem::take(&mut self.learner_ids)
                     .into_iter()
                     .map(|id| input::free_text("learner_ids", id, MAX_TEXT))
-                    .collect::<Result<_, _>>()?,
-            )?,
+                    .collect::<Result<_, _>>()?
+            })?,
             all_tagged: self.all_tagged,
             purposes: purposes(std::mem::take(&mut self.purposes))?,
         })

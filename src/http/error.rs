@@ -87,7 +87,9 @@ impl From<AppError> for ApiError {
                     None => error,
                 }
             }
-            AppError::UnknownLearners(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_learner", message),
+            AppError::UnknownLearners { .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_learner", message)
+            }
             AppError::NotAGuardian => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "not_a_guardian", message),
             AppError::BadLines(errors) => {
                 let listed: Vec<_> =
