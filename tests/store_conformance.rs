@@ -596,6 +596,16 @@ async fn learners_version_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
         .await
         .unwrap();
     assert_eq!(store.learners_version().await.unwrap(), v0 + 1);
+    // Many ids at once (more than one batch of the IN list), one of them on record: every other
+    // one comes back, in the order sent, and quotes or commas in an id are only data.
+    let mut many: Vec<String> = (0..2_500).map(|i| format!("0192f0c4-0000-7000-8000-{i:012}")).collect();
+    many.insert(1_234, finn.id.clone());
+    many.push("x', 'y".into());
+    let unknown = store.unknown_learners(&many).await.unwrap();
+    let expected: Vec<String> = many.iter().filter(|id| **id != finn.id).cloned().collect();
+    assert_eq!(unknown, expected);
+    assert_eq!(store.unknown_learners(std::slice::from_ref(&finn.id)).await.unwrap(), Vec::<String>::new());
+    assert_eq!(store.unknown_learners(&[]).await.unwrap(), Vec::<String>::new());
     // Two corrections stamped with the same millisecond both count.
     let renamed = LearnerRecord { given_name: "Fin".into(), ..finn.clone() };
     let correct = |l: &LearnerRecord| AuditDraft::new("admin", AuditAction::LearnerCorrected, &l.id, json!({}));

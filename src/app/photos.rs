@@ -14,9 +14,14 @@ use crate::policy::names::NameIndex;
 use crate::policy::{self, Purpose};
 use crate::store::{now_ms, AuditAction, AuditDraft, PhotoRecord, Role, StoreError};
 
-/// Who may upload photos: tutors, and safeguarding leads. The HTTP adapter checks it before it
-/// reads an upload's body, so a refused upload is audited and its body discarded, not buffered.
+/// Who may upload photos and see and edit them (a tutor their own, a safeguarding lead all). The
+/// HTTP adapter checks it before it reads an upload's body, so a refused upload is audited and
+/// its body discarded, not buffered.
 pub const UPLOADERS: &[Role] = &[Role::Tutor, Role::Admin];
+/// Who may have an image: safeguarding leads always, marketing while it is released.
+pub const IMAGE_READERS: &[Role] = &[Role::Admin, Role::Marketing];
+/// Who reviews the photos on hold: safeguarding leads.
+pub const REVIEWERS: &[Role] = &[Role::Admin];
 
 /// Most tags on one photo.
 pub const MAX_TAGS: usize = 30;
@@ -24,6 +29,26 @@ pub const MAX_TAGS: usize = 30;
 pub const MAX_TEXT: usize = 2_000;
 /// Longest accepted tag, in characters.
 pub const MAX_TAG: usize = 200;
+/// Most learners named on one photo: a class photo fits; the ids are checked in one query.
+pub const MAX_LEARNERS: usize = 100;
+
+/// Refuses a photo with more than [`MAX_TAGS`] tags. The HTTP adapter calls it as each tag of a
+/// form arrives, so a form of millions of tags is refused at the 31st, not after it was read.
+pub fn check_tag_count(count: usize) -> Result<(), AppError> {
+    if count > MAX_TAGS {
+        return Err(AppError::invalid_field("tags", format!("at most {MAX_TAGS} tags")));
+    }
+    Ok(())
+}
+
+/// Refuses a photo naming more than [`MAX_LEARNERS`] learners, before any id is looked up; called
+/// as ids arrive like [`check_tag_count`].
+pub fn check_learner_count(count: usize) -> Result<(), AppError> {
+    if count > MAX_LEARNERS {
+        return Err(AppError::invalid_field("learner_ids", format!("at most {MAX_LEARNERS} learners on one photo")));
+    }
+    Ok(())
+}
 
 /// An upload as the tutor sent it: the file and the form's fields, before any check.
 #[derive(Debug, Clone, Default)]
@@ -62,6 +87,7 @@ struct CheckedForm {
 /// Ids as sent, parsed to their canonical form: something that cannot be one of our ids names no
 /// learner on record.
 fn learner_ids(raw: Vec<String>) -> Result<Vec<String>, AppError> {
+    check_learner_count(raw.len())?;
     let mut ids = Vec::with_capacity(raw.len());
     let mut bad = Vec::new();
     for id in raw {
@@ -93,9 +119,7 @@ fn purposes(mut purposes: Vec<Purpose>) -> Result<Vec<Purpose>, AppError> {
 /// Tags trimmed and bounded, empty ones dropped, every repeat dropped (not only adjacent ones),
 /// the tutor's order kept.
 fn tags(tags: Vec<String>) -> Result<Vec<String>, AppError> {
-    if tags.len() > MAX_TAGS {
-        return Err(AppError::invalid_field("tags", format!("at most {MAX_TAGS} tags")));
-    }
+    check_tag_count(tags.len())?;
     let mut seen = HashSet::new();
     let mut clean = Vec::with_capacity(tags.len());
     for tag in tags {
@@ -115,13 +139,14 @@ impl Upload {
             title: input::free_text("title", std::mem::take(&mut self.title), MAX_TEXT)?,
             tags: tags(std::mem::take(&mut self.tags))?,
             // A form field is text first: control characters in it are a malformed form, before
-            // any of it is read as ids.
-            learner_ids: learner_ids(
+            // any of it is read as ids. Counted before that, so a long list costs nothing more.
+            learner_ids: learner_ids({
+                check_learner_count(self.learner_ids.len())?;
                 std::mem::take(&mut self.learner_ids)
                     .into_iter()
                     .map(|id| input::free_text("learner_ids", id, MAX_TEXT))
-                    .collect::<Result<_, _>>()?,
-            )?,
+                    .collect::<Result<_, _>>()?
+            })?,
             all_tagged: self.all_tagged,
             purposes: purposes(std::mem::take(&mut self.purposes))?,
         })
@@ -383,7 +408,7 @@ async fn lookalikes_of_refusals(app: &App, phash: &media::PerceptualHash) -> Res
 /// A photo the actor may see, by an id as given in a path: admins see all, tutors their own (a
 /// tutor asking for someone else's photo learns nothing about whether it exists); others may not.
 pub async fn visible(app: &App, actor: &Actor, id: &str) -> Result<PhotoRecord, AppError> {
-    actor.require(&[Role::Tutor, Role::Admin])?;
+    actor.require(UPLOADERS)?;
     let id = input::path_id(id, "photo")?;
     let photo = app.store.photo(&id).await?.ok_or(AppError::NotFound("photo"))?;
     if actor.is(Role::Tutor) && photo.uploaded_by != actor.token_id {
@@ -409,7 +434,7 @@ pub async fn show(app: &App, actor: &Actor, id: &str) -> Result<ShownPhoto, AppE
 
 /// The photos the actor uploaded, newest first, at most `limit`, with statuses true now.
 pub async fn uploaded_by_me(app: &App, actor: &Actor, limit: i64) -> Result<Vec<PhotoRecord>, AppError> {
-    actor.require(&[Role::Tutor, Role::Admin])?;
+    actor.require(UPLOADERS)?;
     let photos = app.store.photos_uploaded_by(&actor.token_id, limit).await?;
     let ids: Vec<String> = photos.iter().map(|p| p.id.clone()).collect();
     let changed = !app.store.reevaluate(&ids, app.evaluation("system").await?).await?.is_empty();
@@ -555,7 +580,7 @@ pub struct Image {
 /// may see the thumbnail of a photo whose takedown is owed (never the image itself), to recognise
 /// what to take down.
 pub async fn image(app: &App, actor: &Actor, id: &str, rendition: Rendition) -> Result<Image, AppError> {
-    actor.require(&[Role::Admin, Role::Marketing])?;
+    actor.require(IMAGE_READERS)?;
     let id = input::path_id(id, "photo")?;
     let photo = app.store.photo(&id).await?.ok_or(AppError::NotFound("photo"))?;
     let thumb = rendition == Rendition::Thumb;
@@ -676,6 +701,6 @@ async fn still_released(app: &App, actor: &Actor, photo_id: &str) -> Result<(), 
 /// Photos with at least one purpose held, newest first, at most `limit`: the safeguarding lead's
 /// review list.
 pub async fn held(app: &App, actor: &Actor, limit: i64) -> Result<Vec<PhotoRecord>, AppError> {
-    actor.require(&[Role::Admin])?;
+    actor.require(REVIEWERS)?;
     Ok(app.store.held_photos(limit).await?)
 }

@@ -2,10 +2,11 @@
 //! fingerprints stay, so a re-upload is recognised), the periodic retry of a deletion that failed,
 //! and the sweep of objects no photo refers to.
 //!
-//! The rule that decides *which* images a "no" makes unusable is the store's, applied inside the
-//! transaction that marks them deleted (`retire_images_of`, which takes every twin along); here the
-//! objects go once that has committed. Each photo owns its objects (keyed by its id), so deleting
-//! them can never take an image from another photo, nor race an upload of the same bytes.
+//! Which images a "no" makes unusable is `policy::retention::image_unusable`; the store applies it
+//! in the transaction that marks them deleted (`retire_images_of`, run right after the "no" has
+//! committed, which takes every twin along), and here the objects go once that has committed in
+//! turn. Each photo owns its objects (keyed by its id), so deleting them can never take an image
+//! from another photo, nor race an upload of the same bytes.
 
 use std::time::Duration;
 

@@ -28,11 +28,6 @@ impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError { status, code, message: message.into(), detail: None }
     }
-    /// The same error under another code.
-    pub fn with_code(mut self, code: &'static str) -> Self {
-        self.code = code;
-        self
-    }
     /// The same error with machine-readable `detail` added to its body.
     pub fn with_detail(mut self, detail: serde_json::Value) -> Self {
         self.detail = Some(detail);
@@ -41,10 +36,6 @@ impl ApiError {
     /// 401: no valid token.
     pub fn unauthorized() -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "send a valid token as 'Authorization: Bearer <token>'")
-    }
-    /// 403: a valid token of the wrong role.
-    pub fn forbidden(needed: &str) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", format!("this needs the {needed} role"))
     }
     /// 404.
     pub fn not_found(what: &str) -> Self {
@@ -96,7 +87,9 @@ impl From<AppError> for ApiError {
                     None => error,
                 }
             }
-            AppError::UnknownLearners(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_learner", message),
+            AppError::UnknownLearners { .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_learner", message)
+            }
             AppError::NotAGuardian => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "not_a_guardian", message),
             AppError::BadLines(errors) => {
                 let listed: Vec<_> =

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use axum::extract::FromRef;
 use tokio::sync::Semaphore;
 
 use super::rate_limit::{self, WithdrawLimiter};
@@ -39,11 +38,5 @@ impl HttpState {
     /// cannot grow without bound; the maintenance loop calls it.
     pub fn forget_idle_clients(&self) {
         self.withdraw_limiter.retain_recent();
-    }
-}
-
-impl FromRef<HttpState> for App {
-    fn from_ref(state: &HttpState) -> App {
-        state.app.clone()
     }
 }
