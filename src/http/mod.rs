@@ -4,6 +4,7 @@
 
 mod audit;
 mod auth;
+pub mod conn;
 mod consents;
 mod error;
 mod json;
@@ -14,6 +15,7 @@ mod photos;
 mod queue;
 mod rate_limit;
 pub mod session;
+pub mod slots;
 mod state;
 mod withdraw;
 
