@@ -14,7 +14,8 @@ address, and a parent has an address of their own):
   stalled   --stalled uploads, one per tutor token, that send 4 KiB of a 20 MB body and wait
             (restarted when closed)
   junk      --junk clients at once, half sending unauthenticated 10 MiB learner imports that stop
-            one byte short, half sending multipart uploads of 30 MB of one-letter `tags` fields
+            one byte short, half sending multipart uploads of 30 MB of `tags` fields (comma lists of
+            one-letter tags, about 15 million in all)
             (each restarted when answered or closed)
 
 For each it prints the server's peak resident memory during the phase (VmRSS sampled every 50 ms),
@@ -200,7 +201,9 @@ def stalled_upload(port, tokens):
 
 
 IMPORT_BYTES = 10 << 20
-TAG_FIELD = b'--XyZ\r\nContent-Disposition: form-data; name="tags"\r\n\r\na\r\n'
+# Fields just under the upload form's 8000-byte field cap, each a comma list of 4000 one-letter tags:
+# about 15 million tags in 30 MB, the shape of issue 12's item 3.
+TAG_FIELD = b'--XyZ\r\nContent-Disposition: form-data; name="tags"\r\n\r\n' + b"a," * 3999 + b"a\r\n"
 TAGS_BODY = TAG_FIELD * (30_000_000 // len(TAG_FIELD)) + b"--XyZ--\r\n"
 
 
@@ -250,6 +253,7 @@ def upload_probe(port, token, photo):
         return "no photo to upload"
     boundary = "Pr0be"
     body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="purposes"\r\n\r\nwebsite\r\n'
         f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="p.jpg"\r\n'
         "Content-Type: image/jpeg\r\n\r\n"
     ).encode() + photo + f"\r\n--{boundary}--\r\n".encode()
@@ -290,7 +294,7 @@ def main():
     server = subprocess.Popen(
         ["prlimit", f"--nofile={args.nofile}:{args.nofile}", "--", args.binary, "--data", data, "serve",
          "--listen", f"{HOST}:{port}"],
-        stdout=subprocess.PIPE, env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True,
     )
     try:
         admin = None
