@@ -57,6 +57,25 @@ impl ApiError {
     pub fn busy() -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "too many uploads at once; try again in a few seconds")
     }
+    /// 408: a request body stalled longer than `timeout`, or arrived slower than `min_rate` bytes
+    /// per second after it.
+    pub fn body_timeout(timeout: std::time::Duration, min_rate: u64) -> Self {
+        let rate = if min_rate > 0 { format!(" or averaged under {min_rate} bytes per second") } else { String::new() };
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            format!("the request body stopped for more than {} seconds{rate}; send it again", timeout.as_secs()),
+        )
+    }
+    /// 429: this token already has `per_token` uploads being received; it may send the next when
+    /// one of them is done (after the `Retry-After` seconds).
+    pub fn too_many_uploads(per_token: usize) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_uploads",
+            format!("this token already has {per_token} uploads being received; send the next when one is done"),
+        )
+    }
     /// 500: our fault. The detail goes to the log, not to the client.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(error = %detail, "internal error");
@@ -161,7 +180,7 @@ impl IntoResponse for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
         }
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        if self.status == StatusCode::SERVICE_UNAVAILABLE || self.status == StatusCode::TOO_MANY_REQUESTS {
             response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
         }
         response

@@ -5,6 +5,7 @@
 mod audit;
 mod auth;
 mod body;
+pub mod conn;
 mod consents;
 mod error;
 mod json;
@@ -15,6 +16,7 @@ mod photos;
 mod queue;
 mod rate_limit;
 pub mod session;
+pub mod slots;
 mod state;
 mod withdraw;
 

@@ -12,6 +12,7 @@ use bytes::BytesMut;
 use serde::Serialize;
 
 use super::error::ApiError;
+use super::slots::NoSlot;
 use super::state::HttpState;
 use crate::app::photos::{NameCheck, PhotoEdit, Rendition, ShownPhoto, Upload, Uploaded};
 use crate::app::{self, Actor, AppError};
@@ -274,22 +275,26 @@ pub async fn upload(
             return Err(e);
         }
     };
-    // Bodies are buffered whole before scrubbing: bound how many are being received at once, so
-    // memory is at most about `upload_concurrency × max_bytes`. A short wait absorbs a burst;
-    // beyond it the client is told to come back (503 with Retry-After) rather than queued without
-    // limit, holding its connection and our memory.
-    let permit = match tokio::time::timeout(UPLOAD_QUEUE_WAIT, state.upload_permits.clone().acquire_owned()).await {
-        Ok(Ok(permit)) => permit,
-        Ok(Err(e)) => return Err(ApiError::internal(e)),
-        Err(_) => {
-            let e = ApiError::from(AppError::Busy);
+    // Bodies are buffered whole before scrubbing: bound how many are being received at once, in
+    // all and per token, so memory is at most about `upload_concurrency × max_bytes` and one
+    // token cannot hold every slot. A short wait absorbs a burst; beyond it the client is told to
+    // come back (503 `busy`, or 429 when its own token holds its share, both with Retry-After)
+    // rather than queued without limit, holding its connection and our memory.
+    let slot = match state.upload_slots.acquire(&caller.token_id, UPLOAD_QUEUE_WAIT).await {
+        Ok(slot) => slot,
+        Err(no_slot) => {
+            let e = match no_slot {
+                NoSlot::Busy => ApiError::from(AppError::Busy),
+                NoSlot::TokenAtLimit(per_token) => ApiError::too_many_uploads(per_token),
+            };
+            // Load, not misuse: counted, not audited.
             app::photos::record_rejection(&state.app, None, e.code).await;
             drain(multipart).await;
             return Err(e);
         }
     };
     let result = receive(&state, &caller, multipart).await;
-    drop(permit);
+    drop(slot);
     if let Err(e) = &result {
         if e.status.is_client_error() {
             app::photos::record_rejection(&state.app, Some(&caller), e.code).await;
@@ -298,7 +303,8 @@ pub async fn upload(
     result
 }
 
-/// How long an upload waits for a free receiving slot before it is answered 503 `busy`.
+/// How long an upload waits for a free receiving slot (and for its token's share of them) before
+/// it is answered 503 `busy` (or 429 `too_many_uploads`).
 const UPLOAD_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Reads a refused upload's (size-limited) body to its end and drops it, a chunk at a time, so

@@ -121,6 +121,7 @@ pub async fn settings(db: Db, blobs: Blobs, data_dir: PathBuf) -> Settings {
         rules: Default::default(),
         organisation_name: None,
         organisation_contact: None,
+        connections: Default::default(),
     }
 }
 
