@@ -31,6 +31,11 @@ pub struct Settings {
     pub limits: Limits,
     /// How many uploads are scrubbed at once (default: the number of cores).
     pub scrub_concurrency: usize,
+    /// Memory, in MiB, that decoding images (uploads and renditions) may take at once across the
+    /// process (default 512). Each decode reserves its estimate from the header's pixel count
+    /// before it starts, so big images queue instead of stacking up; one larger than the whole
+    /// budget runs alone.
+    pub memory_budget_mib: usize,
     /// With a shared database or object store, orphaned objects younger than this survive the
     /// start-up sweep (another replica may be about to commit their rows) until a sweep this long
     /// after start. With SQLite and the local file system the start-up sweep spares nothing: one
@@ -51,6 +56,43 @@ pub struct Settings {
     /// How to reach the organisation with questions (an email address or phone number), shown on
     /// the withdrawal page.
     pub organisation_contact: Option<String>,
+    /// How long clients may take and how many connections may be open.
+    pub connections: Connections,
+}
+
+/// What a client may cost the server in connections and time: a client that opens connections and
+/// sends nothing, or sends a body a byte at a time, must not shut out a parent withdrawing consent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Connections {
+    /// How long a client has to send a request's headers, from the moment the server waits for
+    /// them (the connection opened, or the previous response was sent). Default 10 s.
+    pub header_timeout: Duration,
+    /// How long a kept-alive connection may wait for its next request before it is closed (at most
+    /// the header timeout, which also applies). Default 5 s.
+    pub idle_timeout: Duration,
+    /// The longest a request body may go without sending a byte. Default 30 s.
+    pub body_timeout: Duration,
+    /// The slowest average a request body may arrive at once its first `body_timeout` has passed,
+    /// in bytes per second (0: no minimum). Default 1024: far below any phone signal, far above a
+    /// client that drips a byte now and then to hold an upload slot.
+    pub min_body_rate: u64,
+    /// At most this many connections are open at once; `None`: as many as the open-file limit
+    /// allows after a reserve for the database, objects and scrubbing (see
+    /// `http::conn::connection_cap`). Beyond it, the connections waiting longest for their
+    /// headers are closed to let new ones in.
+    pub max_connections: Option<usize>,
+}
+
+impl Default for Connections {
+    fn default() -> Connections {
+        Connections {
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(5),
+            body_timeout: Duration::from_secs(30),
+            min_body_rate: 1024,
+            max_connections: None,
+        }
+    }
 }
 
 /// The default port of [`Settings::metrics_listen`], which listens on loopback unless told
@@ -86,11 +128,13 @@ impl fmt::Debug for Settings {
             .field("s3", &self.s3)
             .field("limits", &self.limits)
             .field("scrub_concurrency", &self.scrub_concurrency)
+            .field("memory_budget_mib", &self.memory_budget_mib)
             .field("sweep_grace", &self.sweep_grace)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("public_url", &self.public_url)
             .field("maintenance_interval", &self.maintenance_interval)
             .field("rules", &self.rules)
+            .field("connections", &self.connections)
             .finish()
     }
 }
@@ -151,6 +195,8 @@ pub struct FileSettings {
     pub limits: Option<Limits>,
     /// See [`Settings::scrub_concurrency`].
     pub scrub_concurrency: Option<usize>,
+    /// See [`Settings::memory_budget_mib`].
+    pub memory_budget_mib: Option<usize>,
     /// See [`Settings::sweep_grace`], in seconds.
     pub sweep_grace_seconds: Option<u64>,
     /// See [`Settings::shutdown_grace`], in seconds.
@@ -165,6 +211,16 @@ pub struct FileSettings {
     pub organisation_name: Option<String>,
     /// See [`Settings::organisation_contact`].
     pub organisation_contact: Option<String>,
+    /// See [`Connections::header_timeout`], in seconds.
+    pub header_timeout_seconds: Option<u64>,
+    /// See [`Connections::idle_timeout`], in seconds.
+    pub idle_timeout_seconds: Option<u64>,
+    /// See [`Connections::body_timeout`], in seconds.
+    pub body_timeout_seconds: Option<u64>,
+    /// See [`Connections::min_body_rate`], in bytes per second.
+    pub min_body_bytes_per_second: Option<u64>,
+    /// See [`Connections::max_connections`].
+    pub max_connections: Option<usize>,
 }
 
 /// Settings given on the command line or in the environment; each overrides the file.
@@ -223,6 +279,22 @@ pub struct Overrides {
     /// How to contact the organisation, for the withdrawal page.
     #[arg(long, env = "CONSENTGATE_ORGANISATION_CONTACT", global = true)]
     pub organisation_contact: Option<String>,
+    /// Seconds a client has to send a request's headers (default 10).
+    #[arg(long, env = "CONSENTGATE_HEADER_TIMEOUT_SECONDS", global = true)]
+    pub header_timeout_seconds: Option<u64>,
+    /// Seconds a kept-alive connection may wait for its next request (default 5).
+    #[arg(long, env = "CONSENTGATE_IDLE_TIMEOUT_SECONDS", global = true)]
+    pub idle_timeout_seconds: Option<u64>,
+    /// Seconds a request body may go without sending a byte (default 30).
+    #[arg(long, env = "CONSENTGATE_BODY_TIMEOUT_SECONDS", global = true)]
+    pub body_timeout_seconds: Option<u64>,
+    /// Slowest average rate of a request body after its first body timeout, in bytes per second
+    /// (default 1024; 0 for none).
+    #[arg(long, env = "CONSENTGATE_MIN_BODY_BYTES_PER_SECOND", global = true)]
+    pub min_body_bytes_per_second: Option<u64>,
+    /// Most connections open at once (default: what the open-file limit allows, less a reserve).
+    #[arg(long, env = "CONSENTGATE_MAX_CONNECTIONS", global = true)]
+    pub max_connections: Option<usize>,
 }
 
 /// Why settings could not be resolved.
@@ -256,6 +328,7 @@ impl Settings {
             Some(path) => load_file(path)?,
             None => FileSettings::default(),
         };
+        let connections = connections(overrides, &file)?;
         let mut s3 = file.s3;
         let o = overrides;
         let any_s3_flag = o.s3_endpoint.is_some()
@@ -316,12 +389,14 @@ impl Settings {
             s3,
             limits: limits_from_env(file.limits.unwrap_or_default(), |name| std::env::var(name).ok())?,
             scrub_concurrency: file.scrub_concurrency.unwrap_or(cores).max(1),
+            memory_budget_mib: memory_budget_mib(file.memory_budget_mib, |name| std::env::var(name).ok())?,
             sweep_grace: Duration::from_secs(overrides.sweep_grace_seconds.or(file.sweep_grace_seconds).unwrap_or(600)),
             organisation_name: non_blank(overrides.organisation_name.clone().or(file.organisation_name)),
             organisation_contact: non_blank(overrides.organisation_contact.clone().or(file.organisation_contact)),
             shutdown_grace: Duration::from_secs(
                 overrides.shutdown_grace_seconds.or(file.shutdown_grace_seconds).unwrap_or(30),
             ),
+            connections,
         };
         Ok(settings)
     }
@@ -346,6 +421,37 @@ impl Settings {
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("consentgate.db").display()))
     }
+}
+
+/// The connection settings: flags and environment over the file over [`Connections::default`].
+fn connections(o: &Overrides, file: &FileSettings) -> Result<Connections, ConfigError> {
+    let default = Connections::default();
+    let seconds = |flag: Option<u64>, file: Option<u64>, default: Duration, name: &str| match flag.or(file) {
+        None => Ok(default),
+        Some(0) => Err(ConfigError::Invalid(format!("{name} must be at least 1 second"))),
+        Some(s) => Ok(Duration::from_secs(s)),
+    };
+    let header_timeout = seconds(
+        o.header_timeout_seconds,
+        file.header_timeout_seconds,
+        default.header_timeout,
+        "header_timeout_seconds",
+    )?;
+    let idle_timeout =
+        seconds(o.idle_timeout_seconds, file.idle_timeout_seconds, default.idle_timeout, "idle_timeout_seconds")?;
+    let body_timeout =
+        seconds(o.body_timeout_seconds, file.body_timeout_seconds, default.body_timeout, "body_timeout_seconds")?;
+    let max_connections = o.max_connections.or(file.max_connections);
+    if max_connections == Some(0) {
+        return Err(ConfigError::Invalid("max_connections must be at least 1".into()));
+    }
+    Ok(Connections {
+        header_timeout,
+        idle_timeout,
+        body_timeout,
+        min_body_rate: o.min_body_bytes_per_second.or(file.min_body_bytes_per_second).unwrap_or(default.min_body_rate),
+        max_connections,
+    })
 }
 
 /// A text setting, trimmed; an empty one counts as not set.
@@ -387,6 +493,18 @@ fn load_file(path: &Path) -> Result<FileSettings, ConfigError> {
     toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.into(), source })
 }
 
+/// The decode memory budget: `CONSENTGATE_MEMORY_BUDGET_MIB`, else the file's key, else 512 MiB;
+/// at least 16 MiB, so a budget typed in bytes by mistake cannot stop every decode.
+fn memory_budget_mib(file: Option<usize>, env: impl Fn(&str) -> Option<String>) -> Result<usize, ConfigError> {
+    let from_env = match env("CONSENTGATE_MEMORY_BUDGET_MIB") {
+        Some(v) => Some(v.trim().parse::<usize>().map_err(|_| {
+            ConfigError::Invalid(format!("CONSENTGATE_MEMORY_BUDGET_MIB={v:?} is not a number of MiB"))
+        })?),
+        None => None,
+    };
+    Ok(from_env.or(file).unwrap_or(512).max(16))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -399,6 +517,23 @@ mod tests {
         assert_eq!(s.metrics_listen.to_string(), "127.0.0.1:9464");
         assert!(s.database_url.is_none() && s.s3.is_none());
         assert_eq!(s.effective_database_url(), "sqlite://data/consentgate.db");
+        assert_eq!(s.connections, Connections::default());
+    }
+
+    #[test]
+    fn connection_settings_come_from_the_file_and_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "header_timeout_seconds = 4\nmax_connections = 100\nmin_body_bytes_per_second = 0\n")
+            .unwrap();
+        let o = Overrides { config: Some(path), body_timeout_seconds: Some(7), ..Default::default() };
+        let c = Settings::resolve(&o).unwrap().connections;
+        assert_eq!(c.header_timeout, Duration::from_secs(4));
+        assert_eq!(c.body_timeout, Duration::from_secs(7));
+        assert_eq!(c.idle_timeout, Connections::default().idle_timeout);
+        assert_eq!((c.max_connections, c.min_body_rate), (Some(100), 0));
+        let err = Settings::resolve(&Overrides { header_timeout_seconds: Some(0), ..Default::default() }).unwrap_err();
+        assert!(err.to_string().contains("header_timeout_seconds"), "{err}");
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Object storage behind one interface: the local file system (default `DATA/objects`) or any
-//! S3-compatible store, both through the `object_store` crate. Keys are content ids
-//! (`photos/<blake3>.<ext>`), never names.
+//! S3-compatible store, both through the `object_store` crate. Keys are ids, never names: a photo's
+//! scrubbed image is `photos/<photo id>.<ext>` (one object per photo, so deleting it is final and no
+//! other photo can need it; photos stored before 0.9 kept `photos/<blake3>.<ext>`), and its derived
+//! renditions sit beside it as `<image key>.thumb.jpg` and `<image key>.web.jpg`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -39,6 +41,9 @@ pub struct Objects {
 /// Where photos live inside the store.
 pub const PHOTO_PREFIX: &str = "photos";
 
+/// The renditions derived from a stored image and kept beside it.
+pub const RENDITIONS: [&str; 2] = ["thumb", "web"];
+
 impl Objects {
     /// Opens the store the settings select.
     pub fn open(settings: &Settings) -> Result<Objects, ObjectError> {
@@ -75,9 +80,33 @@ impl Objects {
         &self.description
     }
 
-    /// The key of a photo's scrubbed image.
-    pub fn photo_key(blake3: &str, extension: &str) -> String {
-        format!("{PHOTO_PREFIX}/{blake3}.{extension}")
+    /// The key of a photo's scrubbed image: the photo's own id, never its content's hash, so two
+    /// photos of the same bytes never share an object and deleting one photo's image cannot leave
+    /// a copy behind for the other, nor remove an image a concurrent upload has just written.
+    pub fn photo_key(photo_id: &str, extension: &str) -> String {
+        format!("{PHOTO_PREFIX}/{photo_id}.{extension}")
+    }
+
+    /// The key of a rendition (`thumb`, `web`) derived from the image stored under `image_key`.
+    pub fn rendition_key(image_key: &str, rendition: &str) -> String {
+        format!("{image_key}.{rendition}.jpg")
+    }
+
+    /// Every key that holds some form of the image stored under `image_key`: the image and each
+    /// derived rendition. Deleting an image deletes all of them.
+    pub fn image_keys(image_key: &str) -> Vec<String> {
+        let mut keys = vec![image_key.to_string()];
+        keys.extend(RENDITIONS.iter().map(|r| Objects::rendition_key(image_key, r)));
+        keys
+    }
+
+    /// The key of the image a stored key belongs to: a rendition's image, or the key itself. The
+    /// orphan sweep keeps a rendition exactly as long as its image is in use.
+    pub fn image_key_of(key: &str) -> &str {
+        RENDITIONS
+            .iter()
+            .find_map(|r| key.strip_suffix(".jpg").and_then(|k| k.strip_suffix(r)).and_then(|k| k.strip_suffix('.')))
+            .unwrap_or(key)
     }
 
     /// Stores `bytes` under `key` (the local backend writes a temporary file and renames it).
@@ -148,5 +177,20 @@ impl Objects {
             }
         }
         Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renditions_belong_to_their_image() {
+        let image = Objects::photo_key("0192f0c4-0000-7000-8000-00000000000a", "png");
+        assert_eq!(Objects::image_keys(&image).len(), 3);
+        for key in Objects::image_keys(&image) {
+            assert_eq!(Objects::image_key_of(&key), image, "{key}");
+        }
+        assert_eq!(Objects::image_key_of("photos/abc.jpg"), "photos/abc.jpg");
     }
 }

@@ -232,35 +232,54 @@ pub async fn maintain(state: HttpState, shutdown: impl std::future::Future<Outpu
 /// for at most [`Settings::shutdown_grace`]: after that the server returns anyway, so a client
 /// that stalls mid-request cannot keep the process alive. Whatever was cut off is safe: an object
 /// without its row is swept at the next start.
+///
+/// Connections are served under [`crate::config::Connections`]' timeouts and cap (see
+/// [`http::conn`]); the soft open-file limit is raised to the hard one first, and the cap kept
+/// below it.
 pub async fn serve(
     state: HttpState,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let grace = state.app.settings.shutdown_grace;
-    let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
-    let shutdown = async move {
-        shutdown.await;
-        let _ = signalled_tx.send(());
-    };
-    // The peer address keys the withdrawal pages' rate limit.
-    let server =
-        axum::serve(listener, http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>())
-            .with_graceful_shutdown(shutdown);
-    let deadline = async move {
-        match signalled_rx.await {
-            Ok(()) => tokio::time::sleep(grace).await,
-            // The server ended without a signal (an error): it is returning by itself.
-            Err(_) => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        result = std::future::IntoFuture::into_future(server) => result,
-        () = deadline => {
-            tracing::warn!(grace_seconds = grace.as_secs(), "requests still running at the shutdown deadline were cut off");
-            Ok(())
+    let settings = state.app.settings.clone();
+    let open_files = raise_open_file_limit();
+    let configured = settings.connections.max_connections;
+    let cap = http::conn::connection_cap(open_files, configured);
+    if configured.is_some_and(|c| c > cap) {
+        tracing::warn!(max_connections = cap, open_files, "max_connections lowered to what the open-file limit allows");
+    }
+    tracing::info!(max_connections = cap, open_files, "connections");
+    http::conn::serve(http::router(state), listener, &settings.connections, cap, settings.shutdown_grace, shutdown)
+        .await;
+    Ok(())
+}
+
+/// Raises the soft limit on open files to the hard one, so connections are bounded by the cap
+/// rather than by a low default (often 1024), and returns the soft limit now in effect; `None`
+/// when it cannot be read.
+#[cfg(unix)]
+#[allow(clippy::unnecessary_cast, clippy::useless_conversion)] // rlim_t is u64 on Linux, not everywhere
+pub fn raise_open_file_limit() -> Option<u64> {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes into the struct it is given, which lives on this stack frame.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return None;
+    }
+    if limit.rlim_cur < limit.rlim_max {
+        let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
+        // SAFETY: setrlimit only reads the struct. Where the hard limit is "unlimited" (macOS) it
+        // fails, and the soft limit stays as it was.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            limit.rlim_cur = limit.rlim_max;
         }
     }
+    Some(limit.rlim_cur as u64)
+}
+
+/// Raises the soft limit on open files where there is one; elsewhere there is nothing to raise.
+#[cfg(not(unix))]
+pub fn raise_open_file_limit() -> Option<u64> {
+    None
 }
 
 /// Completes on SIGTERM or Ctrl-C.

@@ -114,7 +114,10 @@ async fn uploads_are_checked_stored_once_and_answered_by_outcome() {
 
     let ghost = "0192f0c4-4b1e-7c3a-9d2e-1234567890ab";
     let unknown = photos::upload(&f.app, &tutor, upload_of(1, &[ghost], "")).await;
-    assert!(matches!(&unknown, Err(AppError::UnknownLearners(ids)) if ids == &[ghost.to_string()]), "{unknown:?}");
+    assert!(
+        matches!(&unknown, Err(AppError::UnknownLearners { named, more: 0 }) if named == &[ghost.to_string()]),
+        "{unknown:?}"
+    );
 
     let first = created(photos::upload(&f.app, &tutor, upload_of(1, &[&amira], "Robotics day")).await.unwrap());
     assert_eq!(first.photo.status[&Purpose::Website].state, State::Held, "no consent yet");
@@ -226,7 +229,7 @@ async fn from_the_queue_to_a_withdrawal_and_its_takedown() {
     }
     // The colleague finds it taken, with its state; and nothing else is left for the purpose.
     match queue::claim(&f.app, &colleague, Purpose::Website, Some(&item), None).await {
-        Err(AppError::NotAvailable { status: Some((state, _)) }) => assert_eq!(state, State::Claimed),
+        Ok(ClaimOutcome::NotAvailable { status: Some((state, _)) }) => assert_eq!(state, State::Claimed),
         other => panic!("expected not_available with the state, got {other:?}"),
     }
     let left = queue::claim(&f.app, &colleague, Purpose::Website, None, None).await.unwrap();

@@ -399,9 +399,11 @@ async fn wrong_methods_get_a_json_405(server: TestServer) {
 #[tokio::test(flavor = "multi_thread")]
 async fn uploads_beyond_the_receiving_slots_are_told_to_come_back() {
     let server = TestServer::start_adjusted(Db::Sqlite, Blobs::Fs, |s| s.scrub_concurrency = 1).await;
-    let tutor = server.token(Role::Tutor).await;
-    // Two uploads that send their headers and the start of a 1 MB body, then stall.
-    let stalled = [stalled_upload(&server.base, &tutor), stalled_upload(&server.base, &tutor)];
+    let (tutor, other, third) =
+        (server.token(Role::Tutor).await, server.token(Role::Tutor).await, server.token(Role::Tutor).await);
+    // Two uploads (of two tokens: one token may hold only half the slots) that send their headers
+    // and the start of a 1 MB body, then stall, for less than the body timeout.
+    let stalled = [stalled_upload(&server.base, &other), stalled_upload(&server.base, &third)];
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let before = server.snapshot().await;
     let started = std::time::Instant::now();

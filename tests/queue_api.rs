@@ -133,8 +133,10 @@ async fn from_the_queue_to_a_takedown(server: TestServer) {
         // Which photo to remove, in the words it went out with.
         assert_eq!((t["caption"].as_str(), t["alt_text"].as_str()), (Some("Ben at the bench"), Some("")));
     }
-    // The image is gone from storage and from marketing; its row and fingerprints stay.
-    assert_eq!(server.snapshot().await["objects"], objects_before - 1);
+    // The image is gone from storage, with the web rendition stored when it was downloaded, and
+    // from marketing; its row and fingerprints stay.
+    assert_eq!(objects_before, 2, "the image and its web rendition");
+    assert_eq!(server.snapshot().await["objects"], 0);
     let response = get(&server, &marketing, &format!("/api/v1/photos/{photo_id}/image?rendition=web")).await;
     assert_eq!(response.status(), 409);
     let body: Value = response.json().await.unwrap();

@@ -6,9 +6,12 @@ pub use crate::store::AuditAction;
 use super::{Actor, App, AppError};
 use crate::store::{AuditRecord, Role};
 
+/// Who may read the audit log: safeguarding leads.
+pub const AUDITORS: &[Role] = &[Role::Admin];
+
 /// Audit rows with `seq > after`, oldest first, at most `limit` (clamped to 1..=1000).
 pub async fn log(app: &App, actor: &Actor, after: i64, limit: i64) -> Result<Vec<AuditRecord>, AppError> {
-    actor.require(&[Role::Admin])?;
+    actor.require(AUDITORS)?;
     Ok(app.store.audit_log(after.max(0), limit.clamp(1, 1000)).await?)
 }
 
@@ -20,7 +23,7 @@ pub async fn page_before(
     before: Option<i64>,
     page: i64,
 ) -> Result<(Vec<AuditRecord>, (i64, String), i64), AppError> {
-    actor.require(&[Role::Admin])?;
+    actor.require(AUDITORS)?;
     let (head_seq, head_hash) = app.store.audit_head().await?;
     let before = before.unwrap_or(head_seq + 1).clamp(1, head_seq + 1);
     let after = (before - 1 - page).max(0);

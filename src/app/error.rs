@@ -22,9 +22,14 @@ pub enum AppError {
         /// What was wrong, for a person; never a learner's name.
         message: String,
     },
-    /// Ids that name no learner on record (at most a few are named).
-    #[error("no learner on record with id {}", quoted(.0))]
-    UnknownLearners(Vec<String>),
+    /// Ids that name no learner on record: the first few of them, and how many more there were.
+    #[error("no learner on record with id {}{}", quoted(named), and_more(*more))]
+    UnknownLearners {
+        /// At most [`MAX_NAMED_IDS`] of the unknown ids, in the order sent.
+        named: Vec<String>,
+        /// How many unknown ids are not named.
+        more: usize,
+    },
     /// A consent given by someone who is not a guardian of this learner.
     #[error("guardian_id is not a guardian of this learner")]
     NotAGuardian,
@@ -53,7 +58,9 @@ pub enum AppError {
         /// Why not.
         reasons: Vec<Reason>,
     },
-    /// The item named cannot be claimed: someone else has it, or consent no longer holds.
+    /// The item named cannot be claimed: someone else has it, or consent no longer holds. Use cases
+    /// answer this as [`crate::app::queue::ClaimOutcome::NotAvailable`]; it is an error here so
+    /// that the edges that refuse with it choose its status in one place.
     #[error("this item is no longer in the queue: someone else claimed it, or consent for it no longer holds")]
     NotAvailable {
         /// Its state and reasons after the claim's re-check; `None` for an item that never existed
@@ -111,12 +118,24 @@ impl AppError {
     /// [`AppError::UnknownLearners`], naming at most [`MAX_NAMED_IDS`] of `ids`: an error that
     /// echoed every id of a huge request would cost as much as the request.
     pub fn unknown_learners(ids: &[String]) -> AppError {
-        AppError::UnknownLearners(ids.iter().take(MAX_NAMED_IDS).cloned().collect())
+        AppError::UnknownLearners {
+            named: ids.iter().take(MAX_NAMED_IDS).cloned().collect(),
+            more: ids.len().saturating_sub(MAX_NAMED_IDS),
+        }
     }
 }
 
 /// Most unknown ids an error names.
 pub const MAX_NAMED_IDS: usize = 5;
+
+/// " and N more" after the named ids, so the error says how many it left out.
+fn and_more(more: usize) -> String {
+    if more == 0 {
+        String::new()
+    } else {
+        format!(" and {more} more")
+    }
+}
 
 fn quoted(ids: &[String]) -> String {
     ids.iter().map(|id| format!("{id:?}")).collect::<Vec<_>>().join(", ")

@@ -10,8 +10,10 @@ use crate::store::{
     StoreError,
 };
 
-/// Who may see and change learners, and import them: safeguarding leads only.
+/// Who may see and change learners, their consent, and import them: safeguarding leads only.
 pub const MANAGERS: &[Role] = &[Role::Admin];
+/// Who may pick the learners pictured (by first name and initial): tutors and safeguarding leads.
+pub const PICKERS: &[Role] = &[Role::Tutor, Role::Admin];
 
 /// A new learner as given: names, date of birth and guardians, before any check.
 #[derive(Debug, Clone, Default)]
@@ -238,7 +240,7 @@ pub async fn import_csv(
 /// The tutor's learner picker: at most 20 learners matching what was typed (at least two
 /// characters), for a tutor or admin. The caller shows them by first name and initial only.
 pub async fn pick(app: &App, actor: &Actor, typed: String) -> Result<Vec<LearnerRecord>, AppError> {
-    actor.require(&[Role::Tutor, Role::Admin])?;
+    actor.require(PICKERS)?;
     let typed = input::free_text("q", typed, 100)?;
     let typed = typed.trim();
     if typed.chars().count() < 2 {
@@ -255,7 +257,7 @@ pub async fn pictured(
     actor: &Actor,
     ids: impl IntoIterator<Item = String>,
 ) -> Result<std::collections::HashMap<String, LearnerRecord>, AppError> {
-    actor.require(&[Role::Tutor, Role::Admin])?;
+    actor.require(PICKERS)?;
     let mut found = std::collections::HashMap::new();
     for id in ids {
         if found.contains_key(&id) {

@@ -34,6 +34,11 @@ pub fn refresh_statuses_soon(app: &App) {
     });
 }
 
+/// Whether the database answers, for `/healthz`.
+pub async fn database_answers(app: &App) -> Result<(), StoreError> {
+    app.store.ping().await
+}
+
 /// Logs the audit chain's head. Logs leave the machine; a head kept there is the anchor that
 /// `audit verify --anchor` needs to detect rows cut from the end of the chain.
 pub async fn log_audit_head(app: &App) {

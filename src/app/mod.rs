@@ -18,7 +18,7 @@ pub mod retention;
 
 use std::sync::Arc;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 pub use error::AppError;
 
@@ -40,6 +40,9 @@ pub struct App {
     /// Bounds how many images are decoded at once (uploads and renditions), so a burst cannot
     /// exhaust memory or cores.
     pub scrub_permits: Arc<Semaphore>,
+    /// The decode memory budget, one permit per MiB ([`Settings::memory_budget_mib`]): each decode
+    /// reserves its estimate before it starts, so concurrent big images queue instead of stacking.
+    memory: Arc<Semaphore>,
     /// The name index and the learners-table version it was built from.
     names: NameCache,
 }
@@ -54,9 +57,20 @@ impl App {
             store,
             objects,
             scrub_permits: Arc::new(Semaphore::new(settings.scrub_concurrency)),
+            memory: Arc::new(Semaphore::new(settings.memory_budget_mib.clamp(1, Semaphore::MAX_PERMITS))),
             settings: Arc::new(settings),
             names: NameCache::default(),
         }
+    }
+
+    /// Reserves `bytes` of the decode memory budget, waiting while other decodes hold it. A decode
+    /// estimated above the whole budget takes all of it, and so runs alone.
+    pub async fn reserve_memory(&self, bytes: u64) -> Result<OwnedSemaphorePermit, AppError> {
+        const MIB: u64 = 1024 * 1024;
+        let budget =
+            u32::try_from(self.settings.memory_budget_mib.clamp(1, Semaphore::MAX_PERMITS)).unwrap_or(u32::MAX);
+        let wanted = u32::try_from(bytes.div_ceil(MIB)).unwrap_or(u32::MAX).clamp(1, budget);
+        self.memory.clone().acquire_many_owned(wanted).await.map_err(AppError::internal)
     }
 
     /// An evaluation of statuses now, under the configured rules and the current name index,

@@ -14,9 +14,14 @@ use crate::policy::names::NameIndex;
 use crate::policy::{self, Purpose};
 use crate::store::{now_ms, AuditAction, AuditDraft, PhotoRecord, Role, StoreError};
 
-/// Who may upload photos: tutors, and safeguarding leads. The HTTP adapter checks it before it
-/// reads an upload's body, so a refused upload is audited and its body discarded, not buffered.
+/// Who may upload photos and see and edit them (a tutor their own, a safeguarding lead all). The
+/// HTTP adapter checks it before it reads an upload's body, so a refused upload is audited and
+/// its body discarded, not buffered.
 pub const UPLOADERS: &[Role] = &[Role::Tutor, Role::Admin];
+/// Who may have an image: safeguarding leads always, marketing while it is released.
+pub const IMAGE_READERS: &[Role] = &[Role::Admin, Role::Marketing];
+/// Who reviews the photos on hold: safeguarding leads.
+pub const REVIEWERS: &[Role] = &[Role::Admin];
 
 /// Most tags on one photo.
 pub const MAX_TAGS: usize = 30;
@@ -24,6 +29,26 @@ pub const MAX_TAGS: usize = 30;
 pub const MAX_TEXT: usize = 2_000;
 /// Longest accepted tag, in characters.
 pub const MAX_TAG: usize = 200;
+/// Most learners named on one photo: a class photo fits; the ids are checked in one query.
+pub const MAX_LEARNERS: usize = 100;
+
+/// Refuses a photo with more than [`MAX_TAGS`] tags. The HTTP adapter calls it as each tag of a
+/// form arrives, so a form of millions of tags is refused at the 31st, not after it was read.
+pub fn check_tag_count(count: usize) -> Result<(), AppError> {
+    if count > MAX_TAGS {
+        return Err(AppError::invalid_field("tags", format!("at most {MAX_TAGS} tags")));
+    }
+    Ok(())
+}
+
+/// Refuses a photo naming more than [`MAX_LEARNERS`] learners, before any id is looked up; called
+/// as ids arrive like [`check_tag_count`].
+pub fn check_learner_count(count: usize) -> Result<(), AppError> {
+    if count > MAX_LEARNERS {
+        return Err(AppError::invalid_field("learner_ids", format!("at most {MAX_LEARNERS} learners on one photo")));
+    }
+    Ok(())
+}
 
 /// An upload as the tutor sent it: the file and the form's fields, before any check.
 #[derive(Debug, Clone, Default)]
@@ -62,6 +87,7 @@ struct CheckedForm {
 /// Ids as sent, parsed to their canonical form: something that cannot be one of our ids names no
 /// learner on record.
 fn learner_ids(raw: Vec<String>) -> Result<Vec<String>, AppError> {
+    check_learner_count(raw.len())?;
     let mut ids = Vec::with_capacity(raw.len());
     let mut bad = Vec::new();
     for id in raw {
@@ -93,9 +119,7 @@ fn purposes(mut purposes: Vec<Purpose>) -> Result<Vec<Purpose>, AppError> {
 /// Tags trimmed and bounded, empty ones dropped, every repeat dropped (not only adjacent ones),
 /// the tutor's order kept.
 fn tags(tags: Vec<String>) -> Result<Vec<String>, AppError> {
-    if tags.len() > MAX_TAGS {
-        return Err(AppError::invalid_field("tags", format!("at most {MAX_TAGS} tags")));
-    }
+    check_tag_count(tags.len())?;
     let mut seen = HashSet::new();
     let mut clean = Vec::with_capacity(tags.len());
     for tag in tags {
@@ -115,13 +139,14 @@ impl Upload {
             title: input::free_text("title", std::mem::take(&mut self.title), MAX_TEXT)?,
             tags: tags(std::mem::take(&mut self.tags))?,
             // A form field is text first: control characters in it are a malformed form, before
-            // any of it is read as ids.
-            learner_ids: learner_ids(
+            // any of it is read as ids. Counted before that, so a long list costs nothing more.
+            learner_ids: learner_ids({
+                check_learner_count(self.learner_ids.len())?;
                 std::mem::take(&mut self.learner_ids)
                     .into_iter()
                     .map(|id| input::free_text("learner_ids", id, MAX_TEXT))
-                    .collect::<Result<_, _>>()?,
-            )?,
+                    .collect::<Result<_, _>>()?
+            })?,
             all_tagged: self.all_tagged,
             purposes: purposes(std::mem::take(&mut self.purposes))?,
         })
@@ -276,12 +301,20 @@ pub async fn upload(app: &App, actor: &Actor, mut upload: Upload) -> Result<Uplo
         return Err(AppError::unknown_learners(&unknown));
     }
 
+    // Memory is set by pixels, not bytes (a 389 KB PNG can hold 100 MP): reserve the header's
+    // estimate before decoding. A header that cannot be read reserves for the largest picture
+    // allowed; the scrub then says what is wrong with it.
+    let estimate = media::dimensions(&upload.file)
+        .map_or(media::limits::decode_cost(media::Format::Png, limits.max_pixels, 1), |(format, width, height)| {
+            media::limits::decode_cost(format, width.into(), height.into())
+        });
+    let memory = app.reserve_memory(estimate).await?;
     // Scrubbing is CPU-bound: run it off the async runtime, a bounded number at a time.
     let permit = app.scrub_permits.clone().acquire_owned().await.map_err(AppError::internal)?;
     let file = std::mem::take(&mut upload.file);
     let started = Instant::now();
     let processed = tokio::task::spawn_blocking(move || {
-        let _permit = permit;
+        let _permits = (permit, memory);
         media::process(&file, &limits)
     })
     .await
@@ -294,9 +327,11 @@ pub async fn upload(app: &App, actor: &Actor, mut upload: Upload) -> Result<Uplo
     let scrubbed = &processed.scrubbed;
     let (width, height) = scrubbed.display_dimensions();
     let blake3 = processed.fingerprint.blake3.to_string();
-    let object_key = Objects::photo_key(&blake3, scrubbed.format.extension());
+    let id = uuid::Uuid::now_v7().to_string();
+    // Keyed by the photo, not its content: twins never share an object (see `Objects::photo_key`).
+    let object_key = Objects::photo_key(&id, scrubbed.format.extension());
     let mut photo = PhotoRecord {
-        id: uuid::Uuid::now_v7().to_string(),
+        id,
         object_key: object_key.clone(),
         format: scrubbed.format.name().to_string(),
         width: i64::from(width),
@@ -320,10 +355,8 @@ pub async fn upload(app: &App, actor: &Actor, mut upload: Upload) -> Result<Uplo
         image_deleted_at: None,
     };
 
-    // Object first, then the row: a crash or a failed insert in between leaves an orphan object
-    // for the sweep, never a row without its image. The object is not deleted here on failure:
-    // objects are content-addressed, so another photo may have just stored the same bytes, and
-    // only the sweep (which re-checks references after a grace period) may remove one.
+    // Object first, then the row: a crash in between leaves an orphan object for the sweep, never
+    // a row without its image. The object is this photo's alone, so a failed insert deletes it.
     app.objects.put(&object_key, Bytes::from(processed.scrubbed.bytes)).await?;
     let audit = AuditDraft::new(
         &actor.token_id,
@@ -333,11 +366,16 @@ pub async fn upload(app: &App, actor: &Actor, mut upload: Upload) -> Result<Uplo
     );
     let eval = app.evaluation(&actor.token_id).await?;
     let names = eval.names.clone();
-    match app.store.insert_photo(&photo, audit, eval).await {
+    let inserted = app.store.insert_photo(&photo, audit, eval).await;
+    if inserted.is_err() {
+        if let Err(e) = app.objects.delete(&object_key).await {
+            tracing::error!(error = %e, "cannot delete the object of a failed upload; the sweep will");
+        }
+    }
+    match inserted {
         Ok(status) => photo.status = status,
         Err(StoreError::Conflict(_)) => {
-            // The same original arrived twice at once; the other upload won. The object is the
-            // same content, so it stays.
+            // The same original arrived twice at once; the other upload won.
             let existing = app
                 .store
                 .photo_by_original(&photo.original_blake3)
@@ -370,7 +408,7 @@ async fn lookalikes_of_refusals(app: &App, phash: &media::PerceptualHash) -> Res
 /// A photo the actor may see, by an id as given in a path: admins see all, tutors their own (a
 /// tutor asking for someone else's photo learns nothing about whether it exists); others may not.
 pub async fn visible(app: &App, actor: &Actor, id: &str) -> Result<PhotoRecord, AppError> {
-    actor.require(&[Role::Tutor, Role::Admin])?;
+    actor.require(UPLOADERS)?;
     let id = input::path_id(id, "photo")?;
     let photo = app.store.photo(&id).await?.ok_or(AppError::NotFound("photo"))?;
     if actor.is(Role::Tutor) && photo.uploaded_by != actor.token_id {
@@ -396,7 +434,7 @@ pub async fn show(app: &App, actor: &Actor, id: &str) -> Result<ShownPhoto, AppE
 
 /// The photos the actor uploaded, newest first, at most `limit`, with statuses true now.
 pub async fn uploaded_by_me(app: &App, actor: &Actor, limit: i64) -> Result<Vec<PhotoRecord>, AppError> {
-    actor.require(&[Role::Tutor, Role::Admin])?;
+    actor.require(UPLOADERS)?;
     let photos = app.store.photos_uploaded_by(&actor.token_id, limit).await?;
     let ids: Vec<String> = photos.iter().map(|p| p.id.clone()).collect();
     let changed = !app.store.reevaluate(&ids, app.evaluation("system").await?).await?.is_empty();
@@ -543,7 +581,7 @@ pub struct Image {
 /// may see the thumbnail of a photo whose takedown is owed (never the image itself), to recognise
 /// what to take down.
 pub async fn image(app: &App, actor: &Actor, id: &str, rendition: Rendition) -> Result<Image, AppError> {
-    actor.require(&[Role::Admin, Role::Marketing])?;
+    actor.require(IMAGE_READERS)?;
     let id = input::path_id(id, "photo")?;
     let photo = app.store.photo(&id).await?.ok_or(AppError::NotFound("photo"))?;
     let thumb = rendition == Rendition::Thumb;
@@ -559,31 +597,13 @@ pub async fn image(app: &App, actor: &Actor, id: &str, rendition: Rendition) -> 
     if photo.image_deleted_at.is_some() {
         return Err(AppError::ImageDeleted);
     }
-    let bytes = match app.objects.get(&photo.object_key).await? {
-        Some(bytes) => bytes,
-        // Deleted after the row was read: a withdrawal retired the image meanwhile.
-        None if image_is_deleted(app, &photo.id).await? => return Err(AppError::ImageDeleted),
-        None => return Err(AppError::internal("a photo's object is missing")),
-    };
     let image = match rendition {
         Rendition::Web | Rendition::Thumb => {
-            let permit = app.scrub_permits.clone().acquire_owned().await.map_err(AppError::internal)?;
-            let limits = app.settings.limits;
-            let rendered = tokio::task::spawn_blocking(move || {
-                let _permit = permit;
-                if thumb {
-                    media::rendition::thumb(&bytes, &limits)
-                } else {
-                    media::rendition::web(&bytes, &limits)
-                }
-            })
-            .await
-            .map_err(AppError::internal)?
-            .map_err(AppError::internal)?;
+            let name = if thumb { "thumb" } else { "web" };
             Image {
-                bytes: Bytes::from(rendered),
+                bytes: rendition_bytes(app, &photo, name).await?,
                 mime: "image/jpeg",
-                etag: format!("\"{}-{}\"", photo.blake3, if thumb { "thumb" } else { "web" }),
+                etag: format!("\"{}-{name}\"", photo.blake3),
                 file_name: format!("{}.jpg", photo.id),
             }
         }
@@ -593,6 +613,7 @@ pub async fn image(app: &App, actor: &Actor, id: &str, rendition: Rendition) -> 
                 "webp" => ("image/webp", "webp"),
                 _ => ("image/jpeg", "jpg"),
             };
+            let bytes = stored_image(app, &photo).await?;
             Image { bytes, mime, etag: format!("\"{}\"", photo.blake3), file_name: format!("{}.{extension}", photo.id) }
         }
     };
@@ -618,6 +639,53 @@ pub async fn image(app: &App, actor: &Actor, id: &str, rendition: Rendition) -> 
     Ok(image)
 }
 
+/// The photo's scrubbed image from the object store; [`AppError::ImageDeleted`] when a withdrawal
+/// retired it after the row was read.
+async fn stored_image(app: &App, photo: &PhotoRecord) -> Result<Bytes, AppError> {
+    match app.objects.get(&photo.object_key).await? {
+        Some(bytes) => Ok(bytes),
+        None if image_is_deleted(app, &photo.id).await? => Err(AppError::ImageDeleted),
+        None => Err(AppError::internal("a photo's object is missing")),
+    }
+}
+
+/// A rendition (`thumb`, `web`) of the photo's image: the derived object when it was made before,
+/// else made now (decoded within the memory budget, off the async runtime) and stored beside the
+/// image, so each is decoded once however often it is viewed. It is deleted with its image.
+async fn rendition_bytes(app: &App, photo: &PhotoRecord, name: &str) -> Result<Bytes, AppError> {
+    let key = Objects::rendition_key(&photo.object_key, name);
+    if let Some(bytes) = app.objects.get(&key).await? {
+        return Ok(bytes);
+    }
+    let stored = stored_image(app, photo).await?;
+    let format = media::sniff(&stored).map_err(AppError::internal)?;
+    let cost = media::limits::decode_cost(format, photo.width.unsigned_abs(), photo.height.unsigned_abs());
+    let memory = app.reserve_memory(cost).await?;
+    let permit = app.scrub_permits.clone().acquire_owned().await.map_err(AppError::internal)?;
+    let limits = app.settings.limits;
+    let thumb = name == "thumb";
+    let rendered = tokio::task::spawn_blocking(move || {
+        let _permits = (permit, memory);
+        if thumb {
+            media::rendition::thumb(&stored, &limits)
+        } else {
+            media::rendition::web(&stored, &limits)
+        }
+    })
+    .await
+    .map_err(AppError::internal)?
+    .map_err(AppError::internal)?;
+    let rendered = Bytes::from(rendered);
+    app.objects.put(&key, rendered.clone()).await?;
+    // A retirement that committed while this was made deleted the objects that existed then; this
+    // one came after, so it goes now. (A retirement committing after this check deletes it itself.)
+    if image_is_deleted(app, &photo.id).await? {
+        app.objects.delete(&key).await?;
+        return Err(AppError::ImageDeleted);
+    }
+    Ok(rendered)
+}
+
 /// Whether the photo's image has been deleted (or the photo itself is gone), read now.
 async fn image_is_deleted(app: &App, photo_id: &str) -> Result<bool, AppError> {
     Ok(app.store.photo(photo_id).await?.is_none_or(|p| p.image_deleted_at.is_some()))
@@ -637,6 +705,6 @@ async fn still_released(app: &App, actor: &Actor, photo_id: &str) -> Result<(), 
 /// Photos with at least one purpose held, newest first, at most `limit`: the safeguarding lead's
 /// review list.
 pub async fn held(app: &App, actor: &Actor, limit: i64) -> Result<Vec<PhotoRecord>, AppError> {
-    actor.require(&[Role::Admin])?;
+    actor.require(REVIEWERS)?;
     Ok(app.store.held_photos(limit).await?)
 }

@@ -4,7 +4,7 @@
 //! guardian or consent evidence.
 
 use super::{input, Actor, App, AppError};
-use crate::policy::{self, Purpose};
+use crate::policy::{self, Purpose, Reason, State};
 use crate::store::{self, now_ms, PublishOutcome, QueueItem, Role, Takedown};
 
 /// Longest lease marketing may take: long enough to prepare a post, short enough that a
@@ -12,6 +12,11 @@ use crate::store::{self, now_ms, PublishOutcome, QueueItem, Role, Takedown};
 pub const MAX_LEASE_SECONDS: u64 = 8 * 3600;
 /// The lease when none is asked for.
 pub const DEFAULT_LEASE_SECONDS: u64 = 15 * 60;
+/// Who takes items from the queue, publishes them and confirms takedowns: marketing.
+pub const PUBLISHERS: &[Role] = &[Role::Marketing];
+/// Who may see the queue and the takedowns: marketing, and safeguarding leads who oversee them.
+pub const QUEUE_READERS: &[Role] = &[Role::Marketing, Role::Admin];
+
 /// Most items one listing shows.
 const LISTING: i64 = 500;
 
@@ -22,7 +27,7 @@ const LISTING: i64 = 500;
 /// out between the first read and the re-check (which therefore found it unchanged) is not listed
 /// either.
 pub async fn list(app: &App, actor: &Actor, purpose: Option<Purpose>) -> Result<Vec<QueueItem>, AppError> {
-    actor.require(&[Role::Marketing, Role::Admin])?;
+    actor.require(QUEUE_READERS)?;
     let eval = app.evaluation(&actor.token_id).await?;
     let listed = app.store.queue(purpose, now_ms(), LISTING).await?;
     let mut photos: Vec<String> = listed.iter().map(|i| i.photo_id.clone()).collect();
@@ -39,6 +44,13 @@ pub enum ClaimOutcome {
     Claimed(Box<QueueItem>),
     /// Nothing for that purpose is releasable now.
     NothingLeft,
+    /// The item named cannot be had: someone else holds it, it left the queue, or consent for it
+    /// no longer holds. Its state and reasons as the claim's re-check left them (codes only: no
+    /// learner is named); `None` for an item that never existed, which answers like one that left.
+    NotAvailable {
+        /// The item's state and why it is held.
+        status: Option<(State, Vec<Reason>)>,
+    },
 }
 
 /// An item id from a client: `<photo id>:<purpose>`, canonical, or `None` when it cannot name an
@@ -53,7 +65,7 @@ pub fn item_id(raw: &str) -> Option<(String, Purpose)> {
 /// Leases an item for `purpose` to a marketing officer for `lease_seconds` (default 15 minutes):
 /// the item named (`item`, for example chosen from a grid), or else the oldest releasable one.
 /// Consent and the name check are decided again inside the claim's transaction; a named item that
-/// cannot be had is [`AppError::NotAvailable`] with its state and reasons.
+/// cannot be had is [`ClaimOutcome::NotAvailable`] with its state and reasons.
 pub async fn claim(
     app: &App,
     actor: &Actor,
@@ -61,7 +73,7 @@ pub async fn claim(
     item: Option<&str>,
     lease_seconds: Option<u64>,
 ) -> Result<ClaimOutcome, AppError> {
-    actor.require(&[Role::Marketing])?;
+    actor.require(PUBLISHERS)?;
     let lease = lease_seconds.unwrap_or(DEFAULT_LEASE_SECONDS);
     if lease == 0 || lease > MAX_LEASE_SECONDS {
         return Err(AppError::invalid_field(
@@ -79,12 +91,10 @@ pub async fn claim(
             }
             match app.store.claim_item(&item, &actor.token_id, lease_ms, eval).await? {
                 store::ClaimOutcome::Claimed(item) => item,
-                // Its state and reasons as the claim's re-check left them (codes only: no learner
-                // is named). An item that never existed answers like one that left, without detail.
                 store::ClaimOutcome::NotAvailable { state, reasons } => {
-                    return Err(AppError::NotAvailable { status: Some((state, reasons)) })
+                    return Ok(ClaimOutcome::NotAvailable { status: Some((state, reasons)) })
                 }
-                store::ClaimOutcome::Unknown => return Err(AppError::NotAvailable { status: None }),
+                store::ClaimOutcome::Unknown => return Ok(ClaimOutcome::NotAvailable { status: None }),
             }
         }
         None => match app.store.claim(purpose, &actor.token_id, lease_ms, eval).await? {
@@ -101,14 +111,8 @@ pub async fn claim(
 /// each one is owed a takedown if consent goes. When consent does not hold at this moment the
 /// publication is recorded and [`AppError::TakedownOwed`] says it must come down at once.
 pub async fn publish(app: &App, actor: &Actor, item: &str, url: &str, channel: &str) -> Result<QueueItem, AppError> {
-    actor.require(&[Role::Marketing])?;
-    // Item ids are `<photo id>:<purpose>`; anything else names no item.
-    let item = match item.split_once(':') {
-        Some((photo, purpose)) if purpose.parse::<Purpose>().is_ok() => {
-            format!("{}:{purpose}", input::path_id(photo, "queue item")?)
-        }
-        _ => return Err(AppError::NotFound("queue item")),
-    };
+    actor.require(PUBLISHERS)?;
+    let (item, _) = item_id(item).ok_or(AppError::NotFound("queue item"))?;
     let url = input::free_text("url", url.trim().to_string(), 2000)?;
     if !url::Url::parse(&url).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
         return Err(AppError::invalid_field("url", "url must be an http or https address"));
@@ -127,14 +131,14 @@ pub async fn publish(app: &App, actor: &Actor, item: &str, url: &str, channel: &
 
 /// The takedowns, open ones only unless `all`, oldest first.
 pub async fn takedowns(app: &App, actor: &Actor, all: bool) -> Result<Vec<Takedown>, AppError> {
-    actor.require(&[Role::Marketing, Role::Admin])?;
+    actor.require(QUEUE_READERS)?;
     Ok(app.store.takedowns(all).await?)
 }
 
 /// Marketing confirms a takedown (`id` as given in a path); [`AppError::NotFound`] when there is no
 /// such open one (already confirmed by a second tap or a colleague).
 pub async fn takedown_done(app: &App, actor: &Actor, id: &str) -> Result<(), AppError> {
-    actor.require(&[Role::Marketing])?;
+    actor.require(PUBLISHERS)?;
     let id = input::path_id(id, "open takedown")?;
     if app.store.takedown_done(&id, app.evaluation(&actor.token_id).await?).await? {
         Ok(())
@@ -178,7 +182,7 @@ pub struct Desk {
 
 /// A marketing officer's desk.
 pub async fn desk(app: &App, actor: &Actor, purpose: Option<Purpose>) -> Result<Desk, AppError> {
-    actor.require(&[Role::Marketing])?;
+    actor.require(PUBLISHERS)?;
     let now = now_ms();
     let mut takedowns = Vec::new();
     for takedown in app.store.takedowns(false).await? {

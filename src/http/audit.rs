@@ -48,6 +48,9 @@ pub async fn log(
     caller: Actor,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<AuditRow>>, ApiError> {
+    // The role is checked before the query is read, so a caller without it learns nothing from
+    // a malformed query (401 → 403 → 404 → 422, as on every route).
+    caller.require(app::audit::AUDITORS)?;
     let Query(query) = query.map_err(|e| ApiError::bad_form(e.body_text()))?;
     let rows = app::audit::log(&state.app, &caller, query.after, query.limit.unwrap_or(100)).await?;
     Ok(Json(

@@ -28,11 +28,6 @@ impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError { status, code, message: message.into(), detail: None }
     }
-    /// The same error under another code.
-    pub fn with_code(mut self, code: &'static str) -> Self {
-        self.code = code;
-        self
-    }
     /// The same error with machine-readable `detail` added to its body.
     pub fn with_detail(mut self, detail: serde_json::Value) -> Self {
         self.detail = Some(detail);
@@ -41,10 +36,6 @@ impl ApiError {
     /// 401: no valid token.
     pub fn unauthorized() -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "send a valid token as 'Authorization: Bearer <token>'")
-    }
-    /// 403: a valid token of the wrong role.
-    pub fn forbidden(needed: &str) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", format!("this needs the {needed} role"))
     }
     /// 404.
     pub fn not_found(what: &str) -> Self {
@@ -65,6 +56,25 @@ impl ApiError {
     /// 503: too many uploads at once; the client should retry after the `Retry-After` seconds.
     pub fn busy() -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", "too many uploads at once; try again in a few seconds")
+    }
+    /// 408: a request body stalled longer than `timeout`, or arrived slower than `min_rate` bytes
+    /// per second after it.
+    pub fn body_timeout(timeout: std::time::Duration, min_rate: u64) -> Self {
+        let rate = if min_rate > 0 { format!(" or averaged under {min_rate} bytes per second") } else { String::new() };
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            format!("the request body stopped for more than {} seconds{rate}; send it again", timeout.as_secs()),
+        )
+    }
+    /// 429: this token already has `per_token` uploads being received; it may send the next when
+    /// one of them is done (after the `Retry-After` seconds).
+    pub fn too_many_uploads(per_token: usize) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_uploads",
+            format!("this token already has {per_token} uploads being received; send the next when one is done"),
+        )
     }
     /// 500: our fault. The detail goes to the log, not to the client.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
@@ -96,7 +106,9 @@ impl From<AppError> for ApiError {
                     None => error,
                 }
             }
-            AppError::UnknownLearners(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_learner", message),
+            AppError::UnknownLearners { .. } => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_learner", message)
+            }
             AppError::NotAGuardian => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "not_a_guardian", message),
             AppError::BadLines(errors) => {
                 let listed: Vec<_> =
@@ -168,7 +180,7 @@ impl IntoResponse for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
         }
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        if self.status == StatusCode::SERVICE_UNAVAILABLE || self.status == StatusCode::TOO_MANY_REQUESTS {
             response.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("5"));
         }
         response

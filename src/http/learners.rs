@@ -171,6 +171,9 @@ pub async fn search(
     caller: Actor,
     query: Result<Query<SearchQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<LearnerView>>, ApiError> {
+    // The role is checked before the query is read, so a caller without it learns nothing from
+    // a malformed query (401 → 403 → 404 → 422, as on every route).
+    caller.require(app::learners::MANAGERS)?;
     let Query(query) = query.map_err(|e| ApiError::bad_form(e.body_text()))?;
     let found = app::learners::search(&state.app, &caller, &query.q, query.limit.unwrap_or(50)).await?;
     Ok(Json(found.into_iter().map(LearnerView::from).collect()))
@@ -207,16 +210,24 @@ pub const MAX_IMPORT_BYTES: usize = 10 << 20;
     security(("bearer" = [])))]
 pub async fn import(
     State(state): State<HttpState>,
-    // Taken as a result so that the (size-limited) body is read before a 401 or 403 is sent: a
-    // client still writing a large file would otherwise see a reset instead of the answer.
+    // Taken as a result so that a refused caller's body is read (and dropped, chunk by chunk)
+    // before the 401 or 403 is sent: a client still writing a large file would otherwise see a
+    // reset instead of the answer. Nothing it sends is kept.
     caller: Result<Actor, ApiError>,
     query: Result<Query<ImportQuery>, axum::extract::rejection::QueryRejection>,
     headers: axum::http::HeaderMap,
-    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+    body: axum::body::Body,
 ) -> Result<Json<ImportAnswer>, ApiError> {
-    let caller = caller?;
     // Before the body's type is looked at: a 403 comes first, as for every other route.
-    caller.require(app::learners::MANAGERS)?;
+    let caller = match caller
+        .and_then(|caller| caller.require(app::learners::MANAGERS).map(|()| caller).map_err(ApiError::from))
+    {
+        Ok(caller) => caller,
+        Err(e) => {
+            super::body::discard(body, MAX_IMPORT_BYTES).await;
+            return Err(e);
+        }
+    };
     let Query(query) = query.map_err(|e| ApiError::bad_form(e.body_text()))?;
     let content_type = headers.get(axum::http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !content_type.starts_with("text/csv") {
@@ -226,12 +237,13 @@ pub async fn import(
             "send the MIS export as the body with 'Content-Type: text/csv'",
         ));
     }
-    let body = body.map_err(|e| {
-        ApiError::new(
+    let body = super::body::read_capped(body, MAX_IMPORT_BYTES).await.map_err(|e| match e {
+        super::body::BodyError::TooLarge => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "file_too_large",
-            format!("the file is too large: {}", e.body_text()),
-        )
+            format!("the file is too large: an import may have at most {MAX_IMPORT_BYTES} bytes"),
+        ),
+        super::body::BodyError::Broken(e) => ApiError::bad_form(format!("the body could not be read: {e}")),
     })?;
     let summary = app::learners::import(&state.app, &caller, &body, query.dry_run).await?;
     Ok(Json(ImportAnswer { dry_run: query.dry_run, summary }))

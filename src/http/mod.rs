@@ -4,6 +4,8 @@
 
 mod audit;
 mod auth;
+mod body;
+pub mod conn;
 mod consents;
 mod error;
 mod json;
@@ -14,6 +16,7 @@ mod photos;
 mod queue;
 mod rate_limit;
 pub mod session;
+pub mod slots;
 mod state;
 mod withdraw;
 
@@ -36,10 +39,8 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/v1/photos/{id}", get(photos::show).patch(photos::edit))
         .route("/api/v1/photos/{id}/image", get(photos::image))
         .route("/api/v1/learners", post(learners::create).get(learners::search))
-        .route(
-            "/api/v1/learners/import",
-            post(learners::import).layer(DefaultBodyLimit::max(learners::MAX_IMPORT_BYTES)),
-        )
+        // The import caps its body itself, after the caller is known (see `learners::import`).
+        .route("/api/v1/learners/import", post(learners::import))
         .route("/api/v1/learners/{id}", get(learners::show).patch(learners::correct))
         .route("/api/v1/learners/{id}/consents", post(consents::record).get(consents::history))
         .route("/w/{token}", get(withdraw::show).post(withdraw::withdraw))
@@ -52,6 +53,9 @@ pub fn router(state: HttpState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/api/v1/openapi.json", get(ops::openapi))
         .merge(pages::routes())
+        // A backstop for any extractor that buffers a body: nothing but an upload needs more than
+        // a JSON body's cap (the upload's own limit, set on its route, takes precedence).
+        .layer(DefaultBodyLimit::max(body::MAX_JSON_BYTES))
         // After every route: it applies to the routes registered so far.
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(ops::not_found)

@@ -9,11 +9,12 @@ use utoipa::OpenApi;
 
 use super::error::{ApiError, ErrorBody};
 use super::state::HttpState;
+use crate::app;
 
 /// `GET /healthz`: 200 when the database answers, 503 otherwise.
 #[utoipa::path(get, path = "/healthz", responses((status = 200, description = "healthy"), (status = 503, description = "database unreachable")))]
 pub async fn healthz(State(state): State<HttpState>) -> impl IntoResponse {
-    match state.app.store.ping().await {
+    match app::maintenance::database_answers(&state.app).await {
         Ok(()) => (StatusCode::OK, Json(serde_json::json!({"status": "ok"}))),
         Err(e) => {
             tracing::warn!(error = %e, "health check failed");

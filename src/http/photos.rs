@@ -12,6 +12,7 @@ use bytes::BytesMut;
 use serde::Serialize;
 
 use super::error::ApiError;
+use super::slots::NoSlot;
 use super::state::HttpState;
 use crate::app::photos::{NameCheck, PhotoEdit, Rendition, ShownPhoto, Upload, Uploaded};
 use crate::app::{self, Actor, AppError};
@@ -30,9 +31,9 @@ pub struct UploadForm {
     alt_text: Option<String>,
     /// Title for publication.
     title: Option<String>,
-    /// Tags for publication; repeat the field or separate with commas.
+    /// Tags for publication; repeat the field or separate with commas; at most 30.
     tags: Option<String>,
-    /// Ids of the learners pictured; repeat the field or separate with commas.
+    /// Ids of the learners pictured; repeat the field or separate with commas; at most 100.
     learner_ids: Option<String>,
     /// `true` when everyone pictured is tagged.
     all_tagged: Option<bool>,
@@ -113,6 +114,14 @@ impl From<ShownPhoto> for PhotoView {
 /// for a caption of [`app::photos::MAX_TEXT`] characters in any script.
 const MAX_FIELD_BYTES: usize = 4 * app::photos::MAX_TEXT;
 
+/// Most parts an upload form may have: the file, three texts, `all_tagged`, every tag and every
+/// learner sent as a field of its own, and a few purposes. Counted as they arrive, so a form of
+/// millions of tiny fields is refused at the first one too many.
+pub const MAX_FORM_FIELDS: usize = 1 + 3 + 1 + app::photos::MAX_TAGS + app::photos::MAX_LEARNERS + 16;
+
+/// Longest form field name worth quoting back in an error.
+const MAX_NAME_SHOWN: usize = 40;
+
 fn list(value: &str) -> impl Iterator<Item = String> + '_ {
     value.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from)
 }
@@ -126,11 +135,29 @@ fn multipart_error(e: axum::extract::multipart::MultipartError, max_bytes: u64) 
 }
 
 /// Reads the form, streaming the file with the byte limit applied as it arrives. What the fields
-/// mean is checked by the use case; here only their shape (one file, known names, booleans).
+/// mean is checked by the use case; here only their shape (one file, known names, booleans) and
+/// the limits that bound what is held while reading: the number of fields, each text field's
+/// bytes, and the number of tags and learner ids, each checked as it arrives. A form refused for
+/// its shape has the rest of its body discarded (never kept) before the 422, so the client sees
+/// the error rather than a reset.
 async fn read_form(mut multipart: Multipart, max_bytes: u64) -> Result<Upload, ApiError> {
+    let result = read_fields(&mut multipart, max_bytes).await;
+    if let Err(e) = &result {
+        if e.status == StatusCode::UNPROCESSABLE_ENTITY {
+            drain(Ok(multipart)).await;
+        }
+    }
+    result
+}
+
+async fn read_fields(multipart: &mut Multipart, max_bytes: u64) -> Result<Upload, ApiError> {
     let mut upload = Upload::default();
-    let (mut file_seen, mut all_tagged) = (false, None);
+    let (mut file_seen, mut all_tagged, mut fields) = (false, None, 0usize);
     while let Some(mut field) = multipart.next_field().await.map_err(|e| multipart_error(e, max_bytes))? {
+        fields += 1;
+        if fields > MAX_FORM_FIELDS {
+            return Err(ApiError::bad_form(format!("the form has more than {MAX_FORM_FIELDS} fields")));
+        }
         let name = field.name().unwrap_or_default().to_string();
         if name == "file" {
             if file_seen {
@@ -151,10 +178,18 @@ async fn read_form(mut multipart: Multipart, max_bytes: u64) -> Result<Upload, A
             upload.file = buffer.freeze();
             continue;
         }
+        // Before its value is read: an unknown field costs nothing more.
+        if !["caption", "alt_text", "title", "tags", "learner_ids", "purposes", "all_tagged"].contains(&name.as_str()) {
+            let shown: String = name.chars().take(MAX_NAME_SHOWN).collect();
+            return Err(ApiError::bad_form(format!("unknown form field {shown:?}")));
+        }
         let mut text = Vec::new();
         while let Some(chunk) = field.chunk().await.map_err(|e| multipart_error(e, max_bytes))? {
             if text.len() + chunk.len() > MAX_FIELD_BYTES {
-                return Err(ApiError::bad_form(format!("{name} is longer than {} characters", app::photos::MAX_TEXT)));
+                return Err(ApiError::bad_form(format!(
+                    "{name} is longer than {} characters (at most {MAX_FIELD_BYTES} bytes a field)",
+                    app::photos::MAX_TEXT
+                )));
             }
             text.extend_from_slice(&chunk);
         }
@@ -163,14 +198,29 @@ async fn read_form(mut multipart: Multipart, max_bytes: u64) -> Result<Upload, A
             "caption" => upload.caption = text,
             "alt_text" => upload.alt_text = text,
             "title" => upload.title = text,
-            "tags" => upload.tags.extend(list(&text)),
-            "learner_ids" => upload.learner_ids.extend(list(&text)),
-            "purposes" => {
-                for p in list(&text) {
-                    upload.purposes.push(p.parse::<Purpose>().map_err(ApiError::bad_form)?);
+            "tags" => {
+                for tag in list(&text) {
+                    upload.tags.push(tag);
+                    app::photos::check_tag_count(upload.tags.len()).map_err(ApiError::from)?;
                 }
             }
-            "all_tagged" => {
+            "learner_ids" => {
+                for id in list(&text) {
+                    upload.learner_ids.push(id);
+                    app::photos::check_learner_count(upload.learner_ids.len()).map_err(ApiError::from)?;
+                }
+            }
+            "purposes" => {
+                for p in list(&text) {
+                    let purpose = p.parse::<Purpose>().map_err(ApiError::bad_form)?;
+                    // Repeats add nothing: the list never holds more than the four purposes.
+                    if !upload.purposes.contains(&purpose) {
+                        upload.purposes.push(purpose);
+                    }
+                }
+            }
+            // `all_tagged`, the only name left.
+            _ => {
                 all_tagged = Some(match text.trim() {
                     "true" | "on" | "1" | "yes" => true,
                     "false" | "off" | "0" | "no" => false,
@@ -179,7 +229,6 @@ async fn read_form(mut multipart: Multipart, max_bytes: u64) -> Result<Upload, A
                     }
                 })
             }
-            other => return Err(ApiError::bad_form(format!("unknown form field {other:?}"))),
         }
     }
     if !file_seen {
@@ -226,22 +275,26 @@ pub async fn upload(
             return Err(e);
         }
     };
-    // Bodies are buffered whole before scrubbing: bound how many are being received at once, so
-    // memory is at most about `upload_concurrency × max_bytes`. A short wait absorbs a burst;
-    // beyond it the client is told to come back (503 with Retry-After) rather than queued without
-    // limit, holding its connection and our memory.
-    let permit = match tokio::time::timeout(UPLOAD_QUEUE_WAIT, state.upload_permits.clone().acquire_owned()).await {
-        Ok(Ok(permit)) => permit,
-        Ok(Err(e)) => return Err(ApiError::internal(e)),
-        Err(_) => {
-            let e = ApiError::from(AppError::Busy);
+    // Bodies are buffered whole before scrubbing: bound how many are being received at once, in
+    // all and per token, so memory is at most about `upload_concurrency × max_bytes` and one
+    // token cannot hold every slot. A short wait absorbs a burst; beyond it the client is told to
+    // come back (503 `busy`, or 429 when its own token holds its share, both with Retry-After)
+    // rather than queued without limit, holding its connection and our memory.
+    let slot = match state.upload_slots.acquire(&caller.token_id, UPLOAD_QUEUE_WAIT).await {
+        Ok(slot) => slot,
+        Err(no_slot) => {
+            let e = match no_slot {
+                NoSlot::Busy => ApiError::from(AppError::Busy),
+                NoSlot::TokenAtLimit(per_token) => ApiError::too_many_uploads(per_token),
+            };
+            // Load, not misuse: counted, not audited.
             app::photos::record_rejection(&state.app, None, e.code).await;
             drain(multipart).await;
             return Err(e);
         }
     };
     let result = receive(&state, &caller, multipart).await;
-    drop(permit);
+    drop(slot);
     if let Err(e) = &result {
         if e.status.is_client_error() {
             app::photos::record_rejection(&state.app, Some(&caller), e.code).await;
@@ -250,7 +303,8 @@ pub async fn upload(
     result
 }
 
-/// How long an upload waits for a free receiving slot before it is answered 503 `busy`.
+/// How long an upload waits for a free receiving slot (and for its token's share of them) before
+/// it is answered 503 `busy` (or 429 `too_many_uploads`).
 const UPLOAD_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Reads a refused upload's (size-limited) body to its end and drops it, a chunk at a time, so
@@ -362,6 +416,9 @@ pub async fn image(
     Path(id): Path<String>,
     query: Result<axum::extract::Query<ImageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
+    // The role is checked before the query is read, so a caller without it learns nothing from
+    // a malformed query (401 → 403 → 404 → 422, as on every route).
+    caller.require(app::photos::IMAGE_READERS)?;
     let axum::extract::Query(query) = query.map_err(|e| ApiError::bad_form(e.body_text()))?;
     let rendition = match query.rendition.as_deref() {
         None | Some("original") => Rendition::Original,

@@ -11,7 +11,7 @@ use super::error::ApiError;
 use super::json::JsonBody;
 use super::state::HttpState;
 use crate::app::queue::ClaimOutcome;
-use crate::app::{self, Actor};
+use crate::app::{self, Actor, AppError};
 use crate::policy::{Purpose, Reason};
 use crate::store::{time_of_ms, QueueItem, Takedown};
 
@@ -83,6 +83,9 @@ pub async fn list(
     caller: Actor,
     query: Result<Query<QueueQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<ItemView>>, ApiError> {
+    // The role is checked before the query is read, so a caller without it learns nothing from
+    // a malformed query (401 → 403 → 404 → 422, as on every route).
+    caller.require(app::queue::QUEUE_READERS)?;
     let Query(query) = query.map_err(|e| ApiError::bad_form(e.body_text()))?;
     let items = app::queue::list(&state.app, &caller, query.purpose).await?;
     Ok(Json(items.into_iter().map(ItemView::from).collect()))
@@ -118,6 +121,7 @@ pub async fn claim(
     Ok(match outcome {
         ClaimOutcome::Claimed(item) => Json(ItemView::from(*item)).into_response(),
         ClaimOutcome::NothingLeft => StatusCode::NO_CONTENT.into_response(),
+        ClaimOutcome::NotAvailable { status } => return Err(AppError::NotAvailable { status }.into()),
     })
 }
 
@@ -207,6 +211,9 @@ pub async fn takedowns(
     caller: Actor,
     query: Result<Query<TakedownQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<TakedownView>>, ApiError> {
+    // The role is checked before the query is read, so a caller without it learns nothing from
+    // a malformed query (401 → 403 → 404 → 422, as on every route).
+    caller.require(app::queue::QUEUE_READERS)?;
     let Query(query) = query.map_err(|e| ApiError::bad_form(e.body_text()))?;
     let takedowns = app::queue::takedowns(&state.app, &caller, query.all).await?;
     Ok(Json(takedowns.into_iter().map(TakedownView::from).collect()))

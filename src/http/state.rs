@@ -1,11 +1,7 @@
 //! What the routes share: the application, and what only HTTP needs.
 
-use std::sync::Arc;
-
-use axum::extract::FromRef;
-use tokio::sync::Semaphore;
-
 use super::rate_limit::{self, WithdrawLimiter};
+use super::slots::UploadSlots;
 use crate::app::App;
 
 /// What the routes share: the application, and what only HTTP needs (the receiving slots of
@@ -14,10 +10,10 @@ use crate::app::App;
 pub struct HttpState {
     /// The use cases.
     pub app: App,
-    /// Bounds how many uploads are received at once: each buffers its whole body (up to the byte
-    /// limit) before it waits for a scrub permit, so without this memory would grow with the
-    /// number of clients.
-    pub upload_permits: Arc<Semaphore>,
+    /// Bounds how many uploads are received at once, in all and per token: each buffers its
+    /// whole body (up to the byte limit) before it waits for a scrub permit, so without this
+    /// memory would grow with the number of clients.
+    pub upload_slots: UploadSlots,
     /// Renders `/metrics`.
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     /// Rate limit of the withdrawal pages, per client address.
@@ -28,7 +24,7 @@ impl HttpState {
     /// The HTTP side of `app`: its receiving slots sized from the settings, a fresh rate limiter.
     pub fn new(app: App, metrics: metrics_exporter_prometheus::PrometheusHandle) -> HttpState {
         HttpState {
-            upload_permits: Arc::new(Semaphore::new(app.settings.upload_concurrency())),
+            upload_slots: UploadSlots::new(app.settings.upload_concurrency()),
             app,
             metrics,
             withdraw_limiter: rate_limit::limiter(),
@@ -39,11 +35,5 @@ impl HttpState {
     /// cannot grow without bound; the maintenance loop calls it.
     pub fn forget_idle_clients(&self) {
         self.withdraw_limiter.retain_recent();
-    }
-}
-
-impl FromRef<HttpState> for App {
-    fn from_ref(state: &HttpState) -> App {
-        state.app.clone()
     }
 }

@@ -112,6 +112,21 @@ const REDUCED_DECODE_SIDE: u16 = 256;
 /// Computes the perceptual hash of a scrubbed image, decoding it at reduced size where the format
 /// allows and applying its orientation.
 pub fn perceptual_hash(scrubbed: &Scrubbed, limits: &Limits) -> Result<PerceptualHash, MediaError> {
+    if scrubbed.format == Format::Png {
+        // Row by row into the 64×64 grid: the same grid as a full decode, without its memory.
+        let reduced = super::reduce::png(
+            &scrubbed.bytes,
+            limits,
+            scrubbed.orientation,
+            super::reduce::Channels::Luma,
+            |_, _| (GRID, GRID),
+        )?;
+        if let Some(reduced) = reduced {
+            let grid: [[f32; GRID]; GRID] =
+                std::array::from_fn(|y| std::array::from_fn(|x| reduced.cells[y * GRID + x]));
+            return Ok(pdq_hash(&grid));
+        }
+    }
     let luma = match scrubbed.format {
         Format::Jpeg => reduced_jpeg_luma(&scrubbed.bytes, limits)?,
         Format::Png | Format::Webp => full_luma(&scrubbed.bytes, scrubbed.format, limits)?,

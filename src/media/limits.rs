@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::media::error::MediaError;
+use crate::media::sniff::Format;
 
 /// The limits an upload must respect. Every one is a named setting with a safe default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +47,24 @@ impl Limits {
         }
         Ok(())
     }
+}
+
+/// Bytes a full decode takes per pixel: 8-bit RGBA plus a second buffer of that size (a colour
+/// conversion, a turn, a luminance plane) at once.
+pub const FULL_DECODE_BYTES_PER_PIXEL: u64 = 8;
+/// Bytes per stored pixel when a JPEG is decoded at a reduced DCT scale (at most 1/2 per side, so
+/// a quarter of the pixels) plus the scrubbed copy: a quarter of the full cost, rounded up.
+pub const REDUCED_DECODE_BYTES_PER_PIXEL: u64 = 2;
+
+/// Estimates the memory decoding a `width`×`height` picture of `format` takes, from its header
+/// alone, so the caller can reserve it before any pixel is decoded. A JPEG is decoded at reduced
+/// size for its perceptual hash and renditions; HEIC, PNG and WebP in full.
+pub fn decode_cost(format: Format, width: u64, height: u64) -> u64 {
+    let per_pixel = match format {
+        Format::Jpeg => REDUCED_DECODE_BYTES_PER_PIXEL,
+        Format::Png | Format::Webp | Format::Heif => FULL_DECODE_BYTES_PER_PIXEL,
+    };
+    width.saturating_mul(height).saturating_mul(per_pixel)
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ pub mod fingerprint;
 pub mod icc;
 pub mod limits;
 pub mod orient;
+mod reduce;
 pub mod rendition;
 pub mod scrub;
 pub mod sniff;
@@ -26,6 +27,27 @@ pub struct Processed {
     pub scrubbed: Scrubbed,
     /// Its fingerprints.
     pub fingerprint: Fingerprint,
+}
+
+/// The format and stored size of a picture read from its header alone (no pixel decoded), or
+/// `None` when the header cannot be read (the scrub then reports why). What a caller reserves
+/// memory by before decoding ([`limits::decode_cost`]).
+pub fn dimensions(bytes: &[u8]) -> Option<(Format, u32, u32)> {
+    let format = sniff(bytes).ok()?;
+    let read = || -> Option<(u32, u32)> {
+        let image_format = match format {
+            Format::Jpeg => image::ImageFormat::Jpeg,
+            Format::Png => image::ImageFormat::Png,
+            Format::Webp => image::ImageFormat::WebP,
+            #[cfg(feature = "heic")]
+            Format::Heif => return scrub::heic::dimensions(bytes),
+            #[cfg(not(feature = "heic"))]
+            Format::Heif => return None,
+        };
+        image::ImageReader::with_format(std::io::Cursor::new(bytes), image_format).into_dimensions().ok()
+    };
+    let (width, height) = catch_unwind(AssertUnwindSafe(read)).ok().flatten()?;
+    Some((format, width, height))
 }
 
 /// Sniffs, checks limits, scrubs and fingerprints one upload.

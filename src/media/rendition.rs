@@ -47,34 +47,99 @@ fn shrunk(stored: &[u8], limits: &Limits, long_side: u32, quality: u8) -> Result
             // HEIC is never stored: uploads are transcoded to JPEG.
             Format::Heif => return Err(MediaError::UnsupportedFormat("a stored HEIC image".into())),
         };
-        let mut reader = image::ImageReader::with_format(Cursor::new(stored), image_format);
-        let mut image_limits = image::Limits::default();
-        image_limits.max_image_width = Some(limits.max_side);
-        image_limits.max_image_height = Some(limits.max_side);
-        image_limits.max_alloc = Some(limits.max_pixels.saturating_mul(4));
-        reader.limits(image_limits);
-        let mut image =
-            reader.decode().map_err(|e| MediaError::corrupt(format.name(), format!("cannot decode it: {e}")))?;
+        // A large PNG is reduced row by row as it is decoded, upright: memory follows the
+        // rendition's size, not the picture's.
+        if format == Format::Png {
+            let fit = |w: usize, h: usize| fit_within(w, h, long_side as usize);
+            if let Some(reduced) =
+                super::reduce::png(stored, limits, orientation, super::reduce::Channels::RgbOnWhite, fit)?
+            {
+                let pixels = reduced.cells.iter().map(|&v| v.round().clamp(0.0, 255.0) as u8).collect();
+                let rgb = RgbImage::from_raw(reduced.width as u32, reduced.height as u32, pixels)
+                    .ok_or_else(|| MediaError::corrupt("png", "bad dimensions"))?;
+                return encode(&rgb, quality);
+            }
+        }
+        // A JPEG is decoded straight at the smallest DCT scale that still covers the rendition,
+        // so a 12 MP photo's thumbnail never holds 12 MP; other formats are decoded once in full.
+        let reduced = if format == Format::Jpeg { reduced_jpeg(stored, limits, long_side) } else { None };
+        let mut image = match reduced {
+            Some(image) => image,
+            None => {
+                let mut reader = image::ImageReader::with_format(Cursor::new(stored), image_format);
+                let mut image_limits = image::Limits::default();
+                image_limits.max_image_width = Some(limits.max_side);
+                image_limits.max_image_height = Some(limits.max_side);
+                image_limits.max_alloc = Some(limits.max_pixels.saturating_mul(4));
+                reader.limits(image_limits);
+                reader.decode().map_err(|e| MediaError::corrupt(format.name(), format!("cannot decode it: {e}")))?
+            }
+        };
         image.apply_orientation(orientation);
         let (w, h) = image.dimensions();
         if w.max(h) > long_side {
             image = image.resize(long_side, long_side, FilterType::Triangle);
         }
-        let rgb = on_white(image);
-        let mut out = Vec::new();
-        let encoder = jpeg_encoder::Encoder::new(&mut out, quality);
-        let (w, h) = rgb.dimensions();
-        let (w, h) = (u16::try_from(w), u16::try_from(h));
-        let (Ok(w), Ok(h)) = (w, h) else {
-            return Err(MediaError::corrupt("jpeg", "the rendition is too large to encode"));
-        };
-        encoder
-            .encode(rgb.as_raw(), w, h, jpeg_encoder::ColorType::Rgb)
-            .map_err(|e| MediaError::corrupt("jpeg", format!("cannot encode the rendition: {e}")))?;
-        Ok(out)
+        encode(&on_white(image), quality)
     };
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
         .unwrap_or_else(|_| Err(MediaError::corrupt(format.name(), crate::media::error::DECODER_CRASHED)))
+}
+
+/// The size of a `w × h` picture shrunk to fit a `long_side` square, keeping its aspect; `(0, 0)`
+/// when it fits already (nothing to reduce: it is decoded as it is).
+fn fit_within(w: usize, h: usize, long_side: usize) -> (usize, usize) {
+    let long = w.max(h);
+    if long <= long_side {
+        return (0, 0);
+    }
+    let scale = |n: usize| ((n * long_side + long / 2) / long).max(1);
+    (scale(w), scale(h))
+}
+
+/// Encodes RGB pixels as a JPEG carrying nothing but pixels (jpeg-encoder writes JFIF only).
+fn encode(rgb: &RgbImage, quality: u8) -> Result<Vec<u8>, MediaError> {
+    let mut out = Vec::new();
+    let encoder = jpeg_encoder::Encoder::new(&mut out, quality);
+    let (w, h) = rgb.dimensions();
+    let (Ok(w), Ok(h)) = (u16::try_from(w), u16::try_from(h)) else {
+        return Err(MediaError::corrupt("jpeg", "the rendition is too large to encode"));
+    };
+    encoder
+        .encode(rgb.as_raw(), w, h, jpeg_encoder::ColorType::Rgb)
+        .map_err(|e| MediaError::corrupt("jpeg", format!("cannot encode the rendition: {e}")))?;
+    Ok(out)
+}
+
+/// Decodes a JPEG to RGB at 1/8, 1/4 or 1/2 scale (the smallest whose long side still reaches
+/// `long_side`, or the picture's own), straight from the DCT coefficients with libjpeg-turbo.
+/// `None` when this path cannot take it (four-component colour, a header it refuses): the caller
+/// then decodes in full, which reports a damaged file properly.
+fn reduced_jpeg(bytes: &[u8], limits: &Limits, long_side: u32) -> Option<DynamicImage> {
+    use turbojpeg::{Colorspace, Decompressor, Image, PixelFormat, ScalingFactor};
+    let mut decompressor = Decompressor::new().ok()?;
+    let header = decompressor.read_header(bytes).ok()?;
+    limits.check_dimensions("jpeg", header.width as u64, header.height as u64).ok()?;
+    if header.is_lossless || matches!(header.colorspace, Colorspace::CMYK | Colorspace::YCCK) {
+        return None;
+    }
+    let wanted = (long_side as usize).min(header.width.max(header.height));
+    let scale = [ScalingFactor::ONE_EIGHTH, ScalingFactor::ONE_QUARTER, ScalingFactor::ONE_HALF]
+        .into_iter()
+        .find(|f| f.scale(header.width).max(f.scale(header.height)) >= wanted)
+        .unwrap_or(ScalingFactor::ONE);
+    decompressor.set_scaling_factor(scale).ok()?;
+    let scaled = header.scaled(scale);
+    let mut pixels = vec![0u8; scaled.width * scaled.height * 3];
+    let image = Image {
+        pixels: &mut pixels[..],
+        width: scaled.width,
+        pitch: scaled.width * 3,
+        height: scaled.height,
+        format: PixelFormat::RGB,
+    };
+    decompressor.decompress(bytes, image).ok()?;
+    RgbImage::from_raw(scaled.width as u32, scaled.height as u32, pixels).map(DynamicImage::ImageRgb8)
 }
 
 /// Transparent pixels composed onto white, as a page would show them (JPEG has no alpha).
@@ -133,6 +198,27 @@ mod tests {
             .extend_from_slice(&crate::media::scrub::jpeg::orientation_segment(image::metadata::Orientation::Rotate90));
         rotated.extend_from_slice(&stored[2..]);
         assert_eq!(image::load_from_memory(&web(&rotated, &limits).unwrap()).unwrap().dimensions(), (200, 400));
+    }
+
+    #[test]
+    fn a_large_jpeg_is_decoded_reduced_to_the_same_rendition() {
+        let limits = Limits::default();
+        let stored = jpeg(4000, 3000);
+        let reduced = reduced_jpeg(&stored, &limits, THUMB_LONG_SIDE).unwrap();
+        assert_eq!(reduced.dimensions(), (500, 375), "1/8 scale still covers 480 px");
+        assert_eq!(image::load_from_memory(&thumb(&stored, &limits).unwrap()).unwrap().dimensions(), (480, 360));
+        // Small pictures are decoded at full size.
+        assert_eq!(reduced_jpeg(&jpeg(300, 200), &limits, THUMB_LONG_SIDE).unwrap().dimensions(), (300, 200));
+    }
+
+    #[test]
+    fn a_large_png_is_reduced_upright_while_decoded() {
+        let img = image::RgbaImage::from_fn(3000, 1000, |x, _| image::Rgba([(x % 256) as u8, 10, 200, 255]));
+        let mut png = Vec::new();
+        image::DynamicImage::ImageRgba8(img).write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+        let thumb = thumb(&png, &Limits::default()).unwrap();
+        assert_eq!(image::load_from_memory(&thumb).unwrap().dimensions(), (480, 160));
+        assert!(!thumb.windows(4).any(|w| w == b"Exif"));
     }
 
     #[test]

@@ -2,6 +2,10 @@
 //! retirement, because the row, its fingerprints and its audit trail stay (a look-alike of a
 //! deleted photo must still be recognised, and the decision must still be explained).
 //!
+//! A twin (another photo whose scrubbed bytes are identical) of an image this rule deletes is
+//! deleted with it, whatever the twin's own statuses: it is the same picture, not a look-alike.
+//! That needs the database to find, so the store applies it in the same transaction.
+//!
 //! Pure: the statuses are arguments.
 
 use super::{PurposeStatus, Reason, State};

@@ -35,6 +35,10 @@ pub enum AuditAction {
     ConsentHistoryRead,
     /// An image was deleted after a tagged learner's refusal or withdrawal; the row stays.
     ImageDeleted,
+    /// The objects of a deleted image (the image and its renditions) were deleted from the object
+    /// store, or could not be: `object_deleted` in the details says which, written after the
+    /// deletion was tried, so the log says whether the file is really gone.
+    ObjectDeleted,
     /// A learner was added by hand.
     LearnerCreated,
     /// A learner's own fields were corrected (field names in the details).
@@ -74,6 +78,7 @@ impl AuditAction {
             AuditAction::LearnerRead => "learner_read",
             AuditAction::ConsentHistoryRead => "consent_history_read",
             AuditAction::ImageDeleted => "image_deleted",
+            AuditAction::ObjectDeleted => "object_deleted",
             AuditAction::LearnerCreated => "learner_created",
             AuditAction::LearnerCorrected => "learner_corrected",
             AuditAction::LearnerImported => "learner_imported",

@@ -135,6 +135,16 @@ pub struct PhotoRecord {
     pub image_deleted_at: Option<i64>,
 }
 
+/// An image marked deleted ("retired"): its photo and the key of its object, which the caller
+/// deletes (with its renditions) once the retirement has committed.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RetiredImage {
+    /// The photo whose image was retired.
+    pub photo_id: String,
+    /// The key of its scrubbed image.
+    pub object_key: String,
+}
+
 /// A guardian: a person who consents for a learner under 18.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct GuardianRecord {

@@ -9,7 +9,7 @@ use super::audit::{AuditDraft, AuditRecord};
 use super::error::StoreError;
 use super::records::{
     ClaimOutcome, ConsentRecord, Evaluation, ImportSummary, LearnerRecord, PhotoRecord, PublishOutcome, QueueItem,
-    RevokeOutcome, Role, StatusChange, Takedown, TokenRecord, WithdrawOutcome, WithdrawalLink,
+    RetiredImage, RevokeOutcome, Role, StatusChange, Takedown, TokenRecord, WithdrawOutcome, WithdrawalLink,
 };
 use crate::policy::{Purpose, PurposeStatus, Reason};
 
@@ -230,28 +230,32 @@ pub trait QueueStore: Send + Sync {
 
 /// Image deletion ("retirement": the row and fingerprints stay, the image goes) after a "no", and
 /// the object references the orphan sweep checks. Which images go is decided by
-/// [`crate::policy::retention::image_unusable`].
+/// [`crate::policy::retention::image_unusable`]; every other photo of byte-identical scrubbed
+/// content (a "twin": the same picture uploaded again with other metadata) goes with it, in the
+/// same transaction, so the picture cannot survive under another photo's id.
 #[async_trait]
 pub trait RetentionStore: Send + Sync {
     /// After a "no" from `learner_id`: marks deleted the image of every photo they are tagged in
     /// that no purpose can use any more (each is held by a tagged learner's refusal or withdrawal),
-    /// keeping the row and fingerprints. Look-alikes held for them are kept (held, not deleted): the
-    /// perceptual match is fuzzy. Returns the object keys no longer referenced, for the caller to
-    /// delete.
-    async fn retire_images_of(&self, learner_id: &str, eval: Evaluation) -> Result<Vec<String>, StoreError>;
-    /// The same rule over every photo that existed when a learner tagged in it said no, a page at
-    /// a time (ids after `after`, at most `limit` looked at): the periodic pass that catches a
-    /// retirement that failed after a withdrawal, without deleting a photo tagged by mistake later.
-    /// Returns the object keys no longer referenced and the last id looked at (`None` when done).
+    /// and of every twin of one, keeping the rows and fingerprints; each is audited `image_deleted`
+    /// (a twin with `twin_of`). Look-alikes held for them are kept (held, not deleted): the
+    /// perceptual match is fuzzy, a twin's bytes are not. Returns the images retired whose objects
+    /// no live photo refers to, for the caller to delete.
+    async fn retire_images_of(&self, learner_id: &str, eval: Evaluation) -> Result<Vec<RetiredImage>, StoreError>;
+    /// The same rule over every photo that existed when a learner tagged in it said no, and every
+    /// live twin of an image already retired, a page at a time (ids after `after`, at most `limit`
+    /// looked at): the periodic pass that catches a retirement that failed after a withdrawal,
+    /// without deleting a photo tagged by mistake later. Returns the images retired and the last id
+    /// looked at (`None` when done).
     async fn retire_unusable_images(
         &self,
         after: &str,
         limit: i64,
         eval: Evaluation,
-    ) -> Result<(Vec<String>, Option<String>), StoreError>;
+    ) -> Result<(Vec<RetiredImage>, Option<String>), StoreError>;
     /// Every object key a photo row refers to.
     async fn object_keys(&self) -> Result<Vec<String>, StoreError>;
-    /// Whether any photo row refers to the object `key`.
+    /// Whether any photo row whose image is not deleted refers to the object `key`.
     async fn object_in_use(&self, key: &str) -> Result<bool, StoreError>;
 }
 

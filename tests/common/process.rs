@@ -61,7 +61,11 @@ impl Server {
 /// port (`CONSENTGATE_METRICS_LISTEN=127.0.0.1:0`), so servers started side by side do not
 /// compete for the default one; a `--metrics-listen` flag still overrides it.
 pub fn command() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_consentgate"));
+    without_our_settings(Command::new(env!("CARGO_BIN_EXE_consentgate")))
+}
+
+/// `command` without this process's `DATABASE_URL` and `CONSENTGATE_*` variables.
+fn without_our_settings(mut command: Command) -> Command {
     for (name, _) in std::env::vars_os() {
         if name == "DATABASE_URL" || name.to_string_lossy().starts_with("CONSENTGATE_") {
             command.env_remove(&name);
@@ -111,8 +115,22 @@ pub fn start(args: &[String]) -> Server {
 
 /// [`start`], with the environment variables `env` set for the server.
 pub fn start_with_env(args: &[String], env: &[(&str, &str)]) -> Server {
+    spawn_server(command(), args, env)
+}
+
+/// [`start`], with soft and hard limits of `open_files` open files, as `prlimit --nofile=N:N`
+/// (util-linux) sets them: the server cannot raise its own limit past it.
+pub fn start_with_open_file_limit(args: &[String], open_files: u64) -> Server {
+    let mut command = Command::new("prlimit");
+    command.arg(format!("--nofile={open_files}:{open_files}")).arg("--").arg(env!("CARGO_BIN_EXE_consentgate"));
+    spawn_server(without_our_settings(command), args, &[])
+}
+
+/// Runs `command` (the binary, or something that executes it in its place) with `ARGS serve` on a
+/// free port, and waits until it listens.
+fn spawn_server(mut command: Command, args: &[String], env: &[(&str, &str)]) -> Server {
     let port = free_port();
-    let mut child = command()
+    let mut child = command
         .args(args)
         .envs(env.iter().copied())
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])

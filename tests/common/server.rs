@@ -113,6 +113,7 @@ pub async fn settings(db: Db, blobs: Blobs, data_dir: PathBuf) -> Settings {
         },
         limits: Limits::default(),
         scrub_concurrency: 2,
+        memory_budget_mib: 512,
         sweep_grace: Duration::ZERO,
         shutdown_grace: Duration::from_secs(30),
         // Set once the port is known.
@@ -121,6 +122,7 @@ pub async fn settings(db: Db, blobs: Blobs, data_dir: PathBuf) -> Settings {
         rules: Default::default(),
         organisation_name: None,
         organisation_contact: None,
+        connections: Default::default(),
     }
 }
 

@@ -21,7 +21,7 @@ use crate::http::session::Session;
 use crate::http::state::HttpState;
 use crate::policy::consent::{Decision, EventKind, Giver};
 use crate::policy::Purpose;
-use crate::store::{time_of_ms, LearnerRecord, Role};
+use crate::store::{time_of_ms, LearnerRecord};
 
 pub(super) fn routes() -> axum::Router<HttpState> {
     Router::new()
@@ -78,7 +78,7 @@ struct LearnersPage {
 const LIST_LIMIT: i64 = 200;
 
 async fn learners_page(State(state): State<HttpState>, session: Session) -> Result<Response, PageError> {
-    require(&session, &[Role::Admin])?;
+    require(&session, app::learners::MANAGERS)?;
     let learners = app::learners::search(&state.app, &session.caller, "", LIST_LIMIT).await?;
     let chrome = Chrome::new("Learners", &session);
     let page = LearnersPage {
@@ -92,7 +92,7 @@ async fn learners_page(State(state): State<HttpState>, session: Session) -> Resu
 }
 
 async fn search(State(state): State<HttpState>, form: PageForm) -> Result<Response, PageError> {
-    require(&form.session, &[Role::Admin])?;
+    require(&form.session, app::learners::MANAGERS)?;
     let query = form.fields.text("q");
     let learners = app::learners::search(&state.app, &form.session.caller, &query, LIST_LIMIT).await?;
     let page = LearnersPage {
@@ -254,7 +254,7 @@ async fn learner_page(
     session: Session,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    require(&session, &[Role::Admin])?;
+    require(&session, app::learners::MANAGERS)?;
     Ok(render(StatusCode::OK, &learner_view(&state, &session, &id, None).await?))
 }
 
@@ -316,7 +316,7 @@ async fn record_consent(
     Path(id): Path<String>,
     form: PageForm,
 ) -> Result<Response, PageError> {
-    require(&form.session, &[Role::Admin])?;
+    require(&form.session, app::learners::MANAGERS)?;
     let recorded = match consent_body(&form.fields) {
         Ok(body) => app::consents::record(&state.app, &form.session.caller, &id, body).await,
         Err(e) => Err(e),
@@ -352,7 +352,7 @@ async fn refused(state: &HttpState, form: &PageForm, id: &str, e: ApiError) -> R
 /// `GET /admin/learners/{id}/recorded`: what recording consent did, and its withdrawal link, once.
 /// A refresh (or another tab) finds the link gone and says so, rather than recording anything.
 async fn recorded_page(session: Session, Path(id): Path<String>) -> Result<Response, PageError> {
-    require(&session, &[Role::Admin])?;
+    require(&session, app::learners::MANAGERS)?;
     let learner_id = input::path_id(&id, "learner")?;
     let recorded = once::take(&session.id_hash, &learner_id);
     let page = RecordedPage {
@@ -424,7 +424,7 @@ struct HeldPage {
 }
 
 async fn held_page(State(state): State<HttpState>, session: Session) -> Result<Response, PageError> {
-    require(&session, &[Role::Admin])?;
+    require(&session, app::photos::REVIEWERS)?;
     let photos = app::photos::held(&state.app, &session.caller, 100).await?;
     // Each learner's full name, and whether they count as a child (for who must consent).
     let mentioned = photos.iter().flat_map(|photo| {
@@ -487,7 +487,7 @@ async fn audit_page(
     session: Session,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, PageError> {
-    require(&session, &[Role::Admin])?;
+    require(&session, app::audit::AUDITORS)?;
     let Query(query) = query.map_err(|e| ApiError::bad_form(e.body_text()))?;
     let (rows, (head_seq, head_hash), after) =
         app::audit::page_before(&state.app, &session.caller, query.before, AUDIT_PAGE).await?;

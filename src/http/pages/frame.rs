@@ -150,6 +150,20 @@ impl Fields {
 /// Largest form body a page accepts (forms here are a few short fields).
 pub const MAX_FORM_BYTES: usize = 64 * 1024;
 
+/// Reads a posted form's body, refusing it as soon as it passes [`MAX_FORM_BYTES`].
+pub async fn read_form_body(body: axum::body::Body) -> Result<axum::body::Bytes, PageError> {
+    crate::http::body::read_capped(body, MAX_FORM_BYTES).await.map_err(|e| {
+        PageError(match e {
+            crate::http::body::BodyError::TooLarge => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "form_too_large",
+                format!("the form is too large: at most {MAX_FORM_BYTES} bytes"),
+            ),
+            crate::http::body::BodyError::Broken(_) => ApiError::bad_form("the form could not be read"),
+        })
+    })
+}
+
 /// A form posted by a signed-in person, its CSRF token checked before anything else is read.
 pub struct PageForm {
     /// Who posted it.
@@ -164,10 +178,7 @@ impl FromRequest<HttpState> for PageForm {
     async fn from_request(request: Request, state: &HttpState) -> Result<Self, Self::Rejection> {
         let (mut parts, body) = request.into_parts();
         let session = Session::from_request_parts(&mut parts, state).await?;
-        let bytes = axum::body::to_bytes(body, MAX_FORM_BYTES).await.map_err(|_| {
-            PageError(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "form_too_large", "the form is too large"))
-                .into_response()
-        })?;
+        let bytes = read_form_body(body).await.map_err(IntoResponse::into_response)?;
         let fields = Fields::parse(&bytes);
         if !session.csrf_ok(fields.get("csrf")) {
             return Err(PageError(session::csrf_refused()).into_response());

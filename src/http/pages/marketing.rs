@@ -19,7 +19,7 @@ use crate::http::error::ApiError;
 use crate::http::session::Session;
 use crate::http::state::HttpState;
 use crate::policy::Purpose;
-use crate::store::{time_of_ms, QueueItem, Role, Takedown};
+use crate::store::{time_of_ms, QueueItem, Takedown};
 
 pub(super) fn routes() -> axum::Router<HttpState> {
     Router::new()
@@ -105,7 +105,7 @@ async fn queue_page(
     session: Session,
     query: Result<Query<MarketingQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, PageError> {
-    require(&session, &[Role::Marketing])?;
+    require(&session, app::queue::PUBLISHERS)?;
     let Query(query) = query.map_err(|e| ApiError::bad_form(e.body_text()))?;
     let Desk { takedowns, mine, lapsed, queue } = app::queue::desk(&state.app, &session.caller, query.purpose).await?;
     let takedowns = takedowns
@@ -146,14 +146,14 @@ async fn queue_page(
 }
 
 async fn claim(State(state): State<HttpState>, form: PageForm) -> Result<Response, PageError> {
-    require(&form.session, &[Role::Marketing])?;
+    require(&form.session, app::queue::PUBLISHERS)?;
     let purpose: Purpose = form.fields.text("purpose").parse().map_err(ApiError::bad_form)?;
     let item = Some(form.fields.text("item")).filter(|i| !i.is_empty());
     Ok(match app::queue::claim(&state.app, &form.session.caller, purpose, item.as_deref(), None).await {
         Ok(ClaimOutcome::Claimed(_)) => done("/marketing", "claimed"),
         Ok(ClaimOutcome::NothingLeft) => done("/marketing", "nothing_to_claim"),
         // Someone was quicker, or consent stopped holding: not an error for the person at the grid.
-        Err(AppError::NotAvailable { .. }) => done("/marketing", "not_available"),
+        Ok(ClaimOutcome::NotAvailable { .. }) => done("/marketing", "not_available"),
         Err(e) => return Err(e.into()),
     })
 }
@@ -163,7 +163,7 @@ async fn published(
     Path(item): Path<String>,
     form: PageForm,
 ) -> Result<Response, PageError> {
-    require(&form.session, &[Role::Marketing])?;
+    require(&form.session, app::queue::PUBLISHERS)?;
     let (url, channel) = (form.fields.text("url"), form.fields.text("channel"));
     match app::queue::publish(&state.app, &form.session.caller, &item, &url, &channel).await {
         Ok(_) => Ok(done("/marketing", "published")),
@@ -179,7 +179,7 @@ async fn takedown_done(
     Path(id): Path<String>,
     form: PageForm,
 ) -> Result<Response, PageError> {
-    require(&form.session, &[Role::Marketing])?;
+    require(&form.session, app::queue::PUBLISHERS)?;
     match app::queue::takedown_done(&state.app, &form.session.caller, &id).await {
         Ok(()) => Ok(done("/marketing", "takedown_done")),
         // Already confirmed (a second tap, or a colleague): nothing is owed, which is good news.

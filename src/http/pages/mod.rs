@@ -12,15 +12,14 @@ mod tutor;
 pub mod words;
 
 use askama::Template;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
-use self::frame::{render, Chrome, Fields, PageError, PageForm, MAX_FORM_BYTES};
-use super::error::ApiError;
+use self::frame::{render, Chrome, Fields, PageError, PageForm};
 use super::session::{self, Session};
 use super::state::HttpState;
 use crate::app::access;
@@ -77,10 +76,9 @@ async fn signin_page(State(state): State<HttpState>, headers: HeaderMap) -> Resu
     Ok(signin_form(&state, &headers, StatusCode::OK, None))
 }
 
-async fn signin(State(state): State<HttpState>, headers: HeaderMap, body: Bytes) -> Result<Response, PageError> {
-    if body.len() > MAX_FORM_BYTES {
-        return Err(PageError(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "form_too_large", "the form is too large")));
-    }
+async fn signin(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Result<Response, PageError> {
+    // Anyone may post here: the cap applies while reading, so no more than it is ever held.
+    let body = frame::read_form_body(body).await?;
     let fields = Fields::parse(&body);
     let pre_secret = session::our_cookie(&state, &headers, session::SIGNIN_COOKIE).unwrap_or_default();
     if pre_secret.is_empty() || !fields.get("csrf").is_some_and(|c| session::csrf_matches(pre_secret, c)) {

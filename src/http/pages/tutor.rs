@@ -19,7 +19,7 @@ use crate::http::json::JsonBody;
 use crate::http::session::Session;
 use crate::http::state::HttpState;
 use crate::policy::Purpose;
-use crate::store::{time_of_ms, LearnerRecord, PhotoRecord, Role};
+use crate::store::{time_of_ms, LearnerRecord, PhotoRecord};
 
 pub(super) fn routes() -> axum::Router<HttpState> {
     Router::new()
@@ -54,7 +54,7 @@ struct UploadPage {
 }
 
 async fn upload_page(session: Session) -> Result<Response, PageError> {
-    require(&session, &[Role::Tutor, Role::Admin])?;
+    require(&session, app::photos::UPLOADERS)?;
     let mut chrome = Chrome::new("Upload photos", &session);
     chrome.script = true;
     let purposes = Purpose::ALL.iter().map(|p| (p.as_str(), words::purpose_words(*p))).collect();
@@ -128,19 +128,20 @@ async fn card(state: &HttpState, session: &Session, photo: &PhotoRecord) -> Resu
     let learners = app::learners::pictured(&state.app, &session.caller, ids).await?;
     let name_of = |id: &str| learners.get(id).map_or_else(|| "a learner".to_string(), first_name);
     let pictured: Vec<String> = photo.learner_ids.iter().filter_map(|id| learners.get(id)).map(short_name).collect();
-    let names = state.app.name_index().await?;
-    // Say exactly which texts name someone: a prompt about the caption when the name is in the
-    // alt text or a tag sends the tutor looking in the wrong place.
+    // The same name check the API shows (every text, and names split across tags), said in the
+    // tutor's words: which texts name someone, so the prompt sends them to the right place.
+    let check = app::photos::name_check(photo, &*state.app.name_index().await?);
     let mut named: Vec<String> = Vec::new();
-    for (field, text) in photo.texts() {
-        let words = field_words(&field).to_string();
-        if !names.find(text).is_empty() && !named.contains(&words) {
+    for found in &check.matches {
+        let words = field_words(&found.field).to_string();
+        if !named.contains(&words) {
             named.push(words);
         }
     }
-    let found_in_caption = !names.find(&photo.caption).is_empty();
-    let suggested_caption =
-        found_in_caption.then(|| crate::policy::names::suggest_redaction(&photo.caption, &names.find(&photo.caption)));
+    let suggested_caption = check
+        .suggested_redaction
+        .filter(|_| check.matches.iter().any(|m| m.field == "caption"))
+        .map(|redaction| redaction.caption);
     let today = time::OffsetDateTime::now_utc();
     let is_minor = |id: &str| learners.get(id).is_none_or(|l| words::is_minor(l.date_of_birth.as_deref(), today));
     Ok(PhotoCard {
@@ -168,7 +169,7 @@ async fn my_photos(
     session: Session,
     Query(notice): Query<NoticeQuery>,
 ) -> Result<Response, PageError> {
-    require(&session, &[Role::Tutor, Role::Admin])?;
+    require(&session, app::photos::UPLOADERS)?;
     // Statuses shown must be true now (an expiry, a birthday), not as of the last sweep.
     let photos = app::photos::uploaded_by_me(&state.app, &session.caller, 100).await?;
     let mut cards = Vec::with_capacity(photos.len());
@@ -185,7 +186,7 @@ async fn photo_status(
     session: Session,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    require(&session, &[Role::Tutor, Role::Admin])?;
+    require(&session, app::photos::UPLOADERS)?;
     let photo = app::photos::show(&state.app, &session.caller, &id).await?.photo;
     Ok(render(StatusCode::OK, &card(&state, &session, &photo).await?))
 }
@@ -195,7 +196,7 @@ async fn accept_redaction(
     Path(id): Path<String>,
     form: PageForm,
 ) -> Result<Response, PageError> {
-    require(&form.session, &[Role::Tutor, Role::Admin])?;
+    require(&form.session, app::photos::UPLOADERS)?;
     let shown = app::photos::edit(&state.app, &form.session.caller, &id, PhotoEdit::accept_redaction()).await?;
     Ok(done(&format!("/tutor/photos#photo-{}", shown.photo.id), "redaction_accepted").into_response())
 }

@@ -22,6 +22,13 @@ fn corrupt(err: impl std::fmt::Display) -> MediaError {
     MediaError::corrupt(FORMAT, err.to_string())
 }
 
+/// The primary image's size from the container, without decoding any pixel.
+pub(crate) fn dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
+    let context = HeifContext::read_from_bytes(bytes).ok()?;
+    let handle = context.primary_image_handle().ok()?;
+    Some((handle.width(), handle.height()))
+}
+
 /// Decodes, checks against the limits, and transcodes to JPEG.
 pub(crate) fn scrub(bytes: &[u8], limits: &Limits) -> Result<Scrubbed, MediaError> {
     let lib = LibHeif::new();

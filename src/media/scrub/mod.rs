@@ -10,7 +10,7 @@ mod png;
 mod webp;
 
 #[cfg(feature = "heic")]
-mod heic;
+pub(crate) mod heic;
 
 use crate::media::error::MediaError;
 use crate::media::limits::Limits;

@@ -76,6 +76,18 @@ macro_rules! impl_evaluation {
                 photo_ids: &[String],
                 eval: &Evaluation,
             ) -> Result<Vec<StatusChange>, StoreError> {
+                Self::reevaluate_seen_in(tx, photo_ids, eval, &mut BTreeMap::new()).await
+            }
+
+            /// [`Self::reevaluate_in`], also filling `stored` with each purpose's status and lease as
+            /// they were stored before the re-evaluation (photos whose image is gone are not read):
+            /// a claim decides on them without reading the row again.
+            pub(super) async fn reevaluate_seen_in(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                photo_ids: &[String],
+                eval: &Evaluation,
+                stored: &mut BTreeMap<(String, Purpose), (PurposeStatus, Option<i64>)>,
+            ) -> Result<Vec<StatusChange>, StoreError> {
                 let mut changes = Vec::new();
                 let now = ms_of_time(eval.at);
                 for photo_id in photo_ids {
@@ -119,6 +131,7 @@ macro_rules! impl_evaluation {
                         // The rules act on the state at this moment: a lease that ran out is back in
                         // the queue, and is stored so if the re-evaluation changes anything else.
                         let lease: Option<i64> = row.try_get("lease_expires_at")?;
+                        stored.insert((photo_id.clone(), purpose), (status.clone(), lease));
                         status.state = release::effective_state(status.state, lease, now);
                         current.insert(purpose, status);
                     }

@@ -359,17 +359,20 @@ macro_rules! impl_learner_store {
             }
 
             async fn unknown_learners(&self, ids: &[String]) -> Result<Vec<String>, StoreError> {
-                let mut unknown = Vec::new();
-                for id in ids {
-                    let found: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM learners WHERE id = $1")
-                        .bind(id)
-                        .fetch_one(self.reader())
-                        .await?;
-                    if found == 0 {
-                        unknown.push(id.clone());
+                // One query per UNKNOWN_LEARNERS_BATCH ids (the use cases send at most
+                // MAX_LEARNERS, so one), not one per id: a bounded IN list stays within every
+                // backend's limit on bound parameters.
+                let mut found = std::collections::HashSet::new();
+                for batch in ids.chunks(UNKNOWN_LEARNERS_BATCH) {
+                    let placeholders: Vec<String> = (1..=batch.len()).map(|i| format!("${i}")).collect();
+                    let sql = format!("SELECT id FROM learners WHERE id IN ({})", placeholders.join(", "));
+                    let mut query = sqlx::query_scalar::<_, String>(&sql);
+                    for id in batch {
+                        query = query.bind(id);
                     }
+                    found.extend(query.fetch_all(self.reader()).await?);
                 }
-                Ok(unknown)
+                Ok(ids.iter().filter(|id| !found.contains(*id)).cloned().collect())
             }
 
             async fn learners_version(&self) -> Result<i64, StoreError> {
@@ -385,6 +388,10 @@ macro_rules! impl_learner_store {
         }
     };
 }
+
+/// Most ids one query of `unknown_learners` binds: far below SQLite's and PostgreSQL's limits on
+/// bound parameters.
+const UNKNOWN_LEARNERS_BATCH: usize = 500;
 
 impl_learner_store!(SqliteStore, sqlx::Sqlite);
 impl_learner_store!(PostgresStore, sqlx::Postgres);

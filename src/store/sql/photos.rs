@@ -260,7 +260,7 @@ macro_rules! impl_photo_store {
                 }
                 for name in &stored {
                     if !photo.purposes.iter().any(|p| p.as_str() == name) {
-                        // Only an item marketing has not taken can simply go; the handler refuses others.
+                        // Only an item marketing has not taken can simply go; `app::photos::edit` refuses the others.
                         sqlx::query(
                             "DELETE FROM photo_purposes WHERE photo_id = $1 AND purpose = $2 AND state IN ('held', 'queued')",
                         )

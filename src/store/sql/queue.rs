@@ -2,6 +2,8 @@
 //! and the download check. Each decision re-evaluates the photo at its moment, under the chain
 //! lock, and is stored and audited in the same transaction.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use sqlx::Row;
 
@@ -16,6 +18,20 @@ use crate::store::traits::QueueStore;
 macro_rules! impl_queue_store {
     ($store:ty, $db:ty) => {
         impl $store {
+            /// An item's stored status and lease.
+            async fn item_status_in(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                item_id: &str,
+            ) -> Result<(PurposeStatus, Option<i64>), StoreError> {
+                let row = sqlx::query("SELECT state, detail, lease_expires_at FROM photo_purposes WHERE item_id = $1")
+                    .bind(item_id)
+                    .fetch_one(&mut **tx)
+                    .await?;
+                let status =
+                    status_from_columns(&row.try_get::<String, _>("state")?, &row.try_get::<String, _>("detail")?)?;
+                Ok((status, row.try_get("lease_expires_at")?))
+            }
+
             /// Inside a claim: re-checks the photo's rules now, then applies the claim guard
             /// ([`release::claimable`]) to the item as the re-check left it and, if it passes,
             /// leases the item to `claimant`. `Err` carries that status when the guard says no: the
@@ -29,15 +45,35 @@ macro_rules! impl_queue_store {
                 eval: &Evaluation,
             ) -> Result<Result<QueueItem, PurposeStatus>, StoreError> {
                 let now = ms_of_time(eval.at);
-                // Consent and the other rules are checked again at the moment of taking.
-                Self::reevaluate_in(tx, &[photo_id.to_string()], eval).await?;
-                let row = sqlx::query("SELECT state, detail, lease_expires_at FROM photo_purposes WHERE item_id = $1")
-                    .bind(item_id)
-                    .fetch_one(&mut **tx)
-                    .await?;
-                let status =
-                    status_from_columns(&row.try_get::<String, _>("state")?, &row.try_get::<String, _>("detail")?)?;
-                let lease: Option<i64> = row.try_get("lease_expires_at")?;
+                // Only what is in the queue can be taken, as the unnamed claim sees it: an item held,
+                // published or under someone else's running lease is answered with its status as
+                // stored (a held item whose rules pass again joins the queue at the next
+                // re-evaluation, for every claimant at once).
+                //
+                // Consent and the other rules are checked again at the moment of taking. The
+                // re-evaluation reads the item's stored row anyway, so the claim decides on what it
+                // saw and on what it changed, without reading the row again.
+                let purpose: Purpose = item_id
+                    .rsplit_once(':')
+                    .and_then(|(_, p)| p.parse().ok())
+                    .ok_or_else(|| StoreError::Corrupt(format!("item id {item_id}")))?;
+                let mut stored = BTreeMap::new();
+                let changes = Self::reevaluate_seen_in(tx, &[photo_id.to_string()], eval, &mut stored).await?;
+                let (before, lease) = match stored.remove(&(photo_id.to_string(), purpose)) {
+                    Some(seen) => seen,
+                    // The image is gone: the photo was not re-evaluated, and its row says why.
+                    None => Self::item_status_in(tx, item_id).await?,
+                };
+                if !release::claimable(before.state, lease, now) {
+                    return Ok(Err(before));
+                }
+                let (status, lease) = match changes.into_iter().find(|c| c.purpose == purpose) {
+                    Some(change) => {
+                        let lease = lease.filter(|_| change.to.state == State::Claimed);
+                        (change.to, lease)
+                    }
+                    None => (before, lease),
+                };
                 if !release::claimable(status.state, lease, now) {
                     return Ok(Err(status));
                 }

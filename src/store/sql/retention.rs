@@ -8,29 +8,46 @@ use super::{status_from_columns, PostgresStore, SqliteStore};
 use crate::policy::retention;
 use crate::store::audit::{AuditAction, AuditDraft};
 use crate::store::error::StoreError;
-use crate::store::records::{ms_of_time, Evaluation};
+use crate::store::records::{ms_of_time, Evaluation, RetiredImage};
 use crate::store::traits::RetentionStore;
 
 macro_rules! impl_retention_store {
     ($store:ty, $db:ty) => {
         impl $store {
             /// Marks deleted the image of each of `photo_ids` that [`retention::image_unusable`] says no
-            /// purpose can use any more, auditing each; returns the object keys no photo refers to
-            /// any more.
+            /// purpose can use any more, and of every live twin of one (the same scrubbed bytes under
+            /// another photo), auditing each; a photo whose twin was retired before goes too. Returns
+            /// the images retired whose objects no live photo refers to.
             pub(super) async fn retire_in(
                 tx: &mut sqlx::Transaction<'_, $db>,
                 photo_ids: &[String],
                 eval: &Evaluation,
-            ) -> Result<Vec<String>, StoreError> {
+            ) -> Result<Vec<RetiredImage>, StoreError> {
                 let now = ms_of_time(eval.at);
                 let mut retired = Vec::new();
                 for photo_id in photo_ids {
-                    let row = sqlx::query("SELECT object_key, image_deleted_at FROM photos WHERE id = $1")
+                    let row = sqlx::query("SELECT object_key, blake3, image_deleted_at FROM photos WHERE id = $1")
                         .bind(photo_id)
                         .fetch_optional(&mut **tx)
                         .await?;
                     let Some(row) = row else { continue };
                     if row.try_get::<Option<i64>, _>("image_deleted_at")?.is_some() {
+                        continue;
+                    }
+                    let blake3: String = row.try_get("blake3")?;
+                    let object_key: String = row.try_get("object_key")?;
+                    // The same bytes were deleted before: this copy is that picture, not a look-alike.
+                    let retired_twin: Option<String> = sqlx::query_scalar(
+                        "SELECT id FROM photos WHERE blake3 = $1 AND image_deleted_at IS NOT NULL AND id <> $2 \
+                         ORDER BY id LIMIT 1",
+                    )
+                    .bind(&blake3)
+                    .bind(photo_id)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                    if let Some(twin) = retired_twin {
+                        Self::mark_retired_in(tx, photo_id, now, eval, serde_json::json!({ "twin_of": twin })).await?;
+                        retired.push(RetiredImage { photo_id: photo_id.clone(), object_key });
                         continue;
                     }
                     let rows = sqlx::query("SELECT state, detail FROM photo_purposes WHERE photo_id = $1")
@@ -46,35 +63,61 @@ macro_rules! impl_retention_store {
                     if !retention::image_unusable(&statuses) {
                         continue;
                     }
-                    sqlx::query("UPDATE photos SET image_deleted_at = $1 WHERE id = $2")
-                        .bind(now)
-                        .bind(photo_id)
-                        .execute(&mut **tx)
-                        .await?;
-                    let audit = AuditDraft::new(&eval.actor, AuditAction::ImageDeleted, photo_id, serde_json::json!({}));
-                    Self::append_in(tx, &audit).await?;
-                    retired.push(row.try_get::<String, _>("object_key")?);
+                    Self::mark_retired_in(tx, photo_id, now, eval, serde_json::json!({})).await?;
+                    retired.push(RetiredImage { photo_id: photo_id.clone(), object_key });
+                    // Every twin goes with it: the same picture uploaded again with other metadata or
+                    // trailing bytes scrubs to the same bytes, and must not keep what the no deleted.
+                    let twins = sqlx::query(
+                        "SELECT id, object_key FROM photos WHERE blake3 = $1 AND image_deleted_at IS NULL ORDER BY id",
+                    )
+                    .bind(&blake3)
+                    .fetch_all(&mut **tx)
+                    .await?;
+                    for twin in twins {
+                        let twin_id: String = twin.try_get("id")?;
+                        let json = serde_json::json!({ "twin_of": photo_id });
+                        Self::mark_retired_in(tx, &twin_id, now, eval, json).await?;
+                        retired.push(RetiredImage { photo_id: twin_id, object_key: twin.try_get("object_key")? });
+                    }
                 }
-                // Objects are content-addressed: one still used by another photo stays.
+                // Images stored before objects were keyed by photo shared one object per content; a
+                // twin is retired above, so a key still in use here is one nothing should delete.
                 let mut unreferenced = Vec::new();
-                for key in retired {
+                for image in retired {
                     let in_use: Option<i32> = sqlx::query_scalar(
                         "SELECT 1 FROM photos WHERE object_key = $1 AND image_deleted_at IS NULL LIMIT 1",
                     )
-                    .bind(&key)
+                    .bind(&image.object_key)
                     .fetch_optional(&mut **tx)
                     .await?;
-                    if in_use.is_none() && !unreferenced.contains(&key) {
-                        unreferenced.push(key);
+                    if in_use.is_none() {
+                        unreferenced.push(image);
                     }
                 }
                 Ok(unreferenced)
+            }
+
+            /// Marks one photo's image deleted and audits it `image_deleted` with `details`.
+            async fn mark_retired_in(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                photo_id: &str,
+                now: i64,
+                eval: &Evaluation,
+                details: serde_json::Value,
+            ) -> Result<(), StoreError> {
+                sqlx::query("UPDATE photos SET image_deleted_at = $1 WHERE id = $2")
+                    .bind(now)
+                    .bind(photo_id)
+                    .execute(&mut **tx)
+                    .await?;
+                let audit = AuditDraft::new(&eval.actor, AuditAction::ImageDeleted, photo_id, details);
+                Self::append_in(tx, &audit).await
             }
         }
 
         #[async_trait]
         impl RetentionStore for $store {
-            async fn retire_images_of(&self, learner_id: &str, eval: Evaluation) -> Result<Vec<String>, StoreError> {
+            async fn retire_images_of(&self, learner_id: &str, eval: Evaluation) -> Result<Vec<RetiredImage>, StoreError> {
                 let mut tx = self.writer().begin().await?;
                 Self::lock_in(&mut *tx).await?;
                 let photos = Self::photos_concerning_in(&mut *tx, learner_id).await?;
@@ -88,7 +131,7 @@ macro_rules! impl_retention_store {
                 after: &str,
                 limit: i64,
                 eval: Evaluation,
-            ) -> Result<(Vec<String>, Option<String>), StoreError> {
+            ) -> Result<(Vec<RetiredImage>, Option<String>), StoreError> {
                 let mut tx = self.writer().begin().await?;
                 Self::lock_in(&mut *tx).await?;
                 // Candidates: images still kept whose every purpose is out of the queue, and that
@@ -97,14 +140,17 @@ macro_rules! impl_retention_store {
                 // record is held, not deleted, so a tutor's wrong tag can still be corrected. The
                 // state filter only narrows the page for the index; the deletion rule itself
                 // (`policy::retention::image_unusable`) decides each candidate in `retire_in`.
+                // A live twin of an image already retired is a candidate too (stored before twins
+                // were retired together).
                 let photos: Vec<String> = sqlx::query_scalar(
                     "SELECT p.id FROM photos p WHERE p.image_deleted_at IS NULL AND p.id > $1 \
-                     AND EXISTS (SELECT 1 FROM photo_purposes pp WHERE pp.photo_id = p.id) \
+                     AND ((EXISTS (SELECT 1 FROM photo_purposes pp WHERE pp.photo_id = p.id) \
                      AND NOT EXISTS (SELECT 1 FROM photo_purposes pp WHERE pp.photo_id = p.id \
                                      AND pp.state NOT IN ('held', 'withdrawn', 'taken_down')) \
                      AND EXISTS (SELECT 1 FROM photo_learners pl JOIN consent_events ce ON ce.learner_id = pl.learner_id \
                                  WHERE pl.photo_id = p.id AND ce.kind IN ('refused', 'withdrawn') \
-                                 AND ce.recorded_at > p.created_at) \
+                                 AND ce.recorded_at > p.created_at)) \
+                     OR EXISTS (SELECT 1 FROM photos t WHERE t.blake3 = p.blake3 AND t.image_deleted_at IS NOT NULL)) \
                      ORDER BY p.id LIMIT $2",
                 )
                 .bind(after)
