@@ -70,7 +70,8 @@ pub struct Connections {
     /// How long a kept-alive connection may wait for its next request before it is closed (at most
     /// the header timeout, which also applies). Default 5 s.
     pub idle_timeout: Duration,
-    /// The longest a request body may go without sending a byte. Default 30 s.
+    /// The longest a request body may go without sending a byte, and a response without the
+    /// client taking one. Default 30 s.
     pub body_timeout: Duration,
     /// The slowest average a request body may arrive at once its first `body_timeout` has passed,
     /// in bytes per second (0: no minimum). Default 1024: far below any phone signal, far above a

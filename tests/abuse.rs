@@ -200,3 +200,100 @@ async fn a_dripping_upload_is_cut_off_below_the_minimum_rate() {
     assert!(answer.is_empty() || answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(elapsed >= Duration::from_secs(1), "cut off after {elapsed:?}, before the grace of one body timeout");
 }
+
+/// Uploads about 11 MB of noise as a PNG (which no compression shrinks: far more than the loopback
+/// socket buffers hold, about 4 MB sending and 128 KB receiving for a client that does not read)
+/// and opens a raw connection asking for it as an admin. Returns the connection, the response's
+/// content length, and how many bytes (head included) the first read took.
+async fn large_image_request(server: &TestServer) -> (TcpStream, usize, usize) {
+    let (tutor, admin) = (server.token(Role::Tutor).await, server.token(Role::Admin).await);
+    let mut seed = 0x2545_f491_u32;
+    let noise = image::RgbImage::from_fn(2000, 1800, |_, _| {
+        seed ^= seed << 13;
+        seed ^= seed >> 17;
+        seed ^= seed << 5;
+        let [a, b, c, _] = seed.to_le_bytes();
+        image::Rgb([a, b, c])
+    });
+    let mut png = Vec::new();
+    noise.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
+    let response = server.upload(&tutor, "noise.png", png, &[("purposes", "website")]).await;
+    assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+    let photo: Value = response.json().await.unwrap();
+    let id = photo["id"].as_str().unwrap();
+
+    let mut stream = TcpStream::connect(server.base.trim_start_matches("http://")).unwrap();
+    write!(stream, "GET /api/v1/photos/{id}/image HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {admin}\r\n\r\n")
+        .unwrap();
+    let mut head = vec![0u8; 4096];
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let n = stream.read(&mut head).unwrap();
+    let head = String::from_utf8_lossy(&head[..n]).into_owned();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length: ").map(|v| v.trim().parse().unwrap()))
+        .expect("a content length");
+    let head_length = head.find("\r\n\r\n").expect("the whole head in the first read") + 4;
+    assert!(length > 8 << 20, "the image is only {length} bytes");
+    (stream, length, n - head_length)
+}
+
+/// Reads `stream`, pausing `pause` between reads of at most 64 KiB, until it ends or (if given)
+/// `expected` bytes have arrived (a kept-alive connection stays open after a whole response); how
+/// many bytes arrived. Panics if the connection stays open 20 s without sending anything.
+fn read_slowly(stream: &mut TcpStream, expected: Option<usize>, pause: Duration) -> usize {
+    let mut total = 0;
+    let mut buffer = vec![0u8; 1 << 16];
+    stream.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    while expected.is_none_or(|expected| total < expected) {
+        match stream.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => total += read,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                panic!("the connection was still open, silent, after {total} bytes")
+            }
+            Err(_) => break,
+        }
+        std::thread::sleep(pause);
+    }
+    total
+}
+
+/// A client that asks for a large image and stops reading it loses its connection once it has
+/// taken nothing for the body timeout: a connection with a request in progress is never closed to
+/// make room, so without a write timeout it would hold its connection, and the response's memory,
+/// for as long as it liked. (Long idle and header timeouts here, so that only the write timeout
+/// can end it.)
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_stops_reading_its_response_is_cut_off() {
+    let server = TestServer::start_adjusted(Db::Sqlite, Blobs::Fs, |s| {
+        s.connections.body_timeout = Duration::from_secs(2);
+        s.connections.idle_timeout = Duration::from_secs(120);
+        s.connections.header_timeout = Duration::from_secs(120);
+    })
+    .await;
+    let (mut stream, length, first) = large_image_request(&server).await;
+    // The client stops reading for more than twice the timeout, then takes what is left: only
+    // what the kernel's socket buffers held arrives before the connection ends.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let rest = read_slowly(&mut stream, None, Duration::ZERO);
+    assert!(first + rest < length, "all {length} bytes arrived though the client had stopped reading for 5 s");
+}
+
+/// A download slower than the idle timeout is not cut off: hyper takes a response body whole and
+/// counts the request finished while most of it still waits to be sent, and the idle timeout used
+/// to close the connection then, losing the rest.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_download_is_not_taken_for_an_idle_connection() {
+    let server = TestServer::start_adjusted(Db::Sqlite, Blobs::Fs, |s| {
+        s.connections.idle_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let (mut stream, length, first) = large_image_request(&server).await;
+    // About 1.3 MB/s: eight seconds for the image, eight idle timeouts.
+    let started = Instant::now();
+    let rest = read_slowly(&mut stream, Some(length - first), Duration::from_millis(50));
+    assert_eq!(first + rest, length, "the download was cut off after {:?}", started.elapsed());
+    assert!(started.elapsed() > Duration::from_secs(2), "the download was not slow: {:?}", started.elapsed());
+}

@@ -1,12 +1,14 @@
 //! Connections, served so that hostile clients cannot shut anybody out: a timer for the headers
-//! (hyper's own), a keep-alive idle timeout, a body timeout and minimum rate, and a cap on open
-//! connections below the open-file limit. At the cap, the connections that have waited longest
+//! (hyper's own), a keep-alive idle timeout, a body timeout and minimum rate, a timeout for a
+//! client that stops reading its response, and a cap on open connections below the open-file
+//! limit. At the cap, the connections that have waited longest
 //! without a request in progress (half-sent headers, idle keep-alives) are closed first, so a
 //! parent opening the withdrawal page still gets in while hundreds of sockets dangle.
 
 use std::collections::{BTreeSet, HashMap};
 use std::convert::Infallible;
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
 use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,6 +25,7 @@ use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tokio::time::{Instant, Sleep};
@@ -102,6 +105,7 @@ pub async fn serve(
             peer,
             body_limits,
             idle_timeout,
+            write_timeout: settings.body_timeout,
             stop: stop_rx.clone(),
             _closed: closed_rx.clone(),
         };
@@ -126,6 +130,8 @@ struct Connection {
     peer: SocketAddr,
     body_limits: BodyLimits,
     idle_timeout: Duration,
+    /// How long a response may wait for the client to take a byte.
+    write_timeout: Duration,
     stop: watch::Receiver<bool>,
     _closed: watch::Receiver<()>,
 }
@@ -139,6 +145,7 @@ impl Connection {
                 handle_request(router.clone(), handle.clone(), peer, limits, request)
             })
         };
+        let stream = StallingWrites::new(stream, self.write_timeout, handle.writing.clone());
         let mut conn = pin!(self.builder.serve_connection(TokioIo::new(stream), service));
         let mut stopping = *self.stop.borrow();
         if stopping {
@@ -161,12 +168,17 @@ impl Connection {
                 }
                 () = sleep_until(idle_deadline) => {
                     if handle.idle_deadline(self.idle_timeout).is_some_and(|d| d <= Instant::now()) {
-                        break;
+                        if !handle.is_writing() {
+                            break;
+                        }
+                        // The response is still on its way out of hyper's buffer (a slow
+                        // download): not idle. Stalls are the write timeout's business.
+                        handle.rearm_idle();
                     }
                 }
                 _ = self.stop.changed(), if !stopping => {
                     stopping = true;
-                    if handle.is_waiting() {
+                    if handle.is_waiting() && !handle.is_writing() {
                         break;
                     }
                     conn.as_mut().graceful_shutdown();
@@ -240,6 +252,8 @@ struct Entry {
     served: bool,
     evicted: bool,
     wake: Arc<Notify>,
+    /// Set while the socket refuses more of a response (see [`StallingWrites`]).
+    writing: Arc<AtomicBool>,
 }
 
 impl Registry {
@@ -273,12 +287,20 @@ impl Registry {
         entries.open += 1;
         let now = Instant::now();
         let wake = Arc::new(Notify::new());
+        let writing = Arc::new(AtomicBool::new(false));
         entries.conns.insert(
             id,
-            Entry { waiting_since: Some(now), in_flight: 0, served: false, evicted: false, wake: wake.clone() },
+            Entry {
+                waiting_since: Some(now),
+                in_flight: 0,
+                served: false,
+                evicted: false,
+                wake: wake.clone(),
+                writing: writing.clone(),
+            },
         );
         entries.waiting.insert((now, id));
-        Some(Handle { registry: self.clone(), id, wake })
+        Some(Handle { registry: self.clone(), id, wake, writing })
     }
 
     /// Closes up to `count` of the connections waiting longest; how many it closed.
@@ -289,10 +311,19 @@ impl Registry {
 
 impl Entries {
     fn evict(&mut self, count: usize) -> usize {
+        // A connection still sending its last response is not waiting, whatever its request
+        // count says: closing it would cut a download short.
+        let chosen: Vec<(Instant, u64)> = self
+            .waiting
+            .iter()
+            .filter(|(_, id)| self.conns.get(id).is_none_or(|e| !e.writing.load(Ordering::Relaxed)))
+            .take(count)
+            .copied()
+            .collect();
         let mut evicted = 0;
-        while evicted < count {
-            let Some((_, id)) = self.waiting.pop_first() else { break };
-            if let Some(entry) = self.conns.get_mut(&id) {
+        for key in chosen {
+            self.waiting.remove(&key);
+            if let Some(entry) = self.conns.get_mut(&key.1) {
                 entry.waiting_since = None;
                 entry.evicted = true;
                 entry.wake.notify_one();
@@ -313,6 +344,8 @@ struct Handle {
     id: u64,
     /// Woken when the connection is told to close or its requests end.
     wake: Arc<Notify>,
+    /// Whether a response is still waiting for the client to take it.
+    writing: Arc<AtomicBool>,
 }
 
 impl Handle {
@@ -322,6 +355,26 @@ impl Handle {
 
     fn is_waiting(&self) -> bool {
         self.registry.lock().conns.get(&self.id).is_some_and(|e| e.in_flight == 0)
+    }
+
+    /// Whether a response is still on its way to the client: hyper takes a response body whole
+    /// and the request counts as finished, but the bytes may not yet be in the kernel's hands.
+    fn is_writing(&self) -> bool {
+        self.writing.load(Ordering::Relaxed)
+    }
+
+    /// Starts the idle wait again from now, for a connection found still writing at its deadline.
+    fn rearm_idle(&self) {
+        let mut guard = self.registry.lock();
+        let entries = &mut *guard;
+        if let Some(entry) = entries.conns.get_mut(&self.id) {
+            if let Some(since) = entry.waiting_since {
+                let now = Instant::now();
+                entries.waiting.remove(&(since, self.id));
+                entry.waiting_since = Some(now);
+                entries.waiting.insert((now, self.id));
+            }
+        }
     }
 
     /// When an idle kept-alive connection is to be closed; `None` while a request is in progress
@@ -410,6 +463,85 @@ impl HttpBody for Finishing {
 
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
+    }
+}
+
+/// A connection's socket whose writes fail once the client has taken nothing for `timeout`. A
+/// client that asks for a large image and never reads it would otherwise hold its connection (and
+/// the memory of the response) for as long as it liked: a connection with a request in progress is
+/// never closed to make room. The error ends the connection through hyper.
+struct StallingWrites<S> {
+    inner: S,
+    timeout: Duration,
+    /// Armed when a write first finds the socket full; disarmed by any progress.
+    stalled: Option<Pin<Box<Sleep>>>,
+    /// Shared with the connection's [`Handle`]: set while a write waits for the socket, so that
+    /// a connection still sending a response is neither idle nor closed to make room.
+    writing: Arc<AtomicBool>,
+}
+
+impl<S> StallingWrites<S> {
+    fn new(inner: S, timeout: Duration, writing: Arc<AtomicBool>) -> StallingWrites<S> {
+        StallingWrites { inner, timeout, stalled: None, writing }
+    }
+
+    /// Passes on a write's outcome, keeping count of how long the socket has stayed full.
+    fn watch<T>(&mut self, polled: Poll<io::Result<T>>, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        self.writing.store(polled.is_pending(), Ordering::Relaxed);
+        if polled.is_ready() {
+            self.stalled = None;
+            return polled;
+        }
+        let timeout = self.timeout;
+        let stalled = self.stalled.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        if stalled.as_mut().poll(cx).is_ready() {
+            metrics::counter!("consentgate_connections_write_timeouts_total").increment(1);
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client stopped reading the response",
+            )));
+        }
+        Poll::Pending
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for StallingWrites<S> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for StallingWrites<S> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_write(cx, buf);
+        this.watch(polled, cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        this.watch(polled, cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_flush(cx);
+        this.watch(polled, cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_shutdown(cx);
+        this.watch(polled, cx)
     }
 }
 
