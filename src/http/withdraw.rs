@@ -3,13 +3,11 @@
 //! work without JavaScript, name the learner by first name only, and an unknown token gets a page
 //! that reveals nothing.
 
-use std::net::IpAddr;
-
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 
-use super::rate_limit::Peer;
+use super::rate_limit::ClientKey;
 use super::state::HttpState;
 use crate::app;
 use crate::app::consents::{LinkPreview, LinkWithdrawal};
@@ -100,14 +98,13 @@ fn already_used(state: &HttpState, status: StatusCode, used_at: i64) -> Response
     page(state, status, "Link already used", WithdrawView::AlreadyUsed { on: date_of(used_at) })
 }
 
-fn limited(state: &HttpState, peer: Peer) -> bool {
-    let ip = peer.address().unwrap_or(IpAddr::from([0, 0, 0, 0]));
-    state.withdraw_limiter.check_key(&ip).is_err()
+fn limited(state: &HttpState, client: ClientKey) -> bool {
+    state.withdraw_limiter.check_key(&client.key()).is_err()
 }
 
 /// `GET /w/{token}`: what the link would withdraw, and a button. Changes nothing.
-pub async fn show(State(state): State<HttpState>, peer: Peer, Path(token): Path<String>) -> Response {
-    if limited(&state, peer) {
+pub async fn show(State(state): State<HttpState>, client: ClientKey, Path(token): Path<String>) -> Response {
+    if limited(&state, client) {
         return too_many(&state);
     }
     match app::consents::preview_link(&state.app, &token).await {
@@ -129,8 +126,8 @@ pub async fn show(State(state): State<HttpState>, peer: Peer, Path(token): Path<
 
 /// `POST /w/{token}`: withdraws, in one transaction with every status it changes. A second POST
 /// changes nothing.
-pub async fn withdraw(State(state): State<HttpState>, peer: Peer, Path(token): Path<String>) -> Response {
-    if limited(&state, peer) {
+pub async fn withdraw(State(state): State<HttpState>, client: ClientKey, Path(token): Path<String>) -> Response {
+    if limited(&state, client) {
         return too_many(&state);
     }
     match app::consents::withdraw_by_link(&state.app, &token).await {
