@@ -14,11 +14,8 @@ use std::sync::Arc;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::HeaderMap;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use ipnet::IpNet;
-
-use super::state::HttpState;
 
 /// Requests to `/w/` per client address: a person needs two or three; guessing 256-bit tokens
 /// needs billions, and this makes sure nobody tries from one address.
@@ -72,36 +69,44 @@ pub fn client_key(client: IpAddr) -> IpAddr {
     }
 }
 
-/// The rate-limit key of the request's client ([`client_address`] then [`client_key`]). Without
-/// connect info (the in-memory router of unit tests) every client shares one bucket.
-pub struct ClientKey(IpAddr);
+/// What a request says about its client: the connecting address (when the server was started
+/// with connect info, as it always is outside unit tests) and its `X-Forwarded-For` values.
+pub struct Peer {
+    address: Option<IpAddr>,
+    /// `None` when a value is not text: then the header names nobody reliably.
+    forwarded: Option<Vec<String>>,
+}
 
-impl ClientKey {
-    /// The key.
-    pub fn key(&self) -> IpAddr {
-        self.0
+impl Peer {
+    /// The rate-limit key of the client ([`client_address`], then [`client_key`]) given the
+    /// `trusted` proxies. Without connect info every client shares one bucket.
+    pub fn key(&self, trusted: &[IpNet]) -> IpAddr {
+        let Some(peer) = self.address else {
+            return IpAddr::from([0, 0, 0, 0]);
+        };
+        let client = match &self.forwarded {
+            Some(values) => {
+                client_address(peer, &values.iter().map(String::as_str).collect::<Vec<_>>(), trusted)
+            }
+            None => peer.to_canonical(),
+        };
+        client_key(client)
     }
 }
 
-/// The values of every `X-Forwarded-For` header, in order (a proxy may add a header of its own
-/// rather than append to the last one). A value that is not text makes the whole header unusable.
-fn forwarded_for(headers: &HeaderMap) -> Option<Vec<&str>> {
-    headers.get_all("x-forwarded-for").iter().map(|v| v.to_str().ok()).collect()
-}
-
-impl FromRequestParts<HttpState> for ClientKey {
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &HttpState) -> Result<Self, Self::Rejection> {
-        let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() else {
-            return Ok(ClientKey(IpAddr::from([0, 0, 0, 0])));
-        };
-        let trusted = &state.app.settings.trusted_proxies;
-        let client = match forwarded_for(&parts.headers) {
-            Some(values) => client_address(peer.ip(), &values, trusted),
-            None => peer.ip().to_canonical(),
-        };
-        Ok(ClientKey(client_key(client)))
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        // A proxy may add a header of its own rather than append to the last one: all, in order.
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .map(|v| v.to_str().ok().map(str::to_string))
+            .collect();
+        let address = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        Ok(Peer { address, forwarded })
     }
 }
 

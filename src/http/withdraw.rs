@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
 
-use super::rate_limit::ClientKey;
+use super::rate_limit::Peer;
 use super::state::HttpState;
 use crate::app;
 use crate::app::consents::{LinkPreview, LinkWithdrawal};
@@ -89,22 +89,24 @@ fn too_many(state: &HttpState) -> Response {
     response
 }
 
-fn date_of(ms: i64) -> String {
+/// The day of `ms` in the organisation's zone.
+fn date_of(state: &HttpState, ms: i64) -> String {
     let format = time::macros::format_description!("[day] [month repr:long] [year]");
-    time_of_ms(ms).format(&format).unwrap_or_default()
+    state.app.settings.rules.zone.local(time_of_ms(ms)).format(&format).unwrap_or_default()
 }
 
 fn already_used(state: &HttpState, status: StatusCode, used_at: i64) -> Response {
-    page(state, status, "Link already used", WithdrawView::AlreadyUsed { on: date_of(used_at) })
+    page(state, status, "Link already used", WithdrawView::AlreadyUsed { on: date_of(state, used_at) })
 }
 
-fn limited(state: &HttpState, client: ClientKey) -> bool {
-    state.withdraw_limiter.check_key(&client.key()).is_err()
+fn limited(state: &HttpState, peer: Peer) -> bool {
+    let key = peer.key(&state.app.settings.trusted_proxies);
+    state.withdraw_limiter.check_key(&key).is_err()
 }
 
 /// `GET /w/{token}`: what the link would withdraw, and a button. Changes nothing.
-pub async fn show(State(state): State<HttpState>, client: ClientKey, Path(token): Path<String>) -> Response {
-    if limited(&state, client) {
+pub async fn show(State(state): State<HttpState>, peer: Peer, Path(token): Path<String>) -> Response {
+    if limited(&state, peer) {
         return too_many(&state);
     }
     match app::consents::preview_link(&state.app, &token).await {
@@ -114,7 +116,7 @@ pub async fn show(State(state): State<HttpState>, client: ClientKey, Path(token)
             "Withdraw consent for photos",
             WithdrawView::Confirm {
                 name: link.first_name.clone(),
-                given: date_of(link.grant.given_at),
+                given: date_of(&state, link.grant.given_at),
                 purposes: purpose_list(&link.grant.purposes),
             },
         ),
@@ -126,8 +128,8 @@ pub async fn show(State(state): State<HttpState>, client: ClientKey, Path(token)
 
 /// `POST /w/{token}`: withdraws, in one transaction with every status it changes. A second POST
 /// changes nothing.
-pub async fn withdraw(State(state): State<HttpState>, client: ClientKey, Path(token): Path<String>) -> Response {
-    if limited(&state, client) {
+pub async fn withdraw(State(state): State<HttpState>, peer: Peer, Path(token): Path<String>) -> Response {
+    if limited(&state, peer) {
         return too_many(&state);
     }
     match app::consents::withdraw_by_link(&state.app, &token).await {

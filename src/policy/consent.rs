@@ -195,7 +195,8 @@ pub fn decide(
         && by_giver.get(&Giver::Learner).is_some_and(|own| {
             own.iter().any(|e| in_effect(e) && on_or_after_majority(learner.date_of_birth, e.given_at, rules.zone))
         });
-    if answered_as_adult && !rules.guardian_no_survives_majority {
+    let guardians_set_aside = answered_as_adult && !rules.guardian_no_survives_majority;
+    if guardians_set_aside {
         by_giver.retain(|giver, _| **giver == Giver::Learner);
     }
     let supersedes =
@@ -230,7 +231,7 @@ pub fn decide(
         Giver::Guardian(_) => {
             !adult
                 || (rules.guardian_grant_survives_majority
-                    && !answered_as_adult
+                    && !guardians_set_aside
                     && learner.date_of_birth.is_some()
                     && !on_or_after_majority(learner.date_of_birth, e.given_at, rules.zone))
         }
@@ -352,7 +353,8 @@ mod tests {
         // Born 2 September 2007: 18 on 2 September 2025.
         let l = learner(Some(date!(2007 - 09 - 02)));
         let day_after = datetime!(2025-09-03 12:00 UTC);
-        whose_grant_counts_around(&l, datetime!(2025-09-01 23:59:59 UTC), datetime!(2025-09-02 00:00 UTC), day_after);
+        // Midnight in London is 23:00 UTC in summer time.
+        whose_grant_counts_around(&l, datetime!(2025-09-01 22:59:59 UTC), datetime!(2025-09-01 23:00 UTC), day_after);
         let guardian = [event("g", Granted, mum(), T0, None)];
         // Unless the provider's policy keeps a childhood grant alive.
         let rules = Rules { guardian_grant_survives_majority: true, ..Rules::default() };

@@ -52,9 +52,14 @@ impl Zone {
         UtcOffset::from_whole_seconds(seconds).unwrap_or(UtcOffset::UTC)
     }
 
+    /// The same instant as the zone's clocks show it.
+    pub fn local(&self, at: OffsetDateTime) -> OffsetDateTime {
+        at.to_offset(self.offset_at(at))
+    }
+
     /// The calendar date at `at` in this zone.
     pub fn date_of(&self, at: OffsetDateTime) -> Date {
-        at.to_offset(self.offset_at(at)).date()
+        self.local(at).date()
     }
 
     /// The first instant of `date` in this zone (midnight, or the end of a gap when the clocks

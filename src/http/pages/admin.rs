@@ -43,9 +43,11 @@ fn full_name(l: &LearnerRecord) -> String {
     }
 }
 
-fn day(ms: i64) -> String {
+/// The day of `ms` in the organisation's `zone`: a consent given "on 1 July" (its start there)
+/// shows as 1 July, not as the UTC day before.
+fn day(ms: i64, zone: Zone) -> String {
     let format = time::macros::format_description!("[day] [month repr:short] [year]");
-    time_of_ms(ms).format(&format).unwrap_or_default()
+    zone.local(time_of_ms(ms)).format(&format).unwrap_or_default()
 }
 
 struct LearnerRow {
@@ -223,8 +225,8 @@ async fn learner_view(
                 }
                 Giver::Learner => "the learner".to_string(),
             },
-            given_at: day(e.given_at),
-            expires: e.expires_at.map(day).unwrap_or_else(|| "no expiry".into()),
+            given_at: day(e.given_at, state.app.settings.rules.zone),
+            expires: e.expires_at.map(|t| day(t, state.app.settings.rules.zone)).unwrap_or_else(|| "no expiry".into()),
             form_version: e.form_version,
             method: e.method.replace('_', " "),
             evidence: e.evidence,
@@ -450,7 +452,7 @@ async fn held_page(State(state): State<HttpState>, session: Session) -> Result<R
             id: photo.id,
             caption: photo.caption,
             alt_text: photo.alt_text,
-            uploaded: day(photo.created_at),
+            uploaded: day(photo.created_at, zone),
             image_deleted: photo.image_deleted_at.is_some(),
         });
     }
