@@ -85,9 +85,7 @@ impl Peer {
             return IpAddr::from([0, 0, 0, 0]);
         };
         let client = match &self.forwarded {
-            Some(values) => {
-                client_address(peer, &values.iter().map(String::as_str).collect::<Vec<_>>(), trusted)
-            }
+            Some(values) => client_address(peer, &values.iter().map(String::as_str).collect::<Vec<_>>(), trusted),
             None => peer.to_canonical(),
         };
         client_key(client)
@@ -99,12 +97,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         // A proxy may add a header of its own rather than append to the last one: all, in order.
-        let forwarded = parts
-            .headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .map(|v| v.to_str().ok().map(str::to_string))
-            .collect();
+        let forwarded =
+            parts.headers.get_all("x-forwarded-for").iter().map(|v| v.to_str().ok().map(str::to_string)).collect();
         let address = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
         Ok(Peer { address, forwarded })
     }
