@@ -724,7 +724,9 @@ mod tests {
         let own_no = event("own-no", Refused, Giver::Learner, at18, None);
         let own_yes_at17 = event("own-17", Granted, Giver::Learner, at17, None);
         let mum_yes_at18 = event("mum-18", Granted, mum(), at18 + time::Duration::DAY, None);
-        let table: &[(&str, Vec<ConsentEvent>, Purpose, Rules, Result<&str, &[DenyReason]>)] = &[
+        // (case, events, purpose, rules, the basis or the reasons)
+        type Case<'a> = (&'a str, Vec<ConsentEvent>, Purpose, Rules, Result<&'a str, &'a [DenyReason]>);
+        let table: &[Case] = &[
             (
                 "guardian no at 16, own grant at 18",
                 vec![mum_no.clone(), own_yes.clone()],
