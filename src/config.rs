@@ -4,14 +4,16 @@
 //! `DATA/objects`. `DATABASE_URL=postgres://…` selects PostgreSQL; an S3 bucket selects S3.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ipnet::IpNet;
 use serde::Deserialize;
 
 use crate::media::Limits;
 use crate::policy::consent::Rules;
+use crate::policy::zone::Zone;
 
 /// Everything the service and its commands need to know, resolved from all sources.
 #[derive(Clone)]
@@ -58,6 +60,10 @@ pub struct Settings {
     pub organisation_contact: Option<String>,
     /// How long clients may take and how many connections may be open.
     pub connections: Connections,
+    /// Reverse proxies whose `X-Forwarded-For` is believed: the withdrawal pages' rate limit keys
+    /// on the client a trusted proxy names, not on the proxy. Empty by default: the header is
+    /// ignored, since anyone can send it.
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 /// What a client may cost the server in connections and time: a client that opens connections and
@@ -136,6 +142,7 @@ impl fmt::Debug for Settings {
             .field("maintenance_interval", &self.maintenance_interval)
             .field("rules", &self.rules)
             .field("connections", &self.connections)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish()
     }
 }
@@ -208,6 +215,12 @@ pub struct FileSettings {
     pub maintenance_interval_seconds: Option<u64>,
     /// See [`Rules::guardian_grant_survives_majority`].
     pub guardian_grant_survives_majority: Option<bool>,
+    /// See [`Rules::guardian_no_survives_majority`].
+    pub guardian_no_survives_majority: Option<bool>,
+    /// See [`Rules::zone`]: an IANA time-zone name (default `Europe/London`).
+    pub timezone: Option<String>,
+    /// See [`Settings::trusted_proxies`]: CIDRs (`10.0.0.0/8`) or single addresses.
+    pub trusted_proxies: Option<Vec<String>>,
     /// See [`Settings::organisation_name`].
     pub organisation_name: Option<String>,
     /// See [`Settings::organisation_contact`].
@@ -296,6 +309,13 @@ pub struct Overrides {
     /// Most connections open at once (default: what the open-file limit allows, less a reserve).
     #[arg(long, env = "CONSENTGATE_MAX_CONNECTIONS", global = true)]
     pub max_connections: Option<usize>,
+    /// The organisation's time zone, an IANA name (default Europe/London): birthdays, "today"
+    /// and dates given without a time are read in it.
+    #[arg(long, env = "CONSENTGATE_TIMEZONE", global = true)]
+    pub timezone: Option<String>,
+    /// Reverse proxies whose X-Forwarded-For is believed, comma-separated CIDRs (default none).
+    #[arg(long, env = "CONSENTGATE_TRUSTED_PROXIES", global = true)]
+    pub trusted_proxies: Option<String>,
 }
 
 /// Why settings could not be resolved.
@@ -376,6 +396,15 @@ impl Settings {
             return Err(ConfigError::Invalid(format!("public_url {public_url:?} is not an http(s) URL")));
         }
         let interval = overrides.maintenance_interval_seconds.or(file.maintenance_interval_seconds).unwrap_or(60);
+        // A misspelt zone would move every birthday by hours without anyone noticing: refuse it.
+        let zone = match overrides.timezone.as_deref().or(file.timezone.as_deref()) {
+            None => Zone::default(),
+            Some(name) => Zone::named(name).map_err(|e| ConfigError::Invalid(format!("timezone: {e}")))?,
+        };
+        let trusted_proxies = match &overrides.trusted_proxies {
+            Some(list) => trusted_proxies(list.split(','))?,
+            None => trusted_proxies(file.trusted_proxies.iter().flatten().map(String::as_str))?,
+        };
         let settings = Settings {
             data_dir: overrides.data.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("data")),
             listen,
@@ -385,7 +414,12 @@ impl Settings {
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], DEFAULT_METRICS_PORT))),
             public_url,
             maintenance_interval: Duration::from_secs(interval.max(1)),
-            rules: Rules { guardian_grant_survives_majority: file.guardian_grant_survives_majority.unwrap_or(false) },
+            rules: Rules {
+                guardian_grant_survives_majority: file.guardian_grant_survives_majority.unwrap_or(false),
+                guardian_no_survives_majority: file.guardian_no_survives_majority.unwrap_or(false),
+                zone,
+            },
+            trusted_proxies,
             database_url: overrides.database_url.clone().or(file.database_url).filter(|u| !u.is_empty()),
             s3,
             limits: limits_from_env(file.limits.unwrap_or_default(), |name| std::env::var(name).ok())?,
@@ -453,6 +487,21 @@ fn connections(o: &Overrides, file: &FileSettings) -> Result<Connections, Config
         min_body_rate: o.min_body_bytes_per_second.or(file.min_body_bytes_per_second).unwrap_or(default.min_body_rate),
         max_connections,
     })
+}
+
+/// Parses proxy CIDRs; a bare address is a network of one. Empty items are skipped (a trailing
+/// comma); anything else that does not parse is refused, naming it.
+fn trusted_proxies<'a>(items: impl Iterator<Item = &'a str>) -> Result<Vec<IpNet>, ConfigError> {
+    items
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(|item| {
+            item.parse::<IpNet>()
+                .or_else(|_| item.parse::<IpAddr>().map(IpNet::from))
+                .map(|net| net.trunc())
+                .map_err(|_| ConfigError::Invalid(format!("trusted_proxies: {item:?} is not a CIDR like 10.0.0.0/8")))
+        })
+        .collect()
 }
 
 /// A text setting, trimmed; an empty one counts as not set.
@@ -609,6 +658,45 @@ mod tests {
         s.database_url = None;
         s.s3 = Some(S3Settings { bucket: "b".into(), ..Default::default() });
         assert!(!s.sole_owner());
+    }
+
+    #[test]
+    fn the_time_zone_defaults_to_london_and_an_unknown_one_stops_the_start() {
+        assert_eq!(Settings::resolve(&Overrides::default()).unwrap().rules.zone.name(), "Europe/London");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "timezone = \"America/New_York\"\nguardian_no_survives_majority = true\n").unwrap();
+        let from_file = Settings::resolve(&Overrides { config: Some(path.clone()), ..Default::default() }).unwrap();
+        assert_eq!(from_file.rules.zone.name(), "America/New_York");
+        assert!(from_file.rules.guardian_no_survives_majority && !from_file.rules.guardian_grant_survives_majority);
+        assert!(!Settings::resolve(&Overrides::default()).unwrap().rules.guardian_no_survives_majority);
+        let o = Overrides { config: Some(path), timezone: Some("Europe/Dublin".into()), ..Default::default() };
+        assert_eq!(Settings::resolve(&o).unwrap().rules.zone.name(), "Europe/Dublin");
+        let err = Settings::resolve(&Overrides { timezone: Some("Europe/Londres".into()), ..Default::default() })
+            .unwrap_err();
+        assert!(err.to_string().contains("Europe/Londres"), "{err}");
+    }
+
+    #[test]
+    fn trusted_proxies_come_from_a_toml_array_or_a_comma_separated_variable() {
+        assert!(Settings::resolve(&Overrides::default()).unwrap().trusted_proxies.is_empty());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "trusted_proxies = [\"10.0.0.0/8\", \"fd00::/8\", \"192.168.1.7\"]\n").unwrap();
+        let from_file = Settings::resolve(&Overrides { config: Some(path.clone()), ..Default::default() }).unwrap();
+        let shown: Vec<String> = from_file.trusted_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["10.0.0.0/8", "fd00::/8", "192.168.1.7/32"]);
+        let o = Overrides {
+            config: Some(path),
+            trusted_proxies: Some(" 172.16.0.1/12 , ::1,".into()),
+            ..Default::default()
+        };
+        let shown: Vec<String> =
+            Settings::resolve(&o).unwrap().trusted_proxies.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["172.16.0.0/12", "::1/128"], "the variable replaces the file; host bits are dropped");
+        let err = Settings::resolve(&Overrides { trusted_proxies: Some("10.0.0.0/33".into()), ..Default::default() })
+            .unwrap_err();
+        assert!(err.to_string().contains("10.0.0.0/33"), "{err}");
     }
 
     #[test]

@@ -21,6 +21,7 @@ on_both_backends!(
     the_withdrawal_pages_are_rate_limited,
     a_no_dated_before_a_grant_or_ahead_of_the_clock_holds_at_once,
     untagging_a_learner_whose_no_stands_keeps_the_photo_held,
+    an_adults_own_grant_releases_a_photo_their_parent_refused_as_a_child,
 );
 
 /// A server whose maintenance re-evaluates every second, so the passing of time shows quickly.
@@ -445,4 +446,96 @@ async fn a_withdrawal_between_the_release_check_and_the_bytes_stops_the_download
     }
     let audit = server.store.audit_log(0, 10_000).await.unwrap();
     assert!(!audit.iter().any(|r| r.action == "image_downloaded"), "a refused download was audited as made");
+}
+
+/// A learner born 1 January 2006 (18 since 1 January 2024) whose parent refused the website on
+/// 1 June 2022, at 16, given as a date alone; and a photo of them for the website and print.
+/// Returns (learner, photo).
+async fn refused_as_a_child(server: &TestServer) -> (String, String) {
+    let tutor = server.token(Role::Tutor).await;
+    let (dana, parent) = learner_with_guardian(server, "Dana", "Testperson", "2006-01-01").await;
+    let mut refusal = grant_by("guardian", Some(&parent), &["website"]);
+    refusal["kind"] = json!("refused");
+    refusal["given_at"] = json!("2022-06-01");
+    record_consent(server, &dana, refusal).await;
+    // The date alone is the start of that day in London, in summer time.
+    let history = get_json(server, &server.admin, &format!("/api/v1/learners/{dana}/consents")).await;
+    let given_at = history["events"][0]["given_at"].as_str().unwrap();
+    let given_at = time::OffsetDateTime::parse(given_at, &time::format_description::well_known::Rfc3339).unwrap();
+    assert_eq!(given_at, time::macros::datetime!(2022-05-31 23:00 UTC));
+    let photo = upload(server, &tutor, 41, &[&dana]).await;
+    let s = status(server, &photo).await;
+    assert_eq!((s["website"]["state"].clone(), s["website"]["reasons"].clone()), (json!("held"), json!(["refused"])));
+    (dana, photo)
+}
+
+async fn an_adults_own_grant_releases_a_photo_their_parent_refused_as_a_child(server: TestServer) {
+    let (dana, photo) = refused_as_a_child(&server).await;
+    // Turning 18 released nothing: the maintenance pass (every second here) leaves it held.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(status(&server, &photo).await["website"]["reasons"], json!(["refused"]));
+    // Her own yes, as an adult, ends her parent's no.
+    let answer = record_consent(&server, &dana, grant_by("learner", None, &["website", "print"])).await;
+    assert!(answer["statuses_changed"].as_u64().unwrap() >= 1);
+    let s = status(&server, &photo).await;
+    assert_eq!(s["website"], json!({"state": "queued", "reasons": [], "learners": []}));
+    assert_eq!(s["print"]["state"], "queued");
+    let history = get_json(&server, &server.admin, &format!("/api/v1/learners/{dana}/consents")).await;
+    assert_eq!(history["decisions"]["website"]["allowed"], true);
+
+    // A provider who keeps a guardian's no after 18 sees it held still.
+    let kept = TestServer::start_adjusted(Db::Sqlite, Blobs::Fs, |s| {
+        s.rules.guardian_no_survives_majority = true;
+    })
+    .await;
+    let (dana, photo) = refused_as_a_child(&kept).await;
+    record_consent(&kept, &dana, grant_by("learner", None, &["website", "print"])).await;
+    let s = status(&kept, &photo).await;
+    assert_eq!((s["website"]["state"].clone(), s["website"]["reasons"].clone()), (json!("held"), json!(["refused"])));
+    assert_eq!(s["print"]["state"], "queued");
+}
+
+/// `n` requests to an unknown withdrawal link, each saying it is forwarded for `client`; their
+/// statuses.
+async fn withdrawal_page_as(server: &TestServer, client: &str, n: usize) -> Vec<u16> {
+    let mut statuses = Vec::new();
+    for _ in 0..n {
+        let response = server
+            .client
+            .get(format!("{}/w/{}", server.base, "2".repeat(64)))
+            .header("x-forwarded-for", client)
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    statuses
+}
+
+/// Behind a trusted proxy (here: loopback), each family has its own budget on the withdrawal
+/// pages, IPv6 households by their /64; from an untrusted peer the header is ignored.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_withdrawal_rate_limit_keys_on_the_client_a_trusted_proxy_names() {
+    let proxied = TestServer::start_adjusted(Db::Sqlite, Blobs::Fs, |s| {
+        s.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    let first = withdrawal_page_as(&proxied, "198.51.100.1", 30).await;
+    assert!(first.contains(&429), "one family's 30 requests were all answered: {first:?}");
+    // A forged left-hand entry does not move a client to a fresh budget: the proxy's entry counts.
+    assert_eq!(withdrawal_page_as(&proxied, "192.0.2.99, 198.51.100.1", 1).await, [429]);
+    // The next family behind the same proxy is not held back by the first.
+    assert_eq!(withdrawal_page_as(&proxied, "192.0.2.99, 198.51.100.2", 5).await, [404; 5]);
+    // IPv6: one /64 is one household.
+    let six = withdrawal_page_as(&proxied, "2001:db8:1:2::1", 30).await;
+    assert!(six.contains(&429), "{six:?}");
+    assert_eq!(withdrawal_page_as(&proxied, "2001:db8:1:2:ffff::9", 1).await, [429], "the same /64");
+    assert_eq!(withdrawal_page_as(&proxied, "2001:db8:1:3::1", 5).await, [404; 5], "another /64");
+
+    // Without trusted proxies the header is anyone's to write and is ignored: every "family"
+    // shares the connecting address's budget.
+    let direct = TestServer::start(Db::Sqlite, Blobs::Fs).await;
+    let first = withdrawal_page_as(&direct, "198.51.100.1", 30).await;
+    assert!(first.contains(&429), "{first:?}");
+    assert_eq!(withdrawal_page_as(&direct, "198.51.100.2", 1).await, [429], "X-Forwarded-For was believed");
 }

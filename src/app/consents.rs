@@ -8,6 +8,7 @@ use time::OffsetDateTime;
 
 use super::{input, learners, retention, Actor, App, AppError};
 use crate::policy::consent::{self, Decision, EventKind, Giver, Learner};
+use crate::policy::zone::Zone;
 use crate::policy::Purpose;
 use crate::store::{
     ms_of_time, AuditAction, AuditDraft, ConsentRecord, LearnerRecord, StatusChange, WithdrawOutcome, WithdrawalLink,
@@ -32,9 +33,11 @@ pub struct NewConsent {
     pub given_by: String,
     /// The guardian who gave it, when `given_by` is `guardian`.
     pub guardian_id: Option<String>,
-    /// When it was given (RFC 3339); `None` means now.
+    /// When it was given (RFC 3339, or `YYYY-MM-DD` meaning that day's start in the organisation's
+    /// zone); `None` means now.
     pub given_at: Option<String>,
-    /// For a grant: when it stops counting (RFC 3339, or `YYYY-MM-DD` meaning through that day).
+    /// For a grant: when it stops counting (RFC 3339, or `YYYY-MM-DD` meaning through that day in
+    /// the organisation's zone).
     pub expires_at: Option<String>,
     /// Version of the consent form.
     pub form_version: String,
@@ -60,23 +63,20 @@ pub struct Recorded {
     pub changes: Vec<StatusChange>,
 }
 
-/// A moment from RFC 3339, or (for expiries) a date meaning the end of that day in UTC.
-fn moment(field: &str, value: &str, date_means_end_of_day: bool) -> Result<OffsetDateTime, AppError> {
+/// A moment from RFC 3339, or a date alone read in the organisation's `zone`: the start of that
+/// day, or (for expiries, `date_means_end_of_day`) the end of it, which is the next day's start.
+fn moment(field: &str, value: &str, date_means_end_of_day: bool, zone: Zone) -> Result<OffsetDateTime, AppError> {
     if let Ok(t) = OffsetDateTime::parse(value.trim(), &Rfc3339) {
         return Ok(t);
     }
     let format = time::macros::format_description!("[year]-[month]-[day]");
     match time::Date::parse(value.trim(), &format) {
-        Ok(date) if date_means_end_of_day => date
-            .next_day()
-            .map(|d| d.midnight().assume_utc())
+        Ok(date) => if date_means_end_of_day { date.next_day() } else { Some(date) }
+            .and_then(|d| zone.start_of_day(d))
             .ok_or_else(|| AppError::invalid_field(field, format!("{field} is out of range"))),
-        _ => Err(AppError::invalid_field(
+        Err(_) => Err(AppError::invalid_field(
             field,
-            format!(
-                "{field} {value:?} is not a time like 2026-09-01T09:00:00Z{}",
-                if date_means_end_of_day { " or a date like 2027-08-31" } else { "" }
-            ),
+            format!("{field} {value:?} is not a time like 2026-09-01T09:00:00Z or a date like 2027-08-31"),
         )),
     }
 }
@@ -98,6 +98,7 @@ pub fn validate(
     learner: &LearnerRecord,
     recorded_by: &str,
     now: OffsetDateTime,
+    zone: Zone,
 ) -> Result<ConsentRecord, AppError> {
     let kind = body
         .kind
@@ -133,7 +134,7 @@ pub fn validate(
     };
     let now_ms = ms_of_time(now);
     let given_at = match &body.given_at {
-        Some(v) => ms_of_time(moment("given_at", v, false)?),
+        Some(v) => ms_of_time(moment("given_at", v, false, zone)?),
         None => now_ms,
     };
     if given_at > now_ms + CLOCK_SKEW_MS {
@@ -147,7 +148,7 @@ pub fn validate(
     }
     let expires_at = match (&body.expires_at, kind) {
         (None, _) => None,
-        (Some(v), EventKind::Granted) => Some(ms_of_time(moment("expires_at", v, true)?)),
+        (Some(v), EventKind::Granted) => Some(ms_of_time(moment("expires_at", v, true, zone)?)),
         (Some(_), _) => return Err(AppError::invalid_field("expires_at", "only a grant can have expires_at")),
     };
     if expires_at.is_some_and(|e| e <= given_at) {
@@ -195,7 +196,7 @@ pub fn validate(
 pub async fn record(app: &App, actor: &Actor, learner_id: &str, body: NewConsent) -> Result<Recorded, AppError> {
     let learner = learners::show(app, actor, learner_id).await?;
     let eval = app.evaluation(&actor.token_id).await?;
-    let event = validate(body, &learner, &actor.token_id, eval.at)?;
+    let event = validate(body, &learner, &actor.token_id, eval.at, eval.rules.zone)?;
     let link = (event.kind == EventKind::Granted).then(tokens::new_withdrawal_token);
     // The audit row names the giver by id and never the form text or evidence.
     let audit = AuditDraft::new(

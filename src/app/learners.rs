@@ -4,6 +4,7 @@
 
 use super::{input, maintenance, Actor, App, AppError};
 use crate::policy::consent::Rules;
+use crate::policy::zone::Zone;
 use crate::roster::{self, fields};
 use crate::store::{
     now_ms, AuditAction, AuditDraft, Evaluation, FullStore, GuardianRecord, ImportSummary, LearnerRecord, Role,
@@ -51,8 +52,9 @@ fn checked<T>(result: Result<T, String>) -> Result<T, AppError> {
     result.map_err(AppError::invalid)
 }
 
-fn date_of_birth(value: &str) -> Result<String, AppError> {
-    checked(fields::date_of_birth(value, time::OffsetDateTime::now_utc().date()))
+/// A date of birth, not after today in the organisation's `zone`.
+fn date_of_birth(value: &str, zone: Zone) -> Result<String, AppError> {
+    checked(fields::date_of_birth(value, zone.date_of(time::OffsetDateTime::now_utc())))
 }
 
 /// The external reference is the one learner field the database keeps unique.
@@ -86,7 +88,7 @@ pub async fn create(app: &App, actor: &Actor, new: NewLearner) -> Result<Learner
         given_name: checked(fields::name("given_name", &new.given_name))?,
         family_name: checked(fields::name("family_name", &new.family_name))?,
         preferred_name: checked(fields::optional_name("preferred_name", new.preferred_name.as_deref()))?,
-        date_of_birth: new.date_of_birth.as_deref().map(date_of_birth).transpose()?,
+        date_of_birth: new.date_of_birth.as_deref().map(|d| date_of_birth(d, app.settings.rules.zone)).transpose()?,
         external_ref: checked(fields::optional_name("external_ref", new.external_ref.as_deref()))?,
         guardians,
         created_at: now,
@@ -143,7 +145,7 @@ pub async fn correct(
         changed.push("preferred_name");
     }
     if let Some(v) = &correction.date_of_birth {
-        learner.date_of_birth = v.as_deref().map(date_of_birth).transpose()?;
+        learner.date_of_birth = v.as_deref().map(|d| date_of_birth(d, app.settings.rules.zone)).transpose()?;
         changed.push("date_of_birth");
     }
     if let Some(v) = &correction.external_ref {
@@ -203,7 +205,7 @@ pub async fn import_csv(
     rules: Rules,
 ) -> Result<ImportSummary, AppError> {
     let now = time::OffsetDateTime::now_utc();
-    let drafts = roster::parse_mis_csv(csv, now.date()).map_err(AppError::BadLines)?;
+    let drafts = roster::parse_mis_csv(csv, rules.zone.date_of(now)).map_err(AppError::BadLines)?;
     let at = now_ms();
     let learners: Vec<LearnerRecord> = drafts
         .into_iter()

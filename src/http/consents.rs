@@ -30,9 +30,11 @@ pub struct NewConsent {
     pub given_by: String,
     /// The guardian who gave it, when `given_by` is `guardian`.
     pub guardian_id: Option<String>,
-    /// When it was given (RFC 3339); default now. Not in the future.
+    /// When it was given (RFC 3339, or `YYYY-MM-DD` meaning that day's start in the organisation's
+    /// zone); default now. Not in the future.
     pub given_at: Option<String>,
-    /// For a grant: when it stops counting (RFC 3339, or `YYYY-MM-DD` meaning through that day, UTC).
+    /// For a grant: when it stops counting (RFC 3339, or `YYYY-MM-DD` meaning through that day in
+    /// the organisation's zone).
     pub expires_at: Option<String>,
     /// Version of the consent form.
     pub form_version: String,

@@ -3,8 +3,6 @@
 //! work without JavaScript, name the learner by first name only, and an unknown token gets a page
 //! that reveals nothing.
 
-use std::net::IpAddr;
-
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
@@ -91,18 +89,19 @@ fn too_many(state: &HttpState) -> Response {
     response
 }
 
-fn date_of(ms: i64) -> String {
+/// The day of `ms` in the organisation's zone.
+fn date_of(state: &HttpState, ms: i64) -> String {
     let format = time::macros::format_description!("[day] [month repr:long] [year]");
-    time_of_ms(ms).format(&format).unwrap_or_default()
+    state.app.settings.rules.zone.local(time_of_ms(ms)).format(&format).unwrap_or_default()
 }
 
 fn already_used(state: &HttpState, status: StatusCode, used_at: i64) -> Response {
-    page(state, status, "Link already used", WithdrawView::AlreadyUsed { on: date_of(used_at) })
+    page(state, status, "Link already used", WithdrawView::AlreadyUsed { on: date_of(state, used_at) })
 }
 
 fn limited(state: &HttpState, peer: Peer) -> bool {
-    let ip = peer.address().unwrap_or(IpAddr::from([0, 0, 0, 0]));
-    state.withdraw_limiter.check_key(&ip).is_err()
+    let key = peer.key(&state.app.settings.trusted_proxies);
+    state.withdraw_limiter.check_key(&key).is_err()
 }
 
 /// `GET /w/{token}`: what the link would withdraw, and a button. Changes nothing.
@@ -117,7 +116,7 @@ pub async fn show(State(state): State<HttpState>, peer: Peer, Path(token): Path<
             "Withdraw consent for photos",
             WithdrawView::Confirm {
                 name: link.first_name.clone(),
-                given: date_of(link.grant.given_at),
+                given: date_of(&state, link.grant.given_at),
                 purposes: purpose_list(&link.grant.purposes),
             },
         ),

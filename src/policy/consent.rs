@@ -10,20 +10,31 @@
 //!   `recorded_at` (so a re-grant after a withdrawal works, while a back-dated "no", or a "no"
 //!   recorded after the grant, stands); ties go to the "no".
 //!
+//! From 18 the learner decides: once they have answered for themselves (an event of their own for
+//! the purpose, in effect and given on or after their 18th birthday), their guardians' events for
+//! that purpose, grants and refusals alike, stop counting. Until they answer, a guardian's standing
+//! "no" still holds. [`Rules::guardian_no_survives_majority`] keeps every guardian's "no" counting
+//! regardless, as before.
+//!
 //! Then:
-//! - any standing refusal or withdrawal, from anyone, denies ("any no wins");
+//! - any standing refusal or withdrawal, from anyone still counted, denies ("any no wins");
 //! - under 18 at that moment, or with no known date of birth, a guardian's unexpired grant is needed;
 //! - from 18, the learner's own unexpired grant is needed (a guardian's grant given while they were
-//!   a child no longer suffices, unless [`Rules::guardian_grant_survives_majority`] says so).
+//!   a child no longer suffices, unless [`Rules::guardian_grant_survives_majority`] says so and the
+//!   learner has not answered for themselves).
 //!
-//! The decision is about now, not history: callers pass the events on record. Pure: the clock is an
-//! argument.
+//! Ages are counted by the calendar date in the organisation's zone ([`Rules::zone`]): a learner
+//! born on 15 June is 18 from midnight on 15 June local time.
+//!
+//! The decision is about now, not history: callers pass the events on record. Pure: the clock and
+//! the zone are arguments.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use time::{Date, Month, OffsetDateTime};
 
+use super::zone::Zone;
 use super::Purpose;
 
 /// Who gave (or refused, or withdrew) consent.
@@ -78,12 +89,19 @@ pub struct Learner {
     pub guardian_ids: BTreeSet<String>,
 }
 
-/// Policy switches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// Policy switches, and the organisation's zone the calendar is read in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Rules {
-    /// Whether a guardian's grant given before the learner turned 18 still counts afterwards.
+    /// Whether a guardian's grant given before the learner turned 18 still counts afterwards
+    /// (until the learner answers for themself, unless `guardian_no_survives_majority`).
     /// Off by default: an adult decides for themself.
     pub guardian_grant_survives_majority: bool,
+    /// Whether a guardian's refusal or withdrawal keeps counting after the learner turns 18 even
+    /// once the learner has answered for themself (so an adult's own grant cannot end a refusal a
+    /// parent gave years ago). Off by default: an adult's own answer replaces their guardians'.
+    pub guardian_no_survives_majority: bool,
+    /// The organisation's time zone: birthdays turn at its midnight.
+    pub zone: Zone,
 }
 
 /// Why a purpose is not allowed.
@@ -135,9 +153,14 @@ pub fn majority_date(dob: Date) -> Date {
         .unwrap_or_else(|_| Date::from_calendar_date(year, Month::March, 1).expect("1 March exists"))
 }
 
-/// Whether the learner is 18 or over at `at` (by the calendar date of `at` in UTC).
-pub fn is_adult(learner: &Learner, at: OffsetDateTime) -> bool {
-    learner.date_of_birth.is_some_and(|dob| at.to_offset(time::UtcOffset::UTC).date() >= majority_date(dob))
+/// Whether the learner is 18 or over at `at`, by the calendar date of `at` in `zone`.
+pub fn is_adult(learner: &Learner, at: OffsetDateTime, zone: Zone) -> bool {
+    learner.date_of_birth.is_some_and(|dob| zone.date_of(at) >= majority_date(dob))
+}
+
+/// Whether `at` falls on or after the 18th birthday of someone born on `dob`, in `zone`.
+fn on_or_after_majority(dob: Option<Date>, at: OffsetDateTime, zone: Zone) -> bool {
+    dob.is_some_and(|dob| zone.date_of(at) >= majority_date(dob))
 }
 
 /// Decides whether `purpose` is allowed for `learner` at `at`, from the consent history `events`
@@ -164,6 +187,18 @@ pub fn decide(
     // A grant only counts once given; a "no" counts as soon as it is on record, so that neither a
     // clock behind the withdrawal's nor a date-only form can let a use slip through after it.
     let in_effect = |e: &ConsentEvent| e.kind != EventKind::Granted || e.given_at <= at;
+    let adult = is_adult(learner, at, rules.zone);
+
+    // From 18 the learner decides: once they have answered for themselves since their birthday,
+    // what their guardians said (yes or no) no longer speaks for them.
+    let answered_as_adult = adult
+        && by_giver.get(&Giver::Learner).is_some_and(|own| {
+            own.iter().any(|e| in_effect(e) && on_or_after_majority(learner.date_of_birth, e.given_at, rules.zone))
+        });
+    let guardians_set_aside = answered_as_adult && !rules.guardian_no_survives_majority;
+    if guardians_set_aside {
+        by_giver.retain(|giver, _| **giver == Giver::Learner);
+    }
     let supersedes =
         |grant: &ConsentEvent, no: &ConsentEvent| grant.given_at > no.given_at && grant.recorded_at > no.recorded_at;
     let mut reasons = BTreeSet::new();
@@ -191,13 +226,14 @@ pub fn decide(
     }
 
     let live = |e: &ConsentEvent| e.expires_at.is_none_or(|exp| at < exp);
-    let adult = is_adult(learner, at);
     let counts = |e: &ConsentEvent| match &e.giver {
         Giver::Learner => adult,
         Giver::Guardian(_) => {
             !adult
                 || (rules.guardian_grant_survives_majority
-                    && learner.date_of_birth.is_some_and(|dob| e.given_at.date() < majority_date(dob)))
+                    && !guardians_set_aside
+                    && learner.date_of_birth.is_some()
+                    && !on_or_after_majority(learner.date_of_birth, e.given_at, rules.zone))
         }
     };
     // Everyone's current position is a grant here (any no has returned above).
@@ -219,7 +255,9 @@ pub fn decide(
 }
 
 /// Whether `learner`'s "no" stands for `purpose` at `at`: a refusal or withdrawal from someone
-/// who speaks for them that none of that giver's later grants supersedes (see [`decide`]). The other
+/// who speaks for them that none of that giver's later grants supersedes (see [`decide`]); a
+/// guardian's "no" stops standing once the adult learner has answered for themselves (unless
+/// [`Rules::guardian_no_survives_majority`]). The other
 /// denials (nothing on record, an expired grant, a missing guardian) are not a "no": they hold the
 /// learner's own photos, but nobody has refused anything, so they never hold a look-alike or a
 /// photo the learner was untagged from.
@@ -315,10 +353,11 @@ mod tests {
         // Born 2 September 2007: 18 on 2 September 2025.
         let l = learner(Some(date!(2007 - 09 - 02)));
         let day_after = datetime!(2025-09-03 12:00 UTC);
-        whose_grant_counts_around(&l, datetime!(2025-09-01 23:59:59 UTC), datetime!(2025-09-02 00:00 UTC), day_after);
+        // Midnight in London is 23:00 UTC in summer time.
+        whose_grant_counts_around(&l, datetime!(2025-09-01 22:59:59 UTC), datetime!(2025-09-01 23:00 UTC), day_after);
         let guardian = [event("g", Granted, mum(), T0, None)];
         // Unless the provider's policy keeps a childhood grant alive.
-        let rules = Rules { guardian_grant_survives_majority: true };
+        let rules = Rules { guardian_grant_survives_majority: true, ..Rules::default() };
         assert!(decide(&l, &guardian, Purpose::Website, day_after, rules).allowed());
         // A guardian grant given after 18 never counts, whatever the policy.
         let late_grant = [event("late", Granted, mum(), day_after, None)];
@@ -564,89 +603,313 @@ mod tests {
         let hour = time::Duration::hours(1);
         let ages = [("child", Some(date!(2012 - 01 - 01))), ("adult", Some(date!(1999 - 01 - 01))), ("unknown", None)];
         let mut checked = 0;
-        for (age, dob) in ages {
-            let l = learner(dob);
-            for own in positions {
-                for m in positions {
-                    for d in positions {
-                        let mut events = Vec::new();
-                        for (giver, position, id) in
-                            [(Giver::Learner, own, "own"), (mum(), m, "mum"), (dad(), d, "dad")]
-                        {
-                            let expires = Some(at - time::Duration::days(1));
-                            let no_id = format!("{id}-no");
-                            match position {
-                                Nothing => {}
-                                Live => events.push(event(id, Granted, giver, T0, None)),
-                                Lapsed => events.push(event(id, Granted, giver, T0, expires)),
-                                No => events.push(event(id, Refused, giver, T0, None)),
-                                TookBack => events.push(event(id, Withdrawn, giver, T0, None)),
-                                BackdatedNo => {
-                                    events.push(event(id, Granted, giver.clone(), T0 + hour, None));
-                                    events.push(recorded(event(&no_id, Withdrawn, giver, T0, None), T0 + 2 * hour));
-                                }
-                                FutureNo => {
-                                    events.push(event(id, Granted, giver.clone(), T0, None));
-                                    events.push(recorded(event(&no_id, Refused, giver, at + hour, None), at));
-                                }
-                                ReGranted => {
-                                    events.push(event(&no_id, Withdrawn, giver.clone(), T0, None));
-                                    events.push(event(id, Granted, giver, T0 + hour, None));
-                                }
-                                StaleReGrant => {
-                                    events
-                                        .push(recorded(event(&no_id, Refused, giver.clone(), T0, None), T0 + 2 * hour));
-                                    events.push(recorded(event(id, Granted, giver, T0 + 3 * hour, None), T0 + hour));
+        for no_survives in [false, true] {
+            let rules = Rules { guardian_no_survives_majority: no_survives, ..Rules::default() };
+            for (age, dob) in ages {
+                let l = learner(dob);
+                for own in positions {
+                    for m in positions {
+                        for d in positions {
+                            let mut events = Vec::new();
+                            for (giver, position, id) in
+                                [(Giver::Learner, own, "own"), (mum(), m, "mum"), (dad(), d, "dad")]
+                            {
+                                let expires = Some(at - time::Duration::days(1));
+                                let no_id = format!("{id}-no");
+                                match position {
+                                    Nothing => {}
+                                    Live => events.push(event(id, Granted, giver, T0, None)),
+                                    Lapsed => events.push(event(id, Granted, giver, T0, expires)),
+                                    No => events.push(event(id, Refused, giver, T0, None)),
+                                    TookBack => events.push(event(id, Withdrawn, giver, T0, None)),
+                                    BackdatedNo => {
+                                        events.push(event(id, Granted, giver.clone(), T0 + hour, None));
+                                        events.push(recorded(event(&no_id, Withdrawn, giver, T0, None), T0 + 2 * hour));
+                                    }
+                                    FutureNo => {
+                                        events.push(event(id, Granted, giver.clone(), T0, None));
+                                        events.push(recorded(event(&no_id, Refused, giver, at + hour, None), at));
+                                    }
+                                    ReGranted => {
+                                        events.push(event(&no_id, Withdrawn, giver.clone(), T0, None));
+                                        events.push(event(id, Granted, giver, T0 + hour, None));
+                                    }
+                                    StaleReGrant => {
+                                        events.push(recorded(
+                                            event(&no_id, Refused, giver.clone(), T0, None),
+                                            T0 + 2 * hour,
+                                        ));
+                                        events
+                                            .push(recorded(event(id, Granted, giver, T0 + 3 * hour, None), T0 + hour));
+                                    }
                                 }
                             }
+                            let got = decide(&l, &events, Purpose::Website, at, rules);
+                            // The rules, restated: once an adult learner has said anything themselves
+                            // (every event here is given after their 18th birthday), their guardians'
+                            // events are set aside, unless guardians' noes survive majority; a "no" of
+                            // any kind stands unless a grant from the same person is later in both
+                            // given and recorded time; any standing "no" denies; then the grants of
+                            // whoever counts at this age decide, the earliest given being the basis.
+                            let adult = age == "adult";
+                            let all = if adult && own != Nothing && !no_survives { vec![own] } else { vec![own, m, d] };
+                            let mut expected_no = Vec::new();
+                            if all.iter().any(|p| matches!(p, No | FutureNo | StaleReGrant)) {
+                                expected_no.push(D::Refused);
+                            }
+                            if all.iter().any(|p| matches!(p, TookBack | BackdatedNo)) {
+                                expected_no.push(D::Withdrawn);
+                            }
+                            let who_counts: Vec<(Position, &str)> =
+                                if adult { vec![(own, "own")] } else { vec![(m, "mum"), (d, "dad")] };
+                            // When each live position's grant was given.
+                            let live_grant = |p: Position| match p {
+                                Live => Some(T0),
+                                ReGranted => Some(T0 + hour),
+                                _ => None,
+                            };
+                            let basis = who_counts
+                                .iter()
+                                .filter_map(|(p, id)| live_grant(*p).map(|t| (t, *id)))
+                                .min()
+                                .map(|(_, id)| id);
+                            let expected = if !expected_no.is_empty() {
+                                Decision::Deny { reasons: expected_no }
+                            } else if let Some(basis) = basis {
+                                Decision::Allow { basis: basis.into() }
+                            } else if who_counts.iter().any(|(p, _)| *p == Lapsed) {
+                                Decision::Deny { reasons: vec![D::Expired] }
+                            } else if all.iter().all(|p| *p == Nothing) {
+                                Decision::Deny { reasons: vec![D::NoConsent] }
+                            } else if adult {
+                                Decision::Deny { reasons: vec![D::NeedsAdultConsent] }
+                            } else {
+                                Decision::Deny { reasons: vec![D::NeedsGuardian] }
+                            };
+                            assert_eq!(
+                                got, expected,
+                                "{age}, no survives {no_survives}: learner {own:?}, mum {m:?}, dad {d:?}"
+                            );
+                            checked += 1;
                         }
-                        let got = decide(&l, &events, Purpose::Website, at, Rules::default());
-                        // The rules, restated: a "no" of any kind stands unless a grant from the same
-                        // person is later in both given and recorded time; any standing "no" denies;
-                        // then the grants of whoever counts at this age decide, the earliest given
-                        // being the basis.
-                        let all = [own, m, d];
-                        let adult = age == "adult";
-                        let mut expected_no = Vec::new();
-                        if all.iter().any(|p| matches!(p, No | FutureNo | StaleReGrant)) {
-                            expected_no.push(D::Refused);
-                        }
-                        if all.iter().any(|p| matches!(p, TookBack | BackdatedNo)) {
-                            expected_no.push(D::Withdrawn);
-                        }
-                        let who_counts: Vec<(Position, &str)> =
-                            if adult { vec![(own, "own")] } else { vec![(m, "mum"), (d, "dad")] };
-                        // When each live position's grant was given.
-                        let live_grant = |p: Position| match p {
-                            Live => Some(T0),
-                            ReGranted => Some(T0 + hour),
-                            _ => None,
-                        };
-                        let basis = who_counts
-                            .iter()
-                            .filter_map(|(p, id)| live_grant(*p).map(|t| (t, *id)))
-                            .min()
-                            .map(|(_, id)| id);
-                        let expected = if !expected_no.is_empty() {
-                            Decision::Deny { reasons: expected_no }
-                        } else if let Some(basis) = basis {
-                            Decision::Allow { basis: basis.into() }
-                        } else if who_counts.iter().any(|(p, _)| *p == Lapsed) {
-                            Decision::Deny { reasons: vec![D::Expired] }
-                        } else if all.iter().all(|p| *p == Nothing) {
-                            Decision::Deny { reasons: vec![D::NoConsent] }
-                        } else if adult {
-                            Decision::Deny { reasons: vec![D::NeedsAdultConsent] }
-                        } else {
-                            Decision::Deny { reasons: vec![D::NeedsGuardian] }
-                        };
-                        assert_eq!(got, expected, "{age}: learner {own:?}, mum {m:?}, dad {d:?}");
-                        checked += 1;
                     }
                 }
             }
         }
-        assert_eq!(checked, 3 * 9 * 9 * 9);
+        assert_eq!(checked, 2 * 3 * 9 * 9 * 9);
+    }
+
+    /// Rules with a guardian's "no" kept after majority (the rule before the learner decided).
+    fn old_rule() -> Rules {
+        Rules { guardian_no_survives_majority: true, ..Rules::default() }
+    }
+
+    fn for_purposes(mut e: ConsentEvent, purposes: &[Purpose]) -> ConsentEvent {
+        e.purposes = purposes.iter().copied().collect();
+        e
+    }
+
+    #[test]
+    fn from_18_the_learners_own_answer_replaces_their_guardians() {
+        use Purpose::{Print, Website};
+        // Born 15 June 2008: 16 in 2024, 18 on 15 June 2026.
+        let l = learner(Some(date!(2008 - 06 - 15)));
+        let at16 = datetime!(2024-09-01 09:00 UTC);
+        let at17 = datetime!(2025-09-01 09:00 UTC);
+        let at18 = datetime!(2026-09-01 09:00 UTC);
+        let later = datetime!(2026-10-01 09:00 UTC);
+        let mum_no = event("mum-no", Refused, mum(), at16, None);
+        let mum_yes_at16 = event("mum-yes", Granted, mum(), at16, None);
+        let own_yes = event("own-yes", Granted, Giver::Learner, at18, None);
+        let own_no = event("own-no", Refused, Giver::Learner, at18, None);
+        let own_yes_at17 = event("own-17", Granted, Giver::Learner, at17, None);
+        let mum_yes_at18 = event("mum-18", Granted, mum(), at18 + time::Duration::DAY, None);
+        // (case, events, purpose, rules, the basis or the reasons)
+        type Case<'a> = (&'a str, Vec<ConsentEvent>, Purpose, Rules, Result<&'a str, &'a [DenyReason]>);
+        let table: &[Case] = &[
+            (
+                "guardian no at 16, own grant at 18",
+                vec![mum_no.clone(), own_yes.clone()],
+                Website,
+                Rules::default(),
+                Ok("own-yes"),
+            ),
+            (
+                "the same under the old rule",
+                vec![mum_no.clone(), own_yes.clone()],
+                Website,
+                old_rule(),
+                Err(&[D::Refused]),
+            ),
+            (
+                "guardian no at 16, nothing from the learner",
+                vec![mum_no.clone()],
+                Website,
+                Rules::default(),
+                Err(&[D::Refused]),
+            ),
+            (
+                "own refusal at 18, then a guardian's grant",
+                vec![own_no.clone(), mum_yes_at18.clone()],
+                Website,
+                Rules::default(),
+                Err(&[D::Refused]),
+            ),
+            (
+                "own refusal at 18 ends a guardian's no too",
+                vec![mum_no.clone(), own_no.clone()],
+                Website,
+                Rules::default(),
+                Err(&[D::Refused]),
+            ),
+            (
+                "answered for print only: the guardian's no still holds the website",
+                vec![mum_no.clone(), for_purposes(own_yes.clone(), &[Print])],
+                Website,
+                Rules::default(),
+                Err(&[D::Refused]),
+            ),
+            (
+                "answered for print only: print is released",
+                vec![mum_no.clone(), for_purposes(own_yes.clone(), &[Print])],
+                Print,
+                Rules::default(),
+                Ok("own-yes"),
+            ),
+            (
+                "a grant given at 17 is not an answer as an adult",
+                vec![mum_no.clone(), own_yes_at17.clone()],
+                Website,
+                Rules::default(),
+                Err(&[D::Refused]),
+            ),
+            (
+                "a grant given at 17 counts at 18 when nobody said no",
+                vec![own_yes_at17],
+                Website,
+                Rules::default(),
+                Ok("own-17"),
+            ),
+            (
+                "a guardian's no given after 18 holds until the learner answers",
+                vec![event("late-no", Refused, mum(), at18, None)],
+                Website,
+                Rules::default(),
+                Err(&[D::Refused]),
+            ),
+            (
+                "and an answer given after it ends it",
+                vec![
+                    event("late-no", Refused, mum(), at18, None),
+                    event("own", Granted, Giver::Learner, later - time::Duration::DAY, None),
+                ],
+                Website,
+                Rules::default(),
+                Ok("own"),
+            ),
+            (
+                "an own withdrawal at 18 is an answer too",
+                vec![mum_yes_at16.clone(), event("own-w", Withdrawn, Giver::Learner, at18, None)],
+                Website,
+                Rules::default(),
+                Err(&[D::Withdrawn]),
+            ),
+            (
+                "a childhood grant kept alive stops counting once the learner answers",
+                vec![
+                    mum_yes_at16.clone(),
+                    event("own-x", Granted, Giver::Learner, at18, Some(at18 + time::Duration::DAY)),
+                ],
+                Website,
+                Rules { guardian_grant_survives_majority: true, ..Rules::default() },
+                Err(&[D::Expired]),
+            ),
+            (
+                "until then it counts",
+                vec![mum_yes_at16.clone()],
+                Website,
+                Rules { guardian_grant_survives_majority: true, ..Rules::default() },
+                Ok("mum-yes"),
+            ),
+            (
+                "an own grant dated after the moment asked is not yet an answer",
+                vec![mum_no.clone(), event("own-f", Granted, Giver::Learner, later + time::Duration::DAY, None)],
+                Website,
+                Rules::default(),
+                Err(&[D::Refused]),
+            ),
+            (
+                "the other guardian's no goes too",
+                vec![mum_no.clone(), event("dad-no", Withdrawn, dad(), at17, None), own_yes.clone()],
+                Website,
+                Rules::default(),
+                Ok("own-yes"),
+            ),
+            (
+                "old rule: the other guardian's no stays",
+                vec![mum_no, event("dad-no", Withdrawn, dad(), at17, None), own_yes],
+                Website,
+                old_rule(),
+                Err(&[D::Refused, D::Withdrawn]),
+            ),
+        ];
+        for (case, events, purpose, rules, expected) in table {
+            let want = match expected {
+                Ok(basis) => Decision::Allow { basis: basis.to_string() },
+                Err(reasons) => Decision::Deny { reasons: reasons.to_vec() },
+            };
+            assert_eq!(decide(&l, events, *purpose, later, *rules), want, "{case}");
+            let refused = matches!(&want, Decision::Deny { reasons } if reasons.iter().any(|r| matches!(r, D::Refused | D::Withdrawn)));
+            assert_eq!(no_stands(&l, events, *purpose, later, *rules), refused, "{case}: no_stands");
+        }
+    }
+
+    #[test]
+    fn birthdays_turn_at_midnight_in_the_organisations_zone() {
+        let london = Rules::default();
+        let utc = Rules { zone: Zone::named("UTC").unwrap(), ..Rules::default() };
+        let own = |t| [event("own", Granted, Giver::Learner, t, None)];
+        // Summer (BST, UTC+1): born 15 June 2008; 23:30 UTC on 14 June 2026 is 00:30 on the 15th.
+        let summer = learner(Some(date!(2008 - 06 - 15)));
+        let table = [
+            (&summer, datetime!(2026-06-14 22:59:59 UTC), london, false),
+            (&summer, datetime!(2026-06-14 23:00 UTC), london, true),
+            (&summer, datetime!(2026-06-14 23:30 UTC), london, true),
+            (&summer, datetime!(2026-06-14 23:30 UTC), utc, false),
+            (&summer, datetime!(2026-06-15 00:00 UTC), utc, true),
+        ];
+        // Winter (GMT, UTC+0): born 15 January 2008; London and UTC agree.
+        let winter = learner(Some(date!(2008 - 01 - 15)));
+        let winter_table = [
+            (&winter, datetime!(2026-01-14 23:30 UTC), london, false),
+            (&winter, datetime!(2026-01-14 23:59:59 UTC), london, false),
+            (&winter, datetime!(2026-01-15 00:00 UTC), london, true),
+            (&winter, datetime!(2026-01-14 23:30 UTC), utc, false),
+        ];
+        for (l, at, rules, adult) in table.into_iter().chain(winter_table) {
+            assert_eq!(is_adult(l, at, rules.zone), adult, "{at} in {:?}", rules.zone);
+            let want = if adult {
+                Decision::Allow { basis: "own".into() }
+            } else {
+                Decision::Deny { reasons: vec![D::NeedsGuardian] }
+            };
+            assert_eq!(decide(l, &own(T0), Purpose::Website, at, rules), want, "{at} in {:?}", rules.zone);
+            // A guardian's grant counts exactly until then.
+            assert_eq!(
+                decide(l, &[event("g", Granted, mum(), T0, None)], Purpose::Website, at, rules).allowed(),
+                !adult
+            );
+        }
+        // An answer given at 00:30 BST on the birthday is the adult's own: it ends a parent's no in
+        // London, but by UTC it was given the day before and does not.
+        let answer = datetime!(2026-06-14 23:30 UTC);
+        let events = [event("no", Refused, mum(), T0, None), event("own", Granted, Giver::Learner, answer, None)];
+        let after = datetime!(2026-06-20 12:00 UTC);
+        assert!(decide(&summer, &events, Purpose::Website, after, london).allowed());
+        assert_eq!(
+            decide(&summer, &events, Purpose::Website, after, utc),
+            Decision::Deny { reasons: vec![D::Refused] }
+        );
     }
 
     #[test]
@@ -679,5 +942,15 @@ mod tests {
         for (case, events, purposes, blocks) in table {
             assert_eq!(untag_blocks(&child, events, purposes, later, Rules::default()), *blocks, "{case}");
         }
+        // An adult who answered for themselves is not blocked by a parent's old refusal, unless the
+        // provider keeps guardians' noes after 18.
+        let adult = learner(Some(date!(2000 - 01 - 01)));
+        let parent_no = event("r", Refused, mum(), datetime!(2015-01-01 09:00 UTC), None);
+        let own_yes = event("own", Granted, Giver::Learner, T0, None);
+        let both = [parent_no.clone(), own_yes];
+        assert!(!untag_blocks(&adult, &both, &[Website], later, Rules::default()));
+        let old = Rules { guardian_no_survives_majority: true, ..Rules::default() };
+        assert!(untag_blocks(&adult, &both, &[Website], later, old));
+        assert!(untag_blocks(&adult, &[parent_no], &[Website], later, Rules::default()));
     }
 }

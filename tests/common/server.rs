@@ -123,6 +123,7 @@ pub async fn settings(db: Db, blobs: Blobs, data_dir: PathBuf) -> Settings {
         organisation_name: None,
         organisation_contact: None,
         connections: Default::default(),
+        trusted_proxies: Vec::new(),
     }
 }
 

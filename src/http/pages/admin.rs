@@ -20,6 +20,7 @@ use crate::http::error::ApiError;
 use crate::http::session::Session;
 use crate::http::state::HttpState;
 use crate::policy::consent::{Decision, EventKind, Giver};
+use crate::policy::zone::Zone;
 use crate::policy::Purpose;
 use crate::store::{time_of_ms, LearnerRecord};
 
@@ -42,9 +43,11 @@ fn full_name(l: &LearnerRecord) -> String {
     }
 }
 
-fn day(ms: i64) -> String {
+/// The day of `ms` in the organisation's `zone`: a consent given "on 1 July" (its start there)
+/// shows as 1 July, not as the UTC day before.
+fn day(ms: i64, zone: Zone) -> String {
     let format = time::macros::format_description!("[day] [month repr:short] [year]");
-    time_of_ms(ms).format(&format).unwrap_or_default()
+    zone.local(time_of_ms(ms)).format(&format).unwrap_or_default()
 }
 
 struct LearnerRow {
@@ -222,8 +225,8 @@ async fn learner_view(
                 }
                 Giver::Learner => "the learner".to_string(),
             },
-            given_at: day(e.given_at),
-            expires: e.expires_at.map(day).unwrap_or_else(|| "no expiry".into()),
+            given_at: day(e.given_at, state.app.settings.rules.zone),
+            expires: e.expires_at.map(|t| day(t, state.app.settings.rules.zone)).unwrap_or_else(|| "no expiry".into()),
             form_version: e.form_version,
             method: e.method.replace('_', " "),
             evidence: e.evidence,
@@ -260,7 +263,7 @@ async fn learner_page(
 
 /// The consent form's fields as the use case takes them, so its checks apply unchanged. A value
 /// that names no kind or purpose is left for those checks to explain.
-fn consent_body(fields: &Fields) -> Result<NewConsent, AppError> {
+fn consent_body(fields: &Fields, zone: Zone) -> Result<NewConsent, AppError> {
     let given_by = fields.text("given_by");
     let (given_by, guardian_id) = match given_by.strip_prefix("guardian:") {
         Some(id) => ("guardian".to_string(), Some(id.to_string())),
@@ -279,10 +282,11 @@ fn consent_body(fields: &Fields) -> Result<NewConsent, AppError> {
         .collect::<Result<Vec<_>, _>>()?;
     // The form has a date alone. Today means now (omitted, the use case takes the current time):
     // midnight would date a no phoned in this afternoon before a grant recorded this morning. An
-    // earlier day means that day's start.
+    // earlier day means that day's start, in the organisation's zone (the use case reads a date
+    // alone that way).
     let given_on = fields.text("given_on");
-    let today = time::OffsetDateTime::now_utc().date().to_string();
-    let given_at = (!given_on.is_empty() && given_on != today).then(|| format!("{given_on}T00:00:00Z"));
+    let today = zone.date_of(time::OffsetDateTime::now_utc()).to_string();
+    let given_at = (!given_on.is_empty() && given_on != today).then_some(given_on);
     let expires = fields.text("expires_on");
     let form_text = fields.get("form_text").unwrap_or_default();
     Ok(NewConsent {
@@ -317,7 +321,7 @@ async fn record_consent(
     form: PageForm,
 ) -> Result<Response, PageError> {
     require(&form.session, app::learners::MANAGERS)?;
-    let recorded = match consent_body(&form.fields) {
+    let recorded = match consent_body(&form.fields, state.app.settings.rules.zone) {
         Ok(body) => app::consents::record(&state.app, &form.session.caller, &id, body).await,
         Err(e) => Err(e),
     };
@@ -431,12 +435,12 @@ async fn held_page(State(state): State<HttpState>, session: Session) -> Result<R
         let in_status = photo.status.values().flat_map(|s| s.learners.iter().map(|l| l.learner_id.clone()));
         photo.learner_ids.iter().cloned().chain(in_status)
     });
-    let today = time::OffsetDateTime::now_utc();
+    let (today, zone) = (time::OffsetDateTime::now_utc(), state.app.settings.rules.zone);
     let names: HashMap<String, (String, bool)> =
         app::learners::pictured(&state.app, &session.caller, mentioned.collect::<Vec<_>>())
             .await?
             .into_iter()
-            .map(|(id, l)| (id, (full_name(&l), words::is_minor(l.date_of_birth.as_deref(), today))))
+            .map(|(id, l)| (id, (full_name(&l), words::is_minor(l.date_of_birth.as_deref(), today, zone))))
             .collect();
     let mut rows = Vec::with_capacity(photos.len());
     for photo in photos {
@@ -448,7 +452,7 @@ async fn held_page(State(state): State<HttpState>, session: Session) -> Result<R
             id: photo.id,
             caption: photo.caption,
             alt_text: photo.alt_text,
-            uploaded: day(photo.created_at),
+            uploaded: day(photo.created_at, zone),
             image_deleted: photo.image_deleted_at.is_some(),
         });
     }
@@ -522,15 +526,16 @@ mod tests {
             "kind=withdrawn&purposes=website&given_by=learner&form_version=v1&method=in_person&evidence=call&\
              form_text=x&given_on={given_on}"
         );
-        consent_body(&Fields::parse(form.as_bytes())).unwrap().given_at
+        consent_body(&Fields::parse(form.as_bytes()), Zone::default()).unwrap().given_at
     }
 
     #[test]
     fn a_consent_given_today_is_dated_now_and_an_earlier_day_at_its_start() {
-        let today = time::OffsetDateTime::now_utc().date();
+        let today = Zone::default().date_of(time::OffsetDateTime::now_utc());
         assert_eq!(given_at_sent(&today.to_string()), None, "today: the API takes the current time");
         let yesterday = today.previous_day().unwrap();
-        assert_eq!(given_at_sent(&yesterday.to_string()), Some(format!("{yesterday}T00:00:00Z")));
+        // The date alone: the use case starts it at midnight in the organisation's zone.
+        assert_eq!(given_at_sent(&yesterday.to_string()), Some(yesterday.to_string()));
         assert_eq!(given_at_sent(""), None);
     }
 }

@@ -142,8 +142,8 @@ async fn card(state: &HttpState, session: &Session, photo: &PhotoRecord) -> Resu
         .suggested_redaction
         .filter(|_| check.matches.iter().any(|m| m.field == "caption"))
         .map(|redaction| redaction.caption);
-    let today = time::OffsetDateTime::now_utc();
-    let is_minor = |id: &str| learners.get(id).is_none_or(|l| words::is_minor(l.date_of_birth.as_deref(), today));
+    let (today, zone) = (time::OffsetDateTime::now_utc(), state.app.settings.rules.zone);
+    let is_minor = |id: &str| learners.get(id).is_none_or(|l| words::is_minor(l.date_of_birth.as_deref(), today, zone));
     Ok(PhotoCard {
         id: photo.id.clone(),
         caption: photo.caption.clone(),

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::policy::consent::DenyReason;
+use crate::policy::zone::Zone;
 use crate::policy::{Purpose, PurposeStatus, Reason, State};
 
 /// How a line should look: good news, waiting, or stopped.
@@ -62,11 +63,11 @@ pub fn deny_words(reason: DenyReason) -> &'static str {
 }
 
 /// Whether a learner counts as a child at `at`: under 18, or with no known date of birth (which
-/// the consent rules treat the same way).
-pub fn is_minor(date_of_birth: Option<&str>, at: time::OffsetDateTime) -> bool {
+/// the consent rules treat the same way), by the date of `at` in the organisation's `zone`.
+pub fn is_minor(date_of_birth: Option<&str>, at: time::OffsetDateTime, zone: Zone) -> bool {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     match date_of_birth.and_then(|d| time::Date::parse(d.get(..10).unwrap_or(d), &format).ok()) {
-        Some(dob) => at.date() < crate::policy::consent::majority_date(dob),
+        Some(dob) => zone.date_of(at) < crate::policy::consent::majority_date(dob),
         None => true,
     }
 }
@@ -290,10 +291,15 @@ mod tests {
     #[test]
     fn ages_count_from_the_date_of_birth_and_unknown_counts_as_a_child() {
         let at = time::macros::datetime!(2026-03-01 12:00 UTC);
-        assert!(is_minor(None, at));
-        assert!(is_minor(Some("2008-03-02"), at));
-        assert!(!is_minor(Some("2008-03-01"), at));
-        assert!(is_minor(Some("not a date"), at));
+        let london = Zone::default();
+        assert!(is_minor(None, at, london));
+        assert!(is_minor(Some("2008-03-02"), at, london));
+        assert!(!is_minor(Some("2008-03-01"), at, london));
+        assert!(is_minor(Some("not a date"), at, london));
+        // 23:30 UTC on 14 June is 00:30 on the 15th in London (BST): 18 there, not yet by UTC.
+        let late = time::macros::datetime!(2026-06-14 23:30 UTC);
+        assert!(!is_minor(Some("2008-06-15"), late, london));
+        assert!(is_minor(Some("2008-06-15"), late, Zone::named("UTC").unwrap()));
     }
 
     #[test]
