@@ -4,6 +4,7 @@ pub mod consent;
 pub mod names;
 pub mod release;
 pub mod retention;
+pub mod search;
 
 use std::fmt;
 use std::str::FromStr;

@@ -27,8 +27,11 @@ use std::cmp::Reverse;
 use std::collections::HashMap;
 use std::ops::Range;
 
+use std::sync::OnceLock;
+
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use unicode_normalization::char::{decompose_compatible, is_combining_mark};
+use unicode_security::skeleton;
 
 /// One learner's names, as the index needs them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,7 +137,7 @@ impl Default for NameIndex {
 
 /// Unicode format characters (general category Cf, Unicode 15): invisible, so a name with a soft
 /// hyphen, a zero-width space or joiner, a word joiner or a BOM inside it reads as the name.
-fn is_invisible(c: char) -> bool {
+pub(crate) fn is_invisible(c: char) -> bool {
     matches!(
         c,
         '\u{AD}'
@@ -161,15 +164,18 @@ fn is_invisible(c: char) -> bool {
     )
 }
 
-fn is_apostrophe(c: char) -> bool {
+/// Whether `c` is typed as the apostrophe of O'Brien.
+pub(crate) fn is_apostrophe(c: char) -> bool {
     // Typewriter, typographic, modifier letter, okina, prime, grave, acute and fullwidth: all are
     // typed as the apostrophe of O'Brien.
     matches!(c, '\'' | '’' | 'ʼ' | 'ʻ' | '‘' | '`' | '´' | '′' | '＇')
 }
 
 /// Appends the folded form of `c`: compatibility decomposition (fullwidth and ligatures too),
-/// combining marks dropped, lowercase, letters without a decomposition spelt out, and anything
-/// that is not a letter or digit dropped.
+/// combining marks dropped, lowercase, letters without a decomposition spelt out, lookalikes of
+/// Latin letters in other scripts read as those letters (see [`latin_lookalike`]), and anything
+/// that is not a letter or digit dropped. One character at a time, so a folded offset maps back
+/// to the character it came from.
 fn fold_into(c: char, out: &mut String) {
     // "ʼ" (U+02BC) and "ʻ" are letters to Unicode, but an apostrophe to the person typing "Oʼbrien".
     if is_apostrophe(c) {
@@ -185,23 +191,105 @@ fn fold_into(c: char, out: &mut String) {
         if is_combining_mark(d) {
             return;
         }
+        if d.is_ascii() {
+            if d.is_ascii_alphanumeric() {
+                out.push(d.to_ascii_lowercase());
+            }
+            return;
+        }
+        // Final sigma is sigma: "ΝΊΚΟΣ" is "Νίκος".
+        let d = if d == 'ς' { 'σ' } else { d };
+        if let Some(spelt) = one(d.to_lowercase()).and_then(spelt_out) {
+            out.push_str(spelt);
+            return;
+        }
+        if let Some(latin) = latin_lookalike(d) {
+            out.push(latin);
+            return;
+        }
         for l in d.to_lowercase() {
-            match l {
-                'ł' => out.push('l'),
-                'ø' => out.push('o'),
-                'đ' | 'ð' => out.push('d'),
-                'ß' => out.push_str("ss"),
-                'ı' => out.push('i'),
-                'æ' => out.push_str("ae"),
-                'œ' => out.push_str("oe"),
-                'þ' => out.push_str("th"),
-                'ħ' => out.push('h'),
-                'ŧ' => out.push('t'),
-                l if l.is_alphanumeric() => out.push(l),
-                _ => {}
+            match spelt_out(l) {
+                Some(spelt) => out.push_str(spelt),
+                None if l.is_alphanumeric() => out.push(l),
+                None => {}
             }
         }
     });
+}
+
+/// Latin letters with no decomposition, as they are spelt in ASCII (Łukasz = Lukasz, Strauß =
+/// Strauss). Checked before lookalikes: TR39 reads "þ" as "p" and "ß" as Greek beta, but a
+/// roster writes Þórsson for Thorsson.
+pub(crate) fn spelt_out(lower: char) -> Option<&'static str> {
+    Some(match lower {
+        'ł' => "l",
+        'ø' => "o",
+        'đ' | 'ð' => "d",
+        'ß' => "ss",
+        'ı' => "i",
+        'æ' => "ae",
+        'œ' => "oe",
+        'þ' => "th",
+        'ħ' => "h",
+        'ŧ' => "t",
+        _ => return None,
+    })
+}
+
+/// TR39 skeletons of the ASCII letters, by case: the skeleton of an uppercase lookalike is
+/// compared with the uppercase letters' (Greek "Ι" and Latin "I" share "l"), a lowercase one's
+/// with the lowercase letters' (Latin "m" has "rn"), so each lookalike is read as the letter it
+/// is drawn like.
+struct LatinSkeletons {
+    upper: HashMap<String, char>,
+    lower: HashMap<String, char>,
+}
+
+fn latin_skeletons() -> &'static LatinSkeletons {
+    static TABLE: OnceLock<LatinSkeletons> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let table = |letters: std::ops::RangeInclusive<char>| {
+            letters.map(|c| (skeleton_of(c), c.to_ascii_lowercase())).collect::<HashMap<_, _>>()
+        };
+        LatinSkeletons { upper: table('A'..='Z'), lower: table('a'..='z') }
+    })
+}
+
+fn skeleton_of(c: char) -> String {
+    skeleton(c.encode_utf8(&mut [0; 4])).collect()
+}
+
+/// The ASCII letter (lowercase) that a letter of another script, or an unusual Latin one, is a
+/// lookalike of: Cyrillic "А" and "а", Greek "Ο" and "ο", Cyrillic "ѕ" and "һ" are "a", "o", "s",
+/// "h". A letter is a lookalike when its TR39 skeleton is exactly an ASCII letter's skeleton in
+/// its own case; failing that, when its other case is (so "Амира" and "АМИРА" fold alike: "м"
+/// is read through "М"). ASCII letters themselves are never folded onto one another (TR39 has
+/// "I" = "l" and "m" = "rn"), so Latin names are not merged: "Kim" is not "Kirn".
+fn latin_lookalike(d: char) -> Option<char> {
+    let table = latin_skeletons();
+    let in_case = |c: char| {
+        let key = skeleton_of(c);
+        if c.is_uppercase() {
+            table.upper.get(&key)
+        } else if c.is_lowercase() {
+            table.lower.get(&key)
+        } else {
+            table.lower.get(&key).or_else(|| table.upper.get(&key))
+        }
+        .copied()
+    };
+    in_case(d).or_else(|| {
+        let other = if d.is_uppercase() { one(d.to_lowercase()) } else { one(d.to_uppercase()) }?;
+        (other != d).then(|| in_case(other)).flatten()
+    })
+}
+
+/// The only character of `chars`, when there is exactly one.
+fn one(mut chars: impl Iterator<Item = char>) -> Option<char> {
+    match (chars.next(), chars.next()) {
+        (Some(c), None) => Some(c),
+        _ => None,
+    }
 }
 
 /// Whether the gap between two words separates them as parts of one name: a sentence or clause
@@ -291,6 +379,33 @@ fn name_words(name: &str) -> Vec<String> {
     tokens(name).into_iter().map(|t| t.norm).collect()
 }
 
+/// A name's folded words in each case it may be written in: as on record, lowercase, uppercase
+/// and capitalised. They differ only where a letter's two cases look like two different Latin
+/// letters (Greek "Ν" is "N" and "ν" is "v"; "Υ" is "Y" and "υ" is "u"), so an ASCII name, and
+/// nearly every other, has one.
+fn name_variants(name: &str) -> Vec<Vec<String>> {
+    let mut out = vec![name_words(name)];
+    if !name.is_ascii() {
+        let mut capitalised = String::with_capacity(name.len());
+        let mut in_word = false;
+        for c in name.chars() {
+            if in_word {
+                capitalised.extend(c.to_lowercase());
+            } else {
+                capitalised.extend(c.to_uppercase());
+            }
+            in_word = c.is_alphanumeric() || is_combining_mark(c);
+        }
+        for written in [name.to_lowercase(), name.to_uppercase(), capitalised] {
+            out.push(name_words(&written));
+        }
+        out.sort();
+        out.dedup();
+    }
+    out.retain(|words| !words.is_empty());
+    out
+}
+
 /// The ways a family name is written: as on record, joined ("van der Berg" → "vanderberg",
 /// "Mac Donald" → "macdonald") and split after a known prefix ("macdonald" → "mac donald").
 fn family_forms(words: &[String]) -> Vec<Vec<String>> {
@@ -355,19 +470,19 @@ impl NameIndex {
         for entry in entries {
             let learner = learner_ids.len() as u32;
             learner_ids.push(entry.learner_id);
-            let family_words = name_words(&entry.family_name);
-            if family_words.is_empty() {
+            let mut families = Vec::new();
+            for family_words in name_variants(&entry.family_name) {
+                for form in family_forms(&family_words) {
+                    let id = patterns.intern(&form);
+                    patterns.roles[id as usize].family = true;
+                    families.push(id);
+                }
+            }
+            if families.is_empty() {
                 continue;
             }
-            let mut families = Vec::new();
-            for form in family_forms(&family_words) {
-                let id = patterns.intern(&form);
-                patterns.roles[id as usize].family = true;
-                families.push(id);
-            }
             let mut firsts: Vec<Vec<String>> = Vec::new();
-            for name in std::iter::once(&entry.given_name).chain(entry.preferred_name.as_ref()) {
-                let words = name_words(name);
+            for words in std::iter::once(&entry.given_name).chain(entry.preferred_name.as_ref()).flat_map(|n| name_variants(n)) {
                 if words.len() > 1 {
                     // "Mary Anne" is also written "Mary" and "MaryAnne".
                     firsts.push(words[..1].to_vec());
