@@ -56,7 +56,14 @@ pub fn learner_search_text(
 ) -> String {
     let full = format!("{given_name} {family_name}");
     let preferred_full = preferred_name.map(|p| format!("{p} {family_name}"));
-    let fields = [Some(given_name), Some(family_name), preferred_name, Some(full.as_str()), preferred_full.as_deref(), external_ref];
+    let fields = [
+        Some(given_name),
+        Some(family_name),
+        preferred_name,
+        Some(full.as_str()),
+        preferred_full.as_deref(),
+        external_ref,
+    ];
     let mut out = String::new();
     for field in fields.into_iter().flatten() {
         out.push_str(&fold(field));

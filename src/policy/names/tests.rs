@@ -363,7 +363,11 @@ fn lookalike_letters_from_other_scripts_are_read_as_the_letters_they_look_like()
         ("Great work, \u{410}mira Kh\u{430}n!", "amira", "\u{410}mira Kh\u{430}n"),
         ("\u{410}MIR\u{410} \u{41A}\u{41D}\u{410}N", "amira", "\u{410}MIR\u{410} \u{41A}\u{41D}\u{410}N"),
         // Greek capitals, with a Latin R.
-        ("\u{391}\u{39C}\u{399}R\u{391} \u{39A}\u{397}\u{391}\u{39D}", "amira", "\u{391}\u{39C}\u{399}R\u{391} \u{39A}\u{397}\u{391}\u{39D}"),
+        (
+            "\u{391}\u{39C}\u{399}R\u{391} \u{39A}\u{397}\u{391}\u{39D}",
+            "amira",
+            "\u{391}\u{39C}\u{399}R\u{391} \u{39A}\u{397}\u{391}\u{39D}",
+        ),
         ("\u{391}mira \u{39A}han", "amira", "\u{391}mira \u{39A}han"),
         // One Cyrillic і (U+0456) in an otherwise Latin text: mixed script in one word.
         ("Am\u{456}ra Khan", "amira", "Am\u{456}ra Khan"),
@@ -371,8 +375,16 @@ fn lookalike_letters_from_other_scripts_are_read_as_the_letters_they_look_like()
         ("\u{399}sla Hill", "isla", "\u{399}sla Hill"),
         ("\u{406}sla H\u{456}ll", "isla", "\u{406}sla H\u{456}ll"),
         // Fullwidth and mathematical letters.
-        ("\u{FF21}\u{FF4D}\u{FF49}\u{FF52}\u{FF41} \u{FF2B}\u{FF48}\u{FF41}\u{FF4E}", "amira", "\u{FF21}\u{FF4D}\u{FF49}\u{FF52}\u{FF41} \u{FF2B}\u{FF48}\u{FF41}\u{FF4E}"),
-        ("\u{1D400}\u{1D426}\u{1D422}\u{1D42B}\u{1D41A} Khan", "amira", "\u{1D400}\u{1D426}\u{1D422}\u{1D42B}\u{1D41A} Khan"),
+        (
+            "\u{FF21}\u{FF4D}\u{FF49}\u{FF52}\u{FF41} \u{FF2B}\u{FF48}\u{FF41}\u{FF4E}",
+            "amira",
+            "\u{FF21}\u{FF4D}\u{FF49}\u{FF52}\u{FF41} \u{FF2B}\u{FF48}\u{FF41}\u{FF4E}",
+        ),
+        (
+            "\u{1D400}\u{1D426}\u{1D422}\u{1D42B}\u{1D41A} Khan",
+            "amira",
+            "\u{1D400}\u{1D426}\u{1D422}\u{1D42B}\u{1D41A} Khan",
+        ),
         // Combining marks on lookalikes, and joiners between them.
         ("\u{410}mi\u{301}ra Kh\u{430}\u{323}n", "amira", "\u{410}mi\u{301}ra Kh\u{430}\u{323}n"),
         ("\u{410}\u{200D}mira Kh\u{200D}\u{430}n", "amira", "\u{410}\u{200D}mira Kh\u{200D}\u{430}n"),
@@ -410,7 +422,10 @@ fn a_redaction_cuts_lookalike_names_at_their_original_offsets() {
         ("#\u{410}miraKh\u{430}n!", "#\u{410}mira!"),
         ("#Kh\u{430}n\u{410}mi\u{301}ra!", "#\u{410}mi\u{301}ra!"),
         ("\u{410}\u{200D}mira Kh\u{200D}\u{430}n and friends", "\u{410}\u{200D}mira and friends"),
-        ("\u{FF21}\u{FF4D}\u{FF49}\u{FF52}\u{FF41} \u{FF2B}\u{FF48}\u{FF41}\u{FF4E}", "\u{FF21}\u{FF4D}\u{FF49}\u{FF52}\u{FF41}"),
+        (
+            "\u{FF21}\u{FF4D}\u{FF49}\u{FF52}\u{FF41} \u{FF2B}\u{FF48}\u{FF41}\u{FF4E}",
+            "\u{FF21}\u{FF4D}\u{FF49}\u{FF52}\u{FF41}",
+        ),
         ("ΝΙΚΟΣ ΠΑΠΑΔΟΠΟΥΛΟΣ στο εργαστήριο", "ΝΙΚΟΣ στο εργαστήριο"),
     ] {
         assert_eq!(index.redact(text), redacted, "{text}");
@@ -460,7 +475,8 @@ fn lookalikes_of(c: char) -> Vec<char> {
     };
     if c.is_ascii_alphabetic() {
         out.push(char::from_u32(c as u32 - 'A' as u32 + 0xFF21).unwrap());
-        let bold = if c.is_ascii_uppercase() { 0x1D400 + (c as u32 - 'A' as u32) } else { 0x1D41A + (c as u32 - 'a' as u32) };
+        let bold =
+            if c.is_ascii_uppercase() { 0x1D400 + (c as u32 - 'A' as u32) } else { 0x1D41A + (c as u32 - 'a' as u32) };
         out.push(char::from_u32(bold).unwrap());
     }
     out
@@ -508,10 +524,7 @@ fn generated_names_written_with_lookalikes_are_found_and_redacted_away() {
         substituted += usize::from(given != e.given_name) + usize::from(family != e.family_name);
         let text = format!("Great work today from {given} {family} at the bench.");
         let matches = index.find(&text);
-        assert!(
-            matches.iter().any(|m| text[m.start..m.end] == format!("{given} {family}")),
-            "{text}: {matches:?}"
-        );
+        assert!(matches.iter().any(|m| text[m.start..m.end] == format!("{given} {family}")), "{text}: {matches:?}");
         let redacted = index.redact(&text);
         assert_eq!(redacted, format!("Great work today from {given} at the bench."), "{text}");
         assert!(index.find(&redacted).is_empty(), "{redacted}");
