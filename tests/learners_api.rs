@@ -70,6 +70,11 @@ async fn create_read_correct_and_search(server: TestServer) {
     assert_eq!(search("").await, vec!["Haddad", "O'Brien"]);
     assert_eq!(search("%").await, Vec::<String>::new(), "LIKE wildcards are literal");
     assert_eq!(search("o'b").await, vec!["O'Brien"]);
+    // Folded alike on both backends: case beyond ASCII, diacritics, apostrophes.
+    assert_eq!(search("zoe").await, vec!["O'Brien"]);
+    assert_eq!(search("ZOË O’B").await, vec!["O'Brien"]);
+    assert_eq!(search("amira haddad").await, vec!["Haddad"]);
+    assert_eq!(search("_").await, Vec::<String>::new(), "LIKE wildcards are literal");
 }
 
 async fn bad_learner_input_is_refused_and_stores_nothing(server: TestServer) {

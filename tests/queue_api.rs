@@ -21,6 +21,7 @@ on_both_backends!(
     a_withdrawn_learners_lookalike_is_held,
     no_claim_or_download_succeeds_after_a_withdrawal_returns,
     a_caption_naming_a_learner_is_held_until_redacted,
+    a_name_in_lookalike_letters_is_held_and_redacted,
     the_queue_listing_rechecks_consent,
 );
 
@@ -549,6 +550,45 @@ async fn a_caption_naming_a_learner_is_held_until_redacted(server: TestServer) {
         .await
         .unwrap();
     assert_eq!(shown["status"]["website"]["reasons"], json!(["name_in_text"]));
+}
+
+/// A full name written with Cyrillic and Greek lookalike letters ("Аmira Kоchar" with a Cyrillic
+/// А and о, "ΑΜΙRΑ" in Greek capitals) is a full name: held, and the suggested redaction cuts it at
+/// the right place in the text as written.
+async fn a_name_in_lookalike_letters_is_held_and_redacted(server: TestServer) {
+    let tutor = server.token(Role::Tutor).await;
+    let (amira, _) = consenting_adult(&server, "Amira", "Kochar", &["website"]).await;
+    let caption = "\u{410}mira K\u{43E}char's garden wall";
+    let alt_text = "\u{391}\u{39C}\u{399}R\u{391} \u{39A}\u{39F}CHAR pointing brickwork";
+    let fields = [
+        ("purposes", "website"),
+        ("all_tagged", "true"),
+        ("learner_ids", amira.as_str()),
+        ("caption", caption),
+        ("alt_text", alt_text),
+        ("tags", "bricklaying, K\u{43E}char\u{200D}\u{410}mira"),
+    ];
+    let photo = upload_ok(&server, &tutor, "z.jpg", distinct_jpeg(79, 320, 240), &fields).await;
+    let id = photo["id"].as_str().unwrap();
+    assert_eq!(photo["status"]["website"]["state"], "held");
+    assert_eq!(photo["status"]["website"]["reasons"], json!(["name_in_text"]));
+    let matches = photo["name_check"]["matches"].as_array().unwrap();
+    let fields: Vec<&str> = matches.iter().map(|m| m["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["caption", "alt_text", "tags[1]"]);
+    assert!(matches.iter().all(|m| m["learner_id"] == json!(amira)), "{matches:?}");
+    let redaction = json!({
+        "caption": "\u{410}mira's garden wall", "alt_text": "\u{391}\u{39C}\u{399}R\u{391} pointing brickwork",
+        "title": "", "tags": ["bricklaying", "\u{410}mira"]
+    });
+    assert_eq!(photo["name_check"]["suggested_redaction"], redaction);
+    let patched = patch(&server, &tutor, &format!("/api/v1/photos/{id}"), json!({"accept_redaction": true})).await;
+    assert_eq!(patched.status(), 200);
+    let patched: Value = patched.json().await.unwrap();
+    assert_eq!(patched["caption"], redaction["caption"]);
+    assert_eq!(patched["alt_text"], redaction["alt_text"]);
+    assert_eq!(patched["tags"], redaction["tags"]);
+    assert_eq!(patched["status"]["website"]["state"], "queued");
+    assert!(patched["name_check"]["suggested_redaction"].is_null());
 }
 
 /// The queue as listed is checked again at the moment it is read: an item whose grant expired since

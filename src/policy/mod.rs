@@ -5,6 +5,7 @@ pub mod names;
 pub mod release;
 pub mod retention;
 pub mod zone;
+pub mod search;
 
 use std::fmt;
 use std::str::FromStr;

@@ -8,7 +8,9 @@
 //! "#AmiraKhan"; "@amira_khan" and "amira.khan" are two words). Texts and roster names are folded
 //! the same way: invisible format characters (soft hyphens, zero-width spaces and joiners, BOMs)
 //! are dropped, then compatibility decomposition, combining marks dropped, lowercase, and letters
-//! with no decomposition spelt out (Zoë = Zoe, Łukasz = Lukasz, Søren = Soren, Strauß = Strauss).
+//! with no decomposition spelt out (Zoë = Zoe, Łukasz = Lukasz, Søren = Soren, Strauß = Strauss),
+//! and lookalikes of Latin letters in other scripts read as those letters (Cyrillic "Аmira" =
+//! Amira; see `fold.rs`), while ASCII letters are never read as one another.
 //! Apostrophes inside names vanish whatever their code point (O'Brien = O’Brien = O′Brien =
 //! OBrien), hyphens separate words (Smith-Jones = Smith Jones), and a family name is also indexed
 //! joined and split at a known prefix (MacDonald = Mac Donald, O'Brien = O Brien, Ó Súilleabháin =
@@ -28,7 +30,12 @@ use std::collections::HashMap;
 use std::ops::Range;
 
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
-use unicode_normalization::char::{decompose_compatible, is_combining_mark};
+use unicode_normalization::char::is_combining_mark;
+
+mod fold;
+
+use fold::fold_into;
+pub(crate) use fold::{is_apostrophe, is_invisible, spelt_out};
 
 /// One learner's names, as the index needs them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,78 +139,6 @@ impl Default for NameIndex {
     }
 }
 
-/// Unicode format characters (general category Cf, Unicode 15): invisible, so a name with a soft
-/// hyphen, a zero-width space or joiner, a word joiner or a BOM inside it reads as the name.
-fn is_invisible(c: char) -> bool {
-    matches!(
-        c,
-        '\u{AD}'
-            | '\u{600}'..='\u{605}'
-            | '\u{61C}'
-            | '\u{6DD}'
-            | '\u{70F}'
-            | '\u{890}'..='\u{891}'
-            | '\u{8E2}'
-            | '\u{180E}'
-            | '\u{200B}'..='\u{200F}'
-            | '\u{202A}'..='\u{202E}'
-            | '\u{2060}'..='\u{2064}'
-            | '\u{2066}'..='\u{206F}'
-            | '\u{FEFF}'
-            | '\u{FFF9}'..='\u{FFFB}'
-            | '\u{110BD}'
-            | '\u{110CD}'
-            | '\u{13430}'..='\u{1343F}'
-            | '\u{1BCA0}'..='\u{1BCA3}'
-            | '\u{1D173}'..='\u{1D17A}'
-            | '\u{E0001}'
-            | '\u{E0020}'..='\u{E007F}'
-    )
-}
-
-fn is_apostrophe(c: char) -> bool {
-    // Typewriter, typographic, modifier letter, okina, prime, grave, acute and fullwidth: all are
-    // typed as the apostrophe of O'Brien.
-    matches!(c, '\'' | '’' | 'ʼ' | 'ʻ' | '‘' | '`' | '´' | '′' | '＇')
-}
-
-/// Appends the folded form of `c`: compatibility decomposition (fullwidth and ligatures too),
-/// combining marks dropped, lowercase, letters without a decomposition spelt out, and anything
-/// that is not a letter or digit dropped.
-fn fold_into(c: char, out: &mut String) {
-    // "ʼ" (U+02BC) and "ʻ" are letters to Unicode, but an apostrophe to the person typing "Oʼbrien".
-    if is_apostrophe(c) {
-        return;
-    }
-    if c.is_ascii() {
-        if c.is_ascii_alphanumeric() {
-            out.push(c.to_ascii_lowercase());
-        }
-        return;
-    }
-    decompose_compatible(c, |d| {
-        if is_combining_mark(d) {
-            return;
-        }
-        for l in d.to_lowercase() {
-            match l {
-                'ł' => out.push('l'),
-                'ø' => out.push('o'),
-                'đ' | 'ð' => out.push('d'),
-                'ß' => out.push_str("ss"),
-                'ı' => out.push('i'),
-                'æ' => out.push_str("ae"),
-                'œ' => out.push_str("oe"),
-                'þ' => out.push_str("th"),
-                'ħ' => out.push('h'),
-                'ŧ' => out.push('t'),
-                l if l.is_alphanumeric() => out.push(l),
-                _ => {}
-            }
-        }
-    });
-}
-
 /// Whether the gap between two words separates them as parts of one name: a sentence or clause
 /// boundary, a line break or "&". A full stop counts only when followed by a space and not after
 /// an initial, so "J. Khan", "amira.khan" and "St.Clair" stay one name.
@@ -291,6 +226,33 @@ fn name_words(name: &str) -> Vec<String> {
     tokens(name).into_iter().map(|t| t.norm).collect()
 }
 
+/// A name's folded words in each case it may be written in: as on record, lowercase, uppercase
+/// and capitalised. They differ only where a letter's two cases look like two different Latin
+/// letters (Greek "Ν" is "N" and "ν" is "v"; "Υ" is "Y" and "υ" is "u"), so an ASCII name, and
+/// nearly every other, has one.
+fn name_variants(name: &str) -> Vec<Vec<String>> {
+    let mut out = vec![name_words(name)];
+    if !name.is_ascii() {
+        let mut capitalised = String::with_capacity(name.len());
+        let mut in_word = false;
+        for c in name.chars() {
+            if in_word {
+                capitalised.extend(c.to_lowercase());
+            } else {
+                capitalised.extend(c.to_uppercase());
+            }
+            in_word = c.is_alphanumeric() || is_combining_mark(c);
+        }
+        for written in [name.to_lowercase(), name.to_uppercase(), capitalised] {
+            out.push(name_words(&written));
+        }
+        out.sort();
+        out.dedup();
+    }
+    out.retain(|words| !words.is_empty());
+    out
+}
+
 /// The ways a family name is written: as on record, joined ("van der Berg" → "vanderberg",
 /// "Mac Donald" → "macdonald") and split after a known prefix ("macdonald" → "mac donald").
 fn family_forms(words: &[String]) -> Vec<Vec<String>> {
@@ -355,19 +317,21 @@ impl NameIndex {
         for entry in entries {
             let learner = learner_ids.len() as u32;
             learner_ids.push(entry.learner_id);
-            let family_words = name_words(&entry.family_name);
-            if family_words.is_empty() {
+            let mut families = Vec::new();
+            for family_words in name_variants(&entry.family_name) {
+                for form in family_forms(&family_words) {
+                    let id = patterns.intern(&form);
+                    patterns.roles[id as usize].family = true;
+                    families.push(id);
+                }
+            }
+            if families.is_empty() {
                 continue;
             }
-            let mut families = Vec::new();
-            for form in family_forms(&family_words) {
-                let id = patterns.intern(&form);
-                patterns.roles[id as usize].family = true;
-                families.push(id);
-            }
             let mut firsts: Vec<Vec<String>> = Vec::new();
-            for name in std::iter::once(&entry.given_name).chain(entry.preferred_name.as_ref()) {
-                let words = name_words(name);
+            for words in
+                std::iter::once(&entry.given_name).chain(entry.preferred_name.as_ref()).flat_map(|n| name_variants(n))
+            {
                 if words.len() > 1 {
                     // "Mary Anne" is also written "Mary" and "MaryAnne".
                     firsts.push(words[..1].to_vec());

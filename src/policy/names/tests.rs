@@ -343,3 +343,191 @@ fn a_thousand_generated_learners_are_each_found_and_filler_finds_nothing() {
     assert!(index.find(filler).is_empty());
     assert!(NameIndex::build(Vec::new()).find("Amira Khan").is_empty());
 }
+
+fn lookalike_roster() -> NameIndex {
+    NameIndex::build([
+        entry("amira", "Amira", None, "Khan"),
+        entry("isla", "Isla", None, "Hill"),
+        entry("kim", "Kim", None, "Lee"),
+        entry("nikos", "Νίκος", None, "Παπαδόπουλος"),
+        entry("dmitri", "Дмитрий", None, "Иванов"),
+        entry("yusuf", "Yusuf", None, "Nuvo"),
+    ])
+}
+
+#[test]
+fn lookalike_letters_from_other_scripts_are_read_as_the_letters_they_look_like() {
+    let index = lookalike_roster();
+    let table: &[(&str, &str, &str)] = &[
+        // Cyrillic а (U+0430) and А (U+0410) in a Latin name.
+        ("Great work, \u{410}mira Kh\u{430}n!", "amira", "\u{410}mira Kh\u{430}n"),
+        ("\u{410}MIR\u{410} \u{41A}\u{41D}\u{410}N", "amira", "\u{410}MIR\u{410} \u{41A}\u{41D}\u{410}N"),
+        // Greek capitals, with a Latin R.
+        (
+            "\u{391}\u{39C}\u{399}R\u{391} \u{39A}\u{397}\u{391}\u{39D}",
+            "amira",
+            "\u{391}\u{39C}\u{399}R\u{391} \u{39A}\u{397}\u{391}\u{39D}",
+        ),
+        ("\u{391}mira \u{39A}han", "amira", "\u{391}mira \u{39A}han"),
+        // One Cyrillic і (U+0456) in an otherwise Latin text: mixed script in one word.
+        ("Am\u{456}ra Khan", "amira", "Am\u{456}ra Khan"),
+        // Greek capital iota and Cyrillic І (U+0406) look like I, not l.
+        ("\u{399}sla Hill", "isla", "\u{399}sla Hill"),
+        ("\u{406}sla H\u{456}ll", "isla", "\u{406}sla H\u{456}ll"),
+        // Fullwidth and mathematical letters.
+        (
+            "\u{FF21}\u{FF4D}\u{FF49}\u{FF52}\u{FF41} \u{FF2B}\u{FF48}\u{FF41}\u{FF4E}",
+            "amira",
+            "\u{FF21}\u{FF4D}\u{FF49}\u{FF52}\u{FF41} \u{FF2B}\u{FF48}\u{FF41}\u{FF4E}",
+        ),
+        (
+            "\u{1D400}\u{1D426}\u{1D422}\u{1D42B}\u{1D41A} Khan",
+            "amira",
+            "\u{1D400}\u{1D426}\u{1D422}\u{1D42B}\u{1D41A} Khan",
+        ),
+        // Combining marks on lookalikes, and joiners between them.
+        ("\u{410}mi\u{301}ra Kh\u{430}\u{323}n", "amira", "\u{410}mi\u{301}ra Kh\u{430}\u{323}n"),
+        ("\u{410}\u{200D}mira Kh\u{200D}\u{430}n", "amira", "\u{410}\u{200D}mira Kh\u{200D}\u{430}n"),
+        ("#\u{410}miraKh\u{430}n", "amira", "\u{410}miraKh\u{430}n"),
+        // Greek lowercase: ν is drawn like v and υ like u; Ν like N.
+        ("\u{3A5}\u{3C5}suf \u{39D}\u{3C5}\u{3BD}o", "yusuf", "\u{3A5}\u{3C5}suf \u{39D}\u{3C5}\u{3BD}o"),
+        // A Greek name in any case, final sigma or not, and with Latin lookalikes in it.
+        ("Νίκος Παπαδόπουλος", "nikos", "Νίκος Παπαδόπουλος"),
+        ("ΝΙΚΟΣ ΠΑΠΑΔΟΠΟΥΛΟΣ", "nikos", "ΝΙΚΟΣ ΠΑΠΑΔΟΠΟΥΛΟΣ"),
+        ("νίκος παπαδόπουλος", "nikos", "νίκος παπαδόπουλος"),
+        ("Nίkoς Παπαδόπoυλoς", "nikos", "Nίkoς Παπαδόπoυλoς"),
+        // A Cyrillic name in any case, and with Latin a, o, p, c, e written into it.
+        ("Дмитрий Иванов", "dmitri", "Дмитрий Иванов"),
+        ("ДМИТРИЙ ИВАНОВ", "dmitri", "ДМИТРИЙ ИВАНОВ"),
+        ("Дмитрий Ивaнoв", "dmitri", "Дмитрий Ивaнoв"),
+    ];
+    for (text, who, matched) in table {
+        let found: Vec<(String, String)> =
+            index.find(text).into_iter().map(|m| (m.learner_id.clone(), text[m.start..m.end].to_string())).collect();
+        assert_eq!(found, vec![(who.to_string(), matched.to_string())], "{text}");
+    }
+    // ASCII letters are never folded onto one another, though TR39 has "rn" = "m" and "l" = "I":
+    // a Latin text is read as typed, so Latin names are not merged.
+    for text in ["Kirn Lee", "lsla Hill", "Yusuf Nuuo", "Dmitri Ivanov"] {
+        assert!(index.find(text).is_empty(), "{text}");
+    }
+}
+
+#[test]
+fn a_redaction_cuts_lookalike_names_at_their_original_offsets() {
+    let index = lookalike_roster();
+    for (text, redacted) in [
+        ("\u{410}mira Kh\u{430}n's project", "\u{410}mira's project"),
+        ("Kh\u{430}n, \u{410}mira led", "\u{410}mira led"),
+        ("#\u{410}miraKh\u{430}n!", "#\u{410}mira!"),
+        ("#Kh\u{430}n\u{410}mi\u{301}ra!", "#\u{410}mi\u{301}ra!"),
+        ("\u{410}\u{200D}mira Kh\u{200D}\u{430}n and friends", "\u{410}\u{200D}mira and friends"),
+        (
+            "\u{FF21}\u{FF4D}\u{FF49}\u{FF52}\u{FF41} \u{FF2B}\u{FF48}\u{FF41}\u{FF4E}",
+            "\u{FF21}\u{FF4D}\u{FF49}\u{FF52}\u{FF41}",
+        ),
+        ("ΝΙΚΟΣ ΠΑΠΑΔΟΠΟΥΛΟΣ στο εργαστήριο", "ΝΙΚΟΣ στο εργαστήριο"),
+    ] {
+        assert_eq!(index.redact(text), redacted, "{text}");
+        assert!(index.find(&index.redact(text)).is_empty(), "{text}");
+    }
+}
+
+/// Lookalikes of ASCII letters in other scripts and forms: Cyrillic, Greek, fullwidth and
+/// mathematical bold.
+fn lookalikes_of(c: char) -> Vec<char> {
+    let mut out: Vec<char> = match c {
+        'a' => vec!['а', 'α'],
+        'c' => vec!['с'],
+        'd' => vec!['ԁ'],
+        'e' => vec!['е'],
+        'h' => vec!['һ'],
+        'i' => vec!['і', 'ι'],
+        'j' => vec!['ј'],
+        'o' => vec!['о', 'ο', 'σ'],
+        'p' => vec!['р', 'ρ'],
+        'q' => vec!['ԛ'],
+        'r' => vec!['г'],
+        's' => vec!['ѕ'],
+        'u' => vec!['υ'],
+        'v' => vec!['ν'],
+        'w' => vec!['ԝ', 'ш'],
+        'x' => vec!['х'],
+        'y' => vec!['у'],
+        'A' => vec!['А', 'Α'],
+        'B' => vec!['В', 'Β'],
+        'C' => vec!['С'],
+        'E' => vec!['Е', 'Ε'],
+        'H' => vec!['Н', 'Η'],
+        'I' => vec!['І', 'Ι'],
+        'J' => vec!['Ј'],
+        'K' => vec!['К', 'Κ'],
+        'M' => vec!['М', 'Μ'],
+        'N' => vec!['Ν'],
+        'O' => vec!['О', 'Ο'],
+        'P' => vec!['Р', 'Ρ'],
+        'S' => vec!['Ѕ'],
+        'T' => vec!['Т', 'Τ'],
+        'X' => vec!['Х', 'Χ'],
+        'Y' => vec!['У', 'Υ'],
+        'Z' => vec!['Ζ'],
+        _ => vec![],
+    };
+    if c.is_ascii_alphabetic() {
+        out.push(char::from_u32(c as u32 - 'A' as u32 + 0xFF21).unwrap());
+        let bold =
+            if c.is_ascii_uppercase() { 0x1D400 + (c as u32 - 'A' as u32) } else { 0x1D41A + (c as u32 - 'a' as u32) };
+        out.push(char::from_u32(bold).unwrap());
+    }
+    out
+}
+
+#[test]
+fn generated_names_written_with_lookalikes_are_found_and_redacted_away() {
+    let mut rng = Rng(0xD1B5_4A32_D192_ED03);
+    let onsets = ["b", "c", "d", "h", "j", "k", "m", "n", "p", "r", "s", "t", "v", "w", "x", "y", "z", "qu", "ch"];
+    let vowels = ["a", "e", "i", "o", "u", "y"];
+    let word = |rng: &mut Rng| {
+        let mut w = String::new();
+        for _ in 0..2 + rng.below(2) {
+            w.push_str(onsets[rng.below(onsets.len())]);
+            w.push_str(vowels[rng.below(vowels.len())]);
+        }
+        let mut cs = w.chars();
+        cs.next().unwrap().to_uppercase().chain(cs).collect::<String>()
+    };
+    let entries: Vec<NameEntry> =
+        (0..300).map(|i| entry(&format!("l{i}"), &word(&mut rng), None, &word(&mut rng))).collect();
+    let index = NameIndex::build(entries.clone());
+    // Each letter may become a lookalike, get a combining mark, or have a joiner before it.
+    let disguised = |name: &str, rng: &mut Rng| -> String {
+        let mut out = String::new();
+        for (k, c) in name.chars().enumerate() {
+            if k > 0 && rng.below(12) == 0 {
+                out.push('\u{200D}');
+            }
+            let options = lookalikes_of(c);
+            if !options.is_empty() && rng.below(2) == 0 {
+                out.push(options[rng.below(options.len())]);
+            } else {
+                out.push(c);
+            }
+            if rng.below(12) == 0 {
+                out.push('\u{301}');
+            }
+        }
+        out
+    };
+    let mut substituted = 0;
+    for e in &entries {
+        let (given, family) = (disguised(&e.given_name, &mut rng), disguised(&e.family_name, &mut rng));
+        substituted += usize::from(given != e.given_name) + usize::from(family != e.family_name);
+        let text = format!("Great work today from {given} {family} at the bench.");
+        let matches = index.find(&text);
+        assert!(matches.iter().any(|m| text[m.start..m.end] == format!("{given} {family}")), "{text}: {matches:?}");
+        let redacted = index.redact(&text);
+        assert_eq!(redacted, format!("Great work today from {given} at the bench."), "{text}");
+        assert!(index.find(&redacted).is_empty(), "{redacted}");
+    }
+    assert!(substituted > 500, "{substituted}");
+}

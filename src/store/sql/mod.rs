@@ -144,7 +144,9 @@ macro_rules! impl_ops_store {
         #[async_trait]
         impl OpsStore for $store {
             async fn migrate(&self) -> Result<(), StoreError> {
-                self.run_migrations().await
+                self.run_migrations().await?;
+                // Migration 0010's column is folded in Rust: fill it for rows written before it.
+                self.backfill_search_text().await
             }
 
             async fn table_counts(&self) -> Result<BTreeMap<String, i64>, StoreError> {
