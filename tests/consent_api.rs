@@ -539,3 +539,24 @@ async fn the_withdrawal_rate_limit_keys_on_the_client_a_trusted_proxy_names() {
     assert!(first.contains(&429), "{first:?}");
     assert_eq!(withdrawal_page_as(&direct, "198.51.100.2", 1).await, [429], "X-Forwarded-For was believed");
 }
+
+/// `X-Forwarded-Proto: https` makes the sign-in cookie `Secure` (and `__Host-` named) only when a
+/// trusted proxy sends it: from anyone else the header is dropped on the way in.
+#[tokio::test(flavor = "multi_thread")]
+async fn only_a_trusted_proxy_can_say_the_request_came_over_tls() {
+    async fn signin_cookie(server: &TestServer) -> String {
+        let response =
+            server.client.get(format!("{}/signin", server.base)).header("x-forwarded-proto", "https").send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        response.headers()["set-cookie"].to_str().unwrap().to_string()
+    }
+    let proxied = TestServer::start_adjusted(Db::Sqlite, Blobs::Fs, |s| {
+        s.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await;
+    let cookie = signin_cookie(&proxied).await;
+    assert!(cookie.starts_with("__Host-") && cookie.contains("; Secure"), "{cookie}");
+    let direct = TestServer::start(Db::Sqlite, Blobs::Fs).await;
+    let cookie = signin_cookie(&direct).await;
+    assert!(!cookie.starts_with("__Host-") && !cookie.contains("Secure"), "{cookie}");
+}

@@ -20,7 +20,9 @@ pub mod slots;
 mod state;
 mod withdraw;
 
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
 use axum::routing::{get, post};
 use axum::Router;
 use tower_http::trace::TraceLayer;
@@ -60,8 +62,25 @@ pub fn router(state: HttpState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(ops::not_found)
         .layer(axum::middleware::map_response_with_state(state.clone(), pages::security_headers))
+        .layer(axum::middleware::map_request_with_state(state.clone(), forget_untrusted_forwarding))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
+}
+
+/// Drops the forwarding headers (`X-Forwarded-For`, `X-Forwarded-Proto`, `Forwarded`) of a request
+/// that did not come through a trusted proxy ([`crate::config::Settings::trusted_proxies`]): a
+/// client could otherwise name its own address to the rate limit, or claim TLS to the cookies.
+/// Everything downstream may then believe what is left.
+async fn forget_untrusted_forwarding(State(state): State<HttpState>, mut request: Request) -> Request {
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_canonical());
+    let trusted = &state.app.settings.trusted_proxies;
+    if !peer.is_some_and(|peer| trusted.iter().any(|net| net.contains(&peer))) {
+        let headers = request.headers_mut();
+        for name in ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "forwarded"] {
+            headers.remove(name);
+        }
+    }
+    request
 }
 
 /// The JSON 405 every error of this API has a body like, instead of axum's empty one. axum

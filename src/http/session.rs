@@ -55,7 +55,8 @@ pub fn csrf_matches(secret: &str, presented: &str) -> bool {
 }
 
 /// Whether cookies should carry `Secure`: when the service is reached over TLS, directly
-/// (`public_url` is https) or behind a proxy that says so.
+/// (`public_url` is https) or behind a trusted proxy that says so (the header of anyone else was
+/// dropped on the way in: see `forget_untrusted_forwarding` in `http/mod.rs`).
 pub fn over_tls(state: &HttpState, headers: &HeaderMap) -> bool {
     state.app.settings.public_url.starts_with("https://")
         || headers
