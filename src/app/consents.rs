@@ -18,7 +18,7 @@ use crate::tokens;
 /// How consent can have been given, as an admin records it.
 pub const METHODS: &[&str] = &["paper_form", "online_form", "email", "in_person"];
 /// Longest form version or evidence text.
-const MAX_TEXT: usize = 500;
+pub const MAX_TEXT: usize = 500;
 /// How far in the future a `given_at` may lie (clocks differ a little).
 const CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
 

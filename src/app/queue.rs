@@ -10,6 +10,10 @@ use crate::store::{self, now_ms, PublishOutcome, QueueItem, Role, Takedown};
 /// Longest lease marketing may take: long enough to prepare a post, short enough that a
 /// forgotten claim returns to the queue the same day.
 pub const MAX_LEASE_SECONDS: u64 = 8 * 3600;
+/// Longest address a publication is reported at.
+pub const MAX_URL: usize = 2000;
+/// Longest channel name a publication is reported on.
+pub const MAX_CHANNEL: usize = 100;
 /// The lease when none is asked for.
 pub const DEFAULT_LEASE_SECONDS: u64 = 15 * 60;
 /// Who takes items from the queue, publishes them and confirms takedowns: marketing.
@@ -113,11 +117,11 @@ pub async fn claim(
 pub async fn publish(app: &App, actor: &Actor, item: &str, url: &str, channel: &str) -> Result<QueueItem, AppError> {
     actor.require(PUBLISHERS)?;
     let (item, _) = item_id(item).ok_or(AppError::NotFound("queue item"))?;
-    let url = input::free_text("url", url.trim().to_string(), 2000)?;
+    let url = input::free_text("url", url.trim().to_string(), MAX_URL)?;
     if !url::Url::parse(&url).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
         return Err(AppError::invalid_field("url", "url must be an http or https address"));
     }
-    let channel = input::free_text("channel", channel.trim().to_string(), 100)?;
+    let channel = input::free_text("channel", channel.trim().to_string(), MAX_CHANNEL)?;
     if channel.is_empty() {
         return Err(AppError::invalid_field("channel", "channel must not be empty"));
     }

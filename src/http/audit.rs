@@ -5,18 +5,20 @@ use axum::extract::{Query, State};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use super::error::ApiError;
+use super::error::{ApiError, AuthErrors, QueryErrors};
 use super::state::HttpState;
 use crate::app::{self, Actor};
 use crate::store::time_of_ms;
 
 /// `GET /api/v1/audit` query.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
-    /// Rows after this sequence number (default 0: from the start).
+    /// Rows after this sequence number (default 0: from the start; below 0 counts as 0).
     #[serde(default)]
+    #[param(required = false)]
     pub after: i64,
-    /// At most this many (default 100, at most 1000).
+    /// At most this many (default 100); values outside 1 to 1000 are brought into that range.
     pub limit: Option<i64>,
 }
 
@@ -41,8 +43,8 @@ pub struct AuditRow {
 }
 
 /// `GET /api/v1/audit`: a page of the audit log, oldest first; page on with `after`.
-#[utoipa::path(get, path = "/api/v1/audit", params(AuditQuery),
-    responses((status = 200, body = [AuditRow])), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/audit", operation_id = "audit_log", tag = "audit", params(AuditQuery),
+    responses(AuthErrors, QueryErrors, (status = 200, body = [AuditRow], description = "a page of the audit log, oldest first")), security(("bearer" = [])))]
 pub async fn log(
     State(state): State<HttpState>,
     caller: Actor,

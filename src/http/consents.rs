@@ -9,7 +9,8 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 
-use super::error::ApiError;
+use super::doc::{Expiry, FormHash, GivenAt, Id, ProofText};
+use super::error::{ApiError, AuthErrors, JsonErrors, NotFoundErrors};
 use super::json::JsonBody;
 use super::state::HttpState;
 use crate::app::{self, Actor};
@@ -21,31 +22,68 @@ use crate::store::{time_of_ms, ConsentRecord};
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewConsent {
-    /// `granted`, `refused` or `withdrawn`.
-    #[schema(value_type = String)]
+    /// What it says.
     pub kind: EventKind,
-    /// Purposes it covers.
+    /// Purposes it covers; at least one.
+    #[schema(min_items = 1)]
     pub purposes: Vec<Purpose>,
-    /// `learner` or `guardian`.
+    /// Who gave it.
+    #[schema(value_type = GivenBy)]
     pub given_by: String,
-    /// The guardian who gave it, when `given_by` is `guardian`.
+    /// The guardian who gave it (one of this learner's): required when `given_by` is `guardian`,
+    /// refused when it is `learner`.
+    #[schema(value_type = Option<Id>)]
     pub guardian_id: Option<String>,
     /// When it was given (RFC 3339, or `YYYY-MM-DD` meaning that day's start in the organisation's
-    /// zone); default now. Not in the future.
+    /// zone); default now. Not in the future (beyond five minutes of clock skew), not before 1970.
+    #[schema(value_type = Option<GivenAt>)]
     pub given_at: Option<String>,
-    /// For a grant: when it stops counting (RFC 3339, or `YYYY-MM-DD` meaning through that day in
-    /// the organisation's zone).
+    /// For a grant only: when it stops counting (RFC 3339, or `YYYY-MM-DD` meaning through that
+    /// day in the organisation's zone); after `given_at`.
+    #[schema(value_type = Option<Expiry>)]
     pub expires_at: Option<String>,
     /// Version of the consent form.
+    #[schema(value_type = ProofText)]
     pub form_version: String,
-    /// The form's text, which is hashed; or send `form_text_hash`.
+    /// The form's text, which is hashed; send exactly one of `form_text` (not blank) and
+    /// `form_text_hash`.
+    #[schema(pattern = r"\S")]
     pub form_text: Option<String>,
-    /// blake3 of the form's text (64 hex digits).
+    /// blake3 of the form's text.
+    #[schema(value_type = Option<FormHash>)]
     pub form_text_hash: Option<String>,
-    /// How it was given: `paper_form`, `online_form`, `email`, `in_person`.
+    /// How it was given.
+    #[schema(value_type = Method)]
     pub method: String,
     /// Where the proof is kept (a scan reference, an email id).
+    #[schema(value_type = ProofText)]
     pub evidence: String,
+}
+
+/// Who gave a consent (documentation only: the handler reads the word itself).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum GivenBy {
+    /// The learner.
+    Learner,
+    /// One of the learner's guardians, named by `guardian_id`.
+    Guardian,
+}
+
+/// How consent was given: one of [`app::consents::METHODS`] (documentation only).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum Method {
+    /// A signed paper form.
+    PaperForm,
+    /// An online form.
+    OnlineForm,
+    /// An email.
+    Email,
+    /// In person.
+    InPerson,
 }
 
 /// The answer to a recorded event.
@@ -64,12 +102,12 @@ pub struct RecordedConsent {
 pub struct ConsentView {
     /// Event id.
     pub id: String,
-    /// `granted`, `refused` or `withdrawn`.
-    #[schema(value_type = String)]
+    /// What it says.
     pub kind: EventKind,
     /// Purposes covered.
     pub purposes: Vec<Purpose>,
-    /// `learner` or `guardian`.
+    /// Who gave it.
+    #[schema(value_type = GivenBy)]
     pub given_by: &'static str,
     /// The guardian, when a guardian gave it.
     pub guardian_id: Option<String>,
@@ -99,7 +137,6 @@ pub struct DecisionView {
     /// The grant relied on, when allowed.
     pub basis: Option<String>,
     /// Why not, when not allowed.
-    #[schema(value_type = Vec<String>)]
     pub reasons: Vec<DenyReason>,
 }
 
@@ -161,8 +198,9 @@ impl From<NewConsent> for app::consents::NewConsent {
 }
 
 /// `POST /api/v1/learners/{id}/consents`: record a consent event; statuses follow at once.
-#[utoipa::path(post, path = "/api/v1/learners/{id}/consents", params(("id" = String, Path)), request_body = NewConsent,
-    responses((status = 201, body = RecordedConsent), (status = 404, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)),
+#[utoipa::path(post, path = "/api/v1/learners/{id}/consents", operation_id = "record_consent", tag = "consents",
+    params(("id" = Id, Path, description = "Learner id")), request_body = NewConsent,
+    responses(AuthErrors, NotFoundErrors, JsonErrors, (status = 201, body = RecordedConsent, description = "recorded; statuses re-evaluated")),
     security(("bearer" = [])))]
 pub async fn record(
     State(state): State<HttpState>,
@@ -191,8 +229,9 @@ impl From<Decision> for DecisionView {
 }
 
 /// `GET /api/v1/learners/{id}/consents`: the history and the decision per purpose now.
-#[utoipa::path(get, path = "/api/v1/learners/{id}/consents", params(("id" = String, Path)),
-    responses((status = 200, body = ConsentHistory), (status = 404, body = super::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/learners/{id}/consents", operation_id = "consent_history", tag = "consents",
+    params(("id" = Id, Path, description = "Learner id")),
+    responses(AuthErrors, NotFoundErrors, (status = 200, body = ConsentHistory, description = "the history and the decision per purpose now")), security(("bearer" = [])))]
 pub async fn history(
     State(state): State<HttpState>,
     caller: Actor,

@@ -191,10 +191,118 @@ impl IntoResponse for ApiError {
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)] // read by utoipa's derive only
 pub struct ErrorBody {
-    /// Stable machine-readable code.
+    /// Stable machine-readable code (`unauthorized`, `forbidden`, `not_found`, `bad_form`, `bad_json`,
+    /// `body_too_large`, `file_too_large`, `conflict`, `busy`…).
+    #[schema(min_length = 1)]
     error: String,
-    /// What was wrong.
+    /// What was wrong, for a person.
     message: String,
-    /// Facts that help the client act, on some errors.
+    /// Facts that help the client act, on some errors (`field`, `reasons`, `errors`…).
     detail: Option<serde_json::Value>,
+}
+
+// The error answers of the OpenAPI document, by where they come from. Each handler's
+// `#[utoipa::path(responses(...))]` lists the groups that apply to it (every group is an
+// `IntoResponses`), then its own success and the statuses only it answers with. They live here,
+// next to the mapping that chooses those statuses, so the two are read (and changed) together.
+
+/// What every operation behind a token can answer: no valid token, a token whose role may not do
+/// this, or our own failure.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // read by utoipa's derive only
+pub enum AuthErrors {
+    /// `unauthorized`: no valid token (or session) was sent.
+    #[response(status = 401, headers(("WWW-Authenticate" = String, description = "`Bearer`")))]
+    Unauthorized(ErrorBody),
+    /// `forbidden`: the token's role may not do this (`csrf` for a page session without its CSRF
+    /// header).
+    #[response(status = 403)]
+    Forbidden(ErrorBody),
+    /// `internal`: our fault; it has been logged.
+    #[response(status = 500)]
+    Internal(ErrorBody),
+}
+
+/// What an operation on one thing named in its path answers when there is no such thing (an id
+/// that is not a UUID names nothing).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // read by utoipa's derive only
+pub enum NotFoundErrors {
+    /// `not_found`: no such thing.
+    #[response(status = 404)]
+    NotFound(ErrorBody),
+}
+
+/// What an operation with query parameters answers when they cannot be read.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // read by utoipa's derive only
+pub enum QueryErrors {
+    /// `bad_form`: a query parameter is malformed or out of range (`detail.field` names it).
+    #[response(status = 422)]
+    BadQuery(ErrorBody),
+}
+
+/// What an operation taking a JSON body answers when the body is not one it can use (see
+/// `json.rs` and the connection layer's body timeout in `conn.rs`).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // read by utoipa's derive only
+pub enum JsonErrors {
+    /// `body_timeout`: the body stalled, or arrived too slowly.
+    #[response(status = 408)]
+    Timeout(ErrorBody),
+    /// `body_too_large`: the body is longer than 256 KiB.
+    #[response(status = 413)]
+    TooLarge(ErrorBody),
+    /// `bad_json`: the body is not sent as `application/json`.
+    #[response(status = 415)]
+    NotJson(ErrorBody),
+    /// `bad_json` (not the body's shape) or `bad_form` (a value breaks a rule; `detail.field` names
+    /// it).
+    #[response(status = 422)]
+    Invalid(ErrorBody),
+}
+
+/// What an upload (multipart form) can answer besides the common errors (see `photos.rs` and
+/// `slots.rs`).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // read by utoipa's derive only
+pub enum UploadErrors {
+    /// `body_timeout`: the body stalled, or arrived too slowly.
+    #[response(status = 408)]
+    Timeout(ErrorBody),
+    /// `file_too_large` (the file, or the whole form, passes the configured `max_bytes`) or
+    /// `image_too_large` (too many pixels).
+    #[response(status = 413)]
+    TooLarge(ErrorBody),
+    /// `unsupported_format`: not a JPEG, PNG, WebP or HEIC/HEIF.
+    #[response(status = 415)]
+    Unsupported(ErrorBody),
+    /// `bad_form` (the form's shape or a field's value), `unknown_learner`, `empty` or `corrupt`.
+    #[response(status = 422)]
+    Invalid(ErrorBody),
+    /// `too_many_uploads`: this token already has its share of uploads being received.
+    #[response(status = 429, headers(("Retry-After" = u32, description = "seconds")))]
+    TooMany(ErrorBody),
+    /// `busy`: too many uploads are being received at once.
+    #[response(status = 503, headers(("Retry-After" = u32, description = "seconds")))]
+    Busy(ErrorBody),
+}
+
+/// What an MIS import (a CSV body) can answer besides the common errors.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // read by utoipa's derive only
+pub enum CsvErrors {
+    /// `body_timeout`: the body stalled, or arrived too slowly.
+    #[response(status = 408)]
+    Timeout(ErrorBody),
+    /// `file_too_large`: more than 10 MiB.
+    #[response(status = 413)]
+    TooLarge(ErrorBody),
+    /// `bad_csv`: the body is not sent as `text/csv`.
+    #[response(status = 415)]
+    NotCsv(ErrorBody),
+    /// `bad_csv`: nothing was imported; `detail.errors` lists each bad line with its number.
+    /// `bad_form`: the query is malformed.
+    #[response(status = 422)]
+    Invalid(ErrorBody),
 }

@@ -5,7 +5,8 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::error::ApiError;
+use super::doc::{DateOfBirth, Email, Id, Name, OptionalName, SearchText};
+use super::error::{ApiError, AuthErrors, CsvErrors, ErrorBody, JsonErrors, NotFoundErrors, QueryErrors};
 use super::json::JsonBody;
 use super::state::HttpState;
 use crate::app::learners::{LearnerCorrection, NewLearner as NewLearnerDraft};
@@ -50,8 +51,10 @@ impl From<LearnerRecord> for LearnerView {
 #[serde(deny_unknown_fields)]
 pub struct NewGuardian {
     /// Full name.
+    #[schema(value_type = Name)]
     pub name: String,
     /// Email address for withdrawal links.
+    #[schema(value_type = Option<Email>)]
     pub email: Option<String>,
 }
 
@@ -60,17 +63,23 @@ pub struct NewGuardian {
 #[serde(deny_unknown_fields)]
 pub struct NewLearner {
     /// Given name.
+    #[schema(value_type = Name)]
     pub given_name: String,
     /// Family name.
+    #[schema(value_type = Name)]
     pub family_name: String,
     /// The name they go by.
+    #[schema(value_type = Option<OptionalName>)]
     pub preferred_name: Option<String>,
-    /// Date of birth, `YYYY-MM-DD`.
+    /// Date of birth.
+    #[schema(value_type = Option<DateOfBirth>)]
     pub date_of_birth: Option<String>,
-    /// The MIS's reference.
+    /// The MIS's reference; unique among learners.
+    #[schema(value_type = Option<OptionalName>)]
     pub external_ref: Option<String>,
-    /// Guardians (needed for consent while under 18).
+    /// Guardians (needed for consent while under 18); at most 4.
     #[serde(default)]
+    #[schema(max_items = 4)]
     pub guardians: Vec<NewGuardian>,
 }
 
@@ -80,30 +89,35 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
 }
 
 /// `PATCH /api/v1/learners/{id}` body: only the fields sent change; `null` clears an optional one.
+/// A patch that changes nothing is refused, so at least one field is sent.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(min_properties = 1)]
 pub struct LearnerPatch {
     /// New given name.
+    #[schema(value_type = Option<Name>)]
     pub given_name: Option<String>,
     /// New family name.
+    #[schema(value_type = Option<Name>)]
     pub family_name: Option<String>,
     /// New preferred name, or null.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<OptionalName>, nullable)]
     pub preferred_name: Option<Option<String>>,
     /// Corrected date of birth, or null when unknown.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<DateOfBirth>, nullable)]
     pub date_of_birth: Option<Option<String>>,
     /// New MIS reference, or null.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<OptionalName>, nullable)]
     pub external_ref: Option<Option<String>>,
 }
 
 /// `POST /api/v1/learners`: record a learner and their guardians.
-#[utoipa::path(post, path = "/api/v1/learners", request_body = NewLearner,
-    responses((status = 201, body = LearnerView), (status = 409, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)),
+#[utoipa::path(post, path = "/api/v1/learners", operation_id = "create_learner", tag = "learners", request_body = NewLearner,
+    responses(AuthErrors, JsonErrors, (status = 201, body = LearnerView, description = "created"),
+        (status = 409, body = ErrorBody, description = "`conflict`: another learner has this external_ref")),
     security(("bearer" = [])))]
 pub async fn create(
     State(state): State<HttpState>,
@@ -123,8 +137,9 @@ pub async fn create(
 }
 
 /// `GET /api/v1/learners/{id}`.
-#[utoipa::path(get, path = "/api/v1/learners/{id}", params(("id" = String, Path)),
-    responses((status = 200, body = LearnerView), (status = 404, body = super::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/learners/{id}", operation_id = "show_learner", tag = "learners",
+    params(("id" = Id, Path, description = "Learner id")),
+    responses(AuthErrors, NotFoundErrors, (status = 200, body = LearnerView, description = "the learner")), security(("bearer" = [])))]
 pub async fn show(
     State(state): State<HttpState>,
     caller: Actor,
@@ -134,8 +149,10 @@ pub async fn show(
 }
 
 /// `PATCH /api/v1/learners/{id}`: correct a learner's details.
-#[utoipa::path(patch, path = "/api/v1/learners/{id}", params(("id" = String, Path)), request_body = LearnerPatch,
-    responses((status = 200, body = LearnerView), (status = 404, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)),
+#[utoipa::path(patch, path = "/api/v1/learners/{id}", operation_id = "correct_learner", tag = "learners",
+    params(("id" = Id, Path, description = "Learner id")), request_body = LearnerPatch,
+    responses(AuthErrors, NotFoundErrors, JsonErrors, (status = 200, body = LearnerView, description = "the learner"),
+        (status = 409, body = ErrorBody, description = "`conflict`: another learner has this external_ref")),
     security(("bearer" = [])))]
 pub async fn correct(
     State(state): State<HttpState>,
@@ -155,17 +172,20 @@ pub async fn correct(
 
 /// `GET /api/v1/learners?q=` query.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SearchQuery {
-    /// Part of a name or external reference; empty lists everyone.
+    /// Part of a name or external reference; empty lists everyone. At most 200 characters, no
+    /// control characters but line breaks and tabs.
     #[serde(default)]
+    #[param(required = false, value_type = Option<SearchText>)]
     pub q: String,
-    /// At most this many (default 50, at most 500).
+    /// At most this many (default 50); values outside 1 to 500 are brought into that range.
     pub limit: Option<i64>,
 }
 
 /// `GET /api/v1/learners`: list and search.
-#[utoipa::path(get, path = "/api/v1/learners", params(SearchQuery),
-    responses((status = 200, body = [LearnerView])), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/learners", operation_id = "search_learners", tag = "learners", params(SearchQuery),
+    responses(AuthErrors, QueryErrors, (status = 200, body = [LearnerView], description = "the learners found")), security(("bearer" = [])))]
 pub async fn search(
     State(state): State<HttpState>,
     caller: Actor,
@@ -181,6 +201,7 @@ pub async fn search(
 
 /// `POST /api/v1/learners/import` query.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ImportQuery {
     /// Check the file and report what would change, storing nothing.
     #[serde(default)]
@@ -202,11 +223,10 @@ pub const MAX_IMPORT_BYTES: usize = 10 << 20;
 
 /// `POST /api/v1/learners/import`: an MIS export as `text/csv`, all or nothing; every bad line is
 /// reported with its number in `detail.errors`.
-#[utoipa::path(post, path = "/api/v1/learners/import", params(ImportQuery),
+#[utoipa::path(post, path = "/api/v1/learners/import", operation_id = "import_learners", tag = "learners", params(ImportQuery),
     request_body(content = String, content_type = "text/csv",
         description = "given_name,family_name,date_of_birth,external_ref,guardian_name,guardian_email (preferred_name optional)"),
-    responses((status = 200, body = ImportAnswer), (status = 413, body = super::error::ErrorBody),
-        (status = 415, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody, description = "bad lines: detail.errors lists each with its line number")),
+    responses(AuthErrors, CsvErrors, (status = 200, body = ImportAnswer, description = "imported (or, on a dry run, what would be)")),
     security(("bearer" = [])))]
 pub async fn import(
     State(state): State<HttpState>,

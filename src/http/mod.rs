@@ -7,6 +7,7 @@ mod auth;
 mod body;
 pub mod conn;
 mod consents;
+mod doc;
 mod error;
 mod json;
 mod learners;
@@ -28,7 +29,7 @@ use axum::Router;
 use tower_http::trace::TraceLayer;
 
 pub use error::{ApiError, ErrorBody};
-pub use ops::{metrics_router, ApiDoc};
+pub use ops::{document as openapi_document, metrics_router, ApiDoc, LINKS};
 pub use state::HttpState;
 
 /// The whole API.

@@ -11,8 +11,17 @@ use super::error::{ApiError, ErrorBody};
 use super::state::HttpState;
 use crate::app;
 
+/// What `GET /healthz` answers (documentation only).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // read by utoipa's derive only
+pub struct Health {
+    /// `ok`, or `database unreachable`.
+    status: String,
+}
+
 /// `GET /healthz`: 200 when the database answers, 503 otherwise.
-#[utoipa::path(get, path = "/healthz", responses((status = 200, description = "healthy"), (status = 503, description = "database unreachable")))]
+#[utoipa::path(get, path = "/healthz", operation_id = "healthz", tag = "ops",
+    responses((status = 200, body = Health, description = "healthy"), (status = 503, body = Health, description = "database unreachable")))]
 pub async fn healthz(State(state): State<HttpState>) -> impl IntoResponse {
     match app::maintenance::database_answers(&state.app).await {
         Ok(()) => (StatusCode::OK, Json(serde_json::json!({"status": "ok"}))),
@@ -36,8 +45,10 @@ pub fn metrics_router(state: HttpState) -> Router {
 }
 
 /// `GET /api/v1/openapi.json`.
+#[utoipa::path(get, path = "/api/v1/openapi.json", operation_id = "openapi", tag = "ops",
+    responses((status = 200, body = Object, description = "this document (OpenAPI 3.1)")))]
 pub async fn openapi() -> impl IntoResponse {
-    Json(ApiDoc::openapi())
+    Json(document())
 }
 
 /// Unknown routes get the same JSON error shape as everything else.
@@ -49,19 +60,65 @@ pub async fn not_found() -> ApiError {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "consentgate", description = "Photos of learners, published only with consent."),
-    paths(healthz, super::photos::upload, super::photos::show, super::photos::edit, super::photos::image,
+    paths(healthz, openapi, super::withdraw::show, super::withdraw::withdraw, super::photos::upload, super::photos::show, super::photos::edit, super::photos::image,
         super::learners::create, super::learners::show, super::learners::correct, super::learners::search, super::learners::import,
         super::consents::record, super::consents::history, super::queue::list, super::queue::claim,
         super::queue::published, super::queue::takedowns, super::queue::takedown_done, super::audit::log),
-    components(schemas(super::photos::PhotoView, super::photos::UploadForm, super::learners::LearnerView,
+    components(schemas(Health, super::doc::Id, super::doc::ItemId, super::doc::SearchText, super::photos::RenditionName, super::photos::PhotoView, super::photos::UploadForm, super::learners::LearnerView,
         super::learners::NewLearner, super::learners::NewGuardian, super::learners::LearnerPatch, crate::store::GuardianRecord, crate::policy::PurposeStatus, crate::policy::Purpose, crate::policy::State, crate::policy::Reason, crate::policy::LearnerReason,
         super::photos::PhotoPatch, super::consents::NewConsent, super::consents::RecordedConsent,
         super::consents::ConsentView, super::learners::ImportAnswer, super::queue::ItemView, super::queue::ClaimRequest,
         super::queue::Published, super::queue::TakedownView, crate::app::photos::NameCheck, crate::app::photos::NameFound,
         crate::app::photos::SuggestedRedaction, super::audit::AuditRow, crate::store::ImportSummary, super::consents::DecisionView, super::consents::ConsentHistory, ErrorBody)),
+    tags((name = "photos", description = "Uploads, their texts and learners, and the scrubbed image"),
+        (name = "learners", description = "Learners and their guardians (admins)"),
+        (name = "consents", description = "Consent events and the decision they make (admins)"),
+        (name = "queue", description = "Marketing's publishing queue"),
+        (name = "takedowns", description = "Publications that must come down"),
+        (name = "audit", description = "The audit log"),
+        (name = "withdrawal", description = "The withdrawal pages behind the links sent to families (HTML)"),
+        (name = "ops", description = "Health and this document")),
     modifiers(&BearerAuth)
 )]
 pub struct ApiDoc;
+
+/// The links from an operation's answer to the operations that use the ids it returns: (from
+/// operation, status, to operation, its path parameter, where the value is in the answer). New
+/// operations that create something add their rows here; `tests/openapi.rs` checks that every
+/// row names operations and parameters that exist.
+pub const LINKS: &[(&str, &str, &str, &str, &str)] = &[
+    ("create_learner", "201", "show_learner", "id", "$response.body#/id"),
+    ("create_learner", "201", "correct_learner", "id", "$response.body#/id"),
+    ("create_learner", "201", "record_consent", "id", "$response.body#/id"),
+    ("create_learner", "201", "consent_history", "id", "$response.body#/id"),
+    ("upload_photo", "201", "show_photo", "id", "$response.body#/id"),
+    ("upload_photo", "201", "edit_photo", "id", "$response.body#/id"),
+    ("upload_photo", "201", "photo_image", "id", "$response.body#/id"),
+    ("upload_photo", "200", "show_photo", "id", "$response.body#/id"),
+    ("upload_photo", "200", "edit_photo", "id", "$response.body#/id"),
+    ("upload_photo", "200", "photo_image", "id", "$response.body#/id"),
+    ("claim_item", "200", "record_publication", "item", "$response.body#/item"),
+    ("claim_item", "200", "photo_image", "id", "$response.body#/photo_id"),
+];
+
+/// The document as served: [`ApiDoc`] with [`LINKS`] added to its responses. The links are
+/// added to the JSON because utoipa 5 writes a link's `operationId` as `operation_id`.
+pub fn document() -> serde_json::Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+    let Some(paths) = doc.get_mut("paths").and_then(serde_json::Value::as_object_mut) else { return doc };
+    for operation in paths.values_mut().filter_map(serde_json::Value::as_object_mut).flat_map(|item| item.values_mut())
+    {
+        let Some(id) = operation.get("operationId").and_then(serde_json::Value::as_str).map(String::from) else {
+            continue;
+        };
+        for (_, status, to, parameter, value) in LINKS.iter().filter(|link| link.0 == id) {
+            if let Some(response) = operation.pointer_mut(&format!("/responses/{status}")) {
+                response["links"][*to] = serde_json::json!({ "operationId": to, "parameters": { *parameter: value } });
+            }
+        }
+    }
+    doc
+}
 
 struct BearerAuth;
 impl utoipa::Modify for BearerAuth {

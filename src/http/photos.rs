@@ -11,34 +11,43 @@ use axum::Json;
 use bytes::BytesMut;
 use serde::Serialize;
 
-use super::error::ApiError;
+use super::doc::{FreeText, Id, ImageBytes, Tag};
+use super::error::{ApiError, AuthErrors, ErrorBody, JsonErrors, NotFoundErrors, QueryErrors, UploadErrors};
 use super::slots::NoSlot;
 use super::state::HttpState;
 use crate::app::photos::{NameCheck, PhotoEdit, Rendition, ShownPhoto, Upload, Uploaded};
 use crate::app::{self, Actor, AppError};
 use crate::policy::{Purpose, PurposeStatus};
 
-/// The multipart form of an upload (documentation only; the handler streams the parts).
+/// The multipart form of an upload (documentation only; the handler streams the parts). A list
+/// field may be repeated, or hold values separated by commas.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
 pub struct UploadForm {
     /// The photo: JPEG, PNG, WebP or HEIC/HEIF.
-    #[schema(format = Binary)]
-    file: String,
+    #[schema(format = Binary, value_type = String)]
+    file: Vec<u8>,
     /// Caption for publication.
-    caption: Option<String>,
+    #[schema(value_type = FreeText, required = false)]
+    caption: String,
     /// Alt text for publication.
-    alt_text: Option<String>,
+    #[schema(value_type = FreeText, required = false)]
+    alt_text: String,
     /// Title for publication.
-    title: Option<String>,
-    /// Tags for publication; repeat the field or separate with commas; at most 30.
-    tags: Option<String>,
-    /// Ids of the learners pictured; repeat the field or separate with commas; at most 100.
-    learner_ids: Option<String>,
+    #[schema(value_type = FreeText, required = false)]
+    title: String,
+    /// Tags for publication; at most 30.
+    #[schema(value_type = Vec<Tag>, max_items = 30, required = false)]
+    tags: Vec<String>,
+    /// Ids of the learners pictured (each must be a learner on record); at most 100.
+    #[schema(value_type = Vec<Id>, max_items = 100, required = false)]
+    learner_ids: Vec<String>,
     /// `true` when everyone pictured is tagged.
-    all_tagged: Option<bool>,
-    /// Purposes asked for (website, social_media, print, internal); repeat or separate with commas.
-    purposes: Option<String>,
+    #[schema(required = false)]
+    all_tagged: bool,
+    /// Purposes asked for; at least one.
+    #[schema(min_items = 1)]
+    purposes: Vec<Purpose>,
 }
 
 /// A photo as the API shows it.
@@ -239,15 +248,12 @@ async fn read_fields(multipart: &mut Multipart, max_bytes: u64) -> Result<Upload
 }
 
 /// `POST /api/v1/photos`: scrub, fingerprint and store an upload.
-#[utoipa::path(post, path = "/api/v1/photos",
+#[utoipa::path(post, path = "/api/v1/photos", operation_id = "upload_photo", tag = "photos",
     request_body(content = UploadForm, content_type = "multipart/form-data"),
-    responses(
+    responses(AuthErrors, UploadErrors,
         (status = 201, body = PhotoView, description = "stored; every purpose held until consent exists"),
         (status = 200, body = PhotoView, description = "the same bytes and form were uploaded before by this caller"),
-        (status = 409, body = super::error::ErrorBody, description = "the same bytes were uploaded before with another form, or by someone else"),
-        (status = 401, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody),
-        (status = 413, body = super::error::ErrorBody), (status = 415, body = super::error::ErrorBody),
-        (status = 422, body = super::error::ErrorBody)),
+        (status = 409, body = ErrorBody, description = "`duplicate_upload`: the same bytes were uploaded before with another form (`detail.photo_id`), or by someone else")),
     security(("bearer" = [])))]
 pub async fn upload(
     State(state): State<HttpState>,
@@ -333,8 +339,9 @@ async fn receive(
 }
 
 /// `GET /api/v1/photos/{id}`: status with reasons.
-#[utoipa::path(get, path = "/api/v1/photos/{id}", params(("id" = String, Path)),
-    responses((status = 200, body = PhotoView), (status = 404, body = super::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/photos/{id}", operation_id = "show_photo", tag = "photos",
+    params(("id" = Id, Path, description = "Photo id")),
+    responses(AuthErrors, NotFoundErrors, (status = 200, body = PhotoView, description = "the photo and its status per purpose")), security(("bearer" = [])))]
 pub async fn show(
     State(state): State<HttpState>,
     caller: Actor,
@@ -344,22 +351,31 @@ pub async fn show(
 }
 
 /// `PATCH /api/v1/photos/{id}` body: only the fields sent change.
+///
+/// A patch that changes nothing is refused, so at least one field is sent.
 #[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(min_properties = 1)]
 pub struct PhotoPatch {
     /// New caption.
+    #[schema(value_type = Option<FreeText>)]
     pub caption: Option<String>,
     /// New alt text.
+    #[schema(value_type = Option<FreeText>)]
     pub alt_text: Option<String>,
     /// New title.
+    #[schema(value_type = Option<FreeText>)]
     pub title: Option<String>,
-    /// New tags (replaces the list).
+    /// New tags (replaces the list); at most 30.
+    #[schema(value_type = Option<Vec<Tag>>, max_items = 30)]
     pub tags: Option<Vec<String>>,
-    /// The learners pictured (replaces the list).
+    /// The learners pictured (replaces the list; each must be a learner on record); at most 100.
+    #[schema(value_type = Option<Vec<Id>>, max_items = 100)]
     pub learner_ids: Option<Vec<String>>,
     /// Everyone pictured is tagged.
     pub all_tagged: Option<bool>,
-    /// Purposes asked for (replaces the list).
+    /// Purposes asked for (replaces the list); at least one.
+    #[schema(min_items = 1)]
     pub purposes: Option<Vec<Purpose>>,
     /// `true`: replace caption and alt text with the suggested redaction (first names only).
     #[serde(default)]
@@ -383,8 +399,10 @@ impl From<PhotoPatch> for PhotoEdit {
 
 /// `PATCH /api/v1/photos/{id}`: edit caption, alt text, learners, `all_tagged`, purposes; the
 /// status is re-evaluated in the same transaction.
-#[utoipa::path(patch, path = "/api/v1/photos/{id}", params(("id" = String, Path)), request_body = PhotoPatch,
-    responses((status = 200, body = PhotoView), (status = 404, body = super::error::ErrorBody), (status = 422, body = super::error::ErrorBody)),
+#[utoipa::path(patch, path = "/api/v1/photos/{id}", operation_id = "edit_photo", tag = "photos",
+    params(("id" = Id, Path, description = "Photo id")), request_body = PhotoPatch,
+    responses(AuthErrors, NotFoundErrors, JsonErrors, (status = 200, body = PhotoView, description = "the photo and its status per purpose"),
+        (status = 409, body = ErrorBody, description = "`purpose_in_use`: a purpose marketing has claimed or published cannot be dropped")),
     security(("bearer" = [])))]
 pub async fn edit(
     State(state): State<HttpState>,
@@ -397,18 +415,37 @@ pub async fn edit(
 
 /// `GET /api/v1/photos/{id}/image` query.
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ImageQuery {
-    /// `web`: upright, long side at most 2048 px, re-encoded as a JPEG with no metadata; `thumb`:
-    /// the same at most 480 px, for the pages' grids (viewing one is not audited as a download).
+    /// `original` (the default): the scrubbed upload; `web`: upright, long side at most 2048 px,
+    /// re-encoded as a JPEG with no metadata; `thumb`: the same at most 480 px, for the pages'
+    /// grids (viewing one is not audited as a download).
+    #[param(value_type = Option<RenditionName>)]
     pub rendition: Option<String>,
+}
+
+/// The renditions of an image (documentation only: the handler reads the name itself).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum RenditionName {
+    /// The scrubbed upload.
+    Original,
+    /// Upright, long side at most 2048 px, a JPEG.
+    Web,
+    /// Upright, long side at most 480 px, a JPEG.
+    Thumb,
 }
 
 /// `GET /api/v1/photos/{id}/image`: the scrubbed bytes, or a web rendition. Admins always (until the
 /// image is deleted); marketing only while an item of the photo is released, checked again now.
-#[utoipa::path(get, path = "/api/v1/photos/{id}/image", params(("id" = String, Path), ImageQuery),
-    responses((status = 200, description = "the image"), (status = 404, body = super::error::ErrorBody),
-        (status = 409, body = super::error::ErrorBody, description = "not released (reasons in detail)"),
-        (status = 410, body = super::error::ErrorBody, description = "the image was deleted after consent was withdrawn")),
+#[utoipa::path(get, path = "/api/v1/photos/{id}/image", operation_id = "photo_image", tag = "photos",
+    params(("id" = Id, Path, description = "Photo id"), ImageQuery),
+    responses(AuthErrors, NotFoundErrors, QueryErrors,
+        (status = 200, description = "the image", content(
+            (ImageBytes = "image/jpeg"), (ImageBytes = "image/png"), (ImageBytes = "image/webp"))),
+        (status = 409, body = ErrorBody, description = "`not_released` (`detail.reasons`)"),
+        (status = 410, body = ErrorBody, description = "`image_deleted`: the image was deleted after consent was withdrawn")),
     security(("bearer" = [])))]
 pub async fn image(
     State(state): State<HttpState>,

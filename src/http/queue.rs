@@ -7,7 +7,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 
-use super::error::ApiError;
+use super::doc::{Channel, Id, ItemId, PublishedUrl};
+use super::error::{ApiError, AuthErrors, ErrorBody, JsonErrors, NotFoundErrors, QueryErrors};
 use super::json::JsonBody;
 use super::state::HttpState;
 use crate::app::queue::ClaimOutcome;
@@ -28,8 +29,7 @@ pub struct ItemView {
     pub photo_id: String,
     /// What it is released for.
     pub purpose: Purpose,
-    /// `queued`, `claimed`, `published`, `withdrawn` or `taken_down`.
-    #[schema(value_type = String)]
+    /// Where it stands.
     pub state: crate::policy::State,
     /// Caption as released.
     pub caption: String,
@@ -70,14 +70,15 @@ impl From<QueueItem> for ItemView {
 
 /// `GET /api/v1/queue` query.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct QueueQuery {
     /// Only items for this purpose.
     pub purpose: Option<Purpose>,
 }
 
 /// `GET /api/v1/queue?purpose=`: released items, oldest first.
-#[utoipa::path(get, path = "/api/v1/queue", params(QueueQuery),
-    responses((status = 200, body = [ItemView])), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/queue", operation_id = "list_queue", tag = "queue", params(QueueQuery),
+    responses(AuthErrors, QueryErrors, (status = 200, body = [ItemView], description = "released items, oldest first")), security(("bearer" = [])))]
 pub async fn list(
     State(state): State<HttpState>,
     caller: Actor,
@@ -97,19 +98,22 @@ pub async fn list(
 pub struct ClaimRequest {
     /// The purpose to take an item for.
     pub purpose: Purpose,
-    /// How long to hold it (default 900, at most 28800).
+    /// How long to hold it (default 900).
+    #[schema(minimum = 1, maximum = 28800)]
     pub lease_seconds: Option<u64>,
     /// This item rather than the oldest one (for example chosen from a grid); it must be for
     /// `purpose`.
+    #[schema(value_type = Option<ItemId>)]
     pub item: Option<String>,
 }
 
 /// `POST /api/v1/queue/claim`: lease the oldest item for a purpose (204 when none is left), or the
 /// item named (409 when it is no longer in the queue). Consent and the rules are checked again at
 /// this moment.
-#[utoipa::path(post, path = "/api/v1/queue/claim", request_body = ClaimRequest,
-    responses((status = 200, body = ItemView), (status = 204, description = "nothing to claim"),
-        (status = 409, body = super::error::ErrorBody, description = "the item named is no longer in the queue")),
+#[utoipa::path(post, path = "/api/v1/queue/claim", operation_id = "claim_item", tag = "queue", request_body = ClaimRequest,
+    responses(AuthErrors, JsonErrors, (status = 200, body = ItemView, description = "recorded"), (status = 204, description = "nothing to claim"),
+        (status = 404, body = ErrorBody, description = "`not_found`: `item` names no queue item"),
+        (status = 409, body = ErrorBody, description = "`not_available`: the item named is no longer in the queue (`detail.state`, `detail.reasons`)")),
     security(("bearer" = [])))]
 pub async fn claim(
     State(state): State<HttpState>,
@@ -129,18 +133,23 @@ pub async fn claim(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Published {
-    /// Where it went (http or https).
+    /// Where it went: an http or https address of at most 2000 characters.
+    #[schema(value_type = PublishedUrl)]
     pub url: String,
-    /// The channel: `website`, `instagram`, `prospectus`…
+    /// The channel: `website`, `instagram`, `prospectus`…; not blank, at most 100 characters,
+    /// no control characters but line breaks and tabs.
+    #[schema(value_type = Channel)]
     pub channel: String,
 }
 
 /// `POST /api/v1/queue/{item}/published`: where an item was published. Every report is recorded,
 /// even after the caller's lease ran out or while someone else holds the item, and each channel is
 /// its own publication: each one is owed a takedown if consent goes.
-#[utoipa::path(post, path = "/api/v1/queue/{item}/published", params(("item" = String, Path)), request_body = Published,
-    responses((status = 200, body = ItemView), (status = 404, body = super::error::ErrorBody),
-        (status = 409, body = super::error::ErrorBody, description = "recorded, but consent does not hold: a takedown is owed")),
+#[utoipa::path(post, path = "/api/v1/queue/{item}/published", operation_id = "record_publication", tag = "queue",
+    params(("item" = ItemId, Path, description = "Queue item id")),
+    request_body = Published,
+    responses(AuthErrors, NotFoundErrors, JsonErrors, (status = 200, body = ItemView, description = "recorded"),
+        (status = 409, body = ErrorBody, description = "`takedown_owed`: recorded, but consent does not hold: take it down (`detail.reasons`)")),
     security(("bearer" = [])))]
 pub async fn published(
     State(state): State<HttpState>,
@@ -170,7 +179,6 @@ pub struct TakedownView {
     /// Alt text as released with this publication.
     pub alt_text: String,
     /// Why (for example `withdrawn`).
-    #[schema(value_type = Vec<String>)]
     pub reasons: Vec<Reason>,
     /// When it became owed.
     pub since: String,
@@ -197,6 +205,7 @@ impl From<Takedown> for TakedownView {
 
 /// `GET /api/v1/takedowns` query.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TakedownQuery {
     /// Include the ones already done.
     #[serde(default)]
@@ -204,8 +213,8 @@ pub struct TakedownQuery {
 }
 
 /// `GET /api/v1/takedowns`: what must come down, and where; oldest first.
-#[utoipa::path(get, path = "/api/v1/takedowns", params(TakedownQuery),
-    responses((status = 200, body = [TakedownView])), security(("bearer" = [])))]
+#[utoipa::path(get, path = "/api/v1/takedowns", operation_id = "list_takedowns", tag = "takedowns", params(TakedownQuery),
+    responses(AuthErrors, QueryErrors, (status = 200, body = [TakedownView], description = "takedowns, oldest first")), security(("bearer" = [])))]
 pub async fn takedowns(
     State(state): State<HttpState>,
     caller: Actor,
@@ -220,8 +229,9 @@ pub async fn takedowns(
 }
 
 /// `POST /api/v1/takedowns/{id}/done`: marketing confirms it came down.
-#[utoipa::path(post, path = "/api/v1/takedowns/{id}/done", params(("id" = String, Path)),
-    responses((status = 204, description = "recorded"), (status = 404, body = super::error::ErrorBody)), security(("bearer" = [])))]
+#[utoipa::path(post, path = "/api/v1/takedowns/{id}/done", operation_id = "confirm_takedown", tag = "takedowns",
+    params(("id" = Id, Path, description = "Takedown id")),
+    responses(AuthErrors, NotFoundErrors, (status = 204, description = "recorded")), security(("bearer" = [])))]
 pub async fn takedown_done(
     State(state): State<HttpState>,
     caller: Actor,

@@ -105,6 +105,14 @@ fn limited(state: &HttpState, peer: Peer) -> bool {
 }
 
 /// `GET /w/{token}`: what the link would withdraw, and a button. Changes nothing.
+#[utoipa::path(get, path = "/w/{token}", operation_id = "withdrawal_page", tag = "withdrawal",
+    params(("token" = String, Path, description = "The token of a withdrawal link (64 hex digits); any other names no link")),
+    responses(
+        (status = 200, body = String, content_type = "text/html", description = "what the link would withdraw and a button, or when it was used"),
+        (status = 404, body = String, content_type = "text/html", description = "no such link"),
+        (status = 429, body = String, content_type = "text/html", description = "too many tries from this address",
+            headers(("Retry-After" = u32, description = "seconds"))),
+        (status = 500, body = String, content_type = "text/html", description = "our fault")))]
 pub async fn show(State(state): State<HttpState>, peer: Peer, Path(token): Path<String>) -> Response {
     if limited(&state, peer) {
         return too_many(&state);
@@ -128,6 +136,15 @@ pub async fn show(State(state): State<HttpState>, peer: Peer, Path(token): Path<
 
 /// `POST /w/{token}`: withdraws, in one transaction with every status it changes. A second POST
 /// changes nothing.
+#[utoipa::path(post, path = "/w/{token}", operation_id = "withdraw_consent", tag = "withdrawal",
+    params(("token" = String, Path, description = "The token of a withdrawal link (64 hex digits); any other names no link")),
+    responses(
+        (status = 200, body = String, content_type = "text/html", description = "withdrawn"),
+        (status = 404, body = String, content_type = "text/html", description = "no such link"),
+        (status = 410, body = String, content_type = "text/html", description = "the link was used before"),
+        (status = 429, body = String, content_type = "text/html", description = "too many tries from this address",
+            headers(("Retry-After" = u32, description = "seconds"))),
+        (status = 500, body = String, content_type = "text/html", description = "our fault")))]
 pub async fn withdraw(State(state): State<HttpState>, peer: Peer, Path(token): Path<String>) -> Response {
     if limited(&state, peer) {
         return too_many(&state);

@@ -48,7 +48,7 @@ pub enum Giver {
 }
 
 /// What a consent event says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {
     /// Yes, for the event's purposes (until its expiry, if any).
@@ -105,7 +105,7 @@ pub struct Rules {
 }
 
 /// Why a purpose is not allowed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DenyReason {
     /// Nobody has said anything for this purpose.
