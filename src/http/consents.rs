@@ -179,6 +179,33 @@ pub async fn record(
     ))
 }
 
+/// The answer to re-issuing a withdrawal link.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReissuedLink {
+    /// The grant the link withdraws.
+    pub event_id: String,
+    /// The new link, to send to whoever gave the grant. Shown once; the old link no longer works.
+    pub withdraw_url: String,
+}
+
+/// `POST /api/v1/learners/{id}/consents/{event_id}/withdrawal-link`: a new withdrawal link for a
+/// standing grant whose link was lost; the old one stops working at once.
+#[utoipa::path(post, path = "/api/v1/learners/{id}/consents/{event_id}/withdrawal-link",
+    params(("id" = String, Path, description = "learner id"), ("event_id" = String, Path, description = "the grant's event id")),
+    responses((status = 201, body = ReissuedLink), (status = 401, body = super::error::ErrorBody),
+        (status = 403, body = super::error::ErrorBody),
+        (status = 404, body = super::error::ErrorBody, description = "no such learner, or no such event of this learner"),
+        (status = 409, body = super::error::ErrorBody, description = "not_a_grant, already_withdrawn or guardian_removed")),
+    security(("bearer" = [])))]
+pub async fn reissue_link(
+    State(state): State<HttpState>,
+    caller: Actor,
+    Path((id, event_id)): Path<(String, String)>,
+) -> Result<(StatusCode, Json<ReissuedLink>), ApiError> {
+    let link = app::consents::reissue_link(&state.app, &caller, &id, &event_id).await?;
+    Ok((StatusCode::CREATED, Json(ReissuedLink { event_id: link.event_id, withdraw_url: link.withdraw_url })))
+}
+
 impl From<Decision> for DecisionView {
     fn from(decision: Decision) -> DecisionView {
         match decision {
