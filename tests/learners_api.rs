@@ -355,6 +355,7 @@ async fn guardians_are_added_corrected_and_removed_by_admins_only_and_audited(se
         assert_eq!(response.status(), status, "PATCH {path} {body}");
     }
     assert_eq!(delete(&server, &server.admin, &format!("{guardians}/{nobody}")).await.status(), 404);
+    assert_eq!(server.snapshot().await, before, "a refused change stored something");
     // Another learner's guardian is not this learner's.
     let other = json!({"given_name": "Ben", "family_name": "Guardtest", "guardians": [{"name": "Bea Guardtest"}]});
     let other: Value = post(&server, &server.admin, "/api/v1/learners", other).await.json().await.unwrap();

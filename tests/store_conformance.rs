@@ -736,7 +736,7 @@ async fn guardian_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
         family_name: "Doe".into(),
         preferred_name: None,
         date_of_birth: Some("2013-02-03".into()),
-        external_ref: Some("MIS-G".into()),
+        external_ref: Some("MIS-GUARDIANS".into()),
         guardians: vec![guardian("g-ann", "Ann Doe"), guardian("g-bob", "Bob Doe")],
         created_at: ms(T0),
         updated_at: ms(T0),
@@ -746,7 +746,7 @@ async fn guardian_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
     let mut p = photo("pg", &"7".repeat(64), tutor);
     p.learner_ids = vec![dana.id.clone()];
     store.insert_photo(&p, AuditDraft::new(tutor, AuditAction::PhotoUploaded, "pg", json!({})), at(T0)).await.unwrap();
-    let website = || async { store.photo("pg").await.unwrap().unwrap().status[&Purpose::Website].clone() };
+    let website = move || async move { store.photo("pg").await.unwrap().unwrap().status[&Purpose::Website].clone() };
 
     // Added and corrected; unknown learners and guardians (or another learner's) change nothing.
     let cleo = guardian("g-cleo", "Cleo Doe");
