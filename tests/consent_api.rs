@@ -6,9 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::api::{
-    delete, get, get_json, learner_with_guardian, patch, post, post_raw, record_consent, upload_tagged,
-};
+use common::api::{delete, get, get_json, learner_with_guardian, patch, post, post_raw, record_consent, upload_tagged};
 use common::fixtures::marked_jpeg;
 use common::server::{Blobs, Db, TestServer};
 use consentgate::store::Role;
@@ -521,9 +519,13 @@ async fn a_lost_withdrawal_link_is_issued_again_and_the_old_one_stops_working(se
     assert_eq!(status(&server, &photo).await["website"]["reasons"], json!(["withdrawn"]));
 
     // Withdrawn: nothing left to issue a link for.
-    assert_eq!(error_code(post(&server, &server.admin, &path(&amira, &grant), json!({})).await, 409).await, "already_withdrawn");
+    assert_eq!(
+        error_code(post(&server, &server.admin, &path(&amira, &grant), json!({})).await, 409).await,
+        "already_withdrawn"
+    );
     let history = get_json(&server, &server.admin, &format!("/api/v1/learners/{amira}/consents")).await;
-    let withdrawal = history["events"].as_array().unwrap().iter().find(|e| e["kind"] == "withdrawn").unwrap()["id"].clone();
+    let withdrawal =
+        history["events"].as_array().unwrap().iter().find(|e| e["kind"] == "withdrawn").unwrap()["id"].clone();
     let response = post(&server, &server.admin, &path(&amira, withdrawal.as_str().unwrap()), json!({})).await;
     assert_eq!(error_code(response, 409).await, "not_a_grant");
 }
@@ -534,7 +536,9 @@ async fn a_lost_withdrawal_link_is_issued_again_and_the_old_one_stops_working(se
 async fn a_removed_guardians_grant_stops_counting_and_their_no_and_link_keep_working(server: TestServer) {
     let tutor = server.token(Role::Tutor).await;
     let (amira, mum) = learner_with_guardian(&server, "Amira", "Testperson", "2011-05-05").await;
-    let dad = post(&server, &server.admin, &format!("/api/v1/learners/{amira}/guardians"), json!({"name": "Dad Testperson"})).await;
+    let dad =
+        post(&server, &server.admin, &format!("/api/v1/learners/{amira}/guardians"), json!({"name": "Dad Testperson"}))
+            .await;
     assert_eq!(dad.status(), 201);
     let dad = dad.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
     let photo = upload(&server, &tutor, 12, &[&amira]).await;
@@ -552,7 +556,13 @@ async fn a_removed_guardians_grant_stops_counting_and_their_no_and_link_keep_wor
     assert!(audit.iter().any(|r| r.action == "status_changed" && r.subject == photo && r.actor != "system"));
 
     // A grant from her is refused; her refusal is not.
-    let again = post(&server, &server.admin, &format!("/api/v1/learners/{amira}/consents"), grant_by("guardian", Some(&mum), &["website"])).await;
+    let again = post(
+        &server,
+        &server.admin,
+        &format!("/api/v1/learners/{amira}/consents"),
+        grant_by("guardian", Some(&mum), &["website"]),
+    )
+    .await;
     assert_eq!(error_code(again, 409).await, "guardian_removed");
     let reissue = format!("/api/v1/learners/{amira}/consents/{}/withdrawal-link", by_mum["id"].as_str().unwrap());
     assert_eq!(error_code(post(&server, &server.admin, &reissue, json!({})).await, 409).await, "guardian_removed");

@@ -165,18 +165,27 @@ async fn import_is_all_or_nothing_and_idempotent(server: TestServer) {
     let response = import(&server, csv.as_bytes(), true).await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
-    assert_eq!(body, json!({"dry_run": true, "created": 2, "updated": 0, "unchanged": 0, "guardians_still_removed": 0}));
+    assert_eq!(
+        body,
+        json!({"dry_run": true, "created": 2, "updated": 0, "unchanged": 0, "guardians_still_removed": 0})
+    );
     assert_eq!(server.snapshot().await, before, "a dry run stored something");
 
     let body: Value = import(&server, csv.as_bytes(), false).await.json().await.unwrap();
-    assert_eq!(body, json!({"dry_run": false, "created": 2, "updated": 0, "unchanged": 0, "guardians_still_removed": 0}));
+    assert_eq!(
+        body,
+        json!({"dry_run": false, "created": 2, "updated": 0, "unchanged": 0, "guardians_still_removed": 0})
+    );
     let found: Value = get(&server, &server.admin, "/api/v1/learners?q=MIS-1").await.json().await.unwrap();
     assert_eq!(found[0]["date_of_birth"], "2010-04-17");
     assert_eq!(found[0]["guardians"].as_array().unwrap().len(), 2, "one learner, two guardian rows");
 
     // The same file again changes nothing; a corrected date of birth and a new guardian update.
     let body: Value = import(&server, csv.as_bytes(), false).await.json().await.unwrap();
-    assert_eq!(body, json!({"dry_run": false, "created": 0, "updated": 0, "unchanged": 2, "guardians_still_removed": 0}));
+    assert_eq!(
+        body,
+        json!({"dry_run": false, "created": 0, "updated": 0, "unchanged": 2, "guardians_still_removed": 0})
+    );
     let corrected = csv.replace("17/04/2010,MIS-1,Omar Haddad", "17/04/2010,MIS-1,Sami Haddad");
     let body: Value = import(&server, corrected.as_bytes(), false).await.json().await.unwrap();
     assert_eq!(body["updated"], 1);
@@ -325,7 +334,9 @@ async fn guardians_are_added_corrected_and_removed_by_admins_only_and_audited(se
     assert_eq!(server.snapshot().await, before, "a refused caller changed something");
 
     // Add one: 201 with its id.
-    let added = post(&server, &server.admin, &guardians, json!({"name": " Omar Guardtest ", "email": "omar@example.org"})).await;
+    let added =
+        post(&server, &server.admin, &guardians, json!({"name": " Omar Guardtest ", "email": "omar@example.org"}))
+            .await;
     assert_eq!(added.status(), 201);
     let omar: Value = added.json().await.unwrap();
     assert_eq!((omar["name"].as_str(), omar["email"].as_str()), (Some("Omar Guardtest"), Some("omar@example.org")));
@@ -339,7 +350,7 @@ async fn guardians_are_added_corrected_and_removed_by_admins_only_and_audited(se
         (guardians.clone(), json!({"name": "Ok Name", "email": "not an email"}), 422),
         (guardians.clone(), json!({"name": "Ok Name", "role": "x"}), 422),
         (format!("/api/v1/learners/{nobody}/guardians"), json!({"name": "Ok Name"}), 404),
-        (format!("/api/v1/learners/not-an-id/guardians"), json!({"name": "Ok Name"}), 404),
+        ("/api/v1/learners/not-an-id/guardians".to_string(), json!({"name": "Ok Name"}), 404),
     ] {
         let response = post(&server, &server.admin, &path, body.clone()).await;
         assert_eq!(response.status(), status, "POST {path} {body}");
@@ -371,7 +382,13 @@ async fn guardians_are_added_corrected_and_removed_by_admins_only_and_audited(se
     assert_eq!(fifth.status(), 422, "at most four guardians");
 
     // Correct a name and clear an email.
-    let corrected = patch(&server, &server.admin, &format!("{guardians}/{sara}"), json!({"name": "Sarah Guardtest", "email": null})).await;
+    let corrected = patch(
+        &server,
+        &server.admin,
+        &format!("{guardians}/{sara}"),
+        json!({"name": "Sarah Guardtest", "email": null}),
+    )
+    .await;
     assert_eq!(corrected.status(), 200);
     let corrected: Value = corrected.json().await.unwrap();
     assert_eq!((corrected["name"].as_str(), &corrected["email"]), (Some("Sarah Guardtest"), &Value::Null));
@@ -386,7 +403,10 @@ async fn guardians_are_added_corrected_and_removed_by_admins_only_and_audited(se
     let read: Value = get(&server, &server.admin, &format!("/api/v1/learners/{id}")).await.json().await.unwrap();
     let listed: Vec<_> = read["guardians"].as_array().unwrap().iter().filter(|g| g["id"] == json!(omar)).collect();
     assert!(listed[0]["removed_at"].is_string(), "kept on record, marked removed: {read}");
-    for response in [delete(&server, &server.admin, &one).await, patch(&server, &server.admin, &one, json!({"name": "Omar Again"})).await] {
+    for response in [
+        delete(&server, &server.admin, &one).await,
+        patch(&server, &server.admin, &one, json!({"name": "Omar Again"})).await,
+    ] {
         assert_eq!(response.status(), 409);
         assert_eq!(response.json::<Value>().await.unwrap()["error"], "guardian_removed");
     }
@@ -399,7 +419,10 @@ async fn guardians_are_added_corrected_and_removed_by_admins_only_and_audited(se
     assert_eq!(of("guardian_added").len(), 4);
     let corrected = of("guardian_corrected");
     assert_eq!(corrected.len(), 1);
-    assert_eq!(serde_json::from_str::<Value>(&corrected[0].details).unwrap(), json!({"guardian": sara, "fields": ["name", "email"]}));
+    assert_eq!(
+        serde_json::from_str::<Value>(&corrected[0].details).unwrap(),
+        json!({"guardian": sara, "fields": ["name", "email"]})
+    );
     let removal = of("guardian_removed");
     assert_eq!(removal.len(), 1);
     assert_eq!(serde_json::from_str::<Value>(&removal[0].details).unwrap(), json!({"guardian": omar}));
@@ -430,7 +453,10 @@ async fn a_re_import_does_not_bring_back_a_removed_guardian(server: TestServer) 
     assert_eq!(delete(&server, &server.admin, &path).await.status(), 200);
     let shouting = csv.replace("Omar Haddad", "OMAR HADDAD");
     let body: Value = import(&server, shouting.as_bytes(), false).await.json().await.unwrap();
-    assert_eq!(body, json!({"dry_run": false, "created": 0, "updated": 0, "unchanged": 1, "guardians_still_removed": 1}));
+    assert_eq!(
+        body,
+        json!({"dry_run": false, "created": 0, "updated": 0, "unchanged": 1, "guardians_still_removed": 1})
+    );
     let read: Value = get(&server, &server.admin, &format!("/api/v1/learners/{id}")).await.json().await.unwrap();
     let guardians = read["guardians"].as_array().unwrap();
     assert_eq!(guardians.len(), 1, "not re-added: {read}");

@@ -870,14 +870,22 @@ async fn the_learner_page_corrects_and_removes_guardians_and_shows_a_reissued_li
     // A bad email comes back with the error and changes nothing; a good correction is stored.
     let correct = format!("/admin/learners/{amira}/guardians/{sara}");
     let before = server.snapshot().await;
-    let refused = admin.post_form(&server, &correct, &[("csrf", &admin.csrf), ("name", "Sarah Khan"), ("email", "nope")]).await;
+    let refused =
+        admin.post_form(&server, &correct, &[("csrf", &admin.csrf), ("name", "Sarah Khan"), ("email", "nope")]).await;
     assert_eq!(refused.status(), 422);
     assert!(refused.text().await.unwrap().contains("Nothing was changed: the email address is not valid"));
-    assert_eq!(server.snapshot().await, before);
+    // The page shown again is a read of the learner's record, audited as such; nothing else moved.
+    let mut expected = before;
+    *expected.get_mut("audit_log").unwrap() += 1;
+    assert_eq!(server.snapshot().await, expected);
+    assert_eq!(server.store.audit_log(0, 10_000).await.unwrap().last().unwrap().action, "consent_history_read");
     let fields = [("csrf", admin.csrf.as_str()), ("name", "Sarah Khan"), ("email", "sarah@example.org")];
     assert_eq!(admin.post_form(&server, &correct, &fields).await.status(), 303);
     let stored = server.store.learner(&amira).await.unwrap().unwrap();
-    assert_eq!((stored.guardians[0].name.as_str(), stored.guardians[0].email.as_deref()), ("Sarah Khan", Some("sarah@example.org")));
+    assert_eq!(
+        (stored.guardians[0].name.as_str(), stored.guardians[0].email.as_deref()),
+        ("Sarah Khan", Some("sarah@example.org"))
+    );
 
     // Removed: kept on the page, marked removed, with no forms of its own.
     let removed = admin.post_form(&server, &format!("{correct}/remove"), &[("csrf", &admin.csrf)]).await;
@@ -892,7 +900,8 @@ async fn the_learner_page_corrects_and_removes_guardians_and_shows_a_reissued_li
     // Omar's grant: its history row offers a new link; the new link is shown once.
     let grant = json!({"kind": "granted", "purposes": ["website"], "given_by": "guardian", "guardian_id": omar,
         "form_version": "v1", "form_text": "I agree", "method": "paper_form", "evidence": "scan 2"});
-    let granted: Value = post(&server, &server.admin, &format!("/api/v1/learners/{amira}/consents"), grant).await.json().await.unwrap();
+    let granted: Value =
+        post(&server, &server.admin, &format!("/api/v1/learners/{amira}/consents"), grant).await.json().await.unwrap();
     let old = granted["withdraw_url"].as_str().unwrap().to_string();
     let action = format!("/admin/learners/{amira}/consents/{}/withdrawal-link", granted["id"].as_str().unwrap());
     let page = admin.get(&server, &page_path).await.text().await.unwrap();

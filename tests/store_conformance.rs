@@ -751,13 +751,20 @@ async fn guardian_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
     // Added and corrected; unknown learners and guardians (or another learner's) change nothing.
     let cleo = guardian("g-cleo", "Cleo Doe");
     assert!(store.add_guardian(&dana.id, &cleo, ms(T0), draft(AuditAction::GuardianAdded)).await.unwrap());
-    assert!(!store.add_guardian("nobody", &guardian("g-x", "X"), ms(T0), draft(AuditAction::GuardianAdded)).await.unwrap());
+    assert!(!store
+        .add_guardian("nobody", &guardian("g-x", "X"), ms(T0), draft(AuditAction::GuardianAdded))
+        .await
+        .unwrap());
     let corrected = GuardianRecord { name: "Cleo Doe-Smith".into(), email: None, ..cleo.clone() };
     assert!(store.correct_guardian(&dana.id, &corrected, ms(T0), draft(AuditAction::GuardianCorrected)).await.unwrap());
     let before = store.table_counts().await.unwrap();
     let amira = "0192f0c4-0000-7000-8000-00000000000a";
     assert!(!store.correct_guardian(amira, &corrected, ms(T0), draft(AuditAction::GuardianCorrected)).await.unwrap());
-    assert!(store.remove_guardian(amira, "g-ann", draft(AuditAction::GuardianRemoved), at(T0)).await.unwrap().is_none());
+    assert!(store
+        .remove_guardian(amira, "g-ann", draft(AuditAction::GuardianRemoved), at(T0))
+        .await
+        .unwrap()
+        .is_none());
     assert_eq!(store.table_counts().await.unwrap(), before, "a refused change wrote something");
     let stored = store.learner(&dana.id).await.unwrap().unwrap();
     assert_eq!(stored.guardians.len(), 3);
@@ -768,8 +775,11 @@ async fn guardian_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
     store.record_consent(&ann_yes, Some("hash-ann"), draft(AuditAction::ConsentRecorded), at(T0)).await.unwrap();
     assert_eq!(website().await.state, State::Queued);
     let removed_at = T0 + time::Duration::MINUTE;
-    let (when, changes) =
-        store.remove_guardian(&dana.id, "g-ann", draft(AuditAction::GuardianRemoved), at(removed_at)).await.unwrap().unwrap();
+    let (when, changes) = store
+        .remove_guardian(&dana.id, "g-ann", draft(AuditAction::GuardianRemoved), at(removed_at))
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(when, ms(removed_at));
     assert_eq!(changes.len(), 1);
     assert_eq!((changes[0].to.state, changes[0].to.reasons.clone()), (State::Held, vec![Reason::NoConsent]));
@@ -778,7 +788,11 @@ async fn guardian_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
     assert_eq!(stored.current_guardians().count(), 2);
     // Removed once only, and never corrected after.
     let before = store.table_counts().await.unwrap();
-    assert!(store.remove_guardian(&dana.id, "g-ann", draft(AuditAction::GuardianRemoved), at(T0)).await.unwrap().is_none());
+    assert!(store
+        .remove_guardian(&dana.id, "g-ann", draft(AuditAction::GuardianRemoved), at(T0))
+        .await
+        .unwrap()
+        .is_none());
     let ann = guardian("g-ann", "Ann Changed");
     assert!(!store.correct_guardian(&dana.id, &ann, ms(T0), draft(AuditAction::GuardianCorrected)).await.unwrap());
     // Her grant's link cannot be issued again (it no longer counts), but hers still withdraws.
@@ -792,8 +806,17 @@ async fn guardian_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
 
     // Bob's grant would queue it, but Ann's withdrawal through her old link holds it: a removed
     // guardian's "no" counts.
-    let bob_yes = event("gb1", &dana.id, EventKind::Granted, Giver::Guardian("g-bob".into()), T0 + 2 * time::Duration::MINUTE);
-    store.record_consent(&bob_yes, Some("hash-bob"), draft(AuditAction::ConsentRecorded), at(T0 + 2 * time::Duration::MINUTE)).await.unwrap();
+    let bob_yes =
+        event("gb1", &dana.id, EventKind::Granted, Giver::Guardian("g-bob".into()), T0 + 2 * time::Duration::MINUTE);
+    store
+        .record_consent(
+            &bob_yes,
+            Some("hash-bob"),
+            draft(AuditAction::ConsentRecorded),
+            at(T0 + 2 * time::Duration::MINUTE),
+        )
+        .await
+        .unwrap();
     assert_eq!(website().await.state, State::Queued);
     let outcome = store.withdraw_by_link("hash-ann", "ga2", at(T0 + 3 * time::Duration::MINUTE)).await.unwrap();
     assert!(matches!(outcome, WithdrawOutcome::Withdrawn { .. }), "{outcome:?}");
@@ -814,19 +837,30 @@ async fn guardian_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
     assert_eq!(store.table_counts().await.unwrap(), before, "a refused re-issue wrote something");
     assert_eq!(reissue("gb1", "hash-bob-2").await, ReissueOutcome::Reissued);
     assert!(store.withdrawal_link("hash-bob").await.unwrap().is_none(), "the old link is revoked");
-    assert_eq!(store.withdraw_by_link("hash-bob", "gb2", at(T0 + 4 * time::Duration::MINUTE)).await.unwrap(), WithdrawOutcome::Unknown);
+    assert_eq!(
+        store.withdraw_by_link("hash-bob", "gb2", at(T0 + 4 * time::Duration::MINUTE)).await.unwrap(),
+        WithdrawOutcome::Unknown
+    );
     assert_eq!(store.withdrawal_link("hash-bob-2").await.unwrap().unwrap().grant.id, "gb1");
     let outcome = store.withdraw_by_link("hash-bob-2", "gb3", at(T0 + 5 * time::Duration::MINUTE)).await.unwrap();
     assert!(matches!(outcome, WithdrawOutcome::Withdrawn { .. }), "{outcome:?}");
     assert_eq!(reissue("gb1", "hash-bob-3").await, ReissueOutcome::AlreadyWithdrawn);
     // A grant withdrawn by its giver's own "no" (not through the link) is withdrawn too.
-    let cleo_yes = event("gc1", &dana.id, EventKind::Granted, Giver::Guardian("g-cleo".into()), T0 + 6 * time::Duration::MINUTE);
-    store.record_consent(&cleo_yes, None, draft(AuditAction::ConsentRecorded), at(T0 + 6 * time::Duration::MINUTE)).await.unwrap();
+    let cleo_yes =
+        event("gc1", &dana.id, EventKind::Granted, Giver::Guardian("g-cleo".into()), T0 + 6 * time::Duration::MINUTE);
+    store
+        .record_consent(&cleo_yes, None, draft(AuditAction::ConsentRecorded), at(T0 + 6 * time::Duration::MINUTE))
+        .await
+        .unwrap();
     // A grant recorded without a link row gets one.
     assert_eq!(reissue("gc1", "hash-cleo").await, ReissueOutcome::Reissued);
     assert_eq!(store.withdrawal_link("hash-cleo").await.unwrap().unwrap().grant.id, "gc1");
-    let cleo_no = event("gc2", &dana.id, EventKind::Withdrawn, Giver::Guardian("g-cleo".into()), T0 + 7 * time::Duration::MINUTE);
-    store.record_consent(&cleo_no, None, draft(AuditAction::ConsentRecorded), at(T0 + 7 * time::Duration::MINUTE)).await.unwrap();
+    let cleo_no =
+        event("gc2", &dana.id, EventKind::Withdrawn, Giver::Guardian("g-cleo".into()), T0 + 7 * time::Duration::MINUTE);
+    store
+        .record_consent(&cleo_no, None, draft(AuditAction::ConsentRecorded), at(T0 + 7 * time::Duration::MINUTE))
+        .await
+        .unwrap();
     assert_eq!(reissue("gc1", "hash-cleo-2").await, ReissueOutcome::AlreadyWithdrawn);
 
     // A re-import listing Ann (in any case) leaves her removed, and says so.
@@ -844,7 +878,10 @@ async fn guardian_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
     for action in ["guardian_added", "guardian_corrected", "guardian_removed", "withdrawal_link_reissued"] {
         assert!(rows.iter().any(|r| r.action == action && r.subject == dana.id), "no {action} row");
     }
-    assert!(rows.iter().all(|r| !r.details.contains("Doe") && !r.details.contains("hash-")), "a name or hash in the audit log");
+    assert!(
+        rows.iter().all(|r| !r.details.contains("Doe") && !r.details.contains("hash-")),
+        "a name or hash in the audit log"
+    );
 }
 
 async fn conformance(store: Arc<dyn FullStore>) {

@@ -341,7 +341,12 @@ fn decisions(
     let facts = Learner {
         date_of_birth,
         guardian_ids: learner.current_guardians().map(|g| g.id.clone()).collect(),
-        removed_guardian_ids: learner.guardians.iter().filter(|g| g.removed_at.is_some()).map(|g| g.id.clone()).collect(),
+        removed_guardian_ids: learner
+            .guardians
+            .iter()
+            .filter(|g| g.removed_at.is_some())
+            .map(|g| g.id.clone())
+            .collect(),
     };
     let events: Vec<_> = events.iter().map(ConsentRecord::to_event).collect();
     Ok(Purpose::ALL.into_iter().map(|p| (p, consent::decide(&facts, &events, p, at, app.settings.rules))).collect())

@@ -735,7 +735,12 @@ mod tests {
         let table: Vec<(&str, Vec<ConsentEvent>, Want, Want)> = vec![
             ("her grant alone stops counting", vec![mum_yes.clone()], Ok("m"), Err(&[D::NoConsent])),
             ("another guardian's grant still counts", vec![mum_yes.clone(), dad_yes.clone()], Ok("m"), Ok("d")),
-            ("her refusal keeps counting", vec![mum_no.clone(), dad_yes.clone()], Err(&[D::Refused]), Err(&[D::Refused])),
+            (
+                "her refusal keeps counting",
+                vec![mum_no.clone(), dad_yes.clone()],
+                Err(&[D::Refused]),
+                Err(&[D::Refused]),
+            ),
             (
                 "her withdrawal keeps counting",
                 vec![mum_yes.clone(), mum_took_back.clone(), dad_yes.clone()],
@@ -748,14 +753,24 @@ mod tests {
                 Ok("d"),
                 Ok("d"),
             ),
-            ("her re-grant alone stops counting", vec![mum_took_back.clone(), mum_regrant.clone()], Ok("m2"), Err(&[D::NoConsent])),
+            (
+                "her re-grant alone stops counting",
+                vec![mum_took_back.clone(), mum_regrant.clone()],
+                Ok("m2"),
+                Err(&[D::NoConsent]),
+            ),
             (
                 "a withdrawal recorded after her removal (her link) counts",
                 vec![mum_yes.clone(), dad_yes.clone(), recorded(event("late", Withdrawn, mum(), at, None), at)],
                 Err(&[D::Withdrawn]),
                 Err(&[D::Withdrawn]),
             ),
-            ("the other guardian's no counts as before", vec![mum_yes.clone(), event("dn", Refused, dad(), T0, None)], Err(&[D::Refused]), Err(&[D::Refused])),
+            (
+                "the other guardian's no counts as before",
+                vec![mum_yes.clone(), event("dn", Refused, dad(), T0, None)],
+                Err(&[D::Refused]),
+                Err(&[D::Refused]),
+            ),
         ];
         for (case, events, before, after) in table {
             for (l, want, when) in [(&child, before, "before"), (&without_mum, after, "after")] {
@@ -793,7 +808,12 @@ mod tests {
                 true,
             ),
             ("a no it supersedes", grant.clone(), vec![event("w", Withdrawn, mum(), T0 - day, None)], false),
-            ("one purpose of two withdrawn", grant.clone(), vec![website_only(event("w", Withdrawn, mum(), T0 + day, None))], false),
+            (
+                "one purpose of two withdrawn",
+                grant.clone(),
+                vec![website_only(event("w", Withdrawn, mum(), T0 + day, None))],
+                false,
+            ),
             ("another giver's no", grant.clone(), vec![event("w", Withdrawn, dad(), T0 + day, None)], false),
             ("a refusal is not a grant", event("r", Refused, mum(), T0, None), vec![], false),
             (

@@ -315,7 +315,11 @@ async fn guardian_changed<T>(
 }
 
 /// `POST /admin/learners/{id}/guardians`: add a guardian.
-async fn add_guardian(State(state): State<HttpState>, Path(id): Path<String>, form: PageForm) -> Result<Response, PageError> {
+async fn add_guardian(
+    State(state): State<HttpState>,
+    Path(id): Path<String>,
+    form: PageForm,
+) -> Result<Response, PageError> {
     require(&form.session, app::learners::MANAGERS)?;
     let email = form_email(&form.fields);
     let name = form.fields.text("name");
@@ -330,8 +334,10 @@ async fn correct_guardian(
     form: PageForm,
 ) -> Result<Response, PageError> {
     require(&form.session, app::learners::MANAGERS)?;
-    let correction =
-        app::learners::GuardianCorrection { name: Some(form.fields.text("name")), email: Some(form_email(&form.fields)) };
+    let correction = app::learners::GuardianCorrection {
+        name: Some(form.fields.text("name")),
+        email: Some(form_email(&form.fields)),
+    };
     let corrected =
         app::learners::correct_guardian(&state.app, &form.session.caller, &id, &guardian_id, correction).await;
     guardian_changed(&state, &form, &id, corrected, "guardian_corrected").await
