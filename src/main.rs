@@ -343,10 +343,14 @@ async fn online(command: Command, settings: Settings) -> ExitCode {
                 Ok(summary) => {
                     let verb = if dry_run { "would be" } else { "were" };
                     println!(
-                        "{} learners {verb} created, {} updated, {} unchanged{}",
+                        "{} learners {verb} created, {} updated, {} unchanged{}{}",
                         summary.created,
                         summary.updated,
                         summary.unchanged,
+                        match summary.guardians_still_removed {
+                            0 => String::new(),
+                            n => format!("; {n} guardians in the file were removed by an admin and stay removed"),
+                        },
                         if dry_run { " (dry run: nothing stored)" } else { "" }
                     );
                     ExitCode::SUCCESS

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::api::{get, get_json, learner_with_guardian, patch, post, post_raw, record_consent, upload_tagged};
+use common::api::{delete, get, get_json, learner_with_guardian, patch, post, post_raw, record_consent, upload_tagged};
 use common::fixtures::marked_jpeg;
 use common::server::{Blobs, Db, TestServer};
 use consentgate::store::Role;
@@ -22,6 +22,8 @@ on_both_backends!(
     a_no_dated_before_a_grant_or_ahead_of_the_clock_holds_at_once,
     untagging_a_learner_whose_no_stands_keeps_the_photo_held,
     an_adults_own_grant_releases_a_photo_their_parent_refused_as_a_child,
+    a_lost_withdrawal_link_is_issued_again_and_the_old_one_stops_working,
+    a_removed_guardians_grant_stops_counting_and_their_no_and_link_keep_working,
 );
 
 /// A server whose maintenance re-evaluates every second, so the passing of time shows quickly.
@@ -545,8 +547,13 @@ async fn the_withdrawal_rate_limit_keys_on_the_client_a_trusted_proxy_names() {
 #[tokio::test(flavor = "multi_thread")]
 async fn only_a_trusted_proxy_can_say_the_request_came_over_tls() {
     async fn signin_cookie(server: &TestServer) -> String {
-        let response =
-            server.client.get(format!("{}/signin", server.base)).header("x-forwarded-proto", "https").send().await.unwrap();
+        let response = server
+            .client
+            .get(format!("{}/signin", server.base))
+            .header("x-forwarded-proto", "https")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), 200);
         response.headers()["set-cookie"].to_str().unwrap().to_string()
     }
@@ -559,4 +566,141 @@ async fn only_a_trusted_proxy_can_say_the_request_came_over_tls() {
     let direct = TestServer::start(Db::Sqlite, Blobs::Fs).await;
     let cookie = signin_cookie(&direct).await;
     assert!(!cookie.starts_with("__Host-") && !cookie.contains("Secure"), "{cookie}");
+}
+
+/// The error code of a JSON error answer, after checking its status.
+async fn error_code(response: reqwest::Response, status: u16) -> String {
+    assert_eq!(response.status(), status);
+    response.json::<Value>().await.unwrap()["error"].as_str().unwrap().to_string()
+}
+
+/// An admin issues a standing grant's withdrawal link again: the new one is returned once and
+/// withdraws, the old one is "not recognised" at once; audited by event id, never the token.
+/// Other roles get 403, unknown ids (or another learner's event) 404, a refusal or withdrawal and a
+/// grant withdrawn already 409.
+async fn a_lost_withdrawal_link_is_issued_again_and_the_old_one_stops_working(server: TestServer) {
+    let tutor = server.token(Role::Tutor).await;
+    let marketing = server.token(Role::Marketing).await;
+    let (amira, parent) = learner_with_guardian(&server, "Amira", "Testperson", "2011-05-05").await;
+    let (ben, _) = learner_with_guardian(&server, "Ben", "Testperson", "2012-06-06").await;
+    let photo = upload(&server, &tutor, 11, &[&amira]).await;
+    let granted = record_consent(&server, &amira, grant_by("guardian", Some(&parent), &["website"])).await;
+    let grant = granted["id"].as_str().unwrap().to_string();
+    let old = granted["withdraw_url"].as_str().unwrap().to_string();
+    let mut refusal = grant_by("learner", None, &["print"]);
+    refusal["kind"] = json!("refused");
+    let refused = record_consent(&server, &amira, refusal).await["id"].as_str().unwrap().to_string();
+    let path = |learner: &str, event: &str| format!("/api/v1/learners/{learner}/consents/{event}/withdrawal-link");
+    assert_eq!(status(&server, &photo).await["website"]["state"], "queued");
+
+    let before = server.snapshot().await;
+    for token in [&tutor, &marketing] {
+        assert_eq!(error_code(post(&server, token, &path(&amira, &grant), json!({})).await, 403).await, "forbidden");
+    }
+    let nobody = "0190f0f0-0000-7000-8000-000000000000";
+    for p in [path(nobody, &grant), path(&amira, nobody), path(&amira, "not-an-id"), path(&ben, &grant)] {
+        assert_eq!(error_code(post(&server, &server.admin, &p, json!({})).await, 404).await, "not_found", "{p}");
+    }
+    let not_a_grant = post(&server, &server.admin, &path(&amira, &refused), json!({})).await;
+    assert_eq!(error_code(not_a_grant, 409).await, "not_a_grant");
+    assert_eq!(server.snapshot().await, before, "a refused re-issue changed something");
+
+    let response = post(&server, &server.admin, &path(&amira, &grant), json!({})).await;
+    assert_eq!(response.status(), 201);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["event_id"], json!(grant));
+    let new = body["withdraw_url"].as_str().unwrap().to_string();
+    assert!(new.starts_with(&server.base) && new != old, "{new}");
+    let audit = server.store.audit_log(0, 100_000).await.unwrap();
+    let rows: Vec<_> = audit.iter().filter(|r| r.action == "withdrawal_link_reissued").collect();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].subject, amira);
+    assert_eq!(serde_json::from_str::<Value>(&rows[0].details).unwrap(), json!({ "event": grant }));
+    for link in [&old, &new] {
+        let token = link.rsplit('/').next().unwrap();
+        assert!(audit.iter().all(|r| !r.details.contains(token)), "a token in the audit log");
+    }
+
+    // The old link names nothing now, and changes nothing.
+    let before = server.snapshot().await;
+    for method in [reqwest::Method::GET, reqwest::Method::POST] {
+        let response = server.client.request(method.clone(), &old).send().await.unwrap();
+        assert_eq!(response.status(), 404, "{method}");
+        assert!(response.text().await.unwrap().contains("not recognised"));
+    }
+    assert_eq!(server.snapshot().await, before, "the revoked link changed something");
+    assert_eq!(status(&server, &photo).await["website"]["state"], "queued");
+
+    // The new one withdraws.
+    let response = server.client.post(&new).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.text().await.unwrap().contains("Consent withdrawn"));
+    assert_eq!(status(&server, &photo).await["website"]["reasons"], json!(["withdrawn"]));
+
+    // Withdrawn: nothing left to issue a link for.
+    assert_eq!(
+        error_code(post(&server, &server.admin, &path(&amira, &grant), json!({})).await, 409).await,
+        "already_withdrawn"
+    );
+    let history = get_json(&server, &server.admin, &format!("/api/v1/learners/{amira}/consents")).await;
+    let withdrawal =
+        history["events"].as_array().unwrap().iter().find(|e| e["kind"] == "withdrawn").unwrap()["id"].clone();
+    let response = post(&server, &server.admin, &path(&amira, withdrawal.as_str().unwrap()), json!({})).await;
+    assert_eq!(error_code(response, 409).await, "not_a_grant");
+}
+
+/// Removing a guardian: their grant stops counting (photos re-evaluated in the same request), a
+/// grant from them is refused, their refusal may still be recorded, and the withdrawal link they
+/// hold still withdraws, over another guardian's yes.
+async fn a_removed_guardians_grant_stops_counting_and_their_no_and_link_keep_working(server: TestServer) {
+    let tutor = server.token(Role::Tutor).await;
+    let (amira, mum) = learner_with_guardian(&server, "Amira", "Testperson", "2011-05-05").await;
+    let dad =
+        post(&server, &server.admin, &format!("/api/v1/learners/{amira}/guardians"), json!({"name": "Dad Testperson"}))
+            .await;
+    assert_eq!(dad.status(), 201);
+    let dad = dad.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let photo = upload(&server, &tutor, 12, &[&amira]).await;
+    let by_mum = record_consent(&server, &amira, grant_by("guardian", Some(&mum), &["website"])).await;
+    assert_eq!(status(&server, &photo).await["website"]["state"], "queued");
+
+    let removed = delete(&server, &server.admin, &format!("/api/v1/learners/{amira}/guardians/{mum}")).await;
+    assert_eq!(removed.status(), 200);
+    assert_eq!(removed.json::<Value>().await.unwrap()["statuses_changed"], 1);
+    // Read from the database, not through the API (which re-evaluates on read).
+    let stored = server.store.photo(&photo).await.unwrap().unwrap();
+    let website = serde_json::to_value(&stored.status[&"website".parse().unwrap()]).unwrap();
+    assert_eq!((website["state"].clone(), website["reasons"].clone()), (json!("held"), json!(["no_consent"])));
+    let audit = server.store.audit_log(0, 100_000).await.unwrap();
+    assert!(audit.iter().any(|r| r.action == "status_changed" && r.subject == photo && r.actor != "system"));
+
+    // A grant from her is refused; her refusal is not.
+    let again = post(
+        &server,
+        &server.admin,
+        &format!("/api/v1/learners/{amira}/consents"),
+        grant_by("guardian", Some(&mum), &["website"]),
+    )
+    .await;
+    assert_eq!(error_code(again, 409).await, "guardian_removed");
+    let reissue = format!("/api/v1/learners/{amira}/consents/{}/withdrawal-link", by_mum["id"].as_str().unwrap());
+    assert_eq!(error_code(post(&server, &server.admin, &reissue, json!({})).await, 409).await, "guardian_removed");
+
+    // Dad's grant counts; her withdrawal through the link she holds still holds the photo.
+    record_consent(&server, &amira, grant_by("guardian", Some(&dad), &["website"])).await;
+    assert_eq!(status(&server, &photo).await["website"]["state"], "queued");
+    let link = by_mum["withdraw_url"].as_str().unwrap();
+    assert_eq!(server.client.get(link).send().await.unwrap().status(), 200);
+    let response = server.client.post(link).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.text().await.unwrap().contains("Consent withdrawn"));
+    let s = status(&server, &photo).await;
+    assert_eq!((s["website"]["state"].clone(), s["website"]["reasons"].clone()), (json!("held"), json!(["withdrawn"])));
+
+    let mut refusal = grant_by("guardian", Some(&mum), &["print"]);
+    refusal["kind"] = json!("refused");
+    record_consent(&server, &amira, refusal).await;
+    let history = get_json(&server, &server.admin, &format!("/api/v1/learners/{amira}/consents")).await;
+    assert_eq!(history["decisions"]["print"]["reasons"], json!(["refused"]));
+    assert_eq!(history["decisions"]["website"]["reasons"], json!(["withdrawn"]));
 }

@@ -363,6 +363,11 @@ async fn ops_endpoints_answer(server: TestServer) {
     let openapi: Value = get("/api/v1/openapi.json").await.unwrap().json().await.unwrap();
     assert!(openapi["paths"]["/api/v1/photos"]["post"].is_object());
     assert!(openapi["paths"]["/api/v1/photos/{id}/image"]["get"].is_object());
+    assert!(openapi["paths"]["/api/v1/learners/{id}/guardians"]["post"].is_object());
+    for method in ["patch", "delete"] {
+        assert!(openapi["paths"]["/api/v1/learners/{id}/guardians/{guardian_id}"][method].is_object(), "{method}");
+    }
+    assert!(openapi["paths"]["/api/v1/learners/{id}/consents/{event_id}/withdrawal-link"]["post"].is_object());
     let missing = get("/no/such/route").await.unwrap();
     assert_eq!(missing.status(), 404);
     assert_eq!(missing.json::<Value>().await.unwrap()["error"], "not_found");

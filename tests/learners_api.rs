@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::api::{get, patch, post, post_raw, upload_ok};
+use common::api::{delete, get, patch, post, post_raw, upload_ok};
 use common::server::{Blobs, Db, TestServer};
 use consentgate::store::Role;
 use serde_json::{json, Value};
@@ -14,6 +14,8 @@ on_both_backends!(
     import_is_all_or_nothing_and_idempotent,
     a_blank_date_of_birth_on_re_import_keeps_the_one_on_record,
     reads_of_a_learner_and_their_consent_history_are_audited,
+    guardians_are_added_corrected_and_removed_by_admins_only_and_audited,
+    a_re_import_does_not_bring_back_a_removed_guardian,
 );
 
 async fn create_read_correct_and_search(server: TestServer) {
@@ -168,18 +170,27 @@ async fn import_is_all_or_nothing_and_idempotent(server: TestServer) {
     let response = import(&server, csv.as_bytes(), true).await;
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.unwrap();
-    assert_eq!(body, json!({"dry_run": true, "created": 2, "updated": 0, "unchanged": 0}));
+    assert_eq!(
+        body,
+        json!({"dry_run": true, "created": 2, "updated": 0, "unchanged": 0, "guardians_still_removed": 0})
+    );
     assert_eq!(server.snapshot().await, before, "a dry run stored something");
 
     let body: Value = import(&server, csv.as_bytes(), false).await.json().await.unwrap();
-    assert_eq!(body, json!({"dry_run": false, "created": 2, "updated": 0, "unchanged": 0}));
+    assert_eq!(
+        body,
+        json!({"dry_run": false, "created": 2, "updated": 0, "unchanged": 0, "guardians_still_removed": 0})
+    );
     let found: Value = get(&server, &server.admin, "/api/v1/learners?q=MIS-1").await.json().await.unwrap();
     assert_eq!(found[0]["date_of_birth"], "2010-04-17");
     assert_eq!(found[0]["guardians"].as_array().unwrap().len(), 2, "one learner, two guardian rows");
 
     // The same file again changes nothing; a corrected date of birth and a new guardian update.
     let body: Value = import(&server, csv.as_bytes(), false).await.json().await.unwrap();
-    assert_eq!(body, json!({"dry_run": false, "created": 0, "updated": 0, "unchanged": 2}));
+    assert_eq!(
+        body,
+        json!({"dry_run": false, "created": 0, "updated": 0, "unchanged": 2, "guardians_still_removed": 0})
+    );
     let corrected = csv.replace("17/04/2010,MIS-1,Omar Haddad", "17/04/2010,MIS-1,Sami Haddad");
     let body: Value = import(&server, corrected.as_bytes(), false).await.json().await.unwrap();
     assert_eq!(body["updated"], 1);
@@ -301,4 +312,158 @@ async fn reads_of_a_learner_and_their_consent_history_are_audited(server: TestSe
     assert_eq!(get(&server, &server.admin, &format!("/api/v1/learners/{nobody}")).await.status(), 404);
     assert_eq!(get(&server, &server.admin, &format!("/api/v1/learners/{nobody}/consents")).await.status(), 404);
     assert_eq!(server.snapshot().await, before, "a refused or missing read is not audited as made");
+}
+
+/// Admins add, correct and remove guardians; every change is audited by id, never by name or
+/// email; other roles get 403 and change nothing; unknown ids 404; bad values 422 as at creation.
+async fn guardians_are_added_corrected_and_removed_by_admins_only_and_audited(server: TestServer) {
+    let body = json!({"given_name": "Amira", "family_name": "Guardtest", "date_of_birth": "2011-03-01",
+        "guardians": [{"name": "Sara Guardtest", "email": "sara@example.org"}]});
+    let created: Value = post(&server, &server.admin, "/api/v1/learners", body).await.json().await.unwrap();
+    let id = created["id"].as_str().unwrap().to_string();
+    let sara = created["guardians"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(created["guardians"][0]["removed_at"], Value::Null);
+    let guardians = format!("/api/v1/learners/{id}/guardians");
+
+    // Other roles: 403, and nothing written (their token's own rows aside).
+    let tutor = server.token(Role::Tutor).await;
+    let marketing = server.token(Role::Marketing).await;
+    let before = server.snapshot().await;
+    for token in [&tutor, &marketing] {
+        assert_eq!(post(&server, token, &guardians, json!({"name": "Omar Guardtest"})).await.status(), 403);
+        let one = format!("{guardians}/{sara}");
+        assert_eq!(patch(&server, token, &one, json!({"name": "Sarah Guardtest"})).await.status(), 403);
+        assert_eq!(delete(&server, token, &one).await.status(), 403);
+    }
+    assert_eq!(post(&server, "cg_nope", &guardians, json!({"name": "Omar Guardtest"})).await.status(), 401);
+    assert_eq!(server.snapshot().await, before, "a refused caller changed something");
+
+    // Add one: 201 with its id.
+    let added =
+        post(&server, &server.admin, &guardians, json!({"name": " Omar Guardtest ", "email": "omar@example.org"}))
+            .await;
+    assert_eq!(added.status(), 201);
+    let omar: Value = added.json().await.unwrap();
+    assert_eq!((omar["name"].as_str(), omar["email"].as_str()), (Some("Omar Guardtest"), Some("omar@example.org")));
+    let omar = omar["id"].as_str().unwrap().to_string();
+
+    // Bad values, unknown ids, and a learner's fifth guardian are refused and store nothing.
+    let before = server.snapshot().await;
+    let nobody = "0190f0f0-0000-7000-8000-000000000000";
+    for (path, body, status) in [
+        (guardians.clone(), json!({"name": ""}), 422),
+        (guardians.clone(), json!({"name": "Ok Name", "email": "not an email"}), 422),
+        (guardians.clone(), json!({"name": "Ok Name", "role": "x"}), 422),
+        (format!("/api/v1/learners/{nobody}/guardians"), json!({"name": "Ok Name"}), 404),
+        ("/api/v1/learners/not-an-id/guardians".to_string(), json!({"name": "Ok Name"}), 404),
+    ] {
+        let response = post(&server, &server.admin, &path, body.clone()).await;
+        assert_eq!(response.status(), status, "POST {path} {body}");
+    }
+    for (path, body, status) in [
+        (format!("{guardians}/{sara}"), json!({"name": "  "}), 422),
+        (format!("{guardians}/{sara}"), json!({"email": "nope"}), 422),
+        (format!("{guardians}/{sara}"), json!({}), 422),
+        (format!("{guardians}/{nobody}"), json!({"name": "Ok Name"}), 404),
+        (format!("/api/v1/learners/{nobody}/guardians/{sara}"), json!({"name": "Ok Name"}), 404),
+    ] {
+        let response = patch(&server, &server.admin, &path, body.clone()).await;
+        assert_eq!(response.status(), status, "PATCH {path} {body}");
+    }
+    assert_eq!(delete(&server, &server.admin, &format!("{guardians}/{nobody}")).await.status(), 404);
+    assert_eq!(server.snapshot().await, before, "a refused change stored something");
+    // Another learner's guardian is not this learner's.
+    let other = json!({"given_name": "Ben", "family_name": "Guardtest", "guardians": [{"name": "Bea Guardtest"}]});
+    let other: Value = post(&server, &server.admin, "/api/v1/learners", other).await.json().await.unwrap();
+    let before = server.snapshot().await;
+    let bea = other["guardians"][0]["id"].as_str().unwrap();
+    assert_eq!(delete(&server, &server.admin, &format!("{guardians}/{bea}")).await.status(), 404);
+    assert_eq!(server.snapshot().await, before, "a refused change stored something");
+    for i in 0..2 {
+        let response = post(&server, &server.admin, &guardians, json!({"name": format!("Extra {i} Guardtest")})).await;
+        assert_eq!(response.status(), 201);
+    }
+    let fifth = post(&server, &server.admin, &guardians, json!({"name": "Fifth Guardtest"})).await;
+    assert_eq!(fifth.status(), 422, "at most four guardians");
+
+    // Correct a name and clear an email.
+    let corrected = patch(
+        &server,
+        &server.admin,
+        &format!("{guardians}/{sara}"),
+        json!({"name": "Sarah Guardtest", "email": null}),
+    )
+    .await;
+    assert_eq!(corrected.status(), 200);
+    let corrected: Value = corrected.json().await.unwrap();
+    assert_eq!((corrected["name"].as_str(), &corrected["email"]), (Some("Sarah Guardtest"), &Value::Null));
+
+    // Remove Omar: 200, the record shows him removed, and a second removal or a correction is 409.
+    let one = format!("{guardians}/{omar}");
+    let removed = delete(&server, &server.admin, &one).await;
+    assert_eq!(removed.status(), 200);
+    let removed: Value = removed.json().await.unwrap();
+    assert!(removed["guardian"]["removed_at"].is_string(), "{removed}");
+    assert_eq!(removed["statuses_changed"], 0);
+    let read: Value = get(&server, &server.admin, &format!("/api/v1/learners/{id}")).await.json().await.unwrap();
+    let listed: Vec<_> = read["guardians"].as_array().unwrap().iter().filter(|g| g["id"] == json!(omar)).collect();
+    assert!(listed[0]["removed_at"].is_string(), "kept on record, marked removed: {read}");
+    for response in [
+        delete(&server, &server.admin, &one).await,
+        patch(&server, &server.admin, &one, json!({"name": "Omar Again"})).await,
+    ] {
+        assert_eq!(response.status(), 409);
+        assert_eq!(response.json::<Value>().await.unwrap()["error"], "guardian_removed");
+    }
+    // A removed guardian no longer counts towards the four.
+    assert_eq!(post(&server, &server.admin, &guardians, json!({"name": "Fourth Guardtest"})).await.status(), 201);
+
+    // Each change is audited with the guardian's id, never a name or an email.
+    let audit = server.store.audit_log(0, 100_000).await.unwrap();
+    let of = |action: &str| audit.iter().filter(|r| r.action == action && r.subject == id).collect::<Vec<_>>();
+    assert_eq!(of("guardian_added").len(), 4);
+    let corrected = of("guardian_corrected");
+    assert_eq!(corrected.len(), 1);
+    assert_eq!(
+        serde_json::from_str::<Value>(&corrected[0].details).unwrap(),
+        json!({"guardian": sara, "fields": ["name", "email"]})
+    );
+    let removal = of("guardian_removed");
+    assert_eq!(removal.len(), 1);
+    assert_eq!(serde_json::from_str::<Value>(&removal[0].details).unwrap(), json!({"guardian": omar}));
+    let log = serde_json::to_string(&audit).unwrap();
+    for secret in ["Guardtest", "Sarah", "Omar", "sara@example.org", "omar@example.org"] {
+        assert!(!log.contains(secret), "{secret} reached the audit log");
+    }
+}
+
+/// A guardian an admin removed stays removed when the MIS file still lists them: the import
+/// neither re-adds them nor reports nothing, it counts them in `guardians_still_removed`.
+async fn a_re_import_does_not_bring_back_a_removed_guardian(server: TestServer) {
+    let csv = "given_name,family_name,date_of_birth,external_ref,guardian_name,guardian_email\r\n\
+               Amira,Haddad,17/04/2010,MIS-R1,Omar Haddad,omar@example.org\r\n";
+    let body: Value = import(&server, csv.as_bytes(), false).await.json().await.unwrap();
+    assert_eq!(body["created"], 1);
+    let found: Value = get(&server, &server.admin, "/api/v1/learners?q=MIS-R1").await.json().await.unwrap();
+    let id = found[0]["id"].as_str().unwrap().to_string();
+    let omar = found[0]["guardians"][0]["id"].as_str().unwrap().to_string();
+    // The email is corrected by hand; a re-import keeps the correction.
+    let path = format!("/api/v1/learners/{id}/guardians/{omar}");
+    assert_eq!(patch(&server, &server.admin, &path, json!({"email": "omar.h@example.org"})).await.status(), 200);
+    let body: Value = import(&server, csv.as_bytes(), false).await.json().await.unwrap();
+    assert_eq!((body["unchanged"].clone(), body["guardians_still_removed"].clone()), (json!(1), json!(0)), "{body}");
+    let read: Value = get(&server, &server.admin, &format!("/api/v1/learners/{id}")).await.json().await.unwrap();
+    assert_eq!(read["guardians"][0]["email"], "omar.h@example.org");
+
+    assert_eq!(delete(&server, &server.admin, &path).await.status(), 200);
+    let shouting = csv.replace("Omar Haddad", "OMAR HADDAD");
+    let body: Value = import(&server, shouting.as_bytes(), false).await.json().await.unwrap();
+    assert_eq!(
+        body,
+        json!({"dry_run": false, "created": 0, "updated": 0, "unchanged": 1, "guardians_still_removed": 1})
+    );
+    let read: Value = get(&server, &server.admin, &format!("/api/v1/learners/{id}")).await.json().await.unwrap();
+    let guardians = read["guardians"].as_array().unwrap();
+    assert_eq!(guardians.len(), 1, "not re-added: {read}");
+    assert!(guardians[0]["removed_at"].is_string());
 }

@@ -26,6 +26,7 @@ on_both_backends!(
     an_expired_token_and_its_session_stop_working,
     the_tokens_page_is_for_admins_needs_csrf_and_shows_a_new_token_once,
     the_learner_page_audits_its_read_and_an_admin_download_is_audited,
+    the_learner_page_corrects_and_removes_guardians_and_shows_a_reissued_link_once,
 );
 
 /// A client that shows redirects instead of following them.
@@ -826,4 +827,97 @@ async fn the_learner_page_audits_its_read_and_an_admin_download_is_audited(serve
     let row = audit.iter().find(|r| r.action == "image_downloaded").expect("an admin's download is audited");
     assert_eq!((row.actor.as_str(), row.subject.as_str()), (token_id(&server.admin).as_str(), photo));
     assert_eq!(serde_json::from_str::<Value>(&row.details).unwrap(), json!({ "web": false, "role": "admin" }));
+}
+
+/// The learner's page adds, corrects and removes guardians (CSRF needed, a refused value shown with
+/// nothing changed), and issues a grant's withdrawal link again, shown once on the page it
+/// redirects to: the old link then names nothing.
+async fn the_learner_page_corrects_and_removes_guardians_and_shows_a_reissued_link_once(server: TestServer) {
+    let amira = learner(&server).await;
+    let sara = server.store.learner(&amira).await.unwrap().unwrap().guardians[0].id.clone();
+    let admin = sign_in(&server, &server.admin).await;
+    let page_path = format!("/admin/learners/{amira}");
+    let page = admin.get(&server, &page_path).await.text().await.unwrap();
+    assert!(page.contains(&format!("action=\"/admin/learners/{amira}/guardians/{sara}/remove\"")), "{page}");
+    let add = format!("/admin/learners/{amira}/guardians");
+
+    // Without this session's CSRF token nothing changes.
+    let before = server.snapshot().await;
+    for csrf in [None, Some("0".repeat(64))] {
+        let mut form = vec![("name", "Omar Khan")];
+        if let Some(csrf) = csrf.as_deref() {
+            form.push(("csrf", csrf));
+        }
+        assert_eq!(admin.post_form(&server, &add, &form).await.status(), 403);
+        let remove = format!("/admin/learners/{amira}/guardians/{sara}/remove");
+        let mut form = vec![];
+        if let Some(csrf) = csrf.as_deref() {
+            form.push(("csrf", csrf));
+        }
+        assert_eq!(admin.post_form(&server, &remove, &form).await.status(), 403);
+    }
+    assert_eq!(server.snapshot().await, before, "a form without the CSRF token changed something");
+
+    // Added, then back to the page with a notice.
+    let added = admin.post_form(&server, &add, &[("csrf", &admin.csrf), ("name", "Omar Khan"), ("email", "")]).await;
+    assert_eq!(added.status(), 303);
+    let back = added.headers()[LOCATION].to_str().unwrap().to_string();
+    assert_eq!(back, format!("{page_path}?done=guardian_added"));
+    let page = admin.get(&server, &back).await.text().await.unwrap();
+    assert!(page.contains("Guardian added.") && page.contains("value=\"Omar Khan\""), "{page}");
+    let omar = server.store.learner(&amira).await.unwrap().unwrap().guardians[1].id.clone();
+
+    // A bad email comes back with the error and changes nothing; a good correction is stored.
+    let correct = format!("/admin/learners/{amira}/guardians/{sara}");
+    let before = server.snapshot().await;
+    let refused =
+        admin.post_form(&server, &correct, &[("csrf", &admin.csrf), ("name", "Sarah Khan"), ("email", "nope")]).await;
+    assert_eq!(refused.status(), 422);
+    assert!(refused.text().await.unwrap().contains("Nothing was changed: the email address is not valid"));
+    // The page shown again is a read of the learner's record, audited as such; nothing else moved.
+    let mut expected = before;
+    *expected.get_mut("audit_log").unwrap() += 1;
+    assert_eq!(server.snapshot().await, expected);
+    assert_eq!(server.store.audit_log(0, 10_000).await.unwrap().last().unwrap().action, "consent_history_read");
+    let fields = [("csrf", admin.csrf.as_str()), ("name", "Sarah Khan"), ("email", "sarah@example.org")];
+    assert_eq!(admin.post_form(&server, &correct, &fields).await.status(), 303);
+    let stored = server.store.learner(&amira).await.unwrap().unwrap();
+    assert_eq!(
+        (stored.guardians[0].name.as_str(), stored.guardians[0].email.as_deref()),
+        ("Sarah Khan", Some("sarah@example.org"))
+    );
+
+    // Removed: kept on the page, marked removed, with no forms of its own.
+    let removed = admin.post_form(&server, &format!("{correct}/remove"), &[("csrf", &admin.csrf)]).await;
+    assert_eq!(removed.headers()[LOCATION].to_str().unwrap(), format!("{page_path}?done=guardian_removed"));
+    assert!(server.store.learner(&amira).await.unwrap().unwrap().guardians[0].removed_at.is_some());
+    let page = admin.get(&server, &page_path).await.text().await.unwrap();
+    assert!(page.contains("<s>Sarah Khan</s>") && page.contains("removed on"), "{page}");
+    assert!(!page.contains(&format!("{correct}/remove")));
+    let again = admin.post_form(&server, &format!("{correct}/remove"), &[("csrf", &admin.csrf)]).await;
+    assert_eq!(again.status(), 409);
+
+    // Omar's grant: its history row offers a new link; the new link is shown once.
+    let grant = json!({"kind": "granted", "purposes": ["website"], "given_by": "guardian", "guardian_id": omar,
+        "form_version": "v1", "form_text": "I agree", "method": "paper_form", "evidence": "scan 2"});
+    let granted: Value =
+        post(&server, &server.admin, &format!("/api/v1/learners/{amira}/consents"), grant).await.json().await.unwrap();
+    let old = granted["withdraw_url"].as_str().unwrap().to_string();
+    let action = format!("/admin/learners/{amira}/consents/{}/withdrawal-link", granted["id"].as_str().unwrap());
+    let page = admin.get(&server, &page_path).await.text().await.unwrap();
+    assert!(page.contains(&format!("action=\"{action}\"")), "{page}");
+    assert_eq!(admin.post_form(&server, &action, &[]).await.status(), 403, "the CSRF token is needed");
+    let issued = admin.post_form(&server, &action, &[("csrf", &admin.csrf)]).await;
+    assert_eq!(issued.status(), 303);
+    let result = issued.headers()[LOCATION].to_str().unwrap().to_string();
+    assert_eq!(result, format!("/admin/learners/{amira}/new-link"), "the link is not in the address");
+    let first = admin.get(&server, &result).await.text().await.unwrap();
+    let marker = "id=\"withdraw-url\" class=\"copy\" readonly value=\"";
+    let at = first.find(marker).unwrap_or_else(|| panic!("no link shown: {first}")) + marker.len();
+    let new = &first[at..at + first[at..].find('"').unwrap()];
+    assert!(new.contains("/w/") && new != old && first.contains("no longer works"), "{first}");
+    let refresh = admin.get(&server, &result).await.text().await.unwrap();
+    assert!(!refresh.contains("/w/") && refresh.contains("not shown again"), "only once: {refresh}");
+    assert_eq!(server.client.get(&old).send().await.unwrap().status(), 404, "the old link is revoked");
+    assert_eq!(server.client.get(new).send().await.unwrap().status(), 200);
 }

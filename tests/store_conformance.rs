@@ -10,8 +10,8 @@ use consentgate::policy::consent::{EventKind, Giver, Rules};
 use consentgate::policy::{Purpose, Reason, State};
 use consentgate::store::{
     self, verify_chain, AuditAction, AuditDraft, ClaimOutcome, ConsentRecord, Evaluation, FullStore, GuardianRecord,
-    LearnerRecord, PhotoRecord, PublishOutcome, RetiredImage, RevokeOutcome, Role, StoreError, WithdrawOutcome,
-    GENESIS_HASH,
+    LearnerRecord, PhotoRecord, PublishOutcome, ReissueOutcome, RetiredImage, RevokeOutcome, Role, StoreError,
+    WithdrawOutcome, GENESIS_HASH,
 };
 use consentgate::tokens;
 use serde_json::json;
@@ -293,7 +293,7 @@ async fn consent_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
         preferred_name: None,
         date_of_birth: Some("2012-03-04".into()),
         external_ref: Some("MIS-1".into()),
-        guardians: vec![GuardianRecord { id: "g-mum".into(), name: "Sara Khan".into(), email: None }],
+        guardians: vec![GuardianRecord { id: "g-mum".into(), name: "Sara Khan".into(), email: None, removed_at: None }],
         created_at: ms(T0),
         updated_at: ms(T0),
     };
@@ -722,6 +722,168 @@ async fn revocation_conformance(store: &Arc<dyn FullStore>) {
     store.delete_session("r3").await.unwrap();
 }
 
+fn guardian(id: &str, name: &str) -> GuardianRecord {
+    GuardianRecord { id: id.into(), name: name.into(), email: Some(format!("{id}@example.org")), removed_at: None }
+}
+
+/// Guardians added, corrected and removed (softly: a removed guardian's grant stops counting, their
+/// "no" and their withdrawal link keep working, an import does not bring them back), and a grant's
+/// withdrawal link issued again (the old one then names nothing). Runs last: it withdraws.
+async fn guardian_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
+    let dana = LearnerRecord {
+        id: "0192f0c4-0000-7000-8000-0000000000a1".into(),
+        given_name: "Dana".into(),
+        family_name: "Doe".into(),
+        preferred_name: None,
+        date_of_birth: Some("2013-02-03".into()),
+        external_ref: Some("MIS-GUARDIANS".into()),
+        guardians: vec![guardian("g-ann", "Ann Doe"), guardian("g-bob", "Bob Doe")],
+        created_at: ms(T0),
+        updated_at: ms(T0),
+    };
+    let draft = |action| AuditDraft::new("admin", action, &dana.id, json!({}));
+    store.insert_learner(&dana, draft(AuditAction::LearnerCreated)).await.unwrap();
+    let mut p = photo("pg", &"7".repeat(64), tutor);
+    p.learner_ids = vec![dana.id.clone()];
+    store.insert_photo(&p, AuditDraft::new(tutor, AuditAction::PhotoUploaded, "pg", json!({})), at(T0)).await.unwrap();
+    let website = move || async move { store.photo("pg").await.unwrap().unwrap().status[&Purpose::Website].clone() };
+
+    // Added and corrected; unknown learners and guardians (or another learner's) change nothing.
+    let cleo = guardian("g-cleo", "Cleo Doe");
+    assert!(store.add_guardian(&dana.id, &cleo, ms(T0), draft(AuditAction::GuardianAdded)).await.unwrap());
+    assert!(!store
+        .add_guardian("nobody", &guardian("g-x", "X"), ms(T0), draft(AuditAction::GuardianAdded))
+        .await
+        .unwrap());
+    let corrected = GuardianRecord { name: "Cleo Doe-Smith".into(), email: None, ..cleo.clone() };
+    assert!(store.correct_guardian(&dana.id, &corrected, ms(T0), draft(AuditAction::GuardianCorrected)).await.unwrap());
+    let before = store.table_counts().await.unwrap();
+    let amira = "0192f0c4-0000-7000-8000-00000000000a";
+    assert!(!store.correct_guardian(amira, &corrected, ms(T0), draft(AuditAction::GuardianCorrected)).await.unwrap());
+    assert!(store
+        .remove_guardian(amira, "g-ann", draft(AuditAction::GuardianRemoved), at(T0))
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(store.table_counts().await.unwrap(), before, "a refused change wrote something");
+    let stored = store.learner(&dana.id).await.unwrap().unwrap();
+    assert_eq!(stored.guardians.len(), 3);
+    assert_eq!(stored.guardians[2], corrected);
+
+    // Ann's grant queues the website; removing her holds it again in the same call.
+    let ann_yes = event("ga1", &dana.id, EventKind::Granted, Giver::Guardian("g-ann".into()), T0);
+    store.record_consent(&ann_yes, Some("hash-ann"), draft(AuditAction::ConsentRecorded), at(T0)).await.unwrap();
+    assert_eq!(website().await.state, State::Queued);
+    let removed_at = T0 + time::Duration::MINUTE;
+    let (when, changes) = store
+        .remove_guardian(&dana.id, "g-ann", draft(AuditAction::GuardianRemoved), at(removed_at))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(when, ms(removed_at));
+    assert_eq!(changes.len(), 1);
+    assert_eq!((changes[0].to.state, changes[0].to.reasons.clone()), (State::Held, vec![Reason::NoConsent]));
+    let stored = store.learner(&dana.id).await.unwrap().unwrap();
+    assert_eq!(stored.guardians[0].removed_at, Some(ms(removed_at)), "the row stays, marked removed");
+    assert_eq!(stored.current_guardians().count(), 2);
+    // Removed once only, and never corrected after.
+    let before = store.table_counts().await.unwrap();
+    assert!(store
+        .remove_guardian(&dana.id, "g-ann", draft(AuditAction::GuardianRemoved), at(T0))
+        .await
+        .unwrap()
+        .is_none());
+    let ann = guardian("g-ann", "Ann Changed");
+    assert!(!store.correct_guardian(&dana.id, &ann, ms(T0), draft(AuditAction::GuardianCorrected)).await.unwrap());
+    // Her grant's link cannot be issued again (it no longer counts), but hers still withdraws.
+    let reissue = |event: &str, hash: &str| {
+        let (learner, event, hash) = (dana.id.clone(), event.to_string(), hash.to_string());
+        let audit = draft(AuditAction::WithdrawalLinkReissued);
+        async move { store.reissue_withdrawal_link(&learner, &event, &hash, audit).await.unwrap() }
+    };
+    assert_eq!(reissue("ga1", "hash-ann-2").await, ReissueOutcome::GuardianRemoved);
+    assert_eq!(store.table_counts().await.unwrap(), before, "a refused change wrote something");
+
+    // Bob's grant would queue it, but Ann's withdrawal through her old link holds it: a removed
+    // guardian's "no" counts.
+    let bob_yes =
+        event("gb1", &dana.id, EventKind::Granted, Giver::Guardian("g-bob".into()), T0 + 2 * time::Duration::MINUTE);
+    store
+        .record_consent(
+            &bob_yes,
+            Some("hash-bob"),
+            draft(AuditAction::ConsentRecorded),
+            at(T0 + 2 * time::Duration::MINUTE),
+        )
+        .await
+        .unwrap();
+    assert_eq!(website().await.state, State::Queued);
+    let outcome = store.withdraw_by_link("hash-ann", "ga2", at(T0 + 3 * time::Duration::MINUTE)).await.unwrap();
+    assert!(matches!(outcome, WithdrawOutcome::Withdrawn { .. }), "{outcome:?}");
+    assert_eq!((website().await.state, website().await.reasons), (State::Held, vec![Reason::Withdrawn]));
+
+    // Bob's link issued again: the old hash names nothing, the new one his grant.
+    let before = store.table_counts().await.unwrap();
+    assert_eq!(reissue("ga2", "hash-x").await, ReissueOutcome::NotAGrant);
+    assert_eq!(reissue("nope", "hash-x").await, ReissueOutcome::Unknown);
+    // An event of another learner is not found through this one.
+    assert_eq!(
+        store
+            .reissue_withdrawal_link(amira, "gb1", "hash-x", draft(AuditAction::WithdrawalLinkReissued))
+            .await
+            .unwrap(),
+        ReissueOutcome::Unknown
+    );
+    assert_eq!(store.table_counts().await.unwrap(), before, "a refused re-issue wrote something");
+    assert_eq!(reissue("gb1", "hash-bob-2").await, ReissueOutcome::Reissued);
+    assert!(store.withdrawal_link("hash-bob").await.unwrap().is_none(), "the old link is revoked");
+    assert_eq!(
+        store.withdraw_by_link("hash-bob", "gb2", at(T0 + 4 * time::Duration::MINUTE)).await.unwrap(),
+        WithdrawOutcome::Unknown
+    );
+    assert_eq!(store.withdrawal_link("hash-bob-2").await.unwrap().unwrap().grant.id, "gb1");
+    let outcome = store.withdraw_by_link("hash-bob-2", "gb3", at(T0 + 5 * time::Duration::MINUTE)).await.unwrap();
+    assert!(matches!(outcome, WithdrawOutcome::Withdrawn { .. }), "{outcome:?}");
+    assert_eq!(reissue("gb1", "hash-bob-3").await, ReissueOutcome::AlreadyWithdrawn);
+    // A grant withdrawn by its giver's own "no" (not through the link) is withdrawn too.
+    let cleo_yes =
+        event("gc1", &dana.id, EventKind::Granted, Giver::Guardian("g-cleo".into()), T0 + 6 * time::Duration::MINUTE);
+    store
+        .record_consent(&cleo_yes, None, draft(AuditAction::ConsentRecorded), at(T0 + 6 * time::Duration::MINUTE))
+        .await
+        .unwrap();
+    // A grant recorded without a link row gets one.
+    assert_eq!(reissue("gc1", "hash-cleo").await, ReissueOutcome::Reissued);
+    assert_eq!(store.withdrawal_link("hash-cleo").await.unwrap().unwrap().grant.id, "gc1");
+    let cleo_no =
+        event("gc2", &dana.id, EventKind::Withdrawn, Giver::Guardian("g-cleo".into()), T0 + 7 * time::Duration::MINUTE);
+    store
+        .record_consent(&cleo_no, None, draft(AuditAction::ConsentRecorded), at(T0 + 7 * time::Duration::MINUTE))
+        .await
+        .unwrap();
+    assert_eq!(reissue("gc1", "hash-cleo-2").await, ReissueOutcome::AlreadyWithdrawn);
+
+    // A re-import listing Ann (in any case) leaves her removed, and says so.
+    let mut file = dana.clone();
+    file.id = "0192f0c4-0000-7000-8000-0000000000a2".into();
+    file.guardians = vec![guardian("g-ann-again", "ANN DOE"), guardian("g-bob-again", "Bob Doe")];
+    let summary = store.import_learners(&[file], at(T0 + 8 * time::Duration::MINUTE), false).await.unwrap();
+    assert_eq!((summary.unchanged, summary.guardians_still_removed), (1, 1), "{summary:?}");
+    let stored = store.learner(&dana.id).await.unwrap().unwrap();
+    assert_eq!(stored.guardians.len(), 3, "nobody re-added");
+    assert!(stored.guardians[0].removed_at.is_some());
+
+    // Each change is audited, by id only.
+    let rows = store.audit_log(0, 10_000).await.unwrap();
+    for action in ["guardian_added", "guardian_corrected", "guardian_removed", "withdrawal_link_reissued"] {
+        assert!(rows.iter().any(|r| r.action == action && r.subject == dana.id), "no {action} row");
+    }
+    assert!(
+        rows.iter().all(|r| !r.details.contains("Doe") && !r.details.contains("hash-")),
+        "a name or hash in the audit log"
+    );
+}
+
 async fn conformance(store: Arc<dyn FullStore>) {
     // Migrations are idempotent.
     store.migrate().await.unwrap();
@@ -805,6 +967,7 @@ async fn conformance(store: Arc<dyn FullStore>) {
     claim_outcome_conformance(&store, &t.record.id).await;
     learners_version_conformance(&store, &t.record.id).await;
     revocation_conformance(&store).await;
+    guardian_conformance(&store, &t.record.id).await;
     // Every consent event and status change was audited, and the chain still holds.
     let rows = store.audit_log(0, 1000).await.unwrap();
     verify_chain(&rows, (0, GENESIS_HASH.into())).unwrap();

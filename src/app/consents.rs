@@ -11,7 +11,8 @@ use crate::policy::consent::{self, Decision, EventKind, Giver, Learner};
 use crate::policy::zone::Zone;
 use crate::policy::Purpose;
 use crate::store::{
-    ms_of_time, AuditAction, AuditDraft, ConsentRecord, LearnerRecord, StatusChange, WithdrawOutcome, WithdrawalLink,
+    ms_of_time, AuditAction, AuditDraft, ConsentRecord, LearnerRecord, ReissueOutcome, StatusChange, WithdrawOutcome,
+    WithdrawalLink,
 };
 use crate::tokens;
 
@@ -119,8 +120,16 @@ pub fn validate(
         }
         ("guardian", Some(id)) => {
             // A guardian of another learner has no say over this one.
-            let id = input::body_id(&id).filter(|id| learner.guardians.iter().any(|g| &g.id == id));
-            Giver::Guardian(id.ok_or(AppError::NotAGuardian)?)
+            let id = input::body_id(&id).ok_or(AppError::NotAGuardian)?;
+            let guardian = learner.guardians.iter().find(|g| g.id == id).ok_or(AppError::NotAGuardian)?;
+            // A removed guardian's "no" still counts, so it may still be recorded; their yes would not.
+            if guardian.removed_at.is_some() && kind == EventKind::Granted {
+                return Err(AppError::conflict(
+                    "guardian_removed",
+                    "this guardian was removed: a grant from them would not count (a refusal or withdrawal still can be recorded)",
+                ));
+            }
+            Giver::Guardian(id)
         }
         ("guardian", None) => {
             return Err(AppError::invalid_field("guardian_id", "given_by \"guardian\" needs a guardian_id"))
@@ -217,6 +226,56 @@ pub async fn record(app: &App, actor: &Actor, learner_id: &str, body: NewConsent
     Ok(Recorded { event, withdraw_url, changes })
 }
 
+/// A grant's new withdrawal link.
+#[derive(Debug, Clone)]
+pub struct ReissuedLink {
+    /// The grant's event id.
+    pub event_id: String,
+    /// The new link: shown once, only its hash is stored.
+    pub withdraw_url: String,
+}
+
+/// A fresh withdrawal link for the grant `event_id` of the learner `learner_id` (ids as given in a
+/// path), for when the first was lost: the old link stops working at once (it is then "not
+/// recognised"), and the new one is returned once, like a grant's. Audited with the event id,
+/// never the token. Refused (409) for a refusal or withdrawal (`not_a_grant`), a grant withdrawn
+/// already (`already_withdrawn`) and a grant of a removed guardian (`guardian_removed`); an event
+/// of another learner is not found.
+pub async fn reissue_link(
+    app: &App,
+    actor: &Actor,
+    learner_id: &str,
+    event_id: &str,
+) -> Result<ReissuedLink, AppError> {
+    let learner = learners::show(app, actor, learner_id).await?;
+    let event_id = input::path_id(event_id, "consent event")?;
+    let (token, hash) = tokens::new_withdrawal_token();
+    let audit = AuditDraft::new(
+        &actor.token_id,
+        AuditAction::WithdrawalLinkReissued,
+        &learner.id,
+        serde_json::json!({ "event": event_id }),
+    );
+    match app.store.reissue_withdrawal_link(&learner.id, &event_id, &hash, audit).await? {
+        ReissueOutcome::Reissued => {
+            Ok(ReissuedLink { withdraw_url: format!("{}/w/{token}", app.settings.public_url), event_id })
+        }
+        ReissueOutcome::Unknown => Err(AppError::NotFound("consent event")),
+        ReissueOutcome::NotAGrant => Err(AppError::conflict(
+            "not_a_grant",
+            "only a grant has a withdrawal link; this event is a refusal or a withdrawal",
+        )),
+        ReissueOutcome::AlreadyWithdrawn => Err(AppError::conflict(
+            "already_withdrawn",
+            "this grant was withdrawn already: a link would have nothing left to withdraw",
+        )),
+        ReissueOutcome::GuardianRemoved => Err(AppError::conflict(
+            "guardian_removed",
+            "this grant's guardian was removed, so it no longer counts; the link sent before still withdraws it",
+        )),
+    }
+}
+
 fn kind_name(kind: EventKind) -> &'static str {
     match kind {
         EventKind::Granted => "granted",
@@ -234,6 +293,19 @@ pub struct History {
     pub events: Vec<ConsentRecord>,
     /// The decision for every purpose, now.
     pub decisions: BTreeMap<Purpose, Decision>,
+}
+
+impl History {
+    /// Whether an admin may issue a new withdrawal link for `event` (see [`reissue_link`]): a
+    /// grant not taken back by its giver, from someone who still speaks for the learner.
+    pub fn link_reissuable(&self, event: &ConsentRecord) -> bool {
+        let removed = match &event.giver {
+            Giver::Guardian(id) => self.learner.guardians.iter().any(|g| &g.id == id && g.removed_at.is_some()),
+            Giver::Learner => false,
+        };
+        let events: Vec<_> = self.events.iter().map(ConsentRecord::to_event).collect();
+        event.kind == EventKind::Granted && !removed && !consent::taken_back(&event.to_event(), &events)
+    }
 }
 
 /// The history of the learner `learner_id` (an id as given in a path), with the decisions now.
@@ -267,7 +339,16 @@ fn decisions(
         .map(|d| time::Date::parse(d, &format))
         .transpose()
         .map_err(AppError::internal)?;
-    let facts = Learner { date_of_birth, guardian_ids: learner.guardians.iter().map(|g| g.id.clone()).collect() };
+    let facts = Learner {
+        date_of_birth,
+        guardian_ids: learner.current_guardians().map(|g| g.id.clone()).collect(),
+        removed_guardian_ids: learner
+            .guardians
+            .iter()
+            .filter(|g| g.removed_at.is_some())
+            .map(|g| g.id.clone())
+            .collect(),
+    };
     let events: Vec<_> = events.iter().map(ConsentRecord::to_event).collect();
     Ok(Purpose::ALL.into_iter().map(|p| (p, consent::decide(&facts, &events, p, at, app.settings.rules))).collect())
 }

@@ -8,7 +8,7 @@ use crate::policy::zone::Zone;
 use crate::roster::{self, fields};
 use crate::store::{
     now_ms, AuditAction, AuditDraft, Evaluation, FullStore, GuardianRecord, ImportSummary, LearnerRecord, Role,
-    StoreError,
+    StatusChange, StoreError,
 };
 
 /// Who may see and change learners, their consent, and import them: safeguarding leads only.
@@ -79,6 +79,7 @@ pub async fn create(app: &App, actor: &Actor, new: NewLearner) -> Result<Learner
                 id: uuid::Uuid::now_v7().to_string(),
                 name: checked(fields::name("guardian name", name))?,
                 email: checked(fields::email(email.as_deref()))?,
+                removed_at: None,
             })
         })
         .collect::<Result<Vec<_>, AppError>>()?;
@@ -171,6 +172,149 @@ pub async fn correct(
     Ok(learner)
 }
 
+/// A correction of a guardian: only the fields that are `Some` change; `Some(None)` clears the
+/// email.
+#[derive(Debug, Clone, Default)]
+pub struct GuardianCorrection {
+    /// New full name.
+    pub name: Option<String>,
+    /// New (or cleared) email address.
+    pub email: Option<Option<String>>,
+}
+
+/// What removing a guardian did.
+#[derive(Debug, Clone)]
+pub struct RemovedGuardian {
+    /// The guardian, with `removed_at` set.
+    pub guardian: GuardianRecord,
+    /// The statuses that changed because their grants stopped counting.
+    pub changes: Vec<StatusChange>,
+}
+
+/// The learner `learner_id` and their guardian `guardian_id` (ids as given in a path); a guardian
+/// of another learner is not found, like an unknown one.
+async fn guardian_of(
+    app: &App,
+    actor: &Actor,
+    learner_id: &str,
+    guardian_id: &str,
+) -> Result<(LearnerRecord, GuardianRecord), AppError> {
+    let learner = show(app, actor, learner_id).await?;
+    let guardian_id = input::path_id(guardian_id, "guardian")?;
+    let guardian =
+        learner.guardians.iter().find(|g| g.id == guardian_id).cloned().ok_or(AppError::NotFound("guardian"))?;
+    if guardian.removed_at.is_some() {
+        return Err(AppError::conflict("guardian_removed", "this guardian was removed; a removal is not undone"));
+    }
+    Ok((learner, guardian))
+}
+
+/// Adds a guardian to a learner (at most [`roster::MAX_GUARDIANS`] who are not removed). Nothing is
+/// re-evaluated: a new guardian has not consented to anything yet.
+pub async fn add_guardian(
+    app: &App,
+    actor: &Actor,
+    learner_id: &str,
+    name: &str,
+    email: Option<&str>,
+) -> Result<GuardianRecord, AppError> {
+    let learner = show(app, actor, learner_id).await?;
+    let guardian = GuardianRecord {
+        id: uuid::Uuid::now_v7().to_string(),
+        name: checked(fields::name("name", name))?,
+        email: checked(fields::email(email))?,
+        removed_at: None,
+    };
+    if learner.current_guardians().count() >= roster::MAX_GUARDIANS {
+        return Err(AppError::invalid(format!(
+            "a learner can have at most {} guardians; remove one first",
+            roster::MAX_GUARDIANS
+        )));
+    }
+    let audit = AuditDraft::new(
+        &actor.token_id,
+        AuditAction::GuardianAdded,
+        &learner.id,
+        serde_json::json!({ "guardian": guardian.id }),
+    );
+    if !app.store.add_guardian(&learner.id, &guardian, now_ms(), audit).await? {
+        return Err(AppError::NotFound("learner"));
+    }
+    Ok(guardian)
+}
+
+/// Corrects a guardian's name or email (a removed guardian is not corrected: 409
+/// `guardian_removed`). Consent is unchanged: the guardian is the same person. A later import
+/// matches guardians by name and never overwrites an email, so a correction stays.
+pub async fn correct_guardian(
+    app: &App,
+    actor: &Actor,
+    learner_id: &str,
+    guardian_id: &str,
+    correction: GuardianCorrection,
+) -> Result<GuardianRecord, AppError> {
+    let (learner, mut guardian) = guardian_of(app, actor, learner_id, guardian_id).await?;
+    if correction.name.is_none() && correction.email.is_none() {
+        return Err(AppError::invalid("the patch changes nothing"));
+    }
+    let mut changed = Vec::new();
+    if let Some(name) = &correction.name {
+        let name = checked(fields::name("name", name))?;
+        if name != guardian.name {
+            guardian.name = name;
+            changed.push("name");
+        }
+    }
+    if let Some(email) = &correction.email {
+        let email = checked(fields::email(email.as_deref()))?;
+        if email != guardian.email {
+            guardian.email = email;
+            changed.push("email");
+        }
+    }
+    if changed.is_empty() {
+        // The same values again (a form saved unchanged): nothing to write or audit.
+        return Ok(guardian);
+    }
+    // Ids and field names only: a guardian's name and email stay out of the log.
+    let audit = AuditDraft::new(
+        &actor.token_id,
+        AuditAction::GuardianCorrected,
+        &learner.id,
+        serde_json::json!({ "guardian": guardian.id, "fields": changed }),
+    );
+    if !app.store.correct_guardian(&learner.id, &guardian, now_ms(), audit).await? {
+        // Removed (or gone) between the read and the write.
+        return Err(AppError::conflict("guardian_removed", "this guardian was removed; a removal is not undone"));
+    }
+    Ok(guardian)
+}
+
+/// Removes a guardian: the row stays, marked removed. Their grants stop counting and their
+/// refusals and withdrawals keep counting (a "no" on record is never erased by removing whoever
+/// gave it); the withdrawal links they hold still withdraw. Every photo of the learner is
+/// re-evaluated in the same transaction.
+pub async fn remove_guardian(
+    app: &App,
+    actor: &Actor,
+    learner_id: &str,
+    guardian_id: &str,
+) -> Result<RemovedGuardian, AppError> {
+    let (learner, mut guardian) = guardian_of(app, actor, learner_id, guardian_id).await?;
+    let audit = AuditDraft::new(
+        &actor.token_id,
+        AuditAction::GuardianRemoved,
+        &learner.id,
+        serde_json::json!({ "guardian": guardian.id }),
+    );
+    let eval = app.evaluation(&actor.token_id).await?;
+    let Some((at, changes)) = app.store.remove_guardian(&learner.id, &guardian.id, audit, eval).await? else {
+        return Err(AppError::conflict("guardian_removed", "this guardian was removed already"));
+    };
+    guardian.removed_at = Some(at);
+    Ok(RemovedGuardian { guardian, changes })
+}
+
 /// Longest search text, in characters.
 pub const MAX_QUERY: usize = fields::MAX_NAME;
 
@@ -219,7 +363,12 @@ pub async fn import_csv(
             guardians: d
                 .guardians
                 .into_iter()
-                .map(|g| GuardianRecord { id: uuid::Uuid::now_v7().to_string(), name: g.name, email: g.email })
+                .map(|g| GuardianRecord {
+                    id: uuid::Uuid::now_v7().to_string(),
+                    name: g.name,
+                    email: g.email,
+                    removed_at: None,
+                })
                 .collect(),
             created_at: at,
             updated_at: at,
@@ -234,6 +383,7 @@ pub async fn import_csv(
         created = summary.created,
         updated = summary.updated,
         unchanged = summary.unchanged,
+        guardians_still_removed = summary.guardians_still_removed,
         "learners imported"
     );
     Ok(summary)

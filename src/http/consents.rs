@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 
 use super::doc::{Expiry, FormHash, GivenAt, Id, ProofText};
-use super::error::{ApiError, AuthErrors, JsonErrors, NotFoundErrors};
+use super::error::{ApiError, AuthErrors, ErrorBody, JsonErrors, NotFoundErrors};
 use super::json::JsonBody;
 use super::state::HttpState;
 use crate::app::{self, Actor};
@@ -217,6 +217,31 @@ pub async fn record(
             statuses_changed: recorded.changes.len(),
         }),
     ))
+}
+
+/// The answer to re-issuing a withdrawal link.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ReissuedLink {
+    /// The grant the link withdraws.
+    pub event_id: String,
+    /// The new link, to send to whoever gave the grant. Shown once; the old link no longer works.
+    pub withdraw_url: String,
+}
+
+/// `POST /api/v1/learners/{id}/consents/{event_id}/withdrawal-link`: a new withdrawal link for a
+/// standing grant whose link was lost; the old one stops working at once.
+#[utoipa::path(post, path = "/api/v1/learners/{id}/consents/{event_id}/withdrawal-link", operation_id = "reissue_withdrawal_link", tag = "consents",
+    params(("id" = Id, Path, description = "Learner id"), ("event_id" = Id, Path, description = "The grant's event id")),
+    responses(AuthErrors, NotFoundErrors, (status = 201, body = ReissuedLink, description = "the new link, shown once; the old one no longer works"),
+        (status = 409, body = ErrorBody, description = "`not_a_grant`, `already_withdrawn` or `guardian_removed`")),
+    security(("bearer" = [])))]
+pub async fn reissue_link(
+    State(state): State<HttpState>,
+    caller: Actor,
+    Path((id, event_id)): Path<(String, String)>,
+) -> Result<(StatusCode, Json<ReissuedLink>), ApiError> {
+    let link = app::consents::reissue_link(&state.app, &caller, &id, &event_id).await?;
+    Ok((StatusCode::CREATED, Json(ReissuedLink { event_id: link.event_id, withdraw_url: link.withdraw_url })))
 }
 
 impl From<Decision> for DecisionView {

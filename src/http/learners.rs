@@ -11,7 +11,8 @@ use super::json::JsonBody;
 use super::state::HttpState;
 use crate::app::learners::{LearnerCorrection, NewLearner as NewLearnerDraft};
 use crate::app::{self, Actor};
-use crate::store::{GuardianRecord, ImportSummary, LearnerRecord};
+use crate::store::{time_of_ms, GuardianRecord, ImportSummary, LearnerRecord};
+use time::format_description::well_known::Rfc3339;
 
 /// A learner as the admin API shows it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -28,8 +29,33 @@ pub struct LearnerView {
     pub date_of_birth: Option<String>,
     /// The MIS's reference.
     pub external_ref: Option<String>,
-    /// Guardians.
-    pub guardians: Vec<GuardianRecord>,
+    /// Guardians, oldest first; removed ones too (with `removed_at`): their refusals and
+    /// withdrawals still count, their grants do not.
+    pub guardians: Vec<GuardianView>,
+}
+
+/// A guardian as the admin API shows it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct GuardianView {
+    /// Guardian id.
+    pub id: String,
+    /// Full name.
+    pub name: String,
+    /// Email address for withdrawal links.
+    pub email: Option<String>,
+    /// When an admin removed them (RFC 3339); `null` while they speak for the learner.
+    pub removed_at: Option<String>,
+}
+
+impl From<GuardianRecord> for GuardianView {
+    fn from(g: GuardianRecord) -> Self {
+        GuardianView {
+            id: g.id,
+            name: g.name,
+            email: g.email,
+            removed_at: g.removed_at.map(|ms| time_of_ms(ms).format(&Rfc3339).unwrap_or_default()),
+        }
+    }
 }
 
 impl From<LearnerRecord> for LearnerView {
@@ -41,7 +67,7 @@ impl From<LearnerRecord> for LearnerView {
             preferred_name: l.preferred_name,
             date_of_birth: l.date_of_birth,
             external_ref: l.external_ref,
-            guardians: l.guardians,
+            guardians: l.guardians.into_iter().map(GuardianView::from).collect(),
         }
     }
 }
@@ -168,6 +194,79 @@ pub async fn correct(
         external_ref: patch.external_ref,
     };
     Ok(Json(app::learners::correct(&state.app, &caller, &id, correction).await?.into()))
+}
+
+/// `PATCH /api/v1/learners/{id}/guardians/{guardian_id}` body: only the fields sent change; an
+/// `email` of `null` clears it.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GuardianPatch {
+    /// Corrected full name.
+    #[schema(value_type = Option<Name>)]
+    pub name: Option<String>,
+    /// Corrected email address, or null to clear it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Email>, nullable)]
+    pub email: Option<Option<String>>,
+}
+
+/// The answer to removing a guardian.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RemovedGuardianView {
+    /// The guardian, with `removed_at` set.
+    pub guardian: GuardianView,
+    /// How many photo purposes changed status because their grants stopped counting.
+    pub statuses_changed: usize,
+}
+
+/// `POST /api/v1/learners/{id}/guardians`: add a guardian.
+#[utoipa::path(post, path = "/api/v1/learners/{id}/guardians", operation_id = "add_guardian", tag = "learners",
+    params(("id" = Id, Path, description = "Learner id")), request_body = NewGuardian,
+    responses(AuthErrors, NotFoundErrors, JsonErrors, (status = 201, body = GuardianView, description = "the guardian added"),
+        (status = 422, body = ErrorBody, description = "`bad_form`: a bad name or email, or a fifth current guardian")),
+    security(("bearer" = [])))]
+pub async fn add_guardian(
+    State(state): State<HttpState>,
+    caller: Actor,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<NewGuardian>,
+) -> Result<(StatusCode, Json<GuardianView>), ApiError> {
+    let guardian = app::learners::add_guardian(&state.app, &caller, &id, &body.name, body.email.as_deref()).await?;
+    Ok((StatusCode::CREATED, Json(guardian.into())))
+}
+
+/// `PATCH /api/v1/learners/{id}/guardians/{guardian_id}`: correct a guardian's name or email.
+#[utoipa::path(patch, path = "/api/v1/learners/{id}/guardians/{guardian_id}", operation_id = "correct_guardian", tag = "learners",
+    params(("id" = Id, Path, description = "Learner id"), ("guardian_id" = Id, Path, description = "Guardian id (one of this learner's)")),
+    request_body = GuardianPatch,
+    responses(AuthErrors, NotFoundErrors, JsonErrors, (status = 200, body = GuardianView, description = "the guardian as corrected"),
+        (status = 409, body = ErrorBody, description = "`guardian_removed`: the guardian was removed")),
+    security(("bearer" = [])))]
+pub async fn correct_guardian(
+    State(state): State<HttpState>,
+    caller: Actor,
+    Path((id, guardian_id)): Path<(String, String)>,
+    JsonBody(patch): JsonBody<GuardianPatch>,
+) -> Result<Json<GuardianView>, ApiError> {
+    let correction = app::learners::GuardianCorrection { name: patch.name, email: patch.email };
+    Ok(Json(app::learners::correct_guardian(&state.app, &caller, &id, &guardian_id, correction).await?.into()))
+}
+
+/// `DELETE /api/v1/learners/{id}/guardians/{guardian_id}`: remove a guardian. Their grants stop
+/// counting and their refusals and withdrawals keep counting; the learner's photos are
+/// re-evaluated at once.
+#[utoipa::path(delete, path = "/api/v1/learners/{id}/guardians/{guardian_id}", operation_id = "remove_guardian", tag = "learners",
+    params(("id" = Id, Path, description = "Learner id"), ("guardian_id" = Id, Path, description = "Guardian id (one of this learner's)")),
+    responses(AuthErrors, NotFoundErrors, (status = 200, body = RemovedGuardianView, description = "the guardian, removed, and how many statuses changed"),
+        (status = 409, body = ErrorBody, description = "`guardian_removed`: removed already")),
+    security(("bearer" = [])))]
+pub async fn remove_guardian(
+    State(state): State<HttpState>,
+    caller: Actor,
+    Path((id, guardian_id)): Path<(String, String)>,
+) -> Result<Json<RemovedGuardianView>, ApiError> {
+    let removed = app::learners::remove_guardian(&state.app, &caller, &id, &guardian_id).await?;
+    Ok(Json(RemovedGuardianView { guardian: removed.guardian.into(), statuses_changed: removed.changes.len() }))
 }
 
 /// `GET /api/v1/learners?q=` query.

@@ -46,6 +46,12 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/v1/learners/import", post(learners::import))
         .route("/api/v1/learners/{id}", get(learners::show).patch(learners::correct))
         .route("/api/v1/learners/{id}/consents", post(consents::record).get(consents::history))
+        .route("/api/v1/learners/{id}/consents/{event_id}/withdrawal-link", post(consents::reissue_link))
+        .route("/api/v1/learners/{id}/guardians", post(learners::add_guardian))
+        .route(
+            "/api/v1/learners/{id}/guardians/{guardian_id}",
+            axum::routing::patch(learners::correct_guardian).delete(learners::remove_guardian),
+        )
         .route("/w/{token}", get(withdraw::show).post(withdraw::withdraw))
         .route("/api/v1/queue", get(queue::list))
         .route("/api/v1/queue/claim", post(queue::claim))

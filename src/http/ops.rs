@@ -62,10 +62,11 @@ pub async fn not_found() -> ApiError {
     info(title = "consentgate", description = "Photos of learners, published only with consent."),
     paths(healthz, openapi, super::withdraw::show, super::withdraw::withdraw, super::photos::upload, super::photos::show, super::photos::edit, super::photos::image,
         super::learners::create, super::learners::show, super::learners::correct, super::learners::search, super::learners::import,
-        super::consents::record, super::consents::history, super::queue::list, super::queue::claim,
+        super::consents::record, super::consents::history, super::consents::reissue_link,
+        super::learners::add_guardian, super::learners::correct_guardian, super::learners::remove_guardian, super::queue::list, super::queue::claim,
         super::queue::published, super::queue::takedowns, super::queue::takedown_done, super::audit::log),
     components(schemas(Health, super::doc::Id, super::doc::ItemId, super::doc::SearchText, super::photos::RenditionName, super::photos::PhotoView, super::photos::UploadForm, super::learners::LearnerView,
-        super::learners::NewLearner, super::learners::NewGuardian, super::learners::LearnerPatch, crate::store::GuardianRecord, crate::policy::PurposeStatus, crate::policy::Purpose, crate::policy::State, crate::policy::Reason, crate::policy::LearnerReason,
+        super::learners::NewLearner, super::learners::NewGuardian, super::learners::LearnerPatch, super::learners::GuardianView, super::learners::GuardianPatch, super::learners::RemovedGuardianView, super::consents::ReissuedLink, crate::policy::PurposeStatus, crate::policy::Purpose, crate::policy::State, crate::policy::Reason, crate::policy::LearnerReason,
         super::photos::PhotoPatch, super::consents::NewConsent, super::consents::RecordedConsent,
         super::consents::ConsentView, super::learners::ImportAnswer, super::queue::ItemView, super::queue::ClaimRequest,
         super::queue::Published, super::queue::TakedownView, crate::app::photos::NameCheck, crate::app::photos::NameFound,
@@ -83,22 +84,32 @@ pub async fn not_found() -> ApiError {
 pub struct ApiDoc;
 
 /// The links from an operation's answer to the operations that use the ids it returns: (from
-/// operation, status, to operation, its path parameter, where the value is in the answer). New
+/// operation, status, to operation, and for each of its path parameters where the value is: in
+/// the answer, or in the request's own path). New
 /// operations that create something add their rows here; `tests/openapi.rs` checks that every
 /// row names operations and parameters that exist.
-pub const LINKS: &[(&str, &str, &str, &str, &str)] = &[
-    ("create_learner", "201", "show_learner", "id", "$response.body#/id"),
-    ("create_learner", "201", "correct_learner", "id", "$response.body#/id"),
-    ("create_learner", "201", "record_consent", "id", "$response.body#/id"),
-    ("create_learner", "201", "consent_history", "id", "$response.body#/id"),
-    ("upload_photo", "201", "show_photo", "id", "$response.body#/id"),
-    ("upload_photo", "201", "edit_photo", "id", "$response.body#/id"),
-    ("upload_photo", "201", "photo_image", "id", "$response.body#/id"),
-    ("upload_photo", "200", "show_photo", "id", "$response.body#/id"),
-    ("upload_photo", "200", "edit_photo", "id", "$response.body#/id"),
-    ("upload_photo", "200", "photo_image", "id", "$response.body#/id"),
-    ("claim_item", "200", "record_publication", "item", "$response.body#/item"),
-    ("claim_item", "200", "photo_image", "id", "$response.body#/photo_id"),
+pub const LINKS: &[(&str, &str, &str, &[(&str, &str)])] = &[
+    ("create_learner", "201", "show_learner", &[("id", "$response.body#/id")]),
+    ("create_learner", "201", "correct_learner", &[("id", "$response.body#/id")]),
+    ("create_learner", "201", "record_consent", &[("id", "$response.body#/id")]),
+    ("create_learner", "201", "consent_history", &[("id", "$response.body#/id")]),
+    ("upload_photo", "201", "show_photo", &[("id", "$response.body#/id")]),
+    ("upload_photo", "201", "edit_photo", &[("id", "$response.body#/id")]),
+    ("upload_photo", "201", "photo_image", &[("id", "$response.body#/id")]),
+    ("upload_photo", "200", "show_photo", &[("id", "$response.body#/id")]),
+    ("upload_photo", "200", "edit_photo", &[("id", "$response.body#/id")]),
+    ("upload_photo", "200", "photo_image", &[("id", "$response.body#/id")]),
+    ("claim_item", "200", "record_publication", &[("item", "$response.body#/item")]),
+    ("claim_item", "200", "photo_image", &[("id", "$response.body#/photo_id")]),
+    ("create_learner", "201", "add_guardian", &[("id", "$response.body#/id")]),
+    ("add_guardian", "201", "correct_guardian", &[("id", "$request.path.id"), ("guardian_id", "$response.body#/id")]),
+    ("add_guardian", "201", "remove_guardian", &[("id", "$request.path.id"), ("guardian_id", "$response.body#/id")]),
+    (
+        "record_consent",
+        "201",
+        "reissue_withdrawal_link",
+        &[("id", "$request.path.id"), ("event_id", "$response.body#/id")],
+    ),
 ];
 
 /// The document as served: [`ApiDoc`] with [`LINKS`] added to its responses. The links are
@@ -111,9 +122,11 @@ pub fn document() -> serde_json::Value {
         let Some(id) = operation.get("operationId").and_then(serde_json::Value::as_str).map(String::from) else {
             continue;
         };
-        for (_, status, to, parameter, value) in LINKS.iter().filter(|link| link.0 == id) {
+        for (_, status, to, parameters) in LINKS.iter().filter(|link| link.0 == id) {
             if let Some(response) = operation.pointer_mut(&format!("/responses/{status}")) {
-                response["links"][*to] = serde_json::json!({ "operationId": to, "parameters": { *parameter: value } });
+                let parameters: serde_json::Map<String, serde_json::Value> =
+                    parameters.iter().map(|(name, value)| (name.to_string(), serde_json::json!(value))).collect();
+                response["links"][*to] = serde_json::json!({ "operationId": to, "parameters": parameters });
             }
         }
     }

@@ -21,7 +21,9 @@
 //! - under 18 at that moment, or with no known date of birth, a guardian's unexpired grant is needed;
 //! - from 18, the learner's own unexpired grant is needed (a guardian's grant given while they were
 //!   a child no longer suffices, unless [`Rules::guardian_grant_survives_majority`] says so and the
-//!   learner has not answered for themselves).
+//!   learner has not answered for themselves);
+//! - a guardian an admin removed ([`Learner::removed_guardian_ids`]) still counts when they say
+//!   no, never when they say yes.
 //!
 //! Ages are counted by the calendar date in the organisation's zone ([`Rules::zone`]): a learner
 //! born on 15 June is 18 from midnight on 15 June local time.
@@ -87,6 +89,11 @@ pub struct Learner {
     pub date_of_birth: Option<Date>,
     /// Ids of the learner's guardians; events from anyone else are ignored.
     pub guardian_ids: BTreeSet<String>,
+    /// Ids of guardians an admin removed: their refusals and withdrawals still count (a "no" on
+    /// record is never erased by removing whoever gave it), their grants no longer do. A grant of
+    /// theirs still supersedes their own earlier "no" as it did before the removal, so removing
+    /// someone never revives a "no" they had taken back.
+    pub removed_guardian_ids: BTreeSet<String>,
 }
 
 /// Policy switches, and the organisation's zone the calendar is read in.
@@ -177,7 +184,7 @@ pub fn decide(
     for event in events {
         let speaks_for_learner = match &event.giver {
             Giver::Learner => true,
-            Giver::Guardian(id) => learner.guardian_ids.contains(id),
+            Giver::Guardian(id) => learner.guardian_ids.contains(id) || learner.removed_guardian_ids.contains(id),
         };
         if speaks_for_learner && event.purposes.contains(&purpose) {
             by_giver.entry(&event.giver).or_default().push(event);
@@ -204,7 +211,7 @@ pub fn decide(
     let mut reasons = BTreeSet::new();
     // Each giver's current grant, where none of their noes stands.
     let mut current: Vec<&ConsentEvent> = Vec::new();
-    for giver_events in by_giver.values() {
+    for (giver, giver_events) in &by_giver {
         let grants: Vec<&ConsentEvent> =
             giver_events.iter().copied().filter(|e| e.kind == EventKind::Granted && in_effect(e)).collect();
         let mut said_no = false;
@@ -215,7 +222,9 @@ pub fn decide(
             said_no = true;
             reasons.insert(if no.kind == EventKind::Refused { DenyReason::Refused } else { DenyReason::Withdrawn });
         }
-        if !said_no {
+        // A removed guardian's "no" has counted above; their grant no longer does.
+        let removed = matches!(giver, Giver::Guardian(id) if learner.removed_guardian_ids.contains(id));
+        if !said_no && !removed {
             if let Some(latest) = grants.into_iter().max_by_key(|e| (e.given_at, e.recorded_at, &e.id)) {
                 current.push(latest);
             }
@@ -289,6 +298,22 @@ pub fn untag_blocks(
     purposes.iter().any(|&purpose| no_stands(learner, events, purpose, at, rules))
 }
 
+/// Whether `grant` has been taken back by its own giver: a refusal or withdrawal of theirs that
+/// the grant does not supersede (see [`decide`]) covers every purpose of the grant, so a
+/// withdrawal link for it would have nothing left to withdraw. Other givers' events and the
+/// grant's expiry do not matter: a parent may always say no to what they granted.
+pub fn taken_back(grant: &ConsentEvent, events: &[ConsentEvent]) -> bool {
+    grant.kind == EventKind::Granted
+        && grant.purposes.iter().all(|purpose| {
+            events.iter().any(|no| {
+                no.kind != EventKind::Granted
+                    && no.giver == grant.giver
+                    && no.purposes.contains(purpose)
+                    && !(grant.given_at > no.given_at && grant.recorded_at > no.recorded_at)
+            })
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,7 +322,20 @@ mod tests {
     use EventKind::*;
 
     fn learner(dob: Option<Date>) -> Learner {
-        Learner { date_of_birth: dob, guardian_ids: ["mum".to_string(), "dad".to_string()].into() }
+        Learner {
+            date_of_birth: dob,
+            guardian_ids: ["mum".to_string(), "dad".to_string()].into(),
+            removed_guardian_ids: BTreeSet::new(),
+        }
+    }
+
+    /// The same learner once an admin removed `ids` from their guardians.
+    fn removing(mut l: Learner, ids: &[&str]) -> Learner {
+        for id in ids {
+            l.guardian_ids.remove(*id);
+            l.removed_guardian_ids.insert(id.to_string());
+        }
+        l
     }
 
     fn event(
@@ -952,5 +990,114 @@ mod tests {
         let old = Rules { guardian_no_survives_majority: true, ..Rules::default() };
         assert!(untag_blocks(&adult, &both, &[Website], later, old));
         assert!(untag_blocks(&adult, &[parent_no], &[Website], later, Rules::default()));
+    }
+
+    #[test]
+    fn a_removed_guardians_no_keeps_counting_and_their_grants_stop() {
+        let child = learner(Some(date!(2012 - 05 - 05)));
+        let without_mum = removing(child.clone(), &["mum"]);
+        let day = time::Duration::days(1);
+        let at = T0 + 5 * day;
+        let mum_yes = event("m", Granted, mum(), T0, None);
+        let dad_yes = event("d", Granted, dad(), T0 + day, None);
+        let mum_no = event("mn", Refused, mum(), T0, None);
+        let mum_took_back = event("mw", Withdrawn, mum(), T0 + day, None);
+        let mum_regrant = event("m2", Granted, mum(), T0 + 2 * day, None);
+        type Want = Result<&'static str, &'static [DenyReason]>;
+        // (case, events, before her removal, after it)
+        let table: Vec<(&str, Vec<ConsentEvent>, Want, Want)> = vec![
+            ("her grant alone stops counting", vec![mum_yes.clone()], Ok("m"), Err(&[D::NoConsent])),
+            ("another guardian's grant still counts", vec![mum_yes.clone(), dad_yes.clone()], Ok("m"), Ok("d")),
+            (
+                "her refusal keeps counting",
+                vec![mum_no.clone(), dad_yes.clone()],
+                Err(&[D::Refused]),
+                Err(&[D::Refused]),
+            ),
+            (
+                "her withdrawal keeps counting",
+                vec![mum_yes.clone(), mum_took_back.clone(), dad_yes.clone()],
+                Err(&[D::Withdrawn]),
+                Err(&[D::Withdrawn]),
+            ),
+            (
+                "a no she took back by a later grant is not revived",
+                vec![mum_took_back.clone(), mum_regrant.clone(), dad_yes.clone()],
+                Ok("d"),
+                Ok("d"),
+            ),
+            (
+                "her re-grant alone stops counting",
+                vec![mum_took_back.clone(), mum_regrant.clone()],
+                Ok("m2"),
+                Err(&[D::NoConsent]),
+            ),
+            (
+                "a withdrawal recorded after her removal (her link) counts",
+                vec![mum_yes.clone(), dad_yes.clone(), recorded(event("late", Withdrawn, mum(), at, None), at)],
+                Err(&[D::Withdrawn]),
+                Err(&[D::Withdrawn]),
+            ),
+            (
+                "the other guardian's no counts as before",
+                vec![mum_yes.clone(), event("dn", Refused, dad(), T0, None)],
+                Err(&[D::Refused]),
+                Err(&[D::Refused]),
+            ),
+        ];
+        for (case, events, before, after) in table {
+            for (l, want, when) in [(&child, before, "before"), (&without_mum, after, "after")] {
+                let got = decide(l, &events, Purpose::Website, at, Rules::default());
+                let want = match want {
+                    Ok(basis) => Decision::Allow { basis: basis.into() },
+                    Err(reasons) => Decision::Deny { reasons: reasons.to_vec() },
+                };
+                assert_eq!(got, want, "{case}, {when} her removal");
+            }
+        }
+        // Her refusal is a "no" that stands, for the look-alike and untag rules too.
+        assert!(no_stands(&without_mum, &[mum_no], Purpose::Website, at, Rules::default()));
+        // Someone who was never a guardian is still ignored, removed set or not.
+        let stranger = event("s", Refused, Giver::Guardian("stranger".into()), T0, None);
+        check(&without_mum, &[stranger, dad_yes], at, Ok("d"));
+    }
+
+    #[test]
+    fn a_grant_is_taken_back_only_by_its_own_givers_no_covering_all_its_purposes() {
+        let day = time::Duration::days(1);
+        let grant = event("g", Granted, mum(), T0, None);
+        let website_only = |mut e: ConsentEvent| {
+            e.purposes = [Purpose::Website].into();
+            e
+        };
+        let table: Vec<(&str, ConsentEvent, Vec<ConsentEvent>, bool)> = vec![
+            ("nothing since", grant.clone(), vec![], false),
+            ("withdrawn by its giver", grant.clone(), vec![event("w", Withdrawn, mum(), T0 + day, None)], true),
+            ("refused by its giver", grant.clone(), vec![event("r", Refused, mum(), T0 + day, None)], true),
+            (
+                "a back-dated no recorded after it",
+                grant.clone(),
+                vec![recorded(event("w", Withdrawn, mum(), T0 - day, None), T0 + day)],
+                true,
+            ),
+            ("a no it supersedes", grant.clone(), vec![event("w", Withdrawn, mum(), T0 - day, None)], false),
+            (
+                "one purpose of two withdrawn",
+                grant.clone(),
+                vec![website_only(event("w", Withdrawn, mum(), T0 + day, None))],
+                false,
+            ),
+            ("another giver's no", grant.clone(), vec![event("w", Withdrawn, dad(), T0 + day, None)], false),
+            ("a refusal is not a grant", event("r", Refused, mum(), T0, None), vec![], false),
+            (
+                "a re-grant after the withdrawal stands",
+                event("g2", Granted, mum(), T0 + 2 * day, None),
+                vec![grant.clone(), event("w", Withdrawn, mum(), T0 + day, None)],
+                false,
+            ),
+        ];
+        for (case, grant, events, expected) in table {
+            assert_eq!(taken_back(&grant, &events), expected, "{case}");
+        }
     }
 }

@@ -4,8 +4,8 @@ pub mod consent;
 pub mod names;
 pub mod release;
 pub mod retention;
-pub mod zone;
 pub mod search;
+pub mod zone;
 
 use std::fmt;
 use std::str::FromStr;

@@ -175,7 +175,11 @@ mod tests {
 
     fn child(events: Vec<ConsentEvent>) -> LearnerFacts {
         LearnerFacts {
-            learner: Learner { date_of_birth: Some(date!(2011 - 05 - 05)), guardian_ids: ["mum".into()].into() },
+            learner: Learner {
+                date_of_birth: Some(date!(2011 - 05 - 05)),
+                guardian_ids: ["mum".into()].into(),
+                removed_guardian_ids: Default::default(),
+            },
             events,
         }
     }

@@ -43,6 +43,17 @@ pub enum AuditAction {
     LearnerCreated,
     /// A learner's own fields were corrected (field names in the details).
     LearnerCorrected,
+    /// A guardian was added to a learner by hand (the guardian's id in the details).
+    GuardianAdded,
+    /// A guardian's name or email was corrected (the guardian's id and the field names in the
+    /// details, never their values).
+    GuardianCorrected,
+    /// A guardian was removed: their grants stopped counting, their refusals and withdrawals did
+    /// not (the guardian's id in the details).
+    GuardianRemoved,
+    /// An admin issued a new withdrawal link for a grant, revoking the old one (the event id in the
+    /// details, never a token).
+    WithdrawalLinkReissued,
     /// One learner was created or changed by an MIS import.
     LearnerImported,
     /// An MIS import as a whole (its counts in the details).
@@ -81,6 +92,10 @@ impl AuditAction {
             AuditAction::ObjectDeleted => "object_deleted",
             AuditAction::LearnerCreated => "learner_created",
             AuditAction::LearnerCorrected => "learner_corrected",
+            AuditAction::GuardianAdded => "guardian_added",
+            AuditAction::GuardianCorrected => "guardian_corrected",
+            AuditAction::GuardianRemoved => "guardian_removed",
+            AuditAction::WithdrawalLinkReissued => "withdrawal_link_reissued",
             AuditAction::LearnerImported => "learner_imported",
             AuditAction::LearnersImport => "learners_import",
             AuditAction::ConsentRecorded => "consent_recorded",

@@ -18,8 +18,8 @@ pub use audit::{verify_chain, AuditAction, AuditDraft, AuditRecord, ChainError, 
 pub use error::StoreError;
 pub use records::{
     ms_of_time, now_ms, time_of_ms, ClaimOutcome, ConsentRecord, Evaluation, GuardianRecord, ImportSummary,
-    LearnerRecord, PhotoRecord, PublishOutcome, QueueItem, RetiredImage, RevokeOutcome, Role, StatusChange, Takedown,
-    TokenRecord, WithdrawOutcome, WithdrawalLink,
+    LearnerRecord, PhotoRecord, PublishOutcome, QueueItem, ReissueOutcome, RetiredImage, RevokeOutcome, Role,
+    StatusChange, Takedown, TokenRecord, WithdrawOutcome, WithdrawalLink,
 };
 pub use sql::{PostgresStore, SqliteStore, TABLES};
 pub use traits::{

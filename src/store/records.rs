@@ -154,6 +154,9 @@ pub struct GuardianRecord {
     pub name: String,
     /// Email address, where withdrawal links are sent.
     pub email: Option<String>,
+    /// When an admin removed them (Unix ms): the row stays, since their "no" keeps counting and
+    /// the history names them; their grants no longer count.
+    pub removed_at: Option<i64>,
 }
 
 /// A learner on record.
@@ -177,6 +180,13 @@ pub struct LearnerRecord {
     pub created_at: i64,
     /// Unix milliseconds.
     pub updated_at: i64,
+}
+
+impl LearnerRecord {
+    /// The guardians who speak for the learner now: every one not removed.
+    pub fn current_guardians(&self) -> impl Iterator<Item = &GuardianRecord> {
+        self.guardians.iter().filter(|g| g.removed_at.is_none())
+    }
 }
 
 impl PhotoRecord {
@@ -317,6 +327,23 @@ pub enum WithdrawOutcome {
     Unknown,
 }
 
+/// What re-issuing a grant's withdrawal link did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReissueOutcome {
+    /// The grant's link now has the new token's hash; the old token names nothing.
+    Reissued,
+    /// No event of this learner has this id.
+    Unknown,
+    /// The event is a refusal or a withdrawal: there is nothing to withdraw.
+    NotAGrant,
+    /// The grant was withdrawn already (through its link, or by its giver's later "no" covering all
+    /// its purposes).
+    AlreadyWithdrawn,
+    /// The grant was given by a guardian since removed: it no longer counts, so it has no link to
+    /// hand out (the link already sent still works).
+    GuardianRemoved,
+}
+
 /// One (photo, purpose) as marketing's queue shows it. It carries no learner, no date of birth and
 /// no consent evidence: marketing needs none of them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -431,6 +458,10 @@ pub struct ImportSummary {
     pub updated: usize,
     /// Learners on record exactly as the file has them.
     pub unchanged: usize,
+    /// Guardians the file lists whom an admin removed from that learner: they stay removed (a
+    /// removal is a safeguarding decision an import does not undo); the admin pages and API show
+    /// them as removed.
+    pub guardians_still_removed: usize,
 }
 
 /// The current time in Unix milliseconds.

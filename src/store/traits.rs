@@ -8,8 +8,9 @@ use async_trait::async_trait;
 use super::audit::{AuditDraft, AuditRecord};
 use super::error::StoreError;
 use super::records::{
-    ClaimOutcome, ConsentRecord, Evaluation, ImportSummary, LearnerRecord, PhotoRecord, PublishOutcome, QueueItem,
-    RetiredImage, RevokeOutcome, Role, StatusChange, Takedown, TokenRecord, WithdrawOutcome, WithdrawalLink,
+    ClaimOutcome, ConsentRecord, Evaluation, GuardianRecord, ImportSummary, LearnerRecord, PhotoRecord, PublishOutcome,
+    QueueItem, ReissueOutcome, RetiredImage, RevokeOutcome, Role, StatusChange, Takedown, TokenRecord, WithdrawOutcome,
+    WithdrawalLink,
 };
 use crate::policy::{Purpose, PurposeStatus, Reason};
 
@@ -82,7 +83,36 @@ pub trait LearnerStore: Send + Sync {
         eval: Evaluation,
         dry_run: bool,
     ) -> Result<ImportSummary, StoreError>;
-    /// Finds a learner with their guardians.
+    /// Adds a guardian to the learner `learner_id` and audits it; `false` when there is no such
+    /// learner. Consent is unchanged: a new guardian has said nothing yet.
+    async fn add_guardian(
+        &self,
+        learner_id: &str,
+        guardian: &GuardianRecord,
+        at: i64,
+        audit: AuditDraft,
+    ) -> Result<bool, StoreError>;
+    /// Replaces a guardian's name and email and audits it; `false` when the learner has no such
+    /// guardian, or they were removed.
+    async fn correct_guardian(
+        &self,
+        learner_id: &str,
+        guardian: &GuardianRecord,
+        at: i64,
+        audit: AuditDraft,
+    ) -> Result<bool, StoreError>;
+    /// Marks a guardian removed (the row stays: their refusals and withdrawals keep counting, their
+    /// grants stop), audits it and re-evaluates every photo of the learner (and the look-alikes held
+    /// for them) in the same transaction; returns when (Unix ms) and what changed. `None` when the learner has no such guardian, or they were
+    /// removed already.
+    async fn remove_guardian(
+        &self,
+        learner_id: &str,
+        guardian_id: &str,
+        audit: AuditDraft,
+        eval: Evaluation,
+    ) -> Result<Option<(i64, Vec<StatusChange>)>, StoreError>;
+    /// Finds a learner with their guardians (removed ones too, with `removed_at`).
     async fn learner(&self, id: &str) -> Result<Option<LearnerRecord>, StoreError>;
     /// Learners whose given, preferred or family name or external reference contains `query`
     /// (case-insensitive), ordered by family then given name.
@@ -145,6 +175,18 @@ pub trait ConsentStore: Send + Sync {
     async fn consents(&self, learner_id: &str) -> Result<Vec<ConsentRecord>, StoreError>;
     /// The withdrawal link with this token hash.
     async fn withdrawal_link(&self, token_hash: &str) -> Result<Option<WithdrawalLink>, StoreError>;
+    /// Gives the grant `event_id` of the learner `learner_id` a new withdrawal link: its row takes
+    /// the new token's hash (so the old token names nothing any more) and the change is audited,
+    /// in one transaction under the chain lock, so a link used meanwhile is seen. Refused for an
+    /// event of another learner, a refusal or withdrawal, a grant withdrawn already, and a grant
+    /// of a removed guardian (see [`ReissueOutcome`]).
+    async fn reissue_withdrawal_link(
+        &self,
+        learner_id: &str,
+        event_id: &str,
+        token_hash: &str,
+        audit: AuditDraft,
+    ) -> Result<ReissueOutcome, StoreError>;
     /// Uses a withdrawal link: records a `withdrawn` event for the grant's purposes by the grant's
     /// giver, marks the link used, re-evaluates every photo of the learner and audits it all, in one
     /// transaction. A used link changes nothing.

@@ -32,6 +32,11 @@ pub async fn patch(server: &TestServer, token: &str, path: &str, body: Value) ->
     server.client.patch(format!("{}{path}", server.base)).bearer_auth(token).json(&body).send().await.unwrap()
 }
 
+/// `DELETE {server}{path}` as `token`. Asserts nothing; returns the response.
+pub async fn delete(server: &TestServer, token: &str, path: &str) -> reqwest::Response {
+    server.client.delete(format!("{}{path}", server.base)).bearer_auth(token).send().await.unwrap()
+}
+
 /// `GET {server}{path}` as `token`. Asserts nothing; returns the response.
 pub async fn get(server: &TestServer, token: &str, path: &str) -> reqwest::Response {
     server.client.get(format!("{}{path}", server.base)).bearer_auth(token).send().await.unwrap()

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
-use super::frame::{render, require, Chrome, Fields, PageError, PageForm};
+use super::frame::{done, notice_text, render, require, Chrome, Fields, NoticeQuery, PageError, PageForm};
 use super::words::{self, Line};
 use crate::app::consents::{History, NewConsent};
 use crate::app::{self, input, AppError};
@@ -32,6 +32,11 @@ pub(super) fn routes() -> axum::Router<HttpState> {
         .route("/admin/learners/{id}", get(learner_page))
         .route("/admin/learners/{id}/consents", post(record_consent))
         .route("/admin/learners/{id}/recorded", get(recorded_page))
+        .route("/admin/learners/{id}/consents/{event_id}/withdrawal-link", post(reissue_link))
+        .route("/admin/learners/{id}/new-link", get(new_link_page))
+        .route("/admin/learners/{id}/guardians", post(add_guardian))
+        .route("/admin/learners/{id}/guardians/{guardian_id}", post(correct_guardian))
+        .route("/admin/learners/{id}/guardians/{guardian_id}/remove", post(remove_guardian))
         .route("/admin/held", get(held_page))
         .route("/admin/audit", get(audit_page))
 }
@@ -115,6 +120,9 @@ struct DecisionRow {
 }
 
 struct EventRow {
+    id: String,
+    /// Whether the page offers a new withdrawal link for it (a grant still standing).
+    reissuable: bool,
     kind: String,
     purposes: String,
     given_by: String,
@@ -123,6 +131,14 @@ struct EventRow {
     form_version: String,
     method: String,
     evidence: String,
+}
+
+struct GuardianRow {
+    id: String,
+    name: String,
+    email: String,
+    /// The day an admin removed them, if they were.
+    removed: Option<String>,
 }
 
 #[derive(Template)]
@@ -134,7 +150,7 @@ struct LearnerPage {
     name: String,
     date_of_birth: String,
     external_ref: String,
-    guardians: Vec<(String, String, String)>,
+    guardians: Vec<GuardianRow>,
     decisions: Vec<DecisionRow>,
     events: Vec<EventRow>,
     purposes: Vec<(&'static str, &'static str)>,
@@ -190,9 +206,17 @@ async fn learner_view(
     id: &str,
     error: Option<String>,
 ) -> Result<LearnerPage, PageError> {
-    let History { learner, events, decisions } = app::consents::history(&state.app, &session.caller, id).await?;
-    let guardian_names: HashMap<&str, &str> =
-        learner.guardians.iter().map(|g| (g.id.as_str(), g.name.as_str())).collect();
+    let history = app::consents::history(&state.app, &session.caller, id).await?;
+    let reissuable: Vec<bool> = history.events.iter().map(|e| history.link_reissuable(e)).collect();
+    let History { learner, events, decisions } = history;
+    let guardian_names: HashMap<&str, String> = learner
+        .guardians
+        .iter()
+        .map(|g| {
+            let name = if g.removed_at.is_some() { format!("{} (removed)", g.name) } else { g.name.clone() };
+            (g.id.as_str(), name)
+        })
+        .collect();
     let decisions = decisions
         .into_iter()
         .map(|(purpose, decision)| DecisionRow {
@@ -208,8 +232,11 @@ async fn learner_view(
         .collect();
     let events = events
         .into_iter()
+        .zip(reissuable)
         .rev()
-        .map(|e| EventRow {
+        .map(|(e, reissuable)| EventRow {
+            id: e.id.clone(),
+            reissuable,
             kind: match e.kind {
                 EventKind::Granted => "granted",
                 EventKind::Refused => "refused",
@@ -221,7 +248,7 @@ async fn learner_view(
             ),
             given_by: match &e.giver {
                 Giver::Guardian(g) => {
-                    format!("guardian: {}", guardian_names.get(g.as_str()).copied().unwrap_or("(removed)"))
+                    format!("guardian: {}", guardian_names.get(g.as_str()).map_or("(unknown)", String::as_str))
                 }
                 Giver::Learner => "the learner".to_string(),
             },
@@ -242,7 +269,12 @@ async fn learner_view(
         guardians: learner
             .guardians
             .iter()
-            .map(|g| (g.id.clone(), g.name.clone(), g.email.clone().unwrap_or_default()))
+            .map(|g| GuardianRow {
+                id: g.id.clone(),
+                name: g.name.clone(),
+                email: g.email.clone().unwrap_or_default(),
+                removed: g.removed_at.map(day),
+            })
             .collect(),
         decisions,
         events,
@@ -256,9 +288,105 @@ async fn learner_page(
     State(state): State<HttpState>,
     session: Session,
     Path(id): Path<String>,
+    notice: Result<Query<NoticeQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, PageError> {
     require(&session, app::learners::MANAGERS)?;
-    Ok(render(StatusCode::OK, &learner_view(&state, &session, &id, None).await?))
+    let Query(notice) = notice.map_err(|e| ApiError::bad_form(e.body_text()))?;
+    let mut page = learner_view(&state, &session, &id, None).await?;
+    page.chrome = page.chrome.with_notice(notice_text(notice.done.as_deref()));
+    Ok(render(StatusCode::OK, &page))
+}
+
+/// The guardian form's email: empty means none.
+fn form_email(fields: &Fields) -> Option<String> {
+    Some(fields.text("email")).filter(|e| !e.is_empty())
+}
+
+/// After a guardian's change: the learner's page with a notice, or again with the error.
+async fn guardian_changed<T>(
+    state: &HttpState,
+    form: &PageForm,
+    id: &str,
+    result: Result<T, AppError>,
+    notice: &str,
+) -> Result<Response, PageError> {
+    match result {
+        Ok(_) => Ok(done(&format!("/admin/learners/{id}"), notice)),
+        Err(e @ (AppError::Invalid { .. } | AppError::Conflict { .. })) => refused(state, form, id, e.into()).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /admin/learners/{id}/guardians`: add a guardian.
+async fn add_guardian(
+    State(state): State<HttpState>,
+    Path(id): Path<String>,
+    form: PageForm,
+) -> Result<Response, PageError> {
+    require(&form.session, app::learners::MANAGERS)?;
+    let email = form_email(&form.fields);
+    let name = form.fields.text("name");
+    let added = app::learners::add_guardian(&state.app, &form.session.caller, &id, &name, email.as_deref()).await;
+    guardian_changed(&state, &form, &id, added, "guardian_added").await
+}
+
+/// `POST /admin/learners/{id}/guardians/{guardian_id}`: correct a guardian's name and email.
+async fn correct_guardian(
+    State(state): State<HttpState>,
+    Path((id, guardian_id)): Path<(String, String)>,
+    form: PageForm,
+) -> Result<Response, PageError> {
+    require(&form.session, app::learners::MANAGERS)?;
+    let correction = app::learners::GuardianCorrection {
+        name: Some(form.fields.text("name")),
+        email: Some(form_email(&form.fields)),
+    };
+    let corrected =
+        app::learners::correct_guardian(&state.app, &form.session.caller, &id, &guardian_id, correction).await;
+    guardian_changed(&state, &form, &id, corrected, "guardian_corrected").await
+}
+
+/// `POST /admin/learners/{id}/guardians/{guardian_id}/remove`: remove a guardian.
+async fn remove_guardian(
+    State(state): State<HttpState>,
+    Path((id, guardian_id)): Path<(String, String)>,
+    form: PageForm,
+) -> Result<Response, PageError> {
+    require(&form.session, app::learners::MANAGERS)?;
+    let removed = app::learners::remove_guardian(&state.app, &form.session.caller, &id, &guardian_id).await;
+    guardian_changed(&state, &form, &id, removed, "guardian_removed").await
+}
+
+/// `POST /admin/learners/{id}/consents/{event_id}/withdrawal-link`: a new withdrawal link for a
+/// grant, shown once on the page the browser is redirected to (never in an address).
+async fn reissue_link(
+    State(state): State<HttpState>,
+    Path((id, event_id)): Path<(String, String)>,
+    form: PageForm,
+) -> Result<Response, PageError> {
+    require(&form.session, app::learners::MANAGERS)?;
+    match app::consents::reissue_link(&state.app, &form.session.caller, &id, &event_id).await {
+        Ok(link) => {
+            let learner_id = input::path_id(&id, "learner")?;
+            once::put(
+                &form.session.id_hash,
+                once::Recorded {
+                    learner_id: learner_id.clone(),
+                    reissued: true,
+                    withdraw_url: Some(link.withdraw_url),
+                    statuses_changed: 0,
+                },
+            );
+            Ok(Redirect::to(&format!("/admin/learners/{learner_id}/new-link")).into_response())
+        }
+        Err(e @ AppError::Conflict { .. }) => refused(&state, &form, &id, e.into()).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `GET /admin/learners/{id}/new-link`: a re-issued withdrawal link, once.
+async fn new_link_page(session: Session, Path(id): Path<String>) -> Result<Response, PageError> {
+    result_page(session, &id, true)
 }
 
 /// The consent form's fields as the use case takes them, so its checks apply unchanged. A value
@@ -309,6 +437,8 @@ fn consent_body(fields: &Fields, zone: Zone) -> Result<NewConsent, AppError> {
 struct RecordedPage {
     chrome: Chrome,
     learner_id: String,
+    /// Whether this shows a re-issued link rather than a recorded consent.
+    reissued: bool,
     /// Whether this is the first showing (the result was still waiting).
     shown: bool,
     withdraw_url: Option<String>,
@@ -332,6 +462,7 @@ async fn record_consent(
                 &form.session.id_hash,
                 once::Recorded {
                     learner_id: learner_id.clone(),
+                    reissued: false,
                     withdraw_url: recorded.withdraw_url,
                     statuses_changed: recorded.changes.len(),
                 },
@@ -340,7 +471,9 @@ async fn record_consent(
             Ok(Redirect::to(&format!("/admin/learners/{learner_id}/recorded")).into_response())
         }
         // What the admin typed: the form again, with what was wrong.
-        Err(e @ (AppError::Invalid { .. } | AppError::NotAGuardian)) => refused(&state, &form, &id, e.into()).await,
+        Err(e @ (AppError::Invalid { .. } | AppError::NotAGuardian | AppError::Conflict { .. })) => {
+            refused(&state, &form, &id, e.into()).await
+        }
         Err(e) => Err(e.into()),
     }
 }
@@ -356,11 +489,18 @@ async fn refused(state: &HttpState, form: &PageForm, id: &str, e: ApiError) -> R
 /// `GET /admin/learners/{id}/recorded`: what recording consent did, and its withdrawal link, once.
 /// A refresh (or another tab) finds the link gone and says so, rather than recording anything.
 async fn recorded_page(session: Session, Path(id): Path<String>) -> Result<Response, PageError> {
+    result_page(session, &id, false)
+}
+
+/// The page after a consent form or a re-issue: what it did and the link, once.
+fn result_page(session: Session, id: &str, reissued: bool) -> Result<Response, PageError> {
     require(&session, app::learners::MANAGERS)?;
-    let learner_id = input::path_id(&id, "learner")?;
-    let recorded = once::take(&session.id_hash, &learner_id);
+    let learner_id = input::path_id(id, "learner")?;
+    let recorded = once::take(&session.id_hash, &learner_id, reissued);
+    let title = if reissued { "New withdrawal link" } else { "Consent recorded" };
     let page = RecordedPage {
-        chrome: Chrome::new("Consent recorded", &session),
+        chrome: Chrome::new(title, &session),
+        reissued,
         learner_id,
         shown: recorded.is_some(),
         statuses_changed: recorded.as_ref().map_or(0, |r| r.statuses_changed),
@@ -382,6 +522,8 @@ mod once {
     /// One result.
     pub(super) struct Recorded {
         pub(super) learner_id: String,
+        /// A re-issued link rather than a recorded consent: each has its own result page.
+        pub(super) reissued: bool,
         pub(super) withdraw_url: Option<String>,
         pub(super) statuses_changed: usize,
     }
@@ -397,14 +539,20 @@ mod once {
     /// learner), and forgets results nobody came for.
     pub(super) fn put(session_hash: &str, recorded: Recorded) {
         let mut pending = pending();
-        pending.retain(|(s, at, r)| at.elapsed() < KEEP && !(s == session_hash && r.learner_id == recorded.learner_id));
+        pending.retain(|(s, at, r)| {
+            at.elapsed() < KEEP
+                && !(s == session_hash && r.learner_id == recorded.learner_id && r.reissued == recorded.reissued)
+        });
         pending.push((session_hash.to_string(), Instant::now(), recorded));
     }
 
-    /// Takes the session's result for `learner_id`, if it is there and fresh.
-    pub(super) fn take(session_hash: &str, learner_id: &str) -> Option<Recorded> {
+    /// Takes the session's result for `learner_id` (a re-issued link's when `reissued`), if it is
+    /// there and fresh.
+    pub(super) fn take(session_hash: &str, learner_id: &str, reissued: bool) -> Option<Recorded> {
         let mut pending = pending();
-        let at = pending.iter().position(|(s, _, r)| s == session_hash && r.learner_id == learner_id)?;
+        let at = pending
+            .iter()
+            .position(|(s, _, r)| s == session_hash && r.learner_id == learner_id && r.reissued == reissued)?;
         let (_, when, recorded) = pending.swap_remove(at);
         (when.elapsed() < KEEP).then_some(recorded)
     }

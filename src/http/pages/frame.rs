@@ -219,6 +219,12 @@ pub fn notice_text(code: Option<&str>) -> Option<String> {
         "takedown_done" => "Thank you: the takedown is recorded as done.",
         "takedown_gone" => "That takedown was already recorded as done. Nothing else is needed.",
         "consent_recorded" => "Consent recorded.",
+        "guardian_added" => "Guardian added.",
+        "guardian_corrected" => "Guardian corrected.",
+        "guardian_removed" => {
+            "Guardian removed: their grants no longer count; a refusal or withdrawal of theirs still does, and \
+             the photos were checked again."
+        }
         "redaction_accepted" => "Done: the texts now use first names only.",
         "token_revoked" => "Revoked: the token and every session opened with it stopped working.",
         "token_already_revoked" => "That token had already been revoked. Nothing changed.",

@@ -9,7 +9,9 @@ use super::{consent_from_row, kind_name, purposes_column, PostgresStore, SqliteS
 use crate::policy::consent::{EventKind, Giver};
 use crate::store::audit::{AuditAction, AuditDraft};
 use crate::store::error::StoreError;
-use crate::store::records::{ms_of_time, ConsentRecord, Evaluation, StatusChange, WithdrawOutcome, WithdrawalLink};
+use crate::store::records::{
+    ms_of_time, ConsentRecord, Evaluation, ReissueOutcome, StatusChange, WithdrawOutcome, WithdrawalLink,
+};
 use crate::store::traits::ConsentStore;
 
 macro_rules! impl_consent_store {
@@ -205,6 +207,64 @@ macro_rules! impl_consent_store {
                     })
                 })
                 .transpose()
+            }
+
+            async fn reissue_withdrawal_link(
+                &self,
+                learner_id: &str,
+                event_id: &str,
+                token_hash: &str,
+                audit: AuditDraft,
+            ) -> Result<ReissueOutcome, StoreError> {
+                let mut tx = self.writer().begin().await?;
+                Self::lock_in(&mut *tx).await?;
+                let row = sqlx::query("SELECT * FROM consent_events WHERE id = $1 AND learner_id = $2")
+                    .bind(event_id)
+                    .bind(learner_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(row) = row else { return Ok(ReissueOutcome::Unknown) };
+                let grant = consent_from_row(&row)?;
+                if grant.kind != EventKind::Granted {
+                    return Ok(ReissueOutcome::NotAGrant);
+                }
+                if let Giver::Guardian(guardian_id) = &grant.giver {
+                    let removed: Option<i64> = sqlx::query_scalar("SELECT removed_at FROM guardians WHERE id = $1")
+                        .bind(guardian_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    if removed.is_some() {
+                        return Ok(ReissueOutcome::GuardianRemoved);
+                    }
+                }
+                let used: Option<Option<i64>> =
+                    sqlx::query_scalar("SELECT used_at FROM withdrawal_links WHERE grant_id = $1")
+                        .bind(&grant.id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                let events: Vec<_> =
+                    Self::consents_in(&mut *tx, learner_id).await?.iter().map(ConsentRecord::to_event).collect();
+                if matches!(used, Some(Some(_))) || crate::policy::consent::taken_back(&grant.to_event(), &events) {
+                    return Ok(ReissueOutcome::AlreadyWithdrawn);
+                }
+                // One link per grant: the row keeps its grant and takes the new hash, so the old
+                // token finds nothing (its page says "not recognised"), whoever still holds it.
+                if used.is_some() {
+                    sqlx::query("UPDATE withdrawal_links SET token_hash = $1 WHERE grant_id = $2")
+                        .bind(token_hash)
+                        .bind(&grant.id)
+                        .execute(&mut *tx)
+                        .await?;
+                } else {
+                    sqlx::query("INSERT INTO withdrawal_links (token_hash, grant_id) VALUES ($1, $2)")
+                        .bind(token_hash)
+                        .bind(&grant.id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Self::append_in(&mut tx, &audit).await?;
+                tx.commit().await?;
+                Ok(ReissueOutcome::Reissued)
             }
 
             async fn withdraw_by_link(

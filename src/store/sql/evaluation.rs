@@ -2,7 +2,7 @@
 //! `policy::release` for each purpose's status, and stores and audits what changed. Every area
 //! that changes a fact (consent, a learner, a photo, a claim) calls it in its own transaction.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::Row;
 
@@ -34,13 +34,22 @@ macro_rules! impl_evaluation {
                     .map(|d| time::Date::parse(&d, &format))
                     .transpose()
                     .map_err(|e| StoreError::Corrupt(format!("date of birth: {e}")))?;
-                let guardian_ids: Vec<String> = sqlx::query_scalar("SELECT id FROM guardians WHERE learner_id = $1")
+                let guardians = sqlx::query("SELECT id, removed_at FROM guardians WHERE learner_id = $1")
                     .bind(learner_id)
                     .fetch_all(&mut *conn)
                     .await?;
+                let (mut guardian_ids, mut removed_guardian_ids) = (BTreeSet::new(), BTreeSet::new());
+                for g in &guardians {
+                    let id: String = g.try_get("id")?;
+                    if g.try_get::<Option<i64>, _>("removed_at")?.is_some() {
+                        removed_guardian_ids.insert(id);
+                    } else {
+                        guardian_ids.insert(id);
+                    }
+                }
                 let events = Self::consents_in(conn, learner_id).await?.iter().map(ConsentRecord::to_event).collect();
                 Ok(Some(LearnerFacts {
-                    learner: Learner { date_of_birth, guardian_ids: guardian_ids.into_iter().collect() },
+                    learner: Learner { date_of_birth, guardian_ids, removed_guardian_ids },
                     events,
                 }))
             }

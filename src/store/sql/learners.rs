@@ -9,7 +9,7 @@ use super::{is_unique_violation, PostgresStore, SqliteStore};
 use crate::policy::search::{learner_search_text, like_pattern};
 use crate::store::audit::{AuditAction, AuditDraft};
 use crate::store::error::StoreError;
-use crate::store::records::{Evaluation, GuardianRecord, ImportSummary, LearnerRecord};
+use crate::store::records::{ms_of_time, Evaluation, GuardianRecord, ImportSummary, LearnerRecord, StatusChange};
 use crate::store::traits::LearnerStore;
 
 /// The folded text a learner is searched by, as stored in `learners.search_text`.
@@ -31,7 +31,9 @@ macro_rules! impl_learner_store {
             ) -> Result<LearnerRecord, StoreError> {
                 let id: String = row.try_get("id")?;
                 let guardians =
-                    sqlx::query("SELECT id, name, email FROM guardians WHERE learner_id = $1 ORDER BY created_at, id")
+                    sqlx::query(
+                        "SELECT id, name, email, removed_at FROM guardians WHERE learner_id = $1 ORDER BY created_at, id",
+                    )
                         .bind(&id)
                         .fetch_all(self.reader())
                         .await?
@@ -41,6 +43,7 @@ macro_rules! impl_learner_store {
                                 id: g.try_get("id")?,
                                 name: g.try_get("name")?,
                                 email: g.try_get("email")?,
+                                removed_at: g.try_get("removed_at")?,
                             })
                         })
                         .collect::<Result<Vec<_>, sqlx::Error>>()?;
@@ -321,15 +324,24 @@ macro_rules! impl_learner_store {
                         .execute(&mut *tx)
                         .await?;
                     }
-                    let known: Vec<String> = sqlx::query_scalar("SELECT name FROM guardians WHERE learner_id = $1")
+                    // Removed guardians are matched too: a file that still lists someone an admin
+                    // removed leaves them removed (counted in the summary), never re-adds them.
+                    let known = sqlx::query("SELECT name, removed_at FROM guardians WHERE learner_id = $1")
                         .bind(&id)
                         .fetch_all(&mut *tx)
-                        .await?;
+                        .await?
+                        .iter()
+                        .map(|r| Ok((r.try_get::<String, _>("name")?.to_lowercase(), r.try_get::<Option<i64>, _>("removed_at")?)))
+                        .collect::<Result<Vec<_>, sqlx::Error>>()?;
                     let mut added = 0;
                     for g in &learner.guardians {
-                        if !known.iter().any(|k| k.to_lowercase() == g.name.to_lowercase()) {
-                            Self::insert_guardian_in(&mut *tx, &id, g, learner.updated_at).await?;
-                            added += 1;
+                        match known.iter().find(|(k, _)| *k == g.name.to_lowercase()) {
+                            None => {
+                                Self::insert_guardian_in(&mut *tx, &id, g, learner.updated_at).await?;
+                                added += 1;
+                            }
+                            Some((_, Some(_))) => summary.guardians_still_removed += 1,
+                            Some((_, None)) => {}
                         }
                     }
                     if fields.is_empty() && added == 0 {
@@ -375,6 +387,99 @@ macro_rules! impl_learner_store {
                     tx.commit().await?;
                 }
                 Ok(summary)
+            }
+
+            async fn add_guardian(
+                &self,
+                learner_id: &str,
+                guardian: &GuardianRecord,
+                at: i64,
+                audit: AuditDraft,
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.writer().begin().await?;
+                Self::lock_in(&mut *tx).await?;
+                let touched = sqlx::query("UPDATE learners SET updated_at = $1 WHERE id = $2")
+                    .bind(at)
+                    .bind(learner_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if touched == 0 {
+                    return Ok(false);
+                }
+                Self::insert_guardian_in(&mut *tx, learner_id, guardian, at).await?;
+                Self::append_in(&mut tx, &audit).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn correct_guardian(
+                &self,
+                learner_id: &str,
+                guardian: &GuardianRecord,
+                at: i64,
+                audit: AuditDraft,
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.writer().begin().await?;
+                Self::lock_in(&mut *tx).await?;
+                let updated = sqlx::query(
+                    "UPDATE guardians SET name = $1, email = $2 WHERE id = $3 AND learner_id = $4 AND removed_at IS NULL",
+                )
+                .bind(&guardian.name)
+                .bind(&guardian.email)
+                .bind(&guardian.id)
+                .bind(learner_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if updated == 0 {
+                    return Ok(false);
+                }
+                sqlx::query("UPDATE learners SET updated_at = $1 WHERE id = $2")
+                    .bind(at)
+                    .bind(learner_id)
+                    .execute(&mut *tx)
+                    .await?;
+                Self::append_in(&mut tx, &audit).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn remove_guardian(
+                &self,
+                learner_id: &str,
+                guardian_id: &str,
+                audit: AuditDraft,
+                eval: Evaluation,
+            ) -> Result<Option<(i64, Vec<StatusChange>)>, StoreError> {
+                let mut tx = self.writer().begin().await?;
+                Self::lock_in(&mut *tx).await?;
+                let eval = eval.after_lock();
+                let at = ms_of_time(eval.at);
+                let removed = sqlx::query(
+                    "UPDATE guardians SET removed_at = $1 WHERE id = $2 AND learner_id = $3 AND removed_at IS NULL",
+                )
+                .bind(at)
+                .bind(guardian_id)
+                .bind(learner_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if removed == 0 {
+                    return Ok(None);
+                }
+                sqlx::query("UPDATE learners SET updated_at = $1 WHERE id = $2")
+                    .bind(at)
+                    .bind(learner_id)
+                    .execute(&mut *tx)
+                    .await?;
+                Self::append_in(&mut tx, &audit).await?;
+                // Their grants stop counting: every photo of the learner, and every look-alike held
+                // for them, is decided again before this commits.
+                let photos = Self::photos_concerning_in(&mut *tx, learner_id).await?;
+                let changes = Self::reevaluate_in(&mut tx, &photos, &eval).await?;
+                tx.commit().await?;
+                Ok(Some((at, changes)))
             }
 
             async fn learner(&self, id: &str) -> Result<Option<LearnerRecord>, StoreError> {
