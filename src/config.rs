@@ -498,10 +498,23 @@ fn trusted_proxies<'a>(items: impl Iterator<Item = &'a str>) -> Result<Vec<IpNet
         .map(|item| {
             item.parse::<IpNet>()
                 .or_else(|_| item.parse::<IpAddr>().map(IpNet::from))
-                .map(|net| net.trunc())
+                .map(|net| unmapped(net).trunc())
                 .map_err(|_| ConfigError::Invalid(format!("trusted_proxies: {item:?} is not a CIDR like 10.0.0.0/8")))
         })
         .collect()
+}
+
+/// An IPv4-mapped IPv6 network (`::ffff:10.0.0.0/104`, as a dual-stack listener logs its peers)
+/// as the IPv4 network it is: peers are compared in their canonical form, so the mapped form would
+/// never match.
+fn unmapped(net: IpNet) -> IpNet {
+    match net {
+        IpNet::V6(v6) if v6.prefix_len() >= 96 => match v6.addr().to_ipv4_mapped() {
+            Some(v4) => ipnet::Ipv4Net::new(v4, v6.prefix_len() - 96).map_or(net, IpNet::V4),
+            None => net,
+        },
+        other => other,
+    }
 }
 
 /// A text setting, trimmed; an empty one counts as not set.
@@ -688,12 +701,16 @@ mod tests {
         assert_eq!(shown, ["10.0.0.0/8", "fd00::/8", "192.168.1.7/32"]);
         let o = Overrides {
             config: Some(path),
-            trusted_proxies: Some(" 172.16.0.1/12 , ::1,".into()),
+            trusted_proxies: Some(" 172.16.0.1/12 , ::1, ::ffff:10.1.2.3, ::ffff:10.0.0.0/104,".into()),
             ..Default::default()
         };
         let shown: Vec<String> =
             Settings::resolve(&o).unwrap().trusted_proxies.iter().map(ToString::to_string).collect();
-        assert_eq!(shown, ["172.16.0.0/12", "::1/128"], "the variable replaces the file; host bits are dropped");
+        assert_eq!(
+            shown,
+            ["172.16.0.0/12", "::1/128", "10.1.2.3/32", "10.0.0.0/8"],
+            "the variable replaces the file; host bits are dropped; IPv4-mapped entries are IPv4"
+        );
         let err = Settings::resolve(&Overrides { trusted_proxies: Some("10.0.0.0/33".into()), ..Default::default() })
             .unwrap_err();
         assert!(err.to_string().contains("10.0.0.0/33"), "{err}");

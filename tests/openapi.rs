@@ -193,6 +193,27 @@ fn every_operation_lists_its_errors_with_the_error_schema() {
     }
 }
 
+/// The conflicts the use cases answer (each tested through the API in its own suite: a second
+/// learner with one MIS reference, a grant from a removed guardian, a removed guardian corrected or
+/// removed again, a link for a refusal, a claim of an item that is not queued) are in the document.
+#[test]
+fn every_conflict_an_operation_answers_is_listed() {
+    let doc = document();
+    let ops = operations(&doc);
+    for id in [
+        "create_learner",
+        "correct_learner",
+        "record_consent",
+        "correct_guardian",
+        "remove_guardian",
+        "reissue_withdrawal_link",
+        "claim_item",
+    ] {
+        let (path, method, op) = ops.iter().find(|(_, _, o)| o["operationId"] == id).expect(id);
+        assert!(error_statuses(op).contains_key(&409), "{method} {path} ({id}) does not list 409");
+    }
+}
+
 #[test]
 fn every_reference_resolves_and_every_link_reaches_an_operation() {
     let doc = document();

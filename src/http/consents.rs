@@ -200,7 +200,8 @@ impl From<NewConsent> for app::consents::NewConsent {
 /// `POST /api/v1/learners/{id}/consents`: record a consent event; statuses follow at once.
 #[utoipa::path(post, path = "/api/v1/learners/{id}/consents", operation_id = "record_consent", tag = "consents",
     params(("id" = Id, Path, description = "Learner id")), request_body = NewConsent,
-    responses(AuthErrors, NotFoundErrors, JsonErrors, (status = 201, body = RecordedConsent, description = "recorded; statuses re-evaluated")),
+    responses(AuthErrors, NotFoundErrors, JsonErrors, (status = 201, body = RecordedConsent, description = "recorded; statuses re-evaluated"),
+        (status = 409, body = ErrorBody, description = "`guardian_removed`: a grant from a guardian an admin removed (their refusals and withdrawals are recorded)")),
     security(("bearer" = [])))]
 pub async fn record(
     State(state): State<HttpState>,

@@ -35,19 +35,27 @@ pub fn limiter() -> WithdrawLimiter {
 /// one of them; then `forwarded` (the `X-Forwarded-For` values, in order) walked from the right,
 /// skipping the trusted proxies that appended themselves, to the first address that is not one
 /// (the leftmost, when all are). Entries left of that were written by the client and are not
-/// believed. A header that is absent or has an entry that is not an address (with or without a
-/// port) names nobody reliably: the peer is the client then.
+/// believed, nor even read: junk there changes nothing. An entry that is not an address (with or
+/// without a port) within the part our proxies wrote names nobody reliably: the peer is the client
+/// then, as it is when the header is absent.
 pub fn client_address(peer: IpAddr, forwarded: &[&str], trusted: &[IpNet]) -> IpAddr {
     let peer = peer.to_canonical();
     let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !is_trusted(&peer) {
         return peer;
     }
-    let hops: Option<Vec<IpAddr>> = forwarded.iter().flat_map(|value| value.split(',')).map(hop).collect();
-    let Some(hops) = hops.filter(|hops| !hops.is_empty()) else {
-        return peer;
-    };
-    hops.iter().rev().find(|ip| !is_trusted(ip)).or(hops.first()).copied().unwrap_or(peer)
+    let mut leftmost_trusted = None;
+    for entry in forwarded.iter().rev().flat_map(|value| value.rsplit(',')) {
+        if entry.trim().is_empty() {
+            continue;
+        }
+        match hop(entry) {
+            None => return peer,
+            Some(ip) if is_trusted(&ip) => leftmost_trusted = Some(ip),
+            Some(ip) => return ip,
+        }
+    }
+    leftmost_trusted.unwrap_or(peer)
 }
 
 /// One `X-Forwarded-For` entry: an address, possibly with a port (`1.2.3.4:5678`,
@@ -127,8 +135,21 @@ mod tests {
             ("several headers read as one list", "10.0.0.2", &["1.1.1.1", "198.51.100.1, 10.0.0.9"], "198.51.100.1"),
             ("all hops trusted: the leftmost", "10.0.0.2", &["10.9.9.9, 10.0.0.9"], "10.9.9.9"),
             ("ports are dropped", "10.0.0.2", &["198.51.100.1:5555"], "198.51.100.1"),
-            ("a malformed entry: the peer", "10.0.0.2", &["1.1.1.1, unknown"], "10.0.0.2"),
+            ("a malformed entry our proxy wrote: the peer", "10.0.0.2", &["1.1.1.1, unknown"], "10.0.0.2"),
             ("garbage: the peer", "10.0.0.2", &["<script>"], "10.0.0.2"),
+            (
+                "junk a client wrote left of the real hop is never read",
+                "10.0.0.2",
+                &["junk, 198.51.100.1"],
+                "198.51.100.1",
+            ),
+            ("or in an earlier header", "10.0.0.2", &["<script>", "198.51.100.1, 10.0.0.9"], "198.51.100.1"),
+            (
+                "a malformed entry between trusted hops: the peer",
+                "10.0.0.2",
+                &["198.51.100.1, junk, 10.0.0.9"],
+                "10.0.0.2",
+            ),
             ("an IPv6 client through a proxy", "10.0.0.2", &["[2001:db8:1:2::9]:443"], "2001:db8:1:2::9"),
             ("an IPv6 trusted proxy", "2001:db8:ffff:1::1", &["2001:db8:1:2::9"], "2001:db8:1:2::9"),
             ("a v4-mapped peer is its v4 address", "::ffff:10.0.0.2", &["198.51.100.1"], "198.51.100.1"),

@@ -240,7 +240,7 @@ pub fn decide(
         Giver::Guardian(_) => {
             !adult
                 || (rules.guardian_grant_survives_majority
-                    && !guardians_set_aside
+                    && !answered_as_adult
                     && learner.date_of_birth.is_some()
                     && !on_or_after_majority(learner.date_of_birth, e.given_at, rules.zone))
         }
@@ -860,6 +860,20 @@ mod tests {
                 ],
                 Website,
                 Rules { guardian_grant_survives_majority: true, ..Rules::default() },
+                Err(&[D::Expired]),
+            ),
+            (
+                "and with parents' noes kept after 18 too: the adult's answer still ends it",
+                vec![
+                    mum_yes_at16.clone(),
+                    event("own-y", Granted, Giver::Learner, at18, Some(at18 + time::Duration::DAY)),
+                ],
+                Website,
+                Rules {
+                    guardian_grant_survives_majority: true,
+                    guardian_no_survives_majority: true,
+                    ..Rules::default()
+                },
                 Err(&[D::Expired]),
             ),
             (

@@ -46,6 +46,12 @@ pub fn fold(text: &str) -> String {
     out
 }
 
+/// The key by which an import recognises a name already on record (a guardian): folded as search
+/// folds it, with runs of spaces as one, so "SARA  KAHN" and "Sara Kahn" are one person.
+pub fn name_key(name: &str) -> String {
+    fold(name).split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// What a learner is found by, folded: given, family and preferred name, the full name as
 /// usually written ("Amira Haddad") and the MIS reference, each a field of its own.
 pub fn learner_search_text(
@@ -125,5 +131,13 @@ mod tests {
         // A control character cannot reach across fields.
         assert_eq!(like_pattern("amira\u{1F}haddad"), "%amirahaddad%");
         assert_eq!(like_pattern("ZOË"), "%zoe%");
+    }
+
+    #[test]
+    fn a_name_on_record_is_recognised_whatever_its_case_accents_or_spacing() {
+        assert_eq!(name_key("  SARA   Kahn "), name_key("sara kahn"));
+        assert_eq!(name_key("Zoë O’Brien"), name_key("zoe o'brien"));
+        assert_eq!(name_key("Sara\u{A0}Kahn"), "sara kahn");
+        assert_ne!(name_key("Sara Kahn"), name_key("Sara Khan"));
     }
 }

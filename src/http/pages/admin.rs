@@ -273,7 +273,7 @@ async fn learner_view(
                 id: g.id.clone(),
                 name: g.name.clone(),
                 email: g.email.clone().unwrap_or_default(),
-                removed: g.removed_at.map(day),
+                removed: g.removed_at.map(|t| day(t, state.app.settings.rules.zone)),
             })
             .collect(),
         decisions,

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use sqlx::Row;
 
 use super::{is_unique_violation, PostgresStore, SqliteStore};
-use crate::policy::search::{learner_search_text, like_pattern};
+use crate::policy::search::{learner_search_text, like_pattern, name_key};
 use crate::store::audit::{AuditAction, AuditDraft};
 use crate::store::error::StoreError;
 use crate::store::records::{ms_of_time, Evaluation, GuardianRecord, ImportSummary, LearnerRecord, StatusChange};
@@ -325,23 +325,36 @@ macro_rules! impl_learner_store {
                         .await?;
                     }
                     // Removed guardians are matched too: a file that still lists someone an admin
-                    // removed leaves them removed (counted in the summary), never re-adds them.
-                    let known = sqlx::query("SELECT name, removed_at FROM guardians WHERE learner_id = $1")
+                    // removed leaves them removed (counted in the summary), never re-adds them. A
+                    // guardian is the same one by name (`search::name_key`: case, accents, spacing)
+                    // or by email, so an admin's corrected spelling survives a file that still has
+                    // the old one, as long as the email is on record.
+                    let known = sqlx::query("SELECT name, email, removed_at FROM guardians WHERE learner_id = $1")
                         .bind(&id)
                         .fetch_all(&mut *tx)
                         .await?
                         .iter()
-                        .map(|r| Ok((r.try_get::<String, _>("name")?.to_lowercase(), r.try_get::<Option<i64>, _>("removed_at")?)))
+                        .map(|r| {
+                            Ok((
+                                name_key(&r.try_get::<String, _>("name")?),
+                                r.try_get::<Option<String>, _>("email")?.map(|e| e.to_lowercase()),
+                                r.try_get::<Option<i64>, _>("removed_at")?,
+                            ))
+                        })
                         .collect::<Result<Vec<_>, sqlx::Error>>()?;
                     let mut added = 0;
                     for g in &learner.guardians {
-                        match known.iter().find(|(k, _)| *k == g.name.to_lowercase()) {
-                            None => {
-                                Self::insert_guardian_in(&mut *tx, &id, g, learner.updated_at).await?;
-                                added += 1;
-                            }
-                            Some((_, Some(_))) => summary.guardians_still_removed += 1,
-                            Some((_, None)) => {}
+                        let (name, email) = (name_key(&g.name), g.email.as_ref().map(|e| e.to_lowercase()));
+                        let matches: Vec<&(String, Option<String>, Option<i64>)> = known
+                            .iter()
+                            .filter(|(k, e, _)| *k == name || (email.is_some() && *e == email))
+                            .collect();
+                        if matches.is_empty() {
+                            Self::insert_guardian_in(&mut *tx, &id, g, learner.updated_at).await?;
+                            added += 1;
+                        } else if matches.iter().any(|(_, _, removed)| removed.is_some()) {
+                            // Removed wins over a current match: the file lists someone removed.
+                            summary.guardians_still_removed += 1;
                         }
                     }
                     if fields.is_empty() && added == 0 {
