@@ -246,9 +246,10 @@ async fn from_the_queue_to_a_withdrawal_and_its_takedown() {
     // She withdraws through her link: the image is deleted and marketing owes a takedown.
     assert!(matches!(consents::preview_link(&f.app, &link).await.unwrap(), LinkPreview::Usable(_)));
     match consents::withdraw_by_link(&f.app, &link).await.unwrap() {
-        LinkWithdrawal::Withdrawn { first_name, purposes } => {
+        LinkWithdrawal::Withdrawn { first_name, purposes, adult_decides } => {
             assert_eq!(first_name, "Amira");
             assert_eq!(purposes, [Purpose::Website]);
+            assert!(!adult_decides, "her own withdrawal counts");
         }
         other => panic!("expected a withdrawal, got {other:?}"),
     }

@@ -484,6 +484,14 @@ async fn an_adults_own_grant_releases_a_photo_their_parent_refused_as_a_child(se
     assert_eq!(s["print"]["state"], "queued");
     let history = get_json(&server, &server.admin, &format!("/api/v1/learners/{dana}/consents")).await;
     assert_eq!(history["decisions"]["website"]["allowed"], true);
+    // Her parent's link now withdraws nothing that counts, and the page does not say it does.
+    let parent = history["events"][0]["guardian_id"].as_str().unwrap().to_string();
+    let parent_yes = record_consent(&server, &dana, grant_by("guardian", Some(&parent), &["print"])).await;
+    let page = server.client.post(parent_yes["withdraw_url"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(page.contains("Your withdrawal is recorded") && !page.contains("will no longer be used"), "{page}");
+    assert_eq!(status(&server, &photo).await["print"]["state"], "queued");
 
     // A provider who keeps a guardian's no after 18 sees it held still.
     let kept = TestServer::start_adjusted(Db::Sqlite, Blobs::Fs, |s| {

@@ -319,7 +319,19 @@ fn the_documented_limits_are_the_codes() {
     assert_eq!(number(&schema("Channel")["maxLength"]), app::queue::MAX_CHANNEL);
     assert_eq!(number(&schema("SearchText")["maxLength"]), app::learners::MAX_QUERY);
     assert_eq!(schema("DateOfBirth")["format"], "date");
-    assert_eq!(schema("NewConsent")["properties"]["given_at"]["format"], "date-time");
+    // A consent's moments take a date alone too (the organisation's day), so they are patterns.
+    for moment in ["GivenAt", "Expiry"] {
+        let pattern = regex::Regex::new(schema(moment)["pattern"].as_str().unwrap()).unwrap();
+        for (text, ok) in [
+            ("2026-07-01", true),
+            ("2026-07-01T09:30:00Z", true),
+            ("2026-07-01T09:30:00.5+01:00", true),
+            ("1 July 2026", false),
+            ("2026-07-01 09:30", false),
+        ] {
+            assert_eq!(pattern.is_match(text), ok, "{moment}: {text}");
+        }
+    }
 }
 
 /// `openapi-spec-validator` (PyPI), which refused the document when query parameters were

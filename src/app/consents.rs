@@ -325,13 +325,8 @@ pub async fn history(app: &App, actor: &Actor, learner_id: &str) -> Result<Histo
     Ok(History { learner, events, decisions })
 }
 
-/// The decision for every purpose at `at`.
-fn decisions(
-    learner: &LearnerRecord,
-    events: &[ConsentRecord],
-    app: &App,
-    at: OffsetDateTime,
-) -> Result<BTreeMap<Purpose, Decision>, AppError> {
+/// The facts about `learner` the consent decision depends on.
+fn facts(learner: &LearnerRecord) -> Result<Learner, AppError> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     let date_of_birth = learner
         .date_of_birth
@@ -349,6 +344,17 @@ fn decisions(
             .map(|g| g.id.clone())
             .collect(),
     };
+    Ok(facts)
+}
+
+/// The decision for every purpose at `at`.
+fn decisions(
+    learner: &LearnerRecord,
+    events: &[ConsentRecord],
+    app: &App,
+    at: OffsetDateTime,
+) -> Result<BTreeMap<Purpose, Decision>, AppError> {
+    let facts = facts(learner)?;
     let events: Vec<_> = events.iter().map(ConsentRecord::to_event).collect();
     Ok(Purpose::ALL.into_iter().map(|p| (p, consent::decide(&facts, &events, p, at, app.settings.rules))).collect())
 }
@@ -385,11 +391,28 @@ pub enum LinkWithdrawal {
         first_name: String,
         /// The purposes withdrawn.
         purposes: Vec<Purpose>,
+        /// Whether the withdrawal, a guardian's, changes nothing because the learner is an adult
+        /// who has answered for themselves for all those purposes.
+        adult_decides: bool,
     },
     /// The link was used before, at this time (Unix ms); nothing changed.
     Used(i64),
     /// No link has this token.
     Unknown,
+}
+
+/// Whether the withdrawal `event`, a guardian's, counts for none of its purposes because the learner
+/// has answered for themselves as an adult (see [`consent::guardians_set_aside`]): the page must
+/// not tell the guardian their photos are no longer used.
+async fn adult_decides(app: &App, event: &ConsentRecord) -> Result<bool, AppError> {
+    if event.giver == Giver::Learner {
+        return Ok(false);
+    }
+    let Some(learner) = app.store.learner(&event.learner_id).await? else { return Ok(false) };
+    let facts = facts(&learner)?;
+    let events: Vec<_> = app.store.consents(&learner.id).await?.iter().map(ConsentRecord::to_event).collect();
+    let now = OffsetDateTime::now_utc();
+    Ok(event.purposes.iter().all(|p| consent::guardians_set_aside(&facts, &events, *p, now, app.settings.rules)))
 }
 
 /// Withdraws the grant the link `token` belongs to, in one transaction with every status it
@@ -405,7 +428,8 @@ pub async fn withdraw_by_link(app: &App, token: &str) -> Result<LinkWithdrawal, 
             metrics::counter!("consentgate_withdrawals_total").increment(1);
             tracing::info!(event = %event.id, statuses_changed = changes.len(), "consent withdrawn by link");
             retention::delete_images_after_no(app, &event.learner_id, ACTOR).await;
-            LinkWithdrawal::Withdrawn { first_name: link.first_name, purposes: event.purposes }
+            let adult_decides = adult_decides(app, &event).await?;
+            LinkWithdrawal::Withdrawn { first_name: link.first_name, purposes: event.purposes, adult_decides }
         }
         WithdrawOutcome::AlreadyUsed(used_at) => LinkWithdrawal::Used(used_at),
         WithdrawOutcome::Unknown => LinkWithdrawal::Unknown,

@@ -44,6 +44,9 @@ pub enum WithdrawView {
         name: String,
         /// The purposes withdrawn, in words.
         purposes: Vec<&'static str>,
+        /// Whether the learner, an adult who has answered for themselves, decides instead (the
+        /// withdrawal is recorded but changes nothing; their answer is not shown).
+        adult_decides: bool,
     },
     /// The link was used before.
     AlreadyUsed {
@@ -150,11 +153,11 @@ pub async fn withdraw(State(state): State<HttpState>, peer: Peer, Path(token): P
         return too_many(&state);
     }
     match app::consents::withdraw_by_link(&state.app, &token).await {
-        Ok(LinkWithdrawal::Withdrawn { first_name, purposes }) => page(
+        Ok(LinkWithdrawal::Withdrawn { first_name, purposes, adult_decides }) => page(
             &state,
             StatusCode::OK,
-            "Consent withdrawn",
-            WithdrawView::Done { name: first_name, purposes: purpose_list(&purposes) },
+            if adult_decides { "Withdrawal recorded" } else { "Consent withdrawn" },
+            WithdrawView::Done { name: first_name, purposes: purpose_list(&purposes), adult_decides },
         ),
         Ok(LinkWithdrawal::Used(used_at)) => already_used(&state, StatusCode::GONE, used_at),
         Ok(LinkWithdrawal::Unknown) => not_found(&state),

@@ -170,6 +170,38 @@ fn on_or_after_majority(dob: Option<Date>, at: OffsetDateTime, zone: Zone) -> bo
     dob.is_some_and(|dob| zone.date_of(at) >= majority_date(dob))
 }
 
+/// Whether the learner, 18 or over at `at`, has answered for themselves for `purpose`: an event of
+/// their own for it (grant, refusal or withdrawal), in effect at `at`, given on or after their 18th
+/// birthday.
+pub fn answered_as_adult(
+    learner: &Learner,
+    events: &[ConsentEvent],
+    purpose: Purpose,
+    at: OffsetDateTime,
+    rules: Rules,
+) -> bool {
+    is_adult(learner, at, rules.zone)
+        && events.iter().any(|e| {
+            e.giver == Giver::Learner
+                && e.purposes.contains(&purpose)
+                && (e.kind != EventKind::Granted || e.given_at <= at)
+                && on_or_after_majority(learner.date_of_birth, e.given_at, rules.zone)
+        })
+}
+
+/// Whether what the learner's guardians say about `purpose` is set aside at `at`, grants and
+/// refusals alike: the learner has answered for themselves as an adult ([`answered_as_adult`])
+/// and the provider does not keep guardians' noes ([`Rules::guardian_no_survives_majority`]).
+pub fn guardians_set_aside(
+    learner: &Learner,
+    events: &[ConsentEvent],
+    purpose: Purpose,
+    at: OffsetDateTime,
+    rules: Rules,
+) -> bool {
+    !rules.guardian_no_survives_majority && answered_as_adult(learner, events, purpose, at, rules)
+}
+
 /// Decides whether `purpose` is allowed for `learner` at `at`, from the consent history `events`
 /// (in any order).
 pub fn decide(
@@ -198,10 +230,7 @@ pub fn decide(
 
     // From 18 the learner decides: once they have answered for themselves since their birthday,
     // what their guardians said (yes or no) no longer speaks for them.
-    let answered_as_adult = adult
-        && by_giver.get(&Giver::Learner).is_some_and(|own| {
-            own.iter().any(|e| in_effect(e) && on_or_after_majority(learner.date_of_birth, e.given_at, rules.zone))
-        });
+    let answered_as_adult = answered_as_adult(learner, events, purpose, at, rules);
     let guardians_set_aside = answered_as_adult && !rules.guardian_no_survives_majority;
     if guardians_set_aside {
         by_giver.retain(|giver, _| **giver == Giver::Learner);
