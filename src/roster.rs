@@ -26,8 +26,11 @@ pub mod fields {
         if trimmed.is_empty() {
             return Err(format!("{field} must not be empty"));
         }
-        if trimmed.chars().count() > MAX_NAME || trimmed.chars().any(char::is_control) {
-            return Err(format!("{field} must be at most {MAX_NAME} printable characters"));
+        if trimmed.chars().any(char::is_control) {
+            return Err(format!("{field} must not contain control characters"));
+        }
+        if trimmed.chars().count() > MAX_NAME {
+            return Err(format!("{field} must be at most {MAX_NAME} characters"));
         }
         Ok(trimmed.to_string())
     }
@@ -668,22 +671,22 @@ mod tests {
             (vec![("given_name", "")], Err(vec!["given_name", "empty"])),
             (vec![("given_name", "   ")], Err(vec!["given_name", "empty"])),
             (vec![("given_name", long.as_str())], Err(vec!["given_name", "200"])),
-            (vec![("given_name", "Jo\u{7}Bell")], Err(vec!["given_name", "printable"])),
-            (vec![("given_name", "Jo\tBell")], Err(vec!["given_name", "printable"])),
-            (vec![("given_name", "Jo\nBell")], Err(vec!["given_name", "printable"])),
-            (vec![("given_name", "Jo\r\nBell")], Err(vec!["given_name", "printable"])),
-            (vec![("given_name", "Jo\u{1b}Bell")], Err(vec!["given_name", "printable"])),
-            (vec![("given_name", "Jo\u{7f}Bell")], Err(vec!["given_name", "printable"])),
-            (vec![("given_name", "Jo\u{85}Bell")], Err(vec!["given_name", "printable"])),
+            (vec![("given_name", "Jo\u{7}Bell")], Err(vec!["given_name", "control characters"])),
+            (vec![("given_name", "Jo\tBell")], Err(vec!["given_name", "control characters"])),
+            (vec![("given_name", "Jo\nBell")], Err(vec!["given_name", "control characters"])),
+            (vec![("given_name", "Jo\r\nBell")], Err(vec!["given_name", "control characters"])),
+            (vec![("given_name", "Jo\u{1b}Bell")], Err(vec!["given_name", "control characters"])),
+            (vec![("given_name", "Jo\u{7f}Bell")], Err(vec!["given_name", "control characters"])),
+            (vec![("given_name", "Jo\u{85}Bell")], Err(vec!["given_name", "control characters"])),
             (vec![("given_name", "Jo\0Bell")], Err(vec!["NUL", "CSV UTF-8"])),
             (vec![("family_name", "O'Brien-Smith")], Ok("O'Brien-Smith")),
             (vec![("family_name", "")], Err(vec!["family_name", "empty"])),
             (vec![("family_name", long.as_str())], Err(vec!["family_name", "200"])),
-            (vec![("family_name", "Ha\u{1}ddad")], Err(vec!["family_name", "printable"])),
+            (vec![("family_name", "Ha\u{1}ddad")], Err(vec!["family_name", "control characters"])),
             (vec![("preferred_name", "Mimi")], Ok("Mimi")),
             (vec![("preferred_name", "  ")], Ok("")),
             (vec![("preferred_name", long.as_str())], Err(vec!["preferred_name", "200"])),
-            (vec![("preferred_name", "Mi\u{7}mi")], Err(vec!["preferred_name", "printable"])),
+            (vec![("preferred_name", "Mi\u{7}mi")], Err(vec!["preferred_name", "control characters"])),
             (vec![("date_of_birth", "")], Ok("")),
             (vec![("date_of_birth", "  ")], Ok("")),
             (vec![("date_of_birth", "2010-04-17")], Ok("2010-04-17")),
@@ -719,7 +722,7 @@ mod tests {
             (vec![("external_ref", "  MIS-77 ")], Ok("MIS-77")),
             (vec![("external_ref", "")], Err(vec!["external_ref", "empty"])),
             (vec![("external_ref", long.as_str())], Err(vec!["external_ref", "200"])),
-            (vec![("external_ref", "MIS\u{7}77")], Err(vec!["external_ref", "printable"])),
+            (vec![("external_ref", "MIS\u{7}77")], Err(vec!["external_ref", "control characters"])),
             (vec![("guardian_name", "Omar Haddad"), ("guardian_email", "")], Ok("Omar Haddad")),
             (vec![("guardian_name", ""), ("guardian_email", "")], Ok("")),
             (vec![("guardian_email", " omar@example.org ")], Ok("omar@example.org")),
@@ -729,7 +732,7 @@ mod tests {
                 Err(vec!["guardian_email", "guardian_name"]),
             ),
             (vec![("guardian_name", long.as_str())], Err(vec!["guardian_name", "200"])),
-            (vec![("guardian_name", "Om\u{7}ar")], Err(vec!["guardian_name", "printable"])),
+            (vec![("guardian_name", "Om\u{7}ar")], Err(vec!["guardian_name", "control characters"])),
             (vec![("guardian_email", "not-an-email")], Err(vec!["guardian_email", "not a valid"])),
             (vec![("guardian_email", "omar haddad@example.org")], Err(vec!["guardian_email"])),
             (vec![("guardian_email", "@example.org")], Err(vec!["guardian_email"])),

@@ -11,8 +11,18 @@ use reqwest::header::{CONTENT_SECURITY_POLICY, COOKIE, LOCATION, REFERRER_POLICY
 use reqwest::redirect::Policy;
 use serde_json::{json, Value};
 
+/// A server behind a TLS-terminating reverse proxy on loopback, trusted to say so
+/// (`X-Forwarded-Proto: https` from anyone else is dropped).
+async fn behind_a_trusted_proxy(db: Db, blobs: Blobs) -> TestServer {
+    TestServer::start_adjusted(db, blobs, |s| s.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()]).await
+}
+
+mod proxied {
+    use super::*;
+    on_both_backends!(start = super::behind_a_trusted_proxy; signing_in_sets_a_strict_http_only_cookie_and_signing_out_ends_it);
+}
+
 on_both_backends!(
-    signing_in_sets_a_strict_http_only_cookie_and_signing_out_ends_it,
     sign_in_refuses_a_form_from_elsewhere_and_a_wrong_token,
     forms_without_this_sessions_csrf_token_change_nothing,
     the_api_with_a_session_cookie_needs_the_csrf_header_to_change_anything,

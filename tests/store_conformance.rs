@@ -9,9 +9,9 @@ use common::server::fresh_pg_database;
 use consentgate::policy::consent::{EventKind, Giver, Rules};
 use consentgate::policy::{Purpose, Reason, State};
 use consentgate::store::{
-    self, verify_chain, AuditAction, AuditDraft, ClaimOutcome, ConsentRecord, Evaluation, FullStore, GuardianRecord,
-    LearnerRecord, PhotoRecord, PublishOutcome, ReissueOutcome, RetiredImage, RevokeOutcome, Role, StoreError,
-    WithdrawOutcome, GENESIS_HASH,
+    self, verify_chain, AuditAction, AuditDraft, ClaimOutcome, ConsentRecord, Evaluation, FullStore, GuardianAdded,
+    GuardianRecord, LearnerRecord, PhotoRecord, PublishOutcome, ReissueOutcome, RetiredImage, RevokeOutcome, Role,
+    StoreError, WithdrawOutcome, GENESIS_HASH,
 };
 use consentgate::tokens;
 use serde_json::json;
@@ -750,11 +750,30 @@ async fn guardian_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
 
     // Added and corrected; unknown learners and guardians (or another learner's) change nothing.
     let cleo = guardian("g-cleo", "Cleo Doe");
-    assert!(store.add_guardian(&dana.id, &cleo, ms(T0), draft(AuditAction::GuardianAdded)).await.unwrap());
-    assert!(!store
-        .add_guardian("nobody", &guardian("g-x", "X"), ms(T0), draft(AuditAction::GuardianAdded))
-        .await
-        .unwrap());
+    let added = store.add_guardian(&dana.id, &cleo, 4, ms(T0), draft(AuditAction::GuardianAdded)).await.unwrap();
+    assert_eq!(added, GuardianAdded::Added);
+    let nobody = guardian("g-x", "X");
+    let added = store.add_guardian("nobody", &nobody, 4, ms(T0), draft(AuditAction::GuardianAdded)).await.unwrap();
+    assert_eq!(added, GuardianAdded::NoLearner);
+    // The cap is counted in the store: twelve additions at once to a learner with one guardian
+    // leave exactly four current guardians.
+    let eve = LearnerRecord {
+        id: "0192f0c4-0000-7000-8000-0000000000a2".into(),
+        external_ref: Some("MIS-GUARDIAN-RACE".into()),
+        guardians: vec![guardian("g-eve-mum", "Eve's Mum")],
+        ..dana.clone()
+    };
+    store.insert_learner(&eve, draft(AuditAction::LearnerCreated)).await.unwrap();
+    let racers: Vec<_> = (0..12)
+        .map(|i| {
+            let (eve, racer) = (eve.id.clone(), guardian(&format!("g-race-{i}"), &format!("Racer {i}")));
+            async move { store.add_guardian(&eve, &racer, 4, ms(T0), draft(AuditAction::GuardianAdded)).await.unwrap() }
+        })
+        .collect();
+    let outcomes = futures::future::join_all(racers).await;
+    assert_eq!(outcomes.iter().filter(|o| **o == GuardianAdded::Added).count(), 3, "{outcomes:?}");
+    assert_eq!(outcomes.iter().filter(|o| **o == GuardianAdded::Full).count(), 9, "{outcomes:?}");
+    assert_eq!(store.learner(&eve.id).await.unwrap().unwrap().guardians.len(), 4);
     let corrected = GuardianRecord { name: "Cleo Doe-Smith".into(), email: None, ..cleo.clone() };
     assert!(store.correct_guardian(&dana.id, &corrected, ms(T0), draft(AuditAction::GuardianCorrected)).await.unwrap());
     let before = store.table_counts().await.unwrap();

@@ -7,8 +7,8 @@ use crate::policy::consent::Rules;
 use crate::policy::zone::Zone;
 use crate::roster::{self, fields};
 use crate::store::{
-    now_ms, AuditAction, AuditDraft, Evaluation, FullStore, GuardianRecord, ImportSummary, LearnerRecord, Role,
-    StatusChange, StoreError,
+    now_ms, AuditAction, AuditDraft, Evaluation, FullStore, GuardianAdded, GuardianRecord, ImportSummary,
+    LearnerRecord, Role, StatusChange, StoreError,
 };
 
 /// Who may see and change learners, their consent, and import them: safeguarding leads only.
@@ -225,22 +225,22 @@ pub async fn add_guardian(
         email: checked(fields::email(email))?,
         removed_at: None,
     };
-    if learner.current_guardians().count() >= roster::MAX_GUARDIANS {
-        return Err(AppError::invalid(format!(
-            "a learner can have at most {} guardians; remove one first",
-            roster::MAX_GUARDIANS
-        )));
-    }
     let audit = AuditDraft::new(
         &actor.token_id,
         AuditAction::GuardianAdded,
         &learner.id,
         serde_json::json!({ "guardian": guardian.id }),
     );
-    if !app.store.add_guardian(&learner.id, &guardian, now_ms(), audit).await? {
-        return Err(AppError::NotFound("learner"));
+    // The cap is counted by the store under its lock: a count read here could be passed by
+    // additions running at the same time.
+    match app.store.add_guardian(&learner.id, &guardian, roster::MAX_GUARDIANS, now_ms(), audit).await? {
+        GuardianAdded::Added => Ok(guardian),
+        GuardianAdded::NoLearner => Err(AppError::NotFound("learner")),
+        GuardianAdded::Full => Err(AppError::invalid(format!(
+            "a learner can have at most {} guardians; remove one first",
+            roster::MAX_GUARDIANS
+        ))),
     }
-    Ok(guardian)
 }
 
 /// Corrects a guardian's name or email (a removed guardian is not corrected: 409
@@ -322,8 +322,11 @@ pub const MAX_QUERY: usize = fields::MAX_NAME;
 /// to 1..=500); an empty query lists everyone in name order.
 pub async fn search(app: &App, actor: &Actor, query: &str, limit: i64) -> Result<Vec<LearnerRecord>, AppError> {
     actor.require(MANAGERS)?;
-    if query.chars().count() > MAX_QUERY || input::has_forbidden_control(query) {
-        return Err(AppError::invalid_field("q", format!("q must be at most {MAX_QUERY} printable characters")));
+    if input::has_forbidden_control(query) {
+        return Err(AppError::invalid_field("q", "q must not contain control characters"));
+    }
+    if query.chars().count() > MAX_QUERY {
+        return Err(AppError::invalid_field("q", format!("q must be at most {MAX_QUERY} characters")));
     }
     Ok(app.store.search_learners(query.trim(), limit.clamp(1, 500)).await?)
 }

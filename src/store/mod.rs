@@ -17,9 +17,9 @@ mod traits;
 pub use audit::{verify_chain, AuditAction, AuditDraft, AuditRecord, ChainError, GENESIS_HASH};
 pub use error::StoreError;
 pub use records::{
-    ms_of_time, now_ms, time_of_ms, ClaimOutcome, ConsentRecord, Evaluation, GuardianRecord, ImportSummary,
-    LearnerRecord, PhotoRecord, PublishOutcome, QueueItem, ReissueOutcome, RetiredImage, RevokeOutcome, Role,
-    StatusChange, Takedown, TokenRecord, WithdrawOutcome, WithdrawalLink,
+    ms_of_time, now_ms, time_of_ms, ClaimOutcome, ConsentRecord, Evaluation, GuardianAdded, GuardianRecord,
+    ImportSummary, LearnerRecord, PhotoRecord, PublishOutcome, QueueItem, ReissueOutcome, RetiredImage, RevokeOutcome,
+    Role, StatusChange, Takedown, TokenRecord, WithdrawOutcome, WithdrawalLink,
 };
 pub use sql::{PostgresStore, SqliteStore, TABLES};
 pub use traits::{

@@ -327,6 +327,18 @@ pub enum WithdrawOutcome {
     Unknown,
 }
 
+/// What adding a guardian did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuardianAdded {
+    /// Added and audited.
+    Added,
+    /// There is no such learner.
+    NoLearner,
+    /// The learner already has as many current guardians as allowed: counted under the lock, so
+    /// concurrent additions cannot pass the cap together.
+    Full,
+}
+
 /// What re-issuing a grant's withdrawal link did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReissueOutcome {

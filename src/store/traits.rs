@@ -8,9 +8,9 @@ use async_trait::async_trait;
 use super::audit::{AuditDraft, AuditRecord};
 use super::error::StoreError;
 use super::records::{
-    ClaimOutcome, ConsentRecord, Evaluation, GuardianRecord, ImportSummary, LearnerRecord, PhotoRecord, PublishOutcome,
-    QueueItem, ReissueOutcome, RetiredImage, RevokeOutcome, Role, StatusChange, Takedown, TokenRecord, WithdrawOutcome,
-    WithdrawalLink,
+    ClaimOutcome, ConsentRecord, Evaluation, GuardianAdded, GuardianRecord, ImportSummary, LearnerRecord, PhotoRecord,
+    PublishOutcome, QueueItem, ReissueOutcome, RetiredImage, RevokeOutcome, Role, StatusChange, Takedown, TokenRecord,
+    WithdrawOutcome, WithdrawalLink,
 };
 use crate::policy::{Purpose, PurposeStatus, Reason};
 
@@ -83,15 +83,17 @@ pub trait LearnerStore: Send + Sync {
         eval: Evaluation,
         dry_run: bool,
     ) -> Result<ImportSummary, StoreError>;
-    /// Adds a guardian to the learner `learner_id` and audits it; `false` when there is no such
-    /// learner. Consent is unchanged: a new guardian has said nothing yet.
+    /// Adds a guardian to the learner `learner_id` and audits it, unless there is no such learner
+    /// or they already have `max_current` guardians not removed (counted in the same transaction).
+    /// Consent is unchanged: a new guardian has said nothing yet.
     async fn add_guardian(
         &self,
         learner_id: &str,
         guardian: &GuardianRecord,
+        max_current: usize,
         at: i64,
         audit: AuditDraft,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<GuardianAdded, StoreError>;
     /// Replaces a guardian's name and email and audits it; `false` when the learner has no such
     /// guardian, or they were removed.
     async fn correct_guardian(

@@ -9,7 +9,9 @@ use super::{is_unique_violation, PostgresStore, SqliteStore};
 use crate::policy::search::{learner_search_text, like_pattern, name_key};
 use crate::store::audit::{AuditAction, AuditDraft};
 use crate::store::error::StoreError;
-use crate::store::records::{ms_of_time, Evaluation, GuardianRecord, ImportSummary, LearnerRecord, StatusChange};
+use crate::store::records::{
+    ms_of_time, Evaluation, GuardianAdded, GuardianRecord, ImportSummary, LearnerRecord, StatusChange,
+};
 use crate::store::traits::LearnerStore;
 
 /// The folded text a learner is searched by, as stored in `learners.search_text`.
@@ -406,9 +408,10 @@ macro_rules! impl_learner_store {
                 &self,
                 learner_id: &str,
                 guardian: &GuardianRecord,
+                max_current: usize,
                 at: i64,
                 audit: AuditDraft,
-            ) -> Result<bool, StoreError> {
+            ) -> Result<GuardianAdded, StoreError> {
                 let mut tx = self.writer().begin().await?;
                 Self::lock_in(&mut *tx).await?;
                 let touched = sqlx::query("UPDATE learners SET updated_at = $1 WHERE id = $2")
@@ -418,12 +421,20 @@ macro_rules! impl_learner_store {
                     .await?
                     .rows_affected();
                 if touched == 0 {
-                    return Ok(false);
+                    return Ok(GuardianAdded::NoLearner);
+                }
+                let current: i64 =
+                    sqlx::query_scalar("SELECT COUNT(*) FROM guardians WHERE learner_id = $1 AND removed_at IS NULL")
+                        .bind(learner_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                if usize::try_from(current).unwrap_or(usize::MAX) >= max_current {
+                    return Ok(GuardianAdded::Full);
                 }
                 Self::insert_guardian_in(&mut *tx, learner_id, guardian, at).await?;
                 Self::append_in(&mut tx, &audit).await?;
                 tx.commit().await?;
-                Ok(true)
+                Ok(GuardianAdded::Added)
             }
 
             async fn correct_guardian(
