@@ -83,12 +83,16 @@ pub async fn not_found() -> ApiError {
 )]
 pub struct ApiDoc;
 
+/// One row of [`LINKS`]: from operation, status, to operation, and (parameter, where its value is)
+/// for each path parameter of the target.
+pub type Link = (&'static str, &'static str, &'static str, &'static [(&'static str, &'static str)]);
+
 /// The links from an operation's answer to the operations that use the ids it returns: (from
 /// operation, status, to operation, and for each of its path parameters where the value is: in
 /// the answer, or in the request's own path). New
 /// operations that create something add their rows here; `tests/openapi.rs` checks that every
 /// row names operations and parameters that exist.
-pub const LINKS: &[(&str, &str, &str, &[(&str, &str)])] = &[
+pub const LINKS: &[Link] = &[
     ("create_learner", "201", "show_learner", &[("id", "$response.body#/id")]),
     ("create_learner", "201", "correct_learner", &[("id", "$response.body#/id")]),
     ("create_learner", "201", "record_consent", &[("id", "$response.body#/id")]),
