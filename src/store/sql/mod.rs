@@ -313,4 +313,10 @@ pub const TABLES: &[&str] = &[
     "photo_blocks",
     "sessions",
     "audit_log",
+    "learner_groups",
+    "form_texts",
+    "consent_requests",
+    "request_recipients",
+    "request_links",
+    "outbox",
 ];
