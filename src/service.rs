@@ -9,7 +9,7 @@ use std::time::Duration;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
-use crate::app::{access, maintenance, retention, App, AppError};
+use crate::app::{access, maintenance, outbox, retention, App, AppError};
 use crate::config::Settings;
 use crate::http::{self, HttpState};
 use crate::objects::Objects;
@@ -30,6 +30,9 @@ pub enum StartError {
     /// The listen address could not be bound.
     #[error("cannot listen: {0}")]
     Listen(std::io::Error),
+    /// The SMTP settings could not make a mailer.
+    #[error("cannot set up mail: {0}")]
+    Mail(#[from] crate::mail::MailError),
     /// The metrics address could not be bound.
     #[error("cannot listen for /metrics on {0}: {1} (choose another address with --metrics-listen)")]
     MetricsListen(std::net::SocketAddr, std::io::Error),
@@ -170,7 +173,11 @@ pub async fn prepare(settings: Settings) -> Result<Prepared, StartError> {
     } else {
         (None, None)
     };
-    let app = App::new(store, objects, settings);
+    let mailer = settings.mail.as_ref().map(crate::mail::Mailer::new).transpose()?;
+    let mut app = App::new(store, objects, settings);
+    if let Some(mailer) = mailer {
+        app = app.with_mailer(mailer);
+    }
     maintenance::log_audit_head(&app).await;
     // Time passed while the service was down: statuses catch up before the first request.
     let changed = maintenance::reevaluate_all(&app).await?;
@@ -221,11 +228,15 @@ async fn first_admin_token(store: &dyn FullStore, path: &std::path::Path) -> Res
     Ok(new.token)
 }
 
-/// Runs the maintenance loop of `state`'s application until `shutdown` completes, with the HTTP
-/// side's own housekeeping on each pass.
+/// Runs the maintenance loop of `state`'s application and its outbox sender until `shutdown`
+/// completes, with the HTTP side's own housekeeping on each pass.
 pub async fn maintain(state: HttpState, shutdown: impl std::future::Future<Output = ()> + Send + 'static) {
+    use futures::FutureExt;
     let app = state.app.clone();
-    maintenance::maintain(app, move || state.forget_idle_clients(), shutdown).await;
+    let shutdown = shutdown.shared();
+    let sender = outbox::run(app.clone(), shutdown.clone());
+    let maintenance = maintenance::maintain(app, move || state.forget_idle_clients(), shutdown);
+    futures::join!(sender, maintenance);
 }
 
 /// Serves on `listener` until `shutdown` completes; in-flight requests are then allowed to finish,

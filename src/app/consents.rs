@@ -326,7 +326,7 @@ pub async fn history(app: &App, actor: &Actor, learner_id: &str) -> Result<Histo
 }
 
 /// The facts about `learner` the consent decision depends on.
-fn facts(learner: &LearnerRecord) -> Result<Learner, AppError> {
+pub(super) fn facts(learner: &LearnerRecord) -> Result<Learner, AppError> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     let date_of_birth = learner
         .date_of_birth

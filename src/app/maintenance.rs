@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use super::{retention, App};
+use super::{chase, outbox, retention, App};
 use crate::store::{now_ms, StoreError};
 
 /// Re-evaluates every held or queued photo now, a page at a time (each page one transaction, so
@@ -92,6 +92,9 @@ pub async fn maintain(
             Ok(deleted) => tracing::warn!(deleted, "retired images left after a withdrawal"),
             Err(e) => tracing::error!(error = %e, "periodic image retirement failed"),
         }
+        // Reminders, renewals and 18th birthdays: consent never lapses without the family asked.
+        chase::chase(&app).await;
+        outbox::measure_depth(&app).await;
         on_tick();
         // Sessions that ran out are refused already; this only keeps the table small.
         if let Err(e) = app.store.prune_sessions(now_ms()).await {

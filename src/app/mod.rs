@@ -6,23 +6,30 @@
 //! `media` and `roster`, never back up.
 
 pub mod access;
+pub mod answers;
 pub mod audit;
+pub mod chase;
 pub mod consents;
+pub mod coverage;
 mod error;
 pub mod input;
 pub mod learners;
+pub mod letters;
 pub mod maintenance;
+pub mod outbox;
 pub mod photos;
 pub mod queue;
+pub mod requests;
 pub mod retention;
 
 use std::sync::Arc;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 pub use error::AppError;
 
 use crate::config::Settings;
+use crate::mail::Mailer;
 use crate::objects::Objects;
 use crate::policy::names::NameIndex;
 use crate::store::{Evaluation, FullStore, Role, StoreError};
@@ -45,6 +52,11 @@ pub struct App {
     memory: Arc<Semaphore>,
     /// The name index and the learners-table version it was built from.
     names: NameCache,
+    /// Delivers the outbox over SMTP; `None` without SMTP settings (messages wait as letters).
+    pub mailer: Option<Arc<Mailer>>,
+    /// Wakes this process's outbox sender when a change has queued a message, so mail leaves
+    /// at once rather than at the sender's next look.
+    pub mail_waker: Arc<Notify>,
 }
 
 /// The name index, rebuilt when the learners table has changed (on any replica).
@@ -60,7 +72,20 @@ impl App {
             memory: Arc::new(Semaphore::new(settings.memory_budget_mib.clamp(1, Semaphore::MAX_PERMITS))),
             settings: Arc::new(settings),
             names: NameCache::default(),
+            mailer: None,
+            mail_waker: Arc::new(Notify::new()),
         }
+    }
+
+    /// The same application, delivering mail through `mailer`.
+    pub fn with_mailer(mut self, mailer: Mailer) -> App {
+        self.mailer = Some(Arc::new(mailer));
+        self
+    }
+
+    /// Tells this process's outbox sender that messages were queued.
+    pub fn wake_sender(&self) {
+        self.mail_waker.notify_one();
     }
 
     /// Reserves `bytes` of the decode memory budget, waiting while other decodes hold it. A decode

@@ -6,6 +6,7 @@ mod audit;
 mod auth;
 mod body;
 pub mod conn;
+mod consent_form;
 mod consents;
 mod doc;
 mod error;
@@ -16,6 +17,7 @@ mod pages;
 mod photos;
 mod queue;
 mod rate_limit;
+mod requests;
 pub mod session;
 pub mod slots;
 mod state;
@@ -53,6 +55,10 @@ pub fn router(state: HttpState) -> Router {
             axum::routing::patch(learners::correct_guardian).delete(learners::remove_guardian),
         )
         .route("/w/{token}", get(withdraw::show).post(withdraw::withdraw))
+        .route("/api/v1/consent-requests", post(requests::create).get(requests::list))
+        .route("/api/v1/consent-requests/{id}", get(requests::show))
+        .route("/api/v1/coverage", get(requests::coverage))
+        .route("/c/{token}", get(consent_form::show).post(consent_form::answer))
         .route("/api/v1/queue", get(queue::list))
         .route("/api/v1/queue/claim", post(queue::claim))
         .route("/api/v1/queue/{item}/published", post(queue::published))

@@ -86,6 +86,16 @@ pub struct Peer {
 }
 
 impl Peer {
+    /// The client's address: the connecting one, or the one the trusted proxies in front of it
+    /// name ([`client_address`]); `None` without connect info.
+    pub fn client(&self, trusted: &[IpNet]) -> Option<IpAddr> {
+        let peer = self.address?;
+        Some(match &self.forwarded {
+            Some(values) => client_address(peer, &values.iter().map(String::as_str).collect::<Vec<_>>(), trusted),
+            None => peer.to_canonical(),
+        })
+    }
+
     /// The rate-limit key of the client ([`client_address`], then [`client_key`]) given the
     /// `trusted` proxies. Without connect info every client shares one bucket.
     pub fn key(&self, trusted: &[IpNet]) -> IpAddr {

@@ -72,6 +72,16 @@ pub enum AuditAction {
     TakedownOwed,
     /// Marketing confirmed a takedown.
     TakedownDone,
+    /// A consent request was made (by an admin, or by the maintenance loop for a renewal or an
+    /// 18th birthday): its kind, purposes and recipient counts in the details, never an address.
+    ConsentRequested,
+    /// A family answered a consent request on the online form (the events recorded in the
+    /// details).
+    ConsentRequestAnswered,
+    /// A reminder of an unanswered request was queued (the recipient id in the details).
+    ReminderQueued,
+    /// A message waiting as a letter was marked posted by an admin.
+    LetterPosted,
 }
 
 impl AuditAction {
@@ -105,6 +115,10 @@ impl AuditAction {
             AuditAction::ItemPublished => "item_published",
             AuditAction::TakedownOwed => "takedown_owed",
             AuditAction::TakedownDone => "takedown_done",
+            AuditAction::ConsentRequested => "consent_requested",
+            AuditAction::ConsentRequestAnswered => "consent_request_answered",
+            AuditAction::ReminderQueued => "reminder_queued",
+            AuditAction::LetterPosted => "letter_posted",
         }
     }
 }

@@ -11,6 +11,7 @@
 mod audit;
 mod error;
 mod records;
+mod requests;
 mod sql;
 mod traits;
 
@@ -21,16 +22,22 @@ pub use records::{
     ImportSummary, LearnerRecord, PhotoRecord, PublishOutcome, QueueItem, ReissueOutcome, RetiredImage, RevokeOutcome,
     Role, StatusChange, Takedown, TokenRecord, WithdrawOutcome, WithdrawalLink,
 };
+pub use requests::{
+    AnswerOutcome, DueReminder, Letter, MailKind, MailState, NewRequest, OutboxMessage, RecipientKind, RecipientRecord,
+    RecipientStatus, RecipientView, RequestAnswer, RequestCreated, RequestKind, RequestLink, RequestRecord,
+};
 pub use sql::{PostgresStore, SqliteStore, TABLES};
 pub use traits::{
-    AuditStore, ConsentStore, FullStore, LearnerStore, OpsStore, PhotoStore, QueueStore, RetentionStore, TokenStore,
+    AuditStore, ConsentStore, FullStore, LearnerStore, OpsStore, OutboxStore, PhotoStore, QueueStore, RequestStore,
+    RetentionStore, TokenStore,
 };
 
 /// Every store trait, for `use crate::store::prelude::*;` in code that holds a concrete store type
 /// (on a `dyn FullStore`, the supertraits' methods resolve without it).
 pub mod prelude {
     pub use super::traits::{
-        AuditStore, ConsentStore, FullStore, LearnerStore, OpsStore, PhotoStore, QueueStore, RetentionStore, TokenStore,
+        AuditStore, ConsentStore, FullStore, LearnerStore, OpsStore, OutboxStore, PhotoStore, QueueStore, RequestStore,
+        RetentionStore, TokenStore,
     };
 }
 

@@ -12,6 +12,10 @@ use super::records::{
     PublishOutcome, QueueItem, ReissueOutcome, RetiredImage, RevokeOutcome, Role, StatusChange, Takedown, TokenRecord,
     WithdrawOutcome, WithdrawalLink,
 };
+use super::requests::{
+    AnswerOutcome, DueReminder, MailState, NewRequest, OutboxMessage, RecipientView, RequestAnswer, RequestCreated,
+    RequestLink, RequestRecord,
+};
 use crate::policy::{Purpose, PurposeStatus, Reason};
 
 /// Schema and health: what start-up, `/health` and tests need, whatever the area.
@@ -303,6 +307,98 @@ pub trait RetentionStore: Send + Sync {
     async fn object_in_use(&self, key: &str) -> Result<bool, StoreError>;
 }
 
+/// Consent requests: their recipients and links, answers from the online form, reminders, and
+/// what the maintenance loop asks for by itself (renewals, 18th birthdays). Every message a change
+/// causes is queued in the outbox in the change's own transaction.
+#[async_trait]
+pub trait RequestStore: Send + Sync {
+    /// Stores a request with its form text (kept once per hash), recipients, links and messages,
+    /// and audits it, in one transaction. [`RequestCreated::Duplicate`] (nothing stored) when a
+    /// renewal of the same grant or the same learner's request at 18 exists already.
+    async fn create_request(&self, new: &NewRequest, audit: AuditDraft) -> Result<RequestCreated, StoreError>;
+    /// The request link with this token hash, with what its form shows.
+    async fn request_link(&self, token_hash: &str) -> Result<Option<RequestLink>, StoreError>;
+    /// Records an answer given through the link `token_hash`: its events, the grant's withdrawal
+    /// link, the recipient marked answered, the confirmation queued, the learner's photos (and
+    /// the look-alikes held for them) re-evaluated and the answer audited, in one transaction
+    /// under the chain lock. A recipient who answered already changes nothing.
+    async fn answer_request(
+        &self,
+        token_hash: &str,
+        answer: &RequestAnswer,
+        audit: AuditDraft,
+        eval: Evaluation,
+    ) -> Result<AnswerOutcome, StoreError>;
+    /// Recipients still waiting for an answer whose last message was queued at or before
+    /// `sent_before`, with fewer than `max_reminders` reminders, whose request is still open at
+    /// `now`, and for whose learner nobody else on the same request has answered; at most
+    /// `limit`, oldest message first.
+    async fn due_reminders(
+        &self,
+        sent_before: i64,
+        max_reminders: i64,
+        now: i64,
+        limit: i64,
+    ) -> Result<Vec<DueReminder>, StoreError>;
+    /// Queues a reminder for the recipient `recipient_id` with a new link to the same form, unless
+    /// another replica queued one since `reminders_sent` was read (then `false`, nothing stored).
+    async fn queue_reminder(
+        &self,
+        recipient_id: &str,
+        reminders_sent: i64,
+        token_hash: &str,
+        message: &OutboxMessage,
+        audit: AuditDraft,
+    ) -> Result<bool, StoreError>;
+    /// Grants that expire after `now` and at or before `before`, with no renewal request yet;
+    /// at most `limit`, soonest expiry first.
+    async fn grants_to_renew(&self, now: i64, before: i64, limit: i64) -> Result<Vec<ConsentRecord>, StoreError>;
+    /// Ids of learners with an email address, born after `born_after` and on or before
+    /// `born_by` (`YYYY-MM-DD`), who have not had their own request at 18; at most `limit`.
+    async fn learners_due_adult_request(
+        &self,
+        born_after: &str,
+        born_by: &str,
+        limit: i64,
+    ) -> Result<Vec<String>, StoreError>;
+    /// Requests, newest first, at most `limit`.
+    async fn requests(&self, limit: i64) -> Result<Vec<RequestRecord>, StoreError>;
+    /// One request.
+    async fn request(&self, id: &str) -> Result<Option<RequestRecord>, StoreError>;
+    /// A request's recipients with the names the admin pages show, by learner.
+    async fn recipients(&self, request_id: &str) -> Result<Vec<RecipientView>, StoreError>;
+    /// Every recipient row of the learners `learner_ids` (for coverage), oldest request first.
+    async fn recipients_of(
+        &self,
+        learner_ids: &[String],
+    ) -> Result<Vec<(RequestRecord, super::requests::RecipientRecord)>, StoreError>;
+}
+
+/// The mail outbox, shared by every replica: a sender leases due rows, so no row is sent by two
+/// senders at once, and a sender's death only delays its rows until the lease runs out.
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
+    /// Leases up to `limit` pending messages due at `now` whose lease (if any) has run out, until
+    /// `lease_until`, counting an attempt on each; oldest due first. On PostgreSQL rows another
+    /// replica is leasing at this moment are skipped (`FOR UPDATE SKIP LOCKED`).
+    async fn claim_mail(&self, now: i64, lease_until: i64, limit: i64) -> Result<Vec<OutboxMessage>, StoreError>;
+    /// Marks a message delivered at `at` and empties its body and link.
+    async fn mail_delivered(&self, id: &str, at: i64) -> Result<(), StoreError>;
+    /// Releases a message after a temporary failure, to be tried again at `next_attempt_at`.
+    async fn mail_retry(&self, id: &str, next_attempt_at: i64, error: &str) -> Result<(), StoreError>;
+    /// Marks a message failed for good at `at` (the body stays: it can still be posted).
+    async fn mail_failed(&self, id: &str, at: i64, error: &str) -> Result<(), StoreError>;
+    /// Messages in `state`, oldest first, at most `limit`.
+    async fn outbox(&self, state: MailState, limit: i64) -> Result<Vec<OutboxMessage>, StoreError>;
+    /// One message.
+    async fn outbox_message(&self, id: &str) -> Result<Option<OutboxMessage>, StoreError>;
+    /// How many messages are pending.
+    async fn outbox_depth(&self) -> Result<i64, StoreError>;
+    /// Marks a pending or failed message posted as a letter at `at`, empties its body and link and
+    /// audits it; `false` when there is no such message waiting.
+    async fn mark_posted(&self, id: &str, at: i64, audit: AuditDraft) -> Result<bool, StoreError>;
+}
+
 /// The audit chain: every write that matters appends to it in its own transaction; these are for
 /// events with no other write, and for reading and verifying it.
 #[async_trait]
@@ -327,6 +423,8 @@ pub trait FullStore:
     + QueueStore
     + RetentionStore
     + AuditStore
+    + RequestStore
+    + OutboxStore
     + Send
     + Sync
     + 'static
@@ -342,6 +440,8 @@ impl<T> FullStore for T where
         + QueueStore
         + RetentionStore
         + AuditStore
+        + RequestStore
+        + OutboxStore
         + Send
         + Sync
         + 'static

@@ -145,6 +145,10 @@ impl Fields {
     pub fn all(&self, name: &str) -> Vec<&str> {
         self.0.iter().filter(|(k, _)| k == name).map(|(_, v)| v.as_str()).collect()
     }
+    /// Every field, in order.
+    pub fn into_pairs(self) -> Vec<(String, String)> {
+        self.0
+    }
 }
 
 /// Largest form body a page accepts (forms here are a few short fields).

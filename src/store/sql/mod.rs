@@ -30,8 +30,10 @@ mod audit;
 mod consent;
 mod evaluation;
 mod learners;
+mod outbox;
 mod photos;
 mod queue;
+mod requests;
 mod retention;
 mod tokens;
 
@@ -92,6 +94,10 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// How a lease on outbox rows skips rows being leased at the same moment: nothing to skip,
+    /// since the single writing connection runs one lease at a time.
+    const SKIP_LOCKED: &'static str = "";
+
     /// The chain lock: nothing to take, since the single writing connection already serialises
     /// every transaction that evaluates consent or appends to the audit chain.
     async fn lock_in(_conn: &mut SqliteConnection) -> Result<(), StoreError> {
@@ -125,6 +131,10 @@ impl PostgresStore {
         sqlx::migrate!("./migrations/postgres").run(&self.pool).await?;
         Ok(())
     }
+
+    /// How a lease on outbox rows skips rows another replica is leasing at this moment, instead of
+    /// waiting for them and then leasing them a second time.
+    const SKIP_LOCKED: &'static str = "FOR UPDATE SKIP LOCKED";
 
     /// The chain lock: serialises every transaction that evaluates consent or appends to the
     /// audit chain across replicas, so two events for one learner can never each be evaluated

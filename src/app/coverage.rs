@@ -1,0 +1,224 @@
+//! Coverage: for a group (or everyone), where each learner stands per purpose — granted, refused,
+//! awaiting an answer, never asked, or without anyone to ask — for the safeguarding lead to chase;
+//! and the tutor's list of who in a group may not be photographed at all yet.
+
+use std::collections::BTreeMap;
+
+use time::OffsetDateTime;
+
+use super::requests::addressees;
+use super::{consents, Actor, App, AppError};
+use crate::policy::consent::{self, Decision, DenyReason};
+use crate::policy::Purpose;
+use crate::store::{ms_of_time, LearnerRecord, RecipientStatus, RequestRecord, RecipientRecord, Role};
+
+/// Who may see coverage: safeguarding leads.
+pub const READERS: &[Role] = &[Role::Admin];
+/// Who may see a group's do-not-photograph list: tutors and safeguarding leads.
+pub const CHECKERS: &[Role] = &[Role::Tutor, Role::Admin];
+
+/// Where one learner stands for one purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Standing {
+    /// A grant counts now.
+    Granted,
+    /// A refusal or withdrawal stands.
+    Refused,
+    /// Asked, and the link still works, but nobody whose answer counts has answered.
+    Awaiting,
+    /// Nobody whose answer would count can be written to (no address on record).
+    NoContact,
+    /// Never asked about this purpose (or asked, and the link ran out unanswered).
+    NeverAsked,
+}
+
+impl Standing {
+    /// Every standing, in the order the tables show them.
+    pub const ALL: [Standing; 5] =
+        [Standing::Granted, Standing::Refused, Standing::Awaiting, Standing::NeverAsked, Standing::NoContact];
+
+    /// The name shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Standing::Granted => "granted",
+            Standing::Refused => "refused",
+            Standing::Awaiting => "awaiting",
+            Standing::NoContact => "no_contact",
+            Standing::NeverAsked => "never_asked",
+        }
+    }
+}
+
+/// Coverage of a group, or of everyone.
+#[derive(Debug, Clone)]
+pub struct Coverage {
+    /// The group, or `None` for everyone.
+    pub group: Option<String>,
+    /// How many learners.
+    pub learners: usize,
+    /// Per purpose, the learner ids in each standing (every standing present, maybe empty).
+    pub purposes: BTreeMap<Purpose, BTreeMap<Standing, Vec<String>>>,
+}
+
+/// Where `learner` stands for `purpose` at `at`, given their decision and the requests they were
+/// part of (`asked`, with their recipients).
+pub fn standing(
+    decision: &Decision,
+    asked: &[&(RequestRecord, RecipientRecord)],
+    purpose: Purpose,
+    reachable: bool,
+    at_ms: i64,
+) -> Standing {
+    match decision {
+        Decision::Allow { .. } => return Standing::Granted,
+        Decision::Deny { reasons }
+            if reasons.iter().any(|r| matches!(r, DenyReason::Refused | DenyReason::Withdrawn)) =>
+        {
+            return Standing::Refused
+        }
+        Decision::Deny { .. } => {}
+    }
+    let about: Vec<_> = asked.iter().filter(|(request, _)| request.purposes.contains(&purpose)).collect();
+    // A request is awaited while its link works and nobody asked in it has answered.
+    let awaiting = about.iter().any(|(request, recipient)| {
+        recipient.status == RecipientStatus::Queued
+            && request.expires_at > at_ms
+            && !about.iter().any(|(r, other)| r.id == request.id && other.status == RecipientStatus::Answered)
+    });
+    if awaiting {
+        Standing::Awaiting
+    } else if !reachable {
+        Standing::NoContact
+    } else {
+        Standing::NeverAsked
+    }
+}
+
+/// The learners of `group`, or everyone when `None` (in pages, so no one read is unbounded).
+async fn learners_of(app: &App, group: Option<&str>) -> Result<Vec<LearnerRecord>, AppError> {
+    match group {
+        Some(group) => {
+            let learners = app.store.learners_in_group(group).await?;
+            if learners.is_empty() {
+                return Err(AppError::NotFound("group"));
+            }
+            Ok(learners)
+        }
+        None => Ok(app.store.search_learners("", i64::MAX).await?),
+    }
+}
+
+/// Where every learner of `group` (everyone when `None`) stands per purpose, now.
+pub async fn of_group(app: &App, actor: &Actor, group: Option<&str>) -> Result<Coverage, AppError> {
+    actor.require(READERS)?;
+    let group = group.map(str::trim).filter(|g| !g.is_empty());
+    let learners = learners_of(app, group).await?;
+    let now = OffsetDateTime::now_utc();
+    let now_ms = ms_of_time(now);
+    let ids: Vec<String> = learners.iter().map(|l| l.id.clone()).collect();
+    let asked = app.store.recipients_of(&ids).await?;
+    let mut purposes: BTreeMap<Purpose, BTreeMap<Standing, Vec<String>>> = Purpose::ALL
+        .into_iter()
+        .map(|p| (p, Standing::ALL.into_iter().map(|s| (s, Vec::new())).collect()))
+        .collect();
+    for learner in &learners {
+        let facts = consents::facts(learner)?;
+        let events: Vec<_> = app.store.consents(&learner.id).await?.iter().map(|e| e.to_event()).collect();
+        let theirs: Vec<_> = asked.iter().filter(|(_, r)| r.learner_id == learner.id).collect();
+        let reachable = !addressees(app, learner, now)?.1.is_empty();
+        for purpose in Purpose::ALL {
+            let decision = consent::decide(&facts, &events, purpose, now, app.settings.rules);
+            let at = standing(&decision, &theirs, purpose, reachable, now_ms);
+            purposes.entry(purpose).or_default().entry(at).or_default().push(learner.id.clone());
+        }
+    }
+    Ok(Coverage { group: group.map(str::to_string), learners: learners.len(), purposes })
+}
+
+/// A learner the tutor must not photograph yet, as the tutor's list shows them: first name and
+/// family initial only, never why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotYet {
+    /// The name they go by.
+    pub first_name: String,
+    /// The first letter of their family name.
+    pub initial: String,
+}
+
+/// The learners of `group` for whom no purpose is allowed now: the list a tutor checks before
+/// taking photos. Tutors and safeguarding leads.
+pub async fn not_to_photograph(app: &App, actor: &Actor, group: &str) -> Result<Vec<NotYet>, AppError> {
+    actor.require(CHECKERS)?;
+    let learners = learners_of(app, Some(group.trim())).await?;
+    let now = OffsetDateTime::now_utc();
+    let mut out = Vec::new();
+    for learner in &learners {
+        let facts = consents::facts(learner)?;
+        let events: Vec<_> = app.store.consents(&learner.id).await?.iter().map(|e| e.to_event()).collect();
+        let allowed =
+            Purpose::ALL.into_iter().any(|p| consent::decide(&facts, &events, p, now, app.settings.rules).allowed());
+        if !allowed {
+            out.push(NotYet {
+                first_name: learner.preferred_name.clone().unwrap_or_else(|| learner.given_name.clone()),
+                initial: learner.family_name.chars().next().map(String::from).unwrap_or_default(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{RecipientKind, RequestKind};
+
+    fn asked(id: &str, purposes: &[Purpose], expires_at: i64, status: RecipientStatus) -> (RequestRecord, RecipientRecord) {
+        (
+            RequestRecord {
+                id: id.into(),
+                kind: RequestKind::Request,
+                purposes: purposes.to_vec(),
+                group: None,
+                form_version: "v".into(),
+                form_text_hash: "h".into(),
+                created_by: "t".into(),
+                created_at: 0,
+                expires_at,
+                renews_grant_id: None,
+                adult_learner_id: None,
+            },
+            RecipientRecord {
+                id: format!("{id}-r"),
+                request_id: id.into(),
+                learner_id: "l".into(),
+                to: RecipientKind::Guardian,
+                guardian_id: Some("g".into()),
+                status,
+                reminders_sent: 0,
+                last_sent_at: Some(0),
+                answered_at: None,
+            },
+        )
+    }
+
+    #[test]
+    fn a_learner_stands_where_their_decision_and_requests_put_them() {
+        let deny = |r: DenyReason| Decision::Deny { reasons: vec![r] };
+        let open = asked("a", &[Purpose::Website], 100, RecipientStatus::Queued);
+        let lapsed = asked("b", &[Purpose::Website], 10, RecipientStatus::Queued);
+        let p = Purpose::Website;
+        assert_eq!(standing(&Decision::Allow { basis: "e".into() }, &[], p, false, 50), Standing::Granted);
+        assert_eq!(standing(&deny(DenyReason::Withdrawn), &[&open], p, true, 50), Standing::Refused);
+        assert_eq!(standing(&deny(DenyReason::Refused), &[], p, true, 50), Standing::Refused);
+        assert_eq!(standing(&deny(DenyReason::NoConsent), &[&open], p, true, 50), Standing::Awaiting);
+        assert_eq!(standing(&deny(DenyReason::NoConsent), &[&open], Purpose::Print, true, 50), Standing::NeverAsked);
+        assert_eq!(standing(&deny(DenyReason::NoConsent), &[&lapsed], p, true, 50), Standing::NeverAsked);
+        assert_eq!(standing(&deny(DenyReason::Expired), &[], p, false, 50), Standing::NoContact);
+        // Another recipient of the same request answered (a yes that does not count yet, say).
+        let mut answered = open.clone();
+        answered.1.id = "other".into();
+        answered.1.status = RecipientStatus::Answered;
+        assert_eq!(standing(&deny(DenyReason::NeedsGuardian), &[&open, &answered], p, true, 50), Standing::NeverAsked);
+    }
+}

@@ -1,0 +1,215 @@
+//! The words of every message families receive: a request (first, reminder, renewal, at 18) and
+//! the confirmation of an answer. Plain text (askama templates under `templates/mail/`), the same
+//! whether it goes by email or is printed as a letter.
+
+use askama::Template;
+
+use crate::policy::wording::ConsentWording;
+use crate::policy::Purpose;
+use crate::store::{time_of_ms, Letter};
+
+/// Who sends: the organisation's name and contact, as the settings give them.
+#[derive(Debug, Clone)]
+pub struct Sender {
+    /// The organisation's name (`consentgate` stands in when none is configured).
+    pub org: String,
+    /// How to reach it with questions.
+    pub contact: Option<String>,
+}
+
+/// Which request a message asks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ask {
+    /// The first message of a request.
+    First,
+    /// A reminder of an unanswered one.
+    Reminder,
+    /// A renewal: the grant runs out on this day.
+    Renewal(String),
+    /// A learner's own request on their 18th birthday.
+    Adult,
+}
+
+#[derive(Template)]
+#[template(path = "mail/request.txt", escape = "none")]
+struct RequestText<'a> {
+    to_name: &'a str,
+    first_name: &'a str,
+    org: &'a str,
+    contact: Option<&'a str>,
+    kind: &'a Ask,
+    purposes: Vec<String>,
+    link: &'a str,
+    valid_until: String,
+    to_guardian: bool,
+}
+
+#[derive(Template)]
+#[template(path = "mail/confirmation.txt", escape = "none")]
+struct ConfirmationText<'a> {
+    to_name: &'a str,
+    first_name: &'a str,
+    org: &'a str,
+    contact: Option<&'a str>,
+    given_on: String,
+    granted: Vec<String>,
+    refused: Vec<String>,
+    withdraw_link: Option<&'a str>,
+    expires_on: Option<String>,
+}
+
+/// The day of `ms` as a person reads it (`1 September 2027`), in the organisation's zone.
+pub fn day(ms: i64, zone: crate::policy::zone::Zone) -> String {
+    let format = time::macros::format_description!("[day padding:none] [month repr:long] [year]");
+    zone.local(time_of_ms(ms)).format(&format).unwrap_or_default()
+}
+
+/// A purpose in the form's words, about the learner `first_name`.
+pub fn purpose_words(wording: &ConsentWording, purpose: Purpose, first_name: &str) -> String {
+    wording.purposes.get(&purpose).map_or_else(|| purpose.as_str().to_string(), |w| w.replace("{first_name}", first_name))
+}
+
+/// Who a message is to and about.
+#[derive(Debug, Clone, Copy)]
+pub struct About<'a> {
+    /// The addressee's name.
+    pub to_name: &'a str,
+    /// The name the learner goes by.
+    pub first_name: &'a str,
+    /// Whether the addressee is a guardian (not the learner).
+    pub to_guardian: bool,
+}
+
+/// A request's message (first, reminder, renewal or at 18) with its form link.
+pub fn request(
+    sender: &Sender,
+    about: About<'_>,
+    kind: &Ask,
+    purposes: Vec<String>,
+    link: &str,
+    valid_until: String,
+) -> Letter {
+    let subject = match kind {
+        Ask::First => format!("Photos of {}: may we use them? Please answer", about.first_name),
+        Ask::Reminder => format!("Reminder: photos of {}, please answer", about.first_name),
+        Ask::Renewal(_) => format!("Photos of {}: your permission is running out", about.first_name),
+        Ask::Adult => "Photos of you: you decide from 18".to_string(),
+    };
+    let text = RequestText {
+        to_name: about.to_name,
+        first_name: about.first_name,
+        org: &sender.org,
+        contact: sender.contact.as_deref(),
+        kind,
+        purposes,
+        link,
+        valid_until,
+        to_guardian: about.to_guardian,
+    };
+    Letter { subject: format!("{subject} ({})", sender.org), body: render(&text), link: Some(link.to_string()) }
+}
+
+/// What an answer recorded, for its confirmation.
+#[derive(Debug, Clone)]
+pub struct Answered<'a> {
+    /// The day it was given.
+    pub given_on: String,
+    /// The purposes answered yes, in words.
+    pub granted: Vec<String>,
+    /// The purposes answered no, in words.
+    pub refused: Vec<String>,
+    /// The grant's withdrawal link, when something was granted.
+    pub withdraw_link: Option<&'a str>,
+    /// The day the grant runs out, when it does.
+    pub expires_on: Option<String>,
+}
+
+/// The confirmation of an answer, with a grant's withdrawal link.
+pub fn confirmation(sender: &Sender, about: About<'_>, answered: Answered<'_>) -> Letter {
+    let text = ConfirmationText {
+        to_name: about.to_name,
+        first_name: about.first_name,
+        org: &sender.org,
+        contact: sender.contact.as_deref(),
+        given_on: answered.given_on,
+        granted: answered.granted,
+        refused: answered.refused,
+        withdraw_link: answered.withdraw_link,
+        expires_on: answered.expires_on,
+    };
+    Letter {
+        subject: format!("Your answer about photos of {} ({})", about.first_name, sender.org),
+        body: render(&text),
+        link: answered.withdraw_link.map(str::to_string),
+    }
+}
+
+fn render(template: &impl Template) -> String {
+    // The templates are compiled in and take only strings: rendering cannot fail at run time.
+    template.render().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sender() -> Sender {
+        Sender { org: "Northfield Training".into(), contact: Some("office@northfield.example".into()) }
+    }
+
+    #[test]
+    fn a_request_names_the_learner_by_first_name_and_carries_its_link() {
+        let about = About { to_name: "Sam Okafor", first_name: "Amira", to_guardian: true };
+        let letter = request(
+            &sender(),
+            about,
+            &Ask::First,
+            vec!["on our website".into()],
+            "https://cg.example/c/abc",
+            "1 October 2027".into(),
+        );
+        assert!(letter.subject.contains("Amira") && letter.subject.contains("Northfield Training"));
+        assert!(letter.body.starts_with("Dear Sam Okafor,"), "{}", letter.body);
+        assert!(letter.body.contains("https://cg.example/c/abc\n"), "{}", letter.body);
+        assert!(letter.body.contains("  - on our website"), "{}", letter.body);
+        assert!(letter.body.contains("works until 1 October 2027"));
+        assert!(letter.body.contains("parent or carer"));
+        assert!(letter.body.contains("office@northfield.example"));
+        assert_eq!(letter.link.as_deref(), Some("https://cg.example/c/abc"));
+        let adult = request(&sender(), About { to_guardian: false, ..about }, &Ask::Adult, vec![], "l", "d".into());
+        assert!(!adult.body.contains("parent or carer") && adult.body.contains("18th birthday"), "{}", adult.body);
+        let renewal = request(&sender(), about, &Ask::Renewal("3 March 2028".into()), vec![], "l", "d".into());
+        assert!(renewal.body.contains("runs out on 3 March 2028"), "{}", renewal.body);
+    }
+
+    #[test]
+    fn a_confirmation_lists_each_answer_and_the_withdrawal_link_only_for_a_grant() {
+        let about = About { to_name: "Sam Okafor", first_name: "Amira", to_guardian: true };
+        let both = confirmation(
+            &sender(),
+            about,
+            Answered {
+                given_on: "1 September 2027".into(),
+                granted: vec!["on our website".into()],
+                refused: vec!["in print".into()],
+                withdraw_link: Some("https://cg.example/w/xyz"),
+                expires_on: Some("1 September 2028".into()),
+            },
+        );
+        assert!(both.body.contains("  - YES: on our website\n  - NO: in print"), "{}", both.body);
+        assert!(both.body.contains("https://cg.example/w/xyz") && both.body.contains("1 September 2028"));
+        let no = confirmation(
+            &sender(),
+            about,
+            Answered {
+                given_on: "1 September 2027".into(),
+                granted: vec![],
+                refused: vec!["in print".into()],
+                withdraw_link: None,
+                expires_on: None,
+            },
+        );
+        assert!(!no.body.contains("/w/") && no.body.contains("We will not use photos of Amira"), "{}", no.body);
+        assert_eq!(no.link, None);
+    }
+}
