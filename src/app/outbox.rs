@@ -8,9 +8,14 @@ use std::time::Duration;
 
 use futures::StreamExt;
 
-use super::App;
+use super::{input, Actor, App, AppError};
 use crate::mail::{Mail, Mailer, SendError};
-use crate::store::{now_ms, OutboxMessage, StoreError};
+use crate::store::{now_ms, AuditAction, AuditDraft, MailState, OutboxMessage, Role, StoreError};
+
+/// Who may read the outbox and post its letters: safeguarding leads (the messages name children).
+pub const KEEPERS: &[Role] = &[Role::Admin];
+/// Most messages the outbox page lists in each state.
+const LISTED: i64 = 500;
 
 /// Rows leased at once.
 const BATCH: i64 = 50;
@@ -119,6 +124,28 @@ pub async fn run(app: App, shutdown: impl std::future::Future<Output = ()> + Sen
             () = app.mail_waker.notified() => {}
             () = tokio::time::sleep(IDLE) => {}
         }
+    }
+}
+
+/// The messages waiting (pending, oldest first) and those refused for good, for the admin page:
+/// without SMTP every pending message is a letter to print.
+pub async fn waiting(app: &App, actor: &Actor) -> Result<Vec<OutboxMessage>, AppError> {
+    actor.require(KEEPERS)?;
+    let mut messages = app.store.outbox(MailState::Pending, LISTED).await?;
+    messages.extend(app.store.outbox(MailState::Failed, LISTED).await?);
+    Ok(messages)
+}
+
+/// Marks a waiting or failed message as posted by hand (printed and sent as a letter): its words
+/// and link are emptied, and it is audited. A message being sent at this moment is not.
+pub async fn mark_posted(app: &App, actor: &Actor, id: &str) -> Result<(), AppError> {
+    actor.require(KEEPERS)?;
+    let id = input::path_id(id, "message")?;
+    let audit = AuditDraft::new(&actor.token_id, AuditAction::LetterPosted, &id, serde_json::json!({}));
+    if app.store.mark_posted(&id, now_ms(), audit).await? {
+        Ok(())
+    } else {
+        Err(AppError::NotFound("message"))
     }
 }
 

@@ -299,3 +299,10 @@ pub async fn show(app: &App, actor: &Actor, id: &str) -> Result<RequestDetail, A
     let recipients = app.store.recipients(&id).await?;
     Ok(RequestDetail { request, recipients })
 }
+
+/// Every group with its number of learners, by name: for choosing whom to ask (safeguarding leads)
+/// and whose list to check before taking photos (tutors).
+pub async fn groups(app: &App, actor: &Actor) -> Result<Vec<(String, i64)>, AppError> {
+    actor.require(&[Role::Admin, Role::Tutor])?;
+    Ok(app.store.groups().await?)
+}

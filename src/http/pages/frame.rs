@@ -232,6 +232,7 @@ pub fn notice_text(code: Option<&str>) -> Option<String> {
         "redaction_accepted" => "Done: the texts now use first names only.",
         "token_revoked" => "Revoked: the token and every session opened with it stopped working.",
         "token_already_revoked" => "That token had already been revoked. Nothing changed.",
+        "letter_posted" => "Marked as posted: the letter's words and link are no longer kept.",
         _ => return None,
     };
     Some(text.to_string())

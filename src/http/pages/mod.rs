@@ -7,6 +7,7 @@
 mod admin;
 pub(super) mod frame;
 mod marketing;
+mod requests;
 mod tokens;
 mod tutor;
 pub mod words;
@@ -37,6 +38,7 @@ pub fn routes() -> Router<HttpState> {
         .merge(marketing::routes())
         .merge(admin::routes())
         .merge(tokens::routes())
+        .merge(requests::routes())
 }
 
 async fn home(State(state): State<HttpState>, headers: HeaderMap) -> Result<Response, PageError> {
