@@ -1,7 +1,8 @@
 //! Settings: defaults, then a TOML file, then `CONSENTGATE_*` environment variables, then flags.
 //!
 //! The embedded default needs nothing installed: SQLite at `DATA/consentgate.db` and objects under
-//! `DATA/objects`. `DATABASE_URL=postgres://…` selects PostgreSQL; an S3 bucket selects S3.
+//! `DATA/objects`. `DATABASE_URL=postgres://…` selects PostgreSQL; an S3 bucket selects S3; an SMTP
+//! URL sends consent requests by email (without one, they wait as letters to print).
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -13,7 +14,16 @@ use serde::Deserialize;
 
 use crate::media::Limits;
 use crate::policy::consent::Rules;
+use crate::policy::wording::ConsentWording;
 use crate::policy::zone::Zone;
+
+mod error;
+mod requests;
+mod smtp;
+
+pub use error::{mask_password, ConfigError};
+pub use requests::{ConsentFormFile, RequestTimings};
+pub use smtp::{SmtpSecurity, SmtpServer, SmtpSettings};
 
 /// Everything the service and its commands need to know, resolved from all sources.
 #[derive(Clone)]
@@ -64,6 +74,13 @@ pub struct Settings {
     /// on the client a trusted proxy names, not on the proxy. Empty by default: the header is
     /// ignored, since anyone can send it.
     pub trusted_proxies: Vec<IpNet>,
+    /// The SMTP server consent requests are sent through; `None` (the default) sends nothing:
+    /// messages wait as letters to print and post.
+    pub mail: Option<SmtpSettings>,
+    /// When requests are reminded, renewed and run out, and how long an online grant lasts.
+    pub requests: RequestTimings,
+    /// The words of the online consent form (`[consent_form]` in the file).
+    pub consent_form: ConsentWording,
 }
 
 /// What a client may cost the server in connections and time: a client that opens connections and
@@ -143,6 +160,12 @@ impl fmt::Debug for Settings {
             .field("rules", &self.rules)
             .field("connections", &self.connections)
             .field("trusted_proxies", &self.trusted_proxies)
+            .field("mail", &self.mail)
+            .field("requests", &self.requests)
+            .field(
+                "consent_form",
+                &format_args!("{} purposes, hash {}", self.consent_form.purposes.len(), self.consent_form.hash()),
+            )
             .finish()
     }
 }
@@ -158,31 +181,6 @@ impl fmt::Debug for S3Settings {
             .field("path_style", &self.path_style)
             .finish()
     }
-}
-
-/// `postgres://user:secret@host/db?password=x` → `postgres://user:***@host/db?password=***`.
-///
-/// A URL that does not parse is shown as its scheme alone: it may hold a password in a place the
-/// parser could not find.
-pub fn mask_password(url: &str) -> String {
-    let Ok(mut parsed) = url::Url::parse(url) else {
-        let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
-        return format!("{scheme}:<unparseable URL hidden>");
-    };
-    if parsed.password().is_some() {
-        let _ = parsed.set_password(Some("***"));
-    }
-    if parsed.query().is_some() {
-        let pairs: Vec<(String, String)> = parsed
-            .query_pairs()
-            .map(|(k, v)| {
-                let secret = matches!(k.to_ascii_lowercase().as_str(), "password" | "pass" | "passwd" | "sslpassword");
-                (k.into_owned(), if secret { "***".to_string() } else { v.into_owned() })
-            })
-            .collect();
-        parsed.query_pairs_mut().clear().extend_pairs(pairs);
-    }
-    parsed.to_string()
 }
 
 /// The settings a TOML file may hold; every field optional.
@@ -235,6 +233,24 @@ pub struct FileSettings {
     pub min_body_bytes_per_second: Option<u64>,
     /// See [`Connections::max_connections`].
     pub max_connections: Option<usize>,
+    /// See [`SmtpSettings::url`]; unset or empty: nothing is sent.
+    pub smtp_url: Option<String>,
+    /// See [`SmtpSettings::from`]; required with `smtp_url`.
+    pub smtp_from: Option<String>,
+    /// See [`SmtpSettings::timeout`], like `30s` (the default).
+    pub smtp_timeout: Option<String>,
+    /// See [`RequestTimings::reminder_after`], like `7d`.
+    pub reminder_after: Option<String>,
+    /// See [`RequestTimings::max_reminders`].
+    pub max_reminders: Option<u32>,
+    /// See [`RequestTimings::renewal_notice`], like `30d`.
+    pub renewal_notice: Option<String>,
+    /// See [`RequestTimings::request_valid_for`], like `30d`.
+    pub request_valid_for: Option<String>,
+    /// See [`RequestTimings::consent_valid_for`], like `365d`, or `never`.
+    pub consent_valid_for: Option<String>,
+    /// See [`Settings::consent_form`].
+    pub consent_form: Option<ConsentFormFile>,
 }
 
 /// Settings given on the command line or in the environment; each overrides the file.
@@ -316,42 +332,57 @@ pub struct Overrides {
     /// Reverse proxies whose X-Forwarded-For is believed, comma-separated CIDRs (default none).
     #[arg(long, env = "CONSENTGATE_TRUSTED_PROXIES", global = true)]
     pub trusted_proxies: Option<String>,
-}
-
-/// Why settings could not be resolved.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The settings file could not be read.
-    #[error("cannot read the settings file {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: std::io::Error,
-    },
-    /// The settings file is not valid TOML for these settings.
-    #[error("the settings file {path} is invalid: {source}")]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        source: toml::de::Error,
-    },
-    /// A value is out of range.
-    #[error("{0}")]
-    Invalid(String),
+    /// SMTP server for consent requests: smtp://user:password@host:587 (STARTTLS required; plain
+    /// only to loopback) or smtps://…:465. Unset: nothing is sent, messages wait as letters.
+    #[arg(long, env = "CONSENTGATE_SMTP_URL", global = true, hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// Sender of consent requests, `office@example.org` or `Name <office@example.org>`; required
+    /// with an SMTP URL.
+    #[arg(long, env = "CONSENTGATE_SMTP_FROM", global = true)]
+    pub smtp_from: Option<String>,
+    /// Longest one delivery may take, like 30s (the default).
+    #[arg(long, env = "CONSENTGATE_SMTP_TIMEOUT", global = true)]
+    pub smtp_timeout: Option<String>,
+    /// How long an unanswered request waits before a reminder, like 7d (the default).
+    #[arg(long, env = "CONSENTGATE_REMINDER_AFTER", global = true)]
+    pub reminder_after: Option<String>,
+    /// Most reminders per recipient (default 2).
+    #[arg(long, env = "CONSENTGATE_MAX_REMINDERS", global = true)]
+    pub max_reminders: Option<u32>,
+    /// How long before a grant expires its renewal is requested, like 30d (the default).
+    #[arg(long, env = "CONSENTGATE_RENEWAL_NOTICE", global = true)]
+    pub renewal_notice: Option<String>,
+    /// How long a request's links can be answered, like 30d (the default).
+    #[arg(long, env = "CONSENTGATE_REQUEST_VALID_FOR", global = true)]
+    pub request_valid_for: Option<String>,
+    /// How long a grant answered online lasts, like 365d (the default), or `never`.
+    #[arg(long, env = "CONSENTGATE_CONSENT_VALID_FOR", global = true)]
+    pub consent_valid_for: Option<String>,
 }
 
 impl Settings {
     /// Resolves defaults < file < environment and flags.
     pub fn resolve(overrides: &Overrides) -> Result<Settings, ConfigError> {
-        let file = match &overrides.config {
+        let mut file = match &overrides.config {
             Some(path) => load_file(path)?,
             None => FileSettings::default(),
         };
         let connections = connections(overrides, &file)?;
-        let mut s3 = file.s3;
         let o = overrides;
+        let mail = smtp::resolve(
+            o.smtp_url.clone().or_else(|| file.smtp_url.clone()),
+            o.smtp_from.clone().or_else(|| file.smtp_from.clone()),
+            o.smtp_timeout.as_deref().or(file.smtp_timeout.as_deref()),
+        )?;
+        let requests = RequestTimings::resolve(
+            o.reminder_after.as_deref().or(file.reminder_after.as_deref()),
+            o.max_reminders.or(file.max_reminders),
+            o.renewal_notice.as_deref().or(file.renewal_notice.as_deref()),
+            o.request_valid_for.as_deref().or(file.request_valid_for.as_deref()),
+            o.consent_valid_for.as_deref().or(file.consent_valid_for.as_deref()),
+        )?;
+        let consent_form = file.consent_form.take().unwrap_or_default().wording();
+        let mut s3 = file.s3;
         let any_s3_flag = o.s3_endpoint.is_some()
             || o.s3_region.is_some()
             || o.s3_access_key_id.is_some()
@@ -432,6 +463,9 @@ impl Settings {
                 overrides.shutdown_grace_seconds.or(file.shutdown_grace_seconds).unwrap_or(30),
             ),
             connections,
+            mail,
+            requests,
+            consent_form,
         };
         Ok(settings)
     }

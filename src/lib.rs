@@ -2,8 +2,9 @@
 //!
 //! A pure core ([`media`]: sniff, scrub, fingerprint; [`policy`]: the rules; [`roster`]: the MIS
 //! import's parsing) under one application layer ([`app`]: every use case), with thin edges:
-//! [`store`] and [`objects`] below it, [`http`] (the JSON API and the pages) and the CLI in
-//! `main.rs` above it, and [`service`] to start it all. See `README.md` for the whole picture.
+//! [`store`], [`objects`] and [`mail`] (SMTP) below it, [`http`] (the JSON API and the pages) and
+//! the CLI in `main.rs` above it, and [`service`] to start it all. See `README.md` for the whole
+//! picture.
 
 #![warn(missing_docs)]
 
@@ -11,6 +12,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod mail;
 pub mod media;
 pub mod objects;
 pub mod policy;

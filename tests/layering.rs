@@ -96,6 +96,7 @@ fn imports_run_one_way() {
         ("roster", &["store", "objects", "http", "app", "service", "config"]),
         ("store", &["objects", "http", "app", "service"]),
         ("objects", &["store", "http", "app", "service"]),
+        ("mail", &["store", "objects", "http", "app", "service"]),
         ("app", &["http", "service"]),
         ("http", &["service"]),
     ];

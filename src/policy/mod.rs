@@ -5,6 +5,7 @@ pub mod names;
 pub mod release;
 pub mod retention;
 pub mod search;
+pub mod wording;
 pub mod zone;
 
 use std::fmt;

@@ -35,6 +35,7 @@ pub mod fixtures;
 pub mod oracle;
 pub mod process;
 pub mod server;
+pub mod smtp;
 
 use std::path::{Path, PathBuf};
 

@@ -124,6 +124,9 @@ pub async fn settings(db: Db, blobs: Blobs, data_dir: PathBuf) -> Settings {
         organisation_contact: None,
         connections: Default::default(),
         trusted_proxies: Vec::new(),
+        mail: None,
+        requests: Default::default(),
+        consent_form: Default::default(),
     }
 }
 
