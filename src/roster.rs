@@ -74,6 +74,41 @@ pub mod fields {
         Date::from_calendar_date(year.parse().ok()?, month, day.parse().ok()?).ok()
     }
 
+    /// Longest group name (a class, course or cohort), in characters.
+    pub const MAX_GROUP: usize = 100;
+    /// Most groups one learner belongs to: more is a mis-keyed export, not a timetable.
+    pub const MAX_GROUPS: usize = 20;
+
+    /// A learner's groups as given (a CSV cell split at `;`, or a JSON array): each trimmed, blank
+    /// ones dropped, repeats merged ignoring case (the first spelling kept, since requests are sent
+    /// per group and two spellings would split one class in two), each printable and at most
+    /// [`MAX_GROUP`] characters, at most [`MAX_GROUPS`] in all; sorted. Messages name the field and
+    /// a group's position, never a group.
+    pub fn groups<'a>(field: &str, items: impl IntoIterator<Item = &'a str>) -> Result<Vec<String>, String> {
+        let mut kept: Vec<String> = Vec::new();
+        let mut problems = Vec::new();
+        for (i, item) in items.into_iter().map(str::trim).filter(|g| !g.is_empty()).enumerate() {
+            let n = i + 1;
+            if item.chars().any(char::is_control) {
+                problems.push(format!("{field}: group {n} contains control characters"));
+            } else if item.chars().count() > MAX_GROUP {
+                problems.push(format!("{field}: group {n} is longer than {MAX_GROUP} characters"));
+            } else if !kept.iter().any(|k| k.to_lowercase() == item.to_lowercase()) {
+                kept.push(item.to_string());
+                if kept.len() > MAX_GROUPS {
+                    // Whatever follows, the list is refused: no need to read a pasted roll further.
+                    problems.push(format!("{field} has more than {MAX_GROUPS} groups"));
+                    break;
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(problems.join("; "));
+        }
+        kept.sort();
+        Ok(kept)
+    }
+
     /// An email address (loosely: something@domain.tld, no spaces), or absent when empty. Loose on
     /// purpose: the address is checked by mail arriving, and a strict grammar refuses real ones.
     pub fn email(value: Option<&str>) -> Result<Option<String>, String> {
@@ -109,6 +144,12 @@ pub struct LearnerDraft {
     /// The MIS's reference: required, because it is what makes a re-import update rather than
     /// duplicate.
     pub external_ref: String,
+    /// The learner's own address (an adult answers for themselves), when the file has a
+    /// `learner_email` column and a value in it.
+    pub email: Option<String>,
+    /// The learner's groups (classes, courses, cohorts) as [`fields::groups`] leaves them, when the
+    /// file has a `groups` column and something in it: `None` keeps what is on record.
+    pub groups: Option<Vec<String>>,
     /// Guardians, in file order, without repeats.
     pub guardians: Vec<GuardianDraft>,
     /// The file lines this learner came from, so a later step can point back into the file.
@@ -146,10 +187,12 @@ enum Column {
     Reference,
     GuardianName,
     GuardianEmail,
+    LearnerEmail,
+    Groups,
 }
 
 impl Column {
-    const ALL: [Column; 7] = [
+    const ALL: [Column; 9] = [
         Column::Given,
         Column::Family,
         Column::DateOfBirth,
@@ -157,7 +200,14 @@ impl Column {
         Column::GuardianName,
         Column::GuardianEmail,
         Column::Preferred,
+        Column::LearnerEmail,
+        Column::Groups,
     ];
+
+    /// Whether a file may leave the column out.
+    fn optional(self) -> bool {
+        matches!(self, Column::Preferred | Column::LearnerEmail | Column::Groups)
+    }
 
     fn header(self) -> &'static str {
         match self {
@@ -168,13 +218,15 @@ impl Column {
             Column::Reference => "external_ref",
             Column::GuardianName => "guardian_name",
             Column::GuardianEmail => "guardian_email",
+            Column::LearnerEmail => "learner_email",
+            Column::Groups => "groups",
         }
     }
 }
 
 /// Where each column is in this file.
 struct Layout {
-    at: [Option<usize>; 7],
+    at: [Option<usize>; Column::ALL.len()],
     width: usize,
 }
 
@@ -182,7 +234,7 @@ impl Layout {
     /// Reads the header: names trimmed and in any case, in any order, unknown ones ignored.
     fn from_header(header: &[&str]) -> Result<Layout, String> {
         let names: Vec<String> = header.iter().map(|h| h.trim().to_lowercase()).collect();
-        let mut at = [None; 7];
+        let mut at = [None; Column::ALL.len()];
         let mut missing = Vec::new();
         let mut repeated = Vec::new();
         for (i, column) in Column::ALL.into_iter().enumerate() {
@@ -191,7 +243,7 @@ impl Layout {
             if found.next().is_some() {
                 repeated.push(column.header());
             }
-            if at[i].is_none() && column != Column::Preferred {
+            if at[i].is_none() && !column.optional() {
                 missing.push(column.header());
             }
         }
@@ -412,16 +464,38 @@ fn row(layout: &Layout, cells: &[&str], today: Date) -> Result<(LearnerDraft, Op
     if let (Some(None), Some(Some(_))) = (&guardian_name, &guardian_email) {
         problems.push("guardian_email is given without a guardian_name".into());
     }
-    match (given, family, preferred, dob, reference, guardian_name, guardian_email) {
-        (Some(given), Some(family), Some(preferred), Some(dob), Some(reference), Some(g_name), Some(g_email))
-            if problems.is_empty() =>
-        {
+    let email = keep(
+        &mut problems,
+        fields::email(cell(Column::LearnerEmail)).map_err(|_| "learner_email is not a valid email address".to_string()),
+    );
+    // A cell with nothing but separators and spaces is blank: it keeps the groups on record.
+    let groups = keep(
+        &mut problems,
+        cell(Column::Groups)
+            .map(|c| fields::groups("groups", c.split(';')))
+            .transpose()
+            .map(|g| g.filter(|g| !g.is_empty())),
+    );
+    match (given, family, preferred, dob, reference, guardian_name, guardian_email, email, groups) {
+        (
+            Some(given),
+            Some(family),
+            Some(preferred),
+            Some(dob),
+            Some(reference),
+            Some(g_name),
+            Some(g_email),
+            Some(email),
+            Some(groups),
+        ) if problems.is_empty() => {
             let draft = LearnerDraft {
                 given_name: given,
                 family_name: family,
                 preferred_name: preferred,
                 date_of_birth: dob,
                 external_ref: reference,
+                email,
+                groups,
                 guardians: Vec::new(),
                 lines: Vec::new(),
             };
@@ -434,6 +508,12 @@ fn row(layout: &Layout, cells: &[&str], today: Date) -> Result<(LearnerDraft, Op
 /// The value, or `None` with the problem noted: a line's problems are all reported at once.
 fn keep<T>(problems: &mut Vec<String>, result: Result<T, String>) -> Option<T> {
     result.map_err(|p| problems.push(p)).ok()
+}
+
+/// Whether two lines give the same learner email: an address is compared ignoring case, as a
+/// guardian's is, and the first line's spelling is kept.
+fn same_email(a: &Option<String>, b: &Option<String>) -> bool {
+    a.as_deref().map(str::to_lowercase) == b.as_deref().map(str::to_lowercase)
 }
 
 /// Adds a good line to the learners: a new `external_ref` starts a learner, a known one must
@@ -461,6 +541,8 @@ fn merge(
         ("family_name", known.draft.family_name != draft.family_name),
         ("preferred_name", known.draft.preferred_name != draft.preferred_name),
         ("date_of_birth", known.draft.date_of_birth != draft.date_of_birth),
+        ("learner_email", !same_email(&known.draft.email, &draft.email)),
+        ("groups", known.draft.groups != draft.groups),
     ]
     .into_iter()
     .filter_map(|(field, differs)| differs.then_some(field))
@@ -622,6 +704,8 @@ mod tests {
                     preferred_name: None,
                     date_of_birth: Some("2010-04-17".into()),
                     external_ref: "MIS-1".into(),
+                    email: None,
+                    groups: None,
                     guardians: vec![
                         GuardianDraft { name: "Leila Haddad".into(), email: Some("leila@example.org".into()) },
                         GuardianDraft { name: "Omar Haddad".into(), email: None },
@@ -634,6 +718,8 @@ mod tests {
                     preferred_name: None,
                     date_of_birth: None,
                     external_ref: "MIS-2".into(),
+                    email: None,
+                    groups: None,
                     guardians: vec![],
                     lines: vec![3],
                 },
@@ -1166,6 +1252,125 @@ mod tests {
         assert_eq!(error.line, 3);
         let text = format!("\n\n{HEADER}\n\nAmira,,,MIS-1,,\n");
         assert_eq!(lines(parse(&text)), vec![6]);
+    }
+
+    /// The header with the two optional columns of a learner's own.
+    const OWN_HEADER: &str =
+        "given_name,family_name,date_of_birth,external_ref,guardian_name,guardian_email,learner_email,groups\n";
+
+    /// A file with [`OWN_HEADER`] and one line per `(external_ref, learner_email, groups)`.
+    fn own_file(rows: &[(&str, &str, &str)]) -> String {
+        let mut text = String::from(OWN_HEADER);
+        for (reference, email, groups) in rows {
+            text.push_str(&line(&["Amira", "Haddad", "", reference, "", "", email, groups]));
+        }
+        text
+    }
+
+    #[test]
+    fn learner_email_and_groups_are_read_when_the_columns_are_there() {
+        let text = own_file(&[
+            ("MIS-1", " amira@example.org ", " 10B ; Maths GCSE;;  ;maths gcse; Art "),
+            ("MIS-2", "", ""),
+            ("MIS-3", "", " ; ;; "),
+            ("MIS-4", "", "Zeta;alpha;Beta"),
+        ]);
+        let drafts = parse(&text).unwrap();
+        assert_eq!(drafts[0].email.as_deref(), Some("amira@example.org"));
+        assert_eq!(
+            drafts[0].groups,
+            Some(vec!["10B".to_string(), "Art".into(), "Maths GCSE".into()]),
+            "trimmed, blanks dropped, a repeat in another case merged into the first spelling, sorted"
+        );
+        assert_eq!((drafts[1].email.clone(), drafts[1].groups.clone()), (None, None), "blank cells keep");
+        assert_eq!(drafts[2].groups, None, "only separators is blank too");
+        assert_eq!(drafts[3].groups, Some(vec!["Beta".to_string(), "Zeta".into(), "alpha".into()]));
+
+        // Without the columns, both are absent; the columns can be anywhere and in any case.
+        let drafts = parse(format!("{HEADER}Amira,Haddad,,MIS-1,,\n")).unwrap();
+        assert_eq!((drafts[0].email.clone(), drafts[0].groups.clone()), (None, None));
+        let text = "GROUPS,given_name,family_name,date_of_birth,external_ref,guardian_name,guardian_email,\
+                    Learner_Email\n\"10B;Art\",Amira,Haddad,,MIS-1,,,a@example.org\n";
+        let drafts = parse(text).unwrap();
+        assert_eq!(drafts[0].groups, Some(vec!["10B".to_string(), "Art".into()]));
+        assert_eq!(drafts[0].email.as_deref(), Some("a@example.org"));
+        // A short line (Excel drops trailing empty cells) leaves both blank.
+        let drafts = parse(format!("{OWN_HEADER}Amira,Haddad,,MIS-1\n")).unwrap();
+        assert_eq!((drafts[0].email.clone(), drafts[0].groups.clone()), (None, None));
+    }
+
+    #[test]
+    fn bad_learner_emails_and_groups_are_named_by_line_and_column_never_by_value() {
+        let many = |n: usize| (0..n).map(|i| format!("Group {i}")).collect::<Vec<_>>().join(";");
+        let twenty_with_repeats = format!("{};GROUP 0;group 19", many(20));
+        let long = format!("Year Eleven {}", "x".repeat(90));
+        let longest = "ë".repeat(100);
+        let (twenty, twenty_one) = (many(20), many(21));
+        // (learner_email, groups, Ok(how many groups) or Err(what the message names))
+        type Case<'a> = (&'a str, &'a str, Result<usize, Vec<&'a str>>);
+        let cases: Vec<Case> = vec![
+            ("not-an-email", "", Err(vec!["learner_email", "not a valid"])),
+            ("amira haddad@example.org", "", Err(vec!["learner_email"])),
+            ("amira@localhost", "", Err(vec!["learner_email"])),
+            ("", &long, Err(vec!["groups", "group 1", "100 characters"])),
+            ("", "Maths;Year\u{7}Eleven", Err(vec!["groups", "group 2", "control characters"])),
+            ("", "Maths;Year\tEleven", Err(vec!["groups", "control characters"])),
+            ("", "Maths;\"Year\nEleven\"", Err(vec!["groups", "control characters"])),
+            ("", "", Ok(0)),
+            ("", &longest, Ok(1)),
+            ("", &twenty, Ok(20)),
+            ("", &twenty_with_repeats, Ok(20)),
+            ("bad", &twenty_one, Err(vec!["learner_email", "groups", "more than 20"])),
+        ];
+        for (email, groups, expected) in cases {
+            let text = own_file(&[("MIS-0", "", ""), ("MIS-1", email, groups)]);
+            let what = format!("{email:?} {groups:?}");
+            match (parse(&text), expected) {
+                (Ok(drafts), Ok(n)) => assert_eq!(drafts[1].groups.as_ref().map_or(0, Vec::len), n, "{what}"),
+                (Err(errors), Err(fragments)) => {
+                    assert_eq!(errors.len(), 1, "{what}: {errors:#?}");
+                    assert_eq!(errors[0].line, 3, "{what}");
+                    assert_mentions(&errors[0], &fragments);
+                }
+                (got, expected) => panic!("{what}: got {got:#?}, expected {expected:?}"),
+            }
+        }
+        let error = only_error(parse(OWN_HEADER.replace('\n', ",Groups\n")));
+        assert_mentions(&error, &["groups", "more than once"]);
+    }
+
+    #[test]
+    fn lines_of_one_reference_must_agree_on_the_learners_email_and_groups() {
+        let agree =
+            own_file(&[("MIS-1", "amira@example.org", "10B;Art"), ("MIS-1", "AMIRA@example.org", " Art ; 10B ;art")]);
+        let drafts = parse(&agree).unwrap();
+        assert_eq!(drafts.len(), 1);
+        assert_eq!(drafts[0].email.as_deref(), Some("amira@example.org"), "the first spelling is kept");
+        assert_eq!(drafts[0].groups, Some(vec!["10B".to_string(), "Art".into()]));
+        for (email, groups, named) in [
+            ("amira.h@example.org", "10B;Art", "learner_email"),
+            ("", "10B;Art", "learner_email"),
+            ("amira@example.org", "10B", "groups"),
+            ("amira@example.org", "", "groups"),
+            ("amira@example.org", "10b;Art", "groups"),
+        ] {
+            let text = own_file(&[("MIS-1", "amira@example.org", "10B;Art"), ("MIS-1", email, groups)]);
+            let error = only_error(parse(&text));
+            assert_eq!(error.line, 3);
+            assert_mentions(&error, &["external_ref", "line 2", named]);
+        }
+    }
+
+    #[test]
+    fn group_rules_directly() {
+        assert_eq!(fields::groups("groups", []).unwrap(), Vec::<String>::new());
+        assert_eq!(fields::groups("groups", [" b ", "", "A", "a", "B "]).unwrap(), vec!["A", "b"]);
+        let message = fields::groups("groups", ["ok", &"y".repeat(101), "a\u{0}b"]).unwrap_err();
+        assert!(message.contains("group 2") && message.contains("group 3"), "{message}");
+        assert!(!message.contains("yyyy"), "{message}");
+        let many: Vec<String> = (0..1000).map(|i| format!("g{i}")).collect();
+        let message = fields::groups("groups", many.iter().map(String::as_str)).unwrap_err();
+        assert!(message.contains("more than 20"), "{message}");
     }
 
     #[test]

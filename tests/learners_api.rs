@@ -16,6 +16,8 @@ on_both_backends!(
     reads_of_a_learner_and_their_consent_history_are_audited,
     guardians_are_added_corrected_and_removed_by_admins_only_and_audited,
     a_re_import_does_not_bring_back_a_removed_guardian,
+    a_learners_email_and_groups_are_set_corrected_and_listed,
+    a_re_import_keeps_a_blank_email_and_groups_and_replaces_given_ones,
 );
 
 async fn create_read_correct_and_search(server: TestServer) {
@@ -484,4 +486,250 @@ async fn a_re_import_does_not_bring_back_a_removed_guardian(server: TestServer) 
     let read: Value = get(&server, &server.admin, &format!("/api/v1/learners/{liam}")).await.json().await.unwrap();
     assert_eq!(read["guardians"].as_array().unwrap().len(), 1, "the old spelling came back: {read}");
     assert_eq!(read["guardians"][0]["name"], "Sara Khan");
+}
+
+/// A learner's own email and groups: given at creation (groups trimmed, blank ones dropped,
+/// repeats merged ignoring case, sorted), shown on reading, replaced or cleared by a PATCH (the
+/// same values again write nothing), refused when bad with nothing stored, audited by field name
+/// only; `GET /api/v1/groups` counts the learners per group for admins and tutors.
+async fn a_learners_email_and_groups_are_set_corrected_and_listed(server: TestServer) {
+    let body = json!({"given_name": "Amira", "family_name": "Grouptest", "date_of_birth": "2006-01-01",
+        "learner_email": " amira@example.org ", "groups": [" Year 11 ", "", "Art", "year 11", "Drama"]});
+    let created = post(&server, &server.admin, "/api/v1/learners", body).await;
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.unwrap();
+    assert_eq!(created["learner_email"], "amira@example.org");
+    assert_eq!(created["groups"], json!(["Art", "Drama", "Year 11"]));
+    let id = created["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/learners/{id}");
+    let read: Value = get(&server, &server.admin, &path).await.json().await.unwrap();
+    assert_eq!(
+        (read["learner_email"].clone(), read["groups"].clone()),
+        (created["learner_email"].clone(), created["groups"].clone())
+    );
+    let ben: Value = post(
+        &server,
+        &server.admin,
+        "/api/v1/learners",
+        json!({"given_name": "Ben", "family_name": "Grouptest", "groups": ["Year 11"]}),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!((ben["learner_email"].clone(), ben["groups"].clone()), (Value::Null, json!(["Year 11"])));
+    let plain: Value =
+        post(&server, &server.admin, "/api/v1/learners", json!({"given_name": "Cy", "family_name": "Grouptest"}))
+            .await
+            .json()
+            .await
+            .unwrap();
+    assert_eq!((plain["learner_email"].clone(), plain["groups"].clone()), (Value::Null, json!([])));
+
+    // Both listed per group, sorted, for admins and tutors; not for marketing or without a token.
+    let groups =
+        json!([{"name": "Art", "learners": 1}, {"name": "Drama", "learners": 1}, {"name": "Year 11", "learners": 2}]);
+    let tutor = server.token(Role::Tutor).await;
+    for token in [&server.admin, &tutor] {
+        let listed = get(&server, token, "/api/v1/groups").await;
+        assert_eq!(listed.status(), 200);
+        assert_eq!(listed.json::<Value>().await.unwrap(), groups);
+    }
+    let marketing = server.token(Role::Marketing).await;
+    assert_eq!(get(&server, &marketing, "/api/v1/groups").await.status(), 403);
+    assert_eq!(get(&server, "cg_nope", "/api/v1/groups").await.status(), 401);
+
+    // Bad values are refused, naming the field, and store nothing.
+    let many: Vec<String> = (0..21).map(|i| format!("Group {i}")).collect();
+    let before = server.snapshot().await;
+    for (method, body, field) in [
+        (
+            "post",
+            json!({"given_name": "Di", "family_name": "Grouptest", "learner_email": "not-an-email"}),
+            "learner_email",
+        ),
+        ("post", json!({"given_name": "Di", "family_name": "Grouptest", "groups": many}), "groups"),
+        ("post", json!({"given_name": "Di", "family_name": "Grouptest", "groups": ["x".repeat(101)]}), "groups"),
+        ("post", json!({"given_name": "Di", "family_name": "Grouptest", "groups": ["Year\u{7}11"]}), "groups"),
+        ("patch", json!({"learner_email": "amira at example.org"}), "learner_email"),
+        ("patch", json!({"groups": ["Art", "Drama\nClub"]}), "groups"),
+        ("patch", json!({"groups": many}), "groups"),
+    ] {
+        let response = if method == "post" {
+            post(&server, &server.admin, "/api/v1/learners", body.clone()).await
+        } else {
+            patch(&server, &server.admin, &path, body.clone()).await
+        };
+        assert_eq!(response.status(), 422, "{method} {body}");
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(error["error"], "bad_form", "{body}: {error}");
+        assert!(error.to_string().contains(field), "{body}: {error}");
+        assert!(!error.to_string().contains("Drama") && !error.to_string().contains("xxxx"), "{error}");
+    }
+    let bad_type = patch(&server, &server.admin, &path, json!({"groups": "Art"})).await;
+    assert_eq!(bad_type.status(), 422);
+    assert_eq!(server.snapshot().await, before, "a refused change stored something");
+
+    // A PATCH replaces the set (twenty repeats merge into one) and clears the email with null.
+    let mut repeated: Vec<String> = vec!["Art".into(); 25];
+    repeated.push(" Photography ".into());
+    let patched = patch(&server, &server.admin, &path, json!({"groups": repeated, "learner_email": null})).await;
+    assert_eq!(patched.status(), 200);
+    let patched: Value = patched.json().await.unwrap();
+    assert_eq!(
+        (patched["learner_email"].clone(), patched["groups"].clone()),
+        (Value::Null, json!(["Art", "Photography"]))
+    );
+    let read: Value = get(&server, &server.admin, &path).await.json().await.unwrap();
+    assert_eq!(read["groups"], json!(["Art", "Photography"]));
+    let listed: Value = get(&server, &tutor, "/api/v1/groups").await.json().await.unwrap();
+    assert_eq!(
+        listed,
+        json!([{"name": "Art", "learners": 1}, {"name": "Photography", "learners": 1}, {"name": "Year 11", "learners": 1}])
+    );
+    // The same values again: 200, nothing written, nothing audited.
+    let before = server.snapshot().await;
+    let again =
+        patch(&server, &server.admin, &path, json!({"groups": ["Photography", " Art", "art"], "learner_email": null}))
+            .await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.json::<Value>().await.unwrap()["groups"], json!(["Art", "Photography"]));
+    assert_eq!(server.snapshot().await, before, "an unchanged email and groups wrote something");
+    // null clears the groups, as an empty array does; an email is set again.
+    let nulled = patch(&server, &server.admin, &path, json!({"groups": null})).await;
+    assert_eq!(nulled.json::<Value>().await.unwrap()["groups"], json!([]));
+    let refilled = patch(&server, &server.admin, &path, json!({"groups": ["Art", "Photography"]})).await;
+    assert_eq!(refilled.status(), 200);
+    let cleared: Value =
+        patch(&server, &server.admin, &path, json!({"groups": [], "learner_email": "amira.g@example.org"}))
+            .await
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(
+        (cleared["learner_email"].clone(), cleared["groups"].clone()),
+        (json!("amira.g@example.org"), json!([]))
+    );
+
+    // The audit names the fields changed, never an address or a group.
+    let audit = server.store.audit_log(0, 100_000).await.unwrap();
+    let corrections: Vec<Value> = audit
+        .iter()
+        .filter(|r| r.action == "learner_corrected" && r.subject == id)
+        .map(|r| serde_json::from_str(&r.details).unwrap())
+        .collect();
+    assert_eq!(
+        corrections,
+        vec![
+            json!({"fields": ["learner_email", "groups"]}),
+            json!({"fields": ["groups"]}),
+            json!({"fields": ["groups"]}),
+            json!({"fields": ["learner_email", "groups"]})
+        ]
+    );
+    let log = serde_json::to_string(&audit).unwrap();
+    for secret in ["amira@example.org", "amira.g@example.org", "Year 11", "Photography", "Drama"] {
+        assert!(!log.contains(secret), "{secret} reached the audit log");
+    }
+}
+
+/// The MIS file's `learner_email` and `groups` follow the date of birth's rule on a re-import: a
+/// blank cell keeps what is on record, a value replaces it (the whole set of groups); the summary
+/// counts such a learner as updated, and a dry run says exactly what the import then does.
+async fn a_re_import_keeps_a_blank_email_and_groups_and_replaces_given_ones(server: TestServer) {
+    let header =
+        "given_name,family_name,date_of_birth,external_ref,guardian_name,guardian_email,learner_email,groups\n";
+    let first = format!(
+        "{header}Nadia,Okafor,2000-01-01,MIS-E1,,,nadia@example.org,\"Year 13; Art ;art\"\n\
+         Tom,Okafor,2010-01-01,MIS-E2,Grace Okafor,grace@example.org,,Year 9\n"
+    );
+    let body: Value = import(&server, first.as_bytes(), false).await.json().await.unwrap();
+    assert_eq!(body["created"], 2, "{body}");
+    let read = |reference: &'static str| {
+        let (client, base, admin) = (server.client.clone(), server.base.clone(), server.admin.clone());
+        async move {
+            let found: Value = client
+                .get(format!("{base}/api/v1/learners"))
+                .query(&[("q", reference)])
+                .bearer_auth(&admin)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            (found[0]["learner_email"].clone(), found[0]["groups"].clone())
+        }
+    };
+    assert_eq!(read("MIS-E1").await, (json!("nadia@example.org"), json!(["Art", "Year 13"])));
+    assert_eq!(read("MIS-E2").await, (Value::Null, json!(["Year 9"])));
+
+    // Blank cells, or a file without the columns: nothing changes.
+    let blank = format!(
+        "{header}Nadia,Okafor,2000-01-01,MIS-E1,,,, ; \n\
+         Tom,Okafor,2010-01-01,MIS-E2,Grace Okafor,grace@example.org,,\n"
+    );
+    let without = "given_name,family_name,date_of_birth,external_ref,guardian_name,guardian_email\n\
+                   Nadia,Okafor,2000-01-01,MIS-E1,,\n";
+    for file in [blank.as_str(), without] {
+        for dry_run in [true, false] {
+            let body: Value = import(&server, file.as_bytes(), dry_run).await.json().await.unwrap();
+            assert_eq!((body["updated"].clone(), body["created"].clone()), (json!(0), json!(0)), "{body}");
+        }
+    }
+    assert_eq!(read("MIS-E1").await, (json!("nadia@example.org"), json!(["Art", "Year 13"])));
+    assert_eq!(read("MIS-E2").await, (Value::Null, json!(["Year 9"])));
+
+    // Given values replace: a dry run first, stating exactly what the import then does.
+    let replaced = format!(
+        "{header}Nadia,Okafor,2000-01-01,MIS-E1,,,nadia.o@example.org,\n\
+         Tom,Okafor,2010-01-01,MIS-E2,Grace Okafor,grace@example.org,,Year 10;Chess Club\n\
+         Nadia,Okafor,2000-01-01,MIS-E1,,,nadia.o@example.org,\n"
+    );
+    let before = server.snapshot().await;
+    let dry: Value = import(&server, replaced.as_bytes(), true).await.json().await.unwrap();
+    assert_eq!(server.snapshot().await, before, "a dry run stored something");
+    let done: Value = import(&server, replaced.as_bytes(), false).await.json().await.unwrap();
+    assert_eq!(dry["updated"], 2, "{dry}");
+    assert_eq!(
+        (dry["created"].clone(), dry["updated"].clone(), dry["unchanged"].clone()),
+        (done["created"].clone(), done["updated"].clone(), done["unchanged"].clone())
+    );
+    assert_eq!(read("MIS-E1").await, (json!("nadia.o@example.org"), json!(["Art", "Year 13"])));
+    assert_eq!(read("MIS-E2").await, (Value::Null, json!(["Chess Club", "Year 10"])));
+    let groups: Value = get(&server, &server.admin, "/api/v1/groups").await.json().await.unwrap();
+    assert_eq!(
+        groups,
+        json!([{"name": "Art", "learners": 1}, {"name": "Chess Club", "learners": 1}, {"name": "Year 10", "learners": 1},
+            {"name": "Year 13", "learners": 1}])
+    );
+
+    // Bad cells are reported by line and column, never by value, and nothing is stored.
+    let bad = format!(
+        "{header}Nadia,Okafor,2000-01-01,MIS-E1,,,nadia@,\nTom,Okafor,2010-01-01,MIS-E2,,,,{}\n",
+        "Chess;".repeat(21) + "Go;" + &(0..20).map(|i| format!("G{i};")).collect::<String>()
+    );
+    let before = server.snapshot().await;
+    let response = import(&server, bad.as_bytes(), false).await;
+    assert_eq!(response.status(), 422);
+    let body: Value = response.json().await.unwrap();
+    let errors = body["detail"]["errors"].as_array().unwrap();
+    assert_eq!(errors.iter().map(|e| e["line"].as_u64().unwrap()).collect::<Vec<_>>(), vec![2, 3], "{body}");
+    assert!(errors[0]["message"].as_str().unwrap().contains("learner_email"), "{body}");
+    assert!(errors[1]["message"].as_str().unwrap().contains("groups"), "{body}");
+    assert!(!body.to_string().contains("nadia@") && !body.to_string().contains("Chess"), "{body}");
+    assert_eq!(server.snapshot().await, before, "a refused file stored something");
+
+    // The corrections are audited by field name, the values stay out.
+    let audit = server.store.audit_log(0, 100_000).await.unwrap();
+    let fields: Vec<Value> = audit
+        .iter()
+        .filter(|r| r.action == "learner_corrected")
+        .map(|r| serde_json::from_str::<Value>(&r.details).unwrap()["fields"].clone())
+        .collect();
+    assert_eq!(fields, vec![json!(["learner_email"]), json!(["groups"])]);
+    let log = serde_json::to_string(&audit).unwrap();
+    for secret in ["nadia@example.org", "nadia.o@example.org", "Year 13", "Chess Club", "Year 10"] {
+        assert!(!log.contains(secret), "{secret} reached the audit log");
+    }
 }

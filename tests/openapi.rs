@@ -13,7 +13,7 @@ use std::process::Command;
 use serde_json::Value;
 
 const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];
-const TAGS: &[&str] = &["photos", "learners", "consents", "queue", "takedowns", "audit", "withdrawal", "ops"];
+const TAGS: &[&str] = &["photos", "learners", "groups", "consents", "queue", "takedowns", "audit", "withdrawal", "ops"];
 const ERROR_SCHEMA: &str = "#/components/schemas/ErrorBody";
 
 fn document() -> Value {
@@ -139,6 +139,7 @@ fn operation_ids_are_unique_and_tags_are_resources() {
         "import_learners",
         "show_learner",
         "correct_learner",
+        "list_groups",
         "record_consent",
         "consent_history",
         "list_queue",
@@ -295,6 +296,15 @@ fn the_documented_limits_are_the_codes() {
     assert_eq!(
         number(&schema("NewLearner")["properties"]["guardians"]["maxItems"]),
         consentgate::roster::MAX_GUARDIANS
+    );
+    assert_eq!(number(&schema("GroupName")["maxLength"]), consentgate::roster::fields::MAX_GROUP);
+    assert_eq!(
+        number(&schema("NewLearner")["properties"]["groups"]["maxItems"]),
+        consentgate::roster::fields::MAX_GROUPS
+    );
+    assert_eq!(
+        number(&schema("LearnerPatch")["properties"]["groups"]["maxItems"]),
+        consentgate::roster::fields::MAX_GROUPS
     );
     assert_eq!(number(&schema("ProofText")["maxLength"]), app::consents::MAX_TEXT);
     assert_eq!(

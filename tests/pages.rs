@@ -37,6 +37,7 @@ on_both_backends!(
     the_tokens_page_is_for_admins_needs_csrf_and_shows_a_new_token_once,
     the_learner_page_audits_its_read_and_an_admin_download_is_audited,
     the_learner_page_corrects_and_removes_guardians_and_shows_a_reissued_link_once,
+    the_learner_page_shows_and_sets_the_learners_own_email_and_groups,
 );
 
 /// A client that shows redirects instead of following them.
@@ -930,4 +931,57 @@ async fn the_learner_page_corrects_and_removes_guardians_and_shows_a_reissued_li
     assert!(!refresh.contains("/w/") && refresh.contains("not shown again"), "only once: {refresh}");
     assert_eq!(server.client.get(&old).send().await.unwrap().status(), 404, "the old link is revoked");
     assert_eq!(server.client.get(new).send().await.unwrap().status(), 200);
+}
+
+/// The learner's page shows their own email and groups and has a form to set both (groups
+/// separated by `;`, as in the MIS file): it needs the CSRF token, a bad value comes back with the
+/// error and what was typed and changes nothing, and saving the same values again writes nothing.
+async fn the_learner_page_shows_and_sets_the_learners_own_email_and_groups(server: TestServer) {
+    let body = json!({"given_name": "Amira", "family_name": "Khan", "date_of_birth": "2006-03-01",
+        "learner_email": "amira@example.org", "groups": ["Year 13", "Art"]});
+    let amira = create_learner(&server, body).await["id"].as_str().unwrap().to_string();
+    let admin = sign_in(&server, &server.admin).await;
+    let page_path = format!("/admin/learners/{amira}");
+    let page = admin.get(&server, &page_path).await.text().await.unwrap();
+    assert!(page.contains("Their own email: amira@example.org · Groups: Art, Year 13"), "{page}");
+    let action = format!("/admin/learners/{amira}/details");
+    assert!(page.contains(&format!("action=\"{action}\"")), "{page}");
+    assert!(page.contains("name=\"learner_email\" value=\"amira@example.org\""), "{page}");
+    assert!(page.contains("name=\"groups\" value=\"Art; Year 13\""), "{page}");
+
+    let before = server.snapshot().await;
+    let form = [("learner_email", ""), ("groups", "Drama")];
+    assert_eq!(admin.post_form(&server, &action, &form).await.status(), 403, "the CSRF token is needed");
+    assert_eq!(server.snapshot().await, before);
+
+    // A bad value: the page again with the error and what was typed; only the read is recorded.
+    let typed = [("csrf", admin.csrf.as_str()), ("learner_email", "amira at home"), ("groups", "Drama; Chess Club")];
+    let refused = admin.post_form(&server, &action, &typed).await;
+    assert_eq!(refused.status(), 422);
+    let html = refused.text().await.unwrap();
+    assert!(html.contains("Nothing was changed: learner_email is not a valid email address"), "{html}");
+    assert!(html.contains("value=\"amira at home\"") && html.contains("value=\"Drama; Chess Club\""), "{html}");
+    let mut expected = before.clone();
+    *expected.get_mut("audit_log").unwrap() += 1;
+    assert_eq!(server.snapshot().await, expected);
+
+    // Saved: the email cleared, the groups replaced.
+    let fields = [("csrf", admin.csrf.as_str()), ("learner_email", " "), ("groups", " Drama ;; chess club; Drama")];
+    let saved = admin.post_form(&server, &action, &fields).await;
+    assert_eq!(saved.status(), 303);
+    assert_eq!(saved.headers()[LOCATION].to_str().unwrap(), format!("{page_path}?done=learner_details_saved"));
+    let stored = server.store.learner(&amira).await.unwrap().unwrap();
+    assert_eq!((stored.email, stored.groups), (None, vec!["Drama".to_string(), "chess club".into()]));
+    let page = admin.get(&server, &format!("{page_path}?done=learner_details_saved")).await.text().await.unwrap();
+    assert!(page.contains("Email and groups saved."), "{page}");
+    assert!(page.contains("Their own email: none · Groups: Drama, chess club"), "{page}");
+    let audit = server.store.audit_log(0, 10_000).await.unwrap();
+    let row = audit.iter().rev().find(|r| r.action == "learner_corrected").unwrap();
+    assert_eq!(serde_json::from_str::<Value>(&row.details).unwrap(), json!({"fields": ["learner_email", "groups"]}));
+
+    // The same values again: back with the notice, nothing written.
+    let before = server.snapshot().await;
+    let same = [("csrf", admin.csrf.as_str()), ("learner_email", ""), ("groups", "chess club; Drama")];
+    assert_eq!(admin.post_form(&server, &action, &same).await.status(), 303);
+    assert_eq!(server.snapshot().await, before);
 }

@@ -350,6 +350,8 @@ async fn two_server_processes_four_claimers_claim_each_item_once() {
         preferred_name: None,
         date_of_birth: Some("1990-01-01".into()),
         external_ref: None,
+        email: None,
+        groups: vec![],
         guardians: vec![],
         created_at: 0,
         updated_at: 0,

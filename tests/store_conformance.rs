@@ -74,6 +74,8 @@ async fn queue_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
         preferred_name: None,
         date_of_birth: Some("2000-01-01".into()),
         external_ref: None,
+        email: None,
+        groups: vec![],
         guardians: vec![],
         created_at: ms(T0),
         updated_at: ms(T0),
@@ -293,6 +295,8 @@ async fn consent_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
         preferred_name: None,
         date_of_birth: Some("2012-03-04".into()),
         external_ref: Some("MIS-1".into()),
+        email: None,
+        groups: vec![],
         guardians: vec![GuardianRecord { id: "g-mum".into(), name: "Sara Khan".into(), email: None, removed_at: None }],
         created_at: ms(T0),
         updated_at: ms(T0),
@@ -415,6 +419,8 @@ async fn claim_item_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
         preferred_name: None,
         date_of_birth: Some("2000-01-01".into()),
         external_ref: None,
+        email: None,
+        groups: vec![],
         guardians: vec![],
         created_at: ms(T0),
         updated_at: ms(T0),
@@ -503,6 +509,8 @@ async fn claim_outcome_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
         preferred_name: None,
         date_of_birth: Some("2000-01-01".into()),
         external_ref: None,
+        email: None,
+        groups: vec![],
         guardians: vec![],
         created_at: ms(T0),
         updated_at: ms(T0),
@@ -588,6 +596,8 @@ async fn learners_version_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
         preferred_name: None,
         date_of_birth: Some("2000-01-01".into()),
         external_ref: Some("MIS-F".into()),
+        email: None,
+        groups: vec![],
         guardians: vec![],
         created_at: ms(T0),
         updated_at: ms(T0),
@@ -640,6 +650,8 @@ async fn learners_version_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
         given_name: "Gus".into(),
         family_name: "Grant".into(),
         external_ref: Some("MIS-G".into()),
+        email: None,
+        groups: vec![],
         ..finn.clone()
     };
     let older = LearnerRecord { date_of_birth: Some("1999-01-01".into()), ..finn.clone() };
@@ -737,6 +749,8 @@ async fn guardian_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
         preferred_name: None,
         date_of_birth: Some("2013-02-03".into()),
         external_ref: Some("MIS-GUARDIANS".into()),
+        email: None,
+        groups: vec![],
         guardians: vec![guardian("g-ann", "Ann Doe"), guardian("g-bob", "Bob Doe")],
         created_at: ms(T0),
         updated_at: ms(T0),
@@ -760,6 +774,8 @@ async fn guardian_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
     let eve = LearnerRecord {
         id: "0192f0c4-0000-7000-8000-0000000000a2".into(),
         external_ref: Some("MIS-GUARDIAN-RACE".into()),
+        email: None,
+        groups: vec![],
         guardians: vec![guardian("g-eve-mum", "Eve's Mum")],
         ..dana.clone()
     };
@@ -1044,6 +1060,8 @@ async fn search_conformance(url: &str) {
         preferred_name: None,
         date_of_birth: Some("2000-01-01".into()),
         external_ref: external_ref.map(Into::into),
+        email: None,
+        groups: vec![],
         guardians: vec![],
         created_at: ms(T0),
         updated_at: ms(T0),
@@ -1127,4 +1145,112 @@ async fn sqlite_search_conforms() {
 #[tokio::test(flavor = "multi_thread")]
 async fn postgres_search_conforms() {
     search_conformance(&fresh_pg_database().await).await;
+}
+
+/// A learner's own email and groups: stored with the learner, read back sorted, counted per group
+/// in byte order on both backends, matched exactly (no case folding), replaced by a correction,
+/// and on import kept when the file gives none and replaced when it gives some (a dry run keeps
+/// nothing).
+async fn groups_conformance(url: &str) {
+    let store: Arc<dyn FullStore> = Arc::from(store::open(url).await.unwrap());
+    store.migrate().await.unwrap();
+    let learner = |n: u32, given: &str, family: &str, groups: &[&str]| LearnerRecord {
+        id: format!("0192f0c4-0000-7000-8000-{n:012}"),
+        given_name: given.into(),
+        family_name: family.into(),
+        preferred_name: None,
+        date_of_birth: Some("2000-01-01".into()),
+        external_ref: Some(format!("MIS-G{n}")),
+        email: Some(format!("learner{n}@example.org")),
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+        guardians: vec![GuardianRecord {
+            id: format!("g-{n}"),
+            name: "Sam Parent".into(),
+            email: None,
+            removed_at: None,
+        }],
+        created_at: ms(T0),
+        updated_at: ms(T0),
+    };
+    let created = |l: &LearnerRecord| AuditDraft::new("admin", AuditAction::LearnerCreated, &l.id, json!({}));
+    let mut zara = learner(1, "Zara", "Adams", &["alpha", "Art", "10B"]);
+    let ben = learner(2, "Ben", "Young", &["10B"]);
+    let amy = learner(3, "Amy", "Young", &["10B", "10b"]);
+    for l in [&zara, &ben, &amy] {
+        store.insert_learner(l, created(l)).await.unwrap();
+    }
+    let read = store.learner(&zara.id).await.unwrap().unwrap();
+    assert_eq!(read.groups, ["10B", "Art", "alpha"], "sorted by bytes on read");
+    assert_eq!(read.email.as_deref(), Some("learner1@example.org"));
+    assert_eq!(store.search_learners("zara", 5).await.unwrap()[0].groups, read.groups);
+    let counts = |pairs: &[(&str, i64)]| pairs.iter().map(|(g, n)| (g.to_string(), *n)).collect::<Vec<_>>();
+    assert_eq!(store.groups().await.unwrap(), counts(&[("10B", 3), ("10b", 1), ("Art", 1), ("alpha", 1)]));
+    let in_group = |group: &'static str| {
+        let store = store.clone();
+        async move {
+            let found = store.learners_in_group(group).await.unwrap();
+            assert!(found.iter().all(|l| l.guardians.len() == 1 && l.groups.iter().any(|g| g == group)));
+            found.into_iter().map(|l| l.given_name).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(in_group("10B").await, ["Zara", "Amy", "Ben"], "by family, then given name");
+    assert_eq!(in_group("10b").await, ["Amy"], "exact: no case folding");
+    assert!(in_group("10").await.is_empty());
+    assert!(in_group("Nobody's group").await.is_empty());
+
+    // A correction replaces the set and the email; an empty set clears it.
+    zara.groups = vec!["Art".into(), "Drama".into()];
+    zara.email = None;
+    let correct = |l: &LearnerRecord| AuditDraft::new("admin", AuditAction::LearnerCorrected, &l.id, json!({}));
+    assert!(store.update_learner(&zara, correct(&zara), at(T0)).await.unwrap());
+    let read = store.learner(&zara.id).await.unwrap().unwrap();
+    assert_eq!((read.groups.clone(), read.email.clone()), (vec!["Art".to_string(), "Drama".into()], None));
+    assert_eq!(in_group("10B").await, ["Amy", "Ben"]);
+    let cleared = LearnerRecord { groups: vec![], ..ben.clone() };
+    assert!(store.update_learner(&cleared, correct(&cleared), at(T0)).await.unwrap());
+    assert!(store.learner(&ben.id).await.unwrap().unwrap().groups.is_empty());
+    assert_eq!(store.groups().await.unwrap(), counts(&[("10B", 1), ("10b", 1), ("Art", 1), ("Drama", 1)]));
+
+    // Import: no email and no groups keep those on record (unchanged); given ones replace them.
+    let file = |l: &LearnerRecord, email: Option<&str>, groups: &[&str]| LearnerRecord {
+        id: "ignored on update".into(),
+        email: email.map(Into::into),
+        groups: groups.iter().map(|g| g.to_string()).collect(),
+        guardians: vec![],
+        ..l.clone()
+    };
+    let summary = store.import_learners(&[file(&amy, None, &[])], at(T0), false).await.unwrap();
+    assert_eq!((summary.updated, summary.unchanged), (0, 1));
+    let read = store.learner(&amy.id).await.unwrap().unwrap();
+    assert_eq!((read.groups, read.email), (vec!["10B".to_string(), "10b".into()], amy.email.clone()));
+    let before = store.table_counts().await.unwrap();
+    let changed = [file(&amy, Some("amy@example.org"), &["Year 11"]), file(&zara, None, &["Drama", "Art"])];
+    let dry = store.import_learners(&changed, at(T0), true).await.unwrap();
+    assert_eq!(store.table_counts().await.unwrap(), before, "a dry run stores nothing");
+    assert_eq!(store.learner(&amy.id).await.unwrap().unwrap().groups, ["10B", "10b"]);
+    let done = store.import_learners(&changed, at(T0), false).await.unwrap();
+    assert_eq!(dry, done, "the dry run's summary is exact");
+    assert_eq!((done.updated, done.unchanged), (1, 1), "the same groups in another order are no change");
+    let read = store.learner(&amy.id).await.unwrap().unwrap();
+    assert_eq!((read.groups, read.email.as_deref()), (vec!["Year 11".to_string()], Some("amy@example.org")));
+    let audit = store.audit_log(0, 1000).await.unwrap();
+    let last = audit.iter().rev().find(|r| r.action == "learner_corrected" && r.subject == amy.id).unwrap();
+    let details: serde_json::Value = serde_json::from_str(&last.details).unwrap();
+    assert_eq!(details["fields"], json!(["learner_email", "groups"]));
+    assert!(!last.details.contains("amy@") && !last.details.contains("Year 11"), "{}", last.details);
+    // A new learner from a file comes with their groups.
+    let new = learner(4, "Cara", "Bell", &["Year 11"]);
+    store.import_learners(std::slice::from_ref(&new), at(T0), false).await.unwrap();
+    assert_eq!(in_group("Year 11").await, ["Cara", "Amy"]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_groups_conform() {
+    let dir = tempfile::tempdir().unwrap();
+    groups_conformance(&format!("sqlite://{}", dir.path().join("groups.db").display())).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_groups_conform() {
+    groups_conformance(&fresh_pg_database().await).await;
 }

@@ -29,6 +29,10 @@ pub struct NewLearner {
     pub date_of_birth: Option<String>,
     /// The MIS's reference.
     pub external_ref: Option<String>,
+    /// The learner's own email address (blank means none).
+    pub email: Option<String>,
+    /// Groups (classes, courses, cohorts), under the rules of [`fields::groups`].
+    pub groups: Vec<String>,
     /// Guardians: name and email.
     pub guardians: Vec<(String, Option<String>)>,
 }
@@ -46,6 +50,10 @@ pub struct LearnerCorrection {
     pub date_of_birth: Option<Option<String>>,
     /// New (or cleared) MIS reference.
     pub external_ref: Option<Option<String>>,
+    /// New (or cleared) email address of the learner's own.
+    pub email: Option<Option<String>>,
+    /// The learner's groups: the set on record is replaced by this one (empty clears it).
+    pub groups: Option<Vec<String>>,
 }
 
 fn checked<T>(result: Result<T, String>) -> Result<T, AppError> {
@@ -55,6 +63,17 @@ fn checked<T>(result: Result<T, String>) -> Result<T, AppError> {
 /// A date of birth, not after today in the organisation's `zone`.
 fn date_of_birth(value: &str, zone: Zone) -> Result<String, AppError> {
     checked(fields::date_of_birth(value, zone.date_of(time::OffsetDateTime::now_utc())))
+}
+
+/// The learner's own email address, blamed on `learner_email` as the API and the file name it.
+fn learner_email(value: Option<&str>) -> Result<Option<String>, AppError> {
+    fields::email(value)
+        .map_err(|_| AppError::invalid_field("learner_email", "learner_email is not a valid email address"))
+}
+
+/// A learner's groups, checked and normalised as the MIS import does.
+fn checked_groups(values: &[String]) -> Result<Vec<String>, AppError> {
+    fields::groups("groups", values.iter().map(String::as_str)).map_err(|e| AppError::invalid_field("groups", e))
 }
 
 /// The external reference is the one learner field the database keeps unique.
@@ -91,6 +110,8 @@ pub async fn create(app: &App, actor: &Actor, new: NewLearner) -> Result<Learner
         preferred_name: checked(fields::optional_name("preferred_name", new.preferred_name.as_deref()))?,
         date_of_birth: new.date_of_birth.as_deref().map(|d| date_of_birth(d, app.settings.rules.zone)).transpose()?,
         external_ref: checked(fields::optional_name("external_ref", new.external_ref.as_deref()))?,
+        email: learner_email(new.email.as_deref())?,
+        groups: checked_groups(&new.groups)?,
         guardians,
         created_at: now,
         updated_at: now,
@@ -153,7 +174,32 @@ pub async fn correct(
         learner.external_ref = checked(fields::optional_name("external_ref", v.as_deref()))?;
         changed.push("external_ref");
     }
+    // The email and groups count as changed only when they differ, as a guardian's fields do: the
+    // learner's page sends both with every save.
+    let mut same_again = false;
+    if let Some(v) = &correction.email {
+        let email = learner_email(v.as_deref())?;
+        if email != learner.email {
+            learner.email = email;
+            changed.push("learner_email");
+        } else {
+            same_again = true;
+        }
+    }
+    if let Some(v) = &correction.groups {
+        let groups = checked_groups(v)?;
+        if groups != learner.groups {
+            learner.groups = groups;
+            changed.push("groups");
+        } else {
+            same_again = true;
+        }
+    }
     if changed.is_empty() {
+        if same_again {
+            // The same values again (a form saved unchanged): nothing to write or audit.
+            return Ok(learner);
+        }
         return Err(AppError::invalid("the patch changes nothing"));
     }
     learner.updated_at = now_ms();
@@ -363,6 +409,9 @@ pub async fn import_csv(
             preferred_name: d.preferred_name,
             date_of_birth: d.date_of_birth,
             external_ref: Some(d.external_ref),
+            email: d.email,
+            // No groups here means "keep those on record" to the store, as the file's blank cell did.
+            groups: d.groups.unwrap_or_default(),
             guardians: d
                 .guardians
                 .into_iter()
@@ -390,6 +439,13 @@ pub async fn import_csv(
         "learners imported"
     );
     Ok(summary)
+}
+
+/// Every group (class, course, cohort) with how many learners are in it, sorted by name: what a
+/// request for consent is sent to. For tutors and admins.
+pub async fn groups(app: &App, actor: &Actor) -> Result<Vec<(String, i64)>, AppError> {
+    actor.require(PICKERS)?;
+    Ok(app.store.groups().await?)
 }
 
 /// The tutor's learner picker: at most 20 learners matching what was typed (at least two

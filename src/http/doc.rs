@@ -8,7 +8,7 @@ use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaFormat, Type};
 use utoipa::openapi::RefOr;
 
 use crate::app;
-use crate::roster::fields::MAX_NAME;
+use crate::roster::fields::{MAX_GROUP, MAX_NAME};
 
 /// Text with no control characters but line breaks and tabs (`input::free_text`).
 pub const FREE_TEXT: &str = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$";
@@ -76,6 +76,12 @@ string_schema! {
 string_schema! {
     /// An email address, loosely (`something@domain.tld`, no spaces inside); blank means none.
     Email { max_length(Some(254)), pattern(Some(EMAIL)) }
+}
+
+string_schema! {
+    /// A group's name (a class, course or cohort): no control characters; trimmed, and dropped
+    /// when blank or repeated (ignoring case).
+    GroupName { max_length(Some(MAX_GROUP)), pattern(Some(PRINTABLE)) }
 }
 
 string_schema! {

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::doc::{DateOfBirth, Email, Id, Name, OptionalName, SearchText};
+use super::doc::{DateOfBirth, Email, GroupName, Id, Name, OptionalName, SearchText};
 use super::error::{ApiError, AuthErrors, CsvErrors, ErrorBody, JsonErrors, NotFoundErrors, QueryErrors};
 use super::json::JsonBody;
 use super::state::HttpState;
@@ -29,6 +29,10 @@ pub struct LearnerView {
     pub date_of_birth: Option<String>,
     /// The MIS's reference.
     pub external_ref: Option<String>,
+    /// The learner's own email address (an adult answers consent requests themselves).
+    pub learner_email: Option<String>,
+    /// The groups (classes, courses, cohorts) they belong to, sorted.
+    pub groups: Vec<String>,
     /// Guardians, oldest first; removed ones too (with `removed_at`): their refusals and
     /// withdrawals still count, their grants do not.
     pub guardians: Vec<GuardianView>,
@@ -67,6 +71,8 @@ impl From<LearnerRecord> for LearnerView {
             preferred_name: l.preferred_name,
             date_of_birth: l.date_of_birth,
             external_ref: l.external_ref,
+            learner_email: l.email,
+            groups: l.groups,
             guardians: l.guardians.into_iter().map(GuardianView::from).collect(),
         }
     }
@@ -103,6 +109,14 @@ pub struct NewLearner {
     /// The MIS's reference; unique among learners.
     #[schema(value_type = Option<OptionalName>)]
     pub external_ref: Option<String>,
+    /// The learner's own email address, where an adult learner's consent requests go.
+    #[schema(value_type = Option<Email>)]
+    pub learner_email: Option<String>,
+    /// Groups (classes, courses, cohorts): each trimmed, blank ones dropped, repeats merged
+    /// ignoring case (the first spelling kept); at most 20 once merged.
+    #[serde(default)]
+    #[schema(value_type = Vec<GroupName>, max_items = 20)]
+    pub groups: Vec<String>,
     /// Guardians (needed for consent while under 18); at most 4.
     #[serde(default)]
     #[schema(max_items = 4)]
@@ -138,6 +152,15 @@ pub struct LearnerPatch {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<OptionalName>, nullable)]
     pub external_ref: Option<Option<String>>,
+    /// New email address of the learner's own, or null to clear it.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Email>, nullable)]
+    pub learner_email: Option<Option<String>>,
+    /// The learner's groups: replaces the set on record (an empty array, or null, clears it); the
+    /// rules are those of a new learner's.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Vec<GroupName>>, max_items = 20, nullable)]
+    pub groups: Option<Option<Vec<String>>>,
 }
 
 /// `POST /api/v1/learners`: record a learner and their guardians.
@@ -156,6 +179,8 @@ pub async fn create(
         preferred_name: body.preferred_name,
         date_of_birth: body.date_of_birth,
         external_ref: body.external_ref,
+        email: body.learner_email,
+        groups: body.groups,
         guardians: body.guardians.into_iter().map(|g| (g.name, g.email)).collect(),
     };
     let learner = app::learners::create(&state.app, &caller, draft).await?;
@@ -192,6 +217,8 @@ pub async fn correct(
         preferred_name: patch.preferred_name,
         date_of_birth: patch.date_of_birth,
         external_ref: patch.external_ref,
+        email: patch.learner_email,
+        groups: patch.groups.map(Option::unwrap_or_default),
     };
     Ok(Json(app::learners::correct(&state.app, &caller, &id, correction).await?.into()))
 }
@@ -269,6 +296,24 @@ pub async fn remove_guardian(
     Ok(Json(RemovedGuardianView { guardian: removed.guardian.into(), statuses_changed: removed.changes.len() }))
 }
 
+/// A group and how many learners are in it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct GroupView {
+    /// The group's name, as stored (requests are made to a group by this exact name).
+    pub name: String,
+    /// How many learners are in it.
+    pub learners: i64,
+}
+
+/// `GET /api/v1/groups`: every group with its learner count, sorted by name.
+#[utoipa::path(get, path = "/api/v1/groups", operation_id = "list_groups", tag = "groups",
+    responses(AuthErrors, (status = 200, body = [GroupView], description = "every group, sorted by name")),
+    security(("bearer" = [])))]
+pub async fn groups(State(state): State<HttpState>, caller: Actor) -> Result<Json<Vec<GroupView>>, ApiError> {
+    let groups = app::learners::groups(&state.app, &caller).await?;
+    Ok(Json(groups.into_iter().map(|(name, learners)| GroupView { name, learners }).collect()))
+}
+
 /// `GET /api/v1/learners?q=` query.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -324,7 +369,8 @@ pub const MAX_IMPORT_BYTES: usize = 10 << 20;
 /// reported with its number in `detail.errors`.
 #[utoipa::path(post, path = "/api/v1/learners/import", operation_id = "import_learners", tag = "learners", params(ImportQuery),
     request_body(content = String, content_type = "text/csv",
-        description = "given_name,family_name,date_of_birth,external_ref,guardian_name,guardian_email (preferred_name optional)"),
+        description = "given_name,family_name,date_of_birth,external_ref,guardian_name,guardian_email (preferred_name, \
+            learner_email and groups optional; groups are separated by `;`; a blank cell keeps what is on record)"),
     responses(AuthErrors, CsvErrors, (status = 200, body = ImportAnswer, description = "imported (or, on a dry run, what would be)")),
     security(("bearer" = [])))]
 pub async fn import(

@@ -54,6 +54,7 @@ pub fn router(state: HttpState) -> Router {
             "/api/v1/learners/{id}/guardians/{guardian_id}",
             axum::routing::patch(learners::correct_guardian).delete(learners::remove_guardian),
         )
+        .route("/api/v1/groups", get(learners::groups))
         .route("/w/{token}", get(withdraw::show).post(withdraw::withdraw))
         .route("/api/v1/consent-requests", post(requests::create).get(requests::list))
         .route("/api/v1/consent-requests/{id}", get(requests::show))

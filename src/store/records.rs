@@ -174,6 +174,11 @@ pub struct LearnerRecord {
     pub date_of_birth: Option<String>,
     /// The MIS's reference for this learner.
     pub external_ref: Option<String>,
+    /// The learner's own email address: an adult learner answers consent requests themselves.
+    pub email: Option<String>,
+    /// The groups (classes, courses, cohorts) the learner belongs to, sorted and unique, as
+    /// `roster::fields::groups` leaves them: requests are sent per group.
+    pub groups: Vec<String>,
     /// Guardians, oldest first.
     pub guardians: Vec<GuardianRecord>,
     /// Unix milliseconds.

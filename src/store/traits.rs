@@ -64,11 +64,12 @@ pub trait TokenStore: Send + Sync {
 /// it) and re-evaluates the learner's photos, since a date of birth decides whose consent counts.
 #[async_trait]
 pub trait LearnerStore: Send + Sync {
-    /// Stores a learner with their guardians and audits it. [`StoreError::Conflict`] when the
-    /// external reference is already used.
+    /// Stores a learner with their guardians and groups and audits it. [`StoreError::Conflict`]
+    /// when the external reference is already used.
     async fn insert_learner(&self, learner: &LearnerRecord, audit: AuditDraft) -> Result<(), StoreError>;
-    /// Replaces a learner's own fields (not guardians), re-evaluates every photo of theirs (a date
-    /// of birth decides whose consent counts) and audits it; `false` when there is no such learner.
+    /// Replaces a learner's own fields, their email and their set of groups (not guardians),
+    /// re-evaluates every photo of theirs (a date of birth decides whose consent counts) and audits
+    /// it; `false` when there is no such learner.
     async fn update_learner(
         &self,
         learner: &LearnerRecord,
@@ -76,8 +77,9 @@ pub trait LearnerStore: Send + Sync {
         eval: Evaluation,
     ) -> Result<bool, StoreError>;
     /// Imports learners matched by external reference, all or nothing: a new reference is created;
-    /// a known one has its names replaced, and its date of birth and preferred name only when the
-    /// file gives them (a blank cell keeps what is on record) and gains the guardians it lacks
+    /// a known one has its names replaced, and its date of birth, preferred name, email and groups
+    /// only when the file gives them (a blank cell keeps what is on record: `None`, or no groups;
+    /// groups given replace the set on record) and gains the guardians it lacks
     /// (matched by name, ignoring case; none is ever removed: that is a safeguarding decision for a
     /// person). Photos of changed learners are re-evaluated. On a dry run the same work is done and
     /// rolled back, so the summary is exact.
@@ -123,6 +125,12 @@ pub trait LearnerStore: Send + Sync {
     /// Learners whose given, preferred or family name or external reference contains `query`
     /// (case-insensitive), ordered by family then given name.
     async fn search_learners(&self, query: &str, limit: i64) -> Result<Vec<LearnerRecord>, StoreError>;
+    /// Every group with how many learners are in it, sorted by name (byte order, the same on both
+    /// backends).
+    async fn groups(&self) -> Result<Vec<(String, i64)>, StoreError>;
+    /// The learners in the group named exactly `group` (as stored: no case folding), with their
+    /// guardians, ordered by family then given name.
+    async fn learners_in_group(&self, group: &str) -> Result<Vec<LearnerRecord>, StoreError>;
     /// The ids among `ids` that name no learner on record.
     async fn unknown_learners(&self, ids: &[String]) -> Result<Vec<String>, StoreError>;
     /// The learners table's version: a counter bumped in the same transaction as every learner

@@ -34,6 +34,7 @@ pub(super) fn routes() -> axum::Router<HttpState> {
         .route("/admin/learners/{id}/recorded", get(recorded_page))
         .route("/admin/learners/{id}/consents/{event_id}/withdrawal-link", post(reissue_link))
         .route("/admin/learners/{id}/new-link", get(new_link_page))
+        .route("/admin/learners/{id}/details", post(correct_details))
         .route("/admin/learners/{id}/guardians", post(add_guardian))
         .route("/admin/learners/{id}/guardians/{guardian_id}", post(correct_guardian))
         .route("/admin/learners/{id}/guardians/{guardian_id}/remove", post(remove_guardian))
@@ -150,6 +151,10 @@ struct LearnerPage {
     name: String,
     date_of_birth: String,
     external_ref: String,
+    /// The learner's own email address ("" when none).
+    learner_email: String,
+    /// Their groups, sorted.
+    groups: Vec<String>,
     guardians: Vec<GuardianRow>,
     decisions: Vec<DecisionRow>,
     events: Vec<EventRow>,
@@ -170,11 +175,16 @@ struct Entered {
     form_text: String,
     method: String,
     evidence: String,
+    /// The email and groups form's values, when it was that form that came back.
+    learner_email: Option<String>,
+    groups: Option<String>,
 }
 
 impl Entered {
     fn of(fields: &Fields) -> Entered {
         Entered {
+            learner_email: fields.get("learner_email").map(str::to_string),
+            groups: fields.get("groups").map(str::to_string),
             kind: fields.text("kind"),
             purposes: fields.all("purposes").into_iter().map(String::from).collect(),
             given_by: fields.text("given_by"),
@@ -197,6 +207,17 @@ impl Entered {
     /// Whether the method chosen was `value`.
     fn method_is(&self, value: &str) -> bool {
         self.method == value
+    }
+}
+
+impl LearnerPage {
+    /// What the email field holds: what was typed, when the form came back refused.
+    fn learner_email_value(&self) -> &str {
+        self.entered.learner_email.as_deref().unwrap_or(&self.learner_email)
+    }
+    /// What the groups field holds: what was typed when refused, else the groups on record.
+    fn groups_value(&self) -> String {
+        self.entered.groups.clone().unwrap_or_else(|| self.groups.join("; "))
     }
 }
 
@@ -266,6 +287,8 @@ async fn learner_view(
         name: full_name(&learner),
         date_of_birth: learner.date_of_birth.clone().unwrap_or_else(|| "unknown (treated as under 18)".into()),
         external_ref: learner.external_ref.clone().unwrap_or_default(),
+        learner_email: learner.email.clone().unwrap_or_default(),
+        groups: learner.groups.clone(),
         guardians: learner
             .guardians
             .iter()
@@ -302,7 +325,8 @@ fn form_email(fields: &Fields) -> Option<String> {
     Some(fields.text("email")).filter(|e| !e.is_empty())
 }
 
-/// After a guardian's change: the learner's page with a notice, or again with the error.
+/// After a change on the learner's page (their details, a guardian): the page with a notice, or
+/// again with the error.
 async fn guardian_changed<T>(
     state: &HttpState,
     form: &PageForm,
@@ -315,6 +339,23 @@ async fn guardian_changed<T>(
         Err(e @ (AppError::Invalid { .. } | AppError::Conflict { .. })) => refused(state, form, id, e.into()).await,
         Err(e) => Err(e.into()),
     }
+}
+
+/// `POST /admin/learners/{id}/details`: set the learner's own email and their groups (`;` between
+/// groups, as in the MIS file). Both are sent; the use case writes only what differs.
+async fn correct_details(
+    State(state): State<HttpState>,
+    Path(id): Path<String>,
+    form: PageForm,
+) -> Result<Response, PageError> {
+    require(&form.session, app::learners::MANAGERS)?;
+    let correction = app::learners::LearnerCorrection {
+        email: Some(Some(form.fields.text("learner_email")).filter(|e| !e.is_empty())),
+        groups: Some(form.fields.text("groups").split(';').map(str::to_string).collect()),
+        ..Default::default()
+    };
+    let corrected = app::learners::correct(&state.app, &form.session.caller, &id, correction).await;
+    guardian_changed(&state, &form, &id, corrected, "learner_details_saved").await
 }
 
 /// `POST /admin/learners/{id}/guardians`: add a guardian.

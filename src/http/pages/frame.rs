@@ -223,6 +223,7 @@ pub fn notice_text(code: Option<&str>) -> Option<String> {
         "takedown_done" => "Thank you: the takedown is recorded as done.",
         "takedown_gone" => "That takedown was already recorded as done. Nothing else is needed.",
         "consent_recorded" => "Consent recorded.",
+        "learner_details_saved" => "Email and groups saved.",
         "guardian_added" => "Guardian added.",
         "guardian_corrected" => "Guardian corrected.",
         "guardian_removed" => {

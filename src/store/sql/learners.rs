@@ -49,6 +49,12 @@ macro_rules! impl_learner_store {
                             })
                         })
                         .collect::<Result<Vec<_>, sqlx::Error>>()?;
+                let mut groups: Vec<String> =
+                    sqlx::query_scalar("SELECT group_name FROM learner_groups WHERE learner_id = $1")
+                        .bind(&id)
+                        .fetch_all(self.reader())
+                        .await?;
+                groups.sort();
                 Ok(LearnerRecord {
                     id,
                     given_name: row.try_get("given_name")?,
@@ -56,6 +62,8 @@ macro_rules! impl_learner_store {
                     preferred_name: row.try_get("preferred_name")?,
                     date_of_birth: row.try_get("date_of_birth")?,
                     external_ref: row.try_get("external_ref")?,
+                    email: row.try_get("email")?,
+                    groups,
                     guardians,
                     created_at: row.try_get("created_at")?,
                     updated_at: row.try_get("updated_at")?,
@@ -113,6 +121,66 @@ macro_rules! impl_learner_store {
                 Ok(())
             }
 
+            /// A learner's groups as `conn` sees them, sorted in Rust (byte order) so both backends
+            /// agree whatever their collation.
+            pub(super) async fn groups_of_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                learner_id: &str,
+            ) -> Result<Vec<String>, StoreError> {
+                let mut groups: Vec<String> =
+                    sqlx::query_scalar("SELECT group_name FROM learner_groups WHERE learner_id = $1")
+                        .bind(learner_id)
+                        .fetch_all(&mut *conn)
+                        .await?;
+                groups.sort();
+                Ok(groups)
+            }
+
+            /// Makes a learner's groups exactly `groups` (repeats written once).
+            pub(super) async fn replace_groups_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                learner_id: &str,
+                groups: &[String],
+            ) -> Result<(), StoreError> {
+                sqlx::query("DELETE FROM learner_groups WHERE learner_id = $1")
+                    .bind(learner_id)
+                    .execute(&mut *conn)
+                    .await?;
+                for group in groups.iter().collect::<std::collections::BTreeSet<_>>() {
+                    sqlx::query("INSERT INTO learner_groups (learner_id, group_name) VALUES ($1, $2)")
+                        .bind(learner_id)
+                        .bind(group)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                Ok(())
+            }
+
+            /// Writes a new learner's row (not their guardians or groups); the error is sqlx's, so
+            /// the caller can tell a reference already used.
+            pub(super) async fn insert_learner_row_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                learner: &LearnerRecord,
+            ) -> Result<(), sqlx::Error> {
+                sqlx::query(
+                    "INSERT INTO learners (id, given_name, family_name, preferred_name, date_of_birth, external_ref, \
+                     email, created_at, updated_at, search_text) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                )
+                .bind(&learner.id)
+                .bind(&learner.given_name)
+                .bind(&learner.family_name)
+                .bind(&learner.preferred_name)
+                .bind(&learner.date_of_birth)
+                .bind(&learner.external_ref)
+                .bind(&learner.email)
+                .bind(learner.created_at)
+                .bind(learner.updated_at)
+                .bind(search_text_of(learner))
+                .execute(&mut *conn)
+                .await?;
+                Ok(())
+            }
+
             /// Bumps the learners' version counter: the name index is rebuilt when it moves.
             pub(super) async fn bump_learners_version_in(
                 conn: &mut <$db as sqlx::Database>::Connection,
@@ -160,21 +228,7 @@ macro_rules! impl_learner_store {
                 let mut tx = self.writer().begin().await?;
                 // Every writing transaction takes the chain's lock first: one lock order, no deadlocks.
                 Self::lock_in(&mut *tx).await?;
-                let inserted = sqlx::query(
-                    "INSERT INTO learners (id, given_name, family_name, preferred_name, date_of_birth, external_ref, \
-                     created_at, updated_at, search_text) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                )
-                .bind(&learner.id)
-                .bind(&learner.given_name)
-                .bind(&learner.family_name)
-                .bind(&learner.preferred_name)
-                .bind(&learner.date_of_birth)
-                .bind(&learner.external_ref)
-                .bind(learner.created_at)
-                .bind(learner.updated_at)
-                .bind(search_text_of(learner))
-                .execute(&mut *tx)
-                .await;
+                let inserted = Self::insert_learner_row_in(&mut *tx, learner).await;
                 if let Err(e) = inserted {
                     return Err(if is_unique_violation(&e) {
                         StoreError::Conflict("a learner with this external reference".into())
@@ -194,6 +248,7 @@ macro_rules! impl_learner_store {
                     .execute(&mut *tx)
                     .await?;
                 }
+                Self::replace_groups_in(&mut *tx, &learner.id, &learner.groups).await?;
                 Self::bump_learners_version_in(&mut *tx).await?;
                 Self::append_in(&mut tx, &audit).await?;
                 tx.commit().await?;
@@ -210,13 +265,14 @@ macro_rules! impl_learner_store {
                 Self::lock_in(&mut *tx).await?;
                 let updated = sqlx::query(
                     "UPDATE learners SET given_name = $1, family_name = $2, preferred_name = $3, date_of_birth = $4, \
-                     external_ref = $5, updated_at = $6, search_text = $7 WHERE id = $8",
+                     external_ref = $5, email = $6, updated_at = $7, search_text = $8 WHERE id = $9",
                 )
                 .bind(&learner.given_name)
                 .bind(&learner.family_name)
                 .bind(&learner.preferred_name)
                 .bind(&learner.date_of_birth)
                 .bind(&learner.external_ref)
+                .bind(&learner.email)
                 .bind(learner.updated_at)
                 .bind(search_text_of(learner))
                 .bind(&learner.id)
@@ -232,6 +288,7 @@ macro_rules! impl_learner_store {
                 if updated == 0 {
                     return Ok(false);
                 }
+                Self::replace_groups_in(&mut *tx, &learner.id, &learner.groups).await?;
                 Self::bump_learners_version_in(&mut *tx).await?;
                 Self::append_in(&mut tx, &audit).await?;
                 let photos = Self::photos_of_learner_in(&mut *tx, &learner.id).await?;
@@ -252,30 +309,18 @@ macro_rules! impl_learner_store {
                 let mut changed_learners = Vec::new();
                 for learner in learners {
                     let existing = sqlx::query(
-                        "SELECT id, given_name, family_name, preferred_name, date_of_birth FROM learners WHERE external_ref = $1",
+                        "SELECT id, given_name, family_name, preferred_name, date_of_birth, email FROM learners \
+                         WHERE external_ref = $1",
                     )
                     .bind(&learner.external_ref)
                     .fetch_optional(&mut *tx)
                     .await?;
                     let Some(existing) = existing else {
-                        sqlx::query(
-                            "INSERT INTO learners (id, given_name, family_name, preferred_name, date_of_birth, external_ref, \
-                             created_at, updated_at, search_text) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                        )
-                        .bind(&learner.id)
-                        .bind(&learner.given_name)
-                        .bind(&learner.family_name)
-                        .bind(&learner.preferred_name)
-                        .bind(&learner.date_of_birth)
-                        .bind(&learner.external_ref)
-                        .bind(learner.created_at)
-                        .bind(learner.updated_at)
-                        .bind(search_text_of(learner))
-                        .execute(&mut *tx)
-                        .await?;
+                        Self::insert_learner_row_in(&mut *tx, learner).await?;
                         for g in &learner.guardians {
                             Self::insert_guardian_in(&mut *tx, &learner.id, g, learner.created_at).await?;
                         }
+                        Self::replace_groups_in(&mut *tx, &learner.id, &learner.groups).await?;
                         let audit = AuditDraft::new(
                             &eval.actor,
                             AuditAction::LearnerImported,
@@ -306,15 +351,32 @@ macro_rules! impl_learner_store {
                     if stored_dob != date_of_birth {
                         fields.push("date_of_birth");
                     }
+                    // The learner's email and groups follow the same rule: blank keeps, given replaces.
+                    let stored_email: Option<String> = existing.try_get("email")?;
+                    let email = learner.email.clone().or_else(|| stored_email.clone());
+                    if stored_email != email {
+                        fields.push("learner_email");
+                    }
+                    let stored_groups = Self::groups_of_in(&mut *tx, &id).await?;
+                    let groups: Vec<String> = if learner.groups.is_empty() {
+                        stored_groups.clone()
+                    } else {
+                        learner.groups.iter().cloned().collect::<std::collections::BTreeSet<_>>().into_iter().collect()
+                    };
+                    if stored_groups != groups {
+                        fields.push("groups");
+                        Self::replace_groups_in(&mut *tx, &id, &groups).await?;
+                    }
                     if !fields.is_empty() {
                         sqlx::query(
                             "UPDATE learners SET given_name = $1, family_name = $2, preferred_name = $3, \
-                             date_of_birth = $4, updated_at = $5, search_text = $6 WHERE id = $7",
+                             date_of_birth = $4, email = $5, updated_at = $6, search_text = $7 WHERE id = $8",
                         )
                         .bind(&learner.given_name)
                         .bind(&learner.family_name)
                         .bind(&preferred)
                         .bind(&date_of_birth)
+                        .bind(&email)
                         .bind(learner.updated_at)
                         .bind(learner_search_text(
                             &learner.given_name,
@@ -524,6 +586,37 @@ macro_rules! impl_learner_store {
                 )
                 .bind(like_pattern(query))
                 .bind(limit)
+                .fetch_all(self.reader())
+                .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    out.push(self.learner_from_row(row).await?);
+                }
+                Ok(out)
+            }
+
+            async fn groups(&self) -> Result<Vec<(String, i64)>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT group_name, COUNT(*) AS learners FROM learner_groups GROUP BY group_name",
+                )
+                .fetch_all(self.reader())
+                .await?;
+                let mut groups = rows
+                    .iter()
+                    .map(|r| Ok((r.try_get::<String, _>("group_name")?, r.try_get::<i64, _>("learners")?)))
+                    .collect::<Result<Vec<_>, sqlx::Error>>()?;
+                // Sorted here, not by ORDER BY: PostgreSQL's collation would order differently from
+                // SQLite's bytes.
+                groups.sort();
+                Ok(groups)
+            }
+
+            async fn learners_in_group(&self, group: &str) -> Result<Vec<LearnerRecord>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT l.* FROM learners l JOIN learner_groups g ON g.learner_id = l.id \
+                     WHERE g.group_name = $1 ORDER BY l.family_name, l.given_name, l.id",
+                )
+                .bind(group)
                 .fetch_all(self.reader())
                 .await?;
                 let mut out = Vec::with_capacity(rows.len());
