@@ -11,7 +11,7 @@ use std::time::Duration;
 use common::api::{create_learner, get, get_json, post, record_consent};
 use common::server::{Blobs, Db, TestServer};
 use common::smtp::{Received, SmtpSink};
-use consentgate::store::{MailState, OutboxStore};
+use consentgate::store::MailState;
 use serde_json::{json, Value};
 
 /// A server delivering to `sink`, with maintenance every second and the given request timings.
@@ -35,7 +35,7 @@ fn link_in(message: &Received, base: &str, kind: &str) -> String {
 
 /// The messages to `address` among `messages`.
 fn to<'a>(messages: &'a [Received], address: &str) -> Vec<&'a Received> {
-    messages.iter().filter(|m| m.to.iter().any(|t| t.contains(address))).collect()
+    messages.iter().filter(|m| m.to_address.contains(address)).collect()
 }
 
 fn form(pairs: &[(&str, &str)]) -> String {

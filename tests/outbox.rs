@@ -12,7 +12,7 @@ use common::process::start_with_env;
 use common::server::{settings, Blobs, Db, TestServer};
 use common::smtp::{Received, SmtpSink};
 use consentgate::service;
-use consentgate::store::{LearnerStore, MailState, OutboxStore};
+use consentgate::store::MailState;
 use serde_json::json;
 
 fn link_in(message: &Received, base: &str, kind: &str) -> String {
@@ -136,7 +136,7 @@ async fn two_replicas_on_postgres_send_every_message_once() {
     assert_eq!(messages_after.len(), n, "every message once, none twice: {}", messages.len());
     let seen = once_each(&messages_after);
     assert_eq!(seen.len(), n);
-    let addresses: BTreeSet<String> = messages_after.iter().flat_map(|m| m.to.clone()).collect();
+    let addresses: BTreeSet<String> = messages_after.iter().flat_map(|m| vec![m.to_address.clone()]).collect();
     assert_eq!(addresses.len(), n, "each guardian got their own");
     assert_eq!(server.store.outbox(MailState::Sent, 10_000).await.unwrap().len(), n);
 }

@@ -108,7 +108,7 @@ pub(super) fn build(app: &App, asking: Asking, learners: &[LearnerRecord], now: 
     let now_ms = ms_of_time(now);
     let zone = app.settings.rules.zone;
     let wording = app.settings.consent_form.only(&asking.purposes);
-    let form_text = serde_json::to_string(&wording).map_err(AppError::internal)?;
+    let form_text = wording.canonical();
     let form_text_hash = wording.hash();
     let valid_for = i64::try_from(app.settings.requests.request_valid_for.as_millis()).unwrap_or(i64::MAX);
     let request = RequestRecord {

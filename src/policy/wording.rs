@@ -8,12 +8,12 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::Purpose;
 
 /// The organisation's consent text and the line describing each purpose, as the form shows them.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsentWording {
     /// What the photos are for, how they are used and what withdrawing does, shown above the
     /// choices.

@@ -392,3 +392,9 @@ pub fn base64(text: &str) -> Option<Vec<u8>> {
     }
     Some(out)
 }
+
+/// Settings that deliver to `sink`, with each SMTP step bounded by `timeout`.
+pub fn settings(sink: &SmtpSink, timeout: Duration) -> consentgate::config::SmtpSettings {
+    consentgate::config::SmtpSettings::new(&sink.url(), "Northfield Training <photos@northfield.example>", timeout)
+        .expect("loopback SMTP settings are valid")
+}
