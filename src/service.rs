@@ -9,7 +9,7 @@ use std::time::Duration;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
-use crate::app::{access, maintenance, outbox, retention, App, AppError};
+use crate::app::{access, maintenance, outbox, retention, statuses, App, AppError};
 use crate::config::Settings;
 use crate::http::{self, HttpState};
 use crate::objects::Objects;
@@ -180,7 +180,7 @@ pub async fn prepare(settings: Settings) -> Result<Prepared, StartError> {
     }
     maintenance::log_audit_head(&app).await;
     // Time passed while the service was down: statuses catch up before the first request.
-    let changed = maintenance::reevaluate_all(&app).await?;
+    let changed = statuses::reevaluate_all(&app).await?;
     if changed > 0 {
         tracing::info!(changed, "statuses changed while the service was stopped");
     }

@@ -15,7 +15,12 @@ use consentgate::store::MailState;
 use serde_json::{json, Value};
 
 /// A server delivering to `sink`, with maintenance every second and the given request timings.
-async fn start(db: Db, blobs: Blobs, sink: &SmtpSink, adjust: impl FnOnce(&mut consentgate::config::Settings)) -> TestServer {
+async fn start(
+    db: Db,
+    blobs: Blobs,
+    sink: &SmtpSink,
+    adjust: impl FnOnce(&mut consentgate::config::Settings),
+) -> TestServer {
     let smtp = common::smtp::settings(sink, Duration::from_secs(5));
     TestServer::start_adjusted(db, blobs, |s| {
         s.mail = Some(smtp);
@@ -29,7 +34,8 @@ async fn start(db: Db, blobs: Blobs, sink: &SmtpSink, adjust: impl FnOnce(&mut c
 
 /// The `/c/…` or `/w/…` link in a message body.
 fn link_in(message: &Received, base: &str, kind: &str) -> String {
-    let start = message.body.find(&format!("{base}/{kind}/")).unwrap_or_else(|| panic!("no /{kind}/ link in {}", message.body));
+    let start =
+        message.body.find(&format!("{base}/{kind}/")).unwrap_or_else(|| panic!("no /{kind}/ link in {}", message.body));
     message.body[start..].split_whitespace().next().unwrap().to_string()
 }
 
@@ -68,22 +74,31 @@ async fn request(server: &TestServer, body: Value) -> Value {
 async fn a_parent_and_an_adult_answer_from_the_emailed_link(db: Db, blobs: Blobs) {
     let sink = SmtpSink::start();
     let server = start(db, blobs, &sink, |_| {}).await;
-    let child = create_learner(&server, json!({
-        "given_name": "Amira", "family_name": "Okafor", "date_of_birth": "2014-05-02",
-        "guardians": [{"name": "Sam Okafor", "email": "sam.okafor@example.org"}],
-    }))
+    let child = create_learner(
+        &server,
+        json!({
+            "given_name": "Amira", "family_name": "Okafor", "date_of_birth": "2014-05-02",
+            "guardians": [{"name": "Sam Okafor", "email": "sam.okafor@example.org"}],
+        }),
+    )
     .await;
     let child_id = child["id"].as_str().unwrap().to_string();
-    let adult = create_learner(&server, json!({
-        "given_name": "Jordan", "family_name": "Bell", "date_of_birth": "1999-01-10",
-        "learner_email": "jordan.bell@example.org",
-    }))
+    let adult = create_learner(
+        &server,
+        json!({
+            "given_name": "Jordan", "family_name": "Bell", "date_of_birth": "1999-01-10",
+            "learner_email": "jordan.bell@example.org",
+        }),
+    )
     .await;
     let adult_id = adult["id"].as_str().unwrap().to_string();
-    let unreachable = create_learner(&server, json!({
-        "given_name": "Noor", "family_name": "Hale", "date_of_birth": "2013-01-10",
-        "guardians": [{"name": "Parent of Noor"}],
-    }))
+    let unreachable = create_learner(
+        &server,
+        json!({
+            "given_name": "Noor", "family_name": "Hale", "date_of_birth": "2013-01-10",
+            "guardians": [{"name": "Parent of Noor"}],
+        }),
+    )
     .await;
     let unreachable_id = unreachable["id"].as_str().unwrap().to_string();
     let tutor = server.token(consentgate::store::Role::Tutor).await;
@@ -91,9 +106,12 @@ async fn a_parent_and_an_adult_answer_from_the_emailed_link(db: Db, blobs: Blobs
     let uploaded = common::api::upload_tagged(&server, &tutor, bytes, "website,print", &[child_id.as_str()], &[]).await;
     let photo = uploaded["id"].as_str().unwrap().to_string();
 
-    let created = request(&server, json!({
-        "learner_ids": [child_id, adult_id, unreachable_id], "purposes": ["website", "print"],
-    }))
+    let created = request(
+        &server,
+        json!({
+            "learner_ids": [child_id, adult_id, unreachable_id], "purposes": ["website", "print"],
+        }),
+    )
     .await;
     let recipients = created["recipients"].as_array().unwrap();
     let status_of = |id: &str| recipients.iter().find(|r| r["learner_id"] == id).unwrap().clone();
@@ -121,15 +139,32 @@ async fn a_parent_and_an_adult_answer_from_the_emailed_link(db: Db, blobs: Blobs
     assert_eq!(server.snapshot().await, before, "GET changed nothing");
 
     // Missing signature: the form again, choices kept, nothing recorded.
-    let (status, html) = post_form(&server, &link, &[("website", "granted"), ("print", "refused"), ("responsibility", "yes")]).await;
+    let (status, html) =
+        post_form(&server, &link, &[("website", "granted"), ("print", "refused"), ("responsibility", "yes")]).await;
     assert_eq!(status, 422);
     assert!(html.contains("full name") && html.matches("checked").count() == 2, "{html}");
     // A purpose the form did not offer.
-    let (status, _) = post_form(&server, &link, &[("website", "granted"), ("print", "refused"), ("social_media", "granted"), ("signature", "Sam Okafor"), ("responsibility", "yes")]).await;
+    let (status, _) = post_form(
+        &server,
+        &link,
+        &[
+            ("website", "granted"),
+            ("print", "refused"),
+            ("social_media", "granted"),
+            ("signature", "Sam Okafor"),
+            ("responsibility", "yes"),
+        ],
+    )
+    .await;
     assert_eq!(status, 400);
     assert_eq!(server.snapshot().await, before, "refused posts recorded nothing");
 
-    let (status, html) = post_form(&server, &link, &[("website", "granted"), ("print", "refused"), ("signature", "Sam Okafor"), ("responsibility", "yes")]).await;
+    let (status, html) = post_form(
+        &server,
+        &link,
+        &[("website", "granted"), ("print", "refused"), ("signature", "Sam Okafor"), ("responsibility", "yes")],
+    )
+    .await;
     assert_eq!(status, 200, "{html}");
     let s = statuses(&server, &photo).await;
     assert_eq!(s["website"]["state"], "queued", "{s}");
@@ -152,14 +187,20 @@ async fn a_parent_and_an_adult_answer_from_the_emailed_link(db: Db, blobs: Blobs
 
     // Posted twice: 410, nothing more.
     let after = server.snapshot().await;
-    let (status, html) = post_form(&server, &link, &[("website", "refused"), ("print", "refused"), ("signature", "Sam Okafor"), ("responsibility", "yes")]).await;
+    let (status, html) = post_form(
+        &server,
+        &link,
+        &[("website", "refused"), ("print", "refused"), ("signature", "Sam Okafor"), ("responsibility", "yes")],
+    )
+    .await;
     assert_eq!(status, 410);
     assert!(html.contains("already been used"));
     assert_eq!(server.snapshot().await, after);
 
     // The confirmation carries the withdrawal link, which withdraws.
     let all = sink.wait_for(3, Duration::from_secs(20));
-    let confirmations: Vec<_> = to(&all, "sam.okafor@example.org").into_iter().filter(|m| m.subject.contains("Your answer")).collect();
+    let confirmations: Vec<_> =
+        to(&all, "sam.okafor@example.org").into_iter().filter(|m| m.subject.contains("Your answer")).collect();
     assert_eq!(confirmations.len(), 1, "{all:?}");
     assert!(confirmations[0].body.contains("YES") && confirmations[0].body.contains("NO"));
     let withdraw = link_in(confirmations[0], &server.base, "w");
@@ -171,14 +212,19 @@ async fn a_parent_and_an_adult_answer_from_the_emailed_link(db: Db, blobs: Blobs
     let adult_link = link_in(to(&all, "jordan.bell@example.org")[0], &server.base, "c");
     let html = server.client.get(&adult_link).send().await.unwrap().text().await.unwrap();
     assert!(!html.contains(r#"name="responsibility""#));
-    let (status, _) = post_form(&server, &adult_link, &[("website", "refused"), ("print", "refused"), ("signature", "Jordan Bell")]).await;
+    let (status, _) =
+        post_form(&server, &adult_link, &[("website", "refused"), ("print", "refused"), ("signature", "Jordan Bell")])
+            .await;
     assert_eq!(status, 200);
     let history = get_json(&server, &server.admin, &format!("/api/v1/learners/{adult_id}/consents")).await;
     assert_eq!(history["events"][0]["given_by"], "learner");
     assert_eq!(history["events"][0]["kind"], "refused");
     let refusal = sink.wait_for(4, Duration::from_secs(20));
     let to_adult = to(&refusal, "jordan.bell@example.org");
-    assert!(to_adult.iter().any(|m| m.subject.contains("Your answer") && !m.body.contains("/w/")), "a refusal has no withdrawal link");
+    assert!(
+        to_adult.iter().any(|m| m.subject.contains("Your answer") && !m.body.contains("/w/")),
+        "a refusal has no withdrawal link"
+    );
 
     // Every message was delivered once, and the outbox kept no body.
     let sent = server.store.outbox(MailState::Sent, 100).await.unwrap();
@@ -195,10 +241,13 @@ async fn reminders_renewals_and_birthdays_arrive_on_their_own(db: Db, blobs: Blo
         s.requests.max_reminders = 2;
     })
     .await;
-    let child = create_learner(&server, json!({
-        "given_name": "Ola", "family_name": "Nowak", "date_of_birth": "2015-03-03",
-        "guardians": [{"name": "Ewa Nowak", "email": "ewa@example.org"}],
-    }))
+    let child = create_learner(
+        &server,
+        json!({
+            "given_name": "Ola", "family_name": "Nowak", "date_of_birth": "2015-03-03",
+            "guardians": [{"name": "Ewa Nowak", "email": "ewa@example.org"}],
+        }),
+    )
     .await;
     let child_id = child["id"].as_str().unwrap().to_string();
     request(&server, json!({"learner_ids": [child_id], "purposes": ["internal"]})).await;
@@ -212,17 +261,25 @@ async fn reminders_renewals_and_birthdays_arrive_on_their_own(db: Db, blobs: Blo
     let first = link_in(messages.iter().find(|m| !m.subject.starts_with("Reminder")).unwrap(), &server.base, "c");
     let reminder = link_in(messages.iter().find(|m| m.subject.starts_with("Reminder")).unwrap(), &server.base, "c");
     assert_ne!(first, reminder);
-    let (status, _) = post_form(&server, &reminder, &[("internal", "granted"), ("signature", "Ewa Nowak"), ("responsibility", "yes")]).await;
+    let (status, _) = post_form(
+        &server,
+        &reminder,
+        &[("internal", "granted"), ("signature", "Ewa Nowak"), ("responsibility", "yes")],
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(server.client.get(&first).send().await.unwrap().status(), 410);
 
     // A grant running out within the renewal notice gets one renewal request.
     let soon = time::OffsetDateTime::now_utc() + time::Duration::days(10);
     let soon = soon.format(&time::format_description::well_known::Rfc3339).unwrap();
-    let renewing = create_learner(&server, json!({
-        "given_name": "Rae", "family_name": "Lind", "date_of_birth": "2012-02-02",
-        "guardians": [{"name": "Kim Lind", "email": "kim@example.org"}],
-    }))
+    let renewing = create_learner(
+        &server,
+        json!({
+            "given_name": "Rae", "family_name": "Lind", "date_of_birth": "2012-02-02",
+            "guardians": [{"name": "Kim Lind", "email": "kim@example.org"}],
+        }),
+    )
     .await;
     let guardian = renewing["guardians"][0]["id"].as_str().unwrap();
     record_consent(&server, renewing["id"].as_str().unwrap(), json!({
@@ -233,10 +290,13 @@ async fn reminders_renewals_and_birthdays_arrive_on_their_own(db: Db, blobs: Blo
     // A learner with an address who turned 18 yesterday is asked for their own consent.
     let today = time::OffsetDateTime::now_utc().date();
     let dob = today.replace_year(today.year() - 18).unwrap_or(today) - time::Duration::days(1);
-    create_learner(&server, json!({
-        "given_name": "Tam", "family_name": "Ruiz", "date_of_birth": dob.to_string(),
-        "learner_email": "tam@example.org",
-    }))
+    create_learner(
+        &server,
+        json!({
+            "given_name": "Tam", "family_name": "Ruiz", "date_of_birth": dob.to_string(),
+            "learner_email": "tam@example.org",
+        }),
+    )
     .await;
     // The request, two reminders, the confirmation, the renewal and the birthday request; then
     // the renewal and birthday requests are reminded too, like any unanswered request.
@@ -269,17 +329,23 @@ async fn a_stopped_smtp_server_loses_nothing_and_a_refusal_is_marked_failed(db: 
     sink.stop();
     let mut ids = Vec::new();
     for i in 0..5 {
-        let created = create_learner(&server, json!({
-            "given_name": format!("Kid{i}"), "family_name": "Stone", "date_of_birth": "2014-01-01",
-            "guardians": [{"name": format!("Parent {i}"), "email": format!("parent{i}@example.org")}],
-        }))
+        let created = create_learner(
+            &server,
+            json!({
+                "given_name": format!("Kid{i}"), "family_name": "Stone", "date_of_birth": "2014-01-01",
+                "guardians": [{"name": format!("Parent {i}"), "email": format!("parent{i}@example.org")}],
+            }),
+        )
         .await;
         ids.push(created["id"].as_str().unwrap().to_string());
     }
-    let refused = create_learner(&server, json!({
-        "given_name": "Lee", "family_name": "Voss", "date_of_birth": "2014-01-01",
-        "guardians": [{"name": "Pat Voss", "email": "reject.pat@example.org"}],
-    }))
+    let refused = create_learner(
+        &server,
+        json!({
+            "given_name": "Lee", "family_name": "Voss", "date_of_birth": "2014-01-01",
+            "guardians": [{"name": "Pat Voss", "email": "reject.pat@example.org"}],
+        }),
+    )
     .await;
     ids.push(refused["id"].as_str().unwrap().to_string());
     request(&server, json!({"learner_ids": ids, "purposes": ["website"]})).await;
@@ -309,7 +375,8 @@ async fn a_stopped_smtp_server_loses_nothing_and_a_refusal_is_marked_failed(db: 
     assert_eq!(failed.len(), 1, "the refused address is failed for good");
     assert!(failed[0].last_error.as_deref().unwrap().contains("550"), "{failed:?}");
     assert!(!failed[0].body.is_empty(), "a failed message keeps its words, to be posted instead");
-    let metrics = server.client.get(format!("{}/metrics", server.metrics_base)).send().await.unwrap().text().await.unwrap();
+    let metrics =
+        server.client.get(format!("{}/metrics", server.metrics_base)).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("consentgate_mail_sent_total") && metrics.contains("consentgate_mail_failed_total"));
     assert!(metrics.contains("consentgate_outbox_depth"));
 }
@@ -321,12 +388,24 @@ async fn bad_requests_get_clear_answers_and_store_nothing(db: Db, blobs: Blobs) 
     let before = server.snapshot().await;
     let cases = [
         (json!({"learner_ids": [], "purposes": ["website"]}), 422, "learner_ids"),
-        (json!({"learner_ids": ["0192f0c4-4b1e-7c3a-9d2e-1234567890ab"], "purposes": ["website"]}), 422, "unknown_learner"),
+        (
+            json!({"learner_ids": ["0192f0c4-4b1e-7c3a-9d2e-1234567890ab"], "purposes": ["website"]}),
+            422,
+            "unknown_learner",
+        ),
         (json!({"learner_ids": ["0192f0c4-4b1e-7c3a-9d2e-1234567890ab"], "purposes": []}), 422, "purposes"),
         (json!({"group": "Nobody's group", "purposes": ["website"]}), 404, "not_found"),
-        (json!({"group": "x", "learner_ids": ["0192f0c4-4b1e-7c3a-9d2e-1234567890ab"], "purposes": ["website"]}), 422, "not both"),
+        (
+            json!({"group": "x", "learner_ids": ["0192f0c4-4b1e-7c3a-9d2e-1234567890ab"], "purposes": ["website"]}),
+            422,
+            "not both",
+        ),
         (json!({"learner_ids": ["0192f0c4-4b1e-7c3a-9d2e-1234567890ab"], "purposes": ["billboards"]}), 422, "bad_json"),
-        (json!({"learner_ids": ["0192f0c4-4b1e-7c3a-9d2e-1234567890ab"], "purposes": ["website"], "junk": 1}), 422, "bad_json"),
+        (
+            json!({"learner_ids": ["0192f0c4-4b1e-7c3a-9d2e-1234567890ab"], "purposes": ["website"], "junk": 1}),
+            422,
+            "bad_json",
+        ),
     ];
     for (body, status, says) in cases {
         let response = post(&server, &server.admin, "/api/v1/consent-requests", body.clone()).await;
@@ -334,7 +413,8 @@ async fn bad_requests_get_clear_answers_and_store_nothing(db: Db, blobs: Blobs) 
         let text = response.text().await.unwrap();
         assert!(text.contains(says), "{body}: {text}");
     }
-    let response = post(&server, &tutor, "/api/v1/consent-requests", json!({"group": "A", "purposes": ["website"]})).await;
+    let response =
+        post(&server, &tutor, "/api/v1/consent-requests", json!({"group": "A", "purposes": ["website"]})).await;
     assert_eq!(response.status(), 403);
     assert_eq!(get(&server, &tutor, "/api/v1/consent-requests").await.status(), 403);
     // Unknown and tampered links: a plain 404 page.
@@ -379,8 +459,11 @@ mod postgres_s3 {
     }
     #[tokio::test(flavor = "multi_thread")]
     async fn a_stopped_smtp_server_loses_nothing_and_a_refusal_is_marked_failed() {
-        super::a_stopped_smtp_server_loses_nothing_and_a_refusal_is_marked_failed(super::Db::Postgres, super::Blobs::S3)
-            .await;
+        super::a_stopped_smtp_server_loses_nothing_and_a_refusal_is_marked_failed(
+            super::Db::Postgres,
+            super::Blobs::S3,
+        )
+        .await;
     }
     #[tokio::test(flavor = "multi_thread")]
     async fn bad_requests_get_clear_answers_and_store_nothing() {

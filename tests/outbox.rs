@@ -65,7 +65,8 @@ async fn a_confirmation_committed_before_a_kill_is_sent_after_the_restart() {
     let mut sink = SmtpSink::start();
     let dir = tempfile::tempdir().unwrap();
     let args = vec!["--data".to_string(), dir.path().join("data").display().to_string()];
-    let env = [("CONSENTGATE_SMTP_URL", sink.url()), ("CONSENTGATE_SMTP_FROM", "photos@northfield.example".to_string())];
+    let env =
+        [("CONSENTGATE_SMTP_URL", sink.url()), ("CONSENTGATE_SMTP_FROM", "photos@northfield.example".to_string())];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut server = start_with_env(&args, &env);
     let first_base = server.base.clone();

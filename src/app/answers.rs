@@ -126,12 +126,8 @@ fn form_of(app: &App, link: &RequestLink, now: OffsetDateTime) -> Result<Result<
         return Ok(Err(FormLookup::Expired));
     }
     let wording: ConsentWording = serde_json::from_str(&link.form_text).map_err(AppError::internal)?;
-    let purposes = link
-        .request
-        .purposes
-        .iter()
-        .map(|p| (*p, letters::purpose_words(&wording, *p, &link.first_name)))
-        .collect();
+    let purposes =
+        link.request.purposes.iter().map(|p| (*p, letters::purpose_words(&wording, *p, &link.first_name))).collect();
     let zone = app.settings.rules.zone;
     // The link works until its expiry instant: the last whole day is the day before it.
     let last_day = link.request.expires_at.saturating_sub(1);
@@ -266,9 +262,7 @@ pub async fn answer(app: &App, token: &str, posted: FormAnswer) -> Result<Answer
         Giver::Guardian(id) => {
             learner.guardians.iter().find(|g| &g.id == id).and_then(|g| g.email.clone().map(|e| (g.name.clone(), e)))
         }
-        Giver::Learner => {
-            learner.email.clone().map(|e| (format!("{} {}", learner.given_name, learner.family_name), e))
-        }
+        Giver::Learner => learner.email.clone().map(|e| (format!("{} {}", learner.given_name, learner.family_name), e)),
     };
     let zone = app.settings.rules.zone;
     let confirmation = to.map(|(name, address)| {
@@ -336,7 +330,11 @@ mod tests {
         let chosen =
             choices(&fields(&[("website", "granted"), ("print", "refused"), ("signature", "x")]), &offered).unwrap();
         assert_eq!(chosen, BTreeMap::from([(Purpose::Website, true), (Purpose::Print, false)]));
-        assert_eq!(choices(&fields(&[("website", "granted")]), &offered).unwrap().len(), 1, "a missing one is no error here");
+        assert_eq!(
+            choices(&fields(&[("website", "granted")]), &offered).unwrap().len(),
+            1,
+            "a missing one is no error here"
+        );
         let not_offered = choices(&fields(&[("social_media", "granted")]), &offered).unwrap_err();
         assert!(not_offered.contains("did not ask about"), "{not_offered}");
         assert!(choices(&fields(&[("website", "yes")]), &offered).is_err());

@@ -50,8 +50,12 @@ pub async fn queue_reminders(app: &App) -> Result<usize, AppError> {
     let mut queued = 0;
     for reminder in due {
         let wording: ConsentWording = serde_json::from_str(&reminder.form_text).map_err(AppError::internal)?;
-        let purposes =
-            reminder.request.purposes.iter().map(|p| letters::purpose_words(&wording, *p, &reminder.first_name)).collect();
+        let purposes = reminder
+            .request
+            .purposes
+            .iter()
+            .map(|p| letters::purpose_words(&wording, *p, &reminder.first_name))
+            .collect();
         let (token, hash) = tokens::new_withdrawal_token();
         let link = format!("{}/c/{token}", app.settings.public_url);
         let about = About {
@@ -61,9 +65,14 @@ pub async fn queue_reminders(app: &App) -> Result<usize, AppError> {
         };
         let valid_until = letters::day(reminder.request.expires_at.saturating_sub(1), zone);
         let letter = letters::request(&sender, about, &Ask::Reminder, purposes, &link, valid_until);
-        let message =
-            OutboxMessage::new(MailKind::Reminder, &reminder.recipient.learner_id, (&reminder.to_name, &reminder.to_address), letter, now_ms)
-                .for_recipient(&reminder.recipient.id);
+        let message = OutboxMessage::new(
+            MailKind::Reminder,
+            &reminder.recipient.learner_id,
+            (&reminder.to_name, &reminder.to_address),
+            letter,
+            now_ms,
+        )
+        .for_recipient(&reminder.recipient.id);
         let audit = AuditDraft::new(
             ACTOR,
             AuditAction::ReminderQueued,
@@ -144,8 +153,9 @@ pub async fn queue_renewals(app: &App) -> Result<usize, AppError> {
 /// 29 February turns 18 on 1 March; see [`consent::majority_date`]).
 fn born_by(today: time::Date) -> time::Date {
     let year = today.year() - 18;
-    time::Date::from_calendar_date(year, today.month(), today.day())
-        .unwrap_or_else(|_| time::Date::from_calendar_date(year, time::Month::February, 28).expect("28 February exists"))
+    time::Date::from_calendar_date(year, today.month(), today.day()).unwrap_or_else(|_| {
+        time::Date::from_calendar_date(year, time::Month::February, 28).expect("28 February exists")
+    })
 }
 
 /// Asks each learner with an address who turned 18 in the last [`BIRTHDAY_WINDOW_DAYS`] for their

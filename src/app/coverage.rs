@@ -10,7 +10,7 @@ use super::requests::addressees;
 use super::{consents, Actor, App, AppError};
 use crate::policy::consent::{self, Decision, DenyReason};
 use crate::policy::Purpose;
-use crate::store::{ms_of_time, LearnerRecord, RecipientStatus, RequestRecord, RecipientRecord, Role};
+use crate::store::{ms_of_time, LearnerRecord, RecipientRecord, RecipientStatus, RequestRecord, Role};
 
 /// Who may see coverage: safeguarding leads.
 pub const READERS: &[Role] = &[Role::Admin];
@@ -118,10 +118,8 @@ pub async fn of_group(app: &App, actor: &Actor, group: Option<&str>) -> Result<C
     let now_ms = ms_of_time(now);
     let ids: Vec<String> = learners.iter().map(|l| l.id.clone()).collect();
     let asked = app.store.recipients_of(&ids).await?;
-    let mut purposes: BTreeMap<Purpose, BTreeMap<Standing, Vec<String>>> = Purpose::ALL
-        .into_iter()
-        .map(|p| (p, Standing::ALL.into_iter().map(|s| (s, Vec::new())).collect()))
-        .collect();
+    let mut purposes: BTreeMap<Purpose, BTreeMap<Standing, Vec<String>>> =
+        Purpose::ALL.into_iter().map(|p| (p, Standing::ALL.into_iter().map(|s| (s, Vec::new())).collect())).collect();
     for learner in &learners {
         let facts = consents::facts(learner)?;
         let events: Vec<_> = app.store.consents(&learner.id).await?.iter().map(|e| e.to_event()).collect();
@@ -173,7 +171,12 @@ mod tests {
     use super::*;
     use crate::store::{RecipientKind, RequestKind};
 
-    fn asked(id: &str, purposes: &[Purpose], expires_at: i64, status: RecipientStatus) -> (RequestRecord, RecipientRecord) {
+    fn asked(
+        id: &str,
+        purposes: &[Purpose],
+        expires_at: i64,
+        status: RecipientStatus,
+    ) -> (RequestRecord, RecipientRecord) {
         (
             RequestRecord {
                 id: id.into(),

@@ -2,7 +2,7 @@
 //! export. A change to anyone's names or date of birth changes what the name check and the consent
 //! rules say about photos, so each re-evaluates what it affects.
 
-use super::{input, maintenance, Actor, App, AppError};
+use super::{input, statuses, Actor, App, AppError};
 use crate::policy::consent::Rules;
 use crate::policy::zone::Zone;
 use crate::roster::{self, fields};
@@ -123,7 +123,7 @@ pub async fn create(app: &App, actor: &Actor, new: NewLearner) -> Result<Learner
         serde_json::json!({ "guardians": learner.guardians.len() }),
     );
     app.store.insert_learner(&learner, audit).await.map_err(taken_reference)?;
-    maintenance::refresh_statuses_soon(app);
+    statuses::refresh_statuses_soon(app);
     Ok(learner)
 }
 
@@ -214,7 +214,7 @@ pub async fn correct(
     if !app.store.update_learner(&learner, audit, eval).await.map_err(taken_reference)? {
         return Err(AppError::NotFound("learner"));
     }
-    maintenance::refresh_statuses_soon(app);
+    statuses::refresh_statuses_soon(app);
     Ok(learner)
 }
 
@@ -383,7 +383,7 @@ pub async fn import(app: &App, actor: &Actor, csv: &[u8], dry_run: bool) -> Resu
     actor.require(MANAGERS)?;
     let summary = import_csv(app.store.as_ref(), csv, &actor.token_id, dry_run, app.settings.rules).await?;
     if !dry_run {
-        maintenance::refresh_statuses_soon(app);
+        statuses::refresh_statuses_soon(app);
     }
     Ok(summary)
 }

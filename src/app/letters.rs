@@ -66,7 +66,10 @@ pub fn day(ms: i64, zone: crate::policy::zone::Zone) -> String {
 
 /// A purpose in the form's words, about the learner `first_name`.
 pub fn purpose_words(wording: &ConsentWording, purpose: Purpose, first_name: &str) -> String {
-    wording.purposes.get(&purpose).map_or_else(|| purpose.as_str().to_string(), |w| w.replace("{first_name}", first_name))
+    wording
+        .purposes
+        .get(&purpose)
+        .map_or_else(|| purpose.as_str().to_string(), |w| w.replace("{first_name}", first_name))
 }
 
 /// Who a message is to and about.

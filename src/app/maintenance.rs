@@ -4,35 +4,9 @@
 
 use std::time::Duration;
 
+use super::statuses::reevaluate_all;
 use super::{chase, outbox, retention, App};
 use crate::store::{now_ms, StoreError};
-
-/// Re-evaluates every held or queued photo now, a page at a time (each page one transaction, so
-/// uploads and consent are never blocked for long). Returns how many statuses changed.
-pub async fn reevaluate_all(app: &App) -> Result<usize, StoreError> {
-    const PAGE: i64 = 200;
-    let mut after = String::new();
-    let mut changed = 0;
-    loop {
-        let ids = app.store.live_photo_ids(&after, PAGE).await?;
-        let Some(last) = ids.last() else { return Ok(changed) };
-        after = last.clone();
-        changed += app.store.reevaluate(&ids, app.evaluation("system").await?).await?.len();
-        metrics::counter!("consentgate_reevaluated_photos_total").increment(ids.len() as u64);
-    }
-}
-
-/// Re-evaluates every live photo in the background: after a learner is added or renamed, a caption
-/// may now name someone. Claims and downloads re-check anyway; this only keeps the statuses shown
-/// current sooner than the next maintenance pass, so losing it (a crash) loses nothing.
-pub fn refresh_statuses_soon(app: &App) {
-    let app = app.clone();
-    tokio::spawn(async move {
-        if let Err(e) = reevaluate_all(&app).await {
-            tracing::error!(error = %e, "re-evaluation after a learner change failed");
-        }
-    });
-}
 
 /// Whether the database answers, for `/healthz`.
 pub async fn database_answers(app: &App) -> Result<(), StoreError> {

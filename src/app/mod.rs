@@ -21,6 +21,7 @@ pub mod photos;
 pub mod queue;
 pub mod requests;
 pub mod retention;
+pub mod statuses;
 
 use std::sync::Arc;
 

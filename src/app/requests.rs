@@ -64,6 +64,9 @@ pub(super) fn sender(app: &App) -> Sender {
     }
 }
 
+/// Someone a request can be sent to: the guardian's id (none for the learner), name and address.
+pub(super) type Contact = (Option<String>, String, String);
+
 /// The people whose answer counts for `learner` at `at` and who can be written to: while the
 /// learner is under 18 (or their date of birth is unknown) every current guardian with an address,
 /// from 18 the learner if they have one. Returns whom the rule names, and `(guardian id, name,
@@ -72,7 +75,7 @@ pub(super) fn addressees(
     app: &App,
     learner: &LearnerRecord,
     at: OffsetDateTime,
-) -> Result<(RecipientKind, Vec<(Option<String>, String, String)>), AppError> {
+) -> Result<(RecipientKind, Vec<Contact>), AppError> {
     let facts = consents::facts(learner)?;
     if consent::is_adult(&facts, at, app.settings.rules.zone) {
         let name = format!("{} {}", learner.given_name, learner.family_name);
@@ -104,7 +107,12 @@ pub(super) struct Asking {
 
 /// Builds a request for `learners` at `now`: a recipient, a link and a message for each person the
 /// age rule names who has an address, and a `no_contact` row for each learner without one.
-pub(super) fn build(app: &App, asking: Asking, learners: &[LearnerRecord], now: OffsetDateTime) -> Result<(NewRequest, Vec<RecipientOutcome>), AppError> {
+pub(super) fn build(
+    app: &App,
+    asking: Asking,
+    learners: &[LearnerRecord],
+    now: OffsetDateTime,
+) -> Result<(NewRequest, Vec<RecipientOutcome>), AppError> {
     let now_ms = ms_of_time(now);
     let zone = app.settings.rules.zone;
     let wording = app.settings.consent_form.only(&asking.purposes);
@@ -167,7 +175,8 @@ pub(super) fn build(app: &App, asking: Asking, learners: &[LearnerRecord], now: 
             let about = About { to_name: &name, first_name: first, to_guardian: to == RecipientKind::Guardian };
             let letter = letters::request(&sender, about, &ask, purposes.clone(), &link, valid_until.clone());
             new.messages.push(
-                OutboxMessage::new(mail_kind, &learner.id, (&name, &address), letter, now_ms).for_recipient(&recipient.id),
+                OutboxMessage::new(mail_kind, &learner.id, (&name, &address), letter, now_ms)
+                    .for_recipient(&recipient.id),
             );
             new.links.push((hash, recipient.id.clone()));
             new.recipients.push(recipient);
@@ -271,7 +280,7 @@ async fn named_learners(app: &App, ids: &[String]) -> Result<Vec<LearnerRecord>,
     let mut learners = Vec::with_capacity(wanted.len());
     for id in &wanted {
         // Removed between the two reads: as unknown as if it never was.
-        learners.push(app.store.learner(id).await?.ok_or_else(|| AppError::unknown_learners(&[id.clone()]))?);
+        learners.push(app.store.learner(id).await?.ok_or_else(|| AppError::unknown_learners(std::slice::from_ref(id)))?);
     }
     Ok(learners)
 }

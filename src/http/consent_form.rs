@@ -160,12 +160,9 @@ pub async fn show(State(state): State<HttpState>, peer: Peer, Path(token): Path<
         return response;
     }
     match app::answers::open(&state.app, &token).await {
-        Ok(FormLookup::Open(form)) => page(
-            &state,
-            StatusCode::OK,
-            "Photos: your answer",
-            form_view(*form, &BTreeMap::new(), None, String::new()),
-        ),
+        Ok(FormLookup::Open(form)) => {
+            page(&state, StatusCode::OK, "Photos: your answer", form_view(*form, &BTreeMap::new(), None, String::new()))
+        }
         Ok(FormLookup::Answered(at)) => answered(&state, at),
         Ok(FormLookup::Expired) => expired(&state),
         Ok(FormLookup::NoLonger) => no_longer(&state),
@@ -216,12 +213,9 @@ pub async fn answer(
         fields: fields.into_pairs(),
     };
     match app::answers::answer(&state.app, &token, posted).await {
-        Ok(AnswerResult::Recorded { first_name, granted, refused }) => page(
-            &state,
-            StatusCode::OK,
-            "Thank you",
-            FormView::Done { name: first_name, granted, refused },
-        ),
+        Ok(AnswerResult::Recorded { first_name, granted, refused }) => {
+            page(&state, StatusCode::OK, "Thank you", FormView::Done { name: first_name, granted, refused })
+        }
         Ok(AnswerResult::Incomplete { form, message, kept, signature }) => page(
             &state,
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use time::format_description::well_known::Rfc3339;
 
 use super::doc::Id;
-use super::error::{ApiError, AuthErrors, JsonErrors, NotFoundErrors, QueryErrors};
+use super::error::{ApiError, AuthErrors, ErrorBody, JsonErrors, NotFoundErrors, QueryErrors};
 use super::json::JsonBody;
 use super::state::HttpState;
 use crate::app::requests::{NewConsentRequest, RecipientOutcome};
@@ -135,7 +135,7 @@ impl From<RequestRecord> for RequestView {
 #[utoipa::path(post, path = "/api/v1/consent-requests", operation_id = "create_consent_request", tag = "requests",
     request_body = NewRequestBody,
     responses(AuthErrors, JsonErrors, (status = 201, body = CreatedRequestView, description = "queued; `no_contact` learners were reported, not refused"),
-        (status = 404, body = super::ErrorBody, description = "`not_found`: the group has no learners")),
+        (status = 404, body = ErrorBody, description = "`not_found`: the group has no learners")),
     security(("bearer" = [])))]
 pub async fn create(
     State(state): State<HttpState>,
@@ -181,8 +181,9 @@ pub async fn list(
     let Query(query) = query.map_err(|e| ApiError::bad_form(e.body_text()))?;
     let limit = query.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
-        return Err(ApiError::bad_form("limit must be between 1 and 500")
-            .with_detail(serde_json::json!({ "field": "limit" })));
+        return Err(
+            ApiError::bad_form("limit must be between 1 and 500").with_detail(serde_json::json!({ "field": "limit" }))
+        );
     }
     let requests = app::requests::list(&state.app, &caller, limit).await?;
     Ok(Json(requests.into_iter().map(RequestView::from).collect()))
@@ -250,7 +251,7 @@ pub struct CoverageView {
 #[utoipa::path(get, path = "/api/v1/coverage", operation_id = "coverage", tag = "requests",
     params(CoverageQuery),
     responses(AuthErrors, QueryErrors, (status = 200, body = CoverageView, description = "per purpose, the learners in each standing"),
-        (status = 404, body = super::ErrorBody, description = "`not_found`: the group has no learners")),
+        (status = 404, body = ErrorBody, description = "`not_found`: the group has no learners")),
     security(("bearer" = [])))]
 pub async fn coverage(
     State(state): State<HttpState>,

@@ -397,7 +397,8 @@ async fn groups_page(State(state): State<HttpState>, session: Session) -> Result
         .await?
         .into_iter()
         .map(|(name, count)| {
-            let link = format!("/tutor/groups/{}", url::form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>());
+            let link =
+                format!("/tutor/groups/{}", url::form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>());
             (name, count, link)
         })
         .collect();
@@ -423,7 +424,16 @@ async fn group_page(
     let names = coverage::not_to_photograph(&state.app, &session.caller, &group)
         .await?
         .into_iter()
-        .map(|n| if n.initial.is_empty() { n.first_name } else { format!("{} {}.", n.first_name, n.initial.to_uppercase()) })
+        .map(|n| {
+            if n.initial.is_empty() {
+                n.first_name
+            } else {
+                format!("{} {}.", n.first_name, n.initial.to_uppercase())
+            }
+        })
         .collect();
-    Ok(render(StatusCode::OK, &GroupPage { chrome: Chrome::new(&format!("Before photos: {group}"), &session), group, names }))
+    Ok(render(
+        StatusCode::OK,
+        &GroupPage { chrome: Chrome::new(&format!("Before photos: {group}"), &session), group, names },
+    ))
 }
