@@ -13,7 +13,7 @@ use std::process::Command;
 use serde_json::Value;
 
 const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];
-const TAGS: &[&str] = &["photos", "learners", "groups", "consents", "queue", "takedowns", "audit", "withdrawal", "ops"];
+const TAGS: &[&str] = &["photos", "learners", "groups", "consents", "queue", "takedowns", "audit", "requests", "withdrawal", "ops"];
 const ERROR_SCHEMA: &str = "#/components/schemas/ErrorBody";
 
 fn document() -> Value {
@@ -152,6 +152,12 @@ fn operation_ids_are_unique_and_tags_are_resources() {
         "openapi",
         "withdrawal_page",
         "withdraw_consent",
+        "create_consent_request",
+        "list_consent_requests",
+        "show_consent_request",
+        "coverage",
+        "consent_form",
+        "answer_consent_form",
     ] {
         assert!(seen.contains(id), "no operation {id}");
     }
