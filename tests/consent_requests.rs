@@ -383,7 +383,7 @@ async fn a_stopped_smtp_server_loses_nothing_and_a_refusal_is_marked_failed(db: 
 
 async fn bad_requests_get_clear_answers_and_store_nothing(db: Db, blobs: Blobs) {
     let sink = SmtpSink::start();
-    let server = start(db, blobs, &sink, |_| {}).await;
+    let server = start(db, blobs, &sink, |s| s.requests.request_valid_for = Duration::from_secs(2)).await;
     let tutor = server.token(consentgate::store::Role::Tutor).await;
     let before = server.snapshot().await;
     let cases = [
@@ -426,6 +426,23 @@ async fn bad_requests_get_clear_answers_and_store_nothing(db: Db, blobs: Blobs) 
     }
     assert_eq!(server.snapshot().await, before);
     assert!(sink.messages().is_empty());
+
+    // A link past `request_valid_for` (two seconds here) answers 410 and records nothing.
+    let child = create_learner(&server, json!({
+        "given_name": "Iris", "family_name": "Moor", "date_of_birth": "2014-01-01",
+        "guardians": [{"name": "Lou Moor", "email": "lou@example.org"}],
+    }))
+    .await;
+    request(&server, json!({"learner_ids": [child["id"]], "purposes": ["website"]})).await;
+    let link = link_in(&sink.wait_for(1, Duration::from_secs(20))[0], &server.base, "c");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let page = server.client.get(&link).send().await.unwrap();
+    assert_eq!(page.status(), 410);
+    assert!(page.text().await.unwrap().contains("expired"));
+    let (status, _) = post_form(&server, &link, &[("website", "granted"), ("signature", "Lou Moor"), ("responsibility", "yes")]).await;
+    assert_eq!(status, 410);
+    let history = get_json(&server, &server.admin, &format!("/api/v1/learners/{}/consents", child["id"].as_str().unwrap())).await;
+    assert!(history["events"].as_array().unwrap().is_empty());
 }
 
 mod sqlite_fs {

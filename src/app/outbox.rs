@@ -66,6 +66,16 @@ pub async fn deliver_due(app: &App, mailer: &Mailer) -> Result<usize, StoreError
     Ok(leased)
 }
 
+/// A server's reply as the log may show it: a reply that quotes an address ("550 <sam@…>: no such
+/// user") is personal data, kept for the admin's outbox page but not sent to the logs.
+fn loggable(error: &str) -> &str {
+    if error.contains('@') {
+        "the server's reply names an address (see the outbox page)"
+    } else {
+        error
+    }
+}
+
 async fn record(app: &App, message: &OutboxMessage, sent: Result<(), SendError>) -> Result<(), StoreError> {
     let now = now_ms();
     match sent {
@@ -77,12 +87,14 @@ async fn record(app: &App, message: &OutboxMessage, sent: Result<(), SendError>)
             let pause = i64::try_from(backoff(message.attempts).as_millis()).unwrap_or(i64::MAX);
             app.store.mail_retry(&message.id, now.saturating_add(pause), &error).await?;
             metrics::counter!("consentgate_mail_retries_total").increment(1);
-            tracing::warn!(message = %message.id, attempts = message.attempts, %error, "mail delivery will be retried");
+            let error = loggable(&error);
+            tracing::warn!(message = %message.id, attempts = message.attempts, error, "mail delivery will be retried");
         }
         Err(SendError::Permanent(error)) => {
             app.store.mail_failed(&message.id, now, &error).await?;
             metrics::counter!("consentgate_mail_failed_total", "kind" => message.kind.as_str()).increment(1);
-            tracing::error!(message = %message.id, %error, "mail refused for good; it waits on the admin page");
+            let error = loggable(&error);
+            tracing::error!(message = %message.id, error, "mail refused for good; it waits on the admin page");
         }
     }
     Ok(())
@@ -152,6 +164,12 @@ pub async fn mark_posted(app: &App, actor: &Actor, id: &str) -> Result<(), AppEr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reply_quoting_an_address_stays_out_of_the_log() {
+        assert_eq!(loggable("451 try again later"), "451 try again later");
+        assert!(!loggable("550 5.1.1 <sam.okafor@example.org>: Recipient address rejected").contains('@'));
+    }
 
     #[test]
     fn the_pause_doubles_up_to_half_an_hour() {
