@@ -1,8 +1,10 @@
 // The whole journey through consentgate's pages in a real (headless) Chromium: a tutor uploads two
 // photos from a phone tagging two learners and accepts a redaction; the safeguarding lead records
 // consent; the photo appears in marketing's grid, is claimed, downloaded and published; the
-// guardian withdraws through the link with JavaScript off; marketing then sees the takedown.
-// Every page is saved as a screenshot, and every page seen at phone size must not scroll sideways.
+// guardian withdraws through the link with JavaScript off; marketing then sees the takedown. The
+// lead asks a family from the learner's page, and another family's parent answers the emailed
+// consent request on a phone with JavaScript off. Every page is saved as a screenshot, and every
+// page seen at phone size must not scroll sideways.
 //
 // Run by tests/browser.rs, which starts the server and passes what it made in the environment.
 
@@ -20,6 +22,10 @@ const TOKENS = { tutor: env("E2E_TUTOR"), admin: env("E2E_ADMIN"), marketing: en
 const [PHOTO_A, PHOTO_B] = [env("E2E_PHOTO_A"), env("E2E_PHOTO_B")];
 const LEARNERS = JSON.parse(env("E2E_LEARNERS")); // [{id, given, family}], Amira then Ben
 const SHOTS = env("E2E_SHOTS");
+// The emailed link to the consent form, and the first name of the learner it asks about.
+const FORM_URL = env("E2E_FORM_URL");
+const FORM_LEARNER = env("E2E_FORM_LEARNER");
+const GROUP = env("E2E_GROUP"); // the group that learner is in
 mkdirSync(SHOTS, { recursive: true });
 
 const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
@@ -147,15 +153,17 @@ try {
 
   async function recordConsent(learner, givenBy, shotName) {
     await page.goto(`${BASE}/admin/learners/${learner.id}`);
-    await page.check("input[name=kind][value=granted]");
-    await page.check("input[name=purposes][value=website]");
+    // The page has two forms with purposes: asking the family, and this one.
+    const form = page.locator("form[action$='/consents']");
+    await form.locator("input[name=kind][value=granted]").check();
+    await form.locator("input[name=purposes][value=website]").check();
     await page.selectOption("select[name=given_by]", givenBy === "learner" ? "learner" : { index: 0 });
     await page.fill("input[name=form_version]", "photo-consent-2026-09");
     await page.fill("textarea[name=form_text]", "I agree to photos being used on the website.");
     await page.selectOption("select[name=method]", "paper_form");
     await page.fill("input[name=evidence]", "scan 2026/114");
     if (shotName) await record(page, shotName);
-    await Promise.all([page.waitForLoadState("load"), page.click("form.card button[type=submit]")]);
+    await Promise.all([page.waitForLoadState("load"), form.locator("button[type=submit]").click()]);
     await page.locator("h1", { hasText: "Consent recorded" }).waitFor();
   }
   // Ben's own grant is not enough while he is under 18.
@@ -176,6 +184,17 @@ try {
   await page.goto(`${BASE}/admin/audit`);
   check((await page.locator("tbody tr").count()) > 5, "the audit log shows entries");
   await record(page, "admin-audit");
+
+  // Ben's family is asked about social media from his page; the lead lands on the request.
+  await page.goto(`${BASE}/admin/learners/${ben.id}`);
+  const ask = page.locator("form#ask-family");
+  await ask.locator("input[name=purposes][value=social_media]").check();
+  await record(page, "admin-ask-family");
+  await Promise.all([page.waitForURL(/\/admin\/requests\/[0-9a-f-]{36}/), ask.locator("button[type=submit]").click()]);
+  const asked = await page.locator("main").innerText();
+  check(asked.includes("1 asked, 0 answered, 0 with no contact"), `the request's counts: ${asked}`);
+  check(asked.includes("Request made") && asked.includes("about social media"), `what was asked: ${asked}`);
+  await record(page, "admin-request");
 
   // The tutor sees the news in plain words.
   page = tutor.page;
@@ -225,6 +244,30 @@ try {
   check((await page.locator("main").innerText()).includes("on our website"), "it confirms what was withdrawn");
   await record(page, "withdraw-done");
 
+  // 4b. A parent answers the emailed consent request on a phone, with JavaScript off.
+  const parent = await browser.newContext({ ...PHONE, javaScriptEnabled: false });
+  page = await parent.newPage();
+  await page.goto(FORM_URL);
+  check((await page.locator("h1").innerText()).includes(`Photos of ${FORM_LEARNER}`), "the form names the learner");
+  check((await page.locator("input[type=radio]:checked").count()) === 0, "nothing is chosen for them");
+  await record(page, "family-form");
+  // Sent with nothing chosen: the form comes back saying what is missing, and nothing is recorded.
+  await Promise.all([page.waitForLoadState("load"), page.click("button[type=submit]")]);
+  const missing = await page.locator("[role=alert]").innerText();
+  check(missing.includes("choose yes or no for every question"), `the form says what is missing: ${missing}`);
+  await record(page, "family-form-incomplete");
+  await page.check("input[name=website][value=granted]");
+  await page.check("input[name=print][value=refused]");
+  await page.fill("#signature", `Parent of ${FORM_LEARNER}`);
+  await page.check("input[name=responsibility]");
+  await record(page, "family-form-filled");
+  await Promise.all([page.waitForLoadState("load"), page.click("button[type=submit]")]);
+  await page.locator("h1", { hasText: "Thank you" }).waitFor();
+  const thanks = await page.locator("main").innerText();
+  check(thanks.includes("Yes: ") && thanks.includes("No: "), `the answer is read back: ${thanks}`);
+  await record(page, "family-form-done");
+  await parent.close();
+
   // 5. Marketing sees the takedown first, and confirms it.
   page = marketing.page;
   await page.goto(`${BASE}/marketing`);
@@ -250,15 +293,18 @@ try {
   await record(page, "marketing-takedown-done");
 
   // 6. Every role's pages at phone size: no sideways scrolling anywhere.
+  const group = encodeURIComponent(GROUP);
   for (const [role, paths] of [
-    ["admin", ["/admin/learners", `/admin/learners/${amira.id}`, "/admin/held", "/admin/audit"]],
+    ["admin", ["/admin/learners", `/admin/learners/${amira.id}`, "/admin/held", "/admin/audit", "/admin/requests",
+      "/admin/outbox", `/admin/coverage?group=${group}`]],
     ["marketing", ["/marketing"]],
-    ["tutor", ["/tutor", "/tutor/photos"]],
+    ["tutor", ["/tutor", "/tutor/photos", "/tutor/groups", `/tutor/groups/${group}`]],
   ]) {
     const phone = await signIn(browser, role, PHONE);
     for (const path of paths) {
       await phone.page.goto(`${BASE}${path}`);
-      await record(phone.page, `phone-${role}${path.replaceAll("/", "-").replace(/-[0-9a-f-]{36}$/, "-learner")}`);
+      const name = decodeURIComponent(path).replace(/\/[0-9a-f-]{36}$/, "/learner").replace(/[^a-z0-9]+/gi, "-");
+      await record(phone.page, `phone-${role}${name}`);
     }
     await phone.context.close();
   }

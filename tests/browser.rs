@@ -1,17 +1,28 @@
 //! The pages end to end in headless Chromium: `e2e/journey.mjs` (playwright-core driving Debian's
 //! `/usr/bin/chromium`) walks a tutor, a safeguarding lead, marketing and a guardian through the
 //! whole product against a real server, saving a screenshot of every page under
-//! `target/e2e-screenshots/`. `scripts/setup` installs Chromium and the script's one npm package.
+//! `target/e2e-screenshots/`. The server sends mail to a real SMTP server on loopback (aiosmtpd):
+//! a parent opens the emailed consent request on a phone with JavaScript off and answers it.
+//! `scripts/setup` installs Chromium and the script's one npm package.
 
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::time::Duration;
 
-use common::api::learner_with_guardian;
+use common::api::{create_learner, get_json, learner_with_guardian, post};
 use common::server::{Blobs, Db, TestServer};
+use common::smtp::{Received, SmtpSink};
 use consentgate::store::Role;
 use serde_json::{json, Value};
+
+/// The `/c/…` or `/w/…` link in a message's body.
+fn link_in(message: &Received, base: &str, kind: &str) -> String {
+    let start =
+        message.body.find(&format!("{base}/{kind}/")).unwrap_or_else(|| panic!("no /{kind}/ link in {}", message.body));
+    message.body[start..].split_whitespace().next().unwrap().to_string()
+}
 
 fn e2e_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e")
@@ -33,7 +44,9 @@ async fn the_whole_journey_works_in_a_real_browser() {
         e2e_dir().join("node_modules/playwright-core").is_dir(),
         "e2e/node_modules is missing: run scripts/setup (npm ci in e2e/)"
     );
-    let server = TestServer::start(Db::Sqlite, Blobs::Fs).await;
+    let sink = SmtpSink::start();
+    let smtp = common::smtp::settings(&sink, Duration::from_secs(5));
+    let server = TestServer::start_adjusted(Db::Sqlite, Blobs::Fs, |s| s.mail = Some(smtp)).await;
     let (tutor, marketing) = (server.token(Role::Tutor).await, server.token(Role::Marketing).await);
     // Two learners of fifteen, each with a guardian: the journey needs under-18s (Ben's own grant
     // is not enough; Amira's guardian's is).
@@ -44,6 +57,27 @@ async fn the_whole_journey_works_in_a_real_browser() {
         {"id": amira, "given": "Amira", "family": "Khan"},
         {"id": ben, "given": "Ben", "family": "Okafor"},
     ]);
+    // Chloe's family is asked by email about the website and print; the parent answers in the browser.
+    let chloe = create_learner(
+        &server,
+        json!({"given_name": "Chloe", "family_name": "Adeyemi", "date_of_birth": born, "groups": ["Year 10"],
+            "guardians": [{"name": "Parent of Chloe", "email": "chloe.parent@example.org"}]}),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let asked = post(
+        &server,
+        &server.admin,
+        "/api/v1/consent-requests",
+        json!({"learner_ids": [chloe], "purposes": ["website", "print"]}),
+    )
+    .await;
+    assert_eq!(asked.status(), 201);
+    let request = sink.wait_for(1, Duration::from_secs(20));
+    assert_eq!(request.len(), 1, "the request was emailed");
+    let form_url = link_in(&request[0], &server.base, "c");
     let corpus = common::corpus_dir();
     let shots = screenshot_dir();
     let _ = std::fs::remove_dir_all(&shots);
@@ -63,6 +97,9 @@ async fn the_whole_journey_works_in_a_real_browser() {
             .env("E2E_PHOTO_B", corpus.join("jpg/gps/DSCN0010.jpg"))
             .env("E2E_LEARNERS", learners.to_string())
             .env("E2E_SHOTS", &screenshots)
+            .env("E2E_FORM_URL", form_url)
+            .env("E2E_FORM_LEARNER", "Chloe")
+            .env("E2E_GROUP", "Year 10")
             .env("E2E_CHROMIUM", chromium)
             .output()
             .expect("node runs (Debian's nodejs; scripts/setup)")
@@ -93,8 +130,30 @@ async fn the_whole_journey_works_in_a_real_browser() {
     amiras.retain(|p| p.learner_ids == [amira.clone()]);
     assert_eq!(amiras.len(), 1);
     assert!(amiras[0].image_deleted_at.is_some(), "withdrawal deleted the stored image");
+    // The parent's answer is on record as given on the online form, by Chloe's guardian.
+    let history = get_json(&server, &server.admin, &format!("/api/v1/learners/{chloe}/consents")).await;
+    let events = history["events"].as_array().unwrap();
+    let answered: Vec<(&str, &str)> =
+        events.iter().map(|e| (e["kind"].as_str().unwrap(), e["purposes"][0].as_str().unwrap())).collect();
+    assert_eq!(events.len(), 2, "{history}");
+    assert!(answered.contains(&("granted", "website")) && answered.contains(&("refused", "print")), "{answered:?}");
+    for e in events {
+        assert_eq!(e["method"], "online_form");
+        assert_eq!(e["given_by"], "guardian");
+        let evidence: Value = serde_json::from_str(e["evidence"].as_str().unwrap()).unwrap();
+        assert_eq!(evidence["signature"], "Parent of Chloe");
+        assert!(evidence["user_agent"].as_str().unwrap().contains("Chrom"), "{evidence}");
+    }
+    // Her parent's confirmation carries the withdrawal link of the grant.
+    let mail = sink.wait_for(3, Duration::from_secs(20));
+    let confirmation = mail
+        .iter()
+        .find(|m| m.to_address == "chloe.parent@example.org" && m.subject.contains("Your answer"))
+        .unwrap_or_else(|| panic!("no confirmation among {mail:?}"));
+    let withdraw = link_in(confirmation, &server.base, "w");
+    assert_eq!(withdraw.len(), server.base.len() + "/w/".len() + 64, "{withdraw}");
     let counts = server.store.table_counts().await.unwrap();
-    assert_eq!(counts["consent_events"], 3, "two grants and the withdrawal");
+    assert_eq!(counts["consent_events"], 5, "two grants and the withdrawal; the parent's yes and no");
     let rows = server.store.audit_log(0, 10_000).await.unwrap();
     let genesis = (0, consentgate::store::GENESIS_HASH.to_string());
     assert!(consentgate::store::verify_chain(&rows, genesis).is_ok(), "the audit chain verifies");

@@ -13,7 +13,8 @@ use std::process::Command;
 use serde_json::Value;
 
 const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];
-const TAGS: &[&str] = &["photos", "learners", "groups", "consents", "queue", "takedowns", "audit", "requests", "withdrawal", "ops"];
+const TAGS: &[&str] =
+    &["photos", "learners", "groups", "consents", "queue", "takedowns", "audit", "requests", "withdrawal", "ops"];
 const ERROR_SCHEMA: &str = "#/components/schemas/ErrorBody";
 
 fn document() -> Value {

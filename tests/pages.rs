@@ -4,11 +4,11 @@
 
 mod common;
 
-use common::api::{consenting_adult, create_learner, post, upload_ok};
+use common::api::{consenting_adult, create_learner, patch, post, upload_ok};
+use common::pages::{client, cookie_value, csrf_in, sign_in};
 use common::server::{Blobs, Db, TestServer};
 use consentgate::store::Role;
-use reqwest::header::{CONTENT_SECURITY_POLICY, COOKIE, LOCATION, REFERRER_POLICY, SET_COOKIE};
-use reqwest::redirect::Policy;
+use reqwest::header::{CONTENT_SECURITY_POLICY, COOKIE, LOCATION, REFERRER_POLICY};
 use serde_json::{json, Value};
 
 /// A server behind a TLS-terminating reverse proxy on loopback, trusted to say so
@@ -39,64 +39,6 @@ on_both_backends!(
     the_learner_page_corrects_and_removes_guardians_and_shows_a_reissued_link_once,
     the_learner_page_shows_and_sets_the_learners_own_email_and_groups,
 );
-
-/// A client that shows redirects instead of following them.
-fn client() -> reqwest::Client {
-    reqwest::Client::builder().redirect(Policy::none()).build().unwrap()
-}
-
-/// The value of `name="csrf"` in a page.
-fn csrf_in(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").expect("the page has a CSRF field") + "name=\"csrf\" value=\"".len();
-    html[at..at + 64].to_string()
-}
-
-/// The value a `Set-Cookie` header gives `name`.
-fn cookie_value(response: &reqwest::Response, name: &str) -> Option<(String, String)> {
-    response.headers().get_all(SET_COOKIE).iter().filter_map(|v| v.to_str().ok()).find_map(|v| {
-        let (pair, _) = v.split_once(';').unwrap_or((v, ""));
-        let (k, value) = pair.split_once('=')?;
-        (k == name).then(|| (value.to_string(), v.to_string()))
-    })
-}
-
-/// A signed-in browser: its session cookie and the CSRF token its pages carry.
-struct Browser {
-    cookie: String,
-    csrf: String,
-}
-
-async fn sign_in(server: &TestServer, token: &str) -> Browser {
-    let c = client();
-    let form = c.get(format!("{}/signin", server.base)).send().await.unwrap();
-    assert_eq!(form.status(), 200);
-    let (pre, _) = cookie_value(&form, "cg_signin").expect("the sign-in form sets its CSRF cookie");
-    let csrf = csrf_in(&form.text().await.unwrap());
-    let answer = c
-        .post(format!("{}/signin", server.base))
-        .header(COOKIE, format!("cg_signin={pre}"))
-        .form(&[("csrf", csrf.as_str()), ("token", token)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 303, "signed in");
-    let (secret, _) = cookie_value(&answer, "cg_session").expect("a session cookie");
-    let cookie = format!("cg_session={secret}");
-    let home = c.get(format!("{}/", server.base)).header(COOKIE, &cookie).send().await.unwrap();
-    let page = home.headers()[LOCATION].to_str().unwrap().to_string();
-    let html =
-        c.get(format!("{}{page}", server.base)).header(COOKIE, &cookie).send().await.unwrap().text().await.unwrap();
-    Browser { cookie, csrf: csrf_in(&html) }
-}
-
-impl Browser {
-    async fn get(&self, server: &TestServer, path: &str) -> reqwest::Response {
-        client().get(format!("{}{path}", server.base)).header(COOKIE, &self.cookie).send().await.unwrap()
-    }
-    async fn post_form(&self, server: &TestServer, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
-        client().post(format!("{}{path}", server.base)).header(COOKIE, &self.cookie).form(fields).send().await.unwrap()
-    }
-}
 
 /// Amira Khan, a child, with her guardian Sara Khan: the names and the year the address checks look
 /// for. Returns her id.
@@ -321,6 +263,18 @@ async fn pages_allow_no_inline_script_and_send_no_referrer(server: TestServer) {
     let admin = sign_in(&server, &server.admin).await;
     let tutor = sign_in(&server, &server.token(Role::Tutor).await).await;
     let marketing = sign_in(&server, &server.token(Role::Marketing).await).await;
+    // In a group and asked: the request pages, a letter with its QR code, coverage, the tutor's list
+    // and the family's form all have something to show.
+    let grouped =
+        patch(&server, &server.admin, &format!("/api/v1/learners/{amira}"), json!({"groups": ["Year 9"]})).await;
+    assert_eq!(grouped.status(), 200);
+    let asked =
+        post(&server, &server.admin, "/api/v1/consent-requests", json!({"group": "Year 9", "purposes": ["website"]}))
+            .await;
+    assert_eq!(asked.status(), 201);
+    let request = asked.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let letters = server.store.outbox(consentgate::store::MailState::Pending, 10).await.unwrap();
+    let form_link = letters[0].link.clone().expect("a request carries its form's link");
     let pages = [
         (&admin, "/admin/learners".to_string()),
         (&admin, format!("/admin/learners/{amira}")),
@@ -328,14 +282,23 @@ async fn pages_allow_no_inline_script_and_send_no_referrer(server: TestServer) {
         (&admin, "/admin/audit".into()),
         (&admin, "/admin/tokens".into()),
         (&admin, "/admin/tokens/created".into()),
+        (&admin, "/admin/requests".into()),
+        (&admin, format!("/admin/requests/{request}")),
+        (&admin, "/admin/outbox".into()),
+        (&admin, "/admin/coverage?group=Year+9".into()),
         (&tutor, "/tutor".into()),
         (&tutor, "/tutor/photos".into()),
+        (&tutor, "/tutor/groups".into()),
+        (&tutor, "/tutor/groups/Year%209".into()),
         (&marketing, "/marketing".into()),
     ];
     let mut bodies = Vec::new();
     for (who, path) in &pages {
-        bodies.push((path.clone(), who.get(&server, path).await));
+        let answer = who.get(&server, path).await;
+        assert_eq!(answer.status(), 200, "{path}");
+        bodies.push((path.clone(), answer));
     }
+    bodies.push(("/c/…".into(), client().get(&form_link).send().await.unwrap()));
     bodies.push(("/signin".into(), client().get(format!("{}/signin", server.base)).send().await.unwrap()));
     bodies.push(("/w/…".into(), client().get(format!("{}/w/{}", server.base, "a".repeat(64))).send().await.unwrap()));
     for (path, answer) in bodies {

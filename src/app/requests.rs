@@ -280,7 +280,8 @@ async fn named_learners(app: &App, ids: &[String]) -> Result<Vec<LearnerRecord>,
     let mut learners = Vec::with_capacity(wanted.len());
     for id in &wanted {
         // Removed between the two reads: as unknown as if it never was.
-        learners.push(app.store.learner(id).await?.ok_or_else(|| AppError::unknown_learners(std::slice::from_ref(id)))?);
+        learners
+            .push(app.store.learner(id).await?.ok_or_else(|| AppError::unknown_learners(std::slice::from_ref(id)))?);
     }
     Ok(learners)
 }

@@ -33,6 +33,7 @@ macro_rules! on_both_backends {
 pub mod api;
 pub mod fixtures;
 pub mod oracle;
+pub mod pages;
 pub mod process;
 pub mod server;
 pub mod smtp;

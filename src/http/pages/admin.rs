@@ -519,6 +519,18 @@ async fn record_consent(
     }
 }
 
+/// The learner's page again with `e`, after asking their family from it was refused (a purpose
+/// missing, say): the admin stays where they were, and nothing was sent.
+pub(super) async fn ask_refused(
+    state: &HttpState,
+    session: &Session,
+    id: &str,
+    e: ApiError,
+) -> Result<Response, PageError> {
+    let page = learner_view(state, session, id, Some(e.message)).await?;
+    Ok(render(e.status, &page))
+}
+
 /// The learner's page again with the error, and the form holding what was typed, so a mistake
 /// costs one correction rather than filling everything in again.
 async fn refused(state: &HttpState, form: &PageForm, id: &str, e: ApiError) -> Result<Response, PageError> {

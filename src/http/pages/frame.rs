@@ -233,6 +233,10 @@ pub fn notice_text(code: Option<&str>) -> Option<String> {
         "redaction_accepted" => "Done: the texts now use first names only.",
         "token_revoked" => "Revoked: the token and every session opened with it stopped working.",
         "token_already_revoked" => "That token had already been revoked. Nothing changed.",
+        "request_sent" => {
+            "Request made: each person asked gets their own link, by email or, without an email server, as a \
+             letter waiting on the outbox page."
+        }
         "letter_posted" => "Marked as posted: the letter's words and link are no longer kept.",
         _ => return None,
     };

@@ -7,9 +7,10 @@
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 
 use super::frame::{done, notice_text, render, require, Chrome, NoticeQuery, PageError, PageForm};
 use super::words;
@@ -116,7 +117,8 @@ async fn requests_page(
 }
 
 /// `POST /admin/requests`: a group's families (`group`) or one learner's (`learner_id`, from the
-/// learner's page), about the purposes ticked.
+/// learner's page), about the purposes ticked. Refused, the form comes back where it was posted
+/// from, with why.
 async fn create(State(state): State<HttpState>, form: PageForm) -> Result<Response, PageError> {
     require(&form.session, app::requests::ASKERS)?;
     let purposes = form.fields.all("purposes").iter().filter_map(|p| p.parse::<Purpose>().ok()).collect();
@@ -129,9 +131,12 @@ async fn create(State(state): State<HttpState>, form: PageForm) -> Result<Respon
         form_version: None,
     };
     match app::requests::create(&state.app, &form.session.caller, new).await {
-        Ok(created) => Ok(Redirect::to(&format!("/admin/requests/{}", created.id)).into_response()),
+        Ok(created) => Ok(done(&format!("/admin/requests/{}", created.id), "request_sent")),
         Err(e @ (AppError::Invalid { .. } | AppError::NotFound("group") | AppError::UnknownLearners { .. })) => {
             let e = ApiError::from(e);
+            if !learner.is_empty() {
+                return super::admin::ask_refused(&state, &form.session, &learner, e).await;
+            }
             let page = requests_view(&state, &form.session, None, group, Some(e.message)).await?;
             Ok(render(e.status, &page))
         }
@@ -152,6 +157,7 @@ struct RecipientRow {
 #[template(path = "admin_request.html")]
 struct RequestPage {
     chrome: Chrome,
+    /// What kind of request, as the start of a sentence.
     kind: &'static str,
     purposes: String,
     group: String,
@@ -168,8 +174,10 @@ async fn request_page(
     State(state): State<HttpState>,
     session: Session,
     Path(id): Path<String>,
+    notice: Result<Query<NoticeQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, PageError> {
     require(&session, app::requests::ASKERS)?;
+    let Query(notice) = notice.map_err(|e| ApiError::bad_form(e.body_text()))?;
     let detail = app::requests::show(&state.app, &session.caller, &id).await?;
     let count = |s: RecipientStatus| detail.recipients.iter().filter(|r| r.recipient.status == s).count();
     let rows = detail
@@ -193,8 +201,12 @@ async fn request_page(
         })
         .collect();
     let page = RequestPage {
-        chrome: Chrome::new("Consent request", &session),
-        kind: detail.request.kind.as_str(),
+        chrome: Chrome::new("Consent request", &session).with_notice(notice_text(notice.done.as_deref())),
+        kind: match detail.request.kind {
+            crate::store::RequestKind::Request => "A request",
+            crate::store::RequestKind::Renewal => "A renewal request",
+            crate::store::RequestKind::Adult => "An 18th-birthday request",
+        },
         purposes: purpose_list(&detail.request.purposes),
         group: detail.request.group.clone().unwrap_or_default(),
         created: when(detail.request.created_at),
@@ -211,6 +223,7 @@ async fn request_page(
 /// A message as the outbox page shows it; a waiting one as a printable letter.
 struct LetterView {
     id: String,
+    learner_id: String,
     to_name: String,
     to_address: String,
     subject: String,
@@ -227,6 +240,7 @@ fn letter(m: OutboxMessage) -> LetterView {
     LetterView {
         qr: m.link.as_deref().and_then(qr_svg),
         id: m.id,
+        learner_id: m.learner_id,
         to_name: m.to_name,
         to_address: m.to_address,
         subject: m.subject,
@@ -238,11 +252,13 @@ fn letter(m: OutboxMessage) -> LetterView {
     }
 }
 
-/// `link` as an SVG QR code, without the XML declaration so it can sit inside the page.
+/// `link` as an SVG QR code, without the XML declaration so it can sit inside the page, named for
+/// screen readers (the link itself is the figure's caption).
 fn qr_svg(link: &str) -> Option<String> {
     let code = qrcode::QrCode::new(link.as_bytes()).ok()?;
     let svg = code.render::<qrcode::render::svg::Color>().min_dimensions(160, 160).build();
-    Some(svg.find("<svg").map_or(svg.clone(), |at| svg[at..].to_string()))
+    let svg = &svg[svg.find("<svg ")?..];
+    Some(svg.replacen("<svg ", r#"<svg role="img" aria-label="QR code of the link below" "#, 1))
 }
 
 #[derive(Template)]
@@ -397,8 +413,8 @@ async fn groups_page(State(state): State<HttpState>, session: Session) -> Result
         .await?
         .into_iter()
         .map(|(name, count)| {
-            let link =
-                format!("/tutor/groups/{}", url::form_urlencoded::byte_serialize(name.as_bytes()).collect::<String>());
+            // A path segment: percent-encoded (a form's `+` for a space would reach the handler as a `+`).
+            let link = format!("/tutor/groups/{}", utf8_percent_encode(&name, NON_ALPHANUMERIC));
             (name, count, link)
         })
         .collect();
