@@ -428,10 +428,13 @@ async fn bad_requests_get_clear_answers_and_store_nothing(db: Db, blobs: Blobs) 
     assert!(sink.messages().is_empty());
 
     // A link past `request_valid_for` (two seconds here) answers 410 and records nothing.
-    let child = create_learner(&server, json!({
-        "given_name": "Iris", "family_name": "Moor", "date_of_birth": "2014-01-01",
-        "guardians": [{"name": "Lou Moor", "email": "lou@example.org"}],
-    }))
+    let child = create_learner(
+        &server,
+        json!({
+            "given_name": "Iris", "family_name": "Moor", "date_of_birth": "2014-01-01",
+            "guardians": [{"name": "Lou Moor", "email": "lou@example.org"}],
+        }),
+    )
     .await;
     request(&server, json!({"learner_ids": [child["id"]], "purposes": ["website"]})).await;
     let link = link_in(&sink.wait_for(1, Duration::from_secs(20))[0], &server.base, "c");
@@ -439,9 +442,12 @@ async fn bad_requests_get_clear_answers_and_store_nothing(db: Db, blobs: Blobs) 
     let page = server.client.get(&link).send().await.unwrap();
     assert_eq!(page.status(), 410);
     assert!(page.text().await.unwrap().contains("expired"));
-    let (status, _) = post_form(&server, &link, &[("website", "granted"), ("signature", "Lou Moor"), ("responsibility", "yes")]).await;
+    let (status, _) =
+        post_form(&server, &link, &[("website", "granted"), ("signature", "Lou Moor"), ("responsibility", "yes")])
+            .await;
     assert_eq!(status, 410);
-    let history = get_json(&server, &server.admin, &format!("/api/v1/learners/{}/consents", child["id"].as_str().unwrap())).await;
+    let history =
+        get_json(&server, &server.admin, &format!("/api/v1/learners/{}/consents", child["id"].as_str().unwrap())).await;
     assert!(history["events"].as_array().unwrap().is_empty());
 }
 
