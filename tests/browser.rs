@@ -13,16 +13,9 @@ use std::time::Duration;
 
 use common::api::{create_learner, get_json, learner_with_guardian, post};
 use common::server::{Blobs, Db, TestServer};
-use common::smtp::{Received, SmtpSink};
+use common::smtp::SmtpSink;
 use consentgate::store::Role;
 use serde_json::{json, Value};
-
-/// The `/c/…` or `/w/…` link in a message's body.
-fn link_in(message: &Received, base: &str, kind: &str) -> String {
-    let start =
-        message.body.find(&format!("{base}/{kind}/")).unwrap_or_else(|| panic!("no /{kind}/ link in {}", message.body));
-    message.body[start..].split_whitespace().next().unwrap().to_string()
-}
 
 fn e2e_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e")
@@ -77,7 +70,7 @@ async fn the_whole_journey_works_in_a_real_browser() {
     assert_eq!(asked.status(), 201);
     let request = sink.wait_for(1, Duration::from_secs(20));
     assert_eq!(request.len(), 1, "the request was emailed");
-    let form_url = link_in(&request[0], &server.base, "c");
+    let form_url = request[0].link(&server.base, "c");
     let corpus = common::corpus_dir();
     let shots = screenshot_dir();
     let _ = std::fs::remove_dir_all(&shots);
@@ -150,7 +143,7 @@ async fn the_whole_journey_works_in_a_real_browser() {
         .iter()
         .find(|m| m.to_address == "chloe.parent@example.org" && m.subject.contains("Your answer"))
         .unwrap_or_else(|| panic!("no confirmation among {mail:?}"));
-    let withdraw = link_in(confirmation, &server.base, "w");
+    let withdraw = confirmation.link(&server.base, "w");
     assert_eq!(withdraw.len(), server.base.len() + "/w/".len() + 64, "{withdraw}");
     let counts = server.store.table_counts().await.unwrap();
     assert_eq!(counts["consent_events"], 5, "two grants and the withdrawal; the parent's yes and no");

@@ -32,13 +32,6 @@ async fn start(
     .await
 }
 
-/// The `/c/…` or `/w/…` link in a message body.
-fn link_in(message: &Received, base: &str, kind: &str) -> String {
-    let start =
-        message.body.find(&format!("{base}/{kind}/")).unwrap_or_else(|| panic!("no /{kind}/ link in {}", message.body));
-    message.body[start..].split_whitespace().next().unwrap().to_string()
-}
-
 /// The messages to `address` among `messages`.
 fn to<'a>(messages: &'a [Received], address: &str) -> Vec<&'a Received> {
     messages.iter().filter(|m| m.to_address.contains(address)).collect()
@@ -125,7 +118,7 @@ async fn a_parent_and_an_adult_answer_from_the_emailed_link(db: Db, blobs: Blobs
     let parent_mail = to(&messages, "sam.okafor@example.org")[0].clone();
     assert!(parent_mail.subject.contains("Amira") && !parent_mail.body.contains("Okafor Amira"));
     assert!(parent_mail.message_id.contains('@'), "{parent_mail:?}");
-    let link = link_in(&parent_mail, &server.base, "c");
+    let link = parent_mail.link(&server.base, "c");
 
     // GET shows the form and changes nothing (mail scanners follow links).
     let before = server.snapshot().await;
@@ -203,13 +196,13 @@ async fn a_parent_and_an_adult_answer_from_the_emailed_link(db: Db, blobs: Blobs
         to(&all, "sam.okafor@example.org").into_iter().filter(|m| m.subject.contains("Your answer")).collect();
     assert_eq!(confirmations.len(), 1, "{all:?}");
     assert!(confirmations[0].body.contains("YES") && confirmations[0].body.contains("NO"));
-    let withdraw = link_in(confirmations[0], &server.base, "w");
+    let withdraw = confirmations[0].link(&server.base, "w");
     let (status, _) = post_form(&server, &withdraw, &[]).await;
     assert_eq!(status, 200);
     assert_ne!(statuses(&server, &photo).await["website"]["state"], "queued");
 
     // The adult answers for themselves: no responsibility box, given by the learner.
-    let adult_link = link_in(to(&all, "jordan.bell@example.org")[0], &server.base, "c");
+    let adult_link = to(&all, "jordan.bell@example.org")[0].link(&server.base, "c");
     let html = server.client.get(&adult_link).send().await.unwrap().text().await.unwrap();
     assert!(!html.contains(r#"name="responsibility""#));
     let (status, _) =
@@ -258,8 +251,8 @@ async fn reminders_renewals_and_birthdays_arrive_on_their_own(db: Db, blobs: Blo
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(sink.messages().len(), 3, "at most max_reminders reminders");
     // The reminder's link opens the same form; answering through it uses the first one up too.
-    let first = link_in(messages.iter().find(|m| !m.subject.starts_with("Reminder")).unwrap(), &server.base, "c");
-    let reminder = link_in(messages.iter().find(|m| m.subject.starts_with("Reminder")).unwrap(), &server.base, "c");
+    let first = messages.iter().find(|m| !m.subject.starts_with("Reminder")).unwrap().link(&server.base, "c");
+    let reminder = messages.iter().find(|m| m.subject.starts_with("Reminder")).unwrap().link(&server.base, "c");
     assert_ne!(first, reminder);
     let (status, _) = post_form(
         &server,
@@ -437,7 +430,7 @@ async fn bad_requests_get_clear_answers_and_store_nothing(db: Db, blobs: Blobs) 
     )
     .await;
     request(&server, json!({"learner_ids": [child["id"]], "purposes": ["website"]})).await;
-    let link = link_in(&sink.wait_for(1, Duration::from_secs(20))[0], &server.base, "c");
+    let link = sink.wait_for(1, Duration::from_secs(20))[0].link(&server.base, "c");
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let page = server.client.get(&link).send().await.unwrap();
     assert_eq!(page.status(), 410);

@@ -187,7 +187,8 @@ async fn tokens_and_roles_are_enforced(server: TestServer) {
     }
     // A real id with a wrong secret.
     let tutor = server.token(Role::Tutor).await;
-    let forged = format!("{}{}", &tutor[..tutor.len() - 4], "0000");
+    let tail = if tutor.ends_with("0000") { "1111" } else { "0000" };
+    let forged = format!("{}{tail}", &tutor[..tutor.len() - 4]);
     assert_eq!(server.upload(&forged, "x.jpg", photo.clone(), &[("purposes", "website")]).await.status(), 401);
     let marketing = server.token(Role::Marketing).await;
     let response = server.upload(&marketing, "x.jpg", photo.clone(), &[("purposes", "website")]).await;

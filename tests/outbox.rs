@@ -15,12 +15,6 @@ use consentgate::service;
 use consentgate::store::MailState;
 use serde_json::json;
 
-fn link_in(message: &Received, base: &str, kind: &str) -> String {
-    let start =
-        message.body.find(&format!("{base}/{kind}/")).unwrap_or_else(|| panic!("no /{kind}/ link in {}", message.body));
-    message.body[start..].split_whitespace().next().unwrap().to_string()
-}
-
 /// Imports `n` learners under 18 as the admin, each with one guardian `guardian{i}@example.org`
 /// and the family name `Family{i}`.
 async fn families(server_base: &str, admin: &str, n: usize) {
@@ -85,7 +79,7 @@ async fn a_confirmation_committed_before_a_kill_is_sent_after_the_restart() {
         .unwrap();
     ask(&server.base, &admin, &[learner["id"].as_str().unwrap().to_string()]).await;
     let request = sink.wait_for(1, Duration::from_secs(20)).remove(0);
-    let link = link_in(&request, &server.base, "c");
+    let link = request.link(&server.base, "c");
     // The SMTP server goes away; the answer commits with its confirmation in the outbox.
     sink.stop();
     let response = client

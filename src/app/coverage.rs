@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use time::OffsetDateTime;
 
-use super::requests::addressees;
+use super::requests::{addressees, first_name};
 use super::{consents, Actor, App, AppError};
 use crate::policy::consent::{self, Decision, DenyReason};
 use crate::policy::Purpose;
@@ -158,7 +158,7 @@ pub async fn not_to_photograph(app: &App, actor: &Actor, group: &str) -> Result<
             Purpose::ALL.into_iter().any(|p| consent::decide(&facts, &events, p, now, app.settings.rules).allowed());
         if !allowed {
             out.push(NotYet {
-                first_name: learner.preferred_name.clone().unwrap_or_else(|| learner.given_name.clone()),
+                first_name: first_name(learner).to_string(),
                 initial: learner.family_name.chars().next().map(String::from).unwrap_or_default(),
             });
         }

@@ -7,16 +7,16 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use time::format_description::well_known::Rfc3339;
 
 use super::doc::{Expiry, FormHash, GivenAt, Id, ProofText};
 use super::error::{ApiError, AuthErrors, ErrorBody, JsonErrors, NotFoundErrors};
+use super::json::rfc3339;
 use super::json::JsonBody;
 use super::state::HttpState;
 use crate::app::{self, Actor};
 use crate::policy::consent::{Decision, DenyReason, EventKind, Giver};
 use crate::policy::Purpose;
-use crate::store::{time_of_ms, ConsentRecord};
+use crate::store::ConsentRecord;
 
 /// `POST /api/v1/learners/{id}/consents` body: one consent event and its proof.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -149,10 +149,6 @@ pub struct ConsentHistory {
     pub events: Vec<ConsentView>,
     /// The decision per purpose, now.
     pub decisions: BTreeMap<Purpose, DecisionView>,
-}
-
-fn rfc3339(ms: i64) -> String {
-    time_of_ms(ms).format(&Rfc3339).unwrap_or_default()
 }
 
 impl From<ConsentRecord> for ConsentView {

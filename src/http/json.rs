@@ -50,3 +50,8 @@ where
         }
     }
 }
+
+/// Unix milliseconds as the RFC 3339 time every JSON answer uses.
+pub fn rfc3339(ms: i64) -> String {
+    crate::store::time_of_ms(ms).format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}

@@ -9,16 +9,13 @@ use serde::{Deserialize, Serialize};
 
 use super::doc::{Channel, Id, ItemId, PublishedUrl};
 use super::error::{ApiError, AuthErrors, ErrorBody, JsonErrors, NotFoundErrors, QueryErrors};
+use super::json::rfc3339;
 use super::json::JsonBody;
 use super::state::HttpState;
 use crate::app::queue::ClaimOutcome;
 use crate::app::{self, Actor, AppError};
 use crate::policy::{Purpose, Reason};
-use crate::store::{time_of_ms, QueueItem, Takedown};
-
-fn rfc3339(ms: i64) -> String {
-    time_of_ms(ms).format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
-}
+use crate::store::{QueueItem, Takedown};
 
 /// An item as marketing sees it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]

@@ -5,16 +5,16 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use time::format_description::well_known::Rfc3339;
 
 use super::doc::Id;
 use super::error::{ApiError, AuthErrors, ErrorBody, JsonErrors, NotFoundErrors, QueryErrors};
+use super::json::rfc3339;
 use super::json::JsonBody;
 use super::state::HttpState;
 use crate::app::requests::{NewConsentRequest, RecipientOutcome};
 use crate::app::{self, Actor};
 use crate::policy::Purpose;
-use crate::store::{time_of_ms, RecipientKind, RecipientStatus, RequestKind, RequestRecord};
+use crate::store::{RecipientKind, RecipientStatus, RequestKind, RequestRecord};
 
 /// `POST /api/v1/consent-requests` body: whom to ask (`learner_ids` or `group`, not both) about
 /// what.
@@ -108,10 +108,6 @@ pub struct RecipientDetail {
     pub reminders_sent: i64,
     /// When they answered.
     pub answered_at: Option<String>,
-}
-
-fn rfc3339(ms: i64) -> String {
-    time_of_ms(ms).format(&Rfc3339).unwrap_or_default()
 }
 
 impl From<RequestRecord> for RequestView {

@@ -46,6 +46,13 @@ pub struct Received {
 }
 
 impl Received {
+    /// The first `/c/…` or `/w/…` link (`kind` is `c` or `w`) to `base` in the body.
+    pub fn link(&self, base: &str, kind: &str) -> String {
+        let start =
+            self.body.find(&format!("{base}/{kind}/")).unwrap_or_else(|| panic!("no /{kind}/ link in {}", self.body));
+        self.body[start..].split_whitespace().next().unwrap().to_string()
+    }
+
     /// The first header named `name` (any case).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())

@@ -66,6 +66,12 @@ impl Chrome {
     }
 }
 
+/// A moment as the staff pages show it: `2026-09-01 09:30 UTC`.
+pub fn when(ms: i64) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    crate::store::time_of_ms(ms).format(&format).unwrap_or_default()
+}
+
 /// Renders a template as a page: never cached, since pages show people's data.
 pub fn render(status: StatusCode, template: &impl Template) -> Response {
     match template.render() {

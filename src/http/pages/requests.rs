@@ -12,7 +12,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 
-use super::frame::{done, notice_text, render, require, Chrome, NoticeQuery, PageError, PageForm};
+use super::frame::{done, notice_text, render, require, when, Chrome, NoticeQuery, PageError, PageForm};
 use super::words;
 use crate::app::coverage::{self, Standing};
 use crate::app::requests::NewConsentRequest;
@@ -21,7 +21,7 @@ use crate::http::error::ApiError;
 use crate::http::session::Session;
 use crate::http::state::HttpState;
 use crate::policy::Purpose;
-use crate::store::{time_of_ms, MailState, OutboxMessage, RecipientKind, RecipientStatus};
+use crate::store::{MailState, OutboxMessage, RecipientKind, RecipientStatus};
 
 pub(super) fn routes() -> Router<HttpState> {
     Router::new()
@@ -33,11 +33,6 @@ pub(super) fn routes() -> Router<HttpState> {
         .route("/admin/coverage.csv", get(coverage_csv))
         .route("/tutor/groups", get(groups_page))
         .route("/tutor/groups/{group}", get(group_page))
-}
-
-fn when(ms: i64) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-    time_of_ms(ms).format(&format).unwrap_or_default()
 }
 
 fn purpose_list(purposes: &[Purpose]) -> String {

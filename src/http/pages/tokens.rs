@@ -9,23 +9,18 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
-use super::frame::{done, notice_text, render, require, Chrome, NoticeQuery, PageError, PageForm};
+use super::frame::{done, notice_text, render, require, when, Chrome, NoticeQuery, PageError, PageForm};
 use crate::app::{access, AppError};
 use crate::http::error::ApiError;
 use crate::http::session::Session;
 use crate::http::state::HttpState;
-use crate::store::{now_ms, time_of_ms, RevokeOutcome, Role};
+use crate::store::{now_ms, RevokeOutcome, Role};
 
 pub(super) fn routes() -> Router<HttpState> {
     Router::new()
         .route("/admin/tokens", get(tokens_page).post(create))
         .route("/admin/tokens/created", get(created_page))
         .route("/admin/tokens/{id}/revoke", post(revoke))
-}
-
-fn when(ms: i64) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-    time_of_ms(ms).format(&format).unwrap_or_default()
 }
 
 struct TokenRow {

@@ -263,6 +263,18 @@ fn purposes_column(purposes: &[Purpose]) -> String {
     names.join(",")
 }
 
+/// The column is sorted by name so equal sets compare equal in SQL; readers want the purposes in
+/// the order the form and the API list them (website first), which is the enum's order.
+pub(super) fn purposes_from_column(purposes: &str) -> Result<Vec<Purpose>, StoreError> {
+    let mut parsed = purposes
+        .split(',')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.parse::<Purpose>().map_err(StoreError::Corrupt))
+        .collect::<Result<Vec<_>, _>>()?;
+    parsed.sort_unstable();
+    Ok(parsed)
+}
+
 fn consent_from_row<R: Row>(row: &R) -> Result<ConsentRecord, StoreError>
 where
     for<'a> &'a str: sqlx::ColumnIndex<R>,
@@ -279,11 +291,7 @@ where
         other => return Err(StoreError::Corrupt(format!("consent kind {other:?}"))),
     };
     let purposes: String = row.try_get("purposes")?;
-    let purposes = purposes
-        .split(',')
-        .filter(|p| !p.is_empty())
-        .map(|p| p.parse::<Purpose>().map_err(StoreError::Corrupt))
-        .collect::<Result<Vec<_>, _>>()?;
+    let purposes = purposes_from_column(&purposes)?;
     let giver_kind: String = row.try_get("giver_kind")?;
     let guardian_id: Option<String> = row.try_get("guardian_id")?;
     let giver = match (giver_kind.as_str(), guardian_id) {

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use sqlx::Row;
 
-use super::{consent_from_row, purposes_column, PostgresStore, SqliteStore};
+use super::{consent_from_row, purposes_column, purposes_from_column, PostgresStore, SqliteStore};
 use crate::policy::consent::EventKind;
 use crate::policy::Purpose;
 use crate::store::audit::AuditDraft;
@@ -69,10 +69,6 @@ where
 const RECIPIENT_COLUMNS: &str = "rc.id AS rc_id, rc.request_id AS rc_request_id, rc.learner_id AS rc_learner_id, \
      rc.recipient AS rc_recipient, rc.guardian_id AS rc_guardian_id, rc.status AS rc_status, \
      rc.reminders_sent AS rc_reminders_sent, rc.last_sent_at AS rc_last_sent_at, rc.answered_at AS rc_answered_at";
-
-fn purposes_from_column(purposes: &str) -> Result<Vec<Purpose>, StoreError> {
-    purposes.split(',').filter(|p| !p.is_empty()).map(|p| p.parse::<Purpose>().map_err(StoreError::Corrupt)).collect()
-}
 
 macro_rules! impl_request_store {
     ($store:ty, $db:ty) => {
