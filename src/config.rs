@@ -14,15 +14,18 @@ use serde::Deserialize;
 
 use crate::media::Limits;
 use crate::policy::consent::Rules;
+use crate::policy::retention::RetentionRules;
 use crate::policy::wording::ConsentWording;
 use crate::policy::zone::Zone;
 
 mod error;
 mod requests;
+mod retention;
 mod smtp;
 
 pub use error::{mask_password, ConfigError};
 pub use requests::{ConsentFormFile, RequestTimings};
+pub use retention::RetentionFile;
 pub use smtp::{SmtpSecurity, SmtpServer, SmtpSettings};
 
 /// Everything the service and its commands need to know, resolved from all sources.
@@ -81,6 +84,8 @@ pub struct Settings {
     pub requests: RequestTimings,
     /// The words of the online consent form (`[consent_form]` in the file).
     pub consent_form: ConsentWording,
+    /// How long images are kept after they stop being useful (`[retention]` in the file).
+    pub retention: RetentionRules,
 }
 
 /// What a client may cost the server in connections and time: a client that opens connections and
@@ -162,6 +167,7 @@ impl fmt::Debug for Settings {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("mail", &self.mail)
             .field("requests", &self.requests)
+            .field("retention", &self.retention)
             .field(
                 "consent_form",
                 &format_args!("{} purposes, hash {}", self.consent_form.purposes.len(), self.consent_form.hash()),
@@ -251,6 +257,8 @@ pub struct FileSettings {
     pub consent_valid_for: Option<String>,
     /// See [`Settings::consent_form`].
     pub consent_form: Option<ConsentFormFile>,
+    /// See [`Settings::retention`].
+    pub retention: Option<RetentionFile>,
 }
 
 /// Settings given on the command line or in the environment; each overrides the file.
@@ -358,6 +366,14 @@ pub struct Overrides {
     /// How long a grant answered online lasts, like 365d (the default), or `never`.
     #[arg(long, env = "CONSENTGATE_CONSENT_VALID_FOR", global = true)]
     pub consent_valid_for: Option<String>,
+    /// How long after upload the image of a photo that never reached the queue is deleted, like
+    /// 90d (the default), or `off`.
+    #[arg(long, env = "CONSENTGATE_RETENTION_HELD_PHOTO", global = true)]
+    pub retention_held_photo: Option<String>,
+    /// How long after a learner's leaving day the images of photos they are tagged in are deleted,
+    /// like 365d (the default), or `off`.
+    #[arg(long, env = "CONSENTGATE_RETENTION_AFTER_LEAVING", global = true)]
+    pub retention_after_leaving: Option<String>,
 }
 
 impl Settings {
@@ -382,6 +398,11 @@ impl Settings {
             o.consent_valid_for.as_deref().or(file.consent_valid_for.as_deref()),
         )?;
         let consent_form = file.consent_form.take().unwrap_or_default().wording();
+        let retention_file = file.retention.take().unwrap_or_default();
+        let retention = retention::resolve(
+            o.retention_held_photo.as_deref().or(retention_file.held_photo.as_deref()),
+            o.retention_after_leaving.as_deref().or(retention_file.after_leaving.as_deref()),
+        )?;
         let mut s3 = file.s3;
         let any_s3_flag = o.s3_endpoint.is_some()
             || o.s3_region.is_some()
@@ -466,6 +487,7 @@ impl Settings {
             mail,
             requests,
             consent_form,
+            retention,
         };
         Ok(settings)
     }

@@ -104,9 +104,11 @@ fn lifetime(text: &str) -> Result<i64, String> {
 #[derive(Subcommand)]
 enum LearnersCommand {
     /// Import learners and guardians from an MIS export (CSV with the columns given_name,
-    /// family_name, date_of_birth, external_ref, guardian_name, guardian_email), all or nothing.
+    /// family_name, date_of_birth, external_ref, guardian_name, guardian_email; preferred_name,
+    /// learner_email, groups and left_on optional), all or nothing.
     ///
     /// Every bad line is reported with its number; nothing is stored unless every line is good.
+    /// Learners on record whom the file does not list are counted, not removed.
     /// The database must exist already (`consentgate migrate` or `serve` creates it).
     Import {
         /// The CSV file.
@@ -114,6 +116,10 @@ enum LearnersCommand {
         /// Check the file and report what would change, storing nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Mark learners on record (with an external reference, not left) whom the file does not
+        /// list as left today. Only for a full export: a partial one would mark everyone else.
+        #[arg(long)]
+        mark_missing_as_left: bool,
     },
 }
 
@@ -327,7 +333,7 @@ async fn online(command: Command, settings: Settings) -> ExitCode {
             };
             token_command(store.as_ref(), command).await
         }
-        Command::Learners { command: LearnersCommand::Import { file, dry_run } } => {
+        Command::Learners { command: LearnersCommand::Import { file, dry_run, mark_missing_as_left } } => {
             let bytes = match std::fs::read(&file) {
                 Ok(b) => b,
                 Err(e) => {
@@ -339,17 +345,26 @@ async fn online(command: Command, settings: Settings) -> ExitCode {
                 Ok(s) => s,
                 Err(e) => return fail(e),
             };
-            match learners::import_csv(store.as_ref(), &bytes, "cli", dry_run, settings.rules).await {
+            let mode = learners::ImportMode { dry_run, mark_missing_as_left };
+            match learners::import_csv(store.as_ref(), &bytes, "cli", mode, settings.rules).await {
                 Ok(summary) => {
                     let verb = if dry_run { "would be" } else { "were" };
                     println!(
-                        "{} learners {verb} created, {} updated, {} unchanged{}{}",
+                        "{} learners {verb} created, {} updated, {} unchanged{}{}{}",
                         summary.created,
                         summary.updated,
                         summary.unchanged,
                         match summary.guardians_still_removed {
                             0 => String::new(),
                             n => format!("; {n} guardians in the file were removed by an admin and stay removed"),
+                        },
+                        match (summary.not_in_file, summary.marked_left) {
+                            (0, _) => String::new(),
+                            (n, 0) => format!(
+                                "; {n} learners on record are not in the file and were kept \
+                                 (--mark-missing-as-left marks them left)"
+                            ),
+                            (_, n) => format!("; {n} learners on record not in the file {verb} marked left today"),
                         },
                         if dry_run { " (dry run: nothing stored)" } else { "" }
                     );

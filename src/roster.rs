@@ -60,6 +60,18 @@ pub mod fields {
         Ok(format!("{:04}-{:02}-{:02}", date.year(), u8::from(date.month()), date.day()))
     }
 
+    /// A leaving day (the MIS's leaving or end date), normalised to `YYYY-MM-DD`, in the same two
+    /// spellings as [`date_of_birth`] and for the same reason. A day ahead is accepted (an export
+    /// may carry a planned end date): it counts from that day on. Not before 1900.
+    pub fn left_on(field: &str, value: &str) -> Result<String, String> {
+        let date = parse_date(value.trim())
+            .ok_or_else(|| format!("{field} is not a date of the form YYYY-MM-DD or DD/MM/YYYY"))?;
+        if date.year() < 1900 {
+            return Err(format!("{field} is before 1900"));
+        }
+        Ok(format!("{:04}-{:02}-{:02}", date.year(), u8::from(date.month()), date.day()))
+    }
+
     fn parse_date(value: &str) -> Option<Date> {
         let digits =
             |s: &str, min: usize, max: usize| (min..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit());
@@ -150,6 +162,10 @@ pub struct LearnerDraft {
     /// The learner's groups (classes, courses, cohorts) as [`fields::groups`] leaves them, when the
     /// file has a `groups` column and something in it: `None` keeps what is on record.
     pub groups: Option<Vec<String>>,
+    /// The day the learner left (`YYYY-MM-DD`), when the file has a `left_on` column and a value
+    /// in it: `None` keeps what is on record (an export rarely clears a leaving date; an admin
+    /// corrects one through the learners API).
+    pub left_on: Option<String>,
     /// Guardians, in file order, without repeats.
     pub guardians: Vec<GuardianDraft>,
     /// The file lines this learner came from, so a later step can point back into the file.
@@ -189,10 +205,11 @@ enum Column {
     GuardianEmail,
     LearnerEmail,
     Groups,
+    LeftOn,
 }
 
 impl Column {
-    const ALL: [Column; 9] = [
+    const ALL: [Column; 10] = [
         Column::Given,
         Column::Family,
         Column::DateOfBirth,
@@ -202,11 +219,12 @@ impl Column {
         Column::Preferred,
         Column::LearnerEmail,
         Column::Groups,
+        Column::LeftOn,
     ];
 
     /// Whether a file may leave the column out.
     fn optional(self) -> bool {
-        matches!(self, Column::Preferred | Column::LearnerEmail | Column::Groups)
+        matches!(self, Column::Preferred | Column::LearnerEmail | Column::Groups | Column::LeftOn)
     }
 
     fn header(self) -> &'static str {
@@ -220,6 +238,7 @@ impl Column {
             Column::GuardianEmail => "guardian_email",
             Column::LearnerEmail => "learner_email",
             Column::Groups => "groups",
+            Column::LeftOn => "left_on",
         }
     }
 }
@@ -476,7 +495,9 @@ fn row(layout: &Layout, cells: &[&str], today: Date) -> Result<(LearnerDraft, Op
             .transpose()
             .map(|g| g.filter(|g| !g.is_empty())),
     );
-    match (given, family, preferred, dob, reference, guardian_name, guardian_email, email, groups) {
+    let left_on = cell(Column::LeftOn).map(str::trim).filter(|v| !v.is_empty());
+    let left_on = keep(&mut problems, left_on.map(|v| fields::left_on("left_on", v)).transpose());
+    match (given, family, preferred, dob, reference, guardian_name, guardian_email, email, groups, left_on) {
         (
             Some(given),
             Some(family),
@@ -487,6 +508,7 @@ fn row(layout: &Layout, cells: &[&str], today: Date) -> Result<(LearnerDraft, Op
             Some(g_email),
             Some(email),
             Some(groups),
+            Some(left_on),
         ) if problems.is_empty() => {
             let draft = LearnerDraft {
                 given_name: given,
@@ -496,6 +518,7 @@ fn row(layout: &Layout, cells: &[&str], today: Date) -> Result<(LearnerDraft, Op
                 external_ref: reference,
                 email,
                 groups,
+                left_on,
                 guardians: Vec::new(),
                 lines: Vec::new(),
             };
@@ -543,6 +566,7 @@ fn merge(
         ("date_of_birth", known.draft.date_of_birth != draft.date_of_birth),
         ("learner_email", !same_email(&known.draft.email, &draft.email)),
         ("groups", known.draft.groups != draft.groups),
+        ("left_on", known.draft.left_on != draft.left_on),
     ]
     .into_iter()
     .filter_map(|(field, differs)| differs.then_some(field))
@@ -706,6 +730,7 @@ mod tests {
                     external_ref: "MIS-1".into(),
                     email: None,
                     groups: None,
+                    left_on: None,
                     guardians: vec![
                         GuardianDraft { name: "Leila Haddad".into(), email: Some("leila@example.org".into()) },
                         GuardianDraft { name: "Omar Haddad".into(), email: None },
@@ -720,6 +745,7 @@ mod tests {
                     external_ref: "MIS-2".into(),
                     email: None,
                     groups: None,
+                    left_on: None,
                     guardians: vec![],
                     lines: vec![3],
                 },
@@ -1359,6 +1385,29 @@ mod tests {
             assert_eq!(error.line, 3);
             assert_mentions(&error, &["external_ref", "line 2", named]);
         }
+    }
+
+    #[test]
+    fn left_on_is_read_when_the_column_is_there_and_must_agree_across_lines() {
+        let header = format!("{}left_on\n", HEADER.trim_end_matches('\n').to_string() + ",");
+        let text = format!(
+            "{header}Amira,Haddad,,MIS-1,Leila Haddad,,20/07/2026\n\
+             Amira,Haddad,,MIS-1,Omar Haddad,,2026-07-20\n\
+             Ben,Baker,,MIS-2,,,\n\
+             Cara,Cole,,MIS-3,,, 2031-08-31 \n"
+        );
+        let drafts = parse(&text).unwrap();
+        let left: Vec<Option<&str>> = drafts.iter().map(|d| d.left_on.as_deref()).collect();
+        assert_eq!(left, [Some("2026-07-20"), None, Some("2031-08-31")], "both spellings; blank keeps; ahead allowed");
+        assert_eq!(parse(format!("{HEADER}Amira,Haddad,,MIS-1,,\n")).unwrap()[0].left_on, None, "no column");
+        for (bad, named) in [("2026-13-01", "left_on is not a date"), ("1899-12-31", "left_on is before 1900")] {
+            let error = only_error(parse(format!("{header}Amira,Haddad,,MIS-1,,,{bad}\n")));
+            assert_mentions(&error, &[named]);
+            assert!(!error.message.contains(bad), "{error:?}");
+        }
+        let disagree = format!("{header}Amira,Haddad,,MIS-1,,,2026-07-20\nAmira,Haddad,,MIS-1,,,2026-07-21\n");
+        let error = only_error(parse(&disagree));
+        assert_mentions(&error, &["external_ref", "line 2", "left_on"]);
     }
 
     #[test]

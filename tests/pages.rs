@@ -246,6 +246,7 @@ async fn pages_are_for_their_roles(server: TestServer) {
         (&tutor, "/admin/audit"),
         (&marketing, "/tutor"),
         (&marketing, "/admin/held"),
+        (&tutor, "/admin/retention"),
     ] {
         let answer = who.get(&server, path).await;
         assert_eq!(answer.status(), 403, "{path}");
@@ -253,7 +254,7 @@ async fn pages_are_for_their_roles(server: TestServer) {
     }
     // Without a session, every page sends the visitor to sign in.
     for path in
-        ["/tutor", "/tutor/photos", "/marketing", "/admin/learners", "/admin/held", "/admin/audit", "/admin/tokens"]
+        ["/tutor", "/tutor/photos", "/marketing", "/admin/learners", "/admin/held", "/admin/audit", "/admin/tokens", "/admin/retention"]
     {
         let answer = client().get(format!("{}{path}", server.base)).send().await.unwrap();
         assert_eq!(answer.status(), 303, "{path}");
@@ -289,6 +290,7 @@ async fn pages_allow_no_inline_script_and_send_no_referrer(server: TestServer) {
         (&admin, format!("/admin/requests/{request}")),
         (&admin, "/admin/outbox".into()),
         (&admin, "/admin/coverage?group=Year+9".into()),
+        (&admin, "/admin/retention".into()),
         (&tutor, "/tutor".into()),
         (&tutor, "/tutor/photos".into()),
         (&tutor, "/tutor/groups".into()),

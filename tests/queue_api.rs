@@ -352,6 +352,8 @@ async fn two_server_processes_four_claimers_claim_each_item_once() {
         external_ref: None,
         email: None,
         groups: vec![],
+        left_on: None,
+        erased_at: None,
         guardians: vec![],
         created_at: 0,
         updated_at: 0,

@@ -76,6 +76,8 @@ async fn queue_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
         external_ref: None,
         email: None,
         groups: vec![],
+        left_on: None,
+        erased_at: None,
         guardians: vec![],
         created_at: ms(T0),
         updated_at: ms(T0),
@@ -297,6 +299,8 @@ async fn consent_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
         external_ref: Some("MIS-1".into()),
         email: None,
         groups: vec![],
+        left_on: None,
+        erased_at: None,
         guardians: vec![GuardianRecord { id: "g-mum".into(), name: "Sara Khan".into(), email: None, removed_at: None }],
         created_at: ms(T0),
         updated_at: ms(T0),
@@ -421,6 +425,8 @@ async fn claim_item_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
         external_ref: None,
         email: None,
         groups: vec![],
+        left_on: None,
+        erased_at: None,
         guardians: vec![],
         created_at: ms(T0),
         updated_at: ms(T0),
@@ -511,6 +517,8 @@ async fn claim_outcome_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
         external_ref: None,
         email: None,
         groups: vec![],
+        left_on: None,
+        erased_at: None,
         guardians: vec![],
         created_at: ms(T0),
         updated_at: ms(T0),
@@ -598,6 +606,8 @@ async fn learners_version_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
         external_ref: Some("MIS-F".into()),
         email: None,
         groups: vec![],
+        left_on: None,
+        erased_at: None,
         guardians: vec![],
         created_at: ms(T0),
         updated_at: ms(T0),
@@ -652,13 +662,15 @@ async fn learners_version_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
         external_ref: Some("MIS-G".into()),
         email: None,
         groups: vec![],
+        left_on: None,
+        erased_at: None,
         ..finn.clone()
     };
     let older = LearnerRecord { date_of_birth: Some("1999-01-01".into()), ..finn.clone() };
     let rows = [older, gus];
-    store.import_learners(&rows, at(T0), true).await.unwrap();
+    store.import_learners(&rows, at(T0), true, None).await.unwrap();
     assert_eq!(store.learners_version().await.unwrap(), v0 + 3, "a dry run changes nothing");
-    store.import_learners(&rows, at(T0), false).await.unwrap();
+    store.import_learners(&rows, at(T0), false, None).await.unwrap();
     assert_eq!(store.learners_version().await.unwrap(), v0 + 4);
     let held = store.photo("f-1").await.unwrap().unwrap().status[&Purpose::Website].clone();
     assert_eq!((held.state, held.reasons), (State::Held, vec![Reason::NameInText]));
@@ -751,6 +763,8 @@ async fn guardian_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
         external_ref: Some("MIS-GUARDIANS".into()),
         email: None,
         groups: vec![],
+        left_on: None,
+        erased_at: None,
         guardians: vec![guardian("g-ann", "Ann Doe"), guardian("g-bob", "Bob Doe")],
         created_at: ms(T0),
         updated_at: ms(T0),
@@ -776,6 +790,8 @@ async fn guardian_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
         external_ref: Some("MIS-GUARDIAN-RACE".into()),
         email: None,
         groups: vec![],
+        left_on: None,
+        erased_at: None,
         guardians: vec![guardian("g-eve-mum", "Eve's Mum")],
         ..dana.clone()
     };
@@ -902,7 +918,7 @@ async fn guardian_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
     let mut file = dana.clone();
     file.id = "0192f0c4-0000-7000-8000-0000000000a2".into();
     file.guardians = vec![guardian("g-ann-again", "ANN DOE"), guardian("g-bob-again", "Bob Doe")];
-    let summary = store.import_learners(&[file], at(T0 + 8 * time::Duration::MINUTE), false).await.unwrap();
+    let summary = store.import_learners(&[file], at(T0 + 8 * time::Duration::MINUTE), false, None).await.unwrap();
     assert_eq!((summary.unchanged, summary.guardians_still_removed), (1, 1), "{summary:?}");
     let stored = store.learner(&dana.id).await.unwrap().unwrap();
     assert_eq!(stored.guardians.len(), 3, "nobody re-added");
@@ -1062,6 +1078,8 @@ async fn search_conformance(url: &str) {
         external_ref: external_ref.map(Into::into),
         email: None,
         groups: vec![],
+        left_on: None,
+        erased_at: None,
         guardians: vec![],
         created_at: ms(T0),
         updated_at: ms(T0),
@@ -1121,10 +1139,10 @@ async fn search_conformance(url: &str) {
 
     // An import is searched as imported, when created and when corrected.
     let soren = learner(6, "Søren", "Møller", Some("MIS-S"));
-    store.import_learners(std::slice::from_ref(&soren), at(T0), false).await.unwrap();
+    store.import_learners(std::slice::from_ref(&soren), at(T0), false, None).await.unwrap();
     assert_eq!(search("soren moller").await, ["Møller"]);
     let renamed = LearnerRecord { id: "ignored on update".into(), given_name: "Sóley".into(), ..soren };
-    store.import_learners(&[renamed], at(T0), false).await.unwrap();
+    store.import_learners(&[renamed], at(T0), false, None).await.unwrap();
     assert_eq!(search("soley").await, ["Møller"]);
     assert!(search("soren").await.is_empty());
 
@@ -1163,6 +1181,8 @@ async fn groups_conformance(url: &str) {
         external_ref: Some(format!("MIS-G{n}")),
         email: Some(format!("learner{n}@example.org")),
         groups: groups.iter().map(|g| g.to_string()).collect(),
+        left_on: None,
+        erased_at: None,
         guardians: vec![GuardianRecord {
             id: format!("g-{n}"),
             name: "Sam Parent".into(),
@@ -1216,19 +1236,21 @@ async fn groups_conformance(url: &str) {
         id: "ignored on update".into(),
         email: email.map(Into::into),
         groups: groups.iter().map(|g| g.to_string()).collect(),
+        left_on: None,
+        erased_at: None,
         guardians: vec![],
         ..l.clone()
     };
-    let summary = store.import_learners(&[file(&amy, None, &[])], at(T0), false).await.unwrap();
+    let summary = store.import_learners(&[file(&amy, None, &[])], at(T0), false, None).await.unwrap();
     assert_eq!((summary.updated, summary.unchanged), (0, 1));
     let read = store.learner(&amy.id).await.unwrap().unwrap();
     assert_eq!((read.groups, read.email), (vec!["10B".to_string(), "10b".into()], amy.email.clone()));
     let before = store.table_counts().await.unwrap();
     let changed = [file(&amy, Some("amy@example.org"), &["Year 11"]), file(&zara, None, &["Drama", "Art"])];
-    let dry = store.import_learners(&changed, at(T0), true).await.unwrap();
+    let dry = store.import_learners(&changed, at(T0), true, None).await.unwrap();
     assert_eq!(store.table_counts().await.unwrap(), before, "a dry run stores nothing");
     assert_eq!(store.learner(&amy.id).await.unwrap().unwrap().groups, ["10B", "10b"]);
-    let done = store.import_learners(&changed, at(T0), false).await.unwrap();
+    let done = store.import_learners(&changed, at(T0), false, None).await.unwrap();
     assert_eq!(dry, done, "the dry run's summary is exact");
     assert_eq!((done.updated, done.unchanged), (1, 1), "the same groups in another order are no change");
     let read = store.learner(&amy.id).await.unwrap().unwrap();
@@ -1240,7 +1262,7 @@ async fn groups_conformance(url: &str) {
     assert!(!last.details.contains("amy@") && !last.details.contains("Year 11"), "{}", last.details);
     // A new learner from a file comes with their groups.
     let new = learner(4, "Cara", "Bell", &["Year 11"]);
-    store.import_learners(std::slice::from_ref(&new), at(T0), false).await.unwrap();
+    store.import_learners(std::slice::from_ref(&new), at(T0), false, None).await.unwrap();
     assert_eq!(in_group("Year 11").await, ["Cara", "Amy"]);
 }
 

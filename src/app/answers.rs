@@ -82,6 +82,10 @@ pub enum AnswerResult {
         granted: Vec<String>,
         /// The purposes answered no, in words.
         refused: Vec<String>,
+        /// The withdrawal link, when no address is on record for the giver any more (it was
+        /// cleared after the request went out): the confirmation waits as a letter to post, and
+        /// this page is the only other place the link can be given.
+        withdraw_link_shown: Option<String>,
     },
     /// Something is missing: the form again, with a message and every choice kept. Nothing was
     /// recorded.
@@ -92,8 +96,10 @@ pub enum AnswerResult {
         message: String,
         /// The choices made (`true` for yes).
         kept: BTreeMap<Purpose, bool>,
-        /// The signature typed.
+        /// The signature typed, without control characters (it is shown again in the form).
         signature: String,
+        /// Whether parental responsibility was confirmed (the box stays ticked).
+        responsibility: bool,
     },
     /// The post is not one this form could send (a purpose it did not ask about, a choice that is
     /// neither yes nor no): nothing was recorded.
@@ -194,7 +200,10 @@ pub async fn answer(app: &App, token: &str, posted: FormAnswer) -> Result<Answer
         Some("Please choose yes or no for every question.")
     } else if signature.is_empty() {
         Some("Please type your full name to sign your answer.")
-    } else if signature.chars().count() > MAX_SIGNATURE || super::input::has_forbidden_control(&signature) {
+    } else if signature.chars().count() > MAX_SIGNATURE
+        || super::input::has_forbidden_control(&signature)
+        || signature.chars().any(is_bidi_control)
+    {
         Some("Please type your full name only, as you would sign it.")
     } else if link.recipient.to == RecipientKind::Guardian && !posted.responsibility {
         Some("Please confirm that you have parental responsibility for this learner.")
@@ -206,7 +215,8 @@ pub async fn answer(app: &App, token: &str, posted: FormAnswer) -> Result<Answer
             form: Box::new(form),
             message: message.to_string(),
             kept: chosen,
-            signature: signature.chars().take(MAX_SIGNATURE).collect(),
+            signature: signature.chars().filter(|c| !c.is_control() && !is_bidi_control(*c)).take(MAX_SIGNATURE).collect(),
+            responsibility: posted.responsibility,
         });
     }
     let learner = app.store.learner(&link.recipient.learner_id).await?.ok_or(AppError::NotFound("learner"))?;
@@ -265,6 +275,14 @@ pub async fn answer(app: &App, token: &str, posted: FormAnswer) -> Result<Answer
         Giver::Learner => learner.email.clone().map(|e| (format!("{} {}", learner.given_name, learner.family_name), e)),
     };
     let zone = app.settings.rules.zone;
+    // Without an address the confirmation is still queued: delivery fails for want of one, and it
+    // waits on the outbox page as a letter to print and post, like any message that could not be
+    // sent; the answer page then shows the withdrawal link itself.
+    let emailed = to.is_some();
+    let to = to.or_else(|| match &giver {
+        Giver::Guardian(id) => learner.guardians.iter().find(|g| &g.id == id).map(|g| (g.name.clone(), String::new())),
+        Giver::Learner => Some((format!("{} {}", learner.given_name, learner.family_name), String::new())),
+    });
     let confirmation = to.map(|(name, address)| {
         let about = About {
             to_name: &name,
@@ -309,11 +327,18 @@ pub async fn answer(app: &App, token: &str, posted: FormAnswer) -> Result<Answer
             if !no.is_empty() {
                 retention::delete_images_after_no(app, &learner.id, ACTOR).await;
             }
-            Ok(AnswerResult::Recorded { first_name: link.first_name, granted, refused })
+            let withdraw_link_shown = if emailed { None } else { withdraw_link };
+            Ok(AnswerResult::Recorded { first_name: link.first_name, granted, refused, withdraw_link_shown })
         }
         AnswerOutcome::AlreadyAnswered(at) => Ok(AnswerResult::Answered(at)),
         AnswerOutcome::Unknown => Ok(AnswerResult::Unknown),
     }
+}
+
+/// Whether `c` reorders how text is shown (the bidirectional embedding, override and isolate
+/// controls): in a signature kept as evidence, "Gwen" could be stored to read as something else.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 #[cfg(test)]

@@ -203,7 +203,7 @@ pub fn validate(
 /// follow in the same transaction. A refusal or withdrawal then deletes the images it makes
 /// unusable ([`retention::delete_images_after_no`]).
 pub async fn record(app: &App, actor: &Actor, learner_id: &str, body: NewConsent) -> Result<Recorded, AppError> {
-    let learner = learners::show(app, actor, learner_id).await?;
+    let learner = learners::show_live(app, actor, learner_id).await?;
     let eval = app.evaluation(&actor.token_id).await?;
     let event = validate(body, &learner, &actor.token_id, eval.at, eval.rules.zone)?;
     let link = (event.kind == EventKind::Granted).then(tokens::new_withdrawal_token);
@@ -247,7 +247,7 @@ pub async fn reissue_link(
     learner_id: &str,
     event_id: &str,
 ) -> Result<ReissuedLink, AppError> {
-    let learner = learners::show(app, actor, learner_id).await?;
+    let learner = learners::show_live(app, actor, learner_id).await?;
     let event_id = input::path_id(event_id, "consent event")?;
     let (token, hash) = tokens::new_withdrawal_token();
     let audit = AuditDraft::new(

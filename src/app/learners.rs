@@ -33,6 +33,8 @@ pub struct NewLearner {
     pub email: Option<String>,
     /// Groups (classes, courses, cohorts), under the rules of [`fields::groups`].
     pub groups: Vec<String>,
+    /// The day they left, `YYYY-MM-DD`, when they have (or will on that day).
+    pub left_on: Option<String>,
     /// Guardians: name and email.
     pub guardians: Vec<(String, Option<String>)>,
 }
@@ -54,6 +56,9 @@ pub struct LearnerCorrection {
     pub email: Option<Option<String>>,
     /// The learner's groups: the set on record is replaced by this one (empty clears it).
     pub groups: Option<Vec<String>>,
+    /// New (or cleared) leaving day: clearing it releases their photos for new use again, as the
+    /// rules allow.
+    pub left_on: Option<Option<String>>,
 }
 
 fn checked<T>(result: Result<T, String>) -> Result<T, AppError> {
@@ -112,6 +117,8 @@ pub async fn create(app: &App, actor: &Actor, new: NewLearner) -> Result<Learner
         external_ref: checked(fields::optional_name("external_ref", new.external_ref.as_deref()))?,
         email: learner_email(new.email.as_deref())?,
         groups: checked_groups(&new.groups)?,
+        left_on: new.left_on.as_deref().map(|d| checked(fields::left_on("left_on", d))).transpose()?,
+        erased_at: None,
         guardians,
         created_at: now,
         updated_at: now,
@@ -135,6 +142,19 @@ pub async fn show(app: &App, actor: &Actor, id: &str) -> Result<LearnerRecord, A
     app.store.learner(&id).await?.ok_or(AppError::NotFound("learner"))
 }
 
+/// A learner who may still be changed: [`show`], refused (409 `learner_erased`) once their
+/// personal data was erased, since their record is a tombstone that only keeps their id.
+pub async fn show_live(app: &App, actor: &Actor, id: &str) -> Result<LearnerRecord, AppError> {
+    let learner = show(app, actor, id).await?;
+    if learner.erased_at.is_some() {
+        return Err(AppError::conflict(
+            "learner_erased",
+            "this learner's personal data was erased: their record cannot be changed or added to",
+        ));
+    }
+    Ok(learner)
+}
+
 /// A learner's record as a person reads it (`GET /api/v1/learners/{id}`): [`show`], audited as
 /// `learner_read`, since it is a child's personal data leaving the service.
 pub async fn read(app: &App, actor: &Actor, id: &str) -> Result<LearnerRecord, AppError> {
@@ -152,7 +172,7 @@ pub async fn correct(
     id: &str,
     correction: LearnerCorrection,
 ) -> Result<LearnerRecord, AppError> {
-    let mut learner = show(app, actor, id).await?;
+    let mut learner = show_live(app, actor, id).await?;
     let mut changed = Vec::new();
     if let Some(v) = &correction.given_name {
         learner.given_name = checked(fields::name("given_name", v))?;
@@ -191,6 +211,15 @@ pub async fn correct(
         if groups != learner.groups {
             learner.groups = groups;
             changed.push("groups");
+        } else {
+            same_again = true;
+        }
+    }
+    if let Some(v) = &correction.left_on {
+        let left_on = v.as_deref().map(|d| checked(fields::left_on("left_on", d))).transpose()?;
+        if left_on != learner.left_on {
+            learner.left_on = left_on;
+            changed.push("left_on");
         } else {
             same_again = true;
         }
@@ -245,7 +274,7 @@ async fn guardian_of(
     learner_id: &str,
     guardian_id: &str,
 ) -> Result<(LearnerRecord, GuardianRecord), AppError> {
-    let learner = show(app, actor, learner_id).await?;
+    let learner = show_live(app, actor, learner_id).await?;
     let guardian_id = input::path_id(guardian_id, "guardian")?;
     let guardian =
         learner.guardians.iter().find(|g| g.id == guardian_id).cloned().ok_or(AppError::NotFound("guardian"))?;
@@ -264,7 +293,7 @@ pub async fn add_guardian(
     name: &str,
     email: Option<&str>,
 ) -> Result<GuardianRecord, AppError> {
-    let learner = show(app, actor, learner_id).await?;
+    let learner = show_live(app, actor, learner_id).await?;
     let guardian = GuardianRecord {
         id: uuid::Uuid::now_v7().to_string(),
         name: checked(fields::name("name", name))?,
@@ -377,11 +406,23 @@ pub async fn search(app: &App, actor: &Actor, query: &str, limit: i64) -> Result
     Ok(app.store.search_learners(query.trim(), limit.clamp(1, 500)).await?)
 }
 
+/// How an import treats the learners on record: dry run or not, and whether those the file does
+/// not list are marked left.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportMode {
+    /// Check and count, store nothing.
+    pub dry_run: bool,
+    /// Mark learners on record (with an external reference, not left) whom the file does not
+    /// list as left today, in the organisation's zone. Off by default: exports are often partial.
+    pub mark_missing_as_left: bool,
+}
+
 /// Imports an MIS export as an admin, all or nothing (on a dry run, nothing at all); the statuses
 /// shown catch up with the new names soon after.
-pub async fn import(app: &App, actor: &Actor, csv: &[u8], dry_run: bool) -> Result<ImportSummary, AppError> {
+pub async fn import(app: &App, actor: &Actor, csv: &[u8], mode: ImportMode) -> Result<ImportSummary, AppError> {
     actor.require(MANAGERS)?;
-    let summary = import_csv(app.store.as_ref(), csv, &actor.token_id, dry_run, app.settings.rules).await?;
+    let dry_run = mode.dry_run;
+    let summary = import_csv(app.store.as_ref(), csv, &actor.token_id, mode, app.settings.rules).await?;
     if !dry_run {
         statuses::refresh_statuses_soon(app);
     }
@@ -394,11 +435,16 @@ pub async fn import_csv(
     store: &dyn FullStore,
     csv: &[u8],
     actor: &str,
-    dry_run: bool,
+    mode: ImportMode,
     rules: Rules,
 ) -> Result<ImportSummary, AppError> {
     let now = time::OffsetDateTime::now_utc();
-    let drafts = roster::parse_mis_csv(csv, rules.zone.date_of(now)).map_err(AppError::BadLines)?;
+    let today = rules.zone.date_of(now);
+    let drafts = roster::parse_mis_csv(csv, today).map_err(AppError::BadLines)?;
+    let dry_run = mode.dry_run;
+    let missing_left_on = mode.mark_missing_as_left.then(|| {
+        format!("{:04}-{:02}-{:02}", today.year(), u8::from(today.month()), today.day())
+    });
     let at = now_ms();
     let learners: Vec<LearnerRecord> = drafts
         .into_iter()
@@ -412,6 +458,8 @@ pub async fn import_csv(
             email: d.email,
             // No groups here means "keep those on record" to the store, as the file's blank cell did.
             groups: d.groups.unwrap_or_default(),
+            left_on: d.left_on,
+            erased_at: None,
             guardians: d
                 .guardians
                 .into_iter()
@@ -429,13 +477,15 @@ pub async fn import_csv(
     // No index is built here: one built before the import would hold the old names. The store
     // re-evaluates with an index built from the table as imported, inside the import's transaction.
     let eval = Evaluation { at: now, live: true, rules, actor: actor.to_string(), names: Default::default() };
-    let summary = store.import_learners(&learners, eval, dry_run).await?;
+    let summary = store.import_learners(&learners, eval, dry_run, missing_left_on.as_deref()).await?;
     tracing::info!(
         dry_run,
         created = summary.created,
         updated = summary.updated,
         unchanged = summary.unchanged,
         guardians_still_removed = summary.guardians_still_removed,
+        not_in_file = summary.not_in_file,
+        marked_left = summary.marked_left,
         "learners imported"
     );
     Ok(summary)

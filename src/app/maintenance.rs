@@ -1,6 +1,6 @@
 //! What happens with the passing of time, without anyone asking: statuses re-evaluated (a grant
-//! expires, a learner turns 18), deletions retried, orphaned objects swept, expired sessions
-//! forgotten, and the audit head logged as an anchor.
+//! expires, a learner turns 18 or leaves), deletions retried, the retention rules applied,
+//! orphaned objects swept, expired sessions forgotten, and the audit head logged as an anchor.
 
 use std::time::Duration;
 
@@ -65,6 +65,19 @@ pub async fn maintain(
             Ok(0) => {}
             Ok(deleted) => tracing::warn!(deleted, "retired images left after a withdrawal"),
             Err(e) => tracing::error!(error = %e, "periodic image retirement failed"),
+        }
+        // An erasure cut short (a crash, a replica's death) is finished.
+        match super::erasure::resume_erasures(&app).await {
+            Ok(0) => {}
+            Ok(finished) => tracing::warn!(finished, "finished erasures that had been cut short"),
+            Err(e) => tracing::error!(error = %e, "cannot look for erasures under way"),
+        }
+        // Images no longer needed: never released within `held_photo`, or of a learner who left
+        // longer than `after_leaving` ago.
+        match retention::apply_retention_rules(&app).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "retention rules deleted images"),
+            Err(e) => tracing::error!(error = %e, "applying the retention rules failed"),
         }
         // Reminders, renewals and 18th birthdays: consent never lapses without the family asked.
         chase::chase(&app).await;

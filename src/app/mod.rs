@@ -11,6 +11,7 @@ pub mod audit;
 pub mod chase;
 pub mod consents;
 pub mod coverage;
+pub mod erasure;
 mod error;
 pub mod input;
 pub mod learners;

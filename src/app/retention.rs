@@ -1,6 +1,7 @@
 //! What is deleted, and when: an image after a tagged learner's own "no" (the row and its
-//! fingerprints stay, so a re-upload is recognised), the periodic retry of a deletion that failed,
-//! and the sweep of objects no photo refers to.
+//! fingerprints stay, so a re-upload is recognised), images the retention rules say are no longer
+//! needed (and the preview of those), the periodic retry of a deletion that failed, and the sweep
+//! of objects no photo refers to.
 //!
 //! Which images a "no" makes unusable is `policy::retention::image_unusable`; the store applies it
 //! in the transaction that marks them deleted (`retire_images_of`, run right after the "no" has
@@ -10,9 +11,14 @@
 
 use std::time::Duration;
 
-use super::{App, AppError};
+use time::OffsetDateTime;
+
+use super::{Actor, App, AppError};
 use crate::objects::Objects;
-use crate::store::{AuditAction, AuditDraft, FullStore, RetiredImage, StoreError};
+use crate::policy::retention::{self as rules, Rule};
+use crate::store::{
+    ms_of_time, time_of_ms, AuditAction, AuditDraft, FullStore, RetentionDue, RetiredImage, Role, StoreError,
+};
 
 /// After `learner_id` said no (refused or withdrew): deletes the images that no purpose can use
 /// any more, and their twins. A failure here is logged, not returned: the "no" is already recorded
@@ -76,6 +82,130 @@ pub async fn retire_unusable_images(app: &App) -> Result<usize, StoreError> {
             None => return Ok(deleted),
         }
     }
+}
+
+/// What the rules make due at or before `by`, as the store's cut-offs; a rule that is off is
+/// left out.
+fn dues_by(app: &App, by: OffsetDateTime) -> Vec<RetentionDue> {
+    let retention = app.settings.retention;
+    let mut dues = Vec::new();
+    if let Some(uploaded_by) = rules::uploaded_due_by(ms_of_time(by), retention.held_photo) {
+        dues.push(RetentionDue::HeldPhoto { uploaded_by });
+    }
+    if let Some(day) = rules::left_on_due_by(by, retention.after_leaving, &app.settings.rules.zone) {
+        dues.push(RetentionDue::AfterLeaving { left_by: iso_date(day) });
+    }
+    dues
+}
+
+fn iso_date(day: time::Date) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    day.format(&format).unwrap_or_default()
+}
+
+/// Applies the retention rules now: deletes the image of every photo a rule makes due (a page at a
+/// time, each page one transaction, audited per photo with the rule's name as `system`), then its
+/// objects. Returns how many images were retired.
+pub async fn apply_retention_rules(app: &App) -> Result<usize, StoreError> {
+    const PAGE: i64 = 200;
+    let mut retired = 0;
+    for due in dues_by(app, OffsetDateTime::now_utc()) {
+        loop {
+            let (count, images) = app.store.retire_due(&due, PAGE, app.evaluation("system").await?).await?;
+            delete_objects(app, &images, "system").await;
+            retired += count;
+            metrics::counter!("consentgate_retention_deleted_total", "rule" => due.rule().as_str()).increment(count as u64);
+            if count < PAGE as usize {
+                break;
+            }
+        }
+    }
+    Ok(retired)
+}
+
+/// One image a retention rule will delete (or should have: one already due is listed until the
+/// next maintenance pass deletes it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedDeletion {
+    /// The photo whose image goes (the row, its fingerprints and its audit trail stay).
+    pub photo_id: String,
+    /// The rule that deletes it; when two would, the one due first.
+    pub rule: Rule,
+    /// When it is due.
+    pub due_at: OffsetDateTime,
+    /// Why, in plain words, without names: the upload date or the leaving day the rule counts from.
+    pub why: String,
+}
+
+/// What the retention rules will delete within `within` from now: the preview.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionPreview {
+    /// Every deletion due by then, soonest first (at most the limit asked for).
+    pub deletions: Vec<PlannedDeletion>,
+    /// More were due than the limit let through.
+    pub truncated: bool,
+}
+
+/// Who may see what retention will delete: the safeguarding lead.
+pub const RETENTION_VIEWERS: &[Role] = &[Role::Admin];
+
+/// What the retention rules will delete within `within` from now, soonest first, at most `limit`
+/// (1 to 1000): the same cut-offs [`apply_retention_rules`] uses, computed for a later moment.
+pub async fn preview(app: &App, actor: &Actor, within: Duration, limit: i64) -> Result<RetentionPreview, AppError> {
+    actor.require(RETENTION_VIEWERS)?;
+    let limit = limit.clamp(1, 1000);
+    let now = OffsetDateTime::now_utc();
+    let by = time::Duration::try_from(within)
+        .ok()
+        .and_then(|within| now.checked_add(within))
+        .ok_or_else(|| AppError::invalid_field("within", "is too far ahead"))?;
+    let zone = &app.settings.rules.zone;
+    let retention = app.settings.retention;
+    let mut planned: std::collections::BTreeMap<String, PlannedDeletion> = Default::default();
+    let mut truncated = false;
+    for due in dues_by(app, by) {
+        // One more than the limit, to know whether there were more.
+        let candidates = app.store.retention_candidates(&due, limit + 1).await?;
+        truncated |= candidates.len() as i64 > limit;
+        for candidate in candidates.into_iter().take(limit as usize) {
+            let uploaded_at = time_of_ms(candidate.uploaded_at);
+            let (due_at, why) = match due.rule() {
+                Rule::HeldPhoto => (
+                    rules::held_photo_due(uploaded_at, false, retention.held_photo),
+                    format!("never released since its upload on {}", iso_date(zone.date_of(uploaded_at))),
+                ),
+                Rule::AfterLeaving => {
+                    let days = candidate.left_on.iter().filter_map(|d| parse_date(d)).collect::<Vec<_>>();
+                    let first = days.iter().min().copied();
+                    (
+                        rules::leaver_photo_due(days, retention.after_leaving, zone),
+                        format!(
+                            "a learner tagged in it left on {}",
+                            first.map(iso_date).unwrap_or_else(|| "an unreadable date".into())
+                        ),
+                    )
+                }
+            };
+            let Some(due_at) = due_at else { continue };
+            let deletion = PlannedDeletion { photo_id: candidate.photo_id.clone(), rule: due.rule(), due_at, why };
+            match planned.get(&candidate.photo_id) {
+                Some(earlier) if earlier.due_at <= deletion.due_at => {}
+                _ => {
+                    planned.insert(candidate.photo_id, deletion);
+                }
+            }
+        }
+    }
+    let mut deletions: Vec<PlannedDeletion> = planned.into_values().collect();
+    deletions.sort_by(|a, b| (a.due_at, &a.photo_id).cmp(&(b.due_at, &b.photo_id)));
+    truncated |= deletions.len() as i64 > limit;
+    deletions.truncate(limit as usize);
+    Ok(RetentionPreview { deletions, truncated })
+}
+
+fn parse_date(text: &str) -> Option<time::Date> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(text, &format).ok()
 }
 
 /// Removes objects that no photo refers to and that are older than `grace`, and the staging

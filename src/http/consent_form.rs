@@ -46,6 +46,8 @@ pub enum FormView {
         message: Option<String>,
         /// The signature typed before.
         signature: String,
+        /// Whether the parental-responsibility box was ticked before.
+        responsibility: bool,
     },
     /// The answer was recorded.
     Done {
@@ -55,6 +57,8 @@ pub enum FormView {
         granted: Vec<String>,
         /// Purposes answered no, in words.
         refused: Vec<String>,
+        /// The withdrawal link, shown here when no email confirmation can carry it.
+        withdraw_link: Option<String>,
     },
     /// Answered before.
     Answered {
@@ -99,7 +103,12 @@ fn date_of(state: &HttpState, ms: i64) -> String {
     app::letters::day(ms, state.app.settings.rules.zone)
 }
 
-fn form_view(form: OpenForm, kept: &BTreeMap<Purpose, bool>, message: Option<String>, signature: String) -> FormView {
+fn form_view(
+    form: OpenForm,
+    kept: &BTreeMap<Purpose, bool>,
+    message: Option<String>,
+    (signature, responsibility): (String, bool),
+) -> FormView {
     FormView::Form {
         name: form.first_name,
         guardian: form.to == RecipientKind::Guardian,
@@ -112,6 +121,7 @@ fn form_view(form: OpenForm, kept: &BTreeMap<Purpose, bool>, message: Option<Str
         valid_until: form.valid_until,
         message,
         signature,
+        responsibility,
     }
 }
 
@@ -161,7 +171,7 @@ pub async fn show(State(state): State<HttpState>, peer: Peer, Path(token): Path<
     }
     match app::answers::open(&state.app, &token).await {
         Ok(FormLookup::Open(form)) => {
-            page(&state, StatusCode::OK, "Photos: your answer", form_view(*form, &BTreeMap::new(), None, String::new()))
+            page(&state, StatusCode::OK, "Photos: your answer", form_view(*form, &BTreeMap::new(), None, (String::new(), false)))
         }
         Ok(FormLookup::Answered(at)) => answered(&state, at),
         Ok(FormLookup::Expired) => expired(&state),
@@ -213,14 +223,17 @@ pub async fn answer(
         fields: fields.into_pairs(),
     };
     match app::answers::answer(&state.app, &token, posted).await {
-        Ok(AnswerResult::Recorded { first_name, granted, refused }) => {
-            page(&state, StatusCode::OK, "Thank you", FormView::Done { name: first_name, granted, refused })
-        }
-        Ok(AnswerResult::Incomplete { form, message, kept, signature }) => page(
+        Ok(AnswerResult::Recorded { first_name, granted, refused, withdraw_link_shown }) => page(
+            &state,
+            StatusCode::OK,
+            "Thank you",
+            FormView::Done { name: first_name, granted, refused, withdraw_link: withdraw_link_shown },
+        ),
+        Ok(AnswerResult::Incomplete { form, message, kept, signature, responsibility }) => page(
             &state,
             StatusCode::UNPROCESSABLE_ENTITY,
             "Photos: your answer",
-            form_view(*form, &kept, Some(message), signature),
+            form_view(*form, &kept, Some(message), (signature, responsibility)),
         ),
         Ok(AnswerResult::Rejected(message)) => {
             page(&state, StatusCode::BAD_REQUEST, "That did not work", FormView::Rejected { message })

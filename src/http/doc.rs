@@ -91,8 +91,20 @@ string_schema! {
 }
 
 string_schema! {
+    /// A leaving day, `YYYY-MM-DD` (`DD/MM/YYYY` is accepted too): not before 1900; a day ahead
+    /// counts from that day on.
+    LeftOn { format(Some(SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Date))) }
+}
+
+string_schema! {
     /// Part of a name or external reference: no control characters but line breaks and tabs.
     SearchText { max_length(Some(app::learners::MAX_QUERY)), pattern(Some(FREE_TEXT)) }
+}
+
+string_schema! {
+    /// Why a learner is erased (a request's reference, a date): not blank, no control characters
+    /// but line breaks and tabs, and not naming the learner (refused with 422 when it does).
+    ErasureReason { min_length(Some(1)), max_length(Some(app::erasure::MAX_REASON)), pattern(Some(NOT_BLANK)) }
 }
 
 string_schema! {

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::doc::{DateOfBirth, Email, GroupName, Id, Name, OptionalName, SearchText};
+use super::doc::{DateOfBirth, Email, ErasureReason, GroupName, Id, LeftOn, Name, OptionalName, SearchText};
 use super::error::{ApiError, AuthErrors, CsvErrors, ErrorBody, JsonErrors, NotFoundErrors, QueryErrors};
 use super::json::JsonBody;
 use super::state::HttpState;
@@ -33,6 +33,12 @@ pub struct LearnerView {
     pub learner_email: Option<String>,
     /// The groups (classes, courses, cohorts) they belong to, sorted.
     pub groups: Vec<String>,
+    /// The day they left, `YYYY-MM-DD`: from that day their photos are not released for new use,
+    /// and the retention rules count from it.
+    pub left_on: Option<String>,
+    /// When their personal data was erased (RFC 3339): the record is then a tombstone (empty
+    /// names, nothing else), its id a pseudonym.
+    pub erased_at: Option<String>,
     /// Guardians, oldest first; removed ones too (with `removed_at`): their refusals and
     /// withdrawals still count, their grants do not.
     pub guardians: Vec<GuardianView>,
@@ -73,6 +79,8 @@ impl From<LearnerRecord> for LearnerView {
             external_ref: l.external_ref,
             learner_email: l.email,
             groups: l.groups,
+            left_on: l.left_on,
+            erased_at: l.erased_at.map(|ms| time_of_ms(ms).format(&Rfc3339).unwrap_or_default()),
             guardians: l.guardians.into_iter().map(GuardianView::from).collect(),
         }
     }
@@ -117,6 +125,9 @@ pub struct NewLearner {
     #[serde(default)]
     #[schema(value_type = Vec<GroupName>, max_items = 20)]
     pub groups: Vec<String>,
+    /// The day they left (or will leave).
+    #[schema(value_type = Option<LeftOn>)]
+    pub left_on: Option<String>,
     /// Guardians (needed for consent while under 18); at most 4.
     #[serde(default)]
     #[schema(max_items = 4)]
@@ -161,6 +172,10 @@ pub struct LearnerPatch {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<Vec<GroupName>>, max_items = 20, nullable)]
     pub groups: Option<Option<Vec<String>>>,
+    /// The day they left, or null when they have not (their photos may be released again).
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<LeftOn>, nullable)]
+    pub left_on: Option<Option<String>>,
 }
 
 /// `POST /api/v1/learners`: record a learner and their guardians.
@@ -181,6 +196,7 @@ pub async fn create(
         external_ref: body.external_ref,
         email: body.learner_email,
         groups: body.groups,
+        left_on: body.left_on,
         guardians: body.guardians.into_iter().map(|g| (g.name, g.email)).collect(),
     };
     let learner = app::learners::create(&state.app, &caller, draft).await?;
@@ -219,6 +235,7 @@ pub async fn correct(
         external_ref: patch.external_ref,
         email: patch.learner_email,
         groups: patch.groups.map(Option::unwrap_or_default),
+        left_on: patch.left_on,
     };
     Ok(Json(app::learners::correct(&state.app, &caller, &id, correction).await?.into()))
 }
@@ -250,6 +267,7 @@ pub struct RemovedGuardianView {
 #[utoipa::path(post, path = "/api/v1/learners/{id}/guardians", operation_id = "add_guardian", tag = "learners",
     params(("id" = Id, Path, description = "Learner id")), request_body = NewGuardian,
     responses(AuthErrors, NotFoundErrors, JsonErrors, (status = 201, body = GuardianView, description = "the guardian added"),
+        (status = 409, body = ErrorBody, description = "`learner_erased`: the learner's personal data was erased"),
         (status = 422, body = ErrorBody, description = "`bad_form`: a bad name or email, or a fifth current guardian")),
     security(("bearer" = [])))]
 pub async fn add_guardian(
@@ -343,6 +361,48 @@ pub async fn search(
     Ok(Json(found.into_iter().map(LearnerView::from).collect()))
 }
 
+/// `POST /api/v1/learners/{id}/erase` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EraseRequest {
+    /// Why (a request's reference, a date): kept and audited after the names are gone, so it may
+    /// not name the learner. At most 500 characters.
+    #[schema(value_type = ErasureReason)]
+    pub reason: String,
+}
+
+/// What an erasure did.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErasedView {
+    /// The learner, now a pseudonymous id.
+    pub learner_id: String,
+    /// When the tombstone was written (RFC 3339).
+    pub erased_at: String,
+    /// Whether they had been erased before this request (nothing was done again).
+    pub already_erased: bool,
+}
+
+/// `POST /api/v1/learners/{id}/erase`: erase a learner's personal data (a withdrawal of every
+/// purpose, their photos' images deleted, their record, guardians, evidence and the texts naming
+/// them replaced by a tombstone). Idempotent; an erasure cut short is finished.
+#[utoipa::path(post, path = "/api/v1/learners/{id}/erase", operation_id = "erase_learner", tag = "learners",
+    params(("id" = Id, Path, description = "Learner id")), request_body = EraseRequest,
+    responses(AuthErrors, NotFoundErrors, JsonErrors, (status = 200, body = ErasedView, description = "erased (now, or before)")),
+    security(("bearer" = [])))]
+pub async fn erase(
+    State(state): State<HttpState>,
+    caller: Actor,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<EraseRequest>,
+) -> Result<Json<ErasedView>, ApiError> {
+    let erased = app::erasure::erase(&state.app, &caller, &id, &body.reason).await?;
+    Ok(Json(ErasedView {
+        learner_id: erased.learner_id,
+        erased_at: time_of_ms(erased.erased_at).format(&Rfc3339).unwrap_or_default(),
+        already_erased: erased.already,
+    }))
+}
+
 /// `POST /api/v1/learners/import` query.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -350,6 +410,10 @@ pub struct ImportQuery {
     /// Check the file and report what would change, storing nothing.
     #[serde(default)]
     pub dry_run: bool,
+    /// Mark learners on record (with an external reference, not left) whom the file does not
+    /// list as left today. Off by default: exports are often partial.
+    #[serde(default)]
+    pub mark_missing_as_left: bool,
 }
 
 /// The answer to an import.
@@ -370,7 +434,7 @@ pub const MAX_IMPORT_BYTES: usize = 10 << 20;
 #[utoipa::path(post, path = "/api/v1/learners/import", operation_id = "import_learners", tag = "learners", params(ImportQuery),
     request_body(content = String, content_type = "text/csv",
         description = "given_name,family_name,date_of_birth,external_ref,guardian_name,guardian_email (preferred_name, \
-            learner_email and groups optional; groups are separated by `;`; a blank cell keeps what is on record)"),
+            learner_email, groups and left_on optional; groups are separated by `;`; a blank cell keeps what is on record)"),
     responses(AuthErrors, CsvErrors, (status = 200, body = ImportAnswer, description = "imported (or, on a dry run, what would be)")),
     security(("bearer" = [])))]
 pub async fn import(
@@ -410,6 +474,7 @@ pub async fn import(
         ),
         super::body::BodyError::Broken(e) => ApiError::bad_form(format!("the body could not be read: {e}")),
     })?;
-    let summary = app::learners::import(&state.app, &caller, &body, query.dry_run).await?;
+    let mode = app::learners::ImportMode { dry_run: query.dry_run, mark_missing_as_left: query.mark_missing_as_left };
+    let summary = app::learners::import(&state.app, &caller, &body, mode).await?;
     Ok(Json(ImportAnswer { dry_run: query.dry_run, summary }))
 }

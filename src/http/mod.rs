@@ -18,6 +18,7 @@ mod photos;
 mod queue;
 mod rate_limit;
 mod requests;
+mod retention;
 pub mod session;
 pub mod slots;
 mod state;
@@ -50,6 +51,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/v1/learners/{id}/consents", post(consents::record).get(consents::history))
         .route("/api/v1/learners/{id}/consents/{event_id}/withdrawal-link", post(consents::reissue_link))
         .route("/api/v1/learners/{id}/guardians", post(learners::add_guardian))
+        .route("/api/v1/learners/{id}/erase", post(learners::erase))
         .route(
             "/api/v1/learners/{id}/guardians/{guardian_id}",
             axum::routing::patch(learners::correct_guardian).delete(learners::remove_guardian),
@@ -66,6 +68,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/v1/takedowns", get(queue::takedowns))
         .route("/api/v1/takedowns/{id}/done", post(queue::takedown_done))
         .route("/api/v1/audit", get(audit::log))
+        .route("/api/v1/retention/preview", get(retention::preview))
         .route("/healthz", get(ops::healthz))
         .route("/api/v1/openapi.json", get(ops::openapi))
         .merge(pages::routes())

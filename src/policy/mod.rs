@@ -125,6 +125,18 @@ pub enum Reason {
     MatchesWithdrawn,
     /// A learner's full name is in the caption or alt text.
     NameInText,
+    /// A learner pictured has left (their MIS leaving date has come): the photo is not released for
+    /// new use, but what was published already stays (see [`Reason::takes_back_publication`]).
+    LearnerLeft,
+}
+
+impl Reason {
+    /// Whether this reason takes back a publication already made (the item becomes withdrawn and
+    /// owes a takedown). Every reason does except a learner's leaving: leaving is not a "no", and
+    /// retention never takes down what consent allowed to go out.
+    pub fn takes_back_publication(self) -> bool {
+        !matches!(self, Reason::LearnerLeft)
+    }
 }
 
 /// One reason, attributed to the learner it concerns.

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use time::OffsetDateTime;
+use time::{Date, OffsetDateTime};
 
 use super::consent::{self, ConsentEvent, Decision, DenyReason, Learner, Rules};
 use super::names::NameIndex;
@@ -20,6 +20,9 @@ pub struct LearnerFacts {
     pub learner: Learner,
     /// The learner's whole consent history.
     pub events: Vec<ConsentEvent>,
+    /// The day the learner left, when the MIS says they have (or will): from that day on (in the
+    /// organisation's zone) their photos are held for new use.
+    pub left_on: Option<Date>,
 }
 
 /// What the decision needs to know about a photo.
@@ -72,6 +75,7 @@ pub fn evaluate(
         .collect();
     named.sort();
     named.dedup();
+    let today = rules.zone.date_of(at);
     photo
         .purposes
         .iter()
@@ -87,6 +91,10 @@ pub fn evaluate(
                 reasons.insert(Reason::NoLearnersTagged);
             }
             for id in photo.learner_ids {
+                if learners.get(id).and_then(|f| f.left_on).is_some_and(|left| left <= today) {
+                    reasons.insert(Reason::LearnerLeft);
+                    per_learner.push(LearnerReason { learner_id: id.clone(), reason: Reason::LearnerLeft });
+                }
                 let decision = match learners.get(id) {
                     Some(facts) => consent::decide(&facts.learner, &facts.events, purpose, at, rules),
                     None => Decision::Deny { reasons: vec![DenyReason::NoConsent] },
@@ -118,17 +126,42 @@ pub fn evaluate(
         .collect()
 }
 
-/// Where a purpose goes from `current` when the rules now say `releasable` (or not), and whether
-/// a takedown is owed. Held and queued follow the rules; a claim is dropped when they fail; a
-/// published photo that fails becomes withdrawn and owes a takedown; withdrawn and taken down are
-/// final (the image is gone or going).
-pub fn transition(current: State, releasable: bool) -> (State, bool) {
-    match (current, releasable) {
-        (State::Held | State::Queued, true) => (State::Queued, false),
-        (State::Held | State::Queued | State::Claimed, false) => (State::Held, false),
-        (State::Claimed, true) => (State::Claimed, false),
-        (State::Published, true) => (State::Published, false),
-        (State::Published, false) => (State::Withdrawn, true),
+/// What the rules say of a purpose, as far as its state can move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// It may be released.
+    Release,
+    /// It may not be released for new use, but a publication already made stands (every reason
+    /// is one that does not take a publication back, such as a learner's leaving).
+    HoldNewUse,
+    /// It may not be used, and a publication already made is taken back.
+    Hold,
+}
+
+impl Verdict {
+    /// The verdict of a status the rules computed ([`evaluate`]).
+    pub fn of(status: &PurposeStatus) -> Verdict {
+        if status.state == State::Queued {
+            Verdict::Release
+        } else if status.reasons.iter().all(|r| !r.takes_back_publication()) {
+            Verdict::HoldNewUse
+        } else {
+            Verdict::Hold
+        }
+    }
+}
+
+/// Where a purpose goes from `current` on `verdict`, and whether a takedown is owed. Held and
+/// queued follow the rules; a claim is dropped when they fail (a claim is not yet a use); a
+/// published photo stays published when only new use is held, and otherwise becomes withdrawn and
+/// owes a takedown; withdrawn and taken down are final (the image is gone or going).
+pub fn transition(current: State, verdict: Verdict) -> (State, bool) {
+    match (current, verdict) {
+        (State::Held | State::Queued, Verdict::Release) => (State::Queued, false),
+        (State::Held | State::Queued | State::Claimed, Verdict::Hold | Verdict::HoldNewUse) => (State::Held, false),
+        (State::Claimed, Verdict::Release) => (State::Claimed, false),
+        (State::Published, Verdict::Release | Verdict::HoldNewUse) => (State::Published, false),
+        (State::Published, Verdict::Hold) => (State::Withdrawn, true),
         (State::Withdrawn | State::TakenDown, _) => (current, false),
     }
 }
@@ -181,6 +214,7 @@ mod tests {
                 removed_guardian_ids: Default::default(),
             },
             events,
+            left_on: None,
         }
     }
 
@@ -223,24 +257,74 @@ mod tests {
     }
 
     #[test]
+    fn a_leaver_holds_new_use_from_their_leaving_day_and_never_takes_back_a_publication() {
+        let web = [Purpose::Website];
+        let with_consent = || child(vec![grant("g1", Giver::Guardian("mum".into()), &web, None)]);
+        let leaving = |left_on| LearnerFacts { left_on, ..with_consent() };
+        let pictured = ids(&["ben", "cara"]);
+        let status = |cara: LearnerFacts| {
+            let learners: BTreeMap<String, LearnerFacts> =
+                [("ben".to_string(), with_consent()), ("cara".to_string(), cara)].into();
+            let photo = PhotoFacts {
+                learner_ids: &pictured,
+                all_tagged: true,
+                purposes: &web,
+                resembles_photos_of: &[],
+                texts: &[],
+                tags: &[],
+            };
+            evaluate(photo, &learners, &NameIndex::default(), NOW, Rules::default()).remove(&Purpose::Website).unwrap()
+        };
+        // NOW is 2026-11-24: leaving tomorrow changes nothing yet; leaving today or before holds.
+        assert_eq!(status(leaving(Some(date!(2026 - 11 - 25)))).state, State::Queued);
+        for left in [date!(2026 - 11 - 24), date!(2020 - 07 - 20)] {
+            let held = status(leaving(Some(left)));
+            assert_eq!((held.state, held.reasons.clone()), (State::Held, vec![Reason::LearnerLeft]), "{left}");
+            assert_eq!(held.learners, vec![LearnerReason { learner_id: "cara".into(), reason: Reason::LearnerLeft }]);
+            // Only new use: a publication stands, a claim is dropped.
+            assert_eq!(Verdict::of(&held), Verdict::HoldNewUse);
+            assert_eq!(transition(State::Published, Verdict::of(&held)), (State::Published, false));
+            assert_eq!(transition(State::Claimed, Verdict::of(&held)), (State::Held, false));
+        }
+        // Leaving beside a "no": the "no" takes the publication back.
+        let refused = ConsentEvent {
+            kind: EventKind::Refused,
+            expires_at: None,
+            ..grant("r1", Giver::Guardian("mum".into()), &web, None)
+        };
+        let both = status(LearnerFacts { left_on: Some(date!(2026 - 01 - 01)), ..child(vec![refused]) });
+        assert!(both.reasons.contains(&Reason::LearnerLeft) && both.reasons.contains(&Reason::Refused));
+        assert_eq!(Verdict::of(&both), Verdict::Hold);
+        assert_eq!(transition(State::Published, Verdict::of(&both)), (State::Withdrawn, true));
+        assert_eq!(status(leaving(None)).state, State::Queued);
+    }
+
+    #[test]
     fn transitions_cover_every_state() {
         use State::*;
+        use Verdict::{Hold, HoldNewUse, Release};
         let table = [
-            (Held, true, Queued, false),
-            (Held, false, Held, false),
-            (Queued, true, Queued, false),
-            (Queued, false, Held, false),
-            (Claimed, true, Claimed, false),
-            (Claimed, false, Held, false),
-            (Published, true, Published, false),
-            (Published, false, Withdrawn, true),
-            (Withdrawn, true, Withdrawn, false),
-            (Withdrawn, false, Withdrawn, false),
-            (TakenDown, true, TakenDown, false),
-            (TakenDown, false, TakenDown, false),
+            (Held, Release, Queued, false),
+            (Held, Hold, Held, false),
+            (Held, HoldNewUse, Held, false),
+            (Queued, Release, Queued, false),
+            (Queued, Hold, Held, false),
+            (Queued, HoldNewUse, Held, false),
+            (Claimed, Release, Claimed, false),
+            (Claimed, Hold, Held, false),
+            (Claimed, HoldNewUse, Held, false),
+            (Published, Release, Published, false),
+            (Published, Hold, Withdrawn, true),
+            (Published, HoldNewUse, Published, false),
+            (Withdrawn, Release, Withdrawn, false),
+            (Withdrawn, Hold, Withdrawn, false),
+            (Withdrawn, HoldNewUse, Withdrawn, false),
+            (TakenDown, Release, TakenDown, false),
+            (TakenDown, Hold, TakenDown, false),
+            (TakenDown, HoldNewUse, TakenDown, false),
         ];
-        for (from, ok, to, takedown) in table {
-            assert_eq!(transition(from, ok), (to, takedown), "{from:?} {ok}");
+        for (from, verdict, to, takedown) in table {
+            assert_eq!(transition(from, verdict), (to, takedown), "{from:?} {verdict:?}");
         }
     }
 

@@ -82,6 +82,10 @@ pub enum AuditAction {
     ReminderQueued,
     /// A message waiting as a letter was marked posted by an admin.
     LetterPosted,
+    /// An erasure of a learner's personal data began, with the admin's reason (never naming them).
+    ErasureStarted,
+    /// A learner's personal data was replaced by a tombstone (counts only).
+    LearnerErased,
 }
 
 impl AuditAction {
@@ -119,6 +123,8 @@ impl AuditAction {
             AuditAction::ConsentRequestAnswered => "consent_request_answered",
             AuditAction::ReminderQueued => "reminder_queued",
             AuditAction::LetterPosted => "letter_posted",
+            AuditAction::ErasureStarted => "erasure_started",
+            AuditAction::LearnerErased => "learner_erased",
         }
     }
 }

@@ -19,8 +19,9 @@ pub use audit::{verify_chain, AuditAction, AuditDraft, AuditRecord, ChainError, 
 pub use error::StoreError;
 pub use records::{
     ms_of_time, now_ms, time_of_ms, ClaimOutcome, ConsentRecord, Evaluation, GuardianAdded, GuardianRecord,
-    ImportSummary, LearnerRecord, PhotoRecord, PublishOutcome, QueueItem, ReissueOutcome, RetiredImage, RevokeOutcome,
-    Role, StatusChange, Takedown, TokenRecord, WithdrawOutcome, WithdrawalLink,
+    ErasureStart, ImportSummary, LearnerRecord, PhotoRecord, PublishOutcome, QueueItem, ReissueOutcome, RetentionCandidate, RetentionDue,
+    RetiredImage, RevokeOutcome,
+    Role, StatusChange, TombstoneOutcome, Takedown, TokenRecord, WithdrawOutcome, WithdrawalLink,
 };
 pub use requests::{
     AnswerOutcome, DueReminder, Letter, MailKind, MailState, NewRequest, OutboxMessage, RecipientKind, RecipientRecord,
@@ -28,7 +29,7 @@ pub use requests::{
 };
 pub use sql::{PostgresStore, SqliteStore, TABLES};
 pub use traits::{
-    AuditStore, ConsentStore, FullStore, LearnerStore, OpsStore, OutboxStore, PhotoStore, QueueStore, RequestStore,
+    AuditStore, ConsentStore, ErasureStore, FullStore, LearnerStore, OpsStore, OutboxStore, PhotoStore, QueueStore, RequestStore,
     RetentionStore, TokenStore,
 };
 
@@ -36,7 +37,7 @@ pub use traits::{
 /// (on a `dyn FullStore`, the supertraits' methods resolve without it).
 pub mod prelude {
     pub use super::traits::{
-        AuditStore, ConsentStore, FullStore, LearnerStore, OpsStore, OutboxStore, PhotoStore, QueueStore, RequestStore,
+        AuditStore, ConsentStore, ErasureStore, FullStore, LearnerStore, OpsStore, OutboxStore, PhotoStore, QueueStore, RequestStore,
         RetentionStore, TokenStore,
     };
 }

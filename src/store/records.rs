@@ -145,6 +145,71 @@ pub struct RetiredImage {
     pub object_key: String,
 }
 
+/// What asking to begin an erasure found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErasureStart {
+    /// Marked now (Unix ms).
+    Started(i64),
+    /// Marked before (Unix ms), and not finished: the caller finishes it.
+    UnderWay(i64),
+    /// Erased already, at this time (Unix ms).
+    Erased(i64),
+    /// No such learner.
+    Unknown,
+}
+
+/// What writing a learner's tombstone found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TombstoneOutcome {
+    /// Written now (Unix ms).
+    Done(i64),
+    /// Written before, at this time (Unix ms); nothing changed.
+    Erased(i64),
+    /// The learner is not marked for erasure: nothing changed.
+    NotStarted,
+    /// No such learner.
+    Unknown,
+}
+
+/// Which photos a retention rule makes due: the store's side of the cut-offs
+/// `policy::retention` computes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RetentionDue {
+    /// `held_photo`: images kept of photos that never reached the queue, uploaded at or before
+    /// this time (Unix ms).
+    HeldPhoto {
+        /// The latest upload time that is due.
+        uploaded_by: i64,
+    },
+    /// `after_leaving`: images kept of photos tagged with a learner who left on or before this
+    /// day (ISO 8601).
+    AfterLeaving {
+        /// The latest leaving day that is due.
+        left_by: String,
+    },
+}
+
+impl RetentionDue {
+    /// The rule this cut-off belongs to.
+    pub fn rule(&self) -> crate::policy::retention::Rule {
+        match self {
+            RetentionDue::HeldPhoto { .. } => crate::policy::retention::Rule::HeldPhoto,
+            RetentionDue::AfterLeaving { .. } => crate::policy::retention::Rule::AfterLeaving,
+        }
+    }
+}
+
+/// A photo whose image a retention rule makes due, with the facts its due time is computed from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetentionCandidate {
+    /// The photo.
+    pub photo_id: String,
+    /// Its upload time, Unix ms.
+    pub uploaded_at: i64,
+    /// The leaving days (ISO 8601) of the learners tagged in it who left, earliest first.
+    pub left_on: Vec<String>,
+}
+
 /// A guardian: a person who consents for a learner under 18.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct GuardianRecord {
@@ -179,6 +244,12 @@ pub struct LearnerRecord {
     /// The groups (classes, courses, cohorts) the learner belongs to, sorted and unique, as
     /// `roster::fields::groups` leaves them: requests are sent per group.
     pub groups: Vec<String>,
+    /// The day the learner left (ISO 8601), as the MIS or an admin gives it: from that day their
+    /// photos are held for new use, and the retention rules count from it.
+    pub left_on: Option<String>,
+    /// When their personal data was erased (Unix ms): the record is then a tombstone, its id a
+    /// pseudonym. Ignored on insert and update.
+    pub erased_at: Option<i64>,
     /// Guardians, oldest first.
     pub guardians: Vec<GuardianRecord>,
     /// Unix milliseconds.
@@ -479,6 +550,11 @@ pub struct ImportSummary {
     /// removal is a safeguarding decision an import does not undo); the admin pages and API show
     /// them as removed.
     pub guardians_still_removed: usize,
+    /// Learners on record with an external reference, not marked as left, whom the file does not
+    /// list. They stay (exports are often partial) unless the import was told to mark them left.
+    pub not_in_file: usize,
+    /// Of those, how many were marked left as of today (`--mark-missing-as-left`).
+    pub marked_left: usize,
 }
 
 /// The current time in Unix milliseconds.

@@ -9,7 +9,7 @@ use super::audit::{AuditDraft, AuditRecord};
 use super::error::StoreError;
 use super::records::{
     ClaimOutcome, ConsentRecord, Evaluation, GuardianAdded, GuardianRecord, ImportSummary, LearnerRecord, PhotoRecord,
-    PublishOutcome, QueueItem, ReissueOutcome, RetiredImage, RevokeOutcome, Role, StatusChange, Takedown, TokenRecord,
+    ErasureStart, PublishOutcome, QueueItem, ReissueOutcome, RetentionCandidate, TombstoneOutcome, RetentionDue, RetiredImage, RevokeOutcome, Role, StatusChange, Takedown, TokenRecord,
     WithdrawOutcome, WithdrawalLink,
 };
 use super::requests::{
@@ -81,13 +81,17 @@ pub trait LearnerStore: Send + Sync {
     /// only when the file gives them (a blank cell keeps what is on record: `None`, or no groups;
     /// groups given replace the set on record) and gains the guardians it lacks
     /// (matched by name, ignoring case; none is ever removed: that is a safeguarding decision for a
-    /// person). Photos of changed learners are re-evaluated. On a dry run the same work is done and
-    /// rolled back, so the summary is exact.
+    /// person). A leaving day follows the same rule as the date of birth. Learners on record with
+    /// an external reference, not left, whom the file does not list are counted
+    /// (`not_in_file`), and marked left on `missing_left_on` when it is given. Photos of changed
+    /// learners are re-evaluated. On a dry run the same work is done and rolled back, so the
+    /// summary is exact.
     async fn import_learners(
         &self,
         learners: &[LearnerRecord],
         eval: Evaluation,
         dry_run: bool,
+        missing_left_on: Option<&str>,
     ) -> Result<ImportSummary, StoreError>;
     /// Adds a guardian to the learner `learner_id` and audits it, unless there is no such learner
     /// or they already have `max_current` guardians not removed (counted in the same transaction).
@@ -309,6 +313,22 @@ pub trait RetentionStore: Send + Sync {
         limit: i64,
         eval: Evaluation,
     ) -> Result<(Vec<RetiredImage>, Option<String>), StoreError>;
+    /// The photos whose image `due` makes due (images still kept only), at most `limit`: for a
+    /// never-released photo oldest upload first, for a leaver's photo earliest leaving day first.
+    /// Read-only: what the retention preview shows.
+    async fn retention_candidates(&self, due: &RetentionDue, limit: i64) -> Result<Vec<RetentionCandidate>, StoreError>;
+    /// Marks deleted the images of at most `limit` photos `due` makes due, chosen again inside the
+    /// transaction (a photo released or a leaving day corrected meanwhile is spared), each
+    /// re-evaluated first (a leaver's photo still queued leaves the queue; a publication stands)
+    /// and audited `image_deleted` with the rule's name. A rule concerns each photo alone: twins
+    /// are not taken along. Returns the images retired whose objects no live photo refers to, for
+    /// the caller to delete, with how many images were retired (fewer than `limit`: none is left).
+    async fn retire_due(
+        &self,
+        due: &RetentionDue,
+        limit: i64,
+        eval: Evaluation,
+    ) -> Result<(usize, Vec<RetiredImage>), StoreError>;
     /// Every object key a photo row refers to.
     async fn object_keys(&self) -> Result<Vec<String>, StoreError>;
     /// Whether any photo row whose image is not deleted refers to the object `key`.
@@ -407,6 +427,30 @@ pub trait OutboxStore: Send + Sync {
     async fn mark_posted(&self, id: &str, at: i64, audit: AuditDraft) -> Result<bool, StoreError>;
 }
 
+/// Erasure of a learner's personal data: a durable mark, then a tombstone written in one
+/// transaction, then the old values overwritten on disk. Each step can run again.
+#[async_trait]
+pub trait ErasureStore: Send + Sync {
+    /// Marks the learner's erasure as under way with `reason` and audits it, unless it is under
+    /// way or done already (then nothing is written and the answer says when).
+    async fn begin_erasure(&self, learner_id: &str, reason: &str, audit: AuditDraft) -> Result<ErasureStart, StoreError>;
+    /// The learners whose erasure is under way and not finished, for the maintenance loop.
+    async fn erasures_under_way(&self) -> Result<Vec<String>, StoreError>;
+    /// For a learner marked for erasure, in one transaction: their names taken out of the texts of
+    /// every photo they are pictured in (every word of them) and of any other photo (their full
+    /// name), publications included; their record, guardians and consent evidence replaced by a
+    /// tombstone; their groups left; messages to them and their family emptied (pending ones
+    /// never sent); the learners' version bumped (the name index is rebuilt); audited
+    /// `learner_erased` with counts only. Their id, tags, consent events and the photos' hashes
+    /// stay. Writing a tombstone again changes nothing.
+    async fn tombstone_learner(&self, learner_id: &str, eval: Evaluation) -> Result<TombstoneOutcome, StoreError>;
+    /// Makes what erasure replaced gone from disk, not only from the tables: SQLite runs with
+    /// `secure_delete` (freed space is overwritten) and here checkpoints its write-ahead log and
+    /// truncates it (older page versions in it go); PostgreSQL vacuums the tables erasure writes
+    /// (dead row versions go). Safe to run at any time.
+    async fn reclaim_erased_space(&self) -> Result<(), StoreError>;
+}
+
 /// The audit chain: every write that matters appends to it in its own transaction; these are for
 /// events with no other write, and for reading and verifying it.
 #[async_trait]
@@ -430,6 +474,7 @@ pub trait FullStore:
     + ConsentStore
     + QueueStore
     + RetentionStore
+    + ErasureStore
     + AuditStore
     + RequestStore
     + OutboxStore
@@ -447,6 +492,7 @@ impl<T> FullStore for T where
         + ConsentStore
         + QueueStore
         + RetentionStore
+        + ErasureStore
         + AuditStore
         + RequestStore
         + OutboxStore

@@ -127,6 +127,7 @@ pub async fn settings(db: Db, blobs: Blobs, data_dir: PathBuf) -> Settings {
         mail: None,
         requests: Default::default(),
         consent_form: Default::default(),
+        retention: Default::default(),
     }
 }
 

@@ -35,6 +35,7 @@ pub(super) fn routes() -> axum::Router<HttpState> {
         .route("/admin/learners/{id}/consents/{event_id}/withdrawal-link", post(reissue_link))
         .route("/admin/learners/{id}/new-link", get(new_link_page))
         .route("/admin/learners/{id}/details", post(correct_details))
+        .route("/admin/learners/{id}/erase", post(erase_learner))
         .route("/admin/learners/{id}/guardians", post(add_guardian))
         .route("/admin/learners/{id}/guardians/{guardian_id}", post(correct_guardian))
         .route("/admin/learners/{id}/guardians/{guardian_id}/remove", post(remove_guardian))
@@ -155,6 +156,10 @@ struct LearnerPage {
     learner_email: String,
     /// Their groups, sorted.
     groups: Vec<String>,
+    /// Their leaving day (`YYYY-MM-DD`, "" when they have not left).
+    left_on: String,
+    /// When their personal data was erased, when it was.
+    erased: Option<String>,
     guardians: Vec<GuardianRow>,
     decisions: Vec<DecisionRow>,
     events: Vec<EventRow>,
@@ -280,11 +285,14 @@ async fn learner_view(
             evidence: e.evidence,
         })
         .collect();
+    let name = if learner.erased_at.is_some() { "Erased learner".to_string() } else { full_name(&learner) };
     Ok(LearnerPage {
-        chrome: Chrome::new(&full_name(&learner), session),
+        chrome: Chrome::new(&name, session),
         csrf: session.csrf.clone(),
         id: learner.id.clone(),
-        name: full_name(&learner),
+        name,
+        left_on: learner.left_on.clone().unwrap_or_default(),
+        erased: learner.erased_at.map(|t| day(t, state.app.settings.rules.zone)),
         date_of_birth: learner.date_of_birth.clone().unwrap_or_else(|| "unknown (treated as under 18)".into()),
         external_ref: learner.external_ref.clone().unwrap_or_default(),
         learner_email: learner.email.clone().unwrap_or_default(),
@@ -352,10 +360,27 @@ async fn correct_details(
     let correction = app::learners::LearnerCorrection {
         email: Some(Some(form.fields.text("learner_email")).filter(|e| !e.is_empty())),
         groups: Some(form.fields.text("groups").split(';').map(str::to_string).collect()),
+        left_on: Some(Some(form.fields.text("left_on").trim().to_string()).filter(|d| !d.is_empty())),
         ..Default::default()
     };
     let corrected = app::learners::correct(&state.app, &form.session.caller, &id, correction).await;
     guardian_changed(&state, &form, &id, corrected, "learner_details_saved").await
+}
+
+/// `POST /admin/learners/{id}/erase`: erase the learner's personal data, once the box saying it
+/// cannot be undone is ticked.
+async fn erase_learner(
+    State(state): State<HttpState>,
+    Path(id): Path<String>,
+    form: PageForm,
+) -> Result<Response, PageError> {
+    require(&form.session, app::erasure::ERASERS)?;
+    if form.fields.text("confirm") != "yes" {
+        let refused_for = AppError::invalid_field("confirm", "tick the box to confirm the erasure: it cannot be undone");
+        return refused(&state, &form, &id, refused_for.into()).await;
+    }
+    let erased = app::erasure::erase(&state.app, &form.session.caller, &id, &form.fields.text("reason")).await;
+    guardian_changed(&state, &form, &id, erased, "learner_erased").await
 }
 
 /// `POST /admin/learners/{id}/guardians`: add a guardian.

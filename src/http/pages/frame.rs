@@ -229,7 +229,11 @@ pub fn notice_text(code: Option<&str>) -> Option<String> {
         "takedown_done" => "Thank you: the takedown is recorded as done.",
         "takedown_gone" => "That takedown was already recorded as done. Nothing else is needed.",
         "consent_recorded" => "Consent recorded.",
-        "learner_details_saved" => "Email and groups saved.",
+        "learner_details_saved" => "Email, groups and leaving day saved.",
+        "learner_erased" => {
+            "Erased: every consent is withdrawn, the images are deleted, takedowns are owed for what was \
+             published, and only the learner's id is kept."
+        }
         "guardian_added" => "Guardian added.",
         "guardian_corrected" => "Guardian corrected.",
         "guardian_removed" => {

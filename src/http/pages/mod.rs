@@ -8,6 +8,7 @@ mod admin;
 pub(super) mod frame;
 mod marketing;
 mod requests;
+mod retention;
 mod tokens;
 mod tutor;
 pub mod words;
@@ -39,6 +40,7 @@ pub fn routes() -> Router<HttpState> {
         .merge(admin::routes())
         .merge(tokens::routes())
         .merge(requests::routes())
+        .merge(retention::routes())
 }
 
 async fn home(State(state): State<HttpState>, headers: HeaderMap) -> Result<Response, PageError> {

@@ -95,6 +95,8 @@ pub fn takedown_words(reasons: &[Reason]) -> String {
             Reason::NameInText => "its text names a learner in full",
             Reason::MatchesWithdrawn => "it looks like a photo of a learner who said no",
             Reason::UntaggedPeople | Reason::NoLearnersTagged => "not everyone pictured is tagged",
+            // Never owes a takedown on its own (`Reason::takes_back_publication`); listed beside one.
+            Reason::LearnerLeft => "a learner pictured has left",
         };
         if !parts.iter().any(|p| p == part) {
             parts.push(part.to_string());
@@ -176,6 +178,9 @@ fn sentences(
                 ("it looks like a photo of a learner who said no, so it cannot be used".into(), Tone::Stopped)
             }
             Reason::NameInText => ("the caption or other text names a learner in full".into(), Tone::Waiting),
+            Reason::LearnerLeft => {
+                (format!("{} has left: not released for new use", whose(*reason)), Tone::Stopped)
+            }
         });
     }
     out

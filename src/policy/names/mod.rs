@@ -32,6 +32,7 @@ use std::ops::Range;
 use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 use unicode_normalization::char::is_combining_mark;
 
+pub mod erase;
 mod fold;
 
 use fold::fold_into;

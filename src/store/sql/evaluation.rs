@@ -8,11 +8,17 @@ use sqlx::Row;
 
 use super::{detail_column, status_from_columns, tags_from_column, PostgresStore, SqliteStore};
 use crate::policy::consent::Learner;
-use crate::policy::release::{self, LearnerFacts, PhotoFacts};
+use crate::policy::release::{self, LearnerFacts, PhotoFacts, Verdict};
 use crate::policy::{Purpose, PurposeStatus, State};
 use crate::store::audit::{AuditAction, AuditDraft};
 use crate::store::error::StoreError;
 use crate::store::records::{ms_of_time, ConsentRecord, Evaluation, StatusChange};
+
+/// A date column (ISO 8601) read back.
+fn date_column(value: Option<String>, what: &str) -> Result<Option<time::Date>, StoreError> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    value.map(|d| time::Date::parse(&d, &format)).transpose().map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
 
 macro_rules! impl_evaluation {
     ($store:ty, $db:ty) => {
@@ -23,17 +29,13 @@ macro_rules! impl_evaluation {
                 conn: &mut <$db as sqlx::Database>::Connection,
                 learner_id: &str,
             ) -> Result<Option<LearnerFacts>, StoreError> {
-                let dob: Option<Option<String>> =
-                    sqlx::query_scalar("SELECT date_of_birth FROM learners WHERE id = $1")
-                        .bind(learner_id)
-                        .fetch_optional(&mut *conn)
-                        .await?;
-                let Some(dob) = dob else { return Ok(None) };
-                let format = time::macros::format_description!("[year]-[month]-[day]");
-                let date_of_birth = dob
-                    .map(|d| time::Date::parse(&d, &format))
-                    .transpose()
-                    .map_err(|e| StoreError::Corrupt(format!("date of birth: {e}")))?;
+                let row = sqlx::query("SELECT date_of_birth, left_on FROM learners WHERE id = $1")
+                    .bind(learner_id)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                let Some(row) = row else { return Ok(None) };
+                let date_of_birth = date_column(row.try_get("date_of_birth")?, "date of birth")?;
+                let left_on = date_column(row.try_get("left_on")?, "leaving date")?;
                 let guardians = sqlx::query("SELECT id, removed_at FROM guardians WHERE learner_id = $1")
                     .bind(learner_id)
                     .fetch_all(&mut *conn)
@@ -51,6 +53,7 @@ macro_rules! impl_evaluation {
                 Ok(Some(LearnerFacts {
                     learner: Learner { date_of_birth, guardian_ids, removed_guardian_ids },
                     events,
+                    left_on,
                 }))
             }
 
@@ -160,7 +163,7 @@ macro_rules! impl_evaluation {
                     .await?;
                     for (purpose, rules_say) in evaluated {
                         let from = current.remove(&purpose).expect("evaluated purposes are the stored ones");
-                        let (state, takedown) = release::transition(from.state, rules_say.state == State::Queued);
+                        let (state, takedown) = release::transition(from.state, Verdict::of(&rules_say));
                         let to = PurposeStatus { state, ..rules_say };
                         if from == to {
                             continue;
@@ -182,6 +185,9 @@ macro_rules! impl_evaluation {
                         if takedown {
                             Self::owe_takedowns_in(tx, photo_id, purpose, &to.reasons, eval).await?;
                         }
+                        if to.state == State::Queued {
+                            Self::mark_released_in(&mut **tx, photo_id, now).await?;
+                        }
                         let audit = AuditDraft::new(
                             &eval.actor,
                             AuditAction::StatusChanged,
@@ -195,6 +201,21 @@ macro_rules! impl_evaluation {
                     }
                 }
                 Ok(changes)
+            }
+
+            /// Records that a purpose of the photo reached the queue at `now`, unless one did
+            /// before: the `held_photo` retention rule deletes only images that never did.
+            pub(super) async fn mark_released_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                photo_id: &str,
+                now: i64,
+            ) -> Result<(), StoreError> {
+                sqlx::query("UPDATE photos SET first_released_at = $1 WHERE id = $2 AND first_released_at IS NULL")
+                    .bind(now)
+                    .bind(photo_id)
+                    .execute(&mut *conn)
+                    .await?;
+                Ok(())
             }
 
             /// The learners a photo is held for without being tagged in it (a look-alike of their

@@ -64,6 +64,8 @@ macro_rules! impl_learner_store {
                     external_ref: row.try_get("external_ref")?,
                     email: row.try_get("email")?,
                     groups,
+                    left_on: row.try_get("left_on")?,
+                    erased_at: row.try_get("erased_at")?,
                     guardians,
                     created_at: row.try_get("created_at")?,
                     updated_at: row.try_get("updated_at")?,
@@ -164,7 +166,8 @@ macro_rules! impl_learner_store {
             ) -> Result<(), sqlx::Error> {
                 sqlx::query(
                     "INSERT INTO learners (id, given_name, family_name, preferred_name, date_of_birth, external_ref, \
-                     email, created_at, updated_at, search_text) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                     email, created_at, updated_at, search_text, left_on) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                 )
                 .bind(&learner.id)
                 .bind(&learner.given_name)
@@ -176,6 +179,7 @@ macro_rules! impl_learner_store {
                 .bind(learner.created_at)
                 .bind(learner.updated_at)
                 .bind(search_text_of(learner))
+                .bind(&learner.left_on)
                 .execute(&mut *conn)
                 .await?;
                 Ok(())
@@ -195,7 +199,10 @@ macro_rules! impl_learner_store {
             pub(super) async fn learner_names_in(
                 conn: &mut <$db as sqlx::Database>::Connection,
             ) -> Result<Vec<crate::policy::names::NameEntry>, StoreError> {
-                let rows = sqlx::query("SELECT id, given_name, preferred_name, family_name FROM learners")
+                // An erased learner has no names left to find.
+                let rows = sqlx::query(
+                    "SELECT id, given_name, preferred_name, family_name FROM learners WHERE erased_at IS NULL",
+                )
                     .fetch_all(&mut *conn)
                     .await?;
                 rows.iter()
@@ -265,7 +272,7 @@ macro_rules! impl_learner_store {
                 Self::lock_in(&mut *tx).await?;
                 let updated = sqlx::query(
                     "UPDATE learners SET given_name = $1, family_name = $2, preferred_name = $3, date_of_birth = $4, \
-                     external_ref = $5, email = $6, updated_at = $7, search_text = $8 WHERE id = $9",
+                     external_ref = $5, email = $6, updated_at = $7, search_text = $8, left_on = $9 WHERE id = $10",
                 )
                 .bind(&learner.given_name)
                 .bind(&learner.family_name)
@@ -275,6 +282,7 @@ macro_rules! impl_learner_store {
                 .bind(&learner.email)
                 .bind(learner.updated_at)
                 .bind(search_text_of(learner))
+                .bind(&learner.left_on)
                 .bind(&learner.id)
                 .execute(&mut *tx)
                 .await;
@@ -302,6 +310,7 @@ macro_rules! impl_learner_store {
                 learners: &[LearnerRecord],
                 eval: Evaluation,
                 dry_run: bool,
+                missing_left_on: Option<&str>,
             ) -> Result<ImportSummary, StoreError> {
                 let mut tx = self.writer().begin().await?;
                 Self::lock_in(&mut *tx).await?;
@@ -309,7 +318,7 @@ macro_rules! impl_learner_store {
                 let mut changed_learners = Vec::new();
                 for learner in learners {
                     let existing = sqlx::query(
-                        "SELECT id, given_name, family_name, preferred_name, date_of_birth, email FROM learners \
+                        "SELECT id, given_name, family_name, preferred_name, date_of_birth, email, left_on FROM learners \
                          WHERE external_ref = $1",
                     )
                     .bind(&learner.external_ref)
@@ -357,6 +366,13 @@ macro_rules! impl_learner_store {
                     if stored_email != email {
                         fields.push("learner_email");
                     }
+                    // A leaving day too: an export rarely clears one, and clearing it would release a
+                    // leaver's photos again; an admin corrects it through the API.
+                    let stored_left_on: Option<String> = existing.try_get("left_on")?;
+                    let left_on = learner.left_on.clone().or_else(|| stored_left_on.clone());
+                    if stored_left_on != left_on {
+                        fields.push("left_on");
+                    }
                     let stored_groups = Self::groups_of_in(&mut *tx, &id).await?;
                     let groups: Vec<String> = if learner.groups.is_empty() {
                         stored_groups.clone()
@@ -370,7 +386,7 @@ macro_rules! impl_learner_store {
                     if !fields.is_empty() {
                         sqlx::query(
                             "UPDATE learners SET given_name = $1, family_name = $2, preferred_name = $3, \
-                             date_of_birth = $4, email = $5, updated_at = $6, search_text = $7 WHERE id = $8",
+                             date_of_birth = $4, email = $5, updated_at = $6, search_text = $7, left_on = $8 WHERE id = $9",
                         )
                         .bind(&learner.given_name)
                         .bind(&learner.family_name)
@@ -384,6 +400,7 @@ macro_rules! impl_learner_store {
                             preferred.as_deref(),
                             learner.external_ref.as_deref(),
                         ))
+                        .bind(&left_on)
                         .bind(&id)
                         .execute(&mut *tx)
                         .await?;
@@ -436,7 +453,38 @@ macro_rules! impl_learner_store {
                     summary.updated += 1;
                     changed_learners.push(id);
                 }
-                if summary.created + summary.updated > 0 {
+                // Learners the file does not list: counted, and marked left when asked. Exports are
+                // often partial (one course, one year), so nobody is removed or marked by default.
+                let in_file: std::collections::HashSet<&str> =
+                    learners.iter().filter_map(|l| l.external_ref.as_deref()).collect();
+                let staying: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT id, external_ref FROM learners WHERE external_ref IS NOT NULL AND left_on IS NULL",
+                )
+                .fetch_all(&mut *tx)
+                .await?;
+                for (id, external_ref) in staying {
+                    if in_file.contains(external_ref.as_str()) {
+                        continue;
+                    }
+                    summary.not_in_file += 1;
+                    let Some(day) = missing_left_on else { continue };
+                    sqlx::query("UPDATE learners SET left_on = $1, updated_at = $2 WHERE id = $3")
+                        .bind(day)
+                        .bind(ms_of_time(eval.at))
+                        .bind(&id)
+                        .execute(&mut *tx)
+                        .await?;
+                    let audit = AuditDraft::new(
+                        &eval.actor,
+                        AuditAction::LearnerCorrected,
+                        &id,
+                        serde_json::json!({ "fields": ["left_on"], "guardians_added": 0, "via": "import", "not_in_file": true }),
+                    );
+                    Self::append_in(&mut tx, &audit).await?;
+                    summary.marked_left += 1;
+                    changed_learners.push(id);
+                }
+                if summary.created + summary.updated + summary.marked_left > 0 {
                     Self::bump_learners_version_in(&mut *tx).await?;
                 }
                 let mut photos = Vec::new();
@@ -455,7 +503,10 @@ macro_rules! impl_learner_store {
                     &eval.actor,
                     AuditAction::LearnersImport,
                     "-",
-                    serde_json::json!({ "created": summary.created, "updated": summary.updated, "unchanged": summary.unchanged }),
+                    serde_json::json!({
+                        "created": summary.created, "updated": summary.updated, "unchanged": summary.unchanged,
+                        "not_in_file": summary.not_in_file, "marked_left": summary.marked_left
+                    }),
                 );
                 Self::append_in(&mut tx, &audit).await?;
                 if dry_run {
@@ -559,6 +610,18 @@ macro_rules! impl_learner_store {
                     .bind(learner_id)
                     .execute(&mut *tx)
                     .await?;
+                // Removing someone is often a safeguarding decision: nothing not yet sent to them
+                // (a request, a reminder, a confirmation) goes out, by email or as a letter.
+                let cancelled = sqlx::query(
+                    "DELETE FROM outbox WHERE state IN ('pending', 'failed') AND recipient_id IN \
+                     (SELECT id FROM request_recipients WHERE guardian_id = $1)",
+                )
+                .bind(guardian_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                let mut audit = audit;
+                audit.details["messages_cancelled"] = serde_json::json!(cancelled);
                 Self::append_in(&mut tx, &audit).await?;
                 // Their grants stop counting: every photo of the learner, and every look-alike held
                 // for them, is decided again before this commits.
@@ -581,7 +644,7 @@ macro_rules! impl_learner_store {
                 // Folded in Rust on both sides, so both backends find the same learners; LIKE
                 // wildcards in the query are taken literally.
                 let rows = sqlx::query(
-                    "SELECT * FROM learners WHERE search_text LIKE $1 ESCAPE '\\' \
+                    "SELECT * FROM learners WHERE search_text LIKE $1 ESCAPE '\\' AND erased_at IS NULL \
                      ORDER BY family_name, given_name, id LIMIT $2",
                 )
                 .bind(like_pattern(query))
@@ -633,7 +696,11 @@ macro_rules! impl_learner_store {
                 let mut found = std::collections::HashSet::new();
                 for batch in ids.chunks(UNKNOWN_LEARNERS_BATCH) {
                     let placeholders: Vec<String> = (1..=batch.len()).map(|i| format!("${i}")).collect();
-                    let sql = format!("SELECT id FROM learners WHERE id IN ({})", placeholders.join(", "));
+                    // An erased learner is a pseudonym now: nobody tags, asks or records them again.
+                    let sql = format!(
+                        "SELECT id FROM learners WHERE id IN ({}) AND erased_at IS NULL",
+                        placeholders.join(", ")
+                    );
                     let mut query = sqlx::query_scalar::<_, String>(&sql);
                     for id in batch {
                         query = query.bind(id);

@@ -28,6 +28,7 @@
 
 mod audit;
 mod consent;
+mod erasure;
 mod evaluation;
 mod learners;
 mod outbox;
@@ -70,7 +71,10 @@ impl SqliteStore {
             // WAL with NORMAL survives a killed process; only a power cut can lose the last commit.
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(15))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Freed space (a deleted row, an overwritten value) is overwritten with zeros, so an
+            // erased learner's names do not linger in free pages of the database file.
+            .pragma("secure_delete", "ON");
         if let Some(parent) = options.get_filename().parent() {
             if !parent.as_os_str().is_empty() {
                 std::fs::create_dir_all(parent).map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
@@ -101,6 +105,23 @@ impl SqliteStore {
     /// The chain lock: nothing to take, since the single writing connection already serialises
     /// every transaction that evaluates consent or appends to the audit chain.
     async fn lock_in(_conn: &mut SqliteConnection) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// Copies every committed page from the write-ahead log into the database file and truncates
+    /// the log to nothing, so no older version of a page (with values erased since) stays in it.
+    /// A reader in the middle of a read can keep the checkpoint from finishing: it is retried a
+    /// few times, then left to SQLite's own checkpoints and to the last connection's at shutdown,
+    /// which deletes the log.
+    async fn reclaim_space(&self) -> Result<(), StoreError> {
+        for _ in 0..20 {
+            let (busy,): (i64,) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)").fetch_one(&self.write).await?;
+            if busy == 0 {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tracing::warn!("the write-ahead log stayed busy; it is truncated at the next checkpoint");
         Ok(())
     }
 }
@@ -141,6 +162,16 @@ impl PostgresStore {
     /// without the other, and the chain never forks. Released at commit or rollback.
     async fn lock_in(conn: &mut PgConnection) -> Result<(), StoreError> {
         sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(AUDIT_LOCK_KEY).execute(conn).await?;
+        Ok(())
+    }
+
+    /// Vacuums the tables erasure writes: the row versions an update left behind (with the values
+    /// erased) are removed and their space made reusable. VACUUM cannot run in a transaction, so
+    /// each table is its own statement.
+    async fn reclaim_space(&self) -> Result<(), StoreError> {
+        for table in ["learners", "guardians", "learner_groups", "consent_events", "outbox", "photos", "publications"] {
+            sqlx::query(&format!("VACUUM {table}")).execute(&self.pool).await?;
+        }
         Ok(())
     }
 }

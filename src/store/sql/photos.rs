@@ -8,7 +8,7 @@ use sqlx::Row;
 
 use super::{detail_column, is_unique_violation, status_from_columns, tags_column, tags_from_column};
 use super::{PostgresStore, SqliteStore};
-use crate::policy::{consent, Purpose, PurposeStatus};
+use crate::policy::{consent, Purpose, PurposeStatus, State};
 use crate::store::audit::AuditDraft;
 use crate::store::error::StoreError;
 use crate::store::records::{ms_of_time, Evaluation, PhotoRecord};
@@ -190,6 +190,9 @@ macro_rules! impl_photo_store {
                     .bind(format!("{}:{}", photo.id, purpose.as_str()))
                     .execute(&mut *tx)
                     .await?;
+                }
+                if status.values().any(|st| st.state == State::Queued) {
+                    Self::mark_released_in(&mut *tx, &photo.id, ms_of_time(eval.at)).await?;
                 }
                 audit.details["status"] =
                     serde_json::json!(status.iter().map(|(p, st)| (p.as_str(), st.state)).collect::<BTreeMap<_, _>>());

@@ -6,7 +6,6 @@ use sqlx::Row;
 
 use super::{consent_from_row, purposes_column, purposes_from_column, PostgresStore, SqliteStore};
 use crate::policy::consent::EventKind;
-use crate::policy::Purpose;
 use crate::store::audit::AuditDraft;
 use crate::store::error::StoreError;
 use crate::store::records::{ms_of_time, ConsentRecord, Evaluation};
@@ -291,6 +290,8 @@ macro_rules! impl_request_store {
                      JOIN learners l ON l.id = rc.learner_id LEFT JOIN guardians g ON g.id = rc.guardian_id \
                      WHERE rc.status = 'queued' AND rc.last_sent_at <= $1 AND rc.reminders_sent < $2 \
                      AND r.expires_at > $3 AND (g.id IS NULL OR g.removed_at IS NULL) \
+                     AND NOT EXISTS (SELECT 1 FROM outbox ob WHERE ob.recipient_id = rc.id AND ob.state = 'failed' \
+                       AND ob.to_address = CASE WHEN rc.recipient = 'guardian' THEN g.email ELSE l.email END) \
                      AND NOT EXISTS (SELECT 1 FROM request_recipients o WHERE o.request_id = rc.request_id \
                        AND o.learner_id = rc.learner_id AND o.status = 'answered') \
                      ORDER BY rc.last_sent_at, rc.id LIMIT $4"

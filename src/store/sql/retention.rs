@@ -8,7 +8,7 @@ use super::{status_from_columns, PostgresStore, SqliteStore};
 use crate::policy::retention;
 use crate::store::audit::{AuditAction, AuditDraft};
 use crate::store::error::StoreError;
-use crate::store::records::{ms_of_time, Evaluation, RetiredImage};
+use crate::store::records::{ms_of_time, Evaluation, RetentionCandidate, RetentionDue, RetiredImage};
 use crate::store::traits::RetentionStore;
 
 macro_rules! impl_retention_store {
@@ -36,9 +36,11 @@ macro_rules! impl_retention_store {
                     }
                     let blake3: String = row.try_get("blake3")?;
                     let object_key: String = row.try_get("object_key")?;
-                    // The same bytes were deleted before: this copy is that picture, not a look-alike.
+                    // The same bytes were deleted before after a "no": this copy is that picture, not a
+                    // look-alike. (An image a retention rule deleted concerned that photo alone.)
                     let retired_twin: Option<String> = sqlx::query_scalar(
-                        "SELECT id FROM photos WHERE blake3 = $1 AND image_deleted_at IS NOT NULL AND id <> $2 \
+                        "SELECT id FROM photos WHERE blake3 = $1 AND image_deleted_at IS NOT NULL \
+                         AND image_deleted_rule IS NULL AND id <> $2 \
                          ORDER BY id LIMIT 1",
                     )
                     .bind(&blake3)
@@ -80,8 +82,16 @@ macro_rules! impl_retention_store {
                         retired.push(RetiredImage { photo_id: twin_id, object_key: twin.try_get("object_key")? });
                     }
                 }
-                // Images stored before objects were keyed by photo shared one object per content; a
-                // twin is retired above, so a key still in use here is one nothing should delete.
+                Self::unreferenced_in(tx, retired).await
+            }
+
+            /// The images among `retired` whose objects no live photo refers to. Images stored
+            /// before objects were keyed by photo shared one object per content; a key still in use
+            /// is one nothing should delete.
+            async fn unreferenced_in(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                retired: Vec<RetiredImage>,
+            ) -> Result<Vec<RetiredImage>, StoreError> {
                 let mut unreferenced = Vec::new();
                 for image in retired {
                     let in_use: Option<i32> = sqlx::query_scalar(
@@ -97,7 +107,8 @@ macro_rules! impl_retention_store {
                 Ok(unreferenced)
             }
 
-            /// Marks one photo's image deleted and audits it `image_deleted` with `details`.
+            /// Marks one photo's image deleted (by `rule`, or after a "no" when `None`) and audits it
+            /// `image_deleted` with `details`.
             async fn mark_retired_in(
                 tx: &mut sqlx::Transaction<'_, $db>,
                 photo_id: &str,
@@ -105,18 +116,108 @@ macro_rules! impl_retention_store {
                 eval: &Evaluation,
                 details: serde_json::Value,
             ) -> Result<(), StoreError> {
-                sqlx::query("UPDATE photos SET image_deleted_at = $1 WHERE id = $2")
+                let rule = details.get("rule").and_then(|r| r.as_str()).map(str::to_owned);
+                sqlx::query("UPDATE photos SET image_deleted_at = $1, image_deleted_rule = $2 WHERE id = $3")
                     .bind(now)
+                    .bind(rule)
                     .bind(photo_id)
                     .execute(&mut **tx)
                     .await?;
                 let audit = AuditDraft::new(&eval.actor, AuditAction::ImageDeleted, photo_id, details);
                 Self::append_in(tx, &audit).await
             }
+
+            /// The photos `due` makes due, as `conn` sees them (see
+            /// [`RetentionStore::retention_candidates`]).
+            async fn retention_candidates_in(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                due: &RetentionDue,
+                limit: i64,
+            ) -> Result<Vec<RetentionCandidate>, StoreError> {
+                let ids: Vec<(String, i64)> = match due {
+                    RetentionDue::HeldPhoto { uploaded_by } => {
+                        sqlx::query_as(
+                            "SELECT id, created_at FROM photos WHERE image_deleted_at IS NULL \
+                             AND first_released_at IS NULL AND created_at <= $1 ORDER BY created_at, id LIMIT $2",
+                        )
+                        .bind(uploaded_by)
+                        .bind(limit)
+                        .fetch_all(&mut *conn)
+                        .await?
+                    }
+                    RetentionDue::AfterLeaving { left_by } => {
+                        sqlx::query_as(
+                            "SELECT p.id, p.created_at FROM photos p \
+                             JOIN photo_learners pl ON pl.photo_id = p.id JOIN learners l ON l.id = pl.learner_id \
+                             WHERE p.image_deleted_at IS NULL AND l.left_on IS NOT NULL AND l.left_on <= $1 \
+                             GROUP BY p.id, p.created_at ORDER BY MIN(l.left_on), p.id LIMIT $2",
+                        )
+                        .bind(left_by)
+                        .bind(limit)
+                        .fetch_all(&mut *conn)
+                        .await?
+                    }
+                };
+                let mut candidates = Vec::with_capacity(ids.len());
+                for (photo_id, uploaded_at) in ids {
+                    let left_on: Vec<String> = sqlx::query_scalar(
+                        "SELECT l.left_on FROM photo_learners pl JOIN learners l ON l.id = pl.learner_id \
+                         WHERE pl.photo_id = $1 AND l.left_on IS NOT NULL ORDER BY l.left_on",
+                    )
+                    .bind(&photo_id)
+                    .fetch_all(&mut *conn)
+                    .await?;
+                    candidates.push(RetentionCandidate { photo_id, uploaded_at, left_on });
+                }
+                Ok(candidates)
+            }
         }
 
         #[async_trait]
         impl RetentionStore for $store {
+            async fn retention_candidates(
+                &self,
+                due: &RetentionDue,
+                limit: i64,
+            ) -> Result<Vec<RetentionCandidate>, StoreError> {
+                let mut conn = self.reader().acquire().await?;
+                Self::retention_candidates_in(&mut *conn, due, limit).await
+            }
+
+            async fn retire_due(
+                &self,
+                due: &RetentionDue,
+                limit: i64,
+                eval: Evaluation,
+            ) -> Result<(usize, Vec<RetiredImage>), StoreError> {
+                let mut tx = self.writer().begin().await?;
+                Self::lock_in(&mut *tx).await?;
+                let eval = eval.after_lock();
+                let candidates = Self::retention_candidates_in(&mut *tx, due, limit).await?;
+                let ids: Vec<String> = candidates.iter().map(|c| c.photo_id.clone()).collect();
+                // A leaver's photo still queued (the leaving day came since the last pass) leaves
+                // the queue before its image goes; one published stays published.
+                Self::reevaluate_in(&mut tx, &ids, &eval).await?;
+                let now = ms_of_time(eval.at);
+                let mut retired = Vec::with_capacity(ids.len());
+                for candidate in &candidates {
+                    let object_key: String = sqlx::query_scalar("SELECT object_key FROM photos WHERE id = $1")
+                        .bind(&candidate.photo_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    let mut details = serde_json::json!({ "rule": due.rule().as_str() });
+                    if let Some(first) = candidate.left_on.first() {
+                        details["left_on"] = serde_json::json!(first);
+                    }
+                    Self::mark_retired_in(&mut tx, &candidate.photo_id, now, &eval, details).await?;
+                    retired.push(RetiredImage { photo_id: candidate.photo_id.clone(), object_key });
+                }
+                let count = retired.len();
+                let unreferenced = Self::unreferenced_in(&mut tx, retired).await?;
+                tx.commit().await?;
+                Ok((count, unreferenced))
+            }
+
             async fn retire_images_of(&self, learner_id: &str, eval: Evaluation) -> Result<Vec<RetiredImage>, StoreError> {
                 let mut tx = self.writer().begin().await?;
                 Self::lock_in(&mut *tx).await?;
@@ -150,7 +251,8 @@ macro_rules! impl_retention_store {
                      AND EXISTS (SELECT 1 FROM photo_learners pl JOIN consent_events ce ON ce.learner_id = pl.learner_id \
                                  WHERE pl.photo_id = p.id AND ce.kind IN ('refused', 'withdrawn') \
                                  AND ce.recorded_at > p.created_at)) \
-                     OR EXISTS (SELECT 1 FROM photos t WHERE t.blake3 = p.blake3 AND t.image_deleted_at IS NOT NULL)) \
+                     OR EXISTS (SELECT 1 FROM photos t WHERE t.blake3 = p.blake3 AND t.image_deleted_at IS NOT NULL \
+                                AND t.image_deleted_rule IS NULL)) \
                      ORDER BY p.id LIMIT $2",
                 )
                 .bind(after)

@@ -1,0 +1,212 @@
+//! Erasure of a learner's personal data, on request (a subject's right where consent was the
+//! basis). Each step is its own transaction and safe to run again, and the learner carries a
+//! durable mark from the first step to the last, so an erasure cut short (a crash, `kill -9`) is
+//! finished by running it again: by the admin, or by the maintenance loop, which resumes every
+//! erasure under way.
+//!
+//! The steps, in order:
+//! 1. [`Step::Mark`]: the reason is recorded and the erasure audited as started;
+//! 2. [`Step::Withdraw`]: a withdrawal for every purpose, so every photo of theirs leaves the
+//!    queue, takedowns are owed for what was published and marketing is told;
+//! 3. [`Step::DeleteImages`]: the image of every photo they are pictured in goes (the rows,
+//!    blake3 and perceptual hashes stay under their id, a pseudonym now, so a re-upload of their
+//!    picture is held `matches_withdrawn`);
+//! 4. [`Step::Tombstone`]: names, date of birth, emails, external reference, guardians, groups,
+//!    consent evidence and signatures, texts naming them and messages to them are replaced by a
+//!    tombstone, in one transaction; the name index is rebuilt;
+//! 5. [`Step::Reclaim`]: the space the old values took is overwritten or vacuumed, so deleted
+//!    means gone from disk (see `ErasureStore::reclaim_erased_space`).
+
+use super::{input, learners, retention, Actor, App, AppError};
+use crate::policy::consent::{EventKind, Giver};
+use crate::policy::Purpose;
+use crate::store::{
+    now_ms, AuditAction, AuditDraft, ConsentRecord, ErasureStart, LearnerRecord, StoreError, TombstoneOutcome,
+};
+
+/// Who may erase a learner: the safeguarding lead.
+pub const ERASERS: &[crate::store::Role] = &[crate::store::Role::Admin];
+
+/// Longest reason kept, in characters.
+pub const MAX_REASON: usize = 500;
+
+/// The words the withdrawal an erasure records stands for; its blake3 is the event's form text hash.
+pub const ERASURE_FORM_TEXT: &str =
+    "The learner's personal data was erased: every consent is withdrawn and every purpose refused from now on.";
+
+/// The method recorded on an erasure's withdrawal, by which a re-run recognises it.
+const ERASURE_METHOD: &str = "erasure";
+
+/// One step of an erasure; see the module's documentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Step {
+    /// The durable mark and the reason.
+    Mark,
+    /// A withdrawal for every purpose.
+    Withdraw,
+    /// The images of every photo they are pictured in.
+    DeleteImages,
+    /// Personal data replaced by a tombstone.
+    Tombstone,
+    /// Old values overwritten on disk.
+    Reclaim,
+}
+
+impl Step {
+    /// Every step, in order.
+    pub const ALL: [Step; 5] = [Step::Mark, Step::Withdraw, Step::DeleteImages, Step::Tombstone, Step::Reclaim];
+}
+
+/// What an erasure did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Erased {
+    /// The learner, now a pseudonymous id.
+    pub learner_id: String,
+    /// When the tombstone was written (Unix ms).
+    pub erased_at: i64,
+    /// Whether it had been erased before this call (nothing was done again).
+    pub already: bool,
+}
+
+/// Refuses a reason that is empty, too long, holds control characters, or names the learner (a
+/// reason is kept, and audited, after the names are gone).
+fn checked_reason(reason: &str, learner: &LearnerRecord) -> Result<String, AppError> {
+    let reason = input::free_text("reason", reason.trim().to_string(), MAX_REASON)?;
+    if reason.is_empty() {
+        return Err(AppError::invalid_field("reason", "reason is required: say why (a request's reference, a date)"));
+    }
+    let entry = crate::policy::names::NameEntry {
+        learner_id: learner.id.clone(),
+        given_name: learner.given_name.clone(),
+        preferred_name: learner.preferred_name.clone(),
+        family_name: learner.family_name.clone(),
+    };
+    if crate::policy::names::erase::erase_all_names(&reason, &entry) != reason {
+        return Err(AppError::invalid_field(
+            "reason",
+            "the reason must not name the learner: it is kept after their names are erased",
+        ));
+    }
+    Ok(reason)
+}
+
+/// Erases the learner `learner_id` (an id as given in a path) for `reason`, as an admin: every step
+/// in order. Erasing a learner erased already answers with when, and does nothing; an erasure under
+/// way (cut short before) is finished.
+pub async fn erase(app: &App, actor: &Actor, learner_id: &str, reason: &str) -> Result<Erased, AppError> {
+    actor.require(ERASERS)?;
+    let learner = learners::show(app, actor, learner_id).await?;
+    if let Some(erased_at) = learner.erased_at {
+        return Ok(Erased { learner_id: learner.id, erased_at, already: true });
+    }
+    let reason = checked_reason(reason, &learner)?;
+    let audit = AuditDraft::new(
+        &actor.token_id,
+        AuditAction::ErasureStarted,
+        &learner.id,
+        serde_json::json!({ "reason": reason }),
+    );
+    match app.store.begin_erasure(&learner.id, &reason, audit).await? {
+        ErasureStart::Unknown => return Err(AppError::NotFound("learner")),
+        ErasureStart::Erased(erased_at) => return Ok(Erased { learner_id: learner.id, erased_at, already: true }),
+        ErasureStart::Started(_) | ErasureStart::UnderWay(_) => {}
+    }
+    let erased_at = finish(app, &learner.id, &actor.token_id).await?;
+    // The id only: the log never names a learner.
+    tracing::info!(learner = %learner.id, "learner erased");
+    Ok(Erased { learner_id: learner.id, erased_at, already: false })
+}
+
+/// Runs every step after the mark for a learner whose erasure is under way, as `actor`; returns
+/// when the tombstone was written. Each step is safe to run again.
+pub async fn finish(app: &App, learner_id: &str, actor: &str) -> Result<i64, AppError> {
+    for step in &Step::ALL[1..] {
+        run_step(app, learner_id, *step, actor).await?;
+    }
+    match app.store.learner(learner_id).await?.and_then(|l| l.erased_at) {
+        Some(at) => Ok(at),
+        None => Err(AppError::internal("the erasure did not finish")),
+    }
+}
+
+/// Runs one step of the erasure of `learner_id` (marked already). Public so that a test can stop an
+/// erasure between any two steps, as a crash would, and show a re-run finishes it.
+pub async fn run_step(app: &App, learner_id: &str, step: Step, actor: &str) -> Result<(), AppError> {
+    match step {
+        Step::Mark => Ok(()),
+        Step::Withdraw => withdraw_everything(app, learner_id, actor).await,
+        Step::DeleteImages => {
+            retention::delete_images_after_no(app, learner_id, actor).await;
+            Ok(())
+        }
+        Step::Tombstone => {
+            let eval = app.evaluation(actor).await?;
+            match app.store.tombstone_learner(learner_id, eval).await? {
+                TombstoneOutcome::Done(_) | TombstoneOutcome::Erased(_) => Ok(()),
+                TombstoneOutcome::Unknown => Err(AppError::NotFound("learner")),
+                TombstoneOutcome::NotStarted => Err(AppError::internal("an erasure step ran before its mark")),
+            }
+        }
+        Step::Reclaim => {
+            app.store.reclaim_erased_space().await?;
+            Ok(())
+        }
+    }
+}
+
+/// Records, once, a withdrawal of every purpose by the learner (method `erasure`): any "no" wins,
+/// so nothing of theirs can be released again, and published items owe their takedowns.
+async fn withdraw_everything(app: &App, learner_id: &str, actor: &str) -> Result<(), AppError> {
+    let events = app.store.consents(learner_id).await?;
+    if events.iter().any(|e| e.kind == EventKind::Withdrawn && e.method == ERASURE_METHOD) {
+        return Ok(());
+    }
+    let now = now_ms();
+    // One id per learner: two runs at once (an admin's and the maintenance loop's) cannot both
+    // record it, since the second insert of the id fails.
+    let id_bytes: [u8; 16] = blake3::hash(format!("erasure:{learner_id}").as_bytes()).as_bytes()[..16]
+        .try_into()
+        .expect("16 bytes");
+    let event = ConsentRecord {
+        id: uuid::Uuid::from_bytes(id_bytes).to_string(),
+        learner_id: learner_id.to_string(),
+        kind: EventKind::Withdrawn,
+        purposes: Purpose::ALL.to_vec(),
+        giver: Giver::Learner,
+        given_at: now,
+        expires_at: None,
+        form_version: ERASURE_METHOD.to_string(),
+        form_text_hash: blake3::hash(ERASURE_FORM_TEXT.as_bytes()).to_hex().to_string(),
+        method: ERASURE_METHOD.to_string(),
+        evidence: ERASURE_METHOD.to_string(),
+        recorded_by: actor.to_string(),
+        recorded_at: now,
+    };
+    let audit = AuditDraft::new(
+        actor,
+        AuditAction::ConsentRecorded,
+        learner_id,
+        serde_json::json!({ "event": event.id, "kind": "withdrawn", "purposes": event.purposes, "given_by": "erasure" }),
+    );
+    let eval = app.evaluation(actor).await?;
+    if let Err(e) = app.store.record_consent(&event, None, audit, eval).await {
+        let recorded = app.store.consents(learner_id).await?.iter().any(|e| e.id == event.id);
+        if !recorded {
+            return Err(e.into());
+        }
+    }
+    Ok(())
+}
+
+/// Finishes every erasure under way (one cut short by a crash): the maintenance loop's part.
+/// Returns how many were finished.
+pub async fn resume_erasures(app: &App) -> Result<usize, StoreError> {
+    let mut finished = 0;
+    for learner_id in app.store.erasures_under_way().await? {
+        match finish(app, &learner_id, "system").await {
+            Ok(_) => finished += 1,
+            Err(e) => tracing::error!(error = %e, "cannot finish an erasure under way; the next pass retries"),
+        }
+    }
+    Ok(finished)
+}

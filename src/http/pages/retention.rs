@@ -1,0 +1,86 @@
+//! The safeguarding lead's view of the retention rules: each rule's setting, and every image the
+//! rules will delete in the next 30 days, with when and why, before it happens.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+
+use super::frame::{render, require, Chrome, PageError};
+use crate::app::retention;
+use crate::http::retention::setting;
+use crate::http::session::Session;
+use crate::http::state::HttpState;
+use crate::store::ms_of_time;
+
+pub(super) fn routes() -> Router<HttpState> {
+    Router::new().route("/admin/retention", get(retention_page))
+}
+
+/// How far ahead the page looks.
+const WITHIN_DAYS: u64 = 30;
+
+struct RuleLine {
+    name: &'static str,
+    setting: String,
+    deletes: &'static str,
+}
+
+struct DeletionLine {
+    photo_id: String,
+    rule: &'static str,
+    due: String,
+    overdue: bool,
+    why: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_retention.html")]
+struct RetentionPage {
+    chrome: Chrome,
+    rules: Vec<RuleLine>,
+    within_days: u64,
+    deletions: Vec<DeletionLine>,
+    truncated: bool,
+}
+
+async fn retention_page(State(state): State<HttpState>, session: Session) -> Result<Response, PageError> {
+    require(&session, retention::RETENTION_VIEWERS)?;
+    let within = std::time::Duration::from_secs(WITHIN_DAYS * 24 * 60 * 60);
+    let preview = retention::preview(&state.app, &session.caller, within, 500).await?;
+    let rules = state.app.settings.retention;
+    let zone = state.app.settings.rules.zone;
+    let format = time::macros::format_description!("[day] [month repr:short] [year] [hour]:[minute]");
+    let now = ms_of_time(time::OffsetDateTime::now_utc());
+    let page = RetentionPage {
+        chrome: Chrome::new("Retention", &session),
+        rules: vec![
+            RuleLine {
+                name: "held_photo",
+                setting: setting(rules.held_photo),
+                deletes: "the image of a photo that never reached marketing's queue, counted from its upload",
+            },
+            RuleLine {
+                name: "after_leaving",
+                setting: setting(rules.after_leaving),
+                deletes: "the image of every photo a learner who left is tagged in, counted from their leaving day",
+            },
+        ],
+        within_days: WITHIN_DAYS,
+        deletions: preview
+            .deletions
+            .into_iter()
+            .map(|d| DeletionLine {
+                overdue: ms_of_time(d.due_at) <= now,
+                due: zone.local(d.due_at).format(&format).unwrap_or_default(),
+                rule: d.rule.as_str(),
+                photo_id: d.photo_id,
+                why: d.why,
+            })
+            .collect(),
+        truncated: preview.truncated,
+    };
+    Ok(render(StatusCode::OK, &page))
+}

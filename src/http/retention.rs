@@ -1,0 +1,95 @@
+//! What the retention rules will delete, before it happens: the safeguarding lead's preview.
+
+use axum::extract::{Query, State};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use super::error::{ApiError, AuthErrors, QueryErrors};
+use super::state::HttpState;
+use super::json::rfc3339;
+use crate::app::retention;
+use crate::policy::retention::Rule;
+use crate::app::Actor;
+
+/// `GET /api/v1/retention/preview` query.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PreviewQuery {
+    /// How far ahead to look, like `30d` (the default), `12h` or `0s` (only what is due now).
+    pub within: Option<String>,
+    /// At most this many deletions (default 200); values outside 1 to 1000 are brought into that
+    /// range.
+    pub limit: Option<i64>,
+}
+
+/// What the rules will delete.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct PreviewView {
+    /// The look-ahead used, as given (or the default).
+    pub within: String,
+    /// Each rule's setting: a duration like `90days`, or `off`.
+    pub rules: RulesView,
+    /// Every image due by then, soonest first: the photo rows, fingerprints and audit trail stay.
+    pub deletions: Vec<DeletionView>,
+    /// More were due than `limit` let through.
+    pub truncated: bool,
+}
+
+/// One image a rule will delete (one already due stays listed until the next maintenance pass
+/// deletes it).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DeletionView {
+    /// The photo whose image goes.
+    pub photo_id: String,
+    /// The rule that deletes it; when two would, the one due first.
+    pub rule: Rule,
+    /// When, RFC 3339.
+    pub due_at: String,
+    /// Why, in plain words and without names: the upload date or leaving day the rule counts from.
+    pub why: String,
+}
+
+/// Each retention rule's setting.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RulesView {
+    /// Images of photos never released, this long after upload.
+    pub held_photo: String,
+    /// Images of photos of a learner who left, this long after their leaving day.
+    pub after_leaving: String,
+}
+
+/// A rule's setting in words: `off`, or the duration as humantime writes it.
+pub fn setting(keep: Option<std::time::Duration>) -> String {
+    keep.map_or_else(|| "off".to_string(), |d| humantime::format_duration(d).to_string())
+}
+
+/// `GET /api/v1/retention/preview`: every image the retention rules will delete within `within`,
+/// with the rule and the reason, soonest first (admins).
+#[utoipa::path(get, path = "/api/v1/retention/preview", operation_id = "retention_preview", tag = "retention",
+    params(PreviewQuery),
+    responses(AuthErrors, QueryErrors, (status = 200, body = PreviewView, description = "what will be deleted, when and why")),
+    security(("bearer" = [])))]
+pub async fn preview(
+    State(state): State<HttpState>,
+    caller: Actor,
+    query: Result<Query<PreviewQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<PreviewView>, ApiError> {
+    caller.require(retention::RETENTION_VIEWERS)?;
+    let Query(query) = query.map_err(|e| ApiError::bad_form(e.body_text()))?;
+    let within_text = query.within.unwrap_or_else(|| "30d".to_string());
+    let within = humantime::parse_duration(within_text.trim()).map_err(|e| {
+        ApiError::bad_form(format!("within: {within_text:?} is not a duration like 30d, 12h or 0s ({e})"))
+    })?;
+    let preview = retention::preview(&state.app, &caller, within, query.limit.unwrap_or(200)).await?;
+    let rules = state.app.settings.retention;
+    Ok(Json(PreviewView {
+        within: within_text,
+        rules: RulesView { held_photo: setting(rules.held_photo), after_leaving: setting(rules.after_leaving) },
+        deletions: preview
+            .deletions
+            .into_iter()
+            .map(|d| DeletionView { photo_id: d.photo_id, rule: d.rule, due_at: rfc3339(crate::store::ms_of_time(d.due_at)), why: d.why })
+            .collect(),
+        truncated: preview.truncated,
+    }))
+}
