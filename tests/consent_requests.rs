@@ -135,7 +135,8 @@ async fn a_parent_and_an_adult_answer_from_the_emailed_link(db: Db, blobs: Blobs
     let (status, html) =
         post_form(&server, &link, &[("website", "granted"), ("print", "refused"), ("responsibility", "yes")]).await;
     assert_eq!(status, 422);
-    assert!(html.contains("full name") && html.matches("checked").count() == 2, "{html}");
+    // Both choices and the parental-responsibility tick are kept.
+    assert!(html.contains("full name") && html.matches("checked").count() == 3, "{html}");
     // A purpose the form did not offer.
     let (status, _) = post_form(
         &server,
@@ -444,7 +445,77 @@ async fn bad_requests_get_clear_answers_and_store_nothing(db: Db, blobs: Blobs) 
     assert!(history["events"].as_array().unwrap().is_empty());
 }
 
+/// A guardian removed after a request went out gets nothing more (their unsent request is
+/// cancelled); a giver whose address was cleared after the request still gets their withdrawal
+/// link: on the answer page, and as a letter waiting to be posted. No SMTP here: letters.
+async fn a_removed_guardian_gets_nothing_and_a_giver_without_an_address_keeps_their_link(db: Db, blobs: Blobs) {
+    let server = TestServer::start(db, blobs).await;
+    let child = create_learner(
+        &server,
+        json!({
+            "given_name": "Gideon", "family_name": "Bounce", "date_of_birth": "2015-01-01", "groups": ["Class D"],
+            "guardians": [{"name": "Rita Bounce", "email": "rita@example.org"}, {"name": "Tess Bounce", "email": "tess@example.org"}],
+        }),
+    )
+    .await;
+    let child_id = child["id"].as_str().unwrap().to_string();
+    let (rita, tess) = (child["guardians"][0]["id"].as_str().unwrap(), child["guardians"][1]["id"].as_str().unwrap());
+    request(&server, json!({"group": "Class D", "purposes": ["website"]})).await;
+    let pending = server.store.outbox(MailState::Pending, 10).await.unwrap();
+    assert_eq!(pending.len(), 2);
+
+    let removed =
+        consentgate_delete(&server, &format!("/api/v1/learners/{child_id}/guardians/{tess}")).await;
+    assert_eq!(removed, 200);
+    let pending = server.store.outbox(MailState::Pending, 10).await.unwrap();
+    assert_eq!(pending.iter().map(|m| m.to_address.as_str()).collect::<Vec<_>>(), ["rita@example.org"]);
+    let form_link = pending[0].link.clone().unwrap();
+
+    // Rita's address is cleared, then she answers from the letter's link.
+    let cleared = common::api::patch(
+        &server,
+        &server.admin,
+        &format!("/api/v1/learners/{child_id}/guardians/{rita}"),
+        json!({"email": null}),
+    )
+    .await;
+    assert_eq!(cleared.status(), 200);
+    // A wrong answer keeps the tick and refuses a signature that reorders text.
+    let (status, page) = post_form(
+        &server,
+        &form_link,
+        &[("website", "granted"), ("signature", "\u{202e}Rita"), ("responsibility", "yes")],
+    )
+    .await;
+    assert_eq!(status, 422, "{page}");
+    assert!(page.contains(r#"value="yes" checked"#), "the box stays ticked");
+    let (status, page) =
+        post_form(&server, &form_link, &[("website", "granted"), ("signature", "Rita Bounce"), ("responsibility", "yes")])
+            .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("post you a copy"), "{page}");
+    let start = page.find(&format!("{}/w/", server.base)).expect("the withdrawal link is on the page");
+    let withdraw_link: String = page[start..].chars().take_while(|c| !matches!(c, '<' | '"' | ' ')).collect();
+    let letters = server.store.outbox(MailState::Pending, 10).await.unwrap();
+    let confirmation = letters.iter().find(|m| m.kind == consentgate::store::MailKind::Confirmation).expect("a letter");
+    assert_eq!(confirmation.to_address, "");
+    assert!(confirmation.body.contains(&withdraw_link), "the letter carries the same link");
+    assert_eq!(server.client.post(&withdraw_link).send().await.unwrap().status(), 200);
+}
+
+async fn consentgate_delete(server: &TestServer, path: &str) -> u16 {
+    common::api::delete(server, &server.admin, path).await.status().as_u16()
+}
+
 mod sqlite_fs {
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_removed_guardian_gets_nothing_and_a_giver_without_an_address_keeps_their_link() {
+        super::a_removed_guardian_gets_nothing_and_a_giver_without_an_address_keeps_their_link(
+            super::Db::Sqlite,
+            super::Blobs::Fs,
+        )
+        .await;
+    }
     #[tokio::test(flavor = "multi_thread")]
     async fn a_parent_and_an_adult_answer_from_the_emailed_link() {
         super::a_parent_and_an_adult_answer_from_the_emailed_link(super::Db::Sqlite, super::Blobs::Fs).await;
@@ -465,6 +536,14 @@ mod sqlite_fs {
 }
 
 mod postgres_s3 {
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_removed_guardian_gets_nothing_and_a_giver_without_an_address_keeps_their_link() {
+        super::a_removed_guardian_gets_nothing_and_a_giver_without_an_address_keeps_their_link(
+            super::Db::Postgres,
+            super::Blobs::S3,
+        )
+        .await;
+    }
     #[tokio::test(flavor = "multi_thread")]
     async fn a_parent_and_an_adult_answer_from_the_emailed_link() {
         super::a_parent_and_an_adult_answer_from_the_emailed_link(super::Db::Postgres, super::Blobs::S3).await;

@@ -941,7 +941,7 @@ async fn the_learner_page_shows_and_sets_the_learners_own_email_and_groups(serve
     let stored = server.store.learner(&amira).await.unwrap().unwrap();
     assert_eq!((stored.email, stored.groups), (None, vec!["Drama".to_string(), "chess club".into()]));
     let page = admin.get(&server, &format!("{page_path}?done=learner_details_saved")).await.text().await.unwrap();
-    assert!(page.contains("Email and groups saved."), "{page}");
+    assert!(page.contains("Email, groups and leaving day saved."), "{page}");
     assert!(page.contains("Their own email: none · Groups: Drama, chess club"), "{page}");
     let audit = server.store.audit_log(0, 10_000).await.unwrap();
     let row = audit.iter().rev().find(|r| r.action == "learner_corrected").unwrap();
@@ -952,4 +952,12 @@ async fn the_learner_page_shows_and_sets_the_learners_own_email_and_groups(serve
     let same = [("csrf", admin.csrf.as_str()), ("learner_email", ""), ("groups", "chess club; Drama")];
     assert_eq!(admin.post_form(&server, &action, &same).await.status(), 303);
     assert_eq!(server.snapshot().await, before);
+
+    // A leaving day, in either spelling; the page shows it.
+    let leaving =
+        [("csrf", admin.csrf.as_str()), ("learner_email", ""), ("groups", "chess club; Drama"), ("left_on", "20/07/2026")];
+    assert_eq!(admin.post_form(&server, &action, &leaving).await.status(), 303);
+    assert_eq!(server.store.learner(&amira).await.unwrap().unwrap().left_on.as_deref(), Some("2026-07-20"));
+    let page = admin.get(&server, &page_path).await.text().await.unwrap();
+    assert!(page.contains("Left on 2026-07-20") && page.contains(r#"name="left_on" value="2026-07-20""#), "{page}");
 }

@@ -9,7 +9,7 @@ CREATE INDEX learners_left_on ON learners (left_on) WHERE left_on IS NOT NULL;
 -- never did. Photos on record already count as released when any purpose is past `held` now or a
 -- publication was ever recorded (a photo queued once and held again since cannot be told apart
 -- from one never queued; counting it released keeps its image, the safe side of the doubt).
-ALTER TABLE photos ADD COLUMN first_released_at INTEGER;
+ALTER TABLE photos ADD COLUMN first_released_at BIGINT;
 UPDATE photos SET first_released_at = created_at
 WHERE id IN (SELECT photo_id FROM photo_purposes WHERE state <> 'held')
    OR id IN (SELECT photo_id FROM publications);
@@ -23,9 +23,9 @@ ALTER TABLE photos ADD COLUMN image_deleted_rule TEXT;
 -- Erasure (on request): `erasure_started_at` marks an erasure under way, which the maintenance loop
 -- finishes if it was cut short; `erased_at` is set in the transaction that replaces the learner's
 -- personal data with a tombstone. The reason is the admin's, refused when it names the learner.
-ALTER TABLE learners ADD COLUMN erasure_started_at INTEGER;
+ALTER TABLE learners ADD COLUMN erasure_started_at BIGINT;
 ALTER TABLE learners ADD COLUMN erasure_reason TEXT;
-ALTER TABLE learners ADD COLUMN erased_at INTEGER;
+ALTER TABLE learners ADD COLUMN erased_at BIGINT;
 CREATE INDEX learners_erasure_under_way ON learners (erasure_started_at) WHERE erasure_started_at IS NOT NULL AND erased_at IS NULL;
 
 -- A recipient whose address refused a message for good is not reminded at that address again.

@@ -75,16 +75,29 @@ fn checked_reason(reason: &str, learner: &LearnerRecord) -> Result<String, AppEr
     if reason.is_empty() {
         return Err(AppError::invalid_field("reason", "reason is required: say why (a request's reference, a date)"));
     }
-    let entry = crate::policy::names::NameEntry {
+    let learner_names = crate::policy::names::NameEntry {
         learner_id: learner.id.clone(),
         given_name: learner.given_name.clone(),
         preferred_name: learner.preferred_name.clone(),
         family_name: learner.family_name.clone(),
     };
-    if crate::policy::names::erase::erase_all_names(&reason, &entry) != reason {
+    // A guardian's name (any word of it) is as much theirs to lose.
+    let guardian_names = learner.guardians.iter().map(|g| crate::policy::names::NameEntry {
+        learner_id: learner.id.clone(),
+        given_name: g.name.clone(),
+        preferred_name: None,
+        family_name: g.name.clone(),
+    });
+    let names_someone = std::iter::once(learner_names)
+        .chain(guardian_names)
+        .any(|entry| crate::policy::names::erase::erase_all_names(&reason, &entry) != reason);
+    let emails = learner.email.iter().chain(learner.guardians.iter().filter_map(|g| g.email.as_ref()));
+    let quotes_an_email = emails.into_iter().any(|e| reason.to_lowercase().contains(&e.to_lowercase()));
+    if names_someone || quotes_an_email {
         return Err(AppError::invalid_field(
             "reason",
-            "the reason must not name the learner: it is kept after their names are erased",
+            "the reason must not name the learner or their family, nor give an address: it is kept after \
+             their personal data is erased",
         ));
     }
     Ok(reason)

@@ -94,18 +94,17 @@ mod tests {
             ("Well done MIRA!", "Well done [erased]!"),
             ("Amira Khan-Haddad and Ben", "[erased] and Ben"),
             ("#AmiraKhanHaddad #workshop", "#[erased] #workshop"),
-            ("Haddad, Amira; Ben Baker", "[erased]; Ben Baker"),
-            ("Āmira’s project", "[erased] project"),
+            // "Haddad, Amira" is half a family name and a given name: each word goes on its own.
+            ("Haddad, Amira; Ben Baker", "[erased], [erased]; Ben Baker"),
             ("Benjamin and Amiras", "Benjamin and Amiras"),
             ("", ""),
         ];
         for (text, erased) in cases {
-            let out = erase_all_names(text, &amira());
-            assert!(!out.to_lowercase().contains("amira ") && !out.contains("Khan"), "{text:?} → {out:?}");
-            if erased != "[erased] project" {
-                assert_eq!(out, erased, "{text:?}");
-            }
+            assert_eq!(erase_all_names(text, &amira()), erased, "{text:?}");
         }
+        // Accents and curly apostrophes fold as the name check folds them.
+        let accented = erase_all_names("Āmira’s project", &amira());
+        assert!(accented.starts_with("[erased]") && accented.ends_with(" project"), "{accented:?}");
     }
 
     #[test]

@@ -76,22 +76,26 @@ macro_rules! impl_erasure_store {
                         changed = true;
                     }
                 }
-                let publications = sqlx::query("SELECT id, caption, alt_text FROM publications WHERE photo_id = $1")
-                    .bind(photo_id)
-                    .fetch_all(&mut **tx)
-                    .await?;
-                for publication in publications {
-                    let caption: String = publication.try_get("caption")?;
-                    let alt_text: String = publication.try_get("alt_text")?;
-                    let (new_caption, new_alt) = (erase(&caption), erase(&alt_text));
-                    if (&new_caption, &new_alt) != (&caption, &alt_text) {
-                        sqlx::query("UPDATE publications SET caption = $1, alt_text = $2 WHERE id = $3")
-                            .bind(&new_caption)
-                            .bind(&new_alt)
-                            .bind(publication.try_get::<String, _>("id")?)
-                            .execute(&mut **tx)
-                            .await?;
-                        changed = true;
+                // The words a publication went out with, and a takedown's copy of them: marketing
+                // still has the address to take it down by.
+                for table in ["publications", "takedowns"] {
+                    let rows = sqlx::query(&format!("SELECT id, caption, alt_text FROM {table} WHERE photo_id = $1"))
+                        .bind(photo_id)
+                        .fetch_all(&mut **tx)
+                        .await?;
+                    for row in rows {
+                        let caption: String = row.try_get("caption")?;
+                        let alt_text: String = row.try_get("alt_text")?;
+                        let (new_caption, new_alt) = (erase(&caption), erase(&alt_text));
+                        if (&new_caption, &new_alt) != (&caption, &alt_text) {
+                            sqlx::query(&format!("UPDATE {table} SET caption = $1, alt_text = $2 WHERE id = $3"))
+                                .bind(&new_caption)
+                                .bind(&new_alt)
+                                .bind(row.try_get::<String, _>("id")?)
+                                .execute(&mut **tx)
+                                .await?;
+                            changed = true;
+                        }
                     }
                 }
                 Ok(changed)
@@ -179,7 +183,8 @@ macro_rules! impl_erasure_store {
                     let found: Vec<String> = sqlx::query_scalar(
                         "SELECT id FROM photos WHERE LOWER(caption) LIKE $1 OR LOWER(alt_text) LIKE $1 \
                          OR LOWER(title) LIKE $1 OR LOWER(tags) LIKE $1 \
-                         UNION SELECT photo_id FROM publications WHERE LOWER(caption) LIKE $1 OR LOWER(alt_text) LIKE $1",
+                         UNION SELECT photo_id FROM publications WHERE LOWER(caption) LIKE $1 OR LOWER(alt_text) LIKE $1 \
+                         UNION SELECT photo_id FROM takedowns WHERE LOWER(caption) LIKE $1 OR LOWER(alt_text) LIKE $1",
                     )
                     .bind(&like)
                     .fetch_all(&mut *tx)
