@@ -143,7 +143,9 @@ pub(super) fn build(
         RequestKind::Renewal => MailKind::Renewal,
         RequestKind::Adult => MailKind::Adult,
     };
-    let valid_until = letters::day(request.expires_at, zone);
+    // The same last day the form and the reminders give: the link works until its expiry instant,
+    // so when that falls at midnight the last whole day is the one before.
+    let valid_until = letters::day(request.expires_at.saturating_sub(1), zone);
     let request_id = request.id.clone();
     let mut new = NewRequest { request, form_text, recipients: vec![], links: vec![], messages: vec![] };
     let mut outcomes = Vec::new();
