@@ -121,6 +121,16 @@ enum LearnersCommand {
         #[arg(long)]
         mark_missing_as_left: bool,
     },
+    /// Write everything held about one learner (a subject access request's answer) to a ZIP:
+    /// their record and guardians, consent history, the photos they are in with their texts,
+    /// publications and takedowns, and the audit rows about them, with a README.txt.
+    Export {
+        /// The learner's id.
+        id: String,
+        /// The ZIP file to create (an existing file is not overwritten).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -332,6 +342,33 @@ async fn online(command: Command, settings: Settings) -> ExitCode {
                 Err(e) => return fail(e),
             };
             token_command(store.as_ref(), command).await
+        }
+        Command::Learners { command: LearnersCommand::Export { id, out } } => {
+            let store = match service::open_existing_store(&settings, true).await {
+                Ok(s) => s,
+                Err(e) => return fail(e),
+            };
+            let objects = match consentgate::objects::Objects::open(&settings) {
+                Ok(o) => o,
+                Err(e) => return fail(e),
+            };
+            let app = consentgate::app::App::new(store, objects, settings);
+            let cli = consentgate::app::Actor { token_id: "cli".into(), role: consentgate::store::Role::Admin };
+            let written = match consentgate::app::export::prepare(&app, &cli, &id).await {
+                Ok(export) => consentgate::app::export::to_file(&app, export, &out).await,
+                Err(e) => Err(e),
+            };
+            match written {
+                Ok(()) => {
+                    println!("{}", out.display());
+                    ExitCode::SUCCESS
+                }
+                Err(AppError::NotFound(what)) => {
+                    eprintln!("consentgate: no such {what}");
+                    ExitCode::from(1)
+                }
+                Err(e) => fail(e),
+            }
         }
         Command::Learners { command: LearnersCommand::Import { file, dry_run, mark_missing_as_left } } => {
             let bytes = match std::fs::read(&file) {

@@ -30,3 +30,6 @@ CREATE INDEX learners_erasure_under_way ON learners (erasure_started_at) WHERE e
 
 -- A recipient whose address refused a message for good is not reminded at that address again.
 CREATE INDEX outbox_recipient ON outbox (recipient_id, state);
+
+-- A subject access export reads the audit rows about a learner and their photos.
+CREATE INDEX audit_log_subject ON audit_log (subject, seq);

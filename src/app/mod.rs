@@ -12,6 +12,7 @@ pub mod chase;
 pub mod consents;
 pub mod coverage;
 pub mod erasure;
+pub mod export;
 mod error;
 pub mod input;
 pub mod learners;

@@ -403,6 +403,29 @@ pub async fn erase(
     }))
 }
 
+/// `GET /api/v1/learners/{id}/export`: everything held about the learner, as one ZIP (a subject
+/// access request's answer), streamed. Audited `learner_exported`.
+#[utoipa::path(get, path = "/api/v1/learners/{id}/export", operation_id = "export_learner", tag = "learners",
+    params(("id" = Id, Path, description = "Learner id")),
+    responses(AuthErrors, NotFoundErrors, (status = 200, content_type = "application/zip", body = Vec<u8>,
+        description = "the ZIP: README.txt, learner.json, consents.json, photos/, audit.jsonl")),
+    security(("bearer" = [])))]
+pub async fn export(
+    State(state): State<HttpState>,
+    caller: Actor,
+    Path(id): Path<String>,
+) -> Result<axum::response::Response, ApiError> {
+    let export = app::export::prepare(&state.app, &caller, &id).await?;
+    let disposition = format!("attachment; filename=\"{}\"", export.file_name());
+    let body = axum::body::Body::from_stream(app::export::stream(state.app.clone(), export));
+    Ok(axum::response::Response::builder()
+        .header(axum::http::header::CONTENT_TYPE, "application/zip")
+        .header(axum::http::header::CONTENT_DISPOSITION, disposition)
+        .header(axum::http::header::CACHE_CONTROL, "no-store")
+        .body(body)
+        .map_err(|e| ApiError::from(app::AppError::internal(e)))?)
+}
+
 /// `POST /api/v1/learners/import` query.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

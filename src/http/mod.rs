@@ -52,6 +52,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/v1/learners/{id}/consents/{event_id}/withdrawal-link", post(consents::reissue_link))
         .route("/api/v1/learners/{id}/guardians", post(learners::add_guardian))
         .route("/api/v1/learners/{id}/erase", post(learners::erase))
+        .route("/api/v1/learners/{id}/export", get(learners::export))
         .route(
             "/api/v1/learners/{id}/guardians/{guardian_id}",
             axum::routing::patch(learners::correct_guardian).delete(learners::remove_guardian),

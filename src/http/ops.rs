@@ -65,7 +65,7 @@ pub async fn not_found() -> ApiError {
         super::consents::record, super::consents::history, super::consents::reissue_link,
         super::learners::add_guardian, super::learners::correct_guardian, super::learners::remove_guardian, super::learners::groups, super::queue::list, super::queue::claim,
         super::queue::published, super::queue::takedowns, super::queue::takedown_done, super::audit::log,
-        super::requests::create, super::requests::list, super::requests::show, super::requests::coverage, super::consent_form::show, super::consent_form::answer, super::retention::preview, super::learners::erase),
+        super::requests::create, super::requests::list, super::requests::show, super::requests::coverage, super::consent_form::show, super::consent_form::answer, super::retention::preview, super::learners::erase, super::learners::export),
     components(schemas(Health, super::doc::Id, super::doc::ItemId, super::doc::SearchText, super::photos::RenditionName, super::photos::PhotoView, super::photos::UploadForm, super::learners::LearnerView,
         super::learners::NewLearner, super::learners::NewGuardian, super::learners::LearnerPatch, super::learners::GuardianView, super::learners::GuardianPatch, super::learners::GroupView, super::learners::RemovedGuardianView, super::consents::ReissuedLink, crate::policy::PurposeStatus, crate::policy::Purpose, crate::policy::State, crate::policy::Reason, crate::policy::LearnerReason,
         super::photos::PhotoPatch, super::consents::NewConsent, super::consents::RecordedConsent,

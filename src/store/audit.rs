@@ -86,6 +86,8 @@ pub enum AuditAction {
     ErasureStarted,
     /// A learner's personal data was replaced by a tombstone (counts only).
     LearnerErased,
+    /// A subject access export of a learner was made (counts only).
+    LearnerExported,
 }
 
 impl AuditAction {
@@ -125,6 +127,7 @@ impl AuditAction {
             AuditAction::LetterPosted => "letter_posted",
             AuditAction::ErasureStarted => "erasure_started",
             AuditAction::LearnerErased => "learner_erased",
+            AuditAction::LearnerExported => "learner_exported",
         }
     }
 }

@@ -19,7 +19,7 @@ pub use audit::{verify_chain, AuditAction, AuditDraft, AuditRecord, ChainError, 
 pub use error::StoreError;
 pub use records::{
     ms_of_time, now_ms, time_of_ms, ClaimOutcome, ConsentRecord, Evaluation, GuardianAdded, GuardianRecord,
-    ErasureStart, ImportSummary, LearnerRecord, PhotoRecord, PublishOutcome, QueueItem, ReissueOutcome, RetentionCandidate, RetentionDue,
+    ErasureStart, ImportSummary, LearnerRecord, PhotoRecord, PublicationRecord, PublishOutcome, QueueItem, ReissueOutcome, RetentionCandidate, RetentionDue,
     RetiredImage, RevokeOutcome,
     Role, StatusChange, TombstoneOutcome, Takedown, TokenRecord, WithdrawOutcome, WithdrawalLink,
 };
@@ -29,7 +29,7 @@ pub use requests::{
 };
 pub use sql::{PostgresStore, SqliteStore, TABLES};
 pub use traits::{
-    AuditStore, ConsentStore, ErasureStore, FullStore, LearnerStore, OpsStore, OutboxStore, PhotoStore, QueueStore, RequestStore,
+    AuditStore, ConsentStore, ErasureStore, ExportStore, FullStore, LearnerStore, OpsStore, OutboxStore, PhotoStore, QueueStore, RequestStore,
     RetentionStore, TokenStore,
 };
 
@@ -37,7 +37,7 @@ pub use traits::{
 /// (on a `dyn FullStore`, the supertraits' methods resolve without it).
 pub mod prelude {
     pub use super::traits::{
-        AuditStore, ConsentStore, ErasureStore, FullStore, LearnerStore, OpsStore, OutboxStore, PhotoStore, QueueStore, RequestStore,
+        AuditStore, ConsentStore, ErasureStore, ExportStore, FullStore, LearnerStore, OpsStore, OutboxStore, PhotoStore, QueueStore, RequestStore,
         RetentionStore, TokenStore,
     };
 }

@@ -145,6 +145,25 @@ pub struct RetiredImage {
     pub object_key: String,
 }
 
+/// One publication of a photo: where it went, and the words it went out with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicationRecord {
+    /// Publication id.
+    pub id: String,
+    /// The purpose it was published for.
+    pub purpose: crate::policy::Purpose,
+    /// Where.
+    pub url: String,
+    /// On which channel.
+    pub channel: String,
+    /// The caption as released.
+    pub caption: String,
+    /// The alt text as released.
+    pub alt_text: String,
+    /// When it was reported, Unix ms.
+    pub published_at: i64,
+}
+
 /// What asking to begin an erasure found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErasureStart {

@@ -9,7 +9,7 @@ use super::audit::{AuditDraft, AuditRecord};
 use super::error::StoreError;
 use super::records::{
     ClaimOutcome, ConsentRecord, Evaluation, GuardianAdded, GuardianRecord, ImportSummary, LearnerRecord, PhotoRecord,
-    ErasureStart, PublishOutcome, QueueItem, ReissueOutcome, RetentionCandidate, TombstoneOutcome, RetentionDue, RetiredImage, RevokeOutcome, Role, StatusChange, Takedown, TokenRecord,
+    ErasureStart, PublicationRecord, PublishOutcome, QueueItem, ReissueOutcome, RetentionCandidate, TombstoneOutcome, RetentionDue, RetiredImage, RevokeOutcome, Role, StatusChange, Takedown, TokenRecord,
     WithdrawOutcome, WithdrawalLink,
 };
 use super::requests::{
@@ -451,6 +451,23 @@ pub trait ErasureStore: Send + Sync {
     async fn reclaim_erased_space(&self) -> Result<(), StoreError>;
 }
 
+/// What a subject access export reads, beyond the other areas' reads.
+#[async_trait]
+pub trait ExportStore: Send + Sync {
+    /// Ids of the photos a learner is pictured in, oldest upload first.
+    async fn photos_picturing(&self, learner_id: &str) -> Result<Vec<String>, StoreError>;
+    /// Every publication of a photo, oldest first.
+    async fn publications_of(&self, photo_id: &str) -> Result<Vec<PublicationRecord>, StoreError>;
+    /// Every takedown owed for a photo, done or not, oldest first.
+    async fn takedowns_of(&self, photo_id: &str) -> Result<Vec<Takedown>, StoreError>;
+    /// The words of a form, by their blake3, when they are on record (a request's form; a paper
+    /// form's words are kept on paper, only their hash here).
+    async fn form_text(&self, hash: &str) -> Result<Option<String>, StoreError>;
+    /// Audit rows whose subject is one of `subjects`, with `seq > after`, oldest first, at most
+    /// `limit`.
+    async fn audit_about(&self, subjects: &[String], after: i64, limit: i64) -> Result<Vec<AuditRecord>, StoreError>;
+}
+
 /// The audit chain: every write that matters appends to it in its own transaction; these are for
 /// events with no other write, and for reading and verifying it.
 #[async_trait]
@@ -475,6 +492,7 @@ pub trait FullStore:
     + QueueStore
     + RetentionStore
     + ErasureStore
+    + ExportStore
     + AuditStore
     + RequestStore
     + OutboxStore
@@ -493,6 +511,7 @@ impl<T> FullStore for T where
         + QueueStore
         + RetentionStore
         + ErasureStore
+        + ExportStore
         + AuditStore
         + RequestStore
         + OutboxStore

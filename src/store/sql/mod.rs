@@ -30,6 +30,7 @@ mod audit;
 mod consent;
 mod erasure;
 mod evaluation;
+mod export;
 mod learners;
 mod outbox;
 mod photos;

@@ -1,0 +1,290 @@
+//! Subject access: everything consentgate holds about one learner, as one ZIP a learner or their
+//! family can be given: their record and guardians, their consent history with the form texts on
+//! record, every photo they are pictured in (the scrubbed image while it is kept, and its texts
+//! with every other learner's full name cut to a first name), the publications and takedowns of
+//! those photos, the audit rows about them, and a README.txt saying what each file is.
+//!
+//! The ZIP is written as a stream (`zip`'s stream writer, entries with data descriptors), one photo
+//! at a time, so a learner in 2,000 photos never has 2,000 images in memory: the writer runs on a
+//! blocking thread and its output goes through a small bounded channel to the HTTP body or a file.
+
+use std::io::Write;
+
+use serde_json::json;
+use zip::write::SimpleFileOptions;
+use zip::CompressionMethod;
+
+use super::{learners, Actor, App, AppError};
+use crate::policy::names::NameIndex;
+use crate::store::{time_of_ms, AuditAction, AuditDraft, ConsentRecord, LearnerRecord, Role};
+
+/// Who may export a learner's data: the safeguarding lead.
+pub const EXPORTERS: &[Role] = &[Role::Admin];
+
+/// Audit rows read per query while the export is written.
+const AUDIT_PAGE: i64 = 1000;
+
+/// An export checked and audited, ready to be written.
+pub struct Export {
+    learner: LearnerRecord,
+    consents: Vec<ConsentRecord>,
+    photo_ids: Vec<String>,
+    /// Every other learner's names, to cut their full names in texts to first names.
+    others: NameIndex,
+}
+
+impl Export {
+    /// The file name to offer: the learner's id, never their name.
+    pub fn file_name(&self) -> String {
+        format!("consentgate-export-{}.zip", self.learner.id)
+    }
+}
+
+/// Checks the actor and the learner (an id as given in a path), gathers what the export starts
+/// from, and audits `learner_exported` (it is a child's personal data leaving the service) before
+/// a byte is written.
+pub async fn prepare(app: &App, actor: &Actor, learner_id: &str) -> Result<Export, AppError> {
+    actor.require(EXPORTERS)?;
+    let learner = learners::show(app, actor, learner_id).await?;
+    let consents = app.store.consents(&learner.id).await?;
+    let photo_ids = app.store.photos_picturing(&learner.id).await?;
+    let others = NameIndex::build(app.store.learner_names().await?.into_iter().filter(|n| n.learner_id != learner.id));
+    let audit = AuditDraft::new(
+        &actor.token_id,
+        AuditAction::LearnerExported,
+        &learner.id,
+        json!({ "photos": photo_ids.len(), "consent_events": consents.len() }),
+    );
+    app.store.append_audit(audit).await?;
+    tracing::info!(learner = %learner.id, photos = photo_ids.len(), "subject access export");
+    Ok(Export { learner, consents, photo_ids, others })
+}
+
+/// What README.txt says, in plain words.
+const README: &str = "\
+This is a copy of everything consentgate holds about one learner: the service a training provider
+uses so that photos of its learners are published only with consent.
+
+learner.json      The learner's record: names, date of birth, reference, email, groups, the day
+                  they left (if they have), and their parents' or guardians' names and emails.
+                  Times are in UTC (RFC 3339).
+consents.json     Every consent answer on record, oldest first: yes (granted), no (refused) or a
+                  withdrawal, for which purposes (website, social media, print, internal), who gave
+                  it, when, until when, how (paper form, online form...), the evidence, and the
+                  words of the form when consentgate holds them (a paper form's words are kept on
+                  paper; their fingerprint, form_text_hash, is here).
+photos/ID.json    One file per photo the learner is pictured in: its caption, alt text, title and
+                  tags (another learner's full name in them is cut to their first name), whether
+                  it may be used for each purpose now and why not, where it was published and
+                  any request to take it down.
+photos/ID.jpeg    The photo itself (or .png, .webp), without any camera data, while it is kept.
+                  A photo whose image was deleted (after a \"no\", or when it was no longer
+                  needed) has only its .json file.
+audit.jsonl       The audit log's entries about the learner and these photos, one per line,
+                  oldest first: when, who (a staff token's id, or system), what happened. The log
+                  never holds names.
+
+Questions about this copy go to the organisation that gave it to you.
+";
+
+fn json_bytes(value: &serde_json::Value) -> Vec<u8> {
+    serde_json::to_vec_pretty(value).unwrap_or_default()
+}
+
+fn rfc3339(ms: i64) -> String {
+    time_of_ms(ms).format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+fn zip_error(e: zip::result::ZipError) -> AppError {
+    AppError::internal(format!("writing the export: {e}"))
+}
+
+impl Export {
+    /// Writes the ZIP to `out`, one entry at a time. Blocking: run it on a blocking thread; it
+    /// reads the store and the object store through `runtime`.
+    pub fn write_to<W: Write>(self, app: &App, runtime: &tokio::runtime::Handle, out: W) -> Result<(), AppError> {
+        let mut zip = zip::ZipWriter::new_stream(out);
+        let text = SimpleFileOptions::default().compression_method(CompressionMethod::Deflated).large_file(true);
+        // Images are compressed already.
+        let stored = SimpleFileOptions::default().compression_method(CompressionMethod::Stored).large_file(true);
+        let mut entry = |zip: &mut zip::ZipWriter<_>, name: &str, options, bytes: &[u8]| -> Result<(), AppError> {
+            zip.start_file(name, options).map_err(zip_error)?;
+            zip.write_all(bytes).map_err(|e| AppError::internal(format!("writing the export: {e}")))
+        };
+        entry(&mut zip, "README.txt", text, README.as_bytes())?;
+
+        let l = &self.learner;
+        let record = json!({
+            "id": l.id, "given_name": l.given_name, "preferred_name": l.preferred_name,
+            "family_name": l.family_name, "date_of_birth": l.date_of_birth, "external_ref": l.external_ref,
+            "email": l.email, "groups": l.groups, "left_on": l.left_on,
+            "erased_at": l.erased_at.map(rfc3339),
+            "created_at": rfc3339(l.created_at), "updated_at": rfc3339(l.updated_at),
+            "guardians": l.guardians.iter().map(|g| json!({
+                "id": g.id, "name": g.name, "email": g.email, "removed_at": g.removed_at.map(rfc3339),
+            })).collect::<Vec<_>>(),
+        });
+        entry(&mut zip, "learner.json", text, &json_bytes(&record))?;
+
+        let mut consents = Vec::with_capacity(self.consents.len());
+        for e in &self.consents {
+            let words = runtime.block_on(app.store.form_text(&e.form_text_hash))?;
+            consents.push(json!({
+                "id": e.id, "kind": e.kind, "purposes": e.purposes,
+                "given_by": match &e.giver {
+                    crate::policy::consent::Giver::Learner => json!({"learner": l.id}),
+                    crate::policy::consent::Giver::Guardian(id) => json!({"guardian": id}),
+                },
+                "given_at": rfc3339(e.given_at), "expires_at": e.expires_at.map(rfc3339),
+                "form_version": e.form_version, "form_text_hash": e.form_text_hash, "form_text": words,
+                "method": e.method, "evidence": e.evidence, "recorded_at": rfc3339(e.recorded_at),
+            }));
+        }
+        entry(&mut zip, "consents.json", text, &json_bytes(&json!(consents)))?;
+
+        let cut = |s: &str| self.others.redact(s);
+        for photo_id in &self.photo_ids {
+            let Some(photo) = runtime.block_on(app.store.photo(photo_id))? else { continue };
+            let publications = runtime.block_on(app.store.publications_of(photo_id))?;
+            let takedowns = runtime.block_on(app.store.takedowns_of(photo_id))?;
+            let about = json!({
+                "id": photo.id, "uploaded_at": rfc3339(photo.created_at),
+                "caption": cut(&photo.caption), "alt_text": cut(&photo.alt_text), "title": cut(&photo.title),
+                "tags": self.others.redact_tags(&photo.tags.iter().map(String::as_str).collect::<Vec<_>>()),
+                "others_pictured": photo.learner_ids.iter().filter(|id| **id != l.id).count(),
+                "image": if photo.image_deleted_at.is_some() { json!(null) } else {
+                    json!(format!("photos/{}.{}", photo.id, photo.format))
+                },
+                "image_deleted_at": photo.image_deleted_at.map(rfc3339),
+                "status": photo.status.iter().map(|(purpose, s)| (purpose.as_str(), json!({
+                    "state": s.state, "reasons": s.reasons,
+                }))).collect::<serde_json::Map<_, _>>(),
+                "publications": publications.iter().map(|p| json!({
+                    "purpose": p.purpose, "url": p.url, "channel": p.channel, "published_at": rfc3339(p.published_at),
+                    "caption": cut(&p.caption), "alt_text": cut(&p.alt_text),
+                })).collect::<Vec<_>>(),
+                "takedowns": takedowns.iter().map(|t| json!({
+                    "purpose": t.purpose, "url": t.url, "channel": t.channel, "reasons": t.reasons,
+                    "owed_since": rfc3339(t.created_at), "done_at": t.done_at.map(rfc3339),
+                })).collect::<Vec<_>>(),
+            });
+            entry(&mut zip, &format!("photos/{}.json", photo.id), text, &json_bytes(&about))?;
+            if photo.image_deleted_at.is_none() {
+                // One image in memory at a time.
+                if let Some(bytes) = runtime.block_on(app.objects.get(&photo.object_key))? {
+                    entry(&mut zip, &format!("photos/{}.{}", photo.id, photo.format), stored, &bytes)?;
+                }
+            }
+        }
+
+        zip.start_file("audit.jsonl", text).map_err(zip_error)?;
+        let mut subjects = vec![l.id.clone()];
+        subjects.extend(self.photo_ids.iter().cloned());
+        let mut after = 0;
+        loop {
+            let rows = runtime.block_on(app.store.audit_about(&subjects, after, AUDIT_PAGE))?;
+            let Some(last) = rows.last() else { break };
+            after = last.seq;
+            for r in &rows {
+                let details: serde_json::Value =
+                    serde_json::from_str(&r.details).unwrap_or_else(|_| json!(r.details.clone()));
+                let line = json!({
+                    "seq": r.seq, "at": rfc3339(r.at), "actor": r.actor, "action": r.action,
+                    "subject": r.subject, "details": details,
+                });
+                let mut bytes = serde_json::to_vec(&line).unwrap_or_default();
+                bytes.push(b'\n');
+                zip.write_all(&bytes).map_err(|e| AppError::internal(format!("writing the export: {e}")))?;
+            }
+        }
+        zip.finish().map_err(zip_error)?.flush().map_err(|e| AppError::internal(format!("writing the export: {e}")))
+    }
+}
+
+/// Writes `export` as a stream of chunks for an HTTP body: the ZIP is made on a blocking thread,
+/// at most a few chunks ahead of the client. An error half-way ends the stream with an error, so
+/// the client sees a broken download rather than a ZIP that looks whole.
+pub fn stream(
+    app: App,
+    export: Export,
+) -> impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static {
+    let (sender, mut receiver) = tokio::sync::mpsc::channel(4);
+    let runtime = tokio::runtime::Handle::current();
+    let on_error = sender.clone();
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = export.write_to(&app, &runtime, ChannelWriter::new(sender)) {
+            tracing::error!(error = %e, "a subject access export stopped half-way");
+            let _ = on_error.blocking_send(Err(std::io::Error::other("the export could not be completed")));
+        }
+    });
+    futures::stream::poll_fn(move |cx| receiver.poll_recv(cx))
+}
+
+/// Writes `export` to the file `path` (created; an existing one is refused), for the command line.
+pub async fn to_file(app: &App, export: Export, path: &std::path::Path) -> Result<(), AppError> {
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| AppError::invalid(format!("cannot create {}: {e}", path.display())))?;
+    let app = app.clone();
+    let runtime = tokio::runtime::Handle::current();
+    let written =
+        tokio::task::spawn_blocking(move || export.write_to(&app, &runtime, std::io::BufWriter::new(file)))
+            .await
+            .map_err(AppError::internal)
+            .and_then(|r| r);
+    if written.is_err() {
+        // Half a ZIP must not pass for a whole one.
+        let _ = std::fs::remove_file(path);
+    }
+    written
+}
+
+/// A `Write` that hands what is written to an async reader in chunks, through a bounded channel: at
+/// most a few chunks are ever held, so a slow client slows the writer instead of filling memory.
+pub struct ChannelWriter {
+    sender: tokio::sync::mpsc::Sender<Result<bytes::Bytes, std::io::Error>>,
+    buffer: Vec<u8>,
+}
+
+/// The size a chunk is sent at.
+const CHUNK: usize = 64 * 1024;
+
+impl ChannelWriter {
+    /// A writer sending to `sender`.
+    pub fn new(sender: tokio::sync::mpsc::Sender<Result<bytes::Bytes, std::io::Error>>) -> ChannelWriter {
+        ChannelWriter { sender, buffer: Vec::with_capacity(CHUNK) }
+    }
+
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let chunk = bytes::Bytes::from(std::mem::replace(&mut self.buffer, Vec::with_capacity(CHUNK)));
+        self.sender
+            .blocking_send(Ok(chunk))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away"))
+    }
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.buffer.extend_from_slice(buf);
+        if self.buffer.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
+}
+
+impl Drop for ChannelWriter {
+    fn drop(&mut self) {
+        // What is left when the writer is done (the end of the ZIP).
+        let _ = self.send();
+    }
+}
