@@ -374,6 +374,10 @@ pub struct Overrides {
     /// like 365d (the default), or `off`.
     #[arg(long, env = "CONSENTGATE_RETENTION_AFTER_LEAVING", global = true)]
     pub retention_after_leaving: Option<String>,
+    /// How long after a learner's leaving day their personal data is erased, like 6years (the
+    /// default), or `off`.
+    #[arg(long, env = "CONSENTGATE_RETENTION_LEARNER_RECORD_AFTER_LEAVING", global = true)]
+    pub retention_learner_record_after_leaving: Option<String>,
 }
 
 impl Settings {
@@ -402,6 +406,9 @@ impl Settings {
         let retention = retention::resolve(
             o.retention_held_photo.as_deref().or(retention_file.held_photo.as_deref()),
             o.retention_after_leaving.as_deref().or(retention_file.after_leaving.as_deref()),
+            o.retention_learner_record_after_leaving
+                .as_deref()
+                .or(retention_file.learner_record_after_leaving.as_deref()),
         )?;
         let mut s3 = file.s3;
         let any_s3_flag = o.s3_endpoint.is_some()

@@ -121,6 +121,12 @@ async fn erasure_leaves_only_a_pseudonym(server: TestServer) {
     };
     for (body, named) in [
         (json!({"reason": "asked by Marguerite"}), "reason"),
+        (json!({"reason": "the Quillfeathers asked"}), "reason"),
+        (json!({"reason": "born 04/03/2008"}), "reason"),
+        (json!({"reason": "born 2008-03-04"}), "reason"),
+        (json!({"reason": "MIS-ZQ-77 left"}), "reason"),
+        (json!({"reason": "mail from zephyrine.q@example.org"}), "reason"),
+        (json!({"reason": "ref \u{202e}42"}), "reason"),
         (json!({"reason": "   "}), "reason"),
         (json!({}), ""),
         (json!({"reason": "x", "extra": 1}), ""),
@@ -142,6 +148,9 @@ async fn erasure_leaves_only_a_pseudonym(server: TestServer) {
     assert_eq!(unknown.status(), 404);
     assert_eq!(get_json(&server, &server.admin, &format!("/api/v1/learners/{zq}")).await["given_name"], "Zephyrine");
 
+    // The link of the request her group was sent, as a family would still hold it.
+    let letters = server.store.outbox(consentgate::store::MailState::Pending, 100).await.unwrap();
+    let her_link = letters.iter().find(|m| m.learner_id == zq).and_then(|m| m.link.clone()).expect("her letter");
     let done = erase(server.admin.clone(), json!({"reason": "subject access request SAR-2026-14, by email"})).await;
     assert_eq!(done.status(), 200);
     let done: Value = done.json().await.unwrap();
@@ -202,6 +211,19 @@ async fn erasure_leaves_only_a_pseudonym(server: TestServer) {
     assert_eq!(consent.status(), 409);
     let correct = patch(&server, &server.admin, &format!("/api/v1/learners/{zq}"), json!({"given_name": "Z"})).await;
     assert_eq!(correct.status(), 409);
+
+    // The request's link names nobody now: nothing can be answered through it.
+    assert_eq!(server.client.get(&her_link).send().await.unwrap().status(), 404);
+    let answered = server
+        .client
+        .post(&her_link)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("print=granted&responsibility=yes&signature=Marguerite+Quillfeather")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answered.status(), 404);
+    assert_eq!(server.store.consents(&zq).await.unwrap().len(), 3, "nothing recorded through the old link");
 
     // Erasing again does nothing and says so.
     let again = erase(server.admin.clone(), json!({"reason": "again"})).await;

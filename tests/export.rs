@@ -21,7 +21,7 @@ fn entries(zip: &[u8]) -> std::collections::BTreeMap<String, Vec<u8>> {
         let mut file = archive.by_index(i).unwrap();
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).unwrap();
-        out.insert(file.name().to_string(), bytes);
+        out.insert(file.name().unwrap().to_string(), bytes);
     }
     out
 }

@@ -20,6 +20,7 @@ async fn start(db: Db, blobs: Blobs) -> TestServer {
         s.maintenance_interval = Duration::from_secs(1);
         s.retention.held_photo = Some(Duration::from_secs(10));
         s.retention.after_leaving = Some(Duration::from_secs(2));
+        s.retention.learner_record_after_leaving = None;
     })
     .await
 }
@@ -98,7 +99,10 @@ async fn retention_rules_delete_exactly_what_they_should(server: TestServer) {
     // The preview, before anything is due: only the never-released photo, due 10 s after upload.
     let now = preview(&server, "0s").await;
     assert_eq!(planned(&now), vec![], "{now}");
-    assert_eq!(now["rules"], json!({"held_photo": "10s", "after_leaving": "2s"}));
+    assert_eq!(
+        now["rules"],
+        json!({"held_photo": "10s", "after_leaving": "2s", "learner_record_after_leaving": "off"})
+    );
     let soon = preview(&server, "1m").await;
     assert_eq!(planned(&soon), vec![(held.clone(), "held_photo".to_string())], "{soon}");
     assert!(soon["deletions"][0]["why"].as_str().unwrap().starts_with("never released since its upload on"));
@@ -186,7 +190,10 @@ async fn a_rule_that_is_off_deletes_nothing(server: TestServer) {
     let photo = upload_tagged(&server, &tutor, distinct_jpeg(9, 320, 240), "website", &[&dan], &[]).await;
     let photo = photo["id"].as_str().unwrap();
     let shown = preview(&server, "3650d").await;
-    assert_eq!(shown["rules"], json!({"held_photo": "off", "after_leaving": "off"}));
+    assert_eq!(
+        shown["rules"],
+        json!({"held_photo": "off", "after_leaving": "off", "learner_record_after_leaving": "off"})
+    );
     assert_eq!(planned(&shown), vec![]);
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(!image_deleted(&server, photo).await);
@@ -263,11 +270,64 @@ async fn the_import_marks_leavers(server: TestServer) {
     assert_eq!(bad.status(), 422);
 }
 
+/// `learner_record_after_leaving` on a short duration: listed ahead, then erased as on request,
+/// by `system`, with the rule as its reason; a stayer is untouched.
+async fn a_leavers_record_is_erased_by_the_rule(server: TestServer) {
+    let dana = create_learner(
+        &server,
+        json!({"given_name": "Dana", "family_name": "Dunstable", "date_of_birth": "1999-02-02", "left_on": tomorrow()}),
+    )
+    .await["id"]
+    .as_str()
+    .unwrap()
+    .to_string();
+    let (eve, _) = consenting_adult(&server, "Eve", "Stays", &["website"]).await;
+    let ahead = preview(&server, "2d").await;
+    assert_eq!(ahead["erasures"][0]["learner_id"], dana.as_str(), "{ahead}");
+    assert_eq!(ahead["erasures"][0]["left_on"], tomorrow());
+    assert_eq!(ahead["erasures"].as_array().unwrap().len(), 1, "{ahead}");
+    assert_eq!(preview(&server, "0s").await["erasures"], json!([]));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(server.store.learner(&dana).await.unwrap().unwrap().erased_at.is_none(), "not before it is due");
+
+    let left = patch(&server, &server.admin, &format!("/api/v1/learners/{dana}"), json!({"left_on": today()})).await;
+    assert_eq!(left.status(), 200);
+    for _ in 0..300 {
+        if server.store.learner(&dana).await.unwrap().unwrap().erased_at.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let record = server.store.learner(&dana).await.unwrap().unwrap();
+    assert!(record.erased_at.is_some() && record.family_name.is_empty() && record.left_on.is_none(), "{record:?}");
+    assert!(server.store.learner(&eve).await.unwrap().unwrap().erased_at.is_none());
+    let audit = server.store.audit_log(0, 10_000).await.unwrap();
+    let started = audit.iter().find(|r| r.action == "erasure_started" && r.subject == dana).expect("audited");
+    assert_eq!(started.actor, "system");
+    assert!(started.details.contains("learner_record_after_leaving"), "{}", started.details);
+    assert!(audit.iter().any(|r| r.action == "learner_erased" && r.subject == dana));
+    assert_eq!(preview(&server, "2d").await["erasures"], json!([]));
+}
+
+async fn start_erasing_leavers(db: Db, blobs: Blobs) -> TestServer {
+    TestServer::start_adjusted(db, blobs, |s| {
+        s.maintenance_interval = Duration::from_secs(1);
+        s.retention.learner_record_after_leaving = Some(Duration::from_secs(2));
+    })
+    .await
+}
+
+mod leavers {
+    use super::*;
+    on_both_backends!(start = super::start_erasing_leavers; a_leavers_record_is_erased_by_the_rule);
+}
+
 async fn start_without_rules(db: Db, blobs: Blobs) -> TestServer {
     TestServer::start_adjusted(db, blobs, |s| {
         s.maintenance_interval = Duration::from_secs(1);
         s.retention.held_photo = None;
         s.retention.after_leaving = None;
+        s.retention.learner_record_after_leaving = None;
     })
     .await
 }

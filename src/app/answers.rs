@@ -202,7 +202,7 @@ pub async fn answer(app: &App, token: &str, posted: FormAnswer) -> Result<Answer
         Some("Please type your full name to sign your answer.")
     } else if signature.chars().count() > MAX_SIGNATURE
         || super::input::has_forbidden_control(&signature)
-        || signature.chars().any(is_bidi_control)
+        || signature.chars().any(super::input::is_bidi_control)
     {
         Some("Please type your full name only, as you would sign it.")
     } else if link.recipient.to == RecipientKind::Guardian && !posted.responsibility {
@@ -215,11 +215,15 @@ pub async fn answer(app: &App, token: &str, posted: FormAnswer) -> Result<Answer
             form: Box::new(form),
             message: message.to_string(),
             kept: chosen,
-            signature: signature.chars().filter(|c| !c.is_control() && !is_bidi_control(*c)).take(MAX_SIGNATURE).collect(),
+            signature: signature.chars().filter(|c| !c.is_control() && !super::input::is_bidi_control(*c)).take(MAX_SIGNATURE).collect(),
             responsibility: posted.responsibility,
         });
     }
     let learner = app.store.learner(&link.recipient.learner_id).await?.ok_or(AppError::NotFound("learner"))?;
+    if learner.erased_at.is_some() {
+        // Erasure deletes the links too; this is for one followed while it ran.
+        return Ok(AnswerResult::Unknown);
+    }
     let giver = match (&link.recipient.to, &link.recipient.guardian_id) {
         (RecipientKind::Guardian, Some(id)) => Giver::Guardian(id.clone()),
         (RecipientKind::Learner, _) => Giver::Learner,
@@ -333,12 +337,6 @@ pub async fn answer(app: &App, token: &str, posted: FormAnswer) -> Result<Answer
         AnswerOutcome::AlreadyAnswered(at) => Ok(AnswerResult::Answered(at)),
         AnswerOutcome::Unknown => Ok(AnswerResult::Unknown),
     }
-}
-
-/// Whether `c` reorders how text is shown (the bidirectional embedding, override and isolate
-/// controls): in a signature kept as evidence, "Gwen" could be stored to read as something else.
-fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 #[cfg(test)]

@@ -64,40 +64,88 @@ pub struct Erased {
     pub learner_id: String,
     /// When the tombstone was written (Unix ms).
     pub erased_at: i64,
-    /// Whether it had been erased before this call (nothing was done again).
+    /// Whether an erasure of the learner had begun before this call (finished before, or under
+    /// way: then this call finished it too).
     pub already: bool,
 }
 
-/// Refuses a reason that is empty, too long, holds control characters, or names the learner (a
-/// reason is kept, and audited, after the names are gone).
+/// The ways a date of birth `YYYY-MM-DD` is written: ISO, day first with `/`, `-` or `.` (with
+/// and without leading zeros), and digits only.
+fn date_spellings(iso: &str) -> Vec<String> {
+    let parts: Vec<&str> = iso.split('-').collect();
+    let [y, m, d] = parts[..] else { return vec![iso.to_string()] };
+    let (m1, d1) = (m.trim_start_matches('0'), d.trim_start_matches('0'));
+    let mut out = vec![iso.to_string(), format!("{y}{m}{d}"), format!("{d}{m}{y}")];
+    for sep in ['/', '-', '.'] {
+        out.push(format!("{d}{sep}{m}{sep}{y}"));
+        out.push(format!("{d1}{sep}{m1}{sep}{y}"));
+    }
+    out
+}
+
+/// Whether `reason` gives away anything of the learner's or their family's that erasure removes:
+/// a word of a name (or a word starting with a name of four letters or more: "the Wintergreens"),
+/// an email address, the date of birth in any usual spelling, or the MIS reference (or a piece of
+/// it of five characters or more).
+fn gives_away(reason: &str, learner: &LearnerRecord) -> bool {
+    let entry = |given: &str, preferred: Option<&String>, family: &str| crate::policy::names::NameEntry {
+        learner_id: learner.id.clone(),
+        given_name: given.to_string(),
+        preferred_name: preferred.cloned(),
+        family_name: family.to_string(),
+    };
+    let mut entries = vec![entry(&learner.given_name, learner.preferred_name.as_ref(), &learner.family_name)];
+    // A guardian's name (any word of it) is as much theirs to lose.
+    entries.extend(learner.guardians.iter().map(|g| entry(&g.name, None, &g.name)));
+    if entries.iter().any(|e| crate::policy::names::erase::erase_all_names(reason, e) != reason) {
+        return true;
+    }
+    let words = |text: &str| -> Vec<String> {
+        crate::policy::search::fold(text)
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let name_words: Vec<String> = entries
+        .iter()
+        .flat_map(|e| [e.given_name.clone(), e.preferred_name.clone().unwrap_or_default(), e.family_name.clone()])
+        .flat_map(|n| words(&n))
+        .filter(|w| w.chars().count() >= 4)
+        .collect();
+    let lower = reason.to_lowercase();
+    let reason_words = words(reason);
+    let emails = learner.email.iter().chain(learner.guardians.iter().filter_map(|g| g.email.as_ref()));
+    let dates = learner.date_of_birth.as_deref().map(date_spellings).unwrap_or_default();
+    let reference = learner.external_ref.as_deref().map(str::to_lowercase);
+    reason_words.iter().any(|w| name_words.iter().any(|n| w.starts_with(n.as_str())))
+        || emails.into_iter().any(|e| lower.contains(&e.to_lowercase()))
+        || dates.iter().any(|d| lower.contains(d.as_str()))
+        || reference.is_some_and(|r| {
+            lower.contains(&r)
+                || lower
+                    .split_whitespace()
+                    .map(|t| t.trim_matches(|c: char| !c.is_alphanumeric()))
+                    .any(|t| t.chars().count() >= 5 && r.contains(t))
+        })
+}
+
+/// Refuses a reason that is empty, too long, holds control characters (bidirectional ones too),
+/// or gives away anything erasure removes ([`gives_away`]): a reason is kept, and audited, after
+/// the personal data is gone.
 fn checked_reason(reason: &str, learner: &LearnerRecord) -> Result<String, AppError> {
     let reason = input::free_text("reason", reason.trim().to_string(), MAX_REASON)?;
     if reason.is_empty() {
         return Err(AppError::invalid_field("reason", "reason is required: say why (a request's reference, a date)"));
     }
-    let learner_names = crate::policy::names::NameEntry {
-        learner_id: learner.id.clone(),
-        given_name: learner.given_name.clone(),
-        preferred_name: learner.preferred_name.clone(),
-        family_name: learner.family_name.clone(),
-    };
-    // A guardian's name (any word of it) is as much theirs to lose.
-    let guardian_names = learner.guardians.iter().map(|g| crate::policy::names::NameEntry {
-        learner_id: learner.id.clone(),
-        given_name: g.name.clone(),
-        preferred_name: None,
-        family_name: g.name.clone(),
-    });
-    let names_someone = std::iter::once(learner_names)
-        .chain(guardian_names)
-        .any(|entry| crate::policy::names::erase::erase_all_names(&reason, &entry) != reason);
-    let emails = learner.email.iter().chain(learner.guardians.iter().filter_map(|g| g.email.as_ref()));
-    let quotes_an_email = emails.into_iter().any(|e| reason.to_lowercase().contains(&e.to_lowercase()));
-    if names_someone || quotes_an_email {
+    if reason.chars().any(input::is_bidi_control) {
+        return Err(AppError::invalid_field("reason", "reason contains characters that reorder text"));
+    }
+    if gives_away(&reason, learner) {
         return Err(AppError::invalid_field(
             "reason",
-            "the reason must not name the learner or their family, nor give an address: it is kept after \
-             their personal data is erased",
+            "the reason must not name the learner or their family, nor give an address, a date of birth or \
+             the MIS reference: it is kept after their personal data is erased",
         ));
     }
     Ok(reason)
@@ -119,15 +167,20 @@ pub async fn erase(app: &App, actor: &Actor, learner_id: &str, reason: &str) -> 
         &learner.id,
         serde_json::json!({ "reason": reason }),
     );
-    match app.store.begin_erasure(&learner.id, &reason, audit).await? {
+    let started_now = match app.store.begin_erasure(&learner.id, &reason, audit).await? {
         ErasureStart::Unknown => return Err(AppError::NotFound("learner")),
         ErasureStart::Erased(erased_at) => return Ok(Erased { learner_id: learner.id, erased_at, already: true }),
-        ErasureStart::Started(_) | ErasureStart::UnderWay(_) => {}
-    }
+        ErasureStart::Started(_) => true,
+        // Begun before (by a request running now, or one cut short): finished here too, since
+        // every step can run again; this request did not start it.
+        ErasureStart::UnderWay(_) => false,
+    };
     let erased_at = finish(app, &learner.id, &actor.token_id).await?;
-    // The id only: the log never names a learner.
-    tracing::info!(learner = %learner.id, "learner erased");
-    Ok(Erased { learner_id: learner.id, erased_at, already: false })
+    if started_now {
+        // The id only: the log never names a learner.
+        tracing::info!(learner = %learner.id, "learner erased");
+    }
+    Ok(Erased { learner_id: learner.id, erased_at, already: !started_now })
 }
 
 /// Runs every step after the mark for a learner whose erasure is under way, as `actor`; returns
@@ -211,6 +264,41 @@ async fn withdraw_everything(app: &App, learner_id: &str, actor: &str) -> Result
     Ok(())
 }
 
+/// The reason recorded when the retention rule erases a leaver.
+pub const RETENTION_REASON: &str = "retention rule learner_record_after_leaving";
+
+/// Erases, as `system`, every learner who left longer ago than `learner_record_after_leaving`
+/// (from the start of their leaving day, in the organisation's zone): the same steps as an erasure
+/// on request. Returns how many were erased.
+pub async fn erase_leavers(app: &App) -> Result<usize, StoreError> {
+    let rule = app.settings.retention.learner_record_after_leaving;
+    let Some(day) = crate::policy::retention::left_on_due_by(time::OffsetDateTime::now_utc(), rule, &app.settings.rules.zone)
+    else {
+        return Ok(0);
+    };
+    let left_by = format!("{:04}-{:02}-{:02}", day.year(), u8::from(day.month()), day.day());
+    let mut erased = 0;
+    for (learner_id, _) in app.store.leavers_left_by(&left_by, 100).await? {
+        let audit = AuditDraft::new(
+            "system",
+            AuditAction::ErasureStarted,
+            &learner_id,
+            serde_json::json!({ "reason": RETENTION_REASON, "rule": "learner_record_after_leaving" }),
+        );
+        if let ErasureStart::Started(_) = app.store.begin_erasure(&learner_id, RETENTION_REASON, audit).await? {
+            match finish(app, &learner_id, "system").await {
+                Ok(_) => {
+                    tracing::info!(learner = %learner_id, "learner erased by the retention rule");
+                    erased += 1;
+                }
+                // Marked: the next pass's `resume_erasures` finishes it.
+                Err(e) => tracing::error!(error = %e, "cannot finish a retention erasure; the next pass retries"),
+            }
+        }
+    }
+    Ok(erased)
+}
+
 /// Finishes every erasure under way (one cut short by a crash): the maintenance loop's part.
 /// Returns how many were finished.
 pub async fn resume_erasures(app: &App) -> Result<usize, StoreError> {
@@ -222,4 +310,59 @@ pub async fn resume_erasures(app: &App) -> Result<usize, StoreError> {
         }
     }
     Ok(finished)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::GuardianRecord;
+
+    fn florizel() -> LearnerRecord {
+        LearnerRecord {
+            id: "f".into(),
+            given_name: "Florizel".into(),
+            family_name: "Wintergreen".into(),
+            preferred_name: Some("Flo".into()),
+            date_of_birth: Some("2009-11-02".into()),
+            external_ref: Some("MIS-FW9-4410".into()),
+            email: Some("flo@example.org".into()),
+            groups: vec![],
+            left_on: None,
+            erased_at: None,
+            guardians: vec![GuardianRecord {
+                id: "g".into(),
+                name: "Hortensia Wintergreen".into(),
+                email: Some("h.w@example.net".into()),
+                removed_at: None,
+            }],
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_reason_may_not_give_away_what_erasure_removes() {
+        let learner = florizel();
+        for giving_away in [
+            "asked by Florizel",
+            "FLO asked",
+            "the Wintergreens asked",
+            "Hortensia phoned",
+            "born 2009-11-02",
+            "born 02/11/2009",
+            "born 2/11/2009",
+            "born 02.11.2009",
+            "MIS-FW9-4410",
+            "MIS-FW9 left",
+            "mail from H.W@example.net",
+        ] {
+            assert!(gives_away(giving_away, &learner), "{giving_away}");
+        }
+        for fine in ["SAR-2026-14", "subject access request of 3 March, by email", "left in July", "Flow chart"] {
+            assert!(!gives_away(fine, &learner), "{fine}");
+        }
+        assert!(checked_reason("ref \u{202e}42", &learner).is_err());
+        assert!(checked_reason("  ", &learner).is_err());
+        assert_eq!(checked_reason(" SAR-2026-14 ", &learner).unwrap(), "SAR-2026-14");
+    }
 }

@@ -107,7 +107,7 @@ impl Export {
         let text = SimpleFileOptions::default().compression_method(CompressionMethod::Deflated).large_file(true);
         // Images are compressed already.
         let stored = SimpleFileOptions::default().compression_method(CompressionMethod::Stored).large_file(true);
-        let mut entry = |zip: &mut zip::ZipWriter<_>, name: &str, options, bytes: &[u8]| -> Result<(), AppError> {
+        let entry = |zip: &mut zip::ZipWriter<_>, name: &str, options, bytes: &[u8]| -> Result<(), AppError> {
             zip.start_file(name, options).map_err(zip_error)?;
             zip.write_all(bytes).map_err(|e| AppError::internal(format!("writing the export: {e}")))
         };
@@ -156,7 +156,7 @@ impl Export {
                     json!(format!("photos/{}.{}", photo.id, photo.format))
                 },
                 "image_deleted_at": photo.image_deleted_at.map(rfc3339),
-                "status": photo.status.iter().map(|(purpose, s)| (purpose.as_str(), json!({
+                "status": photo.status.iter().map(|(purpose, s)| (purpose.as_str().to_string(), json!({
                     "state": s.state, "reasons": s.reasons,
                 }))).collect::<serde_json::Map<_, _>>(),
                 "publications": publications.iter().map(|p| json!({

@@ -10,6 +10,13 @@ pub fn has_forbidden_control(value: &str) -> bool {
     value.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
 }
 
+/// Whether `c` reorders how text is shown (the bidirectional marks, embeddings, overrides and
+/// isolates): in a text kept as evidence or a reason, "Gwen" could be stored to read as something
+/// else.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 /// A free text (caption, alt text): at most `max` characters, no control characters but line
 /// breaks and tabs.
 pub fn free_text(field: &str, value: String, max: usize) -> Result<String, AppError> {

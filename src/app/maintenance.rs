@@ -72,6 +72,12 @@ pub async fn maintain(
             Ok(finished) => tracing::warn!(finished, "finished erasures that had been cut short"),
             Err(e) => tracing::error!(error = %e, "cannot look for erasures under way"),
         }
+        // Personal data no longer needed: leavers' records, after `learner_record_after_leaving`.
+        match super::erasure::erase_leavers(&app).await {
+            Ok(0) => {}
+            Ok(erased) => tracing::info!(erased, "retention rule erased leavers' records"),
+            Err(e) => tracing::error!(error = %e, "applying learner_record_after_leaving failed"),
+        }
         // Images no longer needed: never released within `held_photo`, or of a learner who left
         // longer than `after_leaving` ago.
         match retention::apply_retention_rules(&app).await {

@@ -137,11 +137,24 @@ pub struct PlannedDeletion {
     pub why: String,
 }
 
+/// A learner whose personal data `learner_record_after_leaving` will erase.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedErasure {
+    /// The learner.
+    pub learner_id: String,
+    /// When it is due.
+    pub due_at: OffsetDateTime,
+    /// The leaving day it counts from.
+    pub left_on: String,
+}
+
 /// What the retention rules will delete within `within` from now: the preview.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetentionPreview {
     /// Every deletion due by then, soonest first (at most the limit asked for).
     pub deletions: Vec<PlannedDeletion>,
+    /// Every learner record due for erasure by then, soonest first (at most the limit).
+    pub erasures: Vec<PlannedErasure>,
     /// More were due than the limit let through.
     pub truncated: bool,
 }
@@ -158,7 +171,7 @@ pub async fn preview(app: &App, actor: &Actor, within: Duration, limit: i64) -> 
     let by = time::Duration::try_from(within)
         .ok()
         .and_then(|within| now.checked_add(within))
-        .ok_or_else(|| AppError::invalid_field("within", "is too far ahead"))?;
+        .ok_or_else(|| AppError::invalid_field("within", "within is too far ahead"))?;
     let zone = &app.settings.rules.zone;
     let retention = app.settings.retention;
     let mut planned: std::collections::BTreeMap<String, PlannedDeletion> = Default::default();
@@ -200,7 +213,19 @@ pub async fn preview(app: &App, actor: &Actor, within: Duration, limit: i64) -> 
     deletions.sort_by(|a, b| (a.due_at, &a.photo_id).cmp(&(b.due_at, &b.photo_id)));
     truncated |= deletions.len() as i64 > limit;
     deletions.truncate(limit as usize);
-    Ok(RetentionPreview { deletions, truncated })
+    let mut erasures = Vec::new();
+    if let Some(day) = rules::left_on_due_by(by, retention.learner_record_after_leaving, zone) {
+        let leavers = app.store.leavers_left_by(&iso_date(day), limit + 1).await?;
+        truncated |= leavers.len() as i64 > limit;
+        for (learner_id, left_on) in leavers.into_iter().take(limit as usize) {
+            let due_at = parse_date(&left_on)
+                .and_then(|d| rules::leaver_photo_due([d], retention.learner_record_after_leaving, zone));
+            if let Some(due_at) = due_at {
+                erasures.push(PlannedErasure { learner_id, due_at, left_on });
+            }
+        }
+    }
+    Ok(RetentionPreview { deletions, erasures, truncated })
 }
 
 fn parse_date(text: &str) -> Option<time::Date> {

@@ -74,7 +74,7 @@ pub async fn not_found() -> ApiError {
         crate::app::photos::SuggestedRedaction, super::audit::AuditRow, crate::store::ImportSummary, super::consents::DecisionView, super::consents::ConsentHistory, ErrorBody,
         super::requests::NewRequestBody, super::requests::CreatedRequestView, super::requests::RecipientAnswer, super::requests::RequestView,
         super::requests::RequestDetailView, super::requests::RecipientDetail, super::requests::CoverageView, super::requests::StandingView, crate::store::RecipientKind, crate::store::RecipientStatus, crate::store::RequestKind,
-        super::retention::PreviewView, super::learners::EraseRequest, super::learners::ErasedView, super::retention::RulesView, super::retention::DeletionView, crate::policy::retention::Rule)),
+        super::retention::PreviewView, super::learners::EraseRequest, super::learners::ErasedView, super::retention::RulesView, super::retention::ErasureView, super::retention::DeletionView, crate::policy::retention::Rule)),
     tags((name = "photos", description = "Uploads, their texts and learners, and the scrubbed image"),
         (name = "learners", description = "Learners and their guardians (admins)"),
         (name = "groups", description = "Groups of learners: classes, courses, cohorts"),

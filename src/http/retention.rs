@@ -31,6 +31,9 @@ pub struct PreviewView {
     pub rules: RulesView,
     /// Every image due by then, soonest first: the photo rows, fingerprints and audit trail stay.
     pub deletions: Vec<DeletionView>,
+    /// Every learner whose personal data is due for erasure by then (`learner_record_after_leaving`),
+    /// soonest first.
+    pub erasures: Vec<ErasureView>,
     /// More were due than `limit` let through.
     pub truncated: bool,
 }
@@ -49,6 +52,17 @@ pub struct DeletionView {
     pub why: String,
 }
 
+/// A learner record due for erasure.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErasureView {
+    /// The learner.
+    pub learner_id: String,
+    /// When, RFC 3339.
+    pub due_at: String,
+    /// The leaving day it counts from, `YYYY-MM-DD`.
+    pub left_on: String,
+}
+
 /// Each retention rule's setting.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RulesView {
@@ -56,6 +70,8 @@ pub struct RulesView {
     pub held_photo: String,
     /// Images of photos of a learner who left, this long after their leaving day.
     pub after_leaving: String,
+    /// A leaver's personal data, this long after their leaving day.
+    pub learner_record_after_leaving: String,
 }
 
 /// A rule's setting in words: `off`, or the duration as humantime writes it.
@@ -84,11 +100,24 @@ pub async fn preview(
     let rules = state.app.settings.retention;
     Ok(Json(PreviewView {
         within: within_text,
-        rules: RulesView { held_photo: setting(rules.held_photo), after_leaving: setting(rules.after_leaving) },
+        rules: RulesView {
+            held_photo: setting(rules.held_photo),
+            after_leaving: setting(rules.after_leaving),
+            learner_record_after_leaving: setting(rules.learner_record_after_leaving),
+        },
         deletions: preview
             .deletions
             .into_iter()
             .map(|d| DeletionView { photo_id: d.photo_id, rule: d.rule, due_at: rfc3339(crate::store::ms_of_time(d.due_at)), why: d.why })
+            .collect(),
+        erasures: preview
+            .erasures
+            .into_iter()
+            .map(|e| ErasureView {
+                learner_id: e.learner_id,
+                due_at: rfc3339(crate::store::ms_of_time(e.due_at)),
+                left_on: e.left_on,
+            })
             .collect(),
         truncated: preview.truncated,
     }))

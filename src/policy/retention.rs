@@ -30,7 +30,13 @@ pub struct RetentionRules {
     /// A photo in which a learner who left is tagged has its image deleted this long after the
     /// start of their leaving day (the earliest, when several left). Default 365 days.
     pub after_leaving: Option<Duration>,
+    /// A learner who left has their personal data erased this long after the start of their
+    /// leaving day (`app::erasure`, as on request). Default 6 years.
+    pub learner_record_after_leaving: Option<Duration>,
 }
+
+/// Six years as the settings write it (`6years`: humantime's year is 365.25 days).
+pub const SIX_YEARS: Duration = Duration::from_secs(6 * 31_557_600);
 
 impl Default for RetentionRules {
     fn default() -> RetentionRules {
@@ -38,6 +44,7 @@ impl Default for RetentionRules {
         RetentionRules {
             held_photo: Some(Duration::from_secs(90 * DAY)),
             after_leaving: Some(Duration::from_secs(365 * DAY)),
+            learner_record_after_leaving: Some(SIX_YEARS),
         }
     }
 }

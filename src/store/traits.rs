@@ -436,6 +436,9 @@ pub trait ErasureStore: Send + Sync {
     async fn begin_erasure(&self, learner_id: &str, reason: &str, audit: AuditDraft) -> Result<ErasureStart, StoreError>;
     /// The learners whose erasure is under way and not finished, for the maintenance loop.
     async fn erasures_under_way(&self) -> Result<Vec<String>, StoreError>;
+    /// Learners not erased (nor being erased) who left on or before `left_by` (ISO 8601), with their
+    /// leaving day, earliest first, at most `limit`: whom `learner_record_after_leaving` erases.
+    async fn leavers_left_by(&self, left_by: &str, limit: i64) -> Result<Vec<(String, String)>, StoreError>;
     /// For a learner marked for erasure, in one transaction: their names taken out of the texts of
     /// every photo they are pictured in (every word of them) and of any other photo (their full
     /// name), publications included; their record, guardians and consent evidence replaced by a

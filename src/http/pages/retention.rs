@@ -43,6 +43,8 @@ struct RetentionPage {
     rules: Vec<RuleLine>,
     within_days: u64,
     deletions: Vec<DeletionLine>,
+    /// Learners due for erasure (`photo_id` holds the learner's id).
+    erasures: Vec<DeletionLine>,
     truncated: bool,
 }
 
@@ -67,7 +69,23 @@ async fn retention_page(State(state): State<HttpState>, session: Session) -> Res
                 setting: setting(rules.after_leaving),
                 deletes: "the image of every photo a learner who left is tagged in, counted from their leaving day",
             },
+            RuleLine {
+                name: "learner_record_after_leaving",
+                setting: setting(rules.learner_record_after_leaving),
+                deletes: "a learner's personal data, erased as on request, counted from their leaving day",
+            },
         ],
+        erasures: preview
+            .erasures
+            .iter()
+            .map(|e| DeletionLine {
+                overdue: ms_of_time(e.due_at) <= now,
+                due: zone.local(e.due_at).format(&format).unwrap_or_default(),
+                rule: "learner_record_after_leaving",
+                photo_id: e.learner_id.clone(),
+                why: format!("left on {}", e.left_on),
+            })
+            .collect(),
         within_days: WITHIN_DAYS,
         deletions: preview
             .deletions

@@ -58,8 +58,9 @@ pub fn erase_all_names(text: &str, entry: &NameEntry) -> String {
 pub fn erase_full_names(text: &str, entry: &NameEntry) -> String {
     let index = NameIndex::build([entry.clone()]);
     let mut text = text.to_string();
-    // Each round replaces at least one match with a shorter text that matches nothing, so it ends.
-    for _ in 0..16 {
+    // Each round replaces at least one whole match with a marker that matches nothing, so there are
+    // at most as many rounds as the text has words.
+    for _ in 0..=text.split_whitespace().count() {
         let found = index.find(&text);
         let Some(first) = found.first() else { break };
         let mut end = first.end;

@@ -143,6 +143,17 @@ macro_rules! impl_erasure_store {
                 .await?)
             }
 
+            async fn leavers_left_by(&self, left_by: &str, limit: i64) -> Result<Vec<(String, String)>, StoreError> {
+                Ok(sqlx::query_as(
+                    "SELECT id, left_on FROM learners WHERE left_on IS NOT NULL AND left_on <= $1 \
+                     AND erased_at IS NULL AND erasure_started_at IS NULL ORDER BY left_on, id LIMIT $2",
+                )
+                .bind(left_by)
+                .bind(limit)
+                .fetch_all(self.reader())
+                .await?)
+            }
+
             async fn tombstone_learner(&self, learner_id: &str, eval: Evaluation) -> Result<TombstoneOutcome, StoreError> {
                 let mut tx = self.writer().begin().await?;
                 Self::lock_in(&mut *tx).await?;
@@ -235,6 +246,22 @@ macro_rules! impl_erasure_store {
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
+                // The links of requests sent about them name nobody now: a family following one
+                // finds it not recognised, and cannot put a signature back on record.
+                let links = sqlx::query(
+                    "DELETE FROM request_links WHERE recipient_id IN \
+                     (SELECT id FROM request_recipients WHERE learner_id = $1)",
+                )
+                .bind(learner_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                sqlx::query(
+                    "UPDATE request_recipients SET status = 'no_contact' WHERE learner_id = $1 AND status = 'queued'",
+                )
+                .bind(learner_id)
+                .execute(&mut *tx)
+                .await?;
                 Self::bump_learners_version_in(&mut *tx).await?;
                 let audit = AuditDraft::new(
                     &eval.actor,
@@ -242,7 +269,7 @@ macro_rules! impl_erasure_store {
                     learner_id,
                     serde_json::json!({
                         "photos_pictured": pictured.len(), "texts_erased": texts_erased,
-                        "guardians": guardians, "messages": messages,
+                        "guardians": guardians, "messages": messages, "request_links": links,
                     }),
                 );
                 Self::append_in(&mut tx, &audit).await?;

@@ -206,7 +206,7 @@ macro_rules! impl_retention_store {
                         .fetch_one(&mut *tx)
                         .await?;
                     let mut details = serde_json::json!({ "rule": due.rule().as_str() });
-                    if let Some(first) = candidate.left_on.first() {
+                    if let (RetentionDue::AfterLeaving { .. }, Some(first)) = (due, candidate.left_on.first()) {
                         details["left_on"] = serde_json::json!(first);
                     }
                     Self::mark_retired_in(&mut tx, &candidate.photo_id, now, &eval, details).await?;
