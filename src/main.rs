@@ -352,6 +352,11 @@ async fn online(command: Command, settings: Settings) -> ExitCode {
                 Ok(o) => o,
                 Err(e) => return fail(e),
             };
+            // Refused before anything is read or audited: an export that cannot be written is none.
+            if out.exists() {
+                eprintln!("consentgate: {} exists already; nothing was exported", out.display());
+                return ExitCode::from(2);
+            }
             let app = consentgate::app::App::new(store, objects, settings);
             let cli = consentgate::app::Actor { token_id: "cli".into(), role: consentgate::store::Role::Admin };
             let written = match consentgate::app::export::prepare(&app, &cli, &id).await {

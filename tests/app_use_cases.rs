@@ -200,8 +200,14 @@ async fn consent_is_validated_before_anything_is_recorded() {
     assert!(matches!(history.decisions[&Purpose::Print], consentgate::policy::consent::Decision::Allow { .. }));
     assert!(matches!(history.decisions[&Purpose::Website], consentgate::policy::consent::Decision::Deny { .. }));
 
-    let bad =
-        learners::import_csv(f.app.store.as_ref(), b"given_name\nAmira\n", "test", Default::default(), Default::default()).await;
+    let bad = learners::import_csv(
+        f.app.store.as_ref(),
+        b"given_name\nAmira\n",
+        "test",
+        Default::default(),
+        Default::default(),
+    )
+    .await;
     assert!(matches!(&bad, Err(AppError::BadLines(lines)) if !lines.is_empty()), "{bad:?}");
 }
 

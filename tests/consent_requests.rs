@@ -464,8 +464,7 @@ async fn a_removed_guardian_gets_nothing_and_a_giver_without_an_address_keeps_th
     let pending = server.store.outbox(MailState::Pending, 10).await.unwrap();
     assert_eq!(pending.len(), 2);
 
-    let removed =
-        consentgate_delete(&server, &format!("/api/v1/learners/{child_id}/guardians/{tess}")).await;
+    let removed = consentgate_delete(&server, &format!("/api/v1/learners/{child_id}/guardians/{tess}")).await;
     assert_eq!(removed, 200);
     let pending = server.store.outbox(MailState::Pending, 10).await.unwrap();
     assert_eq!(pending.iter().map(|m| m.to_address.as_str()).collect::<Vec<_>>(), ["rita@example.org"]);
@@ -489,9 +488,12 @@ async fn a_removed_guardian_gets_nothing_and_a_giver_without_an_address_keeps_th
     .await;
     assert_eq!(status, 422, "{page}");
     assert!(page.contains(r#"value="yes" checked"#), "the box stays ticked");
-    let (status, page) =
-        post_form(&server, &form_link, &[("website", "granted"), ("signature", "Rita Bounce"), ("responsibility", "yes")])
-            .await;
+    let (status, page) = post_form(
+        &server,
+        &form_link,
+        &[("website", "granted"), ("signature", "Rita Bounce"), ("responsibility", "yes")],
+    )
+    .await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("post you a copy"), "{page}");
     let start = page.find(&format!("{}/w/", server.base)).expect("the withdrawal link is on the page");

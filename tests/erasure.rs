@@ -67,9 +67,13 @@ async fn zephyrine(server: &TestServer) -> (String, Value) {
 
 /// A request for her group's consent, so the outbox holds a letter naming her.
 async fn ask_her_group(server: &TestServer) {
-    let asked =
-        post(server, &server.admin, "/api/v1/consent-requests", json!({"group": "Lathe Group Q", "purposes": ["print"]}))
-            .await;
+    let asked = post(
+        server,
+        &server.admin,
+        "/api/v1/consent-requests",
+        json!({"group": "Lathe Group Q", "purposes": ["print"]}),
+    )
+    .await;
     assert_eq!(asked.status(), 201);
 }
 
@@ -167,7 +171,10 @@ async fn erasure_leaves_only_a_pseudonym(server: TestServer) {
         assert_eq!(record[field], Value::Null, "{field}: {record}");
     }
     assert_eq!(record["groups"], json!([]));
-    assert_eq!((record["guardians"][0]["name"].as_str(), record["guardians"][0]["email"].clone()), (Some(""), Value::Null));
+    assert_eq!(
+        (record["guardians"][0]["name"].as_str(), record["guardians"][0]["email"].clone()),
+        (Some(""), Value::Null)
+    );
     let everyone = get_json(&server, &server.admin, "/api/v1/learners").await;
     assert!(everyone.as_array().unwrap().iter().all(|l| l["id"] != zq.as_str()), "erased learners are not listed");
     // Her consent history stays as proof, without its evidence; the last event withdraws everything.
@@ -196,9 +203,8 @@ async fn erasure_leaves_only_a_pseudonym(server: TestServer) {
     let reasons = again["status"]["website"]["reasons"].clone();
     assert!(reasons.as_array().unwrap().contains(&json!("matches_withdrawn")), "{again}");
     // She cannot be tagged, asked or given consent again.
-    let tagged = server
-        .upload(&tutor, "x.jpg", varied_jpeg(3), &[("purposes", "website"), ("learner_ids", zq.as_str())])
-        .await;
+    let tagged =
+        server.upload(&tutor, "x.jpg", varied_jpeg(3), &[("purposes", "website"), ("learner_ids", zq.as_str())]).await;
     assert_eq!(tagged.status(), 422);
     let consent = post(
         &server,
@@ -307,7 +313,8 @@ async fn an_erasure_cut_short_is_finished(server: TestServer) {
         }
         if n % 2 == 0 {
             // The admin erases again.
-            let again = post(&server, &server.admin, &format!("/api/v1/learners/{id}/erase"), json!({"reason": "again"})).await;
+            let again =
+                post(&server, &server.admin, &format!("/api/v1/learners/{id}/erase"), json!({"reason": "again"})).await;
             assert_eq!(again.status(), 200, "after {stop_after:?}");
         } else {
             // The maintenance loop (every second here) finishes it.
@@ -424,14 +431,14 @@ mod on_disk {
             client.post(format!("{base}/api/v1/photos")).bearer_auth(&admin).multipart(form).send().await.unwrap();
         assert_eq!(uploaded.status(), 201);
         // Read her record once more (audited), then erase.
-        assert_eq!(call(reqwest::Method::GET, &format!("/api/v1/learners/{zq}"), json!(null)).await.unwrap().status(), 200);
-        let erased = call(
-            reqwest::Method::POST,
-            &format!("/api/v1/learners/{zq}/erase"),
-            json!({"reason": "SAR-2026-14"}),
-        )
-        .await
-        .unwrap();
+        assert_eq!(
+            call(reqwest::Method::GET, &format!("/api/v1/learners/{zq}"), json!(null)).await.unwrap().status(),
+            200
+        );
+        let erased =
+            call(reqwest::Method::POST, &format!("/api/v1/learners/{zq}/erase"), json!({"reason": "SAR-2026-14"}))
+                .await
+                .unwrap();
         assert_eq!(erased.status(), 200);
         // A maintenance pass or two, then a clean stop.
         tokio::time::sleep(Duration::from_secs(2)).await;

@@ -66,7 +66,8 @@ async fn the_export_holds_everything_about_them_and_nothing_of_others(server: Te
     let went = json!({"url": "https://college.example/news/bench", "channel": "website"});
     assert_eq!(post(&server, &marketing, &format!("/api/v1/queue/{item}/published"), went).await.status(), 200);
     // A photo of Ben alone is none of her business.
-    let bens = upload_tagged(&server, &tutor, varied_jpeg(22), "website", &[&ben], &[("caption", "Ben Bartholomew")]).await;
+    let bens =
+        upload_tagged(&server, &tutor, varied_jpeg(22), "website", &[&ben], &[("caption", "Ben Bartholomew")]).await;
     let bens = bens["id"].as_str().unwrap().to_string();
 
     assert_eq!(get(&server, &tutor, &format!("/api/v1/learners/{amira}/export")).await.status(), 403);
@@ -102,7 +103,10 @@ async fn the_export_holds_everything_about_them_and_nothing_of_others(server: Te
 
     let consents: Value = serde_json::from_str(&text("consents.json")).unwrap();
     assert_eq!(consents.as_array().unwrap().len(), 1);
-    assert_eq!((consents[0]["kind"].as_str(), consents[0]["evidence"].as_str()), (Some("granted"), Some("form in the office file")));
+    assert_eq!(
+        (consents[0]["kind"].as_str(), consents[0]["evidence"].as_str()),
+        (Some("granted"), Some("form in the office file"))
+    );
     assert_eq!(consents[0]["form_text_hash"].as_str().map(str::len), Some(64));
 
     let photo: Value = serde_json::from_str(&text(&json_name)).unwrap();

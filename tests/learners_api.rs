@@ -432,7 +432,10 @@ async fn guardians_are_added_corrected_and_removed_by_admins_only_and_audited(se
     );
     let removal = of("guardian_removed");
     assert_eq!(removal.len(), 1);
-    assert_eq!(serde_json::from_str::<Value>(&removal[0].details).unwrap(), json!({"guardian": omar, "messages_cancelled": 0}));
+    assert_eq!(
+        serde_json::from_str::<Value>(&removal[0].details).unwrap(),
+        json!({"guardian": omar, "messages_cancelled": 0})
+    );
     let log = serde_json::to_string(&audit).unwrap();
     for secret in ["Guardtest", "Sarah", "Omar", "sara@example.org", "omar@example.org"] {
         assert!(!log.contains(secret), "{secret} reached the audit log");

@@ -13,8 +13,19 @@ use std::process::Command;
 use serde_json::Value;
 
 const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];
-const TAGS: &[&str] =
-    &["photos", "learners", "groups", "consents", "queue", "takedowns", "audit", "requests", "withdrawal", "ops"];
+const TAGS: &[&str] = &[
+    "photos",
+    "learners",
+    "groups",
+    "consents",
+    "queue",
+    "takedowns",
+    "audit",
+    "requests",
+    "retention",
+    "withdrawal",
+    "ops",
+];
 const ERROR_SCHEMA: &str = "#/components/schemas/ErrorBody";
 
 fn document() -> Value {
@@ -105,7 +116,8 @@ fn parameters_are_where_their_path_template_says() {
     };
     assert_eq!(query("/api/v1/audit", "get"), ["after", "limit"].map(String::from).into());
     assert_eq!(query("/api/v1/learners", "get"), ["limit", "q"].map(String::from).into());
-    assert_eq!(query("/api/v1/learners/import", "post"), ["dry_run".to_string()].into());
+    assert_eq!(query("/api/v1/learners/import", "post"), ["dry_run", "mark_missing_as_left"].map(String::from).into());
+    assert_eq!(query("/api/v1/retention/preview", "get"), ["limit", "within"].map(String::from).into());
     assert_eq!(query("/api/v1/photos/{id}/image", "get"), ["rendition".to_string()].into());
     assert_eq!(query("/api/v1/queue", "get"), ["purpose".to_string()].into());
     assert_eq!(query("/api/v1/takedowns", "get"), ["all".to_string()].into());
@@ -159,6 +171,9 @@ fn operation_ids_are_unique_and_tags_are_resources() {
         "coverage",
         "consent_form",
         "answer_consent_form",
+        "retention_preview",
+        "erase_learner",
+        "export_learner",
     ] {
         assert!(seen.contains(id), "no operation {id}");
     }

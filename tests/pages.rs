@@ -253,9 +253,16 @@ async fn pages_are_for_their_roles(server: TestServer) {
         assert!(answer.text().await.unwrap().contains("this needs the"), "{path}: the page says which role");
     }
     // Without a session, every page sends the visitor to sign in.
-    for path in
-        ["/tutor", "/tutor/photos", "/marketing", "/admin/learners", "/admin/held", "/admin/audit", "/admin/tokens", "/admin/retention"]
-    {
+    for path in [
+        "/tutor",
+        "/tutor/photos",
+        "/marketing",
+        "/admin/learners",
+        "/admin/held",
+        "/admin/audit",
+        "/admin/tokens",
+        "/admin/retention",
+    ] {
         let answer = client().get(format!("{}{path}", server.base)).send().await.unwrap();
         assert_eq!(answer.status(), 303, "{path}");
         assert_eq!(answer.headers()[LOCATION], "/signin");
@@ -954,8 +961,12 @@ async fn the_learner_page_shows_and_sets_the_learners_own_email_and_groups(serve
     assert_eq!(server.snapshot().await, before);
 
     // A leaving day, in either spelling; the page shows it.
-    let leaving =
-        [("csrf", admin.csrf.as_str()), ("learner_email", ""), ("groups", "chess club; Drama"), ("left_on", "20/07/2026")];
+    let leaving = [
+        ("csrf", admin.csrf.as_str()),
+        ("learner_email", ""),
+        ("groups", "chess club; Drama"),
+        ("left_on", "20/07/2026"),
+    ];
     assert_eq!(admin.post_form(&server, &action, &leaving).await.status(), 303);
     assert_eq!(server.store.learner(&amira).await.unwrap().unwrap().left_on.as_deref(), Some("2026-07-20"));
     let page = admin.get(&server, &page_path).await.text().await.unwrap();

@@ -71,11 +71,12 @@ async fn retention_rules_delete_exactly_what_they_should(server: TestServer) {
     let marketing = server.token(Role::Marketing).await;
     let (ben, _) = consenting_adult(&server, "Ben", "Baker", &["website"]).await;
     let (cara, _) = consenting_adult(&server, "Cara", "Cole", &["website"]).await;
-    let dan = create_learner(&server, json!({"given_name": "Dan", "family_name": "Dale", "date_of_birth": "1990-02-02"}))
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let dan =
+        create_learner(&server, json!({"given_name": "Dan", "family_name": "Dale", "date_of_birth": "1990-02-02"}))
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
     let id = |photo: &Value| photo["id"].as_str().unwrap().to_string();
     // Never released: Dan has said nothing.
     let held = id(&upload_tagged(&server, &tutor, distinct_jpeg(1, 320, 240), "website", &[&dan], &[]).await);
@@ -84,8 +85,7 @@ async fn retention_rules_delete_exactly_what_they_should(server: TestServer) {
     // The leaver with the stayer, queued.
     let group = id(&upload_tagged(&server, &tutor, distinct_jpeg(3, 320, 240), "website", &[&ben, &cara], &[]).await);
     // The leaver alone, published before she leaves.
-    let published =
-        id(&upload_tagged(&server, &tutor, distinct_jpeg(4, 320, 240), "website", &[&cara], &[]).await);
+    let published = id(&upload_tagged(&server, &tutor, distinct_jpeg(4, 320, 240), "website", &[&cara], &[]).await);
     let item = format!("{published}:website");
     let claimed = post(&server, &marketing, "/api/v1/queue/claim", json!({"purpose": "website", "item": item})).await;
     assert_eq!(claimed.status(), 200);
@@ -108,7 +108,8 @@ async fn retention_rules_delete_exactly_what_they_should(server: TestServer) {
     assert!(soon["deletions"][0]["why"].as_str().unwrap().starts_with("never released since its upload on"));
 
     // Cara will leave tomorrow: listed ahead (two days), nothing changes today.
-    let leaving = patch(&server, &server.admin, &format!("/api/v1/learners/{cara}"), json!({"left_on": tomorrow()})).await;
+    let leaving =
+        patch(&server, &server.admin, &format!("/api/v1/learners/{cara}"), json!({"left_on": tomorrow()})).await;
     assert_eq!(leaving.status(), 200);
     assert_eq!(leaving.json::<Value>().await.unwrap()["left_on"], tomorrow());
     let ahead = preview(&server, "2d").await;
@@ -121,8 +122,8 @@ async fn retention_rules_delete_exactly_what_they_should(server: TestServer) {
     listed.sort();
     expected.sort();
     assert_eq!(listed, expected, "{ahead}");
-    let why = ahead["deletions"].as_array().unwrap().iter().find(|d| d["photo_id"] == group.as_str()).unwrap()["why"]
-        .clone();
+    let why =
+        ahead["deletions"].as_array().unwrap().iter().find(|d| d["photo_id"] == group.as_str()).unwrap()["why"].clone();
     assert_eq!(why, format!("a learner tagged in it left on {}", tomorrow()));
     assert!(!why.as_str().unwrap().contains("Cara"), "no names in the preview");
     // The safeguarding lead's page says the same.
@@ -180,12 +181,14 @@ async fn retention_rules_delete_exactly_what_they_should(server: TestServer) {
 /// A rule set to `off` is never applied, and the preview says so.
 async fn a_rule_that_is_off_deletes_nothing(server: TestServer) {
     let tutor = server.token(Role::Tutor).await;
-    let dan = create_learner(&server, json!({"given_name": "Dan", "family_name": "Dale", "date_of_birth": "1990-02-02"}))
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let left = patch(&server, &server.admin, &format!("/api/v1/learners/{dan}"), json!({"left_on": "2020-07-20"})).await;
+    let dan =
+        create_learner(&server, json!({"given_name": "Dan", "family_name": "Dale", "date_of_birth": "1990-02-02"}))
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+    let left =
+        patch(&server, &server.admin, &format!("/api/v1/learners/{dan}"), json!({"left_on": "2020-07-20"})).await;
     assert_eq!(left.status(), 200);
     let photo = upload_tagged(&server, &tutor, distinct_jpeg(9, 320, 240), "website", &[&dan], &[]).await;
     let photo = photo["id"].as_str().unwrap();
@@ -266,7 +269,8 @@ async fn the_import_marks_leavers(server: TestServer) {
     // An admin can clear a leaving day; a bad one is refused.
     let cleared = patch(&server, &server.admin, &format!("/api/v1/learners/{cara}"), json!({"left_on": null})).await;
     assert_eq!(cleared.json::<Value>().await.unwrap()["left_on"], Value::Null);
-    let bad = patch(&server, &server.admin, &format!("/api/v1/learners/{cara}"), json!({"left_on": "31/02/2026"})).await;
+    let bad =
+        patch(&server, &server.admin, &format!("/api/v1/learners/{cara}"), json!({"left_on": "31/02/2026"})).await;
     assert_eq!(bad.status(), 422);
 }
 
@@ -278,9 +282,9 @@ async fn a_leavers_record_is_erased_by_the_rule(server: TestServer) {
         json!({"given_name": "Dana", "family_name": "Dunstable", "date_of_birth": "1999-02-02", "left_on": tomorrow()}),
     )
     .await["id"]
-    .as_str()
-    .unwrap()
-    .to_string();
+        .as_str()
+        .unwrap()
+        .to_string();
     let (eve, _) = consenting_adult(&server, "Eve", "Stays", &["website"]).await;
     let ahead = preview(&server, "2d").await;
     assert_eq!(ahead["erasures"][0]["learner_id"], dana.as_str(), "{ahead}");

@@ -215,7 +215,11 @@ pub async fn answer(app: &App, token: &str, posted: FormAnswer) -> Result<Answer
             form: Box::new(form),
             message: message.to_string(),
             kept: chosen,
-            signature: signature.chars().filter(|c| !c.is_control() && !super::input::is_bidi_control(*c)).take(MAX_SIGNATURE).collect(),
+            signature: signature
+                .chars()
+                .filter(|c| !c.is_control() && !super::input::is_bidi_control(*c))
+                .take(MAX_SIGNATURE)
+                .collect(),
             responsibility: posted.responsibility,
         });
     }

@@ -230,9 +230,8 @@ async fn withdraw_everything(app: &App, learner_id: &str, actor: &str) -> Result
     let now = now_ms();
     // One id per learner: two runs at once (an admin's and the maintenance loop's) cannot both
     // record it, since the second insert of the id fails.
-    let id_bytes: [u8; 16] = blake3::hash(format!("erasure:{learner_id}").as_bytes()).as_bytes()[..16]
-        .try_into()
-        .expect("16 bytes");
+    let id_bytes: [u8; 16] =
+        blake3::hash(format!("erasure:{learner_id}").as_bytes()).as_bytes()[..16].try_into().expect("16 bytes");
     let event = ConsentRecord {
         id: uuid::Uuid::from_bytes(id_bytes).to_string(),
         learner_id: learner_id.to_string(),
@@ -272,7 +271,8 @@ pub const RETENTION_REASON: &str = "retention rule learner_record_after_leaving"
 /// on request. Returns how many were erased.
 pub async fn erase_leavers(app: &App) -> Result<usize, StoreError> {
     let rule = app.settings.retention.learner_record_after_leaving;
-    let Some(day) = crate::policy::retention::left_on_due_by(time::OffsetDateTime::now_utc(), rule, &app.settings.rules.zone)
+    let Some(day) =
+        crate::policy::retention::left_on_due_by(time::OffsetDateTime::now_utc(), rule, &app.settings.rules.zone)
     else {
         return Ok(0);
     };

@@ -229,11 +229,10 @@ pub async fn to_file(app: &App, export: Export, path: &std::path::Path) -> Resul
         .map_err(|e| AppError::invalid(format!("cannot create {}: {e}", path.display())))?;
     let app = app.clone();
     let runtime = tokio::runtime::Handle::current();
-    let written =
-        tokio::task::spawn_blocking(move || export.write_to(&app, &runtime, std::io::BufWriter::new(file)))
-            .await
-            .map_err(AppError::internal)
-            .and_then(|r| r);
+    let written = tokio::task::spawn_blocking(move || export.write_to(&app, &runtime, std::io::BufWriter::new(file)))
+        .await
+        .map_err(AppError::internal)
+        .and_then(|r| r);
     if written.is_err() {
         // Half a ZIP must not pass for a whole one.
         let _ = std::fs::remove_file(path);
@@ -270,11 +269,14 @@ impl ChannelWriter {
 
 impl Write for ChannelWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.buffer.extend_from_slice(buf);
+        // At most one chunk is taken at a time (a stored image arrives in one `write_all`, which
+        // loops here), so what waits for a slow client is a few chunks, never a few images.
+        let taken = buf.len().min(CHUNK - self.buffer.len());
+        self.buffer.extend_from_slice(&buf[..taken]);
         if self.buffer.len() >= CHUNK {
             self.send()?;
         }
-        Ok(buf.len())
+        Ok(taken)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
@@ -286,5 +288,29 @@ impl Drop for ChannelWriter {
     fn drop(&mut self) {
         // What is left when the writer is done (the end of the ZIP).
         let _ = self.send();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_big_write_leaves_in_chunks_of_at_most_64_kib() {
+        let (sender, mut receiver) = tokio::sync::mpsc::channel(64);
+        let image = vec![7u8; 6 * CHUNK + 123];
+        {
+            let mut writer = ChannelWriter::new(sender);
+            writer.write_all(b"header").unwrap();
+            writer.write_all(&image).unwrap();
+            writer.flush().unwrap();
+        }
+        let mut total = 0;
+        while let Ok(chunk) = receiver.try_recv() {
+            let chunk = chunk.unwrap();
+            assert!(chunk.len() <= CHUNK, "{}", chunk.len());
+            total += chunk.len();
+        }
+        assert_eq!(total, 6 + image.len());
     }
 }

@@ -442,9 +442,9 @@ pub async fn import_csv(
     let today = rules.zone.date_of(now);
     let drafts = roster::parse_mis_csv(csv, today).map_err(AppError::BadLines)?;
     let dry_run = mode.dry_run;
-    let missing_left_on = mode.mark_missing_as_left.then(|| {
-        format!("{:04}-{:02}-{:02}", today.year(), u8::from(today.month()), today.day())
-    });
+    let missing_left_on = mode
+        .mark_missing_as_left
+        .then(|| format!("{:04}-{:02}-{:02}", today.year(), u8::from(today.month()), today.day()));
     let at = now_ms();
     let learners: Vec<LearnerRecord> = drafts
         .into_iter()

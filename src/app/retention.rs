@@ -114,7 +114,8 @@ pub async fn apply_retention_rules(app: &App) -> Result<usize, StoreError> {
             let (count, images) = app.store.retire_due(&due, PAGE, app.evaluation("system").await?).await?;
             delete_objects(app, &images, "system").await;
             retired += count;
-            metrics::counter!("consentgate_retention_deleted_total", "rule" => due.rule().as_str()).increment(count as u64);
+            metrics::counter!("consentgate_retention_deleted_total", "rule" => due.rule().as_str())
+                .increment(count as u64);
             if count < PAGE as usize {
                 break;
             }

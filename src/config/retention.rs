@@ -31,7 +31,12 @@ pub(super) fn resolve(
 ) -> Result<RetentionRules, ConfigError> {
     Ok(RetentionRules {
         held_photo: rule(held_photo, "retention.held_photo", "CONSENTGATE_RETENTION_HELD_PHOTO", 90 * DAY)?,
-        after_leaving: rule(after_leaving, "retention.after_leaving", "CONSENTGATE_RETENTION_AFTER_LEAVING", 365 * DAY)?,
+        after_leaving: rule(
+            after_leaving,
+            "retention.after_leaving",
+            "CONSENTGATE_RETENTION_AFTER_LEAVING",
+            365 * DAY,
+        )?,
         learner_record_after_leaving: rule(
             learner_record_after_leaving,
             "retention.learner_record_after_leaving",

@@ -170,9 +170,12 @@ pub async fn show(State(state): State<HttpState>, peer: Peer, Path(token): Path<
         return response;
     }
     match app::answers::open(&state.app, &token).await {
-        Ok(FormLookup::Open(form)) => {
-            page(&state, StatusCode::OK, "Photos: your answer", form_view(*form, &BTreeMap::new(), None, (String::new(), false)))
-        }
+        Ok(FormLookup::Open(form)) => page(
+            &state,
+            StatusCode::OK,
+            "Photos: your answer",
+            form_view(*form, &BTreeMap::new(), None, (String::new(), false)),
+        ),
         Ok(FormLookup::Answered(at)) => answered(&state, at),
         Ok(FormLookup::Expired) => expired(&state),
         Ok(FormLookup::NoLonger) => no_longer(&state),

@@ -5,11 +5,11 @@ use axum::Json;
 use serde::{Deserialize, Serialize};
 
 use super::error::{ApiError, AuthErrors, QueryErrors};
-use super::state::HttpState;
 use super::json::rfc3339;
+use super::state::HttpState;
 use crate::app::retention;
-use crate::policy::retention::Rule;
 use crate::app::Actor;
+use crate::policy::retention::Rule;
 
 /// `GET /api/v1/retention/preview` query.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -108,7 +108,12 @@ pub async fn preview(
         deletions: preview
             .deletions
             .into_iter()
-            .map(|d| DeletionView { photo_id: d.photo_id, rule: d.rule, due_at: rfc3339(crate::store::ms_of_time(d.due_at)), why: d.why })
+            .map(|d| DeletionView {
+                photo_id: d.photo_id,
+                rule: d.rule,
+                due_at: rfc3339(crate::store::ms_of_time(d.due_at)),
+                why: d.why,
+            })
             .collect(),
         erasures: preview
             .erasures

@@ -71,7 +71,11 @@ impl Rule {
 
 /// When [`RetentionRules::held_photo`] deletes a photo's image: `keep` after its upload, if no
 /// purpose of it ever reached the queue; never when one did or the rule is off.
-pub fn held_photo_due(uploaded_at: OffsetDateTime, ever_released: bool, keep: Option<Duration>) -> Option<OffsetDateTime> {
+pub fn held_photo_due(
+    uploaded_at: OffsetDateTime,
+    ever_released: bool,
+    keep: Option<Duration>,
+) -> Option<OffsetDateTime> {
     match (ever_released, keep) {
         (false, Some(keep)) => uploaded_at.checked_add(keep.try_into().ok()?),
         _ => None,
@@ -166,7 +170,10 @@ mod tests {
             let next = day.next_day().unwrap();
             assert!(leaver_photo_due([next], Some(365 * DAY), &london).unwrap() > by, "{by}");
         }
-        assert_eq!(left_on_due_by(datetime!(2027-07-19 22:59 UTC), Some(365 * DAY), &london), Some(date!(2026 - 07 - 19)));
+        assert_eq!(
+            left_on_due_by(datetime!(2027-07-19 22:59 UTC), Some(365 * DAY), &london),
+            Some(date!(2026 - 07 - 19))
+        );
         assert_eq!(left_on_due_by(datetime!(2027-07-19 22:59 UTC), None, &london), None);
     }
 

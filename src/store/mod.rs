@@ -18,10 +18,10 @@ mod traits;
 pub use audit::{verify_chain, AuditAction, AuditDraft, AuditRecord, ChainError, GENESIS_HASH};
 pub use error::StoreError;
 pub use records::{
-    ms_of_time, now_ms, time_of_ms, ClaimOutcome, ConsentRecord, Evaluation, GuardianAdded, GuardianRecord,
-    ErasureStart, ImportSummary, LearnerRecord, PhotoRecord, PublicationRecord, PublishOutcome, QueueItem, ReissueOutcome, RetentionCandidate, RetentionDue,
-    RetiredImage, RevokeOutcome,
-    Role, StatusChange, TombstoneOutcome, Takedown, TokenRecord, WithdrawOutcome, WithdrawalLink,
+    ms_of_time, now_ms, time_of_ms, ClaimOutcome, ConsentRecord, ErasureStart, Evaluation, GuardianAdded,
+    GuardianRecord, ImportSummary, LearnerRecord, PhotoRecord, PublicationRecord, PublishOutcome, QueueItem,
+    ReissueOutcome, RetentionCandidate, RetentionDue, RetiredImage, RevokeOutcome, Role, StatusChange, Takedown,
+    TokenRecord, TombstoneOutcome, WithdrawOutcome, WithdrawalLink,
 };
 pub use requests::{
     AnswerOutcome, DueReminder, Letter, MailKind, MailState, NewRequest, OutboxMessage, RecipientKind, RecipientRecord,
@@ -29,16 +29,16 @@ pub use requests::{
 };
 pub use sql::{PostgresStore, SqliteStore, TABLES};
 pub use traits::{
-    AuditStore, ConsentStore, ErasureStore, ExportStore, FullStore, LearnerStore, OpsStore, OutboxStore, PhotoStore, QueueStore, RequestStore,
-    RetentionStore, TokenStore,
+    AuditStore, ConsentStore, ErasureStore, ExportStore, FullStore, LearnerStore, OpsStore, OutboxStore, PhotoStore,
+    QueueStore, RequestStore, RetentionStore, TokenStore,
 };
 
 /// Every store trait, for `use crate::store::prelude::*;` in code that holds a concrete store type
 /// (on a `dyn FullStore`, the supertraits' methods resolve without it).
 pub mod prelude {
     pub use super::traits::{
-        AuditStore, ConsentStore, ErasureStore, ExportStore, FullStore, LearnerStore, OpsStore, OutboxStore, PhotoStore, QueueStore, RequestStore,
-        RetentionStore, TokenStore,
+        AuditStore, ConsentStore, ErasureStore, ExportStore, FullStore, LearnerStore, OpsStore, OutboxStore,
+        PhotoStore, QueueStore, RequestStore, RetentionStore, TokenStore,
     };
 }
 

@@ -8,9 +8,10 @@ use async_trait::async_trait;
 use super::audit::{AuditDraft, AuditRecord};
 use super::error::StoreError;
 use super::records::{
-    ClaimOutcome, ConsentRecord, Evaluation, GuardianAdded, GuardianRecord, ImportSummary, LearnerRecord, PhotoRecord,
-    ErasureStart, PublicationRecord, PublishOutcome, QueueItem, ReissueOutcome, RetentionCandidate, TombstoneOutcome, RetentionDue, RetiredImage, RevokeOutcome, Role, StatusChange, Takedown, TokenRecord,
-    WithdrawOutcome, WithdrawalLink,
+    ClaimOutcome, ConsentRecord, ErasureStart, Evaluation, GuardianAdded, GuardianRecord, ImportSummary, LearnerRecord,
+    PhotoRecord, PublicationRecord, PublishOutcome, QueueItem, ReissueOutcome, RetentionCandidate, RetentionDue,
+    RetiredImage, RevokeOutcome, Role, StatusChange, Takedown, TokenRecord, TombstoneOutcome, WithdrawOutcome,
+    WithdrawalLink,
 };
 use super::requests::{
     AnswerOutcome, DueReminder, MailState, NewRequest, OutboxMessage, RecipientView, RequestAnswer, RequestCreated,
@@ -316,7 +317,8 @@ pub trait RetentionStore: Send + Sync {
     /// The photos whose image `due` makes due (images still kept only), at most `limit`: for a
     /// never-released photo oldest upload first, for a leaver's photo earliest leaving day first.
     /// Read-only: what the retention preview shows.
-    async fn retention_candidates(&self, due: &RetentionDue, limit: i64) -> Result<Vec<RetentionCandidate>, StoreError>;
+    async fn retention_candidates(&self, due: &RetentionDue, limit: i64)
+        -> Result<Vec<RetentionCandidate>, StoreError>;
     /// Marks deleted the images of at most `limit` photos `due` makes due, chosen again inside the
     /// transaction (a photo released or a leaving day corrected meanwhile is spared), each
     /// re-evaluated first (a leaver's photo still queued leaves the queue; a publication stands)
@@ -433,7 +435,12 @@ pub trait OutboxStore: Send + Sync {
 pub trait ErasureStore: Send + Sync {
     /// Marks the learner's erasure as under way with `reason` and audits it, unless it is under
     /// way or done already (then nothing is written and the answer says when).
-    async fn begin_erasure(&self, learner_id: &str, reason: &str, audit: AuditDraft) -> Result<ErasureStart, StoreError>;
+    async fn begin_erasure(
+        &self,
+        learner_id: &str,
+        reason: &str,
+        audit: AuditDraft,
+    ) -> Result<ErasureStart, StoreError>;
     /// The learners whose erasure is under way and not finished, for the maintenance loop.
     async fn erasures_under_way(&self) -> Result<Vec<String>, StoreError>;
     /// Learners not erased (nor being erased) who left on or before `left_by` (ISO 8601), with their

@@ -376,7 +376,8 @@ async fn erase_learner(
 ) -> Result<Response, PageError> {
     require(&form.session, app::erasure::ERASERS)?;
     if form.fields.text("confirm") != "yes" {
-        let refused_for = AppError::invalid_field("confirm", "tick the box to confirm the erasure: it cannot be undone");
+        let refused_for =
+            AppError::invalid_field("confirm", "tick the box to confirm the erasure: it cannot be undone");
         return refused(&state, &form, &id, refused_for.into()).await;
     }
     let erased = app::erasure::erase(&state.app, &form.session.caller, &id, &form.fields.text("reason")).await;

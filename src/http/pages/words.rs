@@ -178,9 +178,7 @@ fn sentences(
                 ("it looks like a photo of a learner who said no, so it cannot be used".into(), Tone::Stopped)
             }
             Reason::NameInText => ("the caption or other text names a learner in full".into(), Tone::Waiting),
-            Reason::LearnerLeft => {
-                (format!("{} has left: not released for new use", whose(*reason)), Tone::Stopped)
-            }
+            Reason::LearnerLeft => (format!("{} has left: not released for new use", whose(*reason)), Tone::Stopped),
         });
     }
     out

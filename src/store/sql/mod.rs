@@ -170,9 +170,16 @@ impl PostgresStore {
     /// erased) are removed and their space made reusable. VACUUM cannot run in a transaction, so
     /// each table is its own statement.
     async fn reclaim_space(&self) -> Result<(), StoreError> {
-        for table in
-            ["learners", "guardians", "learner_groups", "consent_events", "outbox", "photos", "publications", "takedowns"]
-        {
+        for table in [
+            "learners",
+            "guardians",
+            "learner_groups",
+            "consent_events",
+            "outbox",
+            "photos",
+            "publications",
+            "takedowns",
+        ] {
             sqlx::query(&format!("VACUUM {table}")).execute(&self.pool).await?;
         }
         Ok(())
