@@ -26,6 +26,12 @@ fn entries(zip: &[u8]) -> std::collections::BTreeMap<String, Vec<u8>> {
     out
 }
 
+/// The audit rows about `subject`.
+async fn audit_rows(server: &TestServer, subject: &str) -> Vec<Value> {
+    let rows: Vec<Value> = get(server, &server.admin, "/api/v1/audit?limit=1000").await.json().await.unwrap();
+    rows.into_iter().filter(|r| r["subject"] == subject).collect()
+}
+
 async fn the_export_holds_everything_about_them_and_nothing_of_others(server: TestServer) {
     let tutor = server.token(Role::Tutor).await;
     let marketing = server.token(Role::Marketing).await;
@@ -54,7 +60,11 @@ async fn the_export_holds_everything_about_them_and_nothing_of_others(server: Te
         varied_jpeg(21),
         "website",
         &[&amira, &ben],
-        &[("caption", "Amira with Ben at the bench"), ("alt_text", "Two learners at a bench")],
+        &[
+            ("caption", "Amira with Ben at the bench; the Bartholomews came too"),
+            ("alt_text", "Two learners at a bench, Mr Bartholomew's bench"),
+            ("title", "b. bartholomew and Okonkwo"),
+        ],
     )
     .await;
     let group = group["id"].as_str().unwrap().to_string();
@@ -77,6 +87,18 @@ async fn the_export_holds_everything_about_them_and_nothing_of_others(server: Te
         404
     );
     assert_eq!(get(&server, &server.admin, "/api/v1/learners/not-an-id/export").await.status(), 404);
+
+    // A HEAD says whether there is an export to have, and neither makes nor audits one.
+    let before = audit_rows(&server, &amira).await.len();
+    let head = reqwest::Client::new()
+        .head(format!("{}/api/v1/learners/{amira}/export", server.base))
+        .bearer_auth(&server.admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    assert!(head.headers()["content-disposition"].to_str().unwrap().contains(&amira));
+    assert_eq!(audit_rows(&server, &amira).await.len(), before, "a HEAD is audited as nothing");
 
     let response = get(&server, &server.admin, &format!("/api/v1/learners/{amira}/export")).await;
     assert_eq!(response.status(), 200);
@@ -110,7 +132,10 @@ async fn the_export_holds_everything_about_them_and_nothing_of_others(server: Te
     assert_eq!(consents[0]["form_text_hash"].as_str().map(str::len), Some(64));
 
     let photo: Value = serde_json::from_str(&text(&json_name)).unwrap();
-    assert_eq!(photo["caption"], "Amira with Ben at the bench");
+    // Ben's family name goes however it is written; hers stays, it is her own.
+    assert_eq!(photo["caption"], "Amira with Ben at the bench; the [family name] came too");
+    assert_eq!(photo["alt_text"], "Two learners at a bench, Mr [family name]'s bench");
+    assert_eq!(photo["title"], "b. [family name] and Okonkwo");
     assert_eq!(photo["others_pictured"], 1);
     assert_eq!(photo["publications"][0]["url"], "https://college.example/news/bench");
     assert_eq!(photo["status"]["website"]["state"], "published");
@@ -123,9 +148,16 @@ async fn the_export_holds_everything_about_them_and_nothing_of_others(server: Te
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap()["action"].as_str().unwrap().to_string())
         .collect();
-    for expected in ["learner_created", "consent_recorded", "photo_uploaded", "item_published", "learner_exported"] {
+    for expected in
+        ["learner_created", "consent_recorded", "photo_uploaded", "item_published", "learner_export_started"]
+    {
         assert!(actions.iter().any(|a| a == expected), "{expected} in {actions:?}");
     }
+    // The export's end is audited once it has all gone, with its outcome.
+    let rows = audit_rows(&server, &amira).await;
+    let ends: Vec<&Value> = rows.iter().filter(|r| r["action"] == "learner_exported").collect();
+    assert_eq!(ends.len(), 1, "{rows:?}");
+    assert_eq!(ends[0]["details"]["outcome"], "complete");
     // Nothing of Ben's beyond his first name; nothing of his own photo.
     for (name, bytes) in &files {
         let content = String::from_utf8_lossy(bytes);

@@ -286,9 +286,14 @@ async fn a_leavers_record_is_erased_by_the_rule(server: TestServer) {
         .unwrap()
         .to_string();
     let (eve, _) = consenting_adult(&server, "Eve", "Stays", &["website"]).await;
+    let tutor = server.token(Role::Tutor).await;
+    let pictured = upload_tagged(&server, &tutor, distinct_jpeg(41, 320, 240), "website", &[&dana, &eve], &[]).await;
+    let pictured = pictured["id"].as_str().unwrap().to_string();
     let ahead = preview(&server, "2d").await;
     assert_eq!(ahead["erasures"][0]["learner_id"], dana.as_str(), "{ahead}");
     assert_eq!(ahead["erasures"][0]["left_on"], tomorrow());
+    // The preview says which images the erasure takes with it.
+    assert_eq!(ahead["erasures"][0]["images"], json!([pictured]), "{ahead}");
     assert_eq!(ahead["erasures"].as_array().unwrap().len(), 1, "{ahead}");
     assert_eq!(preview(&server, "0s").await["erasures"], json!([]));
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -305,6 +310,8 @@ async fn a_leavers_record_is_erased_by_the_rule(server: TestServer) {
     let record = server.store.learner(&dana).await.unwrap().unwrap();
     assert!(record.erased_at.is_some() && record.family_name.is_empty() && record.left_on.is_none(), "{record:?}");
     assert!(server.store.learner(&eve).await.unwrap().unwrap().erased_at.is_none());
+    let photo = server.store.photo(&pictured).await.unwrap().unwrap();
+    assert!(photo.image_deleted_at.is_some(), "the erasure deleted the image the preview named");
     let audit = server.store.audit_log(0, 10_000).await.unwrap();
     let started = audit.iter().find(|r| r.action == "erasure_started" && r.subject == dana).expect("audited");
     assert_eq!(started.actor, "system");

@@ -70,12 +70,11 @@ fn moment(field: &str, value: &str, date_means_end_of_day: bool, zone: Zone) -> 
     if let Ok(t) = OffsetDateTime::parse(value.trim(), &Rfc3339) {
         return Ok(t);
     }
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    match time::Date::parse(value.trim(), &format) {
-        Ok(date) => if date_means_end_of_day { date.next_day() } else { Some(date) }
+    match crate::policy::calendar::parse_iso_date(value.trim()) {
+        Some(date) => if date_means_end_of_day { date.next_day() } else { Some(date) }
             .and_then(|d| zone.start_of_day(d))
             .ok_or_else(|| AppError::invalid_field(field, format!("{field} is out of range"))),
-        Err(_) => Err(AppError::invalid_field(
+        None => Err(AppError::invalid_field(
             field,
             format!("{field} {value:?} is not a time like 2026-09-01T09:00:00Z or a date like 2027-08-31"),
         )),
@@ -327,13 +326,14 @@ pub async fn history(app: &App, actor: &Actor, learner_id: &str) -> Result<Histo
 
 /// The facts about `learner` the consent decision depends on.
 pub(super) fn facts(learner: &LearnerRecord) -> Result<Learner, AppError> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
     let date_of_birth = learner
         .date_of_birth
         .as_deref()
-        .map(|d| time::Date::parse(d, &format))
-        .transpose()
-        .map_err(AppError::internal)?;
+        .map(|d| {
+            crate::policy::calendar::parse_iso_date(d)
+                .ok_or_else(|| AppError::internal(format!("a stored date of birth {d:?} is not a date")))
+        })
+        .transpose()?;
     let facts = Learner {
         date_of_birth,
         guardian_ids: learner.current_guardians().map(|g| g.id.clone()).collect(),

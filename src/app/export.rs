@@ -1,12 +1,21 @@
 //! Subject access: everything consentgate holds about one learner, as one ZIP a learner or their
 //! family can be given: their record and guardians, their consent history with the form texts on
 //! record, every photo they are pictured in (the scrubbed image while it is kept, and its texts
-//! with every other learner's full name cut to a first name), the publications and takedowns of
+//! with every other learner's full name cut to a first name and their family name cut wherever it
+//! stands alone), the publications and takedowns of
 //! those photos, the audit rows about them, and a README.txt saying what each file is.
 //!
 //! The ZIP is written as a stream (`zip`'s stream writer, entries with data descriptors), one photo
 //! at a time, so a learner in 2,000 photos never has 2,000 images in memory: the writer runs on a
 //! blocking thread and its output goes through a small bounded channel to the HTTP body or a file.
+//! A client that reads slower than [`MIN_RATE`] on average (after [`GRACE`]) is given up, so no
+//! download holds a thread for hours.
+//!
+//! Two audit rows frame each export: `learner_export_started` before the first byte (so an export
+//! a crash cut short is on record) and `learner_exported` when it ends, with its outcome.
+
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
 
 use std::io::Write;
 
@@ -15,7 +24,8 @@ use zip::write::SimpleFileOptions;
 use zip::CompressionMethod;
 
 use super::{learners, Actor, App, AppError};
-use crate::policy::names::NameIndex;
+use crate::policy::names::erase::FamilyNames;
+use crate::policy::names::{NameEntry, NameIndex};
 use crate::store::{time_of_ms, AuditAction, AuditDraft, ConsentRecord, LearnerRecord, Role};
 
 /// Who may export a learner's data: the safeguarding lead.
@@ -31,33 +41,68 @@ pub struct Export {
     photo_ids: Vec<String>,
     /// Every other learner's names, to cut their full names in texts to first names.
     others: NameIndex,
+    /// Every other learner's family name, to cut where it stands alone.
+    families: FamilyNames,
+    /// Who asked for it (a token id, or `cli`), for the closing audit row.
+    actor: String,
 }
+
+/// How long an export may take before its pace is checked.
+pub const GRACE: Duration = Duration::from_secs(60);
+
+/// The slowest average (bytes a second, over the whole download after [`GRACE`]) a client may
+/// read an export at. 64 KiB/s is a very slow office line; a slower reader is taking a blocking
+/// thread, not a download.
+pub const MIN_RATE: u64 = 64 * 1024;
+
+/// Why a client's download was given up, when it was.
+type GivenUp = Arc<OnceLock<&'static str>>;
 
 impl Export {
     /// The file name to offer: the learner's id, never their name.
     pub fn file_name(&self) -> String {
-        format!("consentgate-export-{}.zip", self.learner.id)
+        file_name(&self.learner.id)
     }
 }
 
+/// The file name an export of `learner_id` is offered as: the id, never the name.
+pub fn file_name(learner_id: &str) -> String {
+    format!("consentgate-export-{learner_id}.zip")
+}
+
+/// Checks that `actor` may export the learner (an id as given in a path) and that the learner
+/// exists, reading nothing else and auditing nothing: what a `HEAD` of the export answers.
+pub async fn check(app: &App, actor: &Actor, learner_id: &str) -> Result<String, AppError> {
+    actor.require(EXPORTERS)?;
+    Ok(learners::show(app, actor, learner_id).await?.id)
+}
+
 /// Checks the actor and the learner (an id as given in a path), gathers what the export starts
-/// from, and audits `learner_exported` (it is a child's personal data leaving the service) before
-/// a byte is written.
+/// from, and audits `learner_export_started` (it is a child's personal data leaving the service)
+/// before a byte is written.
 pub async fn prepare(app: &App, actor: &Actor, learner_id: &str) -> Result<Export, AppError> {
     actor.require(EXPORTERS)?;
     let learner = learners::show(app, actor, learner_id).await?;
     let consents = app.store.consents(&learner.id).await?;
     let photo_ids = app.store.photos_picturing(&learner.id).await?;
-    let others = NameIndex::build(app.store.learner_names().await?.into_iter().filter(|n| n.learner_id != learner.id));
+    let names = app.store.learner_names().await?;
+    let subject = names.iter().find(|n| n.learner_id == learner.id).cloned().unwrap_or_else(|| NameEntry {
+        learner_id: learner.id.clone(),
+        given_name: learner.given_name.clone(),
+        preferred_name: learner.preferred_name.clone(),
+        family_name: learner.family_name.clone(),
+    });
+    let families = FamilyNames::build(&subject, names.iter().filter(|n| n.learner_id != learner.id));
+    let others = NameIndex::build(names.into_iter().filter(|n| n.learner_id != learner.id));
     let audit = AuditDraft::new(
         &actor.token_id,
-        AuditAction::LearnerExported,
+        AuditAction::LearnerExportStarted,
         &learner.id,
         json!({ "photos": photo_ids.len(), "consent_events": consents.len() }),
     );
     app.store.append_audit(audit).await?;
     tracing::info!(learner = %learner.id, photos = photo_ids.len(), "subject access export");
-    Ok(Export { learner, consents, photo_ids, others })
+    Ok(Export { learner, consents, photo_ids, others, families, actor: actor.token_id.clone() })
 }
 
 /// What README.txt says, in plain words.
@@ -100,9 +145,33 @@ fn zip_error(e: zip::result::ZipError) -> AppError {
 }
 
 impl Export {
-    /// Writes the ZIP to `out`, one entry at a time. Blocking: run it on a blocking thread; it
-    /// reads the store and the object store through `runtime`.
+    /// Writes the ZIP to `out`, one entry at a time, then audits `learner_exported` with the
+    /// outcome: `complete`, or `failed` with why (`client_went_away`, `client_too_slow`,
+    /// `error`). Blocking: run it on a blocking thread; it reads the store and the object store
+    /// through `runtime`.
     pub fn write_to<W: Write>(self, app: &App, runtime: &tokio::runtime::Handle, out: W) -> Result<(), AppError> {
+        self.write_audited(app, runtime, out, &GivenUp::default())
+    }
+
+    fn write_audited<W: Write>(
+        self,
+        app: &App,
+        runtime: &tokio::runtime::Handle,
+        out: W,
+        given_up: &GivenUp,
+    ) -> Result<(), AppError> {
+        let (actor, learner_id) = (self.actor.clone(), self.learner.id.clone());
+        let written = self.write_zip(app, runtime, out);
+        let details = match &written {
+            Ok(()) => json!({ "outcome": "complete" }),
+            Err(_) => json!({ "outcome": "failed", "reason": given_up.get().copied().unwrap_or("error") }),
+        };
+        let audit = AuditDraft::new(actor, AuditAction::LearnerExported, learner_id, details);
+        runtime.block_on(app.store.append_audit(audit))?;
+        written
+    }
+
+    fn write_zip<W: Write>(self, app: &App, runtime: &tokio::runtime::Handle, out: W) -> Result<(), AppError> {
         let mut zip = zip::ZipWriter::new_stream(out);
         let text = SimpleFileOptions::default().compression_method(CompressionMethod::Deflated).large_file(true);
         // Images are compressed already.
@@ -142,7 +211,7 @@ impl Export {
         }
         entry(&mut zip, "consents.json", text, &json_bytes(&json!(consents)))?;
 
-        let cut = |s: &str| self.others.redact(s);
+        let cut = |s: &str| self.families.cut(&self.others.redact(s));
         for photo_id in &self.photo_ids {
             let Some(photo) = runtime.block_on(app.store.photo(photo_id))? else { continue };
             let publications = runtime.block_on(app.store.publications_of(photo_id))?;
@@ -150,7 +219,8 @@ impl Export {
             let about = json!({
                 "id": photo.id, "uploaded_at": rfc3339(photo.created_at),
                 "caption": cut(&photo.caption), "alt_text": cut(&photo.alt_text), "title": cut(&photo.title),
-                "tags": self.others.redact_tags(&photo.tags.iter().map(String::as_str).collect::<Vec<_>>()),
+                "tags": self.others.redact_tags(&photo.tags.iter().map(String::as_str).collect::<Vec<_>>())
+                    .iter().map(|t| self.families.cut(t)).collect::<Vec<_>>(),
                 "others_pictured": photo.learner_ids.iter().filter(|id| **id != l.id).count(),
                 "image": if photo.image_deleted_at.is_some() { json!(null) } else {
                     json!(format!("photos/{}.{}", photo.id, photo.format))
@@ -212,9 +282,16 @@ pub fn stream(
     let runtime = tokio::runtime::Handle::current();
     let on_error = sender.clone();
     tokio::task::spawn_blocking(move || {
-        if let Err(e) = export.write_to(&app, &runtime, ChannelWriter::new(sender)) {
-            tracing::error!(error = %e, "a subject access export stopped half-way");
-            let _ = on_error.blocking_send(Err(std::io::Error::other("the export could not be completed")));
+        let given_up = GivenUp::default();
+        let writer = ChannelWriter::new(sender, runtime.clone(), given_up.clone());
+        if let Err(e) = export.write_audited(&app, &runtime, writer, &given_up) {
+            match given_up.get() {
+                Some(reason) => tracing::info!(reason, "a subject access export was given up"),
+                None => tracing::error!(error = %e, "a subject access export stopped half-way"),
+            }
+            // An error as the last chunk: the client sees a broken download, not a whole-looking ZIP.
+            let error = Err(std::io::Error::other("the export could not be completed"));
+            let _ = runtime.block_on(on_error.send_timeout(error, Duration::from_secs(5)));
         }
     });
     futures::stream::poll_fn(move |cx| receiver.poll_recv(cx))
@@ -241,19 +318,35 @@ pub async fn to_file(app: &App, export: Export, path: &std::path::Path) -> Resul
 }
 
 /// A `Write` that hands what is written to an async reader in chunks, through a bounded channel: at
-/// most a few chunks are ever held, so a slow client slows the writer instead of filling memory.
+/// most a few chunks are ever held, so a slow client slows the writer instead of filling memory,
+/// and a client slower than [`MIN_RATE`] (after [`GRACE`]) or gone fails the writer.
 pub struct ChannelWriter {
     sender: tokio::sync::mpsc::Sender<Result<bytes::Bytes, std::io::Error>>,
+    runtime: tokio::runtime::Handle,
     buffer: Vec<u8>,
+    started: Instant,
+    sent: u64,
+    given_up: GivenUp,
 }
 
 /// The size a chunk is sent at.
 const CHUNK: usize = 64 * 1024;
 
 impl ChannelWriter {
-    /// A writer sending to `sender`.
-    pub fn new(sender: tokio::sync::mpsc::Sender<Result<bytes::Bytes, std::io::Error>>) -> ChannelWriter {
-        ChannelWriter { sender, buffer: Vec::with_capacity(CHUNK) }
+    /// A writer sending to `sender`, waiting on `runtime`'s timers, noting in `given_up` why it
+    /// gave up on the client, if it does. Call from outside the runtime (a blocking thread).
+    pub fn new(
+        sender: tokio::sync::mpsc::Sender<Result<bytes::Bytes, std::io::Error>>,
+        runtime: tokio::runtime::Handle,
+        given_up: GivenUp,
+    ) -> ChannelWriter {
+        ChannelWriter { sender, runtime, buffer: Vec::with_capacity(CHUNK), started: Instant::now(), sent: 0, given_up }
+    }
+
+    /// When the client must have taken the next chunk: after [`GRACE`], the time by which what it
+    /// has taken so far would have arrived at [`MIN_RATE`].
+    fn deadline(&self) -> Instant {
+        self.started + GRACE + Duration::from_secs_f64(self.sent as f64 / MIN_RATE as f64)
     }
 
     fn send(&mut self) -> std::io::Result<()> {
@@ -261,9 +354,22 @@ impl ChannelWriter {
             return Ok(());
         }
         let chunk = bytes::Bytes::from(std::mem::replace(&mut self.buffer, Vec::with_capacity(CHUNK)));
-        self.sender
-            .blocking_send(Ok(chunk))
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away"))
+        let length = chunk.len() as u64;
+        let wait = self.deadline().saturating_duration_since(Instant::now());
+        match self.runtime.block_on(self.sender.send_timeout(Ok(chunk), wait)) {
+            Ok(()) => {
+                self.sent += length;
+                Ok(())
+            }
+            Err(tokio::sync::mpsc::error::SendTimeoutError::Timeout(_)) => {
+                let _ = self.given_up.set("client_too_slow");
+                Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the client read the export too slowly"))
+            }
+            Err(tokio::sync::mpsc::error::SendTimeoutError::Closed(_)) => {
+                let _ = self.given_up.set("client_went_away");
+                Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client went away"))
+            }
+        }
     }
 }
 
@@ -295,12 +401,19 @@ impl Drop for ChannelWriter {
 mod tests {
     use super::*;
 
+    /// A runtime whose timers run while a plain thread waits on its handle, as the server's do
+    /// (a current-thread runtime drives its timers only inside its own `block_on`).
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_time().build().unwrap()
+    }
+
     #[test]
     fn a_big_write_leaves_in_chunks_of_at_most_64_kib() {
+        let runtime = runtime();
         let (sender, mut receiver) = tokio::sync::mpsc::channel(64);
         let image = vec![7u8; 6 * CHUNK + 123];
         {
-            let mut writer = ChannelWriter::new(sender);
+            let mut writer = ChannelWriter::new(sender, runtime.handle().clone(), GivenUp::default());
             writer.write_all(b"header").unwrap();
             writer.write_all(&image).unwrap();
             writer.flush().unwrap();
@@ -312,5 +425,28 @@ mod tests {
             total += chunk.len();
         }
         assert_eq!(total, 6 + image.len());
+    }
+
+    #[test]
+    fn a_client_that_stops_reading_is_given_up_and_one_that_leaves_too() {
+        let runtime = runtime();
+        let (sender, receiver) = tokio::sync::mpsc::channel(1);
+        let given_up = GivenUp::default();
+        let mut writer = ChannelWriter::new(sender, runtime.handle().clone(), given_up.clone());
+        // Pretend the grace and far more have passed while nothing was read.
+        writer.started = Instant::now() - GRACE - Duration::from_secs(3600);
+        writer.write_all(&[1u8; CHUNK]).unwrap(); // fills the channel's one slot
+        let error = writer.write_all(&[2u8; CHUNK]).unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::TimedOut);
+        assert_eq!(given_up.get(), Some(&"client_too_slow"));
+
+        drop(receiver);
+        let (sender, receiver) = tokio::sync::mpsc::channel(1);
+        drop(receiver);
+        let given_up = GivenUp::default();
+        let mut writer = ChannelWriter::new(sender, runtime.handle().clone(), given_up.clone());
+        let error = writer.write_all(&[3u8; CHUNK]).unwrap_err();
+        assert_eq!(error.kind(), std::io::ErrorKind::BrokenPipe);
+        assert_eq!(given_up.get(), Some(&"client_went_away"));
     }
 }

@@ -15,6 +15,7 @@ use time::OffsetDateTime;
 
 use super::{Actor, App, AppError};
 use crate::objects::Objects;
+use crate::policy::calendar::{iso_date, parse_iso_date};
 use crate::policy::retention::{self as rules, Rule};
 use crate::store::{
     ms_of_time, time_of_ms, AuditAction, AuditDraft, FullStore, RetentionDue, RetiredImage, Role, StoreError,
@@ -98,11 +99,6 @@ fn dues_by(app: &App, by: OffsetDateTime) -> Vec<RetentionDue> {
     dues
 }
 
-fn iso_date(day: time::Date) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    day.format(&format).unwrap_or_default()
-}
-
 /// Applies the retention rules now: deletes the image of every photo a rule makes due (a page at a
 /// time, each page one transaction, audited per photo with the rule's name as `system`), then its
 /// objects. Returns how many images were retired.
@@ -147,6 +143,9 @@ pub struct PlannedErasure {
     pub due_at: OffsetDateTime,
     /// The leaving day it counts from.
     pub left_on: String,
+    /// The photos they are tagged in whose image the erasure will delete (with any exact copy),
+    /// oldest first, at most the preview's limit: those `after_leaving` has not deleted already.
+    pub images: Vec<String>,
 }
 
 /// What the retention rules will delete within `within` from now: the preview.
@@ -189,7 +188,7 @@ pub async fn preview(app: &App, actor: &Actor, within: Duration, limit: i64) -> 
                     format!("never released since its upload on {}", iso_date(zone.date_of(uploaded_at))),
                 ),
                 Rule::AfterLeaving => {
-                    let days = candidate.left_on.iter().filter_map(|d| parse_date(d)).collect::<Vec<_>>();
+                    let days = candidate.left_on.iter().filter_map(|d| parse_iso_date(d)).collect::<Vec<_>>();
                     let first = days.iter().min().copied();
                     (
                         rules::leaver_photo_due(days, retention.after_leaving, zone),
@@ -219,19 +218,17 @@ pub async fn preview(app: &App, actor: &Actor, within: Duration, limit: i64) -> 
         let leavers = app.store.leavers_left_by(&iso_date(day), limit + 1).await?;
         truncated |= leavers.len() as i64 > limit;
         for (learner_id, left_on) in leavers.into_iter().take(limit as usize) {
-            let due_at = parse_date(&left_on)
+            let due_at = parse_iso_date(&left_on)
                 .and_then(|d| rules::leaver_photo_due([d], retention.learner_record_after_leaving, zone));
             if let Some(due_at) = due_at {
-                erasures.push(PlannedErasure { learner_id, due_at, left_on });
+                let images = app.store.kept_images_picturing(&learner_id, limit + 1).await?;
+                truncated |= images.len() as i64 > limit;
+                let images = images.into_iter().take(limit as usize).collect();
+                erasures.push(PlannedErasure { learner_id, due_at, left_on, images });
             }
         }
     }
     Ok(RetentionPreview { deletions, erasures, truncated })
-}
-
-fn parse_date(text: &str) -> Option<time::Date> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(text, &format).ok()
 }
 
 /// Removes objects that no photo refers to and that are older than `grace`, and the staging

@@ -404,7 +404,9 @@ pub async fn erase(
 }
 
 /// `GET /api/v1/learners/{id}/export`: everything held about the learner, as one ZIP (a subject
-/// access request's answer), streamed. Audited `learner_exported`.
+/// access request's answer), streamed. Audited `learner_export_started` before the first byte and
+/// `learner_exported` with the outcome at the end. A `HEAD` checks the caller and the learner only:
+/// nothing is read, written or audited.
 #[utoipa::path(get, path = "/api/v1/learners/{id}/export", operation_id = "export_learner", tag = "learners",
     params(("id" = Id, Path, description = "Learner id")),
     responses(AuthErrors, NotFoundErrors, (status = 200, content_type = "application/zip", body = Vec<u8>,
@@ -414,10 +416,16 @@ pub async fn export(
     State(state): State<HttpState>,
     caller: Actor,
     Path(id): Path<String>,
+    method: axum::http::Method,
 ) -> Result<axum::response::Response, ApiError> {
-    let export = app::export::prepare(&state.app, &caller, &id).await?;
-    let disposition = format!("attachment; filename=\"{}\"", export.file_name());
-    let body = axum::body::Body::from_stream(app::export::stream(state.app.clone(), export));
+    let (file_name, body) = if method == axum::http::Method::HEAD {
+        let learner_id = app::export::check(&state.app, &caller, &id).await?;
+        (app::export::file_name(&learner_id), axum::body::Body::empty())
+    } else {
+        let export = app::export::prepare(&state.app, &caller, &id).await?;
+        (export.file_name(), axum::body::Body::from_stream(app::export::stream(state.app.clone(), export)))
+    };
+    let disposition = format!("attachment; filename=\"{file_name}\"");
     Ok(axum::response::Response::builder()
         .header(axum::http::header::CONTENT_TYPE, "application/zip")
         .header(axum::http::header::CONTENT_DISPOSITION, disposition)

@@ -61,6 +61,9 @@ pub struct ErasureView {
     pub due_at: String,
     /// The leaving day it counts from, `YYYY-MM-DD`.
     pub left_on: String,
+    /// The photos whose image the erasure deletes (they are tagged in them and `after_leaving`
+    /// has not deleted them already), oldest first.
+    pub images: Vec<String>,
 }
 
 /// Each retention rule's setting.
@@ -74,9 +77,26 @@ pub struct RulesView {
     pub learner_record_after_leaving: String,
 }
 
-/// A rule's setting in words: `off`, or the duration as humantime writes it.
+/// A rule's setting in words: `off`, or the duration in the largest unit that writes it whole
+/// (`90d`, `6years`, `36h`, `2s`), as it would be typed in the settings. humantime's own output
+/// counts months of 30.44 days, which turns `90d` into "2months 29days 2h 52m 48s".
 pub fn setting(keep: Option<std::time::Duration>) -> String {
-    keep.map_or_else(|| "off".to_string(), |d| humantime::format_duration(d).to_string())
+    /// humantime's year: 365.25 days.
+    const YEAR: u64 = 31_557_600;
+    let Some(keep) = keep else { return "off".to_string() };
+    if keep.subsec_nanos() != 0 {
+        return humantime::format_duration(keep).to_string();
+    }
+    let seconds = keep.as_secs();
+    if seconds == 0 {
+        return "0s".to_string();
+    }
+    let units = [(YEAR, "years"), (86_400, "d"), (3_600, "h"), (60, "m"), (1, "s")];
+    let (unit, name) = units.into_iter().find(|(unit, _)| seconds % unit == 0).unwrap_or((1, "s"));
+    match (seconds / unit, name) {
+        (1, "years") => "1year".to_string(),
+        (count, name) => format!("{count}{name}"),
+    }
 }
 
 /// `GET /api/v1/retention/preview`: every image the retention rules will delete within `within`,
@@ -122,8 +142,25 @@ pub async fn preview(
                 learner_id: e.learner_id,
                 due_at: rfc3339(crate::store::ms_of_time(e.due_at)),
                 left_on: e.left_on,
+                images: e.images,
             })
             .collect(),
         truncated: preview.truncated,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::setting;
+    use std::time::Duration;
+
+    #[test]
+    fn a_setting_reads_as_it_would_be_typed_and_types_back_the_same() {
+        for typed in ["90d", "365d", "6years", "1year", "36h", "90m", "2s", "0s"] {
+            let keep = humantime::parse_duration(typed).unwrap();
+            assert_eq!(setting(Some(keep)), typed);
+        }
+        assert_eq!(setting(None), "off");
+        assert_eq!(setting(Some(Duration::from_millis(1500))), "1s 500ms");
+    }
 }

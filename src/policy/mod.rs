@@ -1,5 +1,6 @@
 //! The rules: pure functions of facts and time, no IO.
 
+pub mod calendar;
 pub mod consent;
 pub mod names;
 pub mod release;

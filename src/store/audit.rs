@@ -86,7 +86,9 @@ pub enum AuditAction {
     ErasureStarted,
     /// A learner's personal data was replaced by a tombstone (counts only).
     LearnerErased,
-    /// A subject access export of a learner was made (counts only).
+    /// A subject access export of a learner began (counts only).
+    LearnerExportStarted,
+    /// A subject access export of a learner ended: its outcome, `complete` or `failed` with why.
     LearnerExported,
 }
 
@@ -127,6 +129,7 @@ impl AuditAction {
             AuditAction::LetterPosted => "letter_posted",
             AuditAction::ErasureStarted => "erasure_started",
             AuditAction::LearnerErased => "learner_erased",
+            AuditAction::LearnerExportStarted => "learner_export_started",
             AuditAction::LearnerExported => "learner_exported",
         }
     }

@@ -331,6 +331,9 @@ pub trait RetentionStore: Send + Sync {
         limit: i64,
         eval: Evaluation,
     ) -> Result<(usize, Vec<RetiredImage>), StoreError>;
+    /// The photos `learner_id` is tagged in whose image is still kept, oldest first, at most
+    /// `limit`: the images their erasure deletes. Read-only: what the retention preview shows.
+    async fn kept_images_picturing(&self, learner_id: &str, limit: i64) -> Result<Vec<String>, StoreError>;
     /// Every object key a photo row refers to.
     async fn object_keys(&self) -> Result<Vec<String>, StoreError>;
     /// Whether any photo row whose image is not deleted refers to the object `key`.

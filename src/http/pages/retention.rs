@@ -28,12 +28,15 @@ struct RuleLine {
     deletes: &'static str,
 }
 
-struct DeletionLine {
-    photo_id: String,
+/// One thing due: an image (`subject` a photo id) or a learner's record (a learner id).
+struct DueLine {
+    subject: String,
     rule: &'static str,
     due: String,
     overdue: bool,
     why: String,
+    /// For a learner's erasure: the photos whose image it deletes.
+    images: Vec<String>,
 }
 
 #[derive(Template)]
@@ -42,9 +45,9 @@ struct RetentionPage {
     chrome: Chrome,
     rules: Vec<RuleLine>,
     within_days: u64,
-    deletions: Vec<DeletionLine>,
-    /// Learners due for erasure (`photo_id` holds the learner's id).
-    erasures: Vec<DeletionLine>,
+    deletions: Vec<DueLine>,
+    /// Learners due for erasure.
+    erasures: Vec<DueLine>,
     truncated: bool,
 }
 
@@ -56,6 +59,14 @@ async fn retention_page(State(state): State<HttpState>, session: Session) -> Res
     let zone = state.app.settings.rules.zone;
     let format = time::macros::format_description!("[day] [month repr:short] [year] [hour]:[minute]");
     let now = ms_of_time(time::OffsetDateTime::now_utc());
+    let line = |subject: String, rule: &'static str, due_at: time::OffsetDateTime, why: String, images| DueLine {
+        subject,
+        rule,
+        due: zone.local(due_at).format(&format).unwrap_or_default(),
+        overdue: ms_of_time(due_at) <= now,
+        why,
+        images,
+    };
     let page = RetentionPage {
         chrome: Chrome::new("Retention", &session),
         rules: vec![
@@ -72,31 +83,23 @@ async fn retention_page(State(state): State<HttpState>, session: Session) -> Res
             RuleLine {
                 name: "learner_record_after_leaving",
                 setting: setting(rules.learner_record_after_leaving),
-                deletes: "a learner's personal data, erased as on request, counted from their leaving day",
+                deletes: "a learner's personal data, erased as on request (with the image of every photo they are \
+                          tagged in that is still kept), counted from their leaving day",
             },
         ],
         erasures: preview
             .erasures
-            .iter()
-            .map(|e| DeletionLine {
-                overdue: ms_of_time(e.due_at) <= now,
-                due: zone.local(e.due_at).format(&format).unwrap_or_default(),
-                rule: "learner_record_after_leaving",
-                photo_id: e.learner_id.clone(),
-                why: format!("left on {}", e.left_on),
+            .into_iter()
+            .map(|e| {
+                let why = format!("left on {}", e.left_on);
+                line(e.learner_id, "learner_record_after_leaving", e.due_at, why, e.images)
             })
             .collect(),
         within_days: WITHIN_DAYS,
         deletions: preview
             .deletions
             .into_iter()
-            .map(|d| DeletionLine {
-                overdue: ms_of_time(d.due_at) <= now,
-                due: zone.local(d.due_at).format(&format).unwrap_or_default(),
-                rule: d.rule.as_str(),
-                photo_id: d.photo_id,
-                why: d.why,
-            })
+            .map(|d| line(d.photo_id, d.rule.as_str(), d.due_at, d.why, Vec::new()))
             .collect(),
         truncated: preview.truncated,
     };

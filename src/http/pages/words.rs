@@ -65,8 +65,7 @@ pub fn deny_words(reason: DenyReason) -> &'static str {
 /// Whether a learner counts as a child at `at`: under 18, or with no known date of birth (which
 /// the consent rules treat the same way), by the date of `at` in the organisation's `zone`.
 pub fn is_minor(date_of_birth: Option<&str>, at: time::OffsetDateTime, zone: Zone) -> bool {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    match date_of_birth.and_then(|d| time::Date::parse(d.get(..10).unwrap_or(d), &format).ok()) {
+    match date_of_birth.and_then(|d| crate::policy::calendar::parse_iso_date(d.get(..10).unwrap_or(d))) {
         Some(dob) => zone.date_of(at) < crate::policy::consent::majority_date(dob),
         None => true,
     }

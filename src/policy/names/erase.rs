@@ -75,6 +75,76 @@ pub fn erase_full_names(text: &str, entry: &NameEntry) -> String {
     text
 }
 
+/// What another learner's family name, standing alone, is replaced with in a subject access export.
+pub const FAMILY_NAME_CUT: &str = "[family name]";
+
+/// Particles of a family name of several words that are not a name on their own ("van der Berg"):
+/// the whole name goes wherever it is written, these words alone stay.
+const PARTICLES: &[&str] = &[
+    "al", "bin", "da", "das", "de", "del", "della", "den", "der", "di", "do", "dos", "du", "el", "ibn", "la", "le",
+    "st", "ten", "ter", "van", "von",
+];
+
+/// Other learners' family names, as the words that stand for them: what a subject access export
+/// takes out of the texts it hands over, where a full name is already cut to its first name by
+/// [`NameIndex::redact`] but "the Bakers", "Mr Okonkwo" or "b. baker" would still name a family.
+/// The subject's own names are never cut (a sibling's family name is the subject's own too).
+pub struct FamilyNames {
+    words: HashSet<String>,
+    /// Words any learner goes by as a given or preferred name: a plural or possessive written
+    /// without an apostrophe ("Bakers") is read as a family name only when it is not one of these.
+    given: HashSet<String>,
+}
+
+impl FamilyNames {
+    /// The family names of `others`, less every word of `subject`'s names.
+    pub fn build<'a>(subject: &NameEntry, others: impl IntoIterator<Item = &'a NameEntry>) -> FamilyNames {
+        let own = name_words(subject);
+        let mut given = own.clone();
+        let mut words = HashSet::new();
+        for entry in others {
+            for name in std::iter::once(&entry.given_name).chain(entry.preferred_name.as_ref()) {
+                given.extend(name_variants(name).into_iter().flatten());
+            }
+            for variant in name_variants(&entry.family_name) {
+                words.insert(variant.concat());
+                for word in &variant {
+                    // An initial or a particle alone names nobody.
+                    if word.chars().nth(1).is_some() && !PARTICLES.contains(&word.as_str()) {
+                        words.insert(word.clone());
+                    }
+                }
+            }
+        }
+        words.retain(|w| !own.contains(w));
+        FamilyNames { words, given }
+    }
+
+    /// `text` with every word that is one of the family names, possessive or plural with or
+    /// without an apostrophe ("Baker's", "Bakers'", "Bakers"), replaced by [`FAMILY_NAME_CUT`];
+    /// a possessive keeps its ending so the sentence still reads.
+    pub fn cut(&self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut at = 0;
+        for token in tokens(text) {
+            let plural = token
+                .norm
+                .strip_suffix('s')
+                .is_some_and(|stem| self.words.contains(stem) && !self.given.contains(&token.norm));
+            if self.words.contains(&token.norm) || plural {
+                out.push_str(&text[at..token.span.start]);
+                out.push_str(FAMILY_NAME_CUT);
+                if token.possessive {
+                    out.push_str("'s");
+                }
+                at = token.span.end;
+            }
+        }
+        out.push_str(&text[at..]);
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,5 +183,45 @@ mod tests {
         assert_eq!(erase_full_names("Amira Khan-Haddad won", &amira()), "[erased] won");
         assert_eq!(erase_full_names("Amira won; the Khan family came", &amira()), "Amira won; the Khan family came");
         assert_eq!(erase_full_names("Khan-Haddad, Amira and Mira Khan Haddad", &amira()), "[erased] and [erased]");
+    }
+
+    fn entry(id: &str, given: &str, family: &str) -> NameEntry {
+        NameEntry { learner_id: id.into(), given_name: given.into(), preferred_name: None, family_name: family.into() }
+    }
+
+    #[test]
+    fn other_learners_family_names_go_from_an_export_however_written() {
+        let others = [entry("b", "Ben", "Baker"), entry("o", "Chidi", "Okonkwo"), entry("v", "Eva", "van der Berg")];
+        let families = FamilyNames::build(&amira(), &others);
+        let cases = [
+            ("the Bakers came", "the [family name] came"),
+            ("Mr Okonkwo helped", "Mr [family name] helped"),
+            ("b. baker and OKONKWO", "b. [family name] and [family name]"),
+            ("Baker's stand; the Bakers' van", "[family name]'s stand; the [family name]'s van"),
+            ("Eva van der Berg", "Eva van der [family name]"),
+            ("#vanderberg", "#[family name]"),
+            // The subject's own names, a given name, and words that merely contain a name stay.
+            ("Amira Khan-Haddad with Ben", "Amira Khan-Haddad with Ben"),
+            ("Bakery visit", "Bakery visit"),
+            ("", ""),
+        ];
+        for (text, cut) in cases {
+            assert_eq!(families.cut(text), cut, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn a_sibling_shares_the_subjects_family_name_and_it_stays() {
+        let families = FamilyNames::build(&amira(), &[entry("s", "Sami", "Khan-Haddad"), entry("m", "Mo", "Miles")]);
+        assert_eq!(families.cut("the Khan-Haddads came"), "the Khan-Haddads came");
+        assert_eq!(families.cut("Miles and Khan"), "[family name] and Khan");
+    }
+
+    #[test]
+    fn a_plural_that_is_someones_given_name_stays() {
+        // "Miles" is a learner's given name here, not the plural of the family name "Mile".
+        let families = FamilyNames::build(&amira(), &[entry("x", "Ann", "Mile"), entry("y", "Miles", "Green")]);
+        assert_eq!(families.cut("Miles won, the Miles came"), "Miles won, the Miles came");
+        assert_eq!(families.cut("Ms Mile"), "Ms [family name]");
     }
 }

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use sqlx::Row;
 
-use super::{PostgresStore, SqliteStore};
+use super::{audit_record_from_row, PostgresStore, SqliteStore, AUDIT_COLUMNS};
 use crate::store::audit::{row_hash, AuditDraft, AuditRecord, GENESIS_HASH};
 use crate::store::error::StoreError;
 use crate::store::records::now_ms;
@@ -68,28 +68,9 @@ macro_rules! impl_audit_store {
             }
 
             async fn audit_log(&self, after: i64, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
-                let rows = sqlx::query(
-                    "SELECT seq, at, actor, action, subject, details, prev_hash, hash FROM audit_log \
-                     WHERE seq > $1 ORDER BY seq LIMIT $2",
-                )
-                .bind(after)
-                .bind(limit)
-                .fetch_all(self.reader())
-                .await?;
-                rows.iter()
-                    .map(|row| {
-                        Ok(AuditRecord {
-                            seq: row.try_get("seq")?,
-                            at: row.try_get("at")?,
-                            actor: row.try_get("actor")?,
-                            action: row.try_get("action")?,
-                            subject: row.try_get("subject")?,
-                            details: row.try_get("details")?,
-                            prev_hash: row.try_get("prev_hash")?,
-                            hash: row.try_get("hash")?,
-                        })
-                    })
-                    .collect()
+                let sql = format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2");
+                let rows = sqlx::query(&sql).bind(after).bind(limit).fetch_all(self.reader()).await?;
+                rows.iter().map(audit_record_from_row).collect()
             }
         }
     };

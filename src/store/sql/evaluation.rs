@@ -16,8 +16,11 @@ use crate::store::records::{ms_of_time, ConsentRecord, Evaluation, StatusChange}
 
 /// A date column (ISO 8601) read back.
 fn date_column(value: Option<String>, what: &str) -> Result<Option<time::Date>, StoreError> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    value.map(|d| time::Date::parse(&d, &format)).transpose().map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+    value
+        .map(|d| {
+            crate::policy::calendar::parse_iso_date(&d).ok_or_else(|| StoreError::Corrupt(format!("{what}: {d:?}")))
+        })
+        .transpose()
 }
 
 macro_rules! impl_evaluation {

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use sqlx::Row;
 
-use super::{PostgresStore, SqliteStore};
+use super::{audit_record_from_row, takedown_from_row, PostgresStore, SqliteStore, AUDIT_COLUMNS};
 use crate::store::audit::AuditRecord;
 use crate::store::error::StoreError;
 use crate::store::records::{PublicationRecord, Takedown};
@@ -55,23 +55,7 @@ macro_rules! impl_export_store {
                     .bind(photo_id)
                     .fetch_all(self.reader())
                     .await?;
-                rows.iter()
-                    .map(|r| {
-                        let reasons: String = r.try_get("reasons")?;
-                        Ok(Takedown {
-                            id: r.try_get("id")?,
-                            photo_id: r.try_get("photo_id")?,
-                            purpose: r.try_get::<String, _>("purpose")?.parse().map_err(StoreError::Corrupt)?,
-                            url: r.try_get("url")?,
-                            channel: r.try_get("channel")?,
-                            caption: r.try_get("caption")?,
-                            alt_text: r.try_get("alt_text")?,
-                            reasons: serde_json::from_str(&reasons).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                            created_at: r.try_get("created_at")?,
-                            done_at: r.try_get("done_at")?,
-                        })
-                    })
-                    .collect()
+                rows.iter().map(takedown_from_row).collect()
             }
 
             async fn form_text(&self, hash: &str) -> Result<Option<String>, StoreError> {
@@ -91,8 +75,7 @@ macro_rules! impl_export_store {
                 for batch in subjects.chunks(SUBJECTS_BATCH) {
                     let placeholders: Vec<String> = (3..batch.len() + 3).map(|i| format!("${i}")).collect();
                     let sql = format!(
-                        "SELECT seq, at, actor, action, subject, details, prev_hash, hash FROM audit_log \
-                         WHERE seq > $1 AND subject IN ({}) ORDER BY seq LIMIT $2",
+                        "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > $1 AND subject IN ({}) ORDER BY seq LIMIT $2",
                         placeholders.join(", ")
                     );
                     let mut query = sqlx::query(&sql).bind(after).bind(limit);
@@ -100,16 +83,7 @@ macro_rules! impl_export_store {
                         query = query.bind(subject);
                     }
                     for row in query.fetch_all(self.reader()).await? {
-                        rows.push(AuditRecord {
-                            seq: row.try_get("seq")?,
-                            at: row.try_get("at")?,
-                            actor: row.try_get("actor")?,
-                            action: row.try_get("action")?,
-                            subject: row.try_get("subject")?,
-                            details: row.try_get("details")?,
-                            prev_hash: row.try_get("prev_hash")?,
-                            hash: row.try_get("hash")?,
-                        });
+                        rows.push(audit_record_from_row(&row)?);
                     }
                 }
                 // Each batch is in order; together, the first `limit` in order.

@@ -262,6 +262,51 @@ where
     })
 }
 
+/// The columns [`audit_record_from_row`] reads.
+const AUDIT_COLUMNS: &str = "seq, at, actor, action, subject, details, prev_hash, hash";
+
+fn audit_record_from_row<R: Row>(row: &R) -> Result<crate::store::audit::AuditRecord, StoreError>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(crate::store::audit::AuditRecord {
+        seq: row.try_get("seq")?,
+        at: row.try_get("at")?,
+        actor: row.try_get("actor")?,
+        action: row.try_get("action")?,
+        subject: row.try_get("subject")?,
+        details: row.try_get("details")?,
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+    })
+}
+
+/// A `takedowns` row (`SELECT *`).
+fn takedown_from_row<R: Row>(row: &R) -> Result<crate::store::records::Takedown, StoreError>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<String>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> Option<i64>: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    let reasons: String = row.try_get("reasons")?;
+    Ok(crate::store::records::Takedown {
+        id: row.try_get("id")?,
+        photo_id: row.try_get("photo_id")?,
+        purpose: row.try_get::<String, _>("purpose")?.parse().map_err(StoreError::Corrupt)?,
+        url: row.try_get("url")?,
+        channel: row.try_get("channel")?,
+        caption: row.try_get("caption")?,
+        alt_text: row.try_get("alt_text")?,
+        reasons: serde_json::from_str(&reasons).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        created_at: row.try_get("created_at")?,
+        done_at: row.try_get("done_at")?,
+    })
+}
+
 fn tags_from_column(tags: &str) -> Result<Vec<String>, StoreError> {
     serde_json::from_str(tags).map_err(|e| StoreError::Corrupt(format!("tags: {e}")))
 }

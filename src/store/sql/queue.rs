@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use sqlx::Row;
 
-use super::{queue_item_from_row, status_from_columns, PostgresStore, SqliteStore, QUEUE_ITEM_SELECT};
+use super::{
+    queue_item_from_row, status_from_columns, takedown_from_row, PostgresStore, SqliteStore, QUEUE_ITEM_SELECT,
+};
 use crate::policy::release;
 use crate::policy::{Purpose, PurposeStatus, Reason, State};
 use crate::store::audit::{AuditAction, AuditDraft};
@@ -433,24 +435,7 @@ macro_rules! impl_queue_store {
                     .bind(all)
                     .fetch_all(self.reader())
                     .await?;
-                rows.iter()
-                    .map(|r| {
-                        let purpose: String = r.try_get("purpose")?;
-                        let reasons: String = r.try_get("reasons")?;
-                        Ok(Takedown {
-                            id: r.try_get("id")?,
-                            photo_id: r.try_get("photo_id")?,
-                            purpose: purpose.parse().map_err(StoreError::Corrupt)?,
-                            url: r.try_get("url")?,
-                            channel: r.try_get("channel")?,
-                            caption: r.try_get("caption")?,
-                            alt_text: r.try_get("alt_text")?,
-                            reasons: serde_json::from_str(&reasons).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                            created_at: r.try_get("created_at")?,
-                            done_at: r.try_get("done_at")?,
-                        })
-                    })
-                    .collect()
+                rows.iter().map(takedown_from_row).collect()
             }
 
             async fn takedown_done(&self, id: &str, eval: Evaluation) -> Result<bool, StoreError> {

@@ -175,6 +175,17 @@ macro_rules! impl_retention_store {
 
         #[async_trait]
         impl RetentionStore for $store {
+            async fn kept_images_picturing(&self, learner_id: &str, limit: i64) -> Result<Vec<String>, StoreError> {
+                Ok(sqlx::query_scalar(
+                    "SELECT p.id FROM photo_learners pl JOIN photos p ON p.id = pl.photo_id \
+                     WHERE pl.learner_id = $1 AND p.image_deleted_at IS NULL ORDER BY p.created_at, p.id LIMIT $2",
+                )
+                .bind(learner_id)
+                .bind(limit)
+                .fetch_all(self.reader())
+                .await?)
+            }
+
             async fn retention_candidates(
                 &self,
                 due: &RetentionDue,
