@@ -70,6 +70,57 @@
     });
   }
 
+  // The name check as the tutor types: which texts name a learner in full, and the texts with first
+  // names only, offered with one tap. Nothing is stored; the server checks again on upload.
+  function nameCheck(card) {
+    const fields = { caption: "caption", alt_text: "alt text" };
+    const box = card.querySelector(".namecheck");
+    let timer = null;
+    let asked = 0;
+    function check() {
+      const texts = {};
+      for (const name of Object.keys(fields)) texts[name] = card.querySelector("input[name=" + name + "]").value;
+      const mine = ++asked;
+      fetch("/api/v1/name-check", {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+        body: JSON.stringify(texts),
+      }).then((r) => (r.ok ? r.json() : null)).then((found) => {
+        // An older answer arriving after a newer one is not shown.
+        if (mine !== asked) return;
+        box.replaceChildren();
+        if (!found || found.matches.length === 0) return;
+        const named = [];
+        for (const m of found.matches) {
+          const words = fields[m.field];
+          if (words && !named.includes(words)) named.push(words);
+        }
+        const first = found.matches.find((m) => fields[m.field]);
+        const p = document.createElement("p");
+        p.className = "error";
+        p.textContent = "The " + named.join(" and ") + (named.length > 1 ? " name" : " names") +
+          " a learner in full." + (first ? " Use \u201c" + found.suggested_redaction[first.field] + "\u201d?" : "");
+        const use = document.createElement("button");
+        use.type = "button";
+        use.textContent = "Use first names only";
+        use.addEventListener("click", () => {
+          for (const name of Object.keys(fields)) {
+            card.querySelector("input[name=" + name + "]").value = found.suggested_redaction[name];
+          }
+          box.replaceChildren();
+        });
+        box.append(p, use);
+      });
+    }
+    for (const name of Object.keys(fields)) {
+      card.querySelector("input[name=" + name + "]").addEventListener("input", () => {
+        clearTimeout(timer);
+        timer = setTimeout(check, 400);
+      });
+    }
+  }
+
   input.addEventListener("change", () => {
     for (const file of input.files) {
       const card = template.content.firstElementChild.cloneNode(true);
@@ -82,6 +133,7 @@
       // Browsers other than Safari cannot show HEIC; say what it is instead.
       img.addEventListener("error", () => { img.hidden = true; type.textContent = "Photo (" + (file.type || "HEIC") + ")"; });
       picker(card, state);
+      nameCheck(card);
       cards.append(card);
       pending.push(state);
       // Each bar says whose progress it is, or a screen reader hears several identical ones.

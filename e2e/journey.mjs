@@ -109,6 +109,26 @@ try {
     await card.locator(".chosen li", { hasText: label }).waitFor();
   }
   const first = cards.nth(0);
+  // The name check as the tutor types: a possessive without its apostrophe is caught before the
+  // upload, and one tap keeps the first name only.
+  await first.locator("input[name=caption]").fill(`${amira.given} ${amira.family}s robot`);
+  const typedCheck = first.locator(".namecheck");
+  await typedCheck.locator("button").waitFor();
+  const typedWords = await typedCheck.innerText();
+  check(typedWords.includes("names a learner in full"), `the caption is checked while typed: ${typedWords}`);
+  await typedCheck.locator("button").click();
+  const keptFirst = await first.locator("input[name=caption]").inputValue();
+  check(keptFirst === `${amira.given}'s robot`, `one tap keeps the first name: ${keptFirst}`);
+  // Two "Mohammed A." are never two identical choices: family name and group tell them apart.
+  await first.locator("input[name=learner_search]").fill("Mohammed");
+  const clash = first.locator(".suggestions button");
+  await clash.nth(1).waitFor();
+  const clashLabels = await clash.allInnerTexts();
+  check(clashLabels.length === 2 && clashLabels[0] !== clashLabels[1], `two Mohammeds told apart: ${clashLabels}`);
+  check(clashLabels.some((l) => l.includes("Level 2 Catering")) && clashLabels.some((l) => l.includes("Level 3 Plumbing")),
+    `each shows their group: ${clashLabels}`);
+  await record(page, "tutor-picker-clash");
+  await first.locator("input[name=learner_search]").fill("");
   await first.locator("input[name=caption]").fill(`${amira.given} at the robotics workshop`);
   await first.locator("input[name=alt_text]").fill("A learner wiring a robot arm");
   await tag(first, amira.given.slice(0, 3), `${amira.given} ${amira.family[0]}.`);

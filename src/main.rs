@@ -352,16 +352,23 @@ async fn online(command: Command, settings: Settings) -> ExitCode {
                 Ok(o) => o,
                 Err(e) => return fail(e),
             };
-            // Refused before anything is read or audited: an export that cannot be written is none.
-            if out.exists() {
-                eprintln!("consentgate: {} exists already; nothing was exported", out.display());
-                return ExitCode::from(2);
-            }
+            // Made before anything is read or audited: an export that cannot be written is none.
+            let file = match consentgate::app::export::create_file(&out) {
+                Ok(file) => file,
+                Err(e) => {
+                    eprintln!("consentgate: {e}; nothing was exported");
+                    return ExitCode::from(2);
+                }
+            };
             let app = consentgate::app::App::new(store, objects, settings);
             let cli = consentgate::app::Actor { token_id: "cli".into(), role: consentgate::store::Role::Admin };
             let written = match consentgate::app::export::prepare(&app, &cli, &id).await {
-                Ok(export) => consentgate::app::export::to_file(&app, export, &out).await,
-                Err(e) => Err(e),
+                Ok(export) => consentgate::app::export::to_file(&app, export, file, &out).await,
+                Err(e) => {
+                    drop(file);
+                    let _ = std::fs::remove_file(&out);
+                    Err(e)
+                }
             };
             match written {
                 Ok(()) => {

@@ -50,6 +50,10 @@ async fn the_whole_journey_works_in_a_real_browser() {
         {"id": amira, "given": "Amira", "family": "Khan"},
         {"id": ben, "given": "Ben", "family": "Okafor"},
     ]);
+    // Two learners a tutor's picker must tell apart: the same first name and family initial.
+    for (family, group) in [("Ahmed", "Level 2 Catering"), ("Ali", "Level 3 Plumbing")] {
+        create_learner(&server, json!({"given_name": "Mohammed", "family_name": family, "groups": [group]})).await;
+    }
     // Chloe's family is asked by email about the website and print; the parent answers in the browser.
     let chloe = create_learner(
         &server,

@@ -32,6 +32,11 @@ async fn audit_rows(server: &TestServer, subject: &str) -> Vec<Value> {
     rows.into_iter().filter(|r| r["subject"] == subject).collect()
 }
 
+/// How many exports of `subject` were audited as begun.
+async fn exports_started(server: &TestServer, subject: &str) -> usize {
+    audit_rows(server, subject).await.iter().filter(|r| r["action"] == "learner_export_started").count()
+}
+
 async fn the_export_holds_everything_about_them_and_nothing_of_others(server: TestServer) {
     let tutor = server.token(Role::Tutor).await;
     let marketing = server.token(Role::Marketing).await;
@@ -179,13 +184,25 @@ async fn the_export_holds_everything_about_them_and_nothing_of_others(server: Te
         let from_cli = entries(&std::fs::read(&out).unwrap());
         assert_eq!(from_cli.keys().collect::<Vec<_>>(), files.keys().collect::<Vec<_>>());
         assert_eq!(from_cli[&image_name], files[&image_name]);
-        // An existing file is not overwritten; an unknown learner is an error.
+        // A child's data: readable by its owner only.
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o600);
+        let started_before = exports_started(&server, &amira).await;
+        // An existing file is not overwritten, nor a file made where none can be; neither is
+        // audited as an export begun. An unknown learner is an error.
         let again = common::process::command()
             .args(["--data", &server.settings.data_dir.display().to_string(), "learners", "export", &amira, "--out"])
             .arg(&out)
             .output()
             .unwrap();
         assert!(!again.status.success());
+        let nowhere = common::process::command()
+            .args(["--data", &server.settings.data_dir.display().to_string(), "learners", "export", &amira, "--out"])
+            .arg(dir.path().join("no such dir").join("amira.zip"))
+            .output()
+            .unwrap();
+        assert_eq!(nowhere.status.code(), Some(2), "{}", String::from_utf8_lossy(&nowhere.stderr));
+        assert_eq!(exports_started(&server, &amira).await, started_before);
         let unknown = common::process::command()
             .args(["--data", &server.settings.data_dir.display().to_string(), "learners", "export"])
             .args(["0192f0c4-0000-7000-8000-000000000000", "--out"])

@@ -18,6 +18,8 @@ on_both_backends!(
     a_re_import_does_not_bring_back_a_removed_guardian,
     a_learners_email_and_groups_are_set_corrected_and_listed,
     a_re_import_keeps_a_blank_email_and_groups_and_replaces_given_ones,
+    search_finds_every_word_typed_folded_as_names_are,
+    the_name_check_answers_texts_as_they_are_typed_and_stores_nothing,
 );
 
 async fn create_read_correct_and_search(server: TestServer) {
@@ -735,4 +737,100 @@ async fn a_re_import_keeps_a_blank_email_and_groups_and_replaces_given_ones(serv
     for secret in ["nadia@example.org", "nadia.o@example.org", "Year 13", "Chess Club", "Year 10"] {
         assert!(!log.contains(secret), "{secret} reached the audit log");
     }
+}
+
+async fn search_finds_every_word_typed_folded_as_names_are(server: TestServer) {
+    for (given, family) in
+        [("Amira", "Khan"), ("Amir", "Khanna"), ("Zoë", "O'Brien"), ("Siobhán", "Öztürk"), ("Ben", "Zane")]
+    {
+        let response =
+            post(&server, &server.admin, "/api/v1/learners", json!({"given_name": given, "family_name": family})).await;
+        assert_eq!(response.status(), 201);
+    }
+    let tutor = server.token(Role::Tutor).await;
+    let families = |found: &Value| -> Vec<String> {
+        found.as_array().unwrap().iter().map(|l| l["family_name"].as_str().unwrap().to_string()).collect()
+    };
+    for (query, expected) in [
+        ("Amira%20Khan", &["Khan"][..]),
+        ("khan%20amira", &["Khan"]),
+        ("Amir", &["Khan", "Khanna"]),
+        ("obrien", &["O'Brien"]),
+        ("O%E2%80%99Brien", &["O'Brien"]),
+        ("Siobhan", &["Öztürk"]),
+        ("zoe", &["O'Brien"]),
+        ("Amira%20Zane", &[]),
+        // Listed by folded family name: Öztürk with the Os, before Zane.
+        ("", &["Khan", "Khanna", "O'Brien", "Öztürk", "Zane"]),
+    ] {
+        let found: Value =
+            get(&server, &server.admin, &format!("/api/v1/learners?q={query}")).await.json().await.unwrap();
+        assert_eq!(families(&found), expected, "{query}");
+    }
+    // The tutor's picker finds the same learners, shown by first name and initial.
+    for (typed, expected) in [("Amira Khan", &["Amira K."][..]), ("obrien", &["Zoë O."]), ("siobhan", &["Siobhán Ö."])]
+    {
+        let response = server
+            .client
+            .post(format!("{}/tutor/learners", server.base))
+            .bearer_auth(&tutor)
+            .json(&json!({"q": typed}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{typed}");
+        let picked: Value = response.json().await.unwrap();
+        let labels: Vec<&str> = picked.as_array().unwrap().iter().map(|p| p["label"].as_str().unwrap()).collect();
+        assert_eq!(labels, expected, "{typed}");
+    }
+}
+
+async fn the_name_check_answers_texts_as_they_are_typed_and_stores_nothing(server: TestServer) {
+    for (given, family) in [("Amira", "Khan"), ("Liam", "Khan"), ("Liam", "O'Brien")] {
+        post(&server, &server.admin, "/api/v1/learners", json!({"given_name": given, "family_name": family})).await;
+    }
+    let tutor = server.token(Role::Tutor).await;
+    let marketing = server.token(Role::Marketing).await;
+    let before = server.snapshot().await;
+    let texts = json!({
+        "caption": "Amira Khans robot",
+        "alt_text": "Liam OBriens first brick wall",
+        "title": "Amira and Liam Khan",
+        "tags": ["Amira", "Khan", "level2"],
+    });
+    let response = post(&server, &tutor, "/api/v1/name-check", texts).await;
+    assert_eq!(response.status(), 200);
+    let check: Value = response.json().await.unwrap();
+    let fields: Vec<&str> = check["matches"].as_array().unwrap().iter().map(|m| m["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["caption", "alt_text", "title", "title", "tags"]);
+    assert_eq!(
+        check["suggested_redaction"],
+        json!({
+            "caption": "Amira's robot",
+            "alt_text": "Liam's first brick wall",
+            "title": "Amira and Liam",
+            "tags": ["Amira", "level2"],
+        })
+    );
+    // Clean texts: nothing found, nothing to suggest; every field may be left out.
+    let clean: Value =
+        post(&server, &tutor, "/api/v1/name-check", json!({"caption": "Amira's robot"})).await.json().await.unwrap();
+    assert_eq!(clean, json!({"matches": [], "suggested_redaction": null}));
+    let empty: Value = post(&server, &server.admin, "/api/v1/name-check", json!({})).await.json().await.unwrap();
+    assert_eq!(empty["matches"], json!([]));
+    // Bad input is told apart; marketing does not write captions.
+    for (body, code) in [
+        (json!({"caption": "x".repeat(2001)}), "bad_form"),
+        (json!({"tags": vec!["t"; 31]}), "bad_form"),
+        (json!({"caption": "ok", "filename": "Amira Khan.jpg"}), "bad_json"),
+        (json!({"caption": 7}), "bad_json"),
+    ] {
+        let response = post(&server, &tutor, "/api/v1/name-check", body.clone()).await;
+        assert_eq!(response.status(), 422, "{body}");
+        let error: Value = response.json().await.unwrap();
+        assert_eq!(error["error"], code, "{body}");
+    }
+    assert_eq!(post(&server, &marketing, "/api/v1/name-check", json!({})).await.status(), 403);
+    // Nothing was stored or audited.
+    assert_eq!(server.snapshot().await, before);
 }

@@ -147,6 +147,7 @@ fn operation_ids_are_unique_and_tags_are_resources() {
         "show_photo",
         "edit_photo",
         "photo_image",
+        "check_names",
         "create_learner",
         "search_learners",
         "import_learners",
@@ -307,6 +308,8 @@ fn the_documented_limits_are_the_codes() {
     let number = |v: &Value| v.as_u64().unwrap_or_else(|| panic!("not a number: {v}")) as usize;
     assert_eq!(number(&schema("FreeText")["maxLength"]), app::photos::MAX_TEXT);
     assert_eq!(number(&schema("Tag")["maxLength"]), app::photos::MAX_TAG);
+    let check = &schema("NameCheckRequest")["properties"];
+    assert_eq!(number(&check["tags"]["maxItems"]), app::photos::MAX_TAGS);
     for form in ["UploadForm", "PhotoPatch"] {
         let props = &schema(form)["properties"];
         assert_eq!(number(&props["tags"]["maxItems"]), app::photos::MAX_TAGS, "{form}");

@@ -69,18 +69,76 @@ pub struct Erased {
     pub already: bool,
 }
 
-/// The ways a date of birth `YYYY-MM-DD` is written: ISO, day first with `/`, `-` or `.` (with
-/// and without leading zeros), and digits only.
+/// Month names as a date is written in words, lowercase.
+const MONTHS: [&str; 12] = [
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+];
+
+/// The ways a date of birth `YYYY-MM-DD` is written, lowercase: ISO and year first with `/` or
+/// `.`, day first with `/`, `-` or `.` (with and without leading zeros, four- and two-digit
+/// years), digits only, and in words ("17 april 2009", "17 apr 09", "april 17 2009", "sept"), as
+/// [`plain_date_text`] leaves a text (no commas, no ordinal endings, single spaces).
 fn date_spellings(iso: &str) -> Vec<String> {
     let parts: Vec<&str> = iso.split('-').collect();
     let [y, m, d] = parts[..] else { return vec![iso.to_string()] };
     let (m1, d1) = (m.trim_start_matches('0'), d.trim_start_matches('0'));
+    let yy = y.get(2..).unwrap_or(y);
     let mut out = vec![iso.to_string(), format!("{y}{m}{d}"), format!("{d}{m}{y}")];
     for sep in ['/', '-', '.'] {
-        out.push(format!("{d}{sep}{m}{sep}{y}"));
-        out.push(format!("{d1}{sep}{m1}{sep}{y}"));
+        for year in [y, yy] {
+            out.push(format!("{d}{sep}{m}{sep}{year}"));
+            out.push(format!("{d1}{sep}{m1}{sep}{year}"));
+        }
+        out.push(format!("{y}{sep}{m}{sep}{d}"));
+        out.push(format!("{y}{sep}{m1}{sep}{d1}"));
+    }
+    if let Some(month) = m1.parse::<usize>().ok().and_then(|k| MONTHS.get(k.wrapping_sub(1))) {
+        let mut names = vec![month.to_string(), month[..3].to_string()];
+        if *month == "september" {
+            names.push("sept".to_string());
+        }
+        for name in &names {
+            for year in [y, yy] {
+                for day in [d, d1] {
+                    out.push(format!("{day} {name} {year}"));
+                    out.push(format!("{name} {day} {year}"));
+                }
+            }
+        }
     }
     out
+}
+
+/// `text` lowercase as [`date_spellings`] are written: commas as spaces, ordinal endings after a
+/// day dropped ("17th" as "17"), runs of spaces as one.
+fn plain_date_text(text: &str) -> String {
+    let lower = text.to_lowercase().replace(',', " ");
+    let chars: Vec<char> = lower.chars().collect();
+    let mut out = String::with_capacity(lower.len());
+    let mut k = 0;
+    while k < chars.len() {
+        let ending: String = chars[k..chars.len().min(k + 2)].iter().collect();
+        let after_digit = k > 0 && chars[k - 1].is_ascii_digit();
+        let word_ends = chars.get(k + 2).is_none_or(|c| !c.is_alphanumeric());
+        if after_digit && word_ends && matches!(ending.as_str(), "st" | "nd" | "rd" | "th") {
+            k += 2;
+            continue;
+        }
+        out.push(chars[k]);
+        k += 1;
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// Whether `reason` gives away anything of the learner's or their family's that erasure removes:
@@ -120,7 +178,10 @@ fn gives_away(reason: &str, learner: &LearnerRecord) -> bool {
     let reference = learner.external_ref.as_deref().map(str::to_lowercase);
     reason_words.iter().any(|w| name_words.iter().any(|n| w.starts_with(n.as_str())))
         || emails.into_iter().any(|e| lower.contains(&e.to_lowercase()))
-        || dates.iter().any(|d| lower.contains(d.as_str()))
+        || {
+            let plain = plain_date_text(reason);
+            dates.iter().any(|d| plain.contains(d.as_str()))
+        }
         || reference.is_some_and(|r| {
             lower.contains(&r)
                 || lower
@@ -352,13 +413,26 @@ mod tests {
             "born 02/11/2009",
             "born 2/11/2009",
             "born 02.11.2009",
+            "born 2 November 2009",
+            "born 2nd Nov, 2009",
+            "BORN NOVEMBER 2ND, 2009",
+            "born 02/11/09",
+            "born 2009/11/02",
+            "born 2.11.09",
             "MIS-FW9-4410",
             "MIS-FW9 left",
             "mail from H.W@example.net",
         ] {
             assert!(gives_away(giving_away, &learner), "{giving_away}");
         }
-        for fine in ["SAR-2026-14", "subject access request of 3 March, by email", "left in July", "Flow chart"] {
+        for fine in [
+            "SAR-2026-14",
+            "subject access request of 3 March, by email",
+            "left in July",
+            "Flow chart",
+            "request of 2 November 2026",
+            "received 2nd of the month",
+        ] {
             assert!(!gives_away(fine, &learner), "{fine}");
         }
         assert!(checked_reason("ref \u{202e}42", &learner).is_err());

@@ -14,6 +14,7 @@
 //! Two audit rows frame each export: `learner_export_started` before the first byte (so an export
 //! a crash cut short is on record) and `learner_exported` when it ends, with its outcome.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -172,7 +173,31 @@ impl Export {
     }
 
     fn write_zip<W: Write>(self, app: &App, runtime: &tokio::runtime::Handle, out: W) -> Result<(), AppError> {
-        let mut zip = zip::ZipWriter::new_stream(out);
+        let stopped = Arc::new(AtomicBool::new(false));
+        let mut zip = zip::ZipWriter::new_stream(Stoppable { inner: out, stopped: stopped.clone() });
+        match self.fill_zip(app, runtime, &mut zip) {
+            Ok(()) => zip
+                .finish()
+                .map_err(zip_error)?
+                .flush()
+                .map_err(|e| AppError::internal(format!("writing the export: {e}"))),
+            Err(e) => {
+                // Dropping a ZIP writer finishes the archive: stopped first, so nothing more is
+                // written and half an export never ends with the directory of a whole one.
+                stopped.store(true, Ordering::SeqCst);
+                drop(zip);
+                Err(e)
+            }
+        }
+    }
+
+    /// Every entry of the export, in order; the archive is finished by the caller.
+    fn fill_zip<S: Write + std::io::Seek>(
+        &self,
+        app: &App,
+        runtime: &tokio::runtime::Handle,
+        zip: &mut zip::ZipWriter<S>,
+    ) -> Result<(), AppError> {
         let text = SimpleFileOptions::default().compression_method(CompressionMethod::Deflated).large_file(true);
         // Images are compressed already.
         let stored = SimpleFileOptions::default().compression_method(CompressionMethod::Stored).large_file(true);
@@ -180,7 +205,7 @@ impl Export {
             zip.start_file(name, options).map_err(zip_error)?;
             zip.write_all(bytes).map_err(|e| AppError::internal(format!("writing the export: {e}")))
         };
-        entry(&mut zip, "README.txt", text, README.as_bytes())?;
+        entry(&mut *zip, "README.txt", text, README.as_bytes())?;
 
         let l = &self.learner;
         let record = json!({
@@ -193,7 +218,7 @@ impl Export {
                 "id": g.id, "name": g.name, "email": g.email, "removed_at": g.removed_at.map(rfc3339),
             })).collect::<Vec<_>>(),
         });
-        entry(&mut zip, "learner.json", text, &json_bytes(&record))?;
+        entry(&mut *zip, "learner.json", text, &json_bytes(&record))?;
 
         let mut consents = Vec::with_capacity(self.consents.len());
         for e in &self.consents {
@@ -209,20 +234,25 @@ impl Export {
                 "method": e.method, "evidence": e.evidence, "recorded_at": rfc3339(e.recorded_at),
             }));
         }
-        entry(&mut zip, "consents.json", text, &json_bytes(&json!(consents)))?;
+        entry(&mut *zip, "consents.json", text, &json_bytes(&json!(consents)))?;
 
         let cut = |s: &str| self.families.cut(&self.others.redact(s));
         for photo_id in &self.photo_ids {
             let Some(photo) = runtime.block_on(app.store.photo(photo_id))? else { continue };
             let publications = runtime.block_on(app.store.publications_of(photo_id))?;
             let takedowns = runtime.block_on(app.store.takedowns_of(photo_id))?;
+            // One image in memory at a time; one the object store no longer has is said to be gone.
+            let image = match photo.image_deleted_at {
+                None => runtime.block_on(app.objects.get(&photo.object_key))?,
+                Some(_) => None,
+            };
             let about = json!({
                 "id": photo.id, "uploaded_at": rfc3339(photo.created_at),
                 "caption": cut(&photo.caption), "alt_text": cut(&photo.alt_text), "title": cut(&photo.title),
                 "tags": self.others.redact_tags(&photo.tags.iter().map(String::as_str).collect::<Vec<_>>())
                     .iter().map(|t| self.families.cut(t)).collect::<Vec<_>>(),
                 "others_pictured": photo.learner_ids.iter().filter(|id| **id != l.id).count(),
-                "image": if photo.image_deleted_at.is_some() { json!(null) } else {
+                "image": if image.is_none() { json!(null) } else {
                     json!(format!("photos/{}.{}", photo.id, photo.format))
                 },
                 "image_deleted_at": photo.image_deleted_at.map(rfc3339),
@@ -238,12 +268,9 @@ impl Export {
                     "owed_since": rfc3339(t.created_at), "done_at": t.done_at.map(rfc3339),
                 })).collect::<Vec<_>>(),
             });
-            entry(&mut zip, &format!("photos/{}.json", photo.id), text, &json_bytes(&about))?;
-            if photo.image_deleted_at.is_none() {
-                // One image in memory at a time.
-                if let Some(bytes) = runtime.block_on(app.objects.get(&photo.object_key))? {
-                    entry(&mut zip, &format!("photos/{}.{}", photo.id, photo.format), stored, &bytes)?;
-                }
+            entry(&mut *zip, &format!("photos/{}.json", photo.id), text, &json_bytes(&about))?;
+            if let Some(bytes) = image {
+                entry(&mut *zip, &format!("photos/{}.{}", photo.id, photo.format), stored, &bytes)?;
             }
         }
 
@@ -267,7 +294,43 @@ impl Export {
                 zip.write_all(&bytes).map_err(|e| AppError::internal(format!("writing the export: {e}")))?;
             }
         }
-        zip.finish().map_err(zip_error)?.flush().map_err(|e| AppError::internal(format!("writing the export: {e}")))
+        Ok(())
+    }
+}
+
+/// A writer that refuses every write once `stopped` is set, or once one write failed.
+struct Stoppable<W> {
+    inner: W,
+    stopped: Arc<AtomicBool>,
+}
+
+impl<W: Write> Stoppable<W> {
+    fn check(&self) -> std::io::Result<()> {
+        if self.stopped.load(Ordering::SeqCst) {
+            return Err(std::io::Error::other("the export stopped"));
+        }
+        Ok(())
+    }
+
+    fn watch<T>(&self, result: std::io::Result<T>) -> std::io::Result<T> {
+        if result.is_err() {
+            self.stopped.store(true, Ordering::SeqCst);
+        }
+        result
+    }
+}
+
+impl<W: Write> Write for Stoppable<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.check()?;
+        let written = self.inner.write(buf);
+        self.watch(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.check()?;
+        let flushed = self.inner.flush();
+        self.watch(flushed)
     }
 }
 
@@ -297,13 +360,20 @@ pub fn stream(
     futures::stream::poll_fn(move |cx| receiver.poll_recv(cx))
 }
 
-/// Writes `export` to the file `path` (created; an existing one is refused), for the command line.
-pub async fn to_file(app: &App, export: Export, path: &std::path::Path) -> Result<(), AppError> {
-    let file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(|e| AppError::invalid(format!("cannot create {}: {e}", path.display())))?;
+/// Creates the file an export is written to, readable by its owner only (it holds a child's
+/// personal data); an existing file is refused. Called before [`prepare`], so an export that
+/// cannot be written is neither made nor audited.
+pub fn create_file(path: &std::path::Path) -> Result<std::fs::File, AppError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).map_err(|e| AppError::invalid(format!("cannot create {}: {e}", path.display())))
+}
+
+/// Writes `export` to `file`, made by [`create_file`] at `path`, for the command line; on failure
+/// the file is removed, so half a ZIP never passes for a whole one.
+pub async fn to_file(app: &App, export: Export, file: std::fs::File, path: &std::path::Path) -> Result<(), AppError> {
     let app = app.clone();
     let runtime = tokio::runtime::Handle::current();
     let written = tokio::task::spawn_blocking(move || export.write_to(&app, &runtime, std::io::BufWriter::new(file)))
@@ -311,7 +381,6 @@ pub async fn to_file(app: &App, export: Export, path: &std::path::Path) -> Resul
         .map_err(AppError::internal)
         .and_then(|r| r);
     if written.is_err() {
-        // Half a ZIP must not pass for a whole one.
         let _ = std::fs::remove_file(path);
     }
     written
@@ -405,6 +474,32 @@ mod tests {
     /// (a current-thread runtime drives its timers only inside its own `block_on`).
     fn runtime() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_time().build().unwrap()
+    }
+
+    #[test]
+    fn a_stopped_export_never_ends_with_the_directory_of_a_whole_zip() {
+        // End of central directory: what makes a ZIP reader take a file as whole.
+        const END: &[u8] = b"PK\x05\x06";
+        let write = |stop: bool| -> Vec<u8> {
+            let stopped = Arc::new(AtomicBool::new(false));
+            let mut out = Vec::new();
+            {
+                let mut zip = zip::ZipWriter::new_stream(Stoppable { inner: &mut out, stopped: stopped.clone() });
+                zip.start_file("README.txt", SimpleFileOptions::default()).unwrap();
+                zip.write_all(b"half of it").unwrap();
+                if stop {
+                    // As on an error half-way: stopped, then the writer dropped unfinished.
+                    stopped.store(true, Ordering::SeqCst);
+                } else {
+                    zip.finish().unwrap();
+                }
+            }
+            out
+        };
+        let whole = write(false);
+        assert!(whole.windows(END.len()).any(|w| w == END));
+        let half = write(true);
+        assert!(!half.is_empty() && !half.windows(END.len()).any(|w| w == END));
     }
 
     #[test]

@@ -191,23 +191,57 @@ pub struct SuggestedRedaction {
 
 /// The name check of every text that leaves with the photo.
 pub fn name_check(photo: &PhotoRecord, names: &NameIndex) -> NameCheck {
+    check_texts(&photo.caption, &photo.alt_text, &photo.title, &photo.tags, names)
+}
+
+/// The name check of a caption, alt text, title and tags, wherever they come from.
+fn check_texts(caption: &str, alt_text: &str, title: &str, tags: &[String], names: &NameIndex) -> NameCheck {
     let mut matches = Vec::new();
-    for (field, text) in photo.texts() {
+    let fields = [("caption".to_string(), caption), ("alt_text".to_string(), alt_text), ("title".to_string(), title)];
+    let tag_fields = tags.iter().enumerate().map(|(i, t)| (format!("tags[{i}]"), t.as_str()));
+    for (field, text) in fields.into_iter().chain(tag_fields) {
         for m in names.find(text) {
             matches.push(NameFound { field: field.clone(), start: m.start, end: m.end, learner_id: m.learner_id });
         }
     }
-    let tags: Vec<&str> = photo.tags.iter().map(String::as_str).collect();
+    let tags: Vec<&str> = tags.iter().map(String::as_str).collect();
     for m in names.find_across(&tags) {
         matches.push(NameFound { field: "tags".into(), start: m.start, end: m.end, learner_id: m.learner_id });
     }
     let suggested_redaction = (!matches.is_empty()).then(|| SuggestedRedaction {
-        caption: names.redact(&photo.caption),
-        alt_text: names.redact(&photo.alt_text),
-        title: names.redact(&photo.title),
+        caption: names.redact(caption),
+        alt_text: names.redact(alt_text),
+        title: names.redact(title),
         tags: names.redact_tags(&tags),
     });
     NameCheck { matches, suggested_redaction }
+}
+
+/// Texts typed for a photo, checked before they are stored (`POST /api/v1/name-check`, and the
+/// upload form as the tutor types).
+#[derive(Debug, Clone, Default)]
+pub struct DraftTexts {
+    /// Caption.
+    pub caption: String,
+    /// Alt text.
+    pub alt_text: String,
+    /// Title.
+    pub title: String,
+    /// Tags, in the tutor's order.
+    pub tags: Vec<String>,
+}
+
+/// The name check of texts not stored yet: the same check, and the same limits on the texts, as
+/// an upload's, with nothing stored or audited (nothing happened to anyone's data). Tutors and
+/// safeguarding leads, who write the texts.
+pub async fn check_draft(app: &App, actor: &Actor, draft: DraftTexts) -> Result<NameCheck, AppError> {
+    actor.require(UPLOADERS)?;
+    let caption = input::free_text("caption", draft.caption, MAX_TEXT)?;
+    let alt_text = input::free_text("alt_text", draft.alt_text, MAX_TEXT)?;
+    let title = input::free_text("title", draft.title, MAX_TEXT)?;
+    let tags = tags(draft.tags)?;
+    let names = app.name_index().await?;
+    Ok(check_texts(&caption, &alt_text, &title, &tags, &names))
 }
 
 /// A photo as shown to the tutor or admin: its record with statuses current, and its name check.

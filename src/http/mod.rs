@@ -44,6 +44,7 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/v1/photos", post(photos::upload).layer(DefaultBodyLimit::max(upload_limit)))
         .route("/api/v1/photos/{id}", get(photos::show).patch(photos::edit))
         .route("/api/v1/photos/{id}/image", get(photos::image))
+        .route("/api/v1/name-check", post(photos::check_names))
         .route("/api/v1/learners", post(learners::create).get(learners::search))
         // The import caps its body itself, after the caller is known (see `learners::import`).
         .route("/api/v1/learners/import", post(learners::import))

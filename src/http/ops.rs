@@ -60,7 +60,7 @@ pub async fn not_found() -> ApiError {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "consentgate", description = "Photos of learners, published only with consent."),
-    paths(healthz, openapi, super::withdraw::show, super::withdraw::withdraw, super::photos::upload, super::photos::show, super::photos::edit, super::photos::image,
+    paths(healthz, openapi, super::withdraw::show, super::withdraw::withdraw, super::photos::upload, super::photos::show, super::photos::edit, super::photos::image, super::photos::check_names,
         super::learners::create, super::learners::show, super::learners::correct, super::learners::search, super::learners::import,
         super::consents::record, super::consents::history, super::consents::reissue_link,
         super::learners::add_guardian, super::learners::correct_guardian, super::learners::remove_guardian, super::learners::groups, super::queue::list, super::queue::claim,
@@ -68,7 +68,7 @@ pub async fn not_found() -> ApiError {
         super::requests::create, super::requests::list, super::requests::show, super::requests::coverage, super::consent_form::show, super::consent_form::answer, super::retention::preview, super::learners::erase, super::learners::export),
     components(schemas(Health, super::doc::Id, super::doc::ItemId, super::doc::SearchText, super::photos::RenditionName, super::photos::PhotoView, super::photos::UploadForm, super::learners::LearnerView,
         super::learners::NewLearner, super::learners::NewGuardian, super::learners::LearnerPatch, super::learners::GuardianView, super::learners::GuardianPatch, super::learners::GroupView, super::learners::RemovedGuardianView, super::consents::ReissuedLink, crate::policy::PurposeStatus, crate::policy::Purpose, crate::policy::State, crate::policy::Reason, crate::policy::LearnerReason,
-        super::photos::PhotoPatch, super::consents::NewConsent, super::consents::RecordedConsent,
+        super::photos::PhotoPatch, super::photos::NameCheckRequest, super::consents::NewConsent, super::consents::RecordedConsent,
         super::consents::ConsentView, super::learners::ImportAnswer, super::queue::ItemView, super::queue::ClaimRequest,
         super::queue::Published, super::queue::TakedownView, crate::app::photos::NameCheck, crate::app::photos::NameFound,
         crate::app::photos::SuggestedRedaction, super::audit::AuditRow, crate::store::ImportSummary, super::consents::DecisionView, super::consents::ConsentHistory, ErrorBody,

@@ -413,6 +413,49 @@ pub async fn edit(
     Ok(Json(app::photos::edit(&state.app, &caller, &id, patch.into()).await?.into()))
 }
 
+/// `POST /api/v1/name-check` body: the texts a photo would leave with, as typed so far. Each is
+/// optional (empty when left out), with the limits of an upload.
+#[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NameCheckRequest {
+    /// Caption.
+    #[serde(default)]
+    #[schema(value_type = Option<FreeText>)]
+    pub caption: String,
+    /// Alt text.
+    #[serde(default)]
+    #[schema(value_type = Option<FreeText>)]
+    pub alt_text: String,
+    /// Title.
+    #[serde(default)]
+    #[schema(value_type = Option<FreeText>)]
+    pub title: String,
+    /// Tags; at most 30.
+    #[serde(default)]
+    #[schema(value_type = Option<Vec<Tag>>, max_items = 30)]
+    pub tags: Vec<String>,
+}
+
+/// `POST /api/v1/name-check`: the full names of learners in texts not stored yet, and the texts
+/// with first names only, so a tutor sees them while typing. Nothing is stored or audited.
+#[utoipa::path(post, path = "/api/v1/name-check", operation_id = "check_names", tag = "photos",
+    request_body = NameCheckRequest,
+    responses(AuthErrors, JsonErrors, (status = 200, body = NameCheck, description = "each full name found, and the suggested redaction when one was")),
+    security(("bearer" = [])))]
+pub async fn check_names(
+    State(state): State<HttpState>,
+    caller: Actor,
+    super::json::JsonBody(texts): super::json::JsonBody<NameCheckRequest>,
+) -> Result<Json<NameCheck>, ApiError> {
+    let draft = app::photos::DraftTexts {
+        caption: texts.caption,
+        alt_text: texts.alt_text,
+        title: texts.title,
+        tags: texts.tags,
+    };
+    Ok(Json(app::photos::check_draft(&state.app, &caller, draft).await?))
+}
+
 /// `GET /api/v1/photos/{id}/image` query.
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]

@@ -6,6 +6,7 @@
 
 mod admin;
 pub(super) mod frame;
+mod labels;
 mod marketing;
 mod requests;
 mod retention;

@@ -11,6 +11,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 
 use super::frame::{done, notice_text, render, require, Chrome, NoticeQuery, PageError, PageForm};
+use super::labels;
 use super::words::{self, Line};
 use crate::app::photos::PhotoEdit;
 use crate::app::{self, Actor};
@@ -30,19 +31,9 @@ pub(super) fn routes() -> axum::Router<HttpState> {
         .route("/tutor/photos/{id}/redaction", post(accept_redaction))
 }
 
-/// How a learner appears to a tutor: the name they go by and their family initial, enough to
-/// pick the right Amira and not enough to publish.
-pub fn short_name(learner: &LearnerRecord) -> String {
-    let first = learner.preferred_name.as_deref().filter(|n| !n.trim().is_empty()).unwrap_or(&learner.given_name);
-    match learner.family_name.chars().next() {
-        Some(initial) => format!("{first} {}.", initial.to_uppercase()),
-        None => first.to_string(),
-    }
-}
-
 /// The name a learner goes by, for sentences about them.
 pub fn first_name(learner: &LearnerRecord) -> String {
-    learner.preferred_name.as_deref().filter(|n| !n.trim().is_empty()).unwrap_or(&learner.given_name).to_string()
+    labels::first_name(learner).to_string()
 }
 
 #[derive(Template)]
@@ -75,18 +66,20 @@ pub struct PickQuery {
 pub struct Pick {
     /// Learner id.
     pub id: String,
-    /// First name and family initial.
+    /// The name they go by, as much of the family name as tells them apart from the others
+    /// listed, and their groups (see `labels`).
     pub label: String,
 }
 
-/// The learner picker: at most 20 learners matching what was typed, as first name and initial.
+/// The learner picker: at most 20 learners matching every word typed, no two labelled alike.
 async fn pick_learners(
     State(state): State<HttpState>,
     caller: Actor,
     JsonBody(query): JsonBody<PickQuery>,
 ) -> Result<Json<Vec<Pick>>, ApiError> {
     let found = app::learners::pick(&state.app, &caller, query.q).await?;
-    Ok(Json(found.iter().map(|l| Pick { id: l.id.clone(), label: short_name(l) }).collect()))
+    let shown = labels::distinct_labels(&found.iter().collect::<Vec<_>>(), true);
+    Ok(Json(found.iter().zip(shown).map(|(l, label)| Pick { id: l.id.clone(), label }).collect()))
 }
 
 #[derive(Template)]
@@ -127,7 +120,8 @@ async fn card(state: &HttpState, session: &Session, photo: &PhotoRecord) -> Resu
     ids.extend(photo.status.values().flat_map(|s| s.learners.iter().map(|l| l.learner_id.clone())));
     let learners = app::learners::pictured(&state.app, &session.caller, ids).await?;
     let name_of = |id: &str| learners.get(id).map_or_else(|| "a learner".to_string(), first_name);
-    let pictured: Vec<String> = photo.learner_ids.iter().filter_map(|id| learners.get(id)).map(short_name).collect();
+    let tagged: Vec<&LearnerRecord> = photo.learner_ids.iter().filter_map(|id| learners.get(id)).collect();
+    let pictured = labels::distinct_labels(&tagged, false);
     // The same name check the API shows (every text, and names split across tags), said in the
     // tutor's words: which texts name someone, so the prompt sends them to the right place.
     let check = app::photos::name_check(photo, &*state.app.name_index().await?);

@@ -4,8 +4,10 @@
 //!
 //! A full name is a given (or preferred) name and the family name, in either order ("Amira Khan",
 //! "Khan, Amira"), possibly with up to four middle names or initials between ("Amira J. Khan",
-//! "amira jane khan"), possessive or not ("Amira Khan's"), or written as one word ("AmiraKhan",
-//! "#AmiraKhan"; "@amira_khan" and "amira.khan" are two words). Texts and roster names are folded
+//! "amira jane khan"), possessive or not ("Amira Khan's", and "Amira Khans" when "Khans" is not
+//! itself a family name on record), or written as one word ("AmiraKhan", "#AmiraKhan";
+//! "@amira_khan" and "amira.khan" are two words). Given names listed before one family name each
+//! take it: "Amira and Liam Khan", "Amira, Ben & Liam Khan" name Amira Khan in full. Texts and roster names are folded
 //! the same way: invisible format characters (soft hyphens, zero-width spaces and joiners, BOMs)
 //! are dropped, then compatibility decomposition, combining marks dropped, lowercase, and letters
 //! with no decomposition spelt out (Zoë = Zoe, Łukasz = Lukasz, Søren = Soren, Strauß = Strauss),
@@ -34,9 +36,12 @@ use unicode_normalization::char::is_combining_mark;
 
 pub mod erase;
 mod fold;
+mod words;
 
 use fold::fold_into;
 pub(crate) use fold::{is_apostrophe, is_invisible, spelt_out};
+pub(crate) use words::name_words;
+use words::{join_words, tokens, Token};
 
 /// One learner's names, as the index needs them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,33 +66,19 @@ pub struct NameMatch {
     /// Byte offset where it ends, after any possessive.
     pub end: usize,
     /// Bytes of the given (or preferred) name as written, inside `start..end`: what a redaction
-    /// keeps.
+    /// keeps. For given names listed before one family name ("Amira and Liam Khan"), all of them
+    /// and what joins them ("Amira and Liam").
     pub first_name: Range<usize>,
     /// Whether the name was written possessive ("Khan's"), which a redaction keeps.
     pub possessive: bool,
 }
 
-/// A word of the text: its folded form and where it is.
-#[derive(Debug, Clone)]
-struct Token {
-    norm: String,
-    span: Range<usize>,
-    possessive: bool,
-    capitalised: bool,
-    /// A sentence boundary (or "&") stands between this word and the previous one, so they are
-    /// not parts of one name.
-    break_before: bool,
-}
-
-impl Token {
-    /// Lowercase and longer than an initial: a middle word only a careless writer's name has.
-    fn lowercase_word(&self) -> bool {
-        !self.capitalised && self.norm.chars().nth(1).is_some()
-    }
-}
-
 /// Most words allowed between a first and a family name (middle names or initials).
 const MAX_MIDDLE: usize = 4;
+
+/// Most given names a list sharing one family name is followed back over ("Amira, Ben, Cara,
+/// Dev and Liam Khan").
+const MAX_LISTED: usize = 8;
 
 /// Words that are never a middle name: between a given and a family name they show two people or
 /// a phrase ("Amira and the Khan family", "Amira with Mr Khan"), not one name. Kept small: every
@@ -138,93 +129,6 @@ impl Default for NameIndex {
     fn default() -> Self {
         NameIndex::build(Vec::new())
     }
-}
-
-/// Whether the gap between two words separates them as parts of one name: a sentence or clause
-/// boundary, a line break or "&". A full stop counts only when followed by a space and not after
-/// an initial, so "J. Khan", "amira.khan" and "St.Clair" stay one name.
-fn is_break(gap: &[(usize, char)], previous: &Token) -> bool {
-    let (mut stop, mut space) = (false, false);
-    for &(_, c) in gap {
-        match c {
-            '?' | '!' | ';' | '\n' | '\r' | '\u{85}' | '\u{2028}' | '\u{2029}' | '…' | '&' | '。' | '！' | '？'
-            | '；' | '＆' => return true,
-            '.' | '．' => stop = true,
-            c if c.is_whitespace() => space = true,
-            _ => {}
-        }
-    }
-    stop && space && previous.norm.chars().nth(1).is_some()
-}
-
-/// Splits a text into words with their byte spans. Letters and digits make words, with any
-/// combining marks on them; invisible format characters are skipped as if absent; an apostrophe
-/// between letters stays inside a word (and is then dropped); a trailing `'s` or `s'` marks a
-/// possessive; everything else (hyphens included) separates words.
-fn tokens(text: &str) -> Vec<Token> {
-    let chars: Vec<(usize, char)> = text.char_indices().filter(|&(_, c)| !is_invisible(c)).collect();
-    let word_char = |c: char| c.is_alphanumeric() || is_combining_mark(c);
-    let mut out: Vec<Token> = Vec::new();
-    let mut gap_start = 0;
-    let mut i = 0;
-    while i < chars.len() {
-        if !chars[i].1.is_alphanumeric() {
-            i += 1;
-            continue;
-        }
-        let mut j = i + 1;
-        while j < chars.len() {
-            let c = chars[j].1;
-            let inner_apostrophe = is_apostrophe(c)
-                && j + 1 < chars.len()
-                && chars[j + 1].1.is_alphanumeric()
-                && word_char(chars[j - 1].1);
-            if word_char(c) || inner_apostrophe {
-                j += 1;
-            } else {
-                break;
-            }
-        }
-        let word = &chars[i..j];
-        let mut end_char = j;
-        let mut possessive = false;
-        // "Khans'" (plural possessive): the trailing apostrophe belongs to the word.
-        if j < chars.len() && is_apostrophe(chars[j].1) && matches!(chars[j - 1].1, 's' | 'S') {
-            possessive = true;
-            end_char = j + 1;
-        }
-        // "Khan's": a final apostrophe + s is the possessive, not part of the name.
-        let body = match word {
-            [body @ .., (_, a), (_, 's' | 'S')] if !body.is_empty() && is_apostrophe(*a) => {
-                possessive = true;
-                body
-            }
-            _ => word,
-        };
-        let mut norm = String::new();
-        for &(_, c) in body {
-            fold_into(c, &mut norm);
-        }
-        if !norm.is_empty() {
-            let (last_at, last) = chars[end_char - 1];
-            let break_before = out.last().is_some_and(|previous| is_break(&chars[gap_start..i], previous));
-            out.push(Token {
-                norm,
-                span: chars[i].0..last_at + last.len_utf8(),
-                possessive,
-                capitalised: chars[i].1.is_uppercase(),
-                break_before,
-            });
-            gap_start = end_char;
-        }
-        i = end_char;
-    }
-    out
-}
-
-/// A name as the folded words the index matches.
-fn name_words(name: &str) -> Vec<String> {
-    tokens(name).into_iter().map(|t| t.norm).collect()
 }
 
 /// A name's folded words in each case it may be written in: as on record, lowercase, uppercase
@@ -390,91 +294,109 @@ impl NameIndex {
         if toks.is_empty() {
             return Vec::new();
         }
-        // The folded words joined by single spaces, and which word starts at each byte.
-        let mut joined = String::from(" ");
-        let mut word_at: Vec<u32> = vec![u32::MAX];
-        for (k, t) in toks.iter().enumerate() {
-            joined.push_str(&t.norm);
-            joined.push(' ');
-            word_at.resize(joined.len(), u32::MAX);
-            word_at[joined.len() - t.norm.len() - 2] = k as u32;
-        }
+        let (joined, word_at) = join_words(toks.iter().map(|t| t.norm.as_str()));
         let mut found: Vec<NameMatch> = Vec::new();
         // Name parts found: (first word, word count, pattern).
         let mut starting: HashMap<usize, Vec<(usize, u32)>> = HashMap::new();
         let mut ending: HashMap<usize, Vec<(usize, u32)>> = HashMap::new();
-        for m in automaton.find_overlapping_iter(&joined) {
-            let first = word_at[m.start()];
-            if first == u32::MAX {
-                continue;
-            }
-            let first = first as usize;
-            let pattern = m.pattern().as_u32();
-            let count = self.pattern_words[pattern as usize] as usize;
+        for (first, count, pattern) in self.parts(automaton, &joined, &word_at) {
             starting.entry(first).or_default().push((count, pattern));
             ending.entry(first + count - 1).or_default().push((first, pattern));
+        }
+        // Family names found: (first word, word count, pattern, written with a possessive "s"
+        // and no apostrophe).
+        let mut families: Vec<(usize, usize, u32, bool)> = Vec::new();
+        for (&first, parts) in &starting {
+            for &(count, pattern) in parts {
+                if self.roles[pattern as usize].family {
+                    families.push((first, count, pattern, false));
+                }
+            }
+        }
+        // "Amira Khans robot": a word ending in "s" that is not itself a family name on record is
+        // also read without it, as a possessive whose apostrophe was left out.
+        let plural: Vec<bool> = toks.iter().map(|t| self.may_be_plural(t)).collect();
+        if plural.contains(&true) {
+            let words = toks.iter().zip(&plural).map(|(t, &s)| if s { &t.norm[..t.norm.len() - 1] } else { &t.norm });
+            let (joined, word_at) = join_words(words);
+            for (first, count, pattern) in self.parts(automaton, &joined, &word_at) {
+                if self.roles[pattern as usize].family && plural[first + count - 1] {
+                    families.push((first, count, pattern, true));
+                }
+            }
         }
         // Hashtags and handles: "#AmiraKhan", "KhanAmira".
         for token in &toks {
             self.find_joined(text, token, &mut found);
         }
-        for (&first, parts) in &starting {
-            for &(count, pattern) in parts {
-                if !self.roles[pattern as usize].family {
-                    continue;
+        for (first, count, pattern, plural_s) in families {
+            let (family_first, family_last) = (first, first + count - 1);
+            let possessive = toks[family_last].possessive || plural_s;
+            // A family name in capitals is written as a name, not as a common word.
+            let family_capitalised = toks[family_first..=family_last].iter().any(|t| t.capitalised);
+            let mut lowercase_middle = false;
+            // Given [middle…] Family.
+            for middle in 0..=MAX_MIDDLE {
+                let Some(given_last) = family_first.checked_sub(middle + 1) else { break };
+                let next = &toks[given_last + 1];
+                if next.break_before {
+                    break;
                 }
-                let (family_first, family_last) = (first, first + count - 1);
-                // A family name in capitals is written as a name, not as a common word.
-                let family_capitalised = toks[family_first..=family_last].iter().any(|t| t.capitalised);
-                let mut lowercase_middle = false;
-                // Given [middle…] Family.
-                for middle in 0..=MAX_MIDDLE {
-                    let Some(given_last) = family_first.checked_sub(middle + 1) else { break };
-                    let next = &toks[given_last + 1];
-                    if next.break_before {
+                if middle > 0 {
+                    if next.possessive || STOP_WORDS.contains(&next.norm.as_str()) {
                         break;
                     }
-                    if middle > 0 {
-                        if next.possessive || STOP_WORDS.contains(&next.norm.as_str()) {
-                            break;
-                        }
-                        lowercase_middle |= next.lowercase_word();
+                    lowercase_middle |= next.lowercase_word();
+                }
+                for &(given_first, given) in ending.get(&given_last).into_iter().flatten() {
+                    // "Amira wore brown": lowercase words before a lowercase family name after
+                    // a capitalised given name read as a sentence; "amira jane khan" and
+                    // "Amira jane Khan" as a name.
+                    let sentence = lowercase_middle
+                        && !family_capitalised
+                        && toks[given_first..=given_last].iter().any(|t| t.capitalised);
+                    if sentence || (middle > 0 && toks[given_last].possessive) {
+                        continue;
                     }
-                    for &(given_first, given) in ending.get(&given_last).into_iter().flatten() {
-                        // "Amira wore brown": lowercase words before a lowercase family name after
-                        // a capitalised given name read as a sentence; "amira jane khan" and
-                        // "Amira jane Khan" as a name.
-                        let sentence = lowercase_middle
-                            && !family_capitalised
-                            && toks[given_first..=given_last].iter().any(|t| t.capitalised);
-                        if sentence || (middle > 0 && toks[given_last].possessive) {
-                            continue;
-                        }
-                        if let Some(learner) = self.pair(given, pattern) {
-                            found.push(self.matched(
-                                &toks,
-                                given_first,
-                                family_last,
-                                given_first..given_last + 1,
-                                learner,
-                            ));
-                        }
+                    if let Some(learner) = self.pair(given, pattern) {
+                        found.push(self.matched(
+                            &toks,
+                            given_first..family_last + 1,
+                            given_first..given_last + 1,
+                            learner,
+                            possessive,
+                        ));
+                    }
+                    // "Amira and Liam Khan": the given names listed before this one take its
+                    // family name too.
+                    if middle == 0 && self.roles[given as usize].given && !toks[given_last].possessive {
+                        self.listed_before(
+                            &toks,
+                            &ending,
+                            given_first,
+                            given_last,
+                            family_last,
+                            pattern,
+                            possessive,
+                            &mut found,
+                        );
                     }
                 }
-                // Family Given ("Khan Amira", "Khan, Amira").
-                if toks.get(family_last + 1).is_some_and(|t| !t.break_before) {
-                    for &(count, given) in starting.get(&(family_last + 1)).into_iter().flatten() {
-                        if let Some(learner) = self.pair(given, pattern) {
-                            let given_last = family_last + count;
-                            found.push(self.matched(
-                                &toks,
-                                family_first,
-                                given_last,
-                                family_last + 1..given_last + 1,
-                                learner,
-                            ));
-                        }
-                    }
+            }
+            // Family Given ("Khan Amira", "Khan, Amira"); a plural is not a family name there.
+            if plural_s || toks.get(family_last + 1).is_none_or(|t| t.break_before) {
+                continue;
+            }
+            for &(count, given) in starting.get(&(family_last + 1)).into_iter().flatten() {
+                if let Some(learner) = self.pair(given, pattern) {
+                    let given_last = family_last + count;
+                    found.push(self.matched(
+                        &toks,
+                        family_first..given_last + 1,
+                        family_last + 1..given_last + 1,
+                        learner,
+                        false,
+                    ));
                 }
             }
         }
@@ -572,35 +494,143 @@ impl NameIndex {
         self.pairs.get(&(given, family)).copied()
     }
 
-    fn matched(&self, toks: &[Token], first: usize, last: usize, given: Range<usize>, learner: u32) -> NameMatch {
+    /// The match of `learner` over the words `words`, keeping the words `given`.
+    fn matched(
+        &self,
+        toks: &[Token],
+        words: Range<usize>,
+        given: Range<usize>,
+        learner: u32,
+        possessive: bool,
+    ) -> NameMatch {
         NameMatch {
             learner_id: self.learner_ids[learner as usize].clone(),
-            start: toks[first].span.start,
-            end: toks[last].span.end,
+            start: toks[words.start].span.start,
+            end: toks[words.end - 1].span.end,
             first_name: toks[given.start].span.start..toks[given.end - 1].span.end,
-            possessive: toks[last].possessive,
+            possessive,
         }
     }
 
-    /// A full name written as the one word `token` ("amirakhan", "khanamira"): every split of
-    /// it into a given and a family name of one learner.
+    /// The name parts in `joined` (words joined as [`join_words`] joins them): (first word, word
+    /// count, pattern) of each.
+    fn parts<'a>(
+        &'a self,
+        automaton: &'a AhoCorasick,
+        joined: &'a str,
+        word_at: &'a [u32],
+    ) -> impl Iterator<Item = (usize, usize, u32)> + 'a {
+        automaton.find_overlapping_iter(joined).filter_map(|m| {
+            let first = word_at[m.start()];
+            // A match that starts inside a word is no name part.
+            (first != u32::MAX).then(|| {
+                let pattern = m.pattern().as_u32();
+                (first as usize, self.pattern_words[pattern as usize] as usize, pattern)
+            })
+        })
+    }
+
+    /// Whether `word` (folded) is a family name, or one word of one, on record.
+    fn is_family_word(&self, word: &str) -> bool {
+        self.single_words.get(word).is_some_and(|&p| self.roles[p as usize].family)
+    }
+
+    /// Whether `token` may be a family name with a possessive "s" and no apostrophe ("Khans"):
+    /// it ends in "s", has no apostrophe possessive already, and is not a family name on record
+    /// as it is ("Evans" stays Evans when an Evans is on record).
+    fn may_be_plural(&self, token: &Token) -> bool {
+        !token.possessive && token.norm.len() > 2 && token.norm.ends_with('s') && !self.is_family_word(&token.norm)
+    }
+
+    /// Given names listed before the one at `head..=given_last`, joined by "and", "&" or commas,
+    /// each with the family name ending at `family_last`: "Amira and Liam Khan", "Amira, Ben &
+    /// Liam Khan". Each learner so named in full is a match from their given name to the family
+    /// name, keeping every listed given name ("Amira and Liam").
+    #[allow(clippy::too_many_arguments)]
+    fn listed_before(
+        &self,
+        toks: &[Token],
+        ending: &HashMap<usize, Vec<(usize, u32)>>,
+        mut head: usize,
+        given_last: usize,
+        family_last: usize,
+        family: u32,
+        possessive: bool,
+        found: &mut Vec<NameMatch>,
+    ) {
+        for _ in 0..MAX_LISTED {
+            let mut at = head;
+            if toks[at].sentence_before {
+                return;
+            }
+            let mut listed = toks[at].listed_after;
+            if at >= 2 && toks[at - 1].norm == "and" {
+                at -= 1;
+                listed = true;
+                if toks[at].sentence_before {
+                    return;
+                }
+            }
+            if !listed || at == 0 || toks[at - 1].possessive {
+                return;
+            }
+            let mut next_head: Option<usize> = None;
+            for &(given_first, given) in ending.get(&(at - 1)).into_iter().flatten() {
+                if !self.roles[given as usize].given {
+                    continue;
+                }
+                if let Some(learner) = self.pair(given, family) {
+                    found.push(self.matched(
+                        toks,
+                        given_first..family_last + 1,
+                        given_first..given_last + 1,
+                        learner,
+                        possessive,
+                    ));
+                }
+                next_head = Some(next_head.map_or(given_first, |h| h.min(given_first)));
+            }
+            match next_head {
+                Some(next) => head = next,
+                None => return,
+            }
+        }
+    }
+
+    /// A full name written as the one word `token` ("amirakhan", "khanamira", and "amirakhans"
+    /// as a possessive): every split of it into a given and a family name of one learner.
     fn find_joined(&self, text: &str, token: &Token, found: &mut Vec<NameMatch>) {
-        let word = token.norm.as_str();
+        self.split_joined(text, token, &token.norm, false, found);
+        if !token.possessive && token.norm.len() > 2 && token.norm.ends_with('s') {
+            self.split_joined(text, token, &token.norm[..token.norm.len() - 1], true, found);
+        }
+    }
+
+    /// [`NameIndex::find_joined`] for `word`, the token's folded word or, when `plural_s`, that
+    /// word less its final "s" (then only given-then-family, and only where the family name with
+    /// its "s" is not a family name on record).
+    fn split_joined(&self, text: &str, token: &Token, word: &str, plural_s: bool, found: &mut Vec<NameMatch>) {
         for (at, _) in word.char_indices().skip(1) {
             let (head, tail) = word.split_at(at);
             // Most heads are no name: the tail is looked up only after the head.
             let Some(&head) = self.single_words.get(head) else { continue };
-            let Some(&tail) = self.single_words.get(tail) else { continue };
+            let Some(&tail_id) = self.single_words.get(tail) else { continue };
+            if plural_s && self.is_family_word(&format!("{tail}s")) {
+                continue;
+            }
             let span = token.span.clone();
             let cut = folded_prefix_end(text, span.clone(), at);
-            for (given, family, first_name) in [(head, tail, span.start..cut), (tail, head, cut..span.end)] {
+            let given_first = (head, tail_id, span.start..cut);
+            let family_first = (tail_id, head, cut..span.end);
+            let orders = if plural_s { vec![given_first] } else { vec![given_first, family_first] };
+            for (given, family, first_name) in orders {
                 if let Some(learner) = self.pair(given, family) {
                     found.push(NameMatch {
                         learner_id: self.learner_ids[learner as usize].clone(),
                         start: span.start,
                         end: span.end,
                         first_name,
-                        possessive: token.possessive,
+                        possessive: token.possessive || plural_s,
                     });
                 }
             }

@@ -210,7 +210,7 @@ macro_rules! impl_erasure_store {
                 let now = ms_of_time(eval.at);
                 sqlx::query(
                     "UPDATE learners SET given_name = '', family_name = '', preferred_name = NULL, \
-                     date_of_birth = NULL, external_ref = NULL, email = NULL, search_text = '', left_on = NULL, \
+                     date_of_birth = NULL, external_ref = NULL, email = NULL, search_text = '', sort_key = '', left_on = NULL, \
                      erased_at = $1, updated_at = $1 WHERE id = $2",
                 )
                 .bind(now)

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use sqlx::Row;
 
 use super::{is_unique_violation, PostgresStore, SqliteStore};
-use crate::policy::search::{learner_search_text, like_pattern, name_key};
+use crate::policy::search::{learner_search_text, learner_sort_key, like_patterns, name_key};
 use crate::store::audit::{AuditAction, AuditDraft};
 use crate::store::error::StoreError;
 use crate::store::records::{
@@ -14,9 +14,23 @@ use crate::store::records::{
 };
 use crate::store::traits::LearnerStore;
 
-/// The folded text a learner is searched by, as stored in `learners.search_text`.
-fn search_text_of(learner: &LearnerRecord) -> String {
-    learner_search_text(
+/// The folded text a learner is searched by and the key they are listed by, as stored in
+/// `learners.search_text` and `learners.sort_key`.
+fn search_columns(
+    given_name: &str,
+    family_name: &str,
+    preferred_name: Option<&str>,
+    external_ref: Option<&str>,
+) -> (String, String) {
+    (
+        learner_search_text(given_name, family_name, preferred_name, external_ref),
+        learner_sort_key(given_name, family_name),
+    )
+}
+
+/// [`search_columns`] of a learner record.
+fn search_columns_of(learner: &LearnerRecord) -> (String, String) {
+    search_columns(
         &learner.given_name,
         &learner.family_name,
         learner.preferred_name.as_deref(),
@@ -72,9 +86,9 @@ macro_rules! impl_learner_store {
                 })
             }
 
-            /// Folds the search text of learners written before it was stored (migration 0010): run
-            /// after migrating, in batches, until none is left. Not audited and no version bump:
-            /// nothing a person wrote changes.
+            /// Folds the search text and sort key of learners written before they were stored as
+            /// they are now (migrations 0010 and 0014 empty them): run after migrating, in batches,
+            /// until none is left. Not audited and no version bump: nothing a person wrote changes.
             pub(super) async fn backfill_search_text(&self) -> Result<(), StoreError> {
                 loop {
                     let rows = sqlx::query(
@@ -93,9 +107,12 @@ macro_rules! impl_learner_store {
                         let family: String = row.try_get("family_name")?;
                         let preferred: Option<String> = row.try_get("preferred_name")?;
                         let external_ref: Option<String> = row.try_get("external_ref")?;
-                        let text = learner_search_text(&given, &family, preferred.as_deref(), external_ref.as_deref());
-                        sqlx::query("UPDATE learners SET search_text = $1 WHERE id = $2 AND search_text IS NULL")
-                            .bind(text)
+                        let (text, key) = search_columns(&given, &family, preferred.as_deref(), external_ref.as_deref());
+                        sqlx::query(
+                            "UPDATE learners SET search_text = $1, sort_key = $2 WHERE id = $3 AND search_text IS NULL",
+                        )
+                        .bind(text)
+                        .bind(key)
                             .bind(row.try_get::<String, _>("id")?)
                             .execute(&mut *tx)
                             .await?;
@@ -164,10 +181,11 @@ macro_rules! impl_learner_store {
                 conn: &mut <$db as sqlx::Database>::Connection,
                 learner: &LearnerRecord,
             ) -> Result<(), sqlx::Error> {
+                let (search_text, sort_key) = search_columns_of(learner);
                 sqlx::query(
                     "INSERT INTO learners (id, given_name, family_name, preferred_name, date_of_birth, external_ref, \
-                     email, created_at, updated_at, search_text, left_on) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                     email, created_at, updated_at, search_text, sort_key, left_on) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                 )
                 .bind(&learner.id)
                 .bind(&learner.given_name)
@@ -178,7 +196,8 @@ macro_rules! impl_learner_store {
                 .bind(&learner.email)
                 .bind(learner.created_at)
                 .bind(learner.updated_at)
-                .bind(search_text_of(learner))
+                .bind(&search_text)
+                .bind(&sort_key)
                 .bind(&learner.left_on)
                 .execute(&mut *conn)
                 .await?;
@@ -270,9 +289,11 @@ macro_rules! impl_learner_store {
             ) -> Result<bool, StoreError> {
                 let mut tx = self.writer().begin().await?;
                 Self::lock_in(&mut *tx).await?;
+                let (search_text, sort_key) = search_columns_of(learner);
                 let updated = sqlx::query(
                     "UPDATE learners SET given_name = $1, family_name = $2, preferred_name = $3, date_of_birth = $4, \
-                     external_ref = $5, email = $6, updated_at = $7, search_text = $8, left_on = $9 WHERE id = $10",
+                     external_ref = $5, email = $6, updated_at = $7, search_text = $8, sort_key = $9, left_on = $10 \
+                     WHERE id = $11",
                 )
                 .bind(&learner.given_name)
                 .bind(&learner.family_name)
@@ -281,7 +302,8 @@ macro_rules! impl_learner_store {
                 .bind(&learner.external_ref)
                 .bind(&learner.email)
                 .bind(learner.updated_at)
-                .bind(search_text_of(learner))
+                .bind(&search_text)
+                .bind(&sort_key)
                 .bind(&learner.left_on)
                 .bind(&learner.id)
                 .execute(&mut *tx)
@@ -384,9 +406,16 @@ macro_rules! impl_learner_store {
                         Self::replace_groups_in(&mut *tx, &id, &groups).await?;
                     }
                     if !fields.is_empty() {
+                        let (search_text, sort_key) = search_columns(
+                            &learner.given_name,
+                            &learner.family_name,
+                            preferred.as_deref(),
+                            learner.external_ref.as_deref(),
+                        );
                         sqlx::query(
                             "UPDATE learners SET given_name = $1, family_name = $2, preferred_name = $3, \
-                             date_of_birth = $4, email = $5, updated_at = $6, search_text = $7, left_on = $8 WHERE id = $9",
+                             date_of_birth = $4, email = $5, updated_at = $6, search_text = $7, sort_key = $8, \
+                             left_on = $9 WHERE id = $10",
                         )
                         .bind(&learner.given_name)
                         .bind(&learner.family_name)
@@ -394,12 +423,8 @@ macro_rules! impl_learner_store {
                         .bind(&date_of_birth)
                         .bind(&email)
                         .bind(learner.updated_at)
-                        .bind(learner_search_text(
-                            &learner.given_name,
-                            &learner.family_name,
-                            preferred.as_deref(),
-                            learner.external_ref.as_deref(),
-                        ))
+                        .bind(&search_text)
+                        .bind(&sort_key)
                         .bind(&left_on)
                         .bind(&id)
                         .execute(&mut *tx)
@@ -641,16 +666,19 @@ macro_rules! impl_learner_store {
             }
 
             async fn search_learners(&self, query: &str, limit: i64) -> Result<Vec<LearnerRecord>, StoreError> {
-                // Folded in Rust on both sides, so both backends find the same learners; LIKE
-                // wildcards in the query are taken literally.
-                let rows = sqlx::query(
-                    "SELECT * FROM learners WHERE search_text LIKE $1 ESCAPE '\\' AND erased_at IS NULL \
-                     ORDER BY family_name, given_name, id LIMIT $2",
-                )
-                .bind(like_pattern(query))
-                .bind(limit)
-                .fetch_all(self.reader())
-                .await?;
+                // Folded in Rust on both sides, so both backends find the same learners: every
+                // word typed must be somewhere in the learner's words.
+                let Some(patterns) = like_patterns(query) else { return Ok(Vec::new()) };
+                let mut sql = String::from("SELECT * FROM learners WHERE erased_at IS NULL");
+                for k in 1..=patterns.len() {
+                    sql.push_str(&format!(" AND search_text LIKE ${k}"));
+                }
+                sql.push_str(&format!(" ORDER BY sort_key, id LIMIT ${}", patterns.len() + 1));
+                let mut select = sqlx::query(&sql);
+                for pattern in patterns {
+                    select = select.bind(pattern);
+                }
+                let rows = select.bind(limit).fetch_all(self.reader()).await?;
                 let mut out = Vec::with_capacity(rows.len());
                 for row in &rows {
                     out.push(self.learner_from_row(row).await?);
@@ -677,7 +705,7 @@ macro_rules! impl_learner_store {
             async fn learners_in_group(&self, group: &str) -> Result<Vec<LearnerRecord>, StoreError> {
                 let rows = sqlx::query(
                     "SELECT l.* FROM learners l JOIN learner_groups g ON g.learner_id = l.id \
-                     WHERE g.group_name = $1 ORDER BY l.family_name, l.given_name, l.id",
+                     WHERE g.group_name = $1 ORDER BY l.sort_key, l.id",
                 )
                 .bind(group)
                 .fetch_all(self.reader())

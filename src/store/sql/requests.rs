@@ -408,7 +408,7 @@ macro_rules! impl_request_store {
                      g.name AS guardian_name \
                      FROM request_recipients rc JOIN learners l ON l.id = rc.learner_id \
                      LEFT JOIN guardians g ON g.id = rc.guardian_id WHERE rc.request_id = $1 \
-                     ORDER BY l.family_name, l.given_name, l.id, rc.id"
+                     ORDER BY l.sort_key, l.id, rc.id"
                 ))
                 .bind(request_id)
                 .fetch_all(self.reader())
