@@ -197,6 +197,16 @@
     });
   }
 
+  // A photo chosen and described but not uploaded yet would be lost by leaving the page: the
+  // browser asks first.
+  window.addEventListener("beforeunload", (event) => {
+    const unsent = pending.some((state) => !state.done);
+    if (unsent) {
+      event.preventDefault();
+      event.returnValue = "";
+    }
+  });
+
   send.addEventListener("click", async () => {
     send.disabled = true;
     for (const state of pending) {

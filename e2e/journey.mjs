@@ -134,6 +134,9 @@ try {
   await tag(first, amira.given.slice(0, 3), `${amira.given} ${amira.family[0]}.`);
   await first.locator("input[name=all_tagged]").check();
 
+  const remove = await first.locator(".chosen button").boundingBox();
+  check(remove.height >= 44 && remove.width >= 44, `a tag's remove button is a 44 px tap target: ${JSON.stringify(remove)}`);
+
   const second = cards.nth(1);
   // A full name in the caption: the name check holds it and offers a redaction.
   await second.locator("input[name=caption]").fill(`${ben.given} ${ben.family} soldering a circuit`);

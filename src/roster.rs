@@ -49,8 +49,7 @@ pub mod fields {
     /// from another century, so guessing would store wrong birthdays, and a wrong birthday
     /// decides whose consent counts.
     pub fn date_of_birth(value: &str, today: Date) -> Result<String, String> {
-        let date = parse_date(value.trim())
-            .ok_or_else(|| "date_of_birth is not a date of the form YYYY-MM-DD or DD/MM/YYYY".to_string())?;
+        let date = parse_date(value.trim()).map_err(|problem| problem.message("date_of_birth"))?;
         if date > today {
             return Err("date_of_birth is in the future".into());
         }
@@ -64,26 +63,50 @@ pub mod fields {
     /// spellings as [`date_of_birth`] and for the same reason. A day ahead is accepted (an export
     /// may carry a planned end date): it counts from that day on. Not before 1900.
     pub fn left_on(field: &str, value: &str) -> Result<String, String> {
-        let date = parse_date(value.trim())
-            .ok_or_else(|| format!("{field} is not a date of the form YYYY-MM-DD or DD/MM/YYYY"))?;
+        let date = parse_date(value.trim()).map_err(|problem| problem.message(field))?;
         if date.year() < 1900 {
             return Err(format!("{field} is before 1900"));
         }
         Ok(format!("{:04}-{:02}-{:02}", date.year(), u8::from(date.month()), date.day()))
     }
 
-    fn parse_date(value: &str) -> Option<Date> {
+    /// Why a text is not a date.
+    enum DateProblem {
+        /// Not written in either accepted spelling.
+        Spelling,
+        /// Written right, but no such day: 29/02/2009, 31/04/2010, month 13.
+        NoSuchDay,
+    }
+
+    impl DateProblem {
+        /// The message for `field`; it never repeats the value, which is personal data.
+        fn message(&self, field: &str) -> String {
+            match self {
+                DateProblem::Spelling => format!("{field} is not a date of the form YYYY-MM-DD or DD/MM/YYYY"),
+                DateProblem::NoSuchDay => format!(
+                    "{field} is a day that does not exist: check the day and the month, read as YYYY-MM-DD or \
+                     DD/MM/YYYY (29 February is only in leap years)"
+                ),
+            }
+        }
+    }
+
+    fn parse_date(value: &str) -> Result<Date, DateProblem> {
         let digits =
             |s: &str, min: usize, max: usize| (min..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit());
         let (year, month, day) = if let [y, m, d] = value.split('-').collect::<Vec<_>>()[..] {
-            (digits(y, 4, 4) && digits(m, 2, 2) && digits(d, 2, 2)).then_some((y, m, d))?
+            (digits(y, 4, 4) && digits(m, 2, 2) && digits(d, 2, 2)).then_some((y, m, d))
         } else if let [d, m, y] = value.split('/').collect::<Vec<_>>()[..] {
-            (digits(d, 1, 2) && digits(m, 1, 2) && digits(y, 4, 4)).then_some((y, m, d))?
+            (digits(d, 1, 2) && digits(m, 1, 2) && digits(y, 4, 4)).then_some((y, m, d))
         } else {
-            return None;
-        };
-        let month = Month::try_from(month.parse::<u8>().ok()?).ok()?;
-        Date::from_calendar_date(year.parse().ok()?, month, day.parse().ok()?).ok()
+            None
+        }
+        .ok_or(DateProblem::Spelling)?;
+        // All digits by now, so each parses.
+        let number = |s: &str| s.parse::<u16>().map_err(|_| DateProblem::Spelling);
+        let month = Month::try_from(number(month)? as u8).map_err(|_| DateProblem::NoSuchDay)?;
+        Date::from_calendar_date(i32::from(number(year)?), month, number(day)? as u8)
+            .map_err(|_| DateProblem::NoSuchDay)
     }
 
     /// Longest group name (a class, course or cohort), in characters.
@@ -822,9 +845,10 @@ mod tests {
             (vec![("date_of_birth", "17/04/10")], Err(vec!["date_of_birth"])),
             (vec![("date_of_birth", "17.04.2010")], Err(vec!["date_of_birth"])),
             (vec![("date_of_birth", "20100417")], Err(vec!["date_of_birth"])),
-            (vec![("date_of_birth", "2010-02-30")], Err(vec!["date_of_birth"])),
-            (vec![("date_of_birth", "29/02/2011")], Err(vec!["date_of_birth"])),
-            (vec![("date_of_birth", "2010-00-10")], Err(vec!["date_of_birth"])),
+            (vec![("date_of_birth", "2010-02-30")], Err(vec!["date_of_birth", "does not exist"])),
+            (vec![("date_of_birth", "29/02/2011")], Err(vec!["date_of_birth", "does not exist", "leap"])),
+            (vec![("date_of_birth", "31/04/2010")], Err(vec!["date_of_birth", "does not exist"])),
+            (vec![("date_of_birth", "2010-00-10")], Err(vec!["date_of_birth", "does not exist"])),
             (vec![("date_of_birth", "+2010-04-17")], Err(vec!["date_of_birth"])),
             (vec![("date_of_birth", "2010-04-17T00:00")], Err(vec!["date_of_birth"])),
             (vec![("date_of_birth", "17/04/2010 00:00")], Err(vec!["date_of_birth"])),
@@ -1400,7 +1424,11 @@ mod tests {
         let left: Vec<Option<&str>> = drafts.iter().map(|d| d.left_on.as_deref()).collect();
         assert_eq!(left, [Some("2026-07-20"), None, Some("2031-08-31")], "both spellings; blank keeps; ahead allowed");
         assert_eq!(parse(format!("{HEADER}Amira,Haddad,,MIS-1,,\n")).unwrap()[0].left_on, None, "no column");
-        for (bad, named) in [("2026-13-01", "left_on is not a date"), ("1899-12-31", "left_on is before 1900")] {
+        for (bad, named) in [
+            ("2026-13-01", "left_on is a day that does not exist"),
+            ("31/06/2026", "does not exist"),
+            ("1899-12-31", "left_on is before 1900"),
+        ] {
             let error = only_error(parse(format!("{header}Amira,Haddad,,MIS-1,,,{bad}\n")));
             assert_mentions(&error, &[named]);
             assert!(!error.message.contains(bad), "{error:?}");
