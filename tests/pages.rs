@@ -329,6 +329,10 @@ async fn pages_allow_no_inline_script_and_send_no_referrer(server: TestServer) {
         assert_eq!(answer.headers()["cache-control"], "no-store", "{path}");
         let html = answer.text().await.unwrap().to_lowercase();
         assert!(html.starts_with("<!doctype html>"), "{path}");
+        // The test server's public_url is its loopback address: every safeguarding lead's page
+        // says the links sent to families would not open; nobody else's does.
+        let warned = html.contains("links sent to families will not open");
+        assert_eq!(warned, path.starts_with("/admin"), "{path}: the loopback public_url warning");
         assert!(
             !html.contains("<script>") && !html.contains(" style=") && !html.contains("<style"),
             "{path}: inline code"

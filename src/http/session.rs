@@ -103,6 +103,9 @@ pub struct Session {
     pub csrf: String,
     /// blake3 of the cookie's secret: the session's row.
     pub id_hash: String,
+    /// Whether links sent to families would not open elsewhere (`public_url` is a loopback
+    /// address): the frame warns safeguarding leads on every page.
+    pub links_unreachable: bool,
     secret: String,
 }
 
@@ -125,6 +128,7 @@ impl Session {
             name: holder.name,
             csrf: csrf_token(secret),
             id_hash,
+            links_unreachable: state.app.settings.public_url_is_loopback(),
             secret: secret.to_string(),
         }))
     }

@@ -25,6 +25,8 @@ pub struct Chrome {
     pub script: bool,
     /// The organisation's name for the header, on pages for the public (the withdrawal page).
     pub organisation: Option<String>,
+    /// Shown to safeguarding leads on every page while `public_url` is a loopback address.
+    pub links_unreachable: bool,
 }
 
 /// The signed-in person, as the frame shows them.
@@ -46,12 +48,20 @@ impl Chrome {
             notice: None,
             script: false,
             organisation: None,
+            links_unreachable: session.links_unreachable && session.caller.role == Role::Admin,
         }
     }
 
     /// A frame for a page shown to someone not signed in.
     pub fn public(title: &str) -> Chrome {
-        Chrome { title: title.to_string(), who: None, notice: None, script: false, organisation: None }
+        Chrome {
+            title: title.to_string(),
+            who: None,
+            notice: None,
+            script: false,
+            organisation: None,
+            links_unreachable: false,
+        }
     }
 
     /// The same frame with a notice.
