@@ -19,6 +19,7 @@ use crate::policy::wording::ConsentWording;
 use crate::policy::zone::Zone;
 
 mod error;
+mod public_url;
 mod requests;
 mod retention;
 mod smtp;
@@ -499,19 +500,10 @@ impl Settings {
         Ok(settings)
     }
 
-    /// Whether `public_url` names this machine only (a loopback address or `localhost`): then the
-    /// links sent to families (consent forms, withdrawal) would not open on their phones, and the
-    /// admin pages say so.
+    /// Whether `public_url` names this machine only ([`public_url::is_loopback`]): then the links
+    /// sent to families would not open on their phones, and the admin pages say so.
     pub fn public_url_is_loopback(&self) -> bool {
-        match url::Url::parse(&self.public_url).ok().as_ref().and_then(url::Url::host) {
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            Some(url::Host::Domain(name)) => {
-                let name = name.trim_end_matches('.').to_ascii_lowercase();
-                name == "localhost" || name.ends_with(".localhost")
-            }
-            None => false,
-        }
+        public_url::is_loopback(&self.public_url)
     }
 
     /// Whether this process alone owns the data: SQLite (one file, one server) and the local file
@@ -659,24 +651,6 @@ mod tests {
         assert!(s.database_url.is_none() && s.s3.is_none());
         assert_eq!(s.effective_database_url(), "sqlite://data/consentgate.db");
         assert_eq!(s.connections, Connections::default());
-    }
-
-    #[test]
-    fn a_public_url_on_this_machine_only_is_told_apart() {
-        let mut s = Settings::resolve(&Overrides::default()).unwrap();
-        for (url, loopback) in [
-            ("http://127.0.0.1:8080", true),
-            ("http://127.9.9.9", true),
-            ("http://[::1]:8080", true),
-            ("http://LOCALHOST:8080/", true),
-            ("http://app.localhost", true),
-            ("https://photos.northfield.example", false),
-            ("http://192.168.1.20:8080", false),
-            ("http://10.0.0.5", false),
-        ] {
-            s.public_url = url.into();
-            assert_eq!(s.public_url_is_loopback(), loopback, "{url}");
-        }
     }
 
     #[test]
