@@ -1,17 +1,13 @@
-// consentgate: the upload page's progressive enhancement. Served from our own origin only (the
-// Content-Security-Policy allows no inline script). Uploads go to the JSON API with the session
-// cookie and this page's CSRF token; the original filename is never sent.
+// consentgate: the tutor pages' progressive enhancement (the upload page, and the page that
+// changes a photo's details). Served from our own origin only (the Content-Security-Policy allows
+// no inline script). Uploads go to the JSON API with the session cookie and this page's CSRF token;
+// the original filename is never sent.
 "use strict";
 
 (function () {
-  const form = document.getElementById("upload");
-  if (!form) return;
-  const csrf = form.dataset.csrf;
-  const input = document.getElementById("files");
-  const cards = document.getElementById("cards");
-  const template = document.getElementById("card-template");
-  const send = document.getElementById("send");
-  const pending = [];
+  const root = document.getElementById("upload") || document.getElementById("photo-edit");
+  if (!root) return;
+  const csrf = root.dataset.csrf;
 
   function api(path, body) {
     return fetch(path, {
@@ -22,25 +18,17 @@
     }).then((r) => (r.ok ? r.json() : []));
   }
 
-  function picker(card, state) {
+  // Tags typed in one field, separated by commas, as the server splits them.
+  function tagList(text) {
+    return text.split(",").map((t) => t.trim()).filter((t) => t !== "");
+  }
+
+  // The learner picker: matching learners as buttons. `tag(id, label)` is called with the one
+  // chosen: the upload page keeps them in the card's state, the edit page adds a ticked checkbox.
+  function picker(card, tag) {
     const search = card.querySelector("input[name=learner_search]");
     const suggestions = card.querySelector(".suggestions");
-    const chosen = card.querySelector(".chosen");
     let timer = null;
-    function renderChosen() {
-      chosen.replaceChildren();
-      for (const [id, label] of state.learners) {
-        const li = document.createElement("li");
-        li.append(label);
-        const remove = document.createElement("button");
-        remove.type = "button";
-        remove.textContent = "×";
-        remove.setAttribute("aria-label", "Remove " + label);
-        remove.addEventListener("click", () => { state.learners.delete(id); renderChosen(); });
-        li.append(remove);
-        chosen.append(li);
-      }
-    }
     search.addEventListener("input", () => {
       clearTimeout(timer);
       timer = setTimeout(() => {
@@ -56,10 +44,9 @@
             // (a listbox would need arrow-key handling and options that are not buttons).
             b.textContent = learner.label;
             b.addEventListener("click", () => {
-              state.learners.set(learner.id, learner.label);
+              tag(learner.id, learner.label);
               suggestions.replaceChildren();
               search.value = "";
-              renderChosen();
               search.focus();
             });
             li.append(b);
@@ -70,16 +57,61 @@
     });
   }
 
+  // The upload page's tagged learners: a chip each, with a 44 px remove button.
+  function chips(card, learners) {
+    const chosen = card.querySelector(".chosen");
+    function render() {
+      chosen.replaceChildren();
+      for (const [id, label] of learners) {
+        const li = document.createElement("li");
+        li.append(label);
+        const remove = document.createElement("button");
+        remove.type = "button";
+        remove.textContent = "×";
+        remove.setAttribute("aria-label", "Remove " + label);
+        remove.addEventListener("click", () => { learners.delete(id); render(); });
+        li.append(remove);
+        chosen.append(li);
+      }
+    }
+    return (id, label) => { learners.set(id, label); render(); };
+  }
+
+  // The edit page's tagged learners: a ticked checkbox each, posted with the form (unticking one
+  // untags them, with or without this script).
+  function checks(form) {
+    const list = form.querySelector(".chosen-checks");
+    return (id, label) => {
+      const existing = Array.from(list.querySelectorAll("input[name=learner_ids]")).find((c) => c.value === id);
+      if (existing) { existing.checked = true; return; }
+      const li = document.createElement("li");
+      const l = document.createElement("label");
+      l.className = "check";
+      const box = document.createElement("input");
+      box.type = "checkbox";
+      box.name = "learner_ids";
+      box.value = id;
+      box.checked = true;
+      l.append(box, " " + label);
+      li.append(l);
+      list.append(li);
+    };
+  }
+
   // The name check as the tutor types: which texts name a learner in full, and the texts with first
-  // names only, offered with one tap. Nothing is stored; the server checks again on upload.
+  // names only, offered with one tap. Nothing is stored; the server checks again when it is saved.
   function nameCheck(card) {
-    const fields = { caption: "caption", alt_text: "alt text" };
+    const fields = { caption: "caption", alt_text: "alt text", title: "title", tags: "tags" };
     const box = card.querySelector(".namecheck");
+    const field = (name) => card.querySelector("input[name=" + name + "]");
     let timer = null;
     let asked = 0;
     function check() {
       const texts = {};
-      for (const name of Object.keys(fields)) texts[name] = card.querySelector("input[name=" + name + "]").value;
+      for (const name of Object.keys(fields)) {
+        if (!field(name)) continue;
+        texts[name] = name === "tags" ? tagList(field(name).value) : field(name).value;
+      }
       const mine = ++asked;
       fetch("/api/v1/name-check", {
         method: "POST",
@@ -91,12 +123,14 @@
         if (mine !== asked) return;
         box.replaceChildren();
         if (!found || found.matches.length === 0) return;
+        // "tags[2]", and "tags" for a name split across tags, are both the tags field.
+        const fieldOf = (m) => (m.field.startsWith("tags") ? "tags" : m.field);
         const named = [];
         for (const m of found.matches) {
-          const words = fields[m.field];
+          const words = fields[fieldOf(m)];
           if (words && !named.includes(words)) named.push(words);
         }
-        const first = found.matches.find((m) => fields[m.field]);
+        const first = found.matches.find((m) => fieldOf(m) !== "tags");
         const p = document.createElement("p");
         p.className = "error";
         p.textContent = "The " + named.join(" and ") + (named.length > 1 ? " name" : " names") +
@@ -106,7 +140,9 @@
         use.textContent = "Use first names only";
         use.addEventListener("click", () => {
           for (const name of Object.keys(fields)) {
-            card.querySelector("input[name=" + name + "]").value = found.suggested_redaction[name];
+            if (!field(name)) continue;
+            const redacted = found.suggested_redaction[name];
+            field(name).value = name === "tags" ? redacted.join(", ") : redacted;
           }
           box.replaceChildren();
         });
@@ -114,12 +150,26 @@
       });
     }
     for (const name of Object.keys(fields)) {
-      card.querySelector("input[name=" + name + "]").addEventListener("input", () => {
+      if (!field(name)) continue;
+      field(name).addEventListener("input", () => {
         clearTimeout(timer);
         timer = setTimeout(check, 400);
       });
     }
   }
+
+  // The page that changes a photo's details: a plain form, with the picker and the name check.
+  if (root.id === "photo-edit") {
+    picker(root, checks(root));
+    nameCheck(root);
+    return;
+  }
+
+  const input = document.getElementById("files");
+  const cards = document.getElementById("cards");
+  const template = document.getElementById("card-template");
+  const send = document.getElementById("send");
+  const pending = [];
 
   input.addEventListener("change", () => {
     for (const file of input.files) {
@@ -132,7 +182,7 @@
       img.hidden = false;
       // Browsers other than Safari cannot show HEIC; say what it is instead.
       img.addEventListener("error", () => { img.hidden = true; type.textContent = "Photo (" + (file.type || "HEIC") + ")"; });
-      picker(card, state);
+      picker(card, chips(card, state.learners));
       nameCheck(card);
       cards.append(card);
       pending.push(state);
@@ -144,13 +194,30 @@
     send.disabled = pending.every((s) => s.done);
   });
 
+  // An upload refused: the server's words, and a link when it names the photo to edit instead
+  // (the same picture uploaded before with other details).
+  function refused(result, body, status) {
+    const p = document.createElement("p");
+    p.className = "error";
+    p.textContent = "Not uploaded: " + (body.message || "the server answered " + status);
+    const edit = body.detail && body.detail.edit;
+    if (typeof edit === "string" && edit.startsWith("/tutor/photos/")) {
+      const a = document.createElement("a");
+      a.href = edit;
+      a.textContent = "Edit that photo";
+      p.append(" ", a);
+    }
+    result.replaceChildren(p);
+  }
+
   function upload(state) {
     return new Promise((resolve) => {
       const card = state.card;
       const data = new FormData();
       data.append("file", state.file, "upload");
-      data.append("caption", card.querySelector("input[name=caption]").value);
-      data.append("alt_text", card.querySelector("input[name=alt_text]").value);
+      for (const name of ["caption", "alt_text", "title", "tags"]) {
+        data.append(name, card.querySelector("input[name=" + name + "]").value);
+      }
       data.append("learner_ids", Array.from(state.learners.keys()).join(","));
       data.append("all_tagged", card.querySelector("input[name=all_tagged]").checked ? "true" : "false");
       const purposes = Array.from(card.querySelectorAll("input[name=purposes]:checked")).map((c) => c.value);
@@ -179,10 +246,7 @@
               resolve(true);
             });
         } else {
-          const p = document.createElement("p");
-          p.className = "error";
-          p.textContent = "Not uploaded: " + (body.message || "the server answered " + xhr.status);
-          result.replaceChildren(p);
+          refused(result, body, xhr.status);
           resolve(false);
         }
       });

@@ -3,7 +3,8 @@
 
 mod common;
 
-use common::api::{get, post_raw, stalled_upload, upload_ok};
+use common::api::{consenting_adult, delete, get, post, post_raw, stalled_upload, upload_ok, upload_tagged};
+use common::fixtures::distinct_jpeg;
 use common::corpus_bytes;
 use common::server::{Blobs, Db, TestServer};
 use consentgate::store::Role;
@@ -17,7 +18,63 @@ on_both_backends!(
     uploads_leave_no_trace_of_metadata_or_filenames,
     ops_endpoints_answer,
     wrong_methods_get_a_json_405,
+    a_photo_never_published_can_be_deleted_and_a_published_one_cannot,
 );
+
+/// A tutor deletes a photo they uploaded while it was never published: every row and object of it
+/// goes, the deletion is audited, and the same picture may be uploaded again. Other tutors and
+/// marketing cannot; a photo marketing claimed or published stays.
+async fn a_photo_never_published_can_be_deleted_and_a_published_one_cannot(server: TestServer) {
+    let tutor = server.token(Role::Tutor).await;
+    let other = server.token(Role::Tutor).await;
+    let marketing = server.token(Role::Marketing).await;
+    let before = server.snapshot().await;
+    let bytes = distinct_jpeg(41, 900, 600);
+    let held = upload_ok(&server, &tutor, "a.jpg", bytes.clone(), &[("purposes", "website"), ("caption", "Bench")]).await;
+    let id = held["id"].as_str().unwrap();
+    let path = format!("/api/v1/photos/{id}");
+    // The thumbnail is made and stored beside the image: it must go too.
+    assert_eq!(get(&server, &tutor, &format!("{path}/image?rendition=thumb")).await.status(), 200);
+
+    assert_eq!(delete(&server, &other, &path).await.status(), 404, "another tutor's photo does not exist for them");
+    assert_eq!(delete(&server, &marketing, &path).await.status(), 403);
+    assert_eq!(delete(&server, &tutor, "/api/v1/photos/nonsense").await.status(), 404);
+    let response = delete(&server, &tutor, &path).await;
+    assert_eq!(response.status(), 204);
+    assert_eq!(get(&server, &tutor, &path).await.status(), 404);
+    assert_eq!(delete(&server, &tutor, &path).await.status(), 404, "deleted once only");
+    let mut expected = before.clone();
+    *expected.get_mut("audit_log").unwrap() += 2; // uploaded, deleted
+    assert_eq!(server.snapshot().await, expected, "every row and object of the photo is gone");
+    let audit = server.store.audit_log(0, 1000).await.unwrap();
+    let row = audit.iter().find(|r| r.action == "photo_deleted" && r.subject == id).expect("the deletion is audited");
+    assert!(!row.details.contains("Bench"), "the audit row holds no caption: {}", row.details);
+    // The same picture may come back (it was a mistake, not a "no").
+    upload_ok(&server, &tutor, "a.jpg", bytes, &[("purposes", "website")]).await;
+
+    // Published: it stays on record, whoever asks; nothing changes.
+    let (ben, _) = consenting_adult(&server, "Ben", "Deletiontest", &["website"]).await;
+    let queued = upload_tagged(&server, &tutor, distinct_jpeg(42, 900, 600), "website", &[&ben], &[]).await;
+    assert_eq!(queued["status"]["website"]["state"], "queued");
+    let item: Value =
+        post(&server, &marketing, "/api/v1/queue/claim", serde_json::json!({"purpose": "website"})).await.json().await.unwrap();
+    let queued_path = format!("/api/v1/photos/{}", queued["id"].as_str().unwrap());
+    let claimed = delete(&server, &server.admin, &queued_path).await;
+    assert_eq!(claimed.status(), 409);
+    assert_eq!(claimed.json::<Value>().await.unwrap()["error"], "photo_claimed");
+    let published = serde_json::json!({"url": "https://college.example/news/1", "channel": "website"});
+    let item_id = item["item"].as_str().unwrap();
+    assert_eq!(post(&server, &marketing, &format!("/api/v1/queue/{item_id}/published"), published).await.status(), 200);
+    let snapshot = server.snapshot().await;
+    for token in [&tutor, &server.admin] {
+        let response = delete(&server, token, &queued_path).await;
+        assert_eq!(response.status(), 409);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "photo_published");
+        assert!(body["message"].as_str().unwrap().contains("withdrawal"), "{body}");
+    }
+    assert_eq!(server.snapshot().await, snapshot, "a refused deletion changes nothing");
+}
 
 async fn upload_stores_a_scrubbed_photo_held_for_consent(server: TestServer) {
     let tutor = server.token(Role::Tutor).await;
@@ -83,6 +140,10 @@ async fn identical_reupload_answers_with_the_existing_photo(server: TestServer) 
     let changed: Value = changed.json().await.unwrap();
     assert_eq!(changed["error"], "duplicate_upload");
     assert_eq!(changed["detail"]["photo_id"], first["id"]);
+    let edit = format!("/tutor/photos/{}/edit", first["id"].as_str().unwrap());
+    assert_eq!(changed["detail"]["edit"], edit.as_str());
+    let message = changed["message"].as_str().unwrap();
+    assert!(message.contains("edit that photo") && !message.contains("PATCH"), "{message}");
     let mut expected = before.clone();
     *expected.get_mut("audit_log").unwrap() += 1;
     assert_eq!(server.snapshot().await, expected);
@@ -212,7 +273,8 @@ async fn tokens_and_roles_are_enforced(server: TestServer) {
         assert!(metrics.contains(&series), "{series} missing from /metrics");
     }
 
-    // Tutors see their own photos only; only admins fetch images (until the queue exists).
+    // Tutors see their own photos only, and the thumbnails of their own uploads; only admins fetch
+    // images (until the queue exists).
     let created: Value = server.upload(&tutor, "x.jpg", photo, &[("purposes", "website")]).await.json().await.unwrap();
     let id = created["id"].as_str().unwrap();
     let other_tutor = server.token(Role::Tutor).await;
@@ -220,6 +282,9 @@ async fn tokens_and_roles_are_enforced(server: TestServer) {
     assert_eq!(get(&server, &other_tutor, &path).await.status(), 404);
     assert_eq!(get(&server, &server.admin, &path).await.status(), 200);
     assert_eq!(get(&server, &tutor, &format!("{path}/image")).await.status(), 403);
+    assert_eq!(get(&server, &tutor, &format!("{path}/image?rendition=web")).await.status(), 403);
+    assert_eq!(get(&server, &tutor, &format!("{path}/image?rendition=thumb")).await.status(), 200);
+    assert_eq!(get(&server, &other_tutor, &format!("{path}/image?rendition=thumb")).await.status(), 404);
     // Ids that cannot be ours, NUL included, are a plain JSON 404 on both databases.
     for bad in ["nope", "%00", "0192f0c4-4b1e-7c3a-9d2e-%00"] {
         let response = get(&server, &server.admin, &format!("/api/v1/photos/{bad}")).await;

@@ -10,7 +10,7 @@ use consentgate::policy::consent::{EventKind, Giver, Rules};
 use consentgate::policy::{Purpose, Reason, State};
 use consentgate::store::{
     self, verify_chain, AuditAction, AuditDraft, ClaimOutcome, ConsentRecord, Evaluation, FullStore, GuardianAdded,
-    GuardianRecord, LearnerRecord, PhotoRecord, PublishOutcome, ReissueOutcome, RetiredImage, RevokeOutcome, Role,
+    GuardianRecord, LearnerRecord, PhotoDeletion, PhotoRecord, PublishOutcome, ReissueOutcome, RetiredImage, RevokeOutcome, Role,
     StoreError, WithdrawOutcome, GENESIS_HASH,
 };
 use consentgate::tokens;
@@ -935,6 +935,111 @@ async fn guardian_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
     );
 }
 
+/// Deleting a photo: only while nothing outside depends on it (claimed, published, a retired
+/// image's fingerprint, evidence for another's hold), everything of it in one go, audited.
+async fn deletion_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
+    let dee = LearnerRecord {
+        id: "0192f0c4-0000-7000-8000-0000000000de".into(),
+        given_name: "Dee".into(),
+        family_name: "Dunn".into(),
+        preferred_name: None,
+        date_of_birth: Some("2000-01-01".into()),
+        external_ref: None,
+        email: None,
+        groups: vec![],
+        left_on: None,
+        erased_at: None,
+        guardians: vec![],
+        created_at: ms(T0),
+        updated_at: ms(T0),
+    };
+    store
+        .insert_learner(&dee, AuditDraft::new("admin", AuditAction::LearnerCreated, &dee.id, json!({})))
+        .await
+        .unwrap();
+    let grant = ConsentRecord {
+        purposes: vec![Purpose::Website],
+        ..event("d-grant", &dee.id, EventKind::Granted, Giver::Learner, T0)
+    };
+    store
+        .record_consent(&grant, None, AuditDraft::new("admin", AuditAction::ConsentRecorded, &dee.id, json!({})), at(T0))
+        .await
+        .unwrap();
+    let insert = |p: PhotoRecord| {
+        let store = store.clone();
+        let tutor = tutor.to_string();
+        async move {
+            let audit = AuditDraft::new(&tutor, AuditAction::PhotoUploaded, &p.id, json!({}));
+            store.insert_photo(&p, audit, at(T0)).await.unwrap()
+        }
+    };
+    let delete = |id: &'static str| {
+        let store = store.clone();
+        async move { store.delete_photo(id, AuditDraft::new("t", AuditAction::PhotoDeleted, id, json!({}))).await.unwrap() }
+    };
+    let tagged = |id: &str, original: &str| PhotoRecord {
+        learner_ids: vec![dee.id.clone()],
+        purposes: vec![Purpose::Website],
+        object_key: format!("photos/{id}.jpg"),
+        ..photo(id, &original.repeat(32), tutor)
+    };
+
+    // Held and never claimed: deleted with its learners and purposes, its key handed back.
+    let mut held = tagged("d-held", "d1");
+    held.all_tagged = false;
+    assert_eq!(insert(held.clone()).await[&Purpose::Website].state, State::Held);
+    let before = store.audit_log(0, 10_000).await.unwrap().len();
+    assert_eq!(delete("d-held").await, PhotoDeletion::Deleted(Some("photos/d-held.jpg".into())));
+    assert_eq!(store.photo("d-held").await.unwrap(), None);
+    assert_eq!(store.photo_by_original(&held.original_blake3).await.unwrap(), None);
+    assert!(!store.object_keys().await.unwrap().contains(&held.object_key));
+    let rows = store.audit_log(0, 10_000).await.unwrap();
+    assert_eq!(rows.len(), before + 1);
+    assert_eq!((rows[before].action.as_str(), rows[before].subject.as_str()), ("photo_deleted", "d-held"));
+    assert_eq!(delete("d-held").await, PhotoDeletion::Missing);
+    // The same picture may be uploaded again.
+    insert(held).await;
+    assert!(matches!(delete("d-held").await, PhotoDeletion::Deleted(Some(_))));
+
+    // Queued is not yet out: it may go. Claimed or published, it stays.
+    for id in ["d-queued", "d-claimed", "d-published"] {
+        assert_eq!(insert(tagged(id, &id[2..4])).await[&Purpose::Website].state, State::Queued);
+    }
+    assert!(store.claim_item("d-claimed:website", "mk", 60_000, at(T0)).await.unwrap().claimed().is_some());
+    assert!(matches!(
+        store.publish("d-published:website", "mk", "https://x/d", "web", at(T0)).await.unwrap(),
+        PublishOutcome::Published(_)
+    ));
+    let before = store.table_counts().await.unwrap();
+    assert_eq!(delete("d-claimed").await, PhotoDeletion::Claimed);
+    assert_eq!(delete("d-published").await, PhotoDeletion::Published);
+    assert_eq!(store.table_counts().await.unwrap(), before, "a refused deletion changes nothing");
+    assert!(matches!(delete("d-queued").await, PhotoDeletion::Deleted(Some(_))));
+    assert!(store.queue(Some(Purpose::Website), ms(T0), 100).await.unwrap().iter().all(|i| i.photo_id != "d-queued"));
+
+    // An image deleted after a no: its row is the fingerprint (q-c, from the queue suite).
+    assert!(store.photo("q-c").await.unwrap().unwrap().image_deleted_at.is_some());
+    assert_eq!(delete("q-c").await, PhotoDeletion::Retired);
+
+    // Evidence for another upload's hold stays until that upload is gone.
+    insert(tagged("d-ev", "e1")).await;
+    let mut lookalike = tagged("d-look", "e3");
+    lookalike.resembles = vec![(dee.id.clone(), "d-ev".into())];
+    insert(lookalike).await;
+    assert_eq!(delete("d-ev").await, PhotoDeletion::Evidence);
+    assert!(matches!(delete("d-look").await, PhotoDeletion::Deleted(Some(_))));
+    assert!(matches!(delete("d-ev").await, PhotoDeletion::Deleted(Some(_))));
+
+    // Two photos stored before objects were keyed by photo share one object: it stays for the other.
+    for id in ["d-s1", "d-s2"] {
+        let mut shared = tagged(id, &id[3..]);
+        shared.object_key = "photos/d-shared.jpg".into();
+        insert(shared).await;
+    }
+    assert_eq!(delete("d-s1").await, PhotoDeletion::Deleted(None));
+    assert_eq!(delete("d-s2").await, PhotoDeletion::Deleted(Some("photos/d-shared.jpg".into())));
+}
+
 async fn conformance(store: Arc<dyn FullStore>) {
     // Migrations are idempotent.
     store.migrate().await.unwrap();
@@ -1019,6 +1124,7 @@ async fn conformance(store: Arc<dyn FullStore>) {
     learners_version_conformance(&store, &t.record.id).await;
     revocation_conformance(&store).await;
     guardian_conformance(&store, &t.record.id).await;
+    deletion_conformance(&store, &t.record.id).await;
     // Every consent event and status change was audited, and the chain still holds.
     let rows = store.audit_log(0, 1000).await.unwrap();
     verify_chain(&rows, (0, GENESIS_HASH.into())).unwrap();
@@ -1030,6 +1136,7 @@ async fn conformance(store: Arc<dyn FullStore>) {
         "takedown_owed",
         "takedown_done",
         "image_deleted",
+        "photo_deleted",
     ] {
         assert!(rows.iter().any(|r| r.action == action), "no {action} row");
     }

@@ -50,6 +50,93 @@ pub struct NewConsent {
     pub method: String,
     /// Where the proof is kept.
     pub evidence: String,
+    /// A saved consent form (see [`super::forms`]): its version and words stand for
+    /// `form_version` and `form_text`, which are then left empty.
+    pub template_id: Option<String>,
+    /// Refuse a grant that would not count now (`will_not_count`, see [`NotCounting`]) instead
+    /// of recording it: the pages ask before recording one, the API records what it is sent.
+    pub ask_first: bool,
+}
+
+/// Why a grant would not count now: the rule people most often trip on, said before it is
+/// recorded (it is still recorded when they confirm: it is what was signed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotCounting {
+    /// Given by the learner while under 18 (their age, when their date of birth is known).
+    LearnerUnder18(Option<i32>),
+    /// Given by a guardian for a learner who is 18 or over.
+    LearnerAdult(i32),
+}
+
+impl NotCounting {
+    /// The warning, naming the learner by `name`: "Ben is 16: his own consent does not count …".
+    pub fn words(self, name: &str) -> String {
+        match self {
+            NotCounting::LearnerUnder18(Some(age)) => format!(
+                "{name} is {age}: their own consent does not count until they turn 18; a parent's or guardian's is needed"
+            ),
+            NotCounting::LearnerUnder18(None) => format!(
+                "{name}'s date of birth is not on record, so they count as under 18: their own consent does not count; \
+                 a parent's or guardian's is needed"
+            ),
+            NotCounting::LearnerAdult(age) => {
+                format!("{name} is {age}: a parent's or guardian's consent does not count for an adult; {name}'s own is needed")
+            }
+        }
+    }
+
+    /// The reason back from an error's `detail` (see `will_not_count`).
+    pub fn from_detail(detail: &serde_json::Value) -> Option<NotCounting> {
+        let age = detail.get("age").and_then(serde_json::Value::as_i64).and_then(|a| i32::try_from(a).ok());
+        match detail.get("given_by")?.as_str()? {
+            "learner" => Some(NotCounting::LearnerUnder18(age)),
+            "guardian" => age.map(NotCounting::LearnerAdult),
+            _ => None,
+        }
+    }
+
+    fn detail(self) -> serde_json::Value {
+        match self {
+            NotCounting::LearnerUnder18(age) => serde_json::json!({ "given_by": "learner", "age": age }),
+            NotCounting::LearnerAdult(age) => serde_json::json!({ "given_by": "guardian", "age": age }),
+        }
+    }
+}
+
+/// Whether `event`, about to be recorded for `learner` with `history` on record, is a grant that
+/// would not count at `now` for any of its purposes, and why. A refusal or withdrawal always
+/// counts (any "no" wins).
+pub fn not_counting(
+    learner: &LearnerRecord,
+    event: &ConsentRecord,
+    history: &[ConsentRecord],
+    now: OffsetDateTime,
+    rules: consent::Rules,
+) -> Result<Option<NotCounting>, AppError> {
+    if event.kind != EventKind::Granted {
+        return Ok(None);
+    }
+    let facts = facts(learner)?;
+    let events: Vec<_> = history.iter().map(ConsentRecord::to_event).collect();
+    let given_at = crate::store::time_of_ms(event.given_at);
+    let counts = event.purposes.iter().any(|purpose| {
+        let answered = consent::answered_as_adult(&facts, &events, *purpose, now, rules);
+        consent::grant_counts(&facts, &event.giver, given_at, answered, now, rules)
+    });
+    if counts {
+        return Ok(None);
+    }
+    let today = rules.zone.date_of(now);
+    let age = facts.date_of_birth.map(|dob| {
+        let had_birthday = (today.month() as u8, today.day()) >= (dob.month() as u8, dob.day());
+        today.year() - dob.year() - i32::from(!had_birthday)
+    });
+    Ok(Some(match (&event.giver, age) {
+        (Giver::Learner, age) => NotCounting::LearnerUnder18(age),
+        (Giver::Guardian(_), Some(age)) if consent::is_adult(&facts, now, rules.zone) => NotCounting::LearnerAdult(age),
+        // A guardian's grant for a learner under 18 always counts; nothing else is left.
+        (Giver::Guardian(_), _) => return Ok(None),
+    }))
 }
 
 /// What recording a consent did.
@@ -176,7 +263,13 @@ pub fn validate(
                 "form_text_hash must be 64 hex digits (a blake3 hash)",
             ))
         }
-        _ => return Err(AppError::invalid("send exactly one of form_text and form_text_hash")),
+        (None, None) | (Some(_), None) => {
+            return Err(AppError::invalid_field(
+                "form_text",
+                "type the words of the form that was signed, or choose a saved form",
+            ))
+        }
+        (Some(_), Some(_)) => return Err(AppError::invalid("send exactly one of form_text and form_text_hash")),
     };
     if !METHODS.contains(&body.method.as_str()) {
         return Err(AppError::invalid_field("method", format!("method must be one of {}", METHODS.join(", "))));
@@ -204,7 +297,19 @@ pub fn validate(
 pub async fn record(app: &App, actor: &Actor, learner_id: &str, body: NewConsent) -> Result<Recorded, AppError> {
     let learner = learners::show_live(app, actor, learner_id).await?;
     let eval = app.evaluation(&actor.token_id).await?;
+    let body = with_template(app, body).await?;
+    let ask_first = body.ask_first;
     let event = validate(body, &learner, &actor.token_id, eval.at, eval.rules.zone)?;
+    if ask_first {
+        let history = app.store.consents(&learner.id).await?;
+        if let Some(why) = not_counting(&learner, &event, &history, eval.at, eval.rules)? {
+            return Err(AppError::Conflict {
+                code: "will_not_count",
+                message: why.words("this learner"),
+                detail: Some(why.detail()),
+            });
+        }
+    }
     let link = (event.kind == EventKind::Granted).then(tokens::new_withdrawal_token);
     // The audit row names the giver by id and never the form text or evidence.
     let audit = AuditDraft::new(
@@ -223,6 +328,26 @@ pub async fn record(app: &App, actor: &Actor, learner_id: &str, body: NewConsent
     }
     let withdraw_url = link.map(|(token, _)| format!("{}/w/{token}", app.settings.public_url));
     Ok(Recorded { event, withdraw_url, changes })
+}
+
+/// The consent with its saved form's version and words in place of typed ones, when it names a
+/// template; typing them as well is refused (which would the proof be?).
+async fn with_template(app: &App, mut body: NewConsent) -> Result<NewConsent, AppError> {
+    let Some(id) = body.template_id.take() else { return Ok(body) };
+    let typed = !body.form_version.trim().is_empty()
+        || body.form_text.as_deref().is_some_and(|t| !t.trim().is_empty())
+        || body.form_text_hash.is_some();
+    if typed {
+        return Err(AppError::invalid_field(
+            "template_id",
+            "choose a saved form or type a form's version and text, not both",
+        ));
+    }
+    let template = super::forms::chosen(app, &id).await?;
+    body.form_version = template.form_version;
+    body.form_text = None;
+    body.form_text_hash = Some(template.form_text_hash);
+    Ok(body)
 }
 
 /// A grant's new withdrawal link.

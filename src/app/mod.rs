@@ -14,6 +14,7 @@ pub mod coverage;
 pub mod erasure;
 mod error;
 pub mod export;
+pub mod forms;
 pub mod input;
 pub mod learners;
 pub mod letters;

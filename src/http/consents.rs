@@ -42,11 +42,16 @@ pub struct NewConsent {
     /// day in the organisation's zone); after `given_at`.
     #[schema(value_type = Option<Expiry>)]
     pub expires_at: Option<String>,
-    /// Version of the consent form.
-    #[schema(value_type = ProofText)]
+    /// Version of the consent form; left out with `template_id`.
+    #[serde(default)]
+    #[schema(value_type = Option<ProofText>)]
     pub form_version: String,
+    /// A saved consent form (`GET /api/v1/form-templates`): its version and words stand for
+    /// `form_version` and `form_text`, which are then left out.
+    #[schema(value_type = Option<Id>)]
+    pub template_id: Option<String>,
     /// The form's text, which is hashed; send exactly one of `form_text` (not blank) and
-    /// `form_text_hash`.
+    /// `form_text_hash`, or `template_id`.
     #[schema(pattern = r"\S")]
     pub form_text: Option<String>,
     /// blake3 of the form's text.
@@ -189,6 +194,8 @@ impl From<NewConsent> for app::consents::NewConsent {
             form_text_hash: b.form_text_hash,
             method: b.method,
             evidence: b.evidence,
+            template_id: b.template_id,
+            ask_first: false,
         }
     }
 }

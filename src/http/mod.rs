@@ -10,6 +10,7 @@ mod consent_form;
 mod consents;
 mod doc;
 mod error;
+mod forms;
 mod json;
 mod learners;
 mod ops;
@@ -42,7 +43,7 @@ pub fn router(state: HttpState) -> Router {
         usize::try_from(state.app.settings.limits.max_bytes).unwrap_or(usize::MAX).saturating_add(1 << 20);
     Router::new()
         .route("/api/v1/photos", post(photos::upload).layer(DefaultBodyLimit::max(upload_limit)))
-        .route("/api/v1/photos/{id}", get(photos::show).patch(photos::edit))
+        .route("/api/v1/photos/{id}", get(photos::show).patch(photos::edit).delete(photos::delete))
         .route("/api/v1/photos/{id}/image", get(photos::image))
         .route("/api/v1/name-check", post(photos::check_names))
         .route("/api/v1/learners", post(learners::create).get(learners::search))
@@ -71,6 +72,8 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/v1/takedowns/{id}/done", post(queue::takedown_done))
         .route("/api/v1/audit", get(audit::log))
         .route("/api/v1/retention/preview", get(retention::preview))
+        .route("/api/v1/form-templates", get(forms::list).post(forms::create))
+        .route("/api/v1/form-templates/{id}", axum::routing::delete(forms::retire))
         .route("/healthz", get(ops::healthz))
         .route("/api/v1/openapi.json", get(ops::openapi))
         .merge(pages::routes())

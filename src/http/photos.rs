@@ -413,6 +413,22 @@ pub async fn edit(
     Ok(Json(app::photos::edit(&state.app, &caller, &id, patch.into()).await?.into()))
 }
 
+/// `DELETE /api/v1/photos/{id}`: delete a photo never published, rows and image; its uploader or
+/// an admin.
+#[utoipa::path(delete, path = "/api/v1/photos/{id}", operation_id = "delete_photo", tag = "photos",
+    params(("id" = Id, Path, description = "Photo id")),
+    responses(AuthErrors, NotFoundErrors, (status = 204, description = "deleted, with its image"),
+        (status = 409, body = ErrorBody, description = "`photo_published`, `photo_claimed`, `photo_retired` (its image was deleted after a no; the fingerprint stays) or `photo_is_evidence` (another upload is held for resembling it)")),
+    security(("bearer" = [])))]
+pub async fn delete(
+    State(state): State<HttpState>,
+    caller: Actor,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    app::photos::delete(&state.app, &caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// `POST /api/v1/name-check` body: the texts a photo would leave with, as typed so far. Each is
 /// optional (empty when left out), with the limits of an upload.
 #[derive(Debug, Default, serde::Deserialize, utoipa::ToSchema)]
@@ -481,7 +497,8 @@ pub enum RenditionName {
 }
 
 /// `GET /api/v1/photos/{id}/image`: the scrubbed bytes, or a web rendition. Admins always (until the
-/// image is deleted); marketing only while an item of the photo is released, checked again now.
+/// image is deleted); marketing only while an item of the photo is released, checked again now; a
+/// tutor only the thumbnail of their own upload.
 #[utoipa::path(get, path = "/api/v1/photos/{id}/image", operation_id = "photo_image", tag = "photos",
     params(("id" = Id, Path, description = "Photo id"), ImageQuery),
     responses(AuthErrors, NotFoundErrors, QueryErrors,
@@ -498,7 +515,7 @@ pub async fn image(
 ) -> Result<Response, ApiError> {
     // The role is checked before the query is read, so a caller without it learns nothing from
     // a malformed query (401 → 403 → 404 → 422, as on every route).
-    caller.require(app::photos::IMAGE_READERS)?;
+    caller.require(app::photos::THUMB_VIEWERS)?;
     let axum::extract::Query(query) = query.map_err(|e| ApiError::bad_form(e.body_text()))?;
     let rendition = match query.rendition.as_deref() {
         None | Some("original") => Rendition::Original,

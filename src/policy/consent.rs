@@ -264,16 +264,7 @@ pub fn decide(
     }
 
     let live = |e: &ConsentEvent| e.expires_at.is_none_or(|exp| at < exp);
-    let counts = |e: &ConsentEvent| match &e.giver {
-        Giver::Learner => adult,
-        Giver::Guardian(_) => {
-            !adult
-                || (rules.guardian_grant_survives_majority
-                    && !answered_as_adult
-                    && learner.date_of_birth.is_some()
-                    && !on_or_after_majority(learner.date_of_birth, e.given_at, rules.zone))
-        }
-    };
+    let counts = |e: &ConsentEvent| grant_counts(learner, &e.giver, e.given_at, answered_as_adult, at, rules);
     // Everyone's current position is a grant here (any no has returned above).
     let grants = current;
     let basis = grants.iter().copied().filter(|e| counts(e) && live(e)).min_by_key(|e| (e.given_at, &e.id));
@@ -290,6 +281,32 @@ pub fn decide(
         DenyReason::NeedsGuardian
     };
     Decision::Deny { reasons: vec![reason] }
+}
+
+/// Whether a grant from `giver`, given at `given_at`, counts for `learner` at `at` (expiry aside):
+/// a learner's own from their 18th birthday; a guardian's while the learner is under 18, and after
+/// it only where [`Rules::guardian_grant_survives_majority`] keeps one given before it and the
+/// learner has not answered for themselves (`answered_as_adult`). What [`decide`] counts, and what
+/// the pages warn of before a grant that would not count is recorded.
+pub fn grant_counts(
+    learner: &Learner,
+    giver: &Giver,
+    given_at: OffsetDateTime,
+    answered_as_adult: bool,
+    at: OffsetDateTime,
+    rules: Rules,
+) -> bool {
+    let adult = is_adult(learner, at, rules.zone);
+    match giver {
+        Giver::Learner => adult,
+        Giver::Guardian(_) => {
+            !adult
+                || (rules.guardian_grant_survives_majority
+                    && !answered_as_adult
+                    && learner.date_of_birth.is_some()
+                    && !on_or_after_majority(learner.date_of_birth, given_at, rules.zone))
+        }
+    }
 }
 
 /// Whether `learner`'s "no" stands for `purpose` at `at`: a refusal or withdrawal from someone

@@ -26,6 +26,9 @@ pub enum AuditAction {
     UploadRejected,
     /// A photo's texts, learners or purposes were edited (field names in the details).
     PhotoEdited,
+    /// A photo never published was deleted by its uploader or an admin, rows and image (how many
+    /// learners it pictured, and its purposes, in the details).
+    PhotoDeleted,
     /// Someone downloaded an image, original or web size, whatever their role (the rendition and
     /// the role in the details). A grid's thumbnail is a view and is not recorded.
     ImageDownloaded,
@@ -60,6 +63,10 @@ pub enum AuditAction {
     LearnersImport,
     /// A consent event was recorded by an admin.
     ConsentRecorded,
+    /// A consent form template was saved (its id and version in the details, never its words).
+    FormTemplateSaved,
+    /// A consent form template was retired from the list.
+    FormTemplateRetired,
     /// Consent was withdrawn through a withdrawal link.
     ConsentWithdrawn,
     /// A purpose of a photo changed state (held, queued, withdrawn…).
@@ -103,6 +110,7 @@ impl AuditAction {
             AuditAction::PhotoUploaded => "photo_uploaded",
             AuditAction::UploadRejected => "upload_rejected",
             AuditAction::PhotoEdited => "photo_edited",
+            AuditAction::PhotoDeleted => "photo_deleted",
             AuditAction::ImageDownloaded => "image_downloaded",
             AuditAction::LearnerRead => "learner_read",
             AuditAction::ConsentHistoryRead => "consent_history_read",
@@ -117,6 +125,8 @@ impl AuditAction {
             AuditAction::LearnerImported => "learner_imported",
             AuditAction::LearnersImport => "learners_import",
             AuditAction::ConsentRecorded => "consent_recorded",
+            AuditAction::FormTemplateSaved => "form_template_saved",
+            AuditAction::FormTemplateRetired => "form_template_retired",
             AuditAction::ConsentWithdrawn => "consent_withdrawn",
             AuditAction::StatusChanged => "status_changed",
             AuditAction::ItemClaimed => "item_claimed",

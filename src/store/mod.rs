@@ -20,7 +20,7 @@ pub use error::StoreError;
 pub use records::{
     ms_of_time, now_ms, time_of_ms, ClaimOutcome, ConsentRecord, ErasureStart, Evaluation, GuardianAdded,
     GuardianRecord, ImportSummary, LearnerRecord, PhotoRecord, PublicationRecord, PublishOutcome, QueueItem,
-    ReissueOutcome, RetentionCandidate, RetentionDue, RetiredImage, RevokeOutcome, Role, StatusChange, Takedown,
+    FormTemplate, PhotoDeletion, ReissueOutcome, RetentionCandidate, RetentionDue, RetiredImage, RevokeOutcome, Role, StatusChange, Takedown,
     TokenRecord, TombstoneOutcome, WithdrawOutcome, WithdrawalLink,
 };
 pub use requests::{

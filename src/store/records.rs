@@ -145,6 +145,48 @@ pub struct RetiredImage {
     pub object_key: String,
 }
 
+/// What `delete_photo` did. A photo may be deleted only while nothing outside consentgate
+/// depends on it: where it went matters once it is published, and a fingerprint kept after a "no"
+/// is what stops the picture coming back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PhotoDeletion {
+    /// Deleted with its learners, purposes and blocks; the object key is returned when no other
+    /// photo refers to it, for the caller to delete once the transaction has committed.
+    Deleted(Option<String>),
+    /// No such photo.
+    Missing,
+    /// Marketing has published it (or a takedown was owed for it): it stays on record.
+    Published,
+    /// Marketing has claimed one of its purposes and may be publishing it now.
+    Claimed,
+    /// Its image was deleted after a "no"; the row is the fingerprint that blocks a re-upload.
+    Retired,
+    /// Another upload is held because it looks like this photo of a learner who said no.
+    Evidence,
+}
+
+/// A consent form saved once (its version and exact words) to be chosen when consent given on it
+/// is recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormTemplate {
+    /// Its id.
+    pub id: String,
+    /// What staff call it ("Photo consent, September 2026").
+    pub name: String,
+    /// The version printed on the form; one text for good.
+    pub form_version: String,
+    /// blake3 of the words.
+    pub form_text_hash: String,
+    /// The words, as kept in `form_texts`.
+    pub form_text: String,
+    /// When it was saved (Unix ms).
+    pub created_at: i64,
+    /// The token that saved it.
+    pub created_by: String,
+    /// When it was retired from the list, if it was.
+    pub retired_at: Option<i64>,
+}
+
 /// One publication of a photo: where it went, and the words it went out with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublicationRecord {

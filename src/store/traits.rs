@@ -9,7 +9,7 @@ use super::audit::{AuditDraft, AuditRecord};
 use super::error::StoreError;
 use super::records::{
     ClaimOutcome, ConsentRecord, ErasureStart, Evaluation, GuardianAdded, GuardianRecord, ImportSummary, LearnerRecord,
-    PhotoRecord, PublicationRecord, PublishOutcome, QueueItem, ReissueOutcome, RetentionCandidate, RetentionDue,
+    FormTemplate, PhotoDeletion, PhotoRecord, PublicationRecord, PublishOutcome, QueueItem, ReissueOutcome, RetentionCandidate, RetentionDue,
     RetiredImage, RevokeOutcome, Role, StatusChange, Takedown, TokenRecord, TombstoneOutcome, WithdrawOutcome,
     WithdrawalLink,
 };
@@ -164,6 +164,11 @@ pub trait PhotoStore: Send + Sync {
     /// (held `matches_withdrawn` for them while their no stands), so untagging never releases it:
     /// the rule is [`crate::policy::consent::untag_blocks`].
     async fn update_photo(&self, photo: &PhotoRecord, audit: AuditDraft, eval: Evaluation) -> Result<bool, StoreError>;
+    /// Deletes a photo nothing outside consentgate depends on (see [`PhotoDeletion`]), with its
+    /// learners, purposes and blocks, and appends `audit`, in one transaction under the chain
+    /// lock, so a claim or a publication racing it either comes first and stops it or finds no
+    /// photo.
+    async fn delete_photo(&self, id: &str, audit: AuditDraft) -> Result<PhotoDeletion, StoreError>;
     /// Finds a photo by id.
     async fn photo(&self, id: &str) -> Result<Option<PhotoRecord>, StoreError>;
     /// Finds the photo uploaded from exactly these original bytes.
@@ -215,6 +220,16 @@ pub trait ConsentStore: Send + Sync {
         new_event_id: &str,
         eval: Evaluation,
     ) -> Result<WithdrawOutcome, StoreError>;
+    /// Saves a consent form template with its words (kept in `form_texts` once per hash) and
+    /// appends `audit`, in one transaction; `false` and nothing written when its version is taken.
+    async fn save_form_template(&self, template: &FormTemplate, audit: AuditDraft) -> Result<bool, StoreError>;
+    /// The templates, oldest first; retired ones too when `with_retired`.
+    async fn form_templates(&self, with_retired: bool) -> Result<Vec<FormTemplate>, StoreError>;
+    /// One template, retired or not.
+    async fn form_template(&self, id: &str) -> Result<Option<FormTemplate>, StoreError>;
+    /// Retires a template from the list at `at` and appends `audit`; `false` when there is no
+    /// such template or it was retired already (nothing written).
+    async fn retire_form_template(&self, id: &str, at: i64, audit: AuditDraft) -> Result<bool, StoreError>;
     /// Re-evaluates the given photos now, storing and auditing what changed.
     async fn reevaluate(&self, photo_ids: &[String], eval: Evaluation) -> Result<Vec<StatusChange>, StoreError>;
     /// Ids of photos with a purpose whose status can still change with time (held or queued),

@@ -12,9 +12,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
+use super::once;
 use super::frame::{done, notice_text, render, require, Chrome, Fields, NoticeQuery, PageError, PageForm};
 use super::words::{self, Line};
-use crate::app::consents::{History, NewConsent};
+use crate::app::consents::{History, NewConsent, NotCounting};
 use crate::app::{self, input, AppError};
 use crate::http::error::ApiError;
 use crate::http::session::Session;
@@ -166,6 +167,11 @@ struct LearnerPage {
     purposes: Vec<(&'static str, &'static str)>,
     error: Option<String>,
     entered: Entered,
+    /// The saved consent forms to choose from: id, and name with version.
+    templates: Vec<(String, String)>,
+    /// Why the grant just sent would not count, naming the learner: the form comes back asking
+    /// whether to record it anyway.
+    not_counting: Option<String>,
 }
 
 /// What the consent form held when it was sent back with an error, so that nothing typed is lost.
@@ -180,6 +186,7 @@ struct Entered {
     form_text: String,
     method: String,
     evidence: String,
+    template_id: String,
     /// The email and groups form's values, when it was that form that came back.
     learner_email: Option<String>,
     groups: Option<String>,
@@ -199,7 +206,12 @@ impl Entered {
             form_text: fields.get("form_text").unwrap_or_default().to_string(),
             method: fields.text("method"),
             evidence: fields.text("evidence"),
+            template_id: fields.text("template_id"),
         }
+    }
+    /// Whether the saved form chosen was `id` ("" for a form typed in).
+    fn template_is(&self, id: &str) -> bool {
+        self.template_id == id
     }
     /// Whether `purpose` was ticked.
     fn purpose(&self, purpose: impl AsRef<str>) -> bool {
@@ -312,6 +324,12 @@ async fn learner_view(
         purposes: Purpose::ALL.iter().map(|p| (p.as_str(), words::purpose_words(*p))).collect(),
         error,
         entered: Entered::default(),
+        templates: app::forms::list(&state.app, &session.caller, false)
+            .await?
+            .into_iter()
+            .map(|t| (t.id, format!("{} (version {})", t.name, t.form_version)))
+            .collect(),
+        not_counting: None,
     })
 }
 
@@ -437,12 +455,13 @@ async fn reissue_link(
             let learner_id = input::path_id(&id, "learner")?;
             once::put(
                 &form.session.id_hash,
-                once::Recorded {
+                &once::learner_key(&learner_id, true),
+                once::Result::One(once::Recorded {
                     learner_id: learner_id.clone(),
                     reissued: true,
                     withdraw_url: Some(link.withdraw_url),
                     statuses_changed: 0,
-                },
+                }),
             );
             Ok(Redirect::to(&format!("/admin/learners/{learner_id}/new-link")).into_response())
         }
@@ -483,7 +502,9 @@ fn consent_body(fields: &Fields, zone: Zone) -> Result<NewConsent, AppError> {
     let today = zone.date_of(time::OffsetDateTime::now_utc()).to_string();
     let given_at = (!given_on.is_empty() && given_on != today).then_some(given_on);
     let expires = fields.text("expires_on");
-    let form_text = fields.get("form_text").unwrap_or_default();
+    // A saved form chosen stands for the version and text: what is left in those fields is not read.
+    let template_id = Some(fields.text("template_id")).filter(|t| !t.is_empty());
+    let form_text = if template_id.is_some() { "" } else { fields.get("form_text").unwrap_or_default() };
     Ok(NewConsent {
         kind,
         purposes,
@@ -491,11 +512,14 @@ fn consent_body(fields: &Fields, zone: Zone) -> Result<NewConsent, AppError> {
         guardian_id,
         given_at,
         expires_at: (!expires.is_empty()).then_some(expires),
-        form_version: fields.text("form_version"),
+        form_version: if template_id.is_some() { String::new() } else { fields.text("form_version") },
         form_text: (!form_text.trim().is_empty()).then(|| form_text.to_string()),
         form_text_hash: None,
         method: fields.text("method"),
         evidence: fields.text("evidence"),
+        template_id,
+        // A grant that would not count is said first; ticking "record it anyway" records it.
+        ask_first: fields.get("record_anyway").is_none(),
     })
 }
 
@@ -527,12 +551,13 @@ async fn record_consent(
             let learner_id = recorded.event.learner_id.clone();
             once::put(
                 &form.session.id_hash,
-                once::Recorded {
+                &once::learner_key(&learner_id, false),
+                once::Result::One(once::Recorded {
                     learner_id: learner_id.clone(),
                     reissued: false,
                     withdraw_url: recorded.withdraw_url,
                     statuses_changed: recorded.changes.len(),
-                },
+                }),
             );
             // POST/redirect/GET: a refresh of the result must not record the consent again.
             Ok(Redirect::to(&format!("/admin/learners/{learner_id}/recorded")).into_response())
@@ -560,8 +585,14 @@ pub(super) async fn ask_refused(
 /// The learner's page again with the error, and the form holding what was typed, so a mistake
 /// costs one correction rather than filling everything in again.
 async fn refused(state: &HttpState, form: &PageForm, id: &str, e: ApiError) -> Result<Response, PageError> {
-    let mut page = learner_view(state, &form.session, id, Some(e.message)).await?;
+    let not_counting = e.detail.as_ref().filter(|_| e.code == "will_not_count").and_then(NotCounting::from_detail);
+    let error = if not_counting.is_some() { None } else { Some(e.message) };
+    let mut page = learner_view(state, &form.session, id, error).await?;
     page.entered = Entered::of(&form.fields);
+    if let Some(why) = not_counting {
+        let learner = app::learners::show(&state.app, &form.session.caller, id).await?;
+        page.not_counting = Some(why.words(super::labels::first_name(&learner)));
+    }
     Ok(render(e.status, &page))
 }
 
@@ -575,7 +606,10 @@ async fn recorded_page(session: Session, Path(id): Path<String>) -> Result<Respo
 fn result_page(session: Session, id: &str, reissued: bool) -> Result<Response, PageError> {
     require(&session, app::learners::MANAGERS)?;
     let learner_id = input::path_id(id, "learner")?;
-    let recorded = once::take(&session.id_hash, &learner_id, reissued);
+    let recorded = match once::take(&session.id_hash, &once::learner_key(&learner_id, reissued)) {
+        Some(once::Result::One(recorded)) => Some(recorded),
+        _ => None,
+    };
     let title = if reissued { "New withdrawal link" } else { "Consent recorded" };
     let page = RecordedPage {
         chrome: Chrome::new(title, &session),
@@ -588,55 +622,6 @@ fn result_page(session: Session, id: &str, reissued: bool) -> Result<Response, P
     Ok(render(StatusCode::OK, &page))
 }
 
-/// What a consent form's result page shows once: kept in memory for a few minutes between the
-/// POST and the redirected GET, keyed by the session, and removed when read. It never travels in
-/// an address (the withdrawal link is a secret) and is never written to disk.
-mod once {
-    use std::sync::Mutex;
-    use std::time::{Duration, Instant};
-
-    /// How long a result waits to be shown: the redirect follows at once, so this is generous.
-    const KEEP: Duration = Duration::from_secs(600);
-
-    /// One result.
-    pub(super) struct Recorded {
-        pub(super) learner_id: String,
-        /// A re-issued link rather than a recorded consent: each has its own result page.
-        pub(super) reissued: bool,
-        pub(super) withdraw_url: Option<String>,
-        pub(super) statuses_changed: usize,
-    }
-
-    static PENDING: Mutex<Vec<(String, Instant, Recorded)>> = Mutex::new(Vec::new());
-
-    fn pending() -> std::sync::MutexGuard<'static, Vec<(String, Instant, Recorded)>> {
-        // A panic elsewhere while holding the lock leaves plain data behind: still usable.
-        PENDING.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Keeps `recorded` for the session `session_hash` (replacing one not yet shown for the same
-    /// learner), and forgets results nobody came for.
-    pub(super) fn put(session_hash: &str, recorded: Recorded) {
-        let mut pending = pending();
-        pending.retain(|(s, at, r)| {
-            at.elapsed() < KEEP
-                && !(s == session_hash && r.learner_id == recorded.learner_id && r.reissued == recorded.reissued)
-        });
-        pending.push((session_hash.to_string(), Instant::now(), recorded));
-    }
-
-    /// Takes the session's result for `learner_id` (a re-issued link's when `reissued`), if it is
-    /// there and fresh.
-    pub(super) fn take(session_hash: &str, learner_id: &str, reissued: bool) -> Option<Recorded> {
-        let mut pending = pending();
-        let at = pending
-            .iter()
-            .position(|(s, _, r)| s == session_hash && r.learner_id == learner_id && r.reissued == reissued)?;
-        let (_, when, recorded) = pending.swap_remove(at);
-        (when.elapsed() < KEEP).then_some(recorded)
-    }
-}
-
 struct HeldRow {
     id: String,
     caption: String,
@@ -645,6 +630,7 @@ struct HeldRow {
     image_deleted: bool,
     pictured: Vec<(String, String)>,
     lines: Vec<Line>,
+    can_delete: bool,
 }
 
 #[derive(Template)]
@@ -654,7 +640,11 @@ struct HeldPage {
     photos: Vec<HeldRow>,
 }
 
-async fn held_page(State(state): State<HttpState>, session: Session) -> Result<Response, PageError> {
+async fn held_page(
+    State(state): State<HttpState>,
+    session: Session,
+    Query(notice): Query<NoticeQuery>,
+) -> Result<Response, PageError> {
     require(&session, app::photos::REVIEWERS)?;
     let photos = app::photos::held(&state.app, &session.caller, 100).await?;
     // Each learner's full name, and whether they count as a child (for who must consent).
@@ -674,6 +664,7 @@ async fn held_page(State(state): State<HttpState>, session: Session) -> Result<R
         let name_of = |id: &str| names.get(id).map_or_else(|| "a learner".into(), |(name, _)| name.clone());
         let is_minor = |id: &str| names.get(id).is_none_or(|(_, minor)| *minor);
         rows.push(HeldRow {
+            can_delete: super::photo_edit::deletable(&photo),
             lines: words::describe(&photo.status, &name_of, &is_minor),
             pictured: photo.learner_ids.iter().map(|id| (id.clone(), name_of(id))).collect(),
             id: photo.id,
@@ -683,7 +674,8 @@ async fn held_page(State(state): State<HttpState>, session: Session) -> Result<R
             image_deleted: photo.image_deleted_at.is_some(),
         });
     }
-    Ok(render(StatusCode::OK, &HeldPage { chrome: Chrome::new("Photos on hold", &session), photos: rows }))
+    let chrome = Chrome::new("Photos on hold", &session).with_notice(notice_text(notice.done.as_deref()));
+    Ok(render(StatusCode::OK, &HeldPage { chrome, photos: rows }))
 }
 
 /// `/admin/audit?before=`.

@@ -251,6 +251,9 @@ pub fn notice_text(code: Option<&str>) -> Option<String> {
              the photos were checked again."
         }
         "redaction_accepted" => "Done: the texts now use first names only.",
+        "photo_saved" => "Saved. The photo's status below is worked out again from what you changed.",
+        "photo_unchanged" => "Nothing was changed.",
+        "photo_deleted" => "Deleted: the photo and its image are gone.",
         "token_revoked" => "Revoked: the token and every session opened with it stopped working.",
         "token_already_revoked" => "That token had already been revoked. Nothing changed.",
         "request_sent" => {

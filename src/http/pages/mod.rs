@@ -8,6 +8,8 @@ mod admin;
 pub(super) mod frame;
 mod labels;
 mod marketing;
+mod once;
+mod photo_edit;
 mod requests;
 mod retention;
 mod tokens;
@@ -37,6 +39,7 @@ pub fn routes() -> Router<HttpState> {
         .route("/assets/app.css", get(stylesheet))
         .route("/assets/app.js", get(script))
         .merge(tutor::routes())
+        .merge(photo_edit::routes())
         .merge(marketing::routes())
         .merge(admin::routes())
         .merge(tokens::routes())

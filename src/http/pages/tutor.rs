@@ -97,6 +97,8 @@ struct PhotoCard {
     /// The caption with first names only, when the caption is one of them.
     suggested_caption: Option<String>,
     csrf: String,
+    /// Whether the card offers a delete (never published, image kept).
+    can_delete: bool,
 }
 
 /// A text's name as the tutor knows it from the upload form.
@@ -148,6 +150,7 @@ async fn card(state: &HttpState, session: &Session, photo: &PhotoRecord) -> Resu
         named_in: (!named.is_empty()).then(|| words::and_list(&named)),
         suggested_caption,
         csrf: session.csrf.clone(),
+        can_delete: super::photo_edit::deletable(photo),
     })
 }
 

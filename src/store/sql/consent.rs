@@ -10,9 +10,29 @@ use crate::policy::consent::{EventKind, Giver};
 use crate::store::audit::{AuditAction, AuditDraft};
 use crate::store::error::StoreError;
 use crate::store::records::{
-    ms_of_time, ConsentRecord, Evaluation, ReissueOutcome, StatusChange, WithdrawOutcome, WithdrawalLink,
+    ms_of_time, ConsentRecord, Evaluation, FormTemplate, ReissueOutcome, StatusChange, WithdrawOutcome, WithdrawalLink,
 };
 use crate::store::traits::ConsentStore;
+
+/// A template from a row of `form_templates` joined with its words (`body`).
+fn template_from_row<R: Row>(row: &R) -> Result<FormTemplate, StoreError>
+where
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(FormTemplate {
+        id: row.try_get("id")?,
+        name: row.try_get("name")?,
+        form_version: row.try_get("form_version")?,
+        form_text_hash: row.try_get("form_text_hash")?,
+        form_text: row.try_get("body")?,
+        created_at: row.try_get("created_at")?,
+        created_by: row.try_get("created_by")?,
+        retired_at: row.try_get("retired_at")?,
+    })
+}
 
 macro_rules! impl_consent_store {
     ($store:ty, $db:ty) => {
@@ -328,6 +348,81 @@ macro_rules! impl_consent_store {
                 let changes = Self::reevaluate_in(&mut tx, &photos, &eval).await?;
                 tx.commit().await?;
                 Ok(WithdrawOutcome::Withdrawn { event: Box::new(event), changes })
+            }
+
+            async fn save_form_template(&self, t: &FormTemplate, audit: AuditDraft) -> Result<bool, StoreError> {
+                let mut tx = self.writer().begin().await?;
+                Self::lock_in(&mut *tx).await?;
+                let taken: Option<String> = sqlx::query_scalar("SELECT id FROM form_templates WHERE form_version = $1")
+                    .bind(&t.form_version)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if taken.is_some() {
+                    return Ok(false);
+                }
+                sqlx::query(
+                    "INSERT INTO form_texts (hash, body, created_at) VALUES ($1, $2, $3) ON CONFLICT (hash) DO NOTHING",
+                )
+                .bind(&t.form_text_hash)
+                .bind(&t.form_text)
+                .bind(t.created_at)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO form_templates (id, name, form_version, form_text_hash, created_at, created_by) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&t.id)
+                .bind(&t.name)
+                .bind(&t.form_version)
+                .bind(&t.form_text_hash)
+                .bind(t.created_at)
+                .bind(&t.created_by)
+                .execute(&mut *tx)
+                .await?;
+                Self::append_in(&mut tx, &audit).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn form_templates(&self, with_retired: bool) -> Result<Vec<FormTemplate>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT t.*, f.body FROM form_templates t JOIN form_texts f ON f.hash = t.form_text_hash \
+                     WHERE $1 OR t.retired_at IS NULL ORDER BY t.created_at, t.id",
+                )
+                .bind(with_retired)
+                .fetch_all(self.reader())
+                .await?;
+                rows.iter().map(template_from_row).collect()
+            }
+
+            async fn form_template(&self, id: &str) -> Result<Option<FormTemplate>, StoreError> {
+                let row = sqlx::query(
+                    "SELECT t.*, f.body FROM form_templates t JOIN form_texts f ON f.hash = t.form_text_hash \
+                     WHERE t.id = $1",
+                )
+                .bind(id)
+                .fetch_optional(self.reader())
+                .await?;
+                row.as_ref().map(template_from_row).transpose()
+            }
+
+            async fn retire_form_template(&self, id: &str, at: i64, audit: AuditDraft) -> Result<bool, StoreError> {
+                let mut tx = self.writer().begin().await?;
+                Self::lock_in(&mut *tx).await?;
+                let retired =
+                    sqlx::query("UPDATE form_templates SET retired_at = $1 WHERE id = $2 AND retired_at IS NULL")
+                        .bind(at)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                if retired == 0 {
+                    return Ok(false);
+                }
+                Self::append_in(&mut tx, &audit).await?;
+                tx.commit().await?;
+                Ok(true)
             }
 
             async fn reevaluate(

@@ -423,4 +423,5 @@ pub const TABLES: &[&str] = &[
     "request_recipients",
     "request_links",
     "outbox",
+    "form_templates",
 ];

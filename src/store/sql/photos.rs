@@ -11,7 +11,7 @@ use super::{PostgresStore, SqliteStore};
 use crate::policy::{consent, Purpose, PurposeStatus, State};
 use crate::store::audit::AuditDraft;
 use crate::store::error::StoreError;
-use crate::store::records::{ms_of_time, Evaluation, PhotoRecord};
+use crate::store::records::{ms_of_time, Evaluation, PhotoDeletion, PhotoRecord};
 use crate::store::traits::PhotoStore;
 
 macro_rules! impl_photo_store {
@@ -291,6 +291,60 @@ macro_rules! impl_photo_store {
                 Self::reevaluate_in(&mut tx, std::slice::from_ref(&photo.id), &eval).await?;
                 tx.commit().await?;
                 Ok(true)
+            }
+
+            async fn delete_photo(&self, id: &str, audit: AuditDraft) -> Result<PhotoDeletion, StoreError> {
+                let mut tx = self.writer().begin().await?;
+                Self::lock_in(&mut *tx).await?;
+                let row = sqlx::query("SELECT object_key, image_deleted_at FROM photos WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(row) = row else { return Ok(PhotoDeletion::Missing) };
+                if row.try_get::<Option<i64>, _>("image_deleted_at")?.is_some() {
+                    return Ok(PhotoDeletion::Retired);
+                }
+                let exists = |sql: &'static str| sqlx::query_scalar::<_, i32>(sql).bind(id);
+                let published = exists(
+                    "SELECT 1 FROM publications WHERE photo_id = $1 UNION ALL SELECT 1 FROM takedowns WHERE photo_id = $1 \
+                     UNION ALL SELECT 1 FROM photo_purposes WHERE photo_id = $1 AND state IN ('published', 'withdrawn', 'taken_down') \
+                     LIMIT 1",
+                )
+                .fetch_optional(&mut *tx)
+                .await?;
+                if published.is_some() {
+                    return Ok(PhotoDeletion::Published);
+                }
+                let claimed = exists("SELECT 1 FROM photo_purposes WHERE photo_id = $1 AND state = 'claimed' LIMIT 1")
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if claimed.is_some() {
+                    return Ok(PhotoDeletion::Claimed);
+                }
+                let evidence =
+                    exists("SELECT 1 FROM photo_blocks WHERE matched_photo_id = $1 AND photo_id <> $1 LIMIT 1")
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                if evidence.is_some() {
+                    return Ok(PhotoDeletion::Evidence);
+                }
+                for sql in [
+                    "DELETE FROM photo_blocks WHERE photo_id = $1",
+                    "DELETE FROM photo_purposes WHERE photo_id = $1",
+                    "DELETE FROM photo_learners WHERE photo_id = $1",
+                    "DELETE FROM photos WHERE id = $1",
+                ] {
+                    sqlx::query(sql).bind(id).execute(&mut *tx).await?;
+                }
+                Self::append_in(&mut tx, &audit).await?;
+                // Images stored before objects were keyed by photo may share their object.
+                let object_key: String = row.try_get("object_key")?;
+                let shared: Option<i32> = sqlx::query_scalar("SELECT 1 FROM photos WHERE object_key = $1 LIMIT 1")
+                    .bind(&object_key)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(PhotoDeletion::Deleted(shared.is_none().then_some(object_key)))
             }
 
             async fn photo(&self, id: &str) -> Result<Option<PhotoRecord>, StoreError> {
