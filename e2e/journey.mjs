@@ -26,6 +26,7 @@ const SHOTS = env("E2E_SHOTS");
 const FORM_URL = env("E2E_FORM_URL");
 const FORM_LEARNER = env("E2E_FORM_LEARNER");
 const GROUP = env("E2E_GROUP"); // the group that learner is in
+const BATCH = JSON.parse(env("E2E_BATCH")); // [{id, given, family}]: three under-18s, each with a guardian
 mkdirSync(SHOTS, { recursive: true });
 
 const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
@@ -188,6 +189,17 @@ try {
     await page.fill("input[name=evidence]", "scan 2026/114");
     if (shotName) await record(page, shotName);
     await Promise.all([page.waitForLoadState("load"), form.locator("button[type=submit]").click()]);
+    if (givenBy === "learner") {
+      // A 15-year-old's own consent would not count: the form says so before recording it, keeps
+      // everything typed, and records it only when asked to anyway.
+      const warning = await page.locator("form[action$='/consents'] [role=alert]").innerText();
+      // Fifteen from 1 March: the learners were born on 1 March fifteen years ago.
+      check(new RegExp(`${learner.given} is 1[45]: their own consent does not count`).test(warning), `the rule is said first: ${warning}`);
+      check((await page.inputValue("input[name=evidence]")) === "scan 2026/114", "what was typed is kept");
+      await record(page, "admin-consent-would-not-count");
+      await page.check("input[name=record_anyway]");
+      await Promise.all([page.waitForLoadState("load"), page.locator("form[action$='/consents'] button[type=submit]").click()]);
+    }
     await page.locator("h1", { hasText: "Consent recorded" }).waitFor();
   }
   // Ben's own grant is not enough while he is under 18.
@@ -222,6 +234,34 @@ try {
   await page.goto(`${BASE}/admin/audit`);
   check((await page.locator("tbody tr").count()) > 5, "the audit log shows entries");
   await record(page, "admin-audit");
+
+  // A consent form is saved once; then one stack of paper forms is recorded for three learners.
+  await page.goto(`${BASE}/admin/forms`);
+  const required = await page.locator("form[action='/admin/forms'] .required").count();
+  check(required === 3, `each required field is marked: ${required}`);
+  await page.fill("input[name=name]", "Photo consent, September 2026");
+  await page.fill("input[name=form_version]", "photo-consent-2026-09-paper");
+  await page.fill("textarea[name=form_text]", "I agree to photos of my child being used on the college website.");
+  await Promise.all([page.waitForURL(/done=form_saved/), page.click("form[action='/admin/forms'] button[type=submit]")]);
+  check((await page.locator("main").innerText()).includes("Version photo-consent-2026-09-paper"), "the form is listed");
+  await record(page, "admin-forms");
+  await page.goto(`${BASE}/admin/learners`);
+  for (const l of BATCH) await page.check(`input[name=learner_ids][value='${l.id}']`);
+  await Promise.all([page.waitForURL(/\/admin\/consents\/batch$/), page.click("button[form=batch-pick]")]);
+  const rows = page.locator("#batch select[name^=given_by_]");
+  check((await rows.count()) === 3, "one line per learner ticked");
+  for (let i = 0; i < 3; i++) {
+    const signer = await rows.nth(i).locator("option:checked").innerText();
+    check(signer.includes("(guardian)"), `an under-18's guardian signs by default: ${signer}`);
+  }
+  await page.check("#batch input[name=kind][value=granted]");
+  await page.check("#batch input[name=purposes][value=website]");
+  await page.fill("#batch input[name=evidence]", "paper forms, box 3");
+  await record(page, "admin-batch");
+  await Promise.all([page.waitForURL(/\/admin\/consents\/batch\/[0-9a-f-]{36}$/), page.click("#batch button[type=submit]")]);
+  const links = await page.locator("input.copy").evaluateAll((inputs) => inputs.map((i) => i.value));
+  check(links.length === 3 && links.every((l) => l.startsWith(`${BASE}/w/`)), `a withdrawal link per learner: ${links}`);
+  await record(page, "admin-batch-recorded");
 
   // Ben's family is asked about social media from his page; the lead lands on the request.
   await page.goto(`${BASE}/admin/learners/${ben.id}`);
@@ -364,7 +404,7 @@ try {
   // 6. Every role's pages at phone size: no sideways scrolling anywhere.
   const group = encodeURIComponent(GROUP);
   for (const [role, paths] of [
-    ["admin", ["/admin/learners", `/admin/learners/${amira.id}`, "/admin/held", "/admin/audit", "/admin/requests",
+    ["admin", ["/admin/learners", `/admin/learners/${amira.id}`, "/admin/held", "/admin/forms", "/admin/audit", "/admin/requests",
       "/admin/outbox", `/admin/coverage?group=${group}`]],
     ["marketing", ["/marketing"]],
     ["tutor", ["/tutor", "/tutor/photos", "/tutor/groups", `/tutor/groups/${group}`]],

@@ -50,6 +50,14 @@ async fn the_whole_journey_works_in_a_real_browser() {
         {"id": amira, "given": "Amira", "family": "Khan"},
         {"id": ben, "given": "Ben", "family": "Okafor"},
     ]);
+    // Three more under-18s with a guardian each: one stack of paper forms is recorded for them.
+    let mut batch = Vec::new();
+    for (given, family) in [("Dana", "Evans"), ("Eli", "Ford"), ("Farah", "Gill")] {
+        let (id, _) = learner_with_guardian(&server, given, family, &born).await;
+        batch.push(json!({"id": id, "given": given, "family": family}));
+    }
+    let batch = Value::Array(batch);
+    let batch_ids: Vec<String> = batch.as_array().unwrap().iter().map(|l| l["id"].as_str().unwrap().to_string()).collect();
     // Two learners a tutor's picker must tell apart: the same first name and family initial.
     for (family, group) in [("Ahmed", "Level 2 Catering"), ("Ali", "Level 3 Plumbing")] {
         create_learner(&server, json!({"given_name": "Mohammed", "family_name": family, "groups": [group]})).await;
@@ -97,6 +105,7 @@ async fn the_whole_journey_works_in_a_real_browser() {
             .env("E2E_FORM_URL", form_url)
             .env("E2E_FORM_LEARNER", "Chloe")
             .env("E2E_GROUP", "Year 10")
+            .env("E2E_BATCH", batch.to_string())
             .env("E2E_CHROMIUM", chromium)
             .output()
             .expect("node runs (Debian's nodejs; scripts/setup)")
@@ -149,8 +158,22 @@ async fn the_whole_journey_works_in_a_real_browser() {
         .unwrap_or_else(|| panic!("no confirmation among {mail:?}"));
     let withdraw = confirmation.link(&server.base, "w");
     assert_eq!(withdraw.len(), server.base.len() + "/w/".len() + 64, "{withdraw}");
+    // The stack of paper forms: one grant each, on the saved form, from each learner's guardian.
+    for id in &batch_ids {
+        let history = get_json(&server, &server.admin, &format!("/api/v1/learners/{id}/consents")).await;
+        let events = history["events"].as_array().unwrap();
+        assert_eq!(events.len(), 1, "{history}");
+        assert_eq!(events[0]["form_version"], "photo-consent-2026-09-paper");
+        assert_eq!(events[0]["given_by"], "guardian");
+        assert_eq!(events[0]["method"], "paper_form");
+        assert_eq!(history["decisions"]["website"]["allowed"], true, "{history}");
+    }
     let counts = server.store.table_counts().await.unwrap();
-    assert_eq!(counts["consent_events"], 5, "two grants and the withdrawal; the parent's yes and no");
+    assert_eq!(
+        counts["consent_events"],
+        8,
+        "two grants and the withdrawal; the parent's yes and no; three paper forms"
+    );
     let rows = server.store.audit_log(0, 10_000).await.unwrap();
     let genesis = (0, consentgate::store::GENESIS_HASH.to_string());
     assert!(consentgate::store::verify_chain(&rows, genesis).is_ok(), "the audit chain verifies");

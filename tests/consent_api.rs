@@ -24,7 +24,77 @@ on_both_backends!(
     an_adults_own_grant_releases_a_photo_their_parent_refused_as_a_child,
     a_lost_withdrawal_link_is_issued_again_and_the_old_one_stops_working,
     a_removed_guardians_grant_stops_counting_and_their_no_and_link_keep_working,
+    a_saved_consent_form_is_chosen_by_id_instead_of_typing_its_words,
 );
+
+/// A consent form template: saved once (a version names one text for good), listed, chosen by id
+/// when consent is recorded (its version and hash stand for typed ones, and its words can be read
+/// back), retired from the list; marketing and tutors have no say.
+async fn a_saved_consent_form_is_chosen_by_id_instead_of_typing_its_words(server: TestServer) {
+    let words = "I agree to photos of my child being used on the college website.";
+    let body = json!({"name": "Photo consent, autumn", "form_version": "paper-2026-autumn", "form_text": words});
+    for role in [Role::Tutor, Role::Marketing] {
+        let token = server.token(role).await;
+        assert_eq!(post(&server, &token, "/api/v1/form-templates", body.clone()).await.status(), 403);
+        assert_eq!(get(&server, &token, "/api/v1/form-templates").await.status(), 403);
+    }
+    let created = post(&server, &server.admin, "/api/v1/form-templates", body.clone()).await;
+    assert_eq!(created.status(), 201);
+    let template: Value = created.json().await.unwrap();
+    let hash = blake3::hash(words.as_bytes()).to_hex().to_string();
+    assert_eq!((template["form_version"].as_str(), template["form_text_hash"].as_str()), (Some("paper-2026-autumn"), Some(hash.as_str())));
+    // The same version again, even with other words, is refused: one version, one text.
+    let again = post(&server, &server.admin, "/api/v1/form-templates", json!({"name": "x", "form_version": "paper-2026-autumn", "form_text": "other"})).await;
+    assert_eq!(again.status(), 409);
+    assert_eq!(again.json::<Value>().await.unwrap()["error"], "form_version_taken");
+    for bad in [json!({"name": "", "form_version": "v9", "form_text": "t"}), json!({"name": "n", "form_version": "v9", "form_text": "  "})] {
+        assert_eq!(post(&server, &server.admin, "/api/v1/form-templates", bad.clone()).await.status(), 422, "{bad}");
+    }
+    let listed = get_json(&server, &server.admin, "/api/v1/form-templates").await;
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    assert_eq!(listed[0]["form_text"], words);
+
+    // Chosen by id: the consent carries the template's version and hash.
+    let (learner, guardian) = learner_with_guardian(&server, "Tara", "Templatetest", "2012-05-01").await;
+    let id = template["id"].as_str().unwrap();
+    let grant = json!({
+        "kind": "granted", "purposes": ["website"], "given_by": "guardian", "guardian_id": guardian,
+        "template_id": id, "method": "paper_form", "evidence": "box 3"
+    });
+    record_consent(&server, &learner, grant.clone()).await;
+    let history = get_json(&server, &server.admin, &format!("/api/v1/learners/{learner}/consents")).await;
+    assert_eq!(history["events"][0]["form_version"], "paper-2026-autumn");
+    assert_eq!(history["events"][0]["form_text_hash"], hash.as_str());
+    assert_eq!(history["decisions"]["website"]["allowed"], true);
+    // A template and typed words together is refused (which would be the proof?); so is an
+    // unknown template; a consent with neither says what to do.
+    let before = server.snapshot().await;
+    let path = format!("/api/v1/learners/{learner}/consents");
+    let mut both = grant.clone();
+    both["form_version"] = json!("typed");
+    let unknown = json!({"kind": "granted", "purposes": ["website"], "given_by": "guardian", "guardian_id": guardian,
+        "template_id": "0192f0c4-4b1e-7c3a-9d2e-1234567890ab", "method": "paper_form", "evidence": "box 3"});
+    let neither = json!({"kind": "granted", "purposes": ["website"], "given_by": "guardian", "guardian_id": guardian,
+        "form_version": "v1", "method": "paper_form", "evidence": "box 3"});
+    for (bad, says) in [(both, "not both"), (unknown, "choose one from the list"), (neither, "choose a saved form")] {
+        let response = post(&server, &server.admin, &path, bad.clone()).await;
+        assert_eq!(response.status(), 422, "{bad}");
+        let message = response.json::<Value>().await.unwrap()["message"].as_str().unwrap().to_string();
+        assert!(message.contains(says), "{message}");
+    }
+    assert_eq!(server.snapshot().await, before, "a refused consent stores nothing");
+
+    // Retired: off the list, no longer chosen, the consent recorded on it unchanged.
+    assert_eq!(delete(&server, &server.admin, &format!("/api/v1/form-templates/{id}")).await.status(), 204);
+    assert_eq!(delete(&server, &server.admin, &format!("/api/v1/form-templates/{id}")).await.status(), 409);
+    assert_eq!(delete(&server, &server.admin, "/api/v1/form-templates/nonsense").await.status(), 404);
+    assert!(get_json(&server, &server.admin, "/api/v1/form-templates").await.as_array().unwrap().is_empty());
+    assert_eq!(get_json(&server, &server.admin, "/api/v1/form-templates?retired=true").await.as_array().unwrap().len(), 1);
+    let retired = post(&server, &server.admin, &path, grant).await;
+    assert_eq!(retired.status(), 422);
+    let history = get_json(&server, &server.admin, &format!("/api/v1/learners/{learner}/consents")).await;
+    assert_eq!(history["events"][0]["form_version"], "paper-2026-autumn");
+}
 
 /// A server whose maintenance re-evaluates every second, so the passing of time shows quickly.
 async fn start(db: Db, blobs: Blobs) -> TestServer {

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::api::{consenting_adult, create_learner, patch, post, upload_ok};
+use common::api::{consenting_adult, create_learner, learner_with_guardian, patch, post, upload_ok};
 use common::pages::{client, cookie_value, csrf_in, sign_in};
 use common::server::{Blobs, Db, TestServer};
 use consentgate::store::Role;
@@ -38,7 +38,98 @@ on_both_backends!(
     the_learner_page_audits_its_read_and_an_admin_download_is_audited,
     the_learner_page_corrects_and_removes_guardians_and_shows_a_reissued_link_once,
     the_learner_page_shows_and_sets_the_learners_own_email_and_groups,
+    one_saved_form_is_recorded_for_several_learners_or_for_none,
 );
+
+/// The safeguarding lead's stack of paper forms: a form saved once on `/admin/forms`, three learners
+/// ticked in the list, who signed for each; a line that would not count stops them all until it is
+/// confirmed, and then each grant is recorded on the saved form with its link shown once.
+async fn one_saved_form_is_recorded_for_several_learners_or_for_none(server: TestServer) {
+    let admin = sign_in(&server, &server.admin).await;
+    let saved = admin
+        .post_form(
+            &server,
+            "/admin/forms",
+            &[("csrf", &admin.csrf), ("name", "Photo consent"), ("form_version", "p-1"), ("form_text", "I agree.")],
+        )
+        .await;
+    assert_eq!(saved.status(), 303);
+    let forms = admin.get(&server, "/admin/forms").await.text().await.unwrap();
+    assert!(forms.contains("Version p-1") && forms.contains("(required)"), "{forms}");
+    let template = server.store.form_templates(false).await.unwrap().remove(0).id;
+    // A version is saved once: the form comes back with what was typed.
+    let again = admin
+        .post_form(&server, "/admin/forms", &[("csrf", &admin.csrf), ("name", "Copy"), ("form_version", "p-1"), ("form_text", "x")])
+        .await;
+    assert_eq!(again.status(), 409);
+    assert!(again.text().await.unwrap().contains("value=\"Copy\""));
+
+    // Born mid-June fourteen years ago: thirteen or fourteen today, as the calendar has it.
+    let today = time::OffsetDateTime::now_utc().date();
+    let born_year = today.year() - 14;
+    let age = 14 - i32::from((u8::from(today.month()), today.day()) < (6, 15));
+    let mut children: Vec<(String, String)> = Vec::new();
+    for given in ["Ada", "Bo", "Cy"] {
+        children.push(learner_with_guardian(&server, given, "Batchtest", &format!("{born_year}-06-15")).await);
+    }
+    let list = admin.get(&server, "/admin/learners").await.text().await.unwrap();
+    assert!(list.contains("form=\"batch-pick\""), "the list has a box per learner");
+    let mut pick = vec![("csrf", admin.csrf.clone())];
+    pick.extend(children.iter().map(|(id, _)| ("learner_ids", id.clone())));
+    let pick: Vec<(&str, &str)> = pick.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let page = admin.post_form(&server, "/admin/consents/batch", &pick).await;
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    for (_, guardian) in &children {
+        assert!(page.contains(&format!("value=\"guardian:{guardian}\" selected>")), "a child's guardian signs by default");
+    }
+
+    // Cy signs himself: a child's own grant would not count, so nothing is recorded for anyone.
+    let signer_fields: Vec<(String, String)> = children
+        .iter()
+        .enumerate()
+        .map(|(i, (id, guardian))| {
+            (format!("given_by_{id}"), if i == 2 { "learner".to_string() } else { format!("guardian:{guardian}") })
+        })
+        .collect();
+    let mut fields: Vec<(&str, &str)> = pick.clone();
+    fields.extend(signer_fields.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    fields.extend([
+        ("template_id", template.as_str()),
+        ("kind", "granted"),
+        ("purposes", "website"),
+        ("method", "paper_form"),
+        ("evidence", "box 3"),
+    ]);
+    let before = server.snapshot().await;
+    let warned = admin.post_form(&server, "/admin/consents/batch/record", &fields).await;
+    assert_eq!(warned.status(), 409);
+    let html = warned.text().await.unwrap();
+    assert!(html.contains(&format!("Cy is {age}: their own consent does not count")), "{html}");
+    assert!(html.contains("name=\"record_anyway\"") && html.contains("value=\"box 3\""), "{html}");
+    assert_eq!(server.snapshot().await, before, "nothing recorded for anyone");
+
+    fields.push(("record_anyway", "1"));
+    let recorded = admin.post_form(&server, "/admin/consents/batch/record", &fields).await;
+    assert_eq!(recorded.status(), 303, "{:?}", recorded.text().await);
+    let result = recorded.headers()[LOCATION].to_str().unwrap().to_string();
+    let first = admin.get(&server, &result).await.text().await.unwrap();
+    assert_eq!(first.matches("/w/").count(), 3, "a link per grant: {first}");
+    let refresh = admin.get(&server, &result).await.text().await.unwrap();
+    assert!(!refresh.contains("/w/") && refresh.contains("not shown again"));
+    for (i, (id, _)) in children.iter().enumerate() {
+        let events = server.store.consents(id).await.unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].form_version, "p-1");
+        assert_eq!(events[0].form_text_hash, blake3::hash(b"I agree.").to_hex().to_string());
+        assert_eq!(matches!(events[0].giver, consentgate::policy::consent::Giver::Learner), i == 2);
+    }
+    // A learner of no use (unknown id) is refused outright.
+    let unknown = admin
+        .post_form(&server, "/admin/consents/batch", &[("csrf", &admin.csrf), ("learner_ids", "0192f0c4-4b1e-7c3a-9d2e-1234567890ab")])
+        .await;
+    assert_eq!(unknown.status(), 404);
+}
 
 /// Amira Khan, a child, with her guardian Sara Khan: the names and the year the address checks look
 /// for. Returns her id.
@@ -541,7 +632,7 @@ async fn a_recorded_consent_redirects_and_shows_its_link_once_and_a_refused_form
         assert!(html.contains(kept), "{kept} kept in the form");
     }
     let before = server.snapshot().await;
-    let form = [
+    let mut form = vec![
         ("csrf", admin.csrf.as_str()),
         ("kind", "granted"),
         ("purposes", "website"),
@@ -551,6 +642,14 @@ async fn a_recorded_consent_redirects_and_shows_its_link_once_and_a_refused_form
         ("method", "paper_form"),
         ("evidence", "scan 1"),
     ];
+    // Amira is a child: her own grant would not count, and the form says so before recording it.
+    let warned = admin.post_form(&server, &path, &form).await;
+    assert_eq!(warned.status(), 409);
+    let html = warned.text().await.unwrap();
+    assert!(html.contains("Amira is ") && html.contains("their own consent does not count"), "{html}");
+    assert!(html.contains("name=\"record_anyway\""), "it offers to record it anyway");
+    assert_eq!(server.snapshot().await, before, "nothing is recorded before the answer");
+    form.push(("record_anyway", "1"));
     let answer = admin.post_form(&server, &path, &form).await;
     assert_eq!(answer.status(), 303, "{:?}", answer.text().await);
     let result = answer.headers()[LOCATION].to_str().unwrap().to_string();

@@ -7,7 +7,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::{input, learners, retention, Actor, App, AppError};
-use crate::policy::consent::{self, Decision, EventKind, Giver, Learner};
+use crate::policy::consent::{self, Decision, EventKind, Giver, Learner, NotCounting};
 use crate::policy::zone::Zone;
 use crate::policy::Purpose;
 use crate::store::{
@@ -53,54 +53,9 @@ pub struct NewConsent {
     /// A saved consent form (see [`super::forms`]): its version and words stand for
     /// `form_version` and `form_text`, which are then left empty.
     pub template_id: Option<String>,
-    /// Refuse a grant that would not count now (`will_not_count`, see [`NotCounting`]) instead
+    /// Refuse a grant that would not count now ([`AppError::WillNotCount`]) instead
     /// of recording it: the pages ask before recording one, the API records what it is sent.
     pub ask_first: bool,
-}
-
-/// Why a grant would not count now: the rule people most often trip on, said before it is
-/// recorded (it is still recorded when they confirm: it is what was signed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NotCounting {
-    /// Given by the learner while under 18 (their age, when their date of birth is known).
-    LearnerUnder18(Option<i32>),
-    /// Given by a guardian for a learner who is 18 or over.
-    LearnerAdult(i32),
-}
-
-impl NotCounting {
-    /// The warning, naming the learner by `name`: "Ben is 16: his own consent does not count …".
-    pub fn words(self, name: &str) -> String {
-        match self {
-            NotCounting::LearnerUnder18(Some(age)) => format!(
-                "{name} is {age}: their own consent does not count until they turn 18; a parent's or guardian's is needed"
-            ),
-            NotCounting::LearnerUnder18(None) => format!(
-                "{name}'s date of birth is not on record, so they count as under 18: their own consent does not count; \
-                 a parent's or guardian's is needed"
-            ),
-            NotCounting::LearnerAdult(age) => {
-                format!("{name} is {age}: a parent's or guardian's consent does not count for an adult; {name}'s own is needed")
-            }
-        }
-    }
-
-    /// The reason back from an error's `detail` (see `will_not_count`).
-    pub fn from_detail(detail: &serde_json::Value) -> Option<NotCounting> {
-        let age = detail.get("age").and_then(serde_json::Value::as_i64).and_then(|a| i32::try_from(a).ok());
-        match detail.get("given_by")?.as_str()? {
-            "learner" => Some(NotCounting::LearnerUnder18(age)),
-            "guardian" => age.map(NotCounting::LearnerAdult),
-            _ => None,
-        }
-    }
-
-    fn detail(self) -> serde_json::Value {
-        match self {
-            NotCounting::LearnerUnder18(age) => serde_json::json!({ "given_by": "learner", "age": age }),
-            NotCounting::LearnerAdult(age) => serde_json::json!({ "given_by": "guardian", "age": age }),
-        }
-    }
 }
 
 /// Whether `event`, about to be recorded for `learner` with `history` on record, is a grant that
@@ -126,11 +81,7 @@ pub fn not_counting(
     if counts {
         return Ok(None);
     }
-    let today = rules.zone.date_of(now);
-    let age = facts.date_of_birth.map(|dob| {
-        let had_birthday = (today.month() as u8, today.day()) >= (dob.month() as u8, dob.day());
-        today.year() - dob.year() - i32::from(!had_birthday)
-    });
+    let age = facts.date_of_birth.map(|dob| consent::age_on(dob, rules.zone.date_of(now)));
     Ok(Some(match (&event.giver, age) {
         (Giver::Learner, age) => NotCounting::LearnerUnder18(age),
         (Giver::Guardian(_), Some(age)) if consent::is_adult(&facts, now, rules.zone) => NotCounting::LearnerAdult(age),
@@ -295,27 +246,91 @@ pub fn validate(
 /// follow in the same transaction. A refusal or withdrawal then deletes the images it makes
 /// unusable ([`retention::delete_images_after_no`]).
 pub async fn record(app: &App, actor: &Actor, learner_id: &str, body: NewConsent) -> Result<Recorded, AppError> {
-    let learner = learners::show_live(app, actor, learner_id).await?;
     let eval = app.evaluation(&actor.token_id).await?;
+    let event = checked(app, actor, learner_id, body, &eval).await?;
+    store_event(app, actor, event, eval).await
+}
+
+/// Most learners one paper form is recorded for at once (a class).
+pub const MAX_BATCH: usize = 100;
+
+/// The same form recorded for several learners at once, each with who signed it for them (the
+/// rest of each body alike, as the pages send it). Every consent is checked first, and nothing is
+/// recorded unless all pass: the refusals come back per learner, in the order sent. Each is then
+/// recorded as [`record`] records one (its own transaction and audit row).
+pub async fn record_many(
+    app: &App,
+    actor: &Actor,
+    entries: Vec<(String, NewConsent)>,
+) -> Result<Vec<Recorded>, Vec<(String, AppError)>> {
+    let refuse_all = |e: AppError| vec![(String::new(), e)];
+    if entries.is_empty() {
+        return Err(refuse_all(AppError::invalid_field("learner_ids", "choose at least one learner")));
+    }
+    if entries.len() > MAX_BATCH {
+        return Err(refuse_all(AppError::invalid_field(
+            "learner_ids",
+            format!("at most {MAX_BATCH} learners at once"),
+        )));
+    }
+    let eval = app.evaluation(&actor.token_id).await.map_err(|e| refuse_all(e.into()))?;
+    let mut events = Vec::with_capacity(entries.len());
+    let mut refused = Vec::new();
+    for (learner_id, body) in entries {
+        match checked(app, actor, &learner_id, body, &eval).await {
+            Ok(event) => events.push(event),
+            Err(e) => refused.push((learner_id, e)),
+        }
+    }
+    if !refused.is_empty() {
+        return Err(refused);
+    }
+    let mut recorded = Vec::with_capacity(events.len());
+    for event in events {
+        let learner_id = event.learner_id.clone();
+        let eval = app.evaluation(&actor.token_id).await.map_err(|e| vec![(learner_id.clone(), e.into())])?;
+        recorded.push(store_event(app, actor, event, eval).await.map_err(|e| vec![(learner_id, e)])?);
+    }
+    Ok(recorded)
+}
+
+/// A consent for the learner `learner_id` checked against them, their history and the clock,
+/// ready to store: a saved form in place of typed words, and (when `ask_first`) refused as
+/// `will_not_count` when it is a grant that would not count.
+async fn checked(
+    app: &App,
+    actor: &Actor,
+    learner_id: &str,
+    body: NewConsent,
+    eval: &crate::store::Evaluation,
+) -> Result<ConsentRecord, AppError> {
+    let learner = learners::show_live(app, actor, learner_id).await?;
     let body = with_template(app, body).await?;
     let ask_first = body.ask_first;
     let event = validate(body, &learner, &actor.token_id, eval.at, eval.rules.zone)?;
     if ask_first {
         let history = app.store.consents(&learner.id).await?;
         if let Some(why) = not_counting(&learner, &event, &history, eval.at, eval.rules)? {
-            return Err(AppError::Conflict {
-                code: "will_not_count",
-                message: why.words("this learner"),
-                detail: Some(why.detail()),
-            });
+            return Err(AppError::WillNotCount(why));
         }
     }
+    Ok(event)
+}
+
+/// Stores a checked consent with its withdrawal link (a grant's), audited; a refusal or
+/// withdrawal then deletes the images it makes unusable.
+async fn store_event(
+    app: &App,
+    actor: &Actor,
+    event: ConsentRecord,
+    eval: crate::store::Evaluation,
+) -> Result<Recorded, AppError> {
     let link = (event.kind == EventKind::Granted).then(tokens::new_withdrawal_token);
     // The audit row names the giver by id and never the form text or evidence.
     let audit = AuditDraft::new(
         &actor.token_id,
         AuditAction::ConsentRecorded,
-        &learner.id,
+        &event.learner_id,
         serde_json::json!({
             "event": event.id, "kind": event.kind, "purposes": event.purposes,
             "given_by": match &event.giver { Giver::Learner => "learner".to_string(), Giver::Guardian(g) => g.clone() },

@@ -30,6 +30,10 @@ pub enum AppError {
         /// How many unknown ids are not named.
         more: usize,
     },
+    /// A grant that would not count now (a child's own, a guardian's for an adult), refused when
+    /// the caller asked to hear of it first.
+    #[error("{}", .0.words("this learner"))]
+    WillNotCount(crate::policy::consent::NotCounting),
     /// A consent given by someone who is not a guardian of this learner.
     #[error("guardian_id is not a guardian of this learner")]
     NotAGuardian,

@@ -10,6 +10,8 @@ use crate::store::{now_ms, AuditAction, AuditDraft, FormTemplate, Role};
 pub const MANAGERS: &[Role] = &[Role::Admin];
 /// Longest template name, in characters.
 pub const MAX_NAME: usize = 200;
+/// Longest version, in characters: what a consent's `form_version` holds.
+pub const MAX_VERSION: usize = 500;
 /// Longest form text, in characters (a page of a paper form is far shorter).
 pub const MAX_FORM_TEXT: usize = 20_000;
 
@@ -38,8 +40,7 @@ fn required(field: &str, value: String, max: usize, what: &str) -> Result<String
 pub async fn create(app: &App, actor: &Actor, new: NewTemplate) -> Result<FormTemplate, AppError> {
     actor.require(MANAGERS)?;
     let name = required("name", new.name, MAX_NAME, "a name staff will know the form by")?;
-    let form_version =
-        required("form_version", new.form_version, super::consents::MAX_TEXT, "the version printed on the form")?;
+    let form_version = required("form_version", new.form_version, MAX_VERSION, "the version printed on the form")?;
     let form_text = required("form_text", new.form_text, MAX_FORM_TEXT, "the form's words, exactly as printed")?;
     let template = FormTemplate {
         id: uuid::Uuid::now_v7().to_string(),

@@ -6,6 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use crate::app::AppError;
+use crate::policy::consent::NotCounting;
 use crate::media::MediaError;
 use crate::objects::ObjectError;
 use crate::store::StoreError;
@@ -110,6 +111,13 @@ impl From<AppError> for ApiError {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown_learner", message)
             }
             AppError::NotAGuardian => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "not_a_guardian", message),
+            AppError::WillNotCount(why) => {
+                let detail = match why {
+                    NotCounting::LearnerUnder18(age) => serde_json::json!({ "given_by": "learner", "age": age }),
+                    NotCounting::LearnerAdult(age) => serde_json::json!({ "given_by": "guardian", "age": age }),
+                };
+                ApiError::new(StatusCode::CONFLICT, "will_not_count", message).with_detail(detail)
+            }
             AppError::BadLines(errors) => {
                 let listed: Vec<_> =
                     errors.iter().map(|e| serde_json::json!({ "line": e.line, "message": e.message })).collect();

@@ -309,6 +309,41 @@ pub fn grant_counts(
     }
 }
 
+/// Why a grant would not count now: the rule people most often trip on, said before the grant is
+/// recorded (it is still recorded when they confirm: it is what was signed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotCounting {
+    /// Given by the learner while under 18 (their age, when their date of birth is known).
+    LearnerUnder18(Option<i32>),
+    /// Given by a guardian for a learner who is 18 or over (their age).
+    LearnerAdult(i32),
+}
+
+impl NotCounting {
+    /// The warning, naming the learner by `name`: "Ben is 16: their own consent does not count …".
+    pub fn words(self, name: &str) -> String {
+        match self {
+            NotCounting::LearnerUnder18(Some(age)) => format!(
+                "{name} is {age}: their own consent does not count until they turn 18; a parent's or guardian's is needed"
+            ),
+            NotCounting::LearnerUnder18(None) => format!(
+                "{name}'s date of birth is not on record, so they count as under 18: their own consent does not count; \
+                 a parent's or guardian's is needed"
+            ),
+            NotCounting::LearnerAdult(age) => format!(
+                "{name} is {age}: a parent's or guardian's consent does not count for an adult; {name}'s own is needed"
+            ),
+        }
+    }
+}
+
+/// Someone's age in whole years on `day`, born on `dob` (a 29 February birthday comes on 1 March
+/// in other years, as [`majority_date`] has it).
+pub fn age_on(dob: Date, day: Date) -> i32 {
+    let had_birthday = (day.month() as u8, day.day()) >= (dob.month() as u8, dob.day());
+    day.year() - dob.year() - i32::from(!had_birthday)
+}
+
 /// Whether `learner`'s "no" stands for `purpose` at `at`: a refusal or withdrawal from someone
 /// who speaks for them that none of that giver's later grants supersedes (see [`decide`]); a
 /// guardian's "no" stops standing once the adult learner has answered for themselves (unless

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 
 use super::super::{input, Actor, App, AppError};
-use super::IMAGE_READERS;
+use super::access::{visible, IMAGE_READERS};
 use crate::media;
 use crate::objects::Objects;
 use crate::store::{AuditAction, AuditDraft, PhotoRecord, Role};
@@ -43,7 +43,7 @@ pub struct Image {
 pub async fn image(app: &App, actor: &Actor, id: &str, rendition: Rendition) -> Result<Image, AppError> {
     let thumb = rendition == Rendition::Thumb;
     let photo = if thumb && actor.is(Role::Tutor) {
-        super::visible(app, actor, id).await?
+        visible(app, actor, id).await?
     } else {
         actor.require(IMAGE_READERS)?;
         let id = input::path_id(id, "photo")?;

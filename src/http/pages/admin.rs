@@ -15,7 +15,7 @@ use axum::Router;
 use super::once;
 use super::frame::{done, notice_text, render, require, Chrome, Fields, NoticeQuery, PageError, PageForm};
 use super::words::{self, Line};
-use crate::app::consents::{History, NewConsent, NotCounting};
+use crate::app::consents::{History, NewConsent};
 use crate::app::{self, input, AppError};
 use crate::http::error::ApiError;
 use crate::http::session::Session;
@@ -44,7 +44,7 @@ pub(super) fn routes() -> axum::Router<HttpState> {
         .route("/admin/audit", get(audit_page))
 }
 
-fn full_name(l: &LearnerRecord) -> String {
+pub(super) fn full_name(l: &LearnerRecord) -> String {
     match l.preferred_name.as_deref().filter(|p| !p.trim().is_empty() && *p != l.given_name) {
         Some(preferred) => format!("{} ({preferred}) {}", l.given_name, l.family_name),
         None => format!("{} {}", l.given_name, l.family_name),
@@ -53,7 +53,7 @@ fn full_name(l: &LearnerRecord) -> String {
 
 /// The day of `ms` in the organisation's `zone`: a consent given "on 1 July" (its start there)
 /// shows as 1 July, not as the UTC day before.
-fn day(ms: i64, zone: Zone) -> String {
+pub(super) fn day(ms: i64, zone: Zone) -> String {
     let format = time::macros::format_description!("[day] [month repr:short] [year]");
     zone.local(time_of_ms(ms)).format(&format).unwrap_or_default()
 }
@@ -151,6 +151,8 @@ struct LearnerPage {
     csrf: String,
     id: String,
     name: String,
+    /// The name they go by, for sentences about them.
+    first_name: String,
     date_of_birth: String,
     external_ref: String,
     /// The learner's own email address ("" when none).
@@ -302,6 +304,7 @@ async fn learner_view(
         chrome: Chrome::new(&name, session),
         csrf: session.csrf.clone(),
         id: learner.id.clone(),
+        first_name: super::labels::first_name(&learner).to_string(),
         name,
         left_on: learner.left_on.clone().unwrap_or_default(),
         erased: learner.erased_at.map(|t| day(t, state.app.settings.rules.zone)),
@@ -457,8 +460,6 @@ async fn reissue_link(
                 &form.session.id_hash,
                 &once::learner_key(&learner_id, true),
                 once::Result::One(once::Recorded {
-                    learner_id: learner_id.clone(),
-                    reissued: true,
                     withdraw_url: Some(link.withdraw_url),
                     statuses_changed: 0,
                 }),
@@ -553,14 +554,20 @@ async fn record_consent(
                 &form.session.id_hash,
                 &once::learner_key(&learner_id, false),
                 once::Result::One(once::Recorded {
-                    learner_id: learner_id.clone(),
-                    reissued: false,
                     withdraw_url: recorded.withdraw_url,
                     statuses_changed: recorded.changes.len(),
                 }),
             );
             // POST/redirect/GET: a refresh of the result must not record the consent again.
             Ok(Redirect::to(&format!("/admin/learners/{learner_id}/recorded")).into_response())
+        }
+        // A grant that would not count: said first, with the form as typed and a box to record
+        // it anyway.
+        Err(AppError::WillNotCount(why)) => {
+            let mut page = learner_view(&state, &form.session, &id, None).await?;
+            page.entered = Entered::of(&form.fields);
+            page.not_counting = Some(why.words(&page.first_name));
+            Ok(render(StatusCode::CONFLICT, &page))
         }
         // What the admin typed: the form again, with what was wrong.
         Err(e @ (AppError::Invalid { .. } | AppError::NotAGuardian | AppError::Conflict { .. })) => {
@@ -585,14 +592,8 @@ pub(super) async fn ask_refused(
 /// The learner's page again with the error, and the form holding what was typed, so a mistake
 /// costs one correction rather than filling everything in again.
 async fn refused(state: &HttpState, form: &PageForm, id: &str, e: ApiError) -> Result<Response, PageError> {
-    let not_counting = e.detail.as_ref().filter(|_| e.code == "will_not_count").and_then(NotCounting::from_detail);
-    let error = if not_counting.is_some() { None } else { Some(e.message) };
-    let mut page = learner_view(state, &form.session, id, error).await?;
+    let mut page = learner_view(state, &form.session, id, Some(e.message)).await?;
     page.entered = Entered::of(&form.fields);
-    if let Some(why) = not_counting {
-        let learner = app::learners::show(&state.app, &form.session.caller, id).await?;
-        page.not_counting = Some(why.words(super::labels::first_name(&learner)));
-    }
     Ok(render(e.status, &page))
 }
 

@@ -251,6 +251,8 @@ pub fn notice_text(code: Option<&str>) -> Option<String> {
              the photos were checked again."
         }
         "redaction_accepted" => "Done: the texts now use first names only.",
+        "form_saved" => "Form saved: choose it from the list when you record consent given on it.",
+        "form_retired" => "Form taken off the list. Consents recorded on it keep its version and words.",
         "photo_saved" => "Saved. The photo's status below is worked out again from what you changed.",
         "photo_unchanged" => "Nothing was changed.",
         "photo_deleted" => "Deleted: the photo and its image are gone.",

@@ -6,6 +6,7 @@
 
 mod admin;
 pub(super) mod frame;
+mod forms;
 mod labels;
 mod marketing;
 mod once;
@@ -40,6 +41,7 @@ pub fn routes() -> Router<HttpState> {
         .route("/assets/app.js", get(script))
         .merge(tutor::routes())
         .merge(photo_edit::routes())
+        .merge(forms::routes())
         .merge(marketing::routes())
         .merge(admin::routes())
         .merge(tokens::routes())

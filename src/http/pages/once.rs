@@ -12,10 +12,6 @@ const KEEP: Duration = Duration::from_secs(600);
 
 /// One learner's consent recorded (or grant's link re-issued).
 pub(super) struct Recorded {
-    /// The learner.
-    pub(super) learner_id: String,
-    /// A re-issued link rather than a recorded consent: each has its own result page.
-    pub(super) reissued: bool,
     /// The grant's withdrawal link.
     pub(super) withdraw_url: Option<String>,
     /// How many photo statuses changed.
