@@ -176,12 +176,12 @@ try {
   check((await page.locator("tbody tr").count()) === 1, "the search finds one learner");
   check(!page.url().includes(ben.family), "the name searched for is not in the address");
 
-  async function recordConsent(learner, givenBy, shotName) {
+  async function recordConsent(learner, givenBy, shotName, purposes = ["website"]) {
     await page.goto(`${BASE}/admin/learners/${learner.id}`);
     // The page has two forms with purposes: asking the family, and this one.
     const form = page.locator("form[action$='/consents']");
     await form.locator("input[name=kind][value=granted]").check();
-    await form.locator("input[name=purposes][value=website]").check();
+    for (const purpose of purposes) await form.locator(`input[name=purposes][value=${purpose}]`).check();
     await page.selectOption("select[name=given_by]", givenBy === "learner" ? "learner" : { index: 0 });
     await page.fill("input[name=form_version]", "photo-consent-2026-09");
     await page.fill("textarea[name=form_text]", "I agree to photos being used on the website.");
@@ -205,7 +205,7 @@ try {
   // Ben's own grant is not enough while he is under 18.
   await recordConsent(ben, "learner", null);
   // Amira's guardian grants: her photo is released.
-  await recordConsent(amira, "guardian", "admin-learner-form");
+  await recordConsent(amira, "guardian", "admin-learner-form", ["website", "social_media"]);
   const withdrawUrl = await page.inputValue("#withdraw-url");
   check(withdrawUrl.startsWith(`${BASE}/w/`), `a withdrawal link is shown once: ${withdrawUrl}`);
   await record(page, "admin-consent-recorded");
@@ -347,7 +347,21 @@ try {
   const confirm = await page.locator("main").innerText();
   check(confirm.includes(`Withdraw consent for photos of ${amira.given}`), `the link names the learner: ${confirm}`);
   check(!confirm.includes(amira.family), "by first name only");
+  // Each use the grant covers is a box, all ticked: the family keeps the website and withdraws
+  // social media only.
+  check(await page.isChecked("input[name=purposes][value=website]"), "the website is ticked to start with");
+  check(await page.isChecked("input[name=purposes][value=social_media]"), "social media too");
+  await page.uncheck("input[name=purposes][value=website]");
   await record(page, "withdraw-confirm");
+  await Promise.all([page.waitForLoadState("load"), page.click("button[type=submit]")]);
+  await page.locator("h1", { hasText: "Consent withdrawn" }).waitFor();
+  const partial = await page.locator("main").innerText();
+  check(partial.includes("on our social media accounts"), `it confirms what was withdrawn: ${partial}`);
+  check(partial.includes("Consent still stands") && partial.includes("on our website"), `and what stays: ${partial}`);
+  await record(page, "withdraw-partial-done");
+  // Later, the same link withdraws the rest: only the website is left to tick.
+  await page.goto(withdrawUrl);
+  check((await page.locator("input[name=purposes]").count()) === 1, "only what is left is offered");
   await Promise.all([page.waitForLoadState("load"), page.click("button[type=submit]")]);
   await page.locator("h1", { hasText: "Consent withdrawn" }).waitFor();
   check((await page.locator("main").innerText()).includes("on our website"), "it confirms what was withdrawn");

@@ -251,15 +251,16 @@ async fn from_the_queue_to_a_withdrawal_and_its_takedown() {
 
     // She withdraws through her link: the image is deleted and marketing owes a takedown.
     assert!(matches!(consents::preview_link(&f.app, &link).await.unwrap(), LinkPreview::Usable(_)));
-    match consents::withdraw_by_link(&f.app, &link).await.unwrap() {
-        LinkWithdrawal::Withdrawn { first_name, purposes, adult_decides } => {
+    match consents::withdraw_by_link(&f.app, &link, None).await.unwrap() {
+        LinkWithdrawal::Withdrawn { first_name, purposes, kept, adult_decides } => {
             assert_eq!(first_name, "Amira");
             assert_eq!(purposes, [Purpose::Website]);
+            assert!(kept.is_empty(), "nothing of the grant is left: {kept:?}");
             assert!(!adult_decides, "her own withdrawal counts");
         }
         other => panic!("expected a withdrawal, got {other:?}"),
     }
-    assert!(matches!(consents::withdraw_by_link(&f.app, &link).await.unwrap(), LinkWithdrawal::Used(_)));
+    assert!(matches!(consents::withdraw_by_link(&f.app, &link, None).await.unwrap(), LinkWithdrawal::Used(_)));
     assert!(matches!(consents::preview_link(&f.app, "not-a-token").await.unwrap(), LinkPreview::Unknown));
     let gone = photos::image(&f.app, &f.admin, &photo.id, Rendition::Original).await;
     assert!(matches!(gone, Err(AppError::ImageDeleted)), "{gone:?}");

@@ -171,9 +171,16 @@ async fn the_whole_journey_works_in_a_real_browser() {
     let counts = server.store.table_counts().await.unwrap();
     assert_eq!(
         counts["consent_events"],
-        8,
-        "two grants and the withdrawal; the parent's yes and no; three paper forms"
+        9,
+        "two grants and two withdrawals (social media, then the website); the parent's yes and no; three paper forms"
     );
+    // The family withdrew social media first and kept the website, then withdrew the website too.
+    let history = get_json(&server, &server.admin, &format!("/api/v1/learners/{amira}/consents")).await;
+    let withdrawn: Vec<&Value> =
+        history["events"].as_array().unwrap().iter().filter(|e| e["kind"] == "withdrawn").collect();
+    assert_eq!(withdrawn.len(), 2, "{history}");
+    assert_eq!(withdrawn[0]["purposes"], json!(["social_media"]));
+    assert_eq!(withdrawn[1]["purposes"], json!(["website"]));
     let rows = server.store.audit_log(0, 10_000).await.unwrap();
     let genesis = (0, consentgate::store::GENESIS_HASH.to_string());
     assert!(consentgate::store::verify_chain(&rows, genesis).is_ok(), "the audit chain verifies");

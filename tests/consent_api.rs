@@ -25,7 +25,67 @@ on_both_backends!(
     a_lost_withdrawal_link_is_issued_again_and_the_old_one_stops_working,
     a_removed_guardians_grant_stops_counting_and_their_no_and_link_keep_working,
     a_saved_consent_form_is_chosen_by_id_instead_of_typing_its_words,
+    a_family_withdraws_social_media_and_keeps_the_website,
 );
+
+/// The withdrawal page lists each purpose the grant still covers as a ticked box: a family
+/// withdraws social media only and the website use stays (queued, image kept); the same link
+/// withdraws the rest later, and only then is it used up.
+async fn a_family_withdraws_social_media_and_keeps_the_website(server: TestServer) {
+    let tutor = server.token(Role::Tutor).await;
+    let (amira, parent) = learner_with_guardian(&server, "Amira", "Partialtest", "2011-05-05").await;
+    let photo = upload_tagged(&server, &tutor, marked_jpeg(320, 240, 31, 32, [0, 200, 255]), "website,social_media", &[&amira], &[]).await;
+    let photo = photo["id"].as_str().unwrap().to_string();
+    let granted =
+        record_consent(&server, &amira, grant_by("guardian", Some(&parent), &["website", "social_media"])).await;
+    let link = granted["withdraw_url"].as_str().unwrap().to_string();
+    assert_eq!(status(&server, &photo).await["social_media"]["state"], "queued");
+    let form = |body: &'static str| {
+        server.client.post(&link).header("content-type", "application/x-www-form-urlencoded").body(body).send()
+    };
+
+    let html = server.client.get(&link).send().await.unwrap().text().await.unwrap();
+    for purpose in ["website", "social_media"] {
+        assert!(html.contains(&format!("name=\"purposes\" value=\"{purpose}\" checked")), "{purpose} ticked: {html}");
+    }
+    // Nothing ticked, or only what the grant does not cover: nothing changes, and the page says so.
+    let before = server.snapshot().await;
+    for body in ["choice=1", "choice=1&purposes=print", "choice=1&purposes=nonsense"] {
+        let response = form(body).await.unwrap();
+        assert_eq!(response.status(), 422, "{body}");
+        assert!(response.text().await.unwrap().contains("tick at least one use"), "{body}");
+    }
+    assert_eq!(server.snapshot().await, before);
+
+    // Social media only: out of that queue at once; the website use stays, and so does the image.
+    let response = form("choice=1&purposes=social_media").await.unwrap();
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    assert!(text.contains("on our social media accounts") && text.contains("Consent still stands"), "{text}");
+    let stored = server.store.photo(&photo).await.unwrap().unwrap();
+    let state = |p: &str| serde_json::to_value(&stored.status[&p.parse().unwrap()]).unwrap();
+    assert_eq!(state("social_media")["state"], "held");
+    assert_eq!(state("social_media")["reasons"], json!(["withdrawn"]));
+    assert_eq!(state("website")["state"], "queued");
+    assert!(stored.image_deleted_at.is_none(), "the website may still use the image");
+    let history = get_json(&server, &server.admin, &format!("/api/v1/learners/{amira}/consents")).await;
+    assert_eq!(history["decisions"]["website"]["allowed"], true);
+    assert_eq!(history["decisions"]["social_media"]["allowed"], false);
+    let withdrawn: Vec<&Value> = history["events"].as_array().unwrap().iter().filter(|e| e["kind"] == "withdrawn").collect();
+    assert_eq!(withdrawn.len(), 1);
+    assert_eq!(withdrawn[0]["purposes"], json!(["social_media"]));
+    assert_eq!(withdrawn[0]["given_by"], "guardian");
+
+    // The link still withdraws what is left, and offers only that; social media again is nothing.
+    let html = server.client.get(&link).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("value=\"website\" checked") && !html.contains("value=\"social_media\""), "{html}");
+    assert_eq!(form("choice=1&purposes=social_media").await.unwrap().status(), 422);
+    let rest = server.client.post(&link).send().await.unwrap();
+    assert_eq!(rest.status(), 200);
+    assert!(!rest.text().await.unwrap().contains("Consent still stands"));
+    assert_eq!(status(&server, &photo).await["website"]["state"], "held");
+    assert_eq!(server.client.post(&link).send().await.unwrap().status(), 410, "used up now");
+}
 
 /// A consent form template: saved once (a version names one text for good), listed, chosen by id
 /// when consent is recorded (its version and hash stand for typed ones, and its words can be read
@@ -197,7 +257,7 @@ async fn the_withdrawal_link_shows_on_get_and_withdraws_on_post_once(server: Tes
     assert_eq!(page.headers()["referrer-policy"], "no-referrer");
     let html = page.text().await.unwrap();
     assert!(html.contains("Amira") && !html.contains("Testperson"), "first name only: {html}");
-    assert!(html.contains("<form method=\"post\">") && html.contains("on our website"));
+    assert!(html.contains("<form method=\"post\"") && html.contains("on our website"));
     assert!(!html.contains("<script"), "works without JavaScript");
     assert_eq!(server.snapshot().await, before, "GET changed something");
     for p in &photos {

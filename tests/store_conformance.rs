@@ -175,7 +175,7 @@ async fn queue_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
 
     // Ben withdraws: every publication owes a takedown, the queued items are held, and the copy
     // of his photo uploaded before he said no is held for him too, in the same transaction.
-    let outcome = store.withdraw_by_link("hash-q", "q2", at(later)).await.unwrap();
+    let outcome = store.withdraw_by_link("hash-q", "q2", None, at(later)).await.unwrap();
     let WithdrawOutcome::Withdrawn { changes, .. } = outcome else { panic!("{outcome:?}") };
     let mut moves: Vec<_> = changes.iter().map(|c| (c.photo_id.as_str(), c.from.state, c.to.state)).collect();
     moves.sort_by_key(|m| m.0);
@@ -372,7 +372,7 @@ async fn consent_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
     assert_eq!((link.first_name.as_str(), link.used_at, link.grant.id.as_str()), ("Amira", None, "e2"));
     assert!(store.withdrawal_link("hash-2").await.unwrap().is_none());
     let later = T0 + time::Duration::MINUTE;
-    let outcome = store.withdraw_by_link("hash-1", "e3", at(later)).await.unwrap();
+    let outcome = store.withdraw_by_link("hash-1", "e3", None, at(later)).await.unwrap();
     let WithdrawOutcome::Withdrawn { event: withdrawal, changes } = outcome else { panic!("{outcome:?}") };
     assert_eq!((withdrawal.kind, withdrawal.giver.clone()), (EventKind::Withdrawn, Giver::Guardian("g-mum".into())));
     assert_eq!(changes.len(), 1);
@@ -380,10 +380,10 @@ async fn consent_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
     assert_eq!(changes[0].to.reasons, vec![Reason::Withdrawn]);
     let before = store.table_counts().await.unwrap();
     assert_eq!(
-        store.withdraw_by_link("hash-1", "e4", at(later)).await.unwrap(),
+        store.withdraw_by_link("hash-1", "e4", None, at(later)).await.unwrap(),
         WithdrawOutcome::AlreadyUsed(ms(later))
     );
-    assert_eq!(store.withdraw_by_link("hash-9", "e5", at(later)).await.unwrap(), WithdrawOutcome::Unknown);
+    assert_eq!(store.withdraw_by_link("hash-9", "e5", None, at(later)).await.unwrap(), WithdrawOutcome::Unknown);
     assert_eq!(store.table_counts().await.unwrap(), before, "a used or unknown link changed something");
     assert_eq!(store.withdrawal_link("hash-1").await.unwrap().unwrap().used_at, Some(ms(later)));
 
@@ -869,7 +869,7 @@ async fn guardian_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
         .await
         .unwrap();
     assert_eq!(website().await.state, State::Queued);
-    let outcome = store.withdraw_by_link("hash-ann", "ga2", at(T0 + 3 * time::Duration::MINUTE)).await.unwrap();
+    let outcome = store.withdraw_by_link("hash-ann", "ga2", None, at(T0 + 3 * time::Duration::MINUTE)).await.unwrap();
     assert!(matches!(outcome, WithdrawOutcome::Withdrawn { .. }), "{outcome:?}");
     assert_eq!((website().await.state, website().await.reasons), (State::Held, vec![Reason::Withdrawn]));
 
@@ -889,11 +889,11 @@ async fn guardian_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
     assert_eq!(reissue("gb1", "hash-bob-2").await, ReissueOutcome::Reissued);
     assert!(store.withdrawal_link("hash-bob").await.unwrap().is_none(), "the old link is revoked");
     assert_eq!(
-        store.withdraw_by_link("hash-bob", "gb2", at(T0 + 4 * time::Duration::MINUTE)).await.unwrap(),
+        store.withdraw_by_link("hash-bob", "gb2", None, at(T0 + 4 * time::Duration::MINUTE)).await.unwrap(),
         WithdrawOutcome::Unknown
     );
     assert_eq!(store.withdrawal_link("hash-bob-2").await.unwrap().unwrap().grant.id, "gb1");
-    let outcome = store.withdraw_by_link("hash-bob-2", "gb3", at(T0 + 5 * time::Duration::MINUTE)).await.unwrap();
+    let outcome = store.withdraw_by_link("hash-bob-2", "gb3", None, at(T0 + 5 * time::Duration::MINUTE)).await.unwrap();
     assert!(matches!(outcome, WithdrawOutcome::Withdrawn { .. }), "{outcome:?}");
     assert_eq!(reissue("gb1", "hash-bob-3").await, ReissueOutcome::AlreadyWithdrawn);
     // A grant withdrawn by its giver's own "no" (not through the link) is withdrawn too.

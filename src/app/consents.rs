@@ -531,10 +531,14 @@ pub enum LinkWithdrawal {
         first_name: String,
         /// The purposes withdrawn.
         purposes: Vec<Purpose>,
+        /// The grant's purposes still given (not withdrawn): the link withdraws them later.
+        kept: Vec<Purpose>,
         /// Whether the withdrawal, a guardian's, changes nothing because the learner is an adult
         /// who has answered for themselves for all those purposes.
         adult_decides: bool,
     },
+    /// None of the purposes chosen is one the link still withdraws; nothing changed.
+    NothingChosen,
     /// The link was used before, at this time (Unix ms); nothing changed.
     Used(i64),
     /// No link has this token.
@@ -555,22 +559,29 @@ async fn adult_decides(app: &App, event: &ConsentRecord) -> Result<bool, AppErro
     Ok(event.purposes.iter().all(|p| consent::guardians_set_aside(&facts, &events, *p, now, app.settings.rules)))
 }
 
-/// Withdraws the grant the link `token` belongs to, in one transaction with every status it
-/// changes; then deletes the images no purpose can use any more. A second use changes nothing.
-pub async fn withdraw_by_link(app: &App, token: &str) -> Result<LinkWithdrawal, AppError> {
+/// Withdraws the grant the link `token` belongs to, for `purposes` (`None`: every purpose it still
+/// covers), in one transaction with every status it changes; then deletes the images no purpose
+/// can use any more. The link withdraws what is left later; once nothing is, it changes nothing.
+pub async fn withdraw_by_link(
+    app: &App,
+    token: &str,
+    purposes: Option<Vec<Purpose>>,
+) -> Result<LinkWithdrawal, AppError> {
     const ACTOR: &str = "withdrawal_link";
     let Some(hash) = tokens::withdrawal_token_hash(token) else { return Ok(LinkWithdrawal::Unknown) };
     let Some(link) = app.store.withdrawal_link(&hash).await? else { return Ok(LinkWithdrawal::Unknown) };
     let event_id = uuid::Uuid::now_v7().to_string();
     let eval = app.evaluation(ACTOR).await?;
-    Ok(match app.store.withdraw_by_link(&hash, &event_id, eval).await? {
+    Ok(match app.store.withdraw_by_link(&hash, &event_id, purposes.as_deref(), eval).await? {
         WithdrawOutcome::Withdrawn { event, changes } => {
             metrics::counter!("consentgate_withdrawals_total").increment(1);
             tracing::info!(event = %event.id, statuses_changed = changes.len(), "consent withdrawn by link");
             retention::delete_images_after_no(app, &event.learner_id, ACTOR).await;
             let adult_decides = adult_decides(app, &event).await?;
-            LinkWithdrawal::Withdrawn { first_name: link.first_name, purposes: event.purposes, adult_decides }
+            let kept = link.remaining.iter().copied().filter(|p| !event.purposes.contains(p)).collect();
+            LinkWithdrawal::Withdrawn { first_name: link.first_name, purposes: event.purposes, kept, adult_decides }
         }
+        WithdrawOutcome::NothingChosen => LinkWithdrawal::NothingChosen,
         WithdrawOutcome::AlreadyUsed(used_at) => LinkWithdrawal::Used(used_at),
         WithdrawOutcome::Unknown => LinkWithdrawal::Unknown,
     })

@@ -29,14 +29,16 @@ fn purpose_list(purposes: &[Purpose]) -> Vec<&'static str> {
 
 /// What a withdrawal page says.
 pub enum WithdrawView {
-    /// What the link would withdraw, and the button.
+    /// What the link would withdraw, each purpose a box (all ticked), and the button.
     Confirm {
         /// The learner's first name.
         name: String,
         /// When the grant was given.
         given: String,
-        /// Its purposes, in words.
-        purposes: Vec<&'static str>,
+        /// The purposes it still covers: the form's value and the words.
+        purposes: Vec<(&'static str, &'static str)>,
+        /// Said when the form came back with nothing ticked.
+        nothing_ticked: bool,
     },
     /// What was withdrawn.
     Done {
@@ -44,6 +46,8 @@ pub enum WithdrawView {
         name: String,
         /// The purposes withdrawn, in words.
         purposes: Vec<&'static str>,
+        /// The purposes still given, in words: the same link withdraws them later.
+        kept: Vec<&'static str>,
         /// Whether the learner, an adult who has answered for themselves, decides instead (the
         /// withdrawal is recorded but changes nothing; their answer is not shown).
         adult_decides: bool,
@@ -120,15 +124,22 @@ pub async fn show(State(state): State<HttpState>, peer: Peer, Path(token): Path<
     if limited(&state, peer) {
         return too_many(&state);
     }
-    match app::consents::preview_link(&state.app, &token).await {
+    confirm(&state, &token, false, StatusCode::OK).await
+}
+
+/// The confirmation page of a link (`nothing_ticked`: the form came back with no box ticked).
+async fn confirm(state: &HttpState, token: &str, nothing_ticked: bool, status: StatusCode) -> Response {
+    let state = state.clone();
+    match app::consents::preview_link(&state.app, token).await {
         Ok(LinkPreview::Usable(link)) => page(
             &state,
-            StatusCode::OK,
+            status,
             "Withdraw consent for photos",
             WithdrawView::Confirm {
                 name: link.first_name.clone(),
                 given: date_of(&state, link.grant.given_at),
-                purposes: purpose_list(&link.grant.purposes),
+                purposes: link.remaining.iter().map(|p| (p.as_str(), plain_words(*p))).collect(),
+                nothing_ticked,
             },
         ),
         Ok(LinkPreview::Used(used_at)) => already_used(&state, StatusCode::OK, used_at),
@@ -148,17 +159,40 @@ pub async fn show(State(state): State<HttpState>, peer: Peer, Path(token): Path<
         (status = 429, body = String, content_type = "text/html", description = "too many tries from this address",
             headers(("Retry-After" = u32, description = "seconds"))),
         (status = 500, body = String, content_type = "text/html", description = "our fault")))]
-pub async fn withdraw(State(state): State<HttpState>, peer: Peer, Path(token): Path<String>) -> Response {
+pub async fn withdraw(
+    State(state): State<HttpState>,
+    peer: Peer,
+    Path(token): Path<String>,
+    body: axum::body::Body,
+) -> Response {
     if limited(&state, peer) {
         return too_many(&state);
     }
-    match app::consents::withdraw_by_link(&state.app, &token).await {
-        Ok(LinkWithdrawal::Withdrawn { first_name, purposes, adult_decides }) => page(
+    // The page's form says which purposes are ticked (`choice` marks that it was the form that
+    // sent them); a POST without it withdraws everything the link still covers.
+    let Ok(body) = super::pages::frame::read_form_body(body).await else {
+        return confirm(&state, &token, false, StatusCode::BAD_REQUEST).await;
+    };
+    let fields = super::pages::frame::Fields::parse(&body);
+    let purposes = fields.get("choice").map(|_| {
+        fields.all("purposes").into_iter().filter_map(|p| p.parse::<Purpose>().ok()).collect::<Vec<_>>()
+    });
+    if purposes.as_ref().is_some_and(Vec::is_empty) {
+        return confirm(&state, &token, true, StatusCode::UNPROCESSABLE_ENTITY).await;
+    }
+    match app::consents::withdraw_by_link(&state.app, &token, purposes).await {
+        Ok(LinkWithdrawal::Withdrawn { first_name, purposes, kept, adult_decides }) => page(
             &state,
             StatusCode::OK,
             if adult_decides { "Withdrawal recorded" } else { "Consent withdrawn" },
-            WithdrawView::Done { name: first_name, purposes: purpose_list(&purposes), adult_decides },
+            WithdrawView::Done {
+                name: first_name,
+                purposes: purpose_list(&purposes),
+                kept: purpose_list(&kept),
+                adult_decides,
+            },
         ),
+        Ok(LinkWithdrawal::NothingChosen) => confirm(&state, &token, true, StatusCode::UNPROCESSABLE_ENTITY).await,
         Ok(LinkWithdrawal::Used(used_at)) => already_used(&state, StatusCode::GONE, used_at),
         Ok(LinkWithdrawal::Unknown) => not_found(&state),
         Err(e) => error_page(&state, e),

@@ -379,13 +379,19 @@ pub fn untag_blocks(
     purposes.iter().any(|&purpose| no_stands(learner, events, purpose, at, rules))
 }
 
-/// Whether `grant` has been taken back by its own giver: a refusal or withdrawal of theirs that
-/// the grant does not supersede (see [`decide`]) covers every purpose of the grant, so a
-/// withdrawal link for it would have nothing left to withdraw. Other givers' events and the
-/// grant's expiry do not matter: a parent may always say no to what they granted.
-pub fn taken_back(grant: &ConsentEvent, events: &[ConsentEvent]) -> bool {
-    grant.kind == EventKind::Granted
-        && grant.purposes.iter().all(|purpose| {
+/// The purposes of `grant` its own giver has taken back: each covered by a refusal or withdrawal
+/// of theirs that the grant does not supersede (see [`decide`]), in the grant's order. A family
+/// may withdraw social media and keep the website: what is left is what their link still
+/// withdraws. Other givers' events and the grant's expiry do not matter.
+pub fn purposes_taken_back(grant: &ConsentEvent, events: &[ConsentEvent]) -> Vec<Purpose> {
+    if grant.kind != EventKind::Granted {
+        return Vec::new();
+    }
+    grant
+        .purposes
+        .iter()
+        .copied()
+        .filter(|purpose| {
             events.iter().any(|no| {
                 no.kind != EventKind::Granted
                     && no.giver == grant.giver
@@ -393,6 +399,14 @@ pub fn taken_back(grant: &ConsentEvent, events: &[ConsentEvent]) -> bool {
                     && !(grant.given_at > no.given_at && grant.recorded_at > no.recorded_at)
             })
         })
+        .collect()
+}
+
+/// Whether `grant` has been taken back by its own giver for every one of its purposes
+/// ([`purposes_taken_back`]), so a withdrawal link for it would have nothing left to withdraw. A
+/// parent may always say no to what they granted.
+pub fn taken_back(grant: &ConsentEvent, events: &[ConsentEvent]) -> bool {
+    grant.kind == EventKind::Granted && purposes_taken_back(grant, events).len() == grant.purposes.len()
 }
 
 #[cfg(test)]

@@ -444,8 +444,11 @@ pub struct WithdrawalLink {
     pub grant: ConsentRecord,
     /// The name the learner goes by (preferred, else given): the page greets them by it.
     pub first_name: String,
-    /// When the link was used, if it was.
+    /// When the link was used, if it was: once every purpose of the grant is withdrawn.
     pub used_at: Option<i64>,
+    /// The grant's purposes its giver has not taken back yet (through this link for some of them,
+    /// or otherwise): what the link still withdraws.
+    pub remaining: Vec<crate::policy::Purpose>,
 }
 
 /// What using a withdrawal link did.
@@ -460,6 +463,8 @@ pub enum WithdrawOutcome {
     },
     /// The link had already been used, at this time; nothing changed.
     AlreadyUsed(i64),
+    /// None of the purposes asked for is one the link still withdraws; nothing changed.
+    NothingChosen,
     /// No link has this token.
     Unknown,
 }

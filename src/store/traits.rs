@@ -211,13 +211,16 @@ pub trait ConsentStore: Send + Sync {
         token_hash: &str,
         audit: AuditDraft,
     ) -> Result<ReissueOutcome, StoreError>;
-    /// Uses a withdrawal link: records a `withdrawn` event for the grant's purposes by the grant's
-    /// giver, marks the link used, re-evaluates every photo of the learner and audits it all, in one
-    /// transaction. A used link changes nothing.
+    /// Uses a withdrawal link: records a `withdrawn` event by the grant's giver for `purposes`
+    /// (those of them the link still withdraws; `None`: all it still withdraws), re-evaluates every
+    /// photo of the learner and audits it all, in one transaction. The link is marked used once
+    /// nothing of the grant is left to withdraw; until then it withdraws the rest. A used link
+    /// changes nothing.
     async fn withdraw_by_link(
         &self,
         token_hash: &str,
         new_event_id: &str,
+        purposes: Option<&[Purpose]>,
         eval: Evaluation,
     ) -> Result<WithdrawOutcome, StoreError>;
     /// Saves a consent form template with its words (kept in `form_texts` once per hash) and

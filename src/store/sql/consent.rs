@@ -6,7 +6,8 @@ use async_trait::async_trait;
 use sqlx::Row;
 
 use super::{consent_from_row, kind_name, purposes_column, PostgresStore, SqliteStore};
-use crate::policy::consent::{EventKind, Giver};
+use crate::policy::consent::{self, EventKind, Giver};
+use crate::policy::Purpose;
 use crate::store::audit::{AuditAction, AuditDraft};
 use crate::store::error::StoreError;
 use crate::store::records::{
@@ -32,6 +33,16 @@ where
         created_by: row.try_get("created_by")?,
         retired_at: row.try_get("retired_at")?,
     })
+}
+
+/// What a grant's link still withdraws: its purposes its giver has not taken back. A grant taken
+/// back in full otherwise (an admin recorded its giver's "no") still withdraws all of them, as it
+/// always did: a second "no" changes nothing.
+fn remaining_purposes(grant: &ConsentRecord, history: &[ConsentRecord]) -> Vec<Purpose> {
+    let events: Vec<_> = history.iter().map(ConsentRecord::to_event).collect();
+    let taken = consent::purposes_taken_back(&grant.to_event(), &events);
+    let remaining: Vec<Purpose> = grant.purposes.iter().copied().filter(|p| !taken.contains(p)).collect();
+    if remaining.is_empty() { grant.purposes.clone() } else { remaining }
 }
 
 macro_rules! impl_consent_store {
@@ -219,14 +230,16 @@ macro_rules! impl_consent_store {
                 .bind(token_hash)
                 .fetch_optional(self.reader())
                 .await?;
-                row.map(|row| {
-                    Ok(WithdrawalLink {
-                        grant: consent_from_row(&row)?,
-                        first_name: row.try_get("first_name")?,
-                        used_at: row.try_get("link_used_at")?,
-                    })
-                })
-                .transpose()
+                let Some(row) = row else { return Ok(None) };
+                let grant = consent_from_row(&row)?;
+                let mut conn = self.reader().acquire().await?;
+                let events = Self::consents_in(&mut *conn, &grant.learner_id).await?;
+                Ok(Some(WithdrawalLink {
+                    remaining: remaining_purposes(&grant, &events),
+                    grant,
+                    first_name: row.try_get("first_name")?,
+                    used_at: row.try_get("link_used_at")?,
+                }))
             }
 
             async fn reissue_withdrawal_link(
@@ -291,6 +304,7 @@ macro_rules! impl_consent_store {
                 &self,
                 token_hash: &str,
                 new_event_id: &str,
+                purposes: Option<&[Purpose]>,
                 eval: Evaluation,
             ) -> Result<WithdrawOutcome, StoreError> {
                 let mut tx = self.writer().begin().await?;
@@ -309,6 +323,15 @@ macro_rules! impl_consent_store {
                     .fetch_one(&mut *tx)
                     .await?;
                 let grant = consent_from_row(&grant_row)?;
+                let history = Self::consents_in(&mut *tx, &grant.learner_id).await?;
+                let remaining = remaining_purposes(&grant, &history);
+                let chosen: Vec<Purpose> = match purposes {
+                    Some(asked) => remaining.iter().copied().filter(|p| asked.contains(p)).collect(),
+                    None => remaining.clone(),
+                };
+                if chosen.is_empty() {
+                    return Ok(WithdrawOutcome::NothingChosen);
+                }
                 let eval = eval.after_lock();
                 let now = ms_of_time(eval.at);
                 let recorded_at =
@@ -317,7 +340,7 @@ macro_rules! impl_consent_store {
                     id: new_event_id.to_string(),
                     learner_id: grant.learner_id.clone(),
                     kind: EventKind::Withdrawn,
-                    purposes: grant.purposes.clone(),
+                    purposes: chosen.clone(),
                     giver: grant.giver.clone(),
                     given_at: now,
                     expires_at: None,
@@ -329,12 +352,15 @@ macro_rules! impl_consent_store {
                     recorded_at,
                 };
                 Self::insert_consent_in(&mut *tx, &event).await?;
-                sqlx::query("UPDATE withdrawal_links SET used_at = $1, withdrawal_id = $2 WHERE token_hash = $3")
-                    .bind(now)
-                    .bind(&event.id)
-                    .bind(token_hash)
-                    .execute(&mut *tx)
-                    .await?;
+                // Used up once nothing of the grant is left to withdraw; until then it withdraws the rest.
+                if chosen.len() == remaining.len() {
+                    sqlx::query("UPDATE withdrawal_links SET used_at = $1, withdrawal_id = $2 WHERE token_hash = $3")
+                        .bind(now)
+                        .bind(&event.id)
+                        .bind(token_hash)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 let audit = AuditDraft::new(
                     &eval.actor,
                     AuditAction::ConsentWithdrawn,
