@@ -417,6 +417,18 @@ async fn online(command: Command, settings: Settings) -> ExitCode {
                         },
                         if dry_run { " (dry run: nothing stored)" } else { "" }
                     );
+                    if !summary.under_18_without_guardian.is_empty() {
+                        println!("Under 18 with no guardian (nobody can consent for them yet):");
+                        for name in &summary.under_18_without_guardian {
+                            println!("  {name}");
+                        }
+                    }
+                    if !summary.guardians_without_email.is_empty() {
+                        println!("Guardians with no email (a request cannot reach them):");
+                        for name in &summary.guardians_without_email {
+                            println!("  {name}");
+                        }
+                    }
                     ExitCode::SUCCESS
                 }
                 Err(AppError::BadLines(errors)) => {

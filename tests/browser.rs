@@ -57,7 +57,8 @@ async fn the_whole_journey_works_in_a_real_browser() {
         batch.push(json!({"id": id, "given": given, "family": family}));
     }
     let batch = Value::Array(batch);
-    let batch_ids: Vec<String> = batch.as_array().unwrap().iter().map(|l| l["id"].as_str().unwrap().to_string()).collect();
+    let batch_ids: Vec<String> =
+        batch.as_array().unwrap().iter().map(|l| l["id"].as_str().unwrap().to_string()).collect();
     // Two learners a tutor's picker must tell apart: the same first name and family initial.
     for (family, group) in [("Ahmed", "Level 2 Catering"), ("Ali", "Level 3 Plumbing")] {
         create_learner(&server, json!({"given_name": "Mohammed", "family_name": family, "groups": [group]})).await;
@@ -170,8 +171,7 @@ async fn the_whole_journey_works_in_a_real_browser() {
     }
     let counts = server.store.table_counts().await.unwrap();
     assert_eq!(
-        counts["consent_events"],
-        9,
+        counts["consent_events"], 9,
         "two grants and two withdrawals (social media, then the website); the parent's yes and no; three paper forms"
     );
     // The family withdrew social media first and kept the website, then withdrew the website too.

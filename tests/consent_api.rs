@@ -26,6 +26,7 @@ on_both_backends!(
     a_removed_guardians_grant_stops_counting_and_their_no_and_link_keep_working,
     a_saved_consent_form_is_chosen_by_id_instead_of_typing_its_words,
     a_family_withdraws_social_media_and_keeps_the_website,
+    a_link_taken_back_in_full_otherwise_never_withdraws_a_newer_grant,
 );
 
 /// The withdrawal page lists each purpose the grant still covers as a ticked box: a family
@@ -34,7 +35,15 @@ on_both_backends!(
 async fn a_family_withdraws_social_media_and_keeps_the_website(server: TestServer) {
     let tutor = server.token(Role::Tutor).await;
     let (amira, parent) = learner_with_guardian(&server, "Amira", "Partialtest", "2011-05-05").await;
-    let photo = upload_tagged(&server, &tutor, marked_jpeg(320, 240, 31, 32, [0, 200, 255]), "website,social_media", &[&amira], &[]).await;
+    let photo = upload_tagged(
+        &server,
+        &tutor,
+        marked_jpeg(320, 240, 31, 32, [0, 200, 255]),
+        "website,social_media",
+        &[&amira],
+        &[],
+    )
+    .await;
     let photo = photo["id"].as_str().unwrap().to_string();
     let granted =
         record_consent(&server, &amira, grant_by("guardian", Some(&parent), &["website", "social_media"])).await;
@@ -71,7 +80,8 @@ async fn a_family_withdraws_social_media_and_keeps_the_website(server: TestServe
     let history = get_json(&server, &server.admin, &format!("/api/v1/learners/{amira}/consents")).await;
     assert_eq!(history["decisions"]["website"]["allowed"], true);
     assert_eq!(history["decisions"]["social_media"]["allowed"], false);
-    let withdrawn: Vec<&Value> = history["events"].as_array().unwrap().iter().filter(|e| e["kind"] == "withdrawn").collect();
+    let withdrawn: Vec<&Value> =
+        history["events"].as_array().unwrap().iter().filter(|e| e["kind"] == "withdrawn").collect();
     assert_eq!(withdrawn.len(), 1);
     assert_eq!(withdrawn[0]["purposes"], json!(["social_media"]));
     assert_eq!(withdrawn[0]["given_by"], "guardian");
@@ -85,6 +95,33 @@ async fn a_family_withdraws_social_media_and_keeps_the_website(server: TestServe
     assert!(!rest.text().await.unwrap().contains("Consent still stands"));
     assert_eq!(status(&server, &photo).await["website"]["state"], "held");
     assert_eq!(server.client.post(&link).send().await.unwrap().status(), 410, "used up now");
+}
+
+/// A link whose grant was taken back in full otherwise (part through the link, part on paper) is
+/// used up: it never withdraws the newer grant the family gave since. (A server of its own: the
+/// withdrawal pages allow 20 requests a minute per address.)
+async fn a_link_taken_back_in_full_otherwise_never_withdraws_a_newer_grant(server: TestServer) {
+    let (ben, parent) = learner_with_guardian(&server, "Ben", "Partialtest", "2011-05-05").await;
+    let first = record_consent(&server, &ben, grant_by("guardian", Some(&parent), &["website", "social_media"])).await;
+    let old_link = first["withdraw_url"].as_str().unwrap().to_string();
+    let partial = server
+        .client
+        .post(&old_link)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("choice=1&purposes=social_media")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(partial.status(), 200);
+    record_consent(&server, &ben, grant_by("guardian", Some(&parent), &["social_media"])).await;
+    let mut paper_no = grant_by("guardian", Some(&parent), &["website"]);
+    paper_no["kind"] = json!("withdrawn");
+    record_consent(&server, &ben, paper_no).await;
+    let page = server.client.get(&old_link).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("already been withdrawn"), "{page}");
+    assert_eq!(server.client.post(&old_link).send().await.unwrap().status(), 410);
+    let history = get_json(&server, &server.admin, &format!("/api/v1/learners/{ben}/consents")).await;
+    assert_eq!(history["decisions"]["social_media"]["allowed"], true, "the newer grant stands: {history}");
 }
 
 /// A consent form template: saved once (a version names one text for good), listed, chosen by id
@@ -102,12 +139,24 @@ async fn a_saved_consent_form_is_chosen_by_id_instead_of_typing_its_words(server
     assert_eq!(created.status(), 201);
     let template: Value = created.json().await.unwrap();
     let hash = blake3::hash(words.as_bytes()).to_hex().to_string();
-    assert_eq!((template["form_version"].as_str(), template["form_text_hash"].as_str()), (Some("paper-2026-autumn"), Some(hash.as_str())));
+    assert_eq!(
+        (template["form_version"].as_str(), template["form_text_hash"].as_str()),
+        (Some("paper-2026-autumn"), Some(hash.as_str()))
+    );
     // The same version again, even with other words, is refused: one version, one text.
-    let again = post(&server, &server.admin, "/api/v1/form-templates", json!({"name": "x", "form_version": "paper-2026-autumn", "form_text": "other"})).await;
+    let again = post(
+        &server,
+        &server.admin,
+        "/api/v1/form-templates",
+        json!({"name": "x", "form_version": "paper-2026-autumn", "form_text": "other"}),
+    )
+    .await;
     assert_eq!(again.status(), 409);
     assert_eq!(again.json::<Value>().await.unwrap()["error"], "form_version_taken");
-    for bad in [json!({"name": "", "form_version": "v9", "form_text": "t"}), json!({"name": "n", "form_version": "v9", "form_text": "  "})] {
+    for bad in [
+        json!({"name": "", "form_version": "v9", "form_text": "t"}),
+        json!({"name": "n", "form_version": "v9", "form_text": "  "}),
+    ] {
         assert_eq!(post(&server, &server.admin, "/api/v1/form-templates", bad.clone()).await.status(), 422, "{bad}");
     }
     let listed = get_json(&server, &server.admin, "/api/v1/form-templates").await;
@@ -149,7 +198,10 @@ async fn a_saved_consent_form_is_chosen_by_id_instead_of_typing_its_words(server
     assert_eq!(delete(&server, &server.admin, &format!("/api/v1/form-templates/{id}")).await.status(), 409);
     assert_eq!(delete(&server, &server.admin, "/api/v1/form-templates/nonsense").await.status(), 404);
     assert!(get_json(&server, &server.admin, "/api/v1/form-templates").await.as_array().unwrap().is_empty());
-    assert_eq!(get_json(&server, &server.admin, "/api/v1/form-templates?retired=true").await.as_array().unwrap().len(), 1);
+    assert_eq!(
+        get_json(&server, &server.admin, "/api/v1/form-templates?retired=true").await.as_array().unwrap().len(),
+        1
+    );
     let retired = post(&server, &server.admin, &path, grant).await;
     assert_eq!(retired.status(), 422);
     let history = get_json(&server, &server.admin, &format!("/api/v1/learners/{learner}/consents")).await;

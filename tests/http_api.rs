@@ -4,8 +4,8 @@
 mod common;
 
 use common::api::{consenting_adult, delete, get, post, post_raw, stalled_upload, upload_ok, upload_tagged};
-use common::fixtures::distinct_jpeg;
 use common::corpus_bytes;
+use common::fixtures::distinct_jpeg;
 use common::server::{Blobs, Db, TestServer};
 use consentgate::store::Role;
 use serde_json::Value;
@@ -30,7 +30,8 @@ async fn a_photo_never_published_can_be_deleted_and_a_published_one_cannot(serve
     let marketing = server.token(Role::Marketing).await;
     let before = server.snapshot().await;
     let bytes = distinct_jpeg(41, 900, 600);
-    let held = upload_ok(&server, &tutor, "a.jpg", bytes.clone(), &[("purposes", "website"), ("caption", "Bench")]).await;
+    let held =
+        upload_ok(&server, &tutor, "a.jpg", bytes.clone(), &[("purposes", "website"), ("caption", "Bench")]).await;
     let id = held["id"].as_str().unwrap();
     let path = format!("/api/v1/photos/{id}");
     // The thumbnail is made and stored beside the image: it must go too.
@@ -56,12 +57,21 @@ async fn a_photo_never_published_can_be_deleted_and_a_published_one_cannot(serve
     let (ben, _) = consenting_adult(&server, "Ben", "Deletiontest", &["website"]).await;
     let queued = upload_tagged(&server, &tutor, distinct_jpeg(42, 900, 600), "website", &[&ben], &[]).await;
     assert_eq!(queued["status"]["website"]["state"], "queued");
-    let item: Value =
-        post(&server, &marketing, "/api/v1/queue/claim", serde_json::json!({"purpose": "website"})).await.json().await.unwrap();
+    let item: Value = post(&server, &marketing, "/api/v1/queue/claim", serde_json::json!({"purpose": "website"}))
+        .await
+        .json()
+        .await
+        .unwrap();
     let queued_path = format!("/api/v1/photos/{}", queued["id"].as_str().unwrap());
     let claimed = delete(&server, &server.admin, &queued_path).await;
     assert_eq!(claimed.status(), 409);
     assert_eq!(claimed.json::<Value>().await.unwrap()["error"], "photo_claimed");
+    // An edit puts a claimed photo back on hold; it was claimed all the same, and may be out.
+    let edited = common::api::patch(&server, &tutor, &queued_path, serde_json::json!({"caption": "Again"})).await;
+    assert_eq!(edited.status(), 200);
+    let after_edit = delete(&server, &tutor, &queued_path).await;
+    assert_eq!(after_edit.status(), 409);
+    assert_eq!(after_edit.json::<Value>().await.unwrap()["error"], "photo_claimed");
     let published = serde_json::json!({"url": "https://college.example/news/1", "channel": "website"});
     let item_id = item["item"].as_str().unwrap();
     assert_eq!(post(&server, &marketing, &format!("/api/v1/queue/{item_id}/published"), published).await.status(), 200);

@@ -176,14 +176,14 @@ async fn import_is_all_or_nothing_and_idempotent(server: TestServer) {
     let body: Value = response.json().await.unwrap();
     assert_eq!(
         body,
-        json!({"dry_run": true, "created": 2, "updated": 0, "unchanged": 0, "guardians_still_removed": 0, "not_in_file": 0, "marked_left": 0})
+        json!({"dry_run": true, "created": 2, "updated": 0, "unchanged": 0, "guardians_still_removed": 0, "not_in_file": 0, "marked_left": 0, "under_18_without_guardian": [], "guardians_without_email": ["Omar Haddad, for Amira Haddad (MIS-1)"]})
     );
     assert_eq!(server.snapshot().await, before, "a dry run stored something");
 
     let body: Value = import(&server, csv.as_bytes(), false).await.json().await.unwrap();
     assert_eq!(
         body,
-        json!({"dry_run": false, "created": 2, "updated": 0, "unchanged": 0, "guardians_still_removed": 0, "not_in_file": 0, "marked_left": 0})
+        json!({"dry_run": false, "created": 2, "updated": 0, "unchanged": 0, "guardians_still_removed": 0, "not_in_file": 0, "marked_left": 0, "under_18_without_guardian": [], "guardians_without_email": ["Omar Haddad, for Amira Haddad (MIS-1)"]})
     );
     let found: Value = get(&server, &server.admin, "/api/v1/learners?q=MIS-1").await.json().await.unwrap();
     assert_eq!(found[0]["date_of_birth"], "2010-04-17");
@@ -193,7 +193,7 @@ async fn import_is_all_or_nothing_and_idempotent(server: TestServer) {
     let body: Value = import(&server, csv.as_bytes(), false).await.json().await.unwrap();
     assert_eq!(
         body,
-        json!({"dry_run": false, "created": 0, "updated": 0, "unchanged": 2, "guardians_still_removed": 0, "not_in_file": 0, "marked_left": 0})
+        json!({"dry_run": false, "created": 0, "updated": 0, "unchanged": 2, "guardians_still_removed": 0, "not_in_file": 0, "marked_left": 0, "under_18_without_guardian": [], "guardians_without_email": ["Omar Haddad, for Amira Haddad (MIS-1)"]})
     );
     let corrected = csv.replace("17/04/2010,MIS-1,Omar Haddad", "17/04/2010,MIS-1,Sami Haddad");
     let body: Value = import(&server, corrected.as_bytes(), false).await.json().await.unwrap();
@@ -467,7 +467,7 @@ async fn a_re_import_does_not_bring_back_a_removed_guardian(server: TestServer) 
     let body: Value = import(&server, shouting.as_bytes(), false).await.json().await.unwrap();
     assert_eq!(
         body,
-        json!({"dry_run": false, "created": 0, "updated": 0, "unchanged": 1, "guardians_still_removed": 1, "not_in_file": 0, "marked_left": 0})
+        json!({"dry_run": false, "created": 0, "updated": 0, "unchanged": 1, "guardians_still_removed": 1, "not_in_file": 0, "marked_left": 0, "under_18_without_guardian": ["Amira Haddad (MIS-R1)"], "guardians_without_email": []})
     );
     let read: Value = get(&server, &server.admin, &format!("/api/v1/learners/{id}")).await.json().await.unwrap();
     let guardians = read["guardians"].as_array().unwrap();

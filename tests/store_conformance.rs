@@ -10,8 +10,8 @@ use consentgate::policy::consent::{EventKind, Giver, Rules};
 use consentgate::policy::{Purpose, Reason, State};
 use consentgate::store::{
     self, verify_chain, AuditAction, AuditDraft, ClaimOutcome, ConsentRecord, Evaluation, FullStore, GuardianAdded,
-    GuardianRecord, LearnerRecord, PhotoDeletion, PhotoRecord, PublishOutcome, ReissueOutcome, RetiredImage, RevokeOutcome, Role,
-    StoreError, WithdrawOutcome, GENESIS_HASH,
+    GuardianRecord, LearnerRecord, PhotoDeletion, PhotoRecord, PublishOutcome, ReissueOutcome, RetiredImage,
+    RevokeOutcome, Role, StoreError, WithdrawOutcome, GENESIS_HASH,
 };
 use consentgate::tokens;
 use serde_json::json;
@@ -962,7 +962,12 @@ async fn deletion_conformance(store: &Arc<dyn FullStore>, tutor: &str) {
         ..event("d-grant", &dee.id, EventKind::Granted, Giver::Learner, T0)
     };
     store
-        .record_consent(&grant, None, AuditDraft::new("admin", AuditAction::ConsentRecorded, &dee.id, json!({})), at(T0))
+        .record_consent(
+            &grant,
+            None,
+            AuditDraft::new("admin", AuditAction::ConsentRecorded, &dee.id, json!({})),
+            at(T0),
+        )
         .await
         .unwrap();
     let insert = |p: PhotoRecord| {

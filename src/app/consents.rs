@@ -11,8 +11,8 @@ use crate::policy::consent::{self, Decision, EventKind, Giver, Learner, NotCount
 use crate::policy::zone::Zone;
 use crate::policy::Purpose;
 use crate::store::{
-    ms_of_time, AuditAction, AuditDraft, ConsentRecord, LearnerRecord, ReissueOutcome, StatusChange, WithdrawOutcome,
-    WithdrawalLink,
+    ms_of_time, AuditAction, AuditDraft, ConsentRecord, ConsentToRecord, LearnerRecord, ReissueOutcome, StatusChange,
+    StoreError, WithdrawOutcome, WithdrawalLink,
 };
 use crate::tokens;
 
@@ -256,8 +256,8 @@ pub const MAX_BATCH: usize = 100;
 
 /// The same form recorded for several learners at once, each with who signed it for them (the
 /// rest of each body alike, as the pages send it). Every consent is checked first, and nothing is
-/// recorded unless all pass: the refusals come back per learner, in the order sent. Each is then
-/// recorded as [`record`] records one (its own transaction and audit row).
+/// recorded unless all pass: the refusals come back per learner, in the order sent. Then all are
+/// recorded in one transaction, each with its own audit row and link, as [`record`] records one.
 pub async fn record_many(
     app: &App,
     actor: &Actor,
@@ -285,13 +285,56 @@ pub async fn record_many(
     if !refused.is_empty() {
         return Err(refused);
     }
+    let eval = app.evaluation(&actor.token_id).await.map_err(|e| refuse_all(e.into()))?;
+    let links: Vec<_> =
+        events.iter().map(|e| (e.kind == EventKind::Granted).then(tokens::new_withdrawal_token)).collect();
+    let entries: Vec<ConsentToRecord> = events
+        .iter()
+        .zip(&links)
+        .map(|(event, link)| ConsentToRecord {
+            event: event.clone(),
+            link_token_hash: link.as_ref().map(|(_, hash)| hash.clone()),
+            audit: consent_audit(&actor.token_id, event),
+        })
+        .collect();
+    // One transaction: a learner erased meanwhile, or a store failure, records nobody's.
+    let changes = app.store.record_consents(&entries, eval).await.map_err(|e| refuse_all(changed_meanwhile(e)))?;
     let mut recorded = Vec::with_capacity(events.len());
-    for event in events {
-        let learner_id = event.learner_id.clone();
-        let eval = app.evaluation(&actor.token_id).await.map_err(|e| vec![(learner_id.clone(), e.into())])?;
-        recorded.push(store_event(app, actor, event, eval).await.map_err(|e| vec![(learner_id, e)])?);
+    for ((event, link), changes) in events.into_iter().zip(links).zip(changes) {
+        metrics::counter!("consentgate_consent_events_total", "kind" => kind_name(event.kind)).increment(1);
+        if event.kind != EventKind::Granted {
+            retention::delete_images_after_no(app, &event.learner_id, &actor.token_id).await;
+        }
+        let withdraw_url = link.map(|(token, _)| format!("{}/w/{token}", app.settings.public_url));
+        recorded.push(Recorded { event, withdraw_url, changes });
     }
     Ok(recorded)
+}
+
+/// A store's refusal of a consent whose learner was erased (or guardian removed) after it was
+/// checked, in the words of the use case; other failures as they are.
+fn changed_meanwhile(e: StoreError) -> AppError {
+    match e {
+        StoreError::Conflict(_) => AppError::conflict(
+            "learner_changed",
+            "a learner was erased, or a guardian removed, while this was being recorded: nothing was recorded",
+        ),
+        other => other.into(),
+    }
+}
+
+/// The audit row of a consent recorded by `actor`: the giver by id, never the form text or
+/// evidence.
+fn consent_audit(actor: &str, event: &ConsentRecord) -> AuditDraft {
+    AuditDraft::new(
+        actor,
+        AuditAction::ConsentRecorded,
+        &event.learner_id,
+        serde_json::json!({
+            "event": event.id, "kind": event.kind, "purposes": event.purposes,
+            "given_by": match &event.giver { Giver::Learner => "learner".to_string(), Giver::Guardian(g) => g.clone() },
+        }),
+    )
 }
 
 /// A consent for the learner `learner_id` checked against them, their history and the clock,
@@ -326,17 +369,12 @@ async fn store_event(
     eval: crate::store::Evaluation,
 ) -> Result<Recorded, AppError> {
     let link = (event.kind == EventKind::Granted).then(tokens::new_withdrawal_token);
-    // The audit row names the giver by id and never the form text or evidence.
-    let audit = AuditDraft::new(
-        &actor.token_id,
-        AuditAction::ConsentRecorded,
-        &event.learner_id,
-        serde_json::json!({
-            "event": event.id, "kind": event.kind, "purposes": event.purposes,
-            "given_by": match &event.giver { Giver::Learner => "learner".to_string(), Giver::Guardian(g) => g.clone() },
-        }),
-    );
-    let changes = app.store.record_consent(&event, link.as_ref().map(|(_, hash)| hash.as_str()), audit, eval).await?;
+    let audit = consent_audit(&actor.token_id, &event);
+    let changes = app
+        .store
+        .record_consent(&event, link.as_ref().map(|(_, hash)| hash.as_str()), audit, eval)
+        .await
+        .map_err(changed_meanwhile)?;
     metrics::counter!("consentgate_consent_events_total", "kind" => kind_name(event.kind)).increment(1);
     if event.kind != EventKind::Granted {
         retention::delete_images_after_no(app, &event.learner_id, &actor.token_id).await;
@@ -355,7 +393,7 @@ async fn with_template(app: &App, mut body: NewConsent) -> Result<NewConsent, Ap
     if typed {
         return Err(AppError::invalid_field(
             "template_id",
-            "choose a saved form or type a form's version and text, not both",
+            "choose a saved form or type a form's version and text, not both (to use what was typed, choose \"Another form\")",
         ));
     }
     let template = super::forms::chosen(app, &id).await?;

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
 use super::requests::{addressees, first_name};
-use super::{consents, Actor, App, AppError};
+use super::{consents, input, Actor, App, AppError};
 use crate::policy::consent::{self, Decision, DenyReason};
 use crate::policy::Purpose;
 use crate::store::{ms_of_time, LearnerRecord, RecipientRecord, RecipientStatus, RequestRecord, Role};
@@ -132,6 +132,135 @@ pub async fn of_group(app: &App, actor: &Actor, group: Option<&str>) -> Result<C
         }
     }
     Ok(Coverage { group: group.map(str::to_string), learners: learners.len(), purposes })
+}
+
+/// Which learners the safeguarding lead's list shows: everyone, or those someone must act for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListFilter {
+    /// Everyone matching the search.
+    All,
+    /// Under 18 (or of unknown age) with no purpose granted: a parent's or guardian's yes is
+    /// still needed for anything.
+    MinorWithoutGrant,
+    /// With a guardian who has no email address: a request cannot reach them.
+    GuardianWithoutEmail,
+    /// With a refusal or withdrawal standing for some purpose.
+    Refused,
+    /// Never asked about anything and nothing on record: no purpose granted, refused or awaited.
+    NeverAsked,
+}
+
+impl ListFilter {
+    /// Every filter, in the order the page offers them.
+    pub const ALL: [ListFilter; 5] = [
+        ListFilter::All,
+        ListFilter::MinorWithoutGrant,
+        ListFilter::GuardianWithoutEmail,
+        ListFilter::Refused,
+        ListFilter::NeverAsked,
+    ];
+
+    /// The name in the address (`?filter=`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ListFilter::All => "all",
+            ListFilter::MinorWithoutGrant => "under_18_without_grant",
+            ListFilter::GuardianWithoutEmail => "guardian_without_email",
+            ListFilter::Refused => "refused",
+            ListFilter::NeverAsked => "never_asked",
+        }
+    }
+
+    /// The filter named `name`, if any.
+    pub fn parse(name: &str) -> Option<ListFilter> {
+        ListFilter::ALL.into_iter().find(|f| f.as_str() == name)
+    }
+
+    fn keeps(self, listed: &ListedLearner) -> bool {
+        let any = |wanted: Standing| listed.standings.values().any(|s| *s == wanted);
+        match self {
+            ListFilter::All => true,
+            ListFilter::MinorWithoutGrant => listed.minor && !any(Standing::Granted),
+            ListFilter::GuardianWithoutEmail => listed.guardian_without_email,
+            ListFilter::Refused => any(Standing::Refused),
+            ListFilter::NeverAsked => {
+                listed.standings.values().all(|s| matches!(s, Standing::NeverAsked | Standing::NoContact))
+            }
+        }
+    }
+}
+
+/// One learner as the safeguarding lead's list shows them: age, where they stand per purpose now,
+/// and what would stop a request reaching their family.
+#[derive(Debug, Clone)]
+pub struct ListedLearner {
+    /// The learner.
+    pub learner: LearnerRecord,
+    /// Their age today in the organisation's zone, when their date of birth is known.
+    pub age: Option<i32>,
+    /// Under 18, or of unknown age (treated as under 18).
+    pub minor: bool,
+    /// Where they stand per purpose now.
+    pub standings: BTreeMap<Purpose, Standing>,
+    /// A current guardian has no email address.
+    pub guardian_without_email: bool,
+}
+
+/// The learners matching `query` (every word, as the search matches) that `filter` keeps, at most
+/// `limit`, each with their age and standing per purpose now. A filter looks at every learner
+/// matching the query, so nobody who needs chasing is cut off by the page's length.
+pub async fn listed(
+    app: &App,
+    actor: &Actor,
+    query: &str,
+    filter: ListFilter,
+    limit: usize,
+) -> Result<Vec<ListedLearner>, AppError> {
+    actor.require(READERS)?;
+    if input::has_forbidden_control(query) {
+        return Err(AppError::invalid_field("q", "q must not contain control characters"));
+    }
+    if query.chars().count() > super::learners::MAX_QUERY {
+        return Err(AppError::invalid_field(
+            "q",
+            format!("q must be at most {} characters", super::learners::MAX_QUERY),
+        ));
+    }
+    let scan = if filter == ListFilter::All { i64::try_from(limit).unwrap_or(i64::MAX) } else { i64::MAX };
+    let learners = app.store.search_learners(query.trim(), scan).await?;
+    let now = OffsetDateTime::now_utc();
+    let now_ms = ms_of_time(now);
+    let ids: Vec<String> = learners.iter().map(|l| l.id.clone()).collect();
+    let asked = app.store.recipients_of(&ids).await?;
+    let mut out = Vec::new();
+    for learner in learners {
+        let facts = consents::facts(&learner)?;
+        let events: Vec<_> = app.store.consents(&learner.id).await?.iter().map(|e| e.to_event()).collect();
+        let theirs: Vec<_> = asked.iter().filter(|(_, r)| r.learner_id == learner.id).collect();
+        let reachable = !addressees(app, &learner, now)?.1.is_empty();
+        let standings = Purpose::ALL
+            .into_iter()
+            .map(|purpose| {
+                let decision = consent::decide(&facts, &events, purpose, now, app.settings.rules);
+                (purpose, standing(&decision, &theirs, purpose, reachable, now_ms))
+            })
+            .collect();
+        let guardian_without_email = learner.current_guardians().any(|g| g.email.is_none());
+        let listed = ListedLearner {
+            age: facts.date_of_birth.map(|dob| consent::age_on(dob, app.settings.rules.zone.date_of(now))),
+            minor: !consent::is_adult(&facts, now, app.settings.rules.zone),
+            guardian_without_email,
+            standings,
+            learner,
+        };
+        if filter.keeps(&listed) {
+            out.push(listed);
+            if out.len() >= limit {
+                break;
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// A learner the tutor must not photograph yet, as the tutor's list shows them: first name and

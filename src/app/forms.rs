@@ -89,7 +89,8 @@ pub async fn retire(app: &App, actor: &Actor, id: &str) -> Result<(), AppError> 
 
 /// The template a consent names by id, which must still be on the list.
 pub(super) async fn chosen(app: &App, id: &str) -> Result<FormTemplate, AppError> {
-    let unknown = || AppError::invalid_field("template_id", "no saved consent form has this id: choose one from the list");
+    let unknown =
+        || AppError::invalid_field("template_id", "no saved consent form has this id: choose one from the list");
     let id = input::body_id(id).ok_or_else(unknown)?;
     let template = app.store.form_template(&id).await?.ok_or_else(unknown)?;
     if template.retired_at.is_some() {

@@ -477,7 +477,47 @@ pub async fn import_csv(
     // No index is built here: one built before the import would hold the old names. The store
     // re-evaluates with an index built from the table as imported, inside the import's transaction.
     let eval = Evaluation { at: now, live: true, rules, actor: actor.to_string(), names: Default::default() };
-    let summary = store.import_learners(&learners, eval, dry_run, missing_left_on.as_deref()).await?;
+    let mut summary = store.import_learners(&learners, eval, dry_run, missing_left_on.as_deref()).await?;
+    // Who cannot be asked: named for the safeguarding lead, never logged. Read from the record
+    // as it now stands (a guardian added, or an email corrected, by hand counts), and from the
+    // file for a learner a dry run would create.
+    let label = |l: &LearnerRecord| {
+        format!("{} {} ({})", l.given_name, l.family_name, l.external_ref.as_deref().unwrap_or_default())
+    };
+    for learner in &learners {
+        let reference = learner.external_ref.as_deref().unwrap_or_default();
+        let on_record =
+            store.search_learners(reference, 1000).await?.into_iter().find(|r| r.external_ref == learner.external_ref);
+        let known =
+            |name: &str, record: &LearnerRecord| record.guardians.iter().any(|g| g.name.eq_ignore_ascii_case(name));
+        // The guardians the learner has once the file is applied: those on record, and those the
+        // file adds (a guardian an admin removed stays removed).
+        let guardians: Vec<(&str, bool)> = match &on_record {
+            Some(record) => record
+                .current_guardians()
+                .map(|g| (g.name.as_str(), g.email.is_some()))
+                .chain(
+                    learner
+                        .guardians
+                        .iter()
+                        .filter(|g| !known(&g.name, record))
+                        .map(|g| (g.name.as_str(), g.email.is_some())),
+                )
+                .collect(),
+            None => learner.guardians.iter().map(|g| (g.name.as_str(), g.email.is_some())).collect(),
+        };
+        for (name, _) in guardians.iter().filter(|(_, has_email)| !has_email) {
+            summary.guardians_without_email.push(format!("{name}, for {}", label(learner)));
+        }
+        let minor = learner
+            .date_of_birth
+            .as_deref()
+            .and_then(crate::policy::calendar::parse_iso_date)
+            .is_none_or(|dob| today < crate::policy::consent::majority_date(dob));
+        if minor && guardians.is_empty() {
+            summary.under_18_without_guardian.push(label(learner));
+        }
+    }
     tracing::info!(
         dry_run,
         created = summary.created,
@@ -486,6 +526,8 @@ pub async fn import_csv(
         guardians_still_removed = summary.guardians_still_removed,
         not_in_file = summary.not_in_file,
         marked_left = summary.marked_left,
+        under_18_without_guardian = summary.under_18_without_guardian.len(),
+        guardians_without_email = summary.guardians_without_email.len(),
         "learners imported"
     );
     Ok(summary)

@@ -6,9 +6,9 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use crate::app::AppError;
-use crate::policy::consent::NotCounting;
 use crate::media::MediaError;
 use crate::objects::ObjectError;
+use crate::policy::consent::NotCounting;
 use crate::store::StoreError;
 
 /// An error answer: `{"error": code, "message": text}` with a status.

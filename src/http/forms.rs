@@ -109,7 +109,11 @@ pub async fn create(
     responses(AuthErrors, NotFoundErrors, (status = 204, description = "retired"),
         (status = 409, body = ErrorBody, description = "`form_template_retired`: retired already")),
     security(("bearer" = [])))]
-pub async fn retire(State(state): State<HttpState>, caller: Actor, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn retire(
+    State(state): State<HttpState>,
+    caller: Actor,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     app::forms::retire(&state.app, &caller, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

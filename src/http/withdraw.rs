@@ -174,9 +174,9 @@ pub async fn withdraw(
         return confirm(&state, &token, false, StatusCode::BAD_REQUEST).await;
     };
     let fields = super::pages::frame::Fields::parse(&body);
-    let purposes = fields.get("choice").map(|_| {
-        fields.all("purposes").into_iter().filter_map(|p| p.parse::<Purpose>().ok()).collect::<Vec<_>>()
-    });
+    let purposes = fields
+        .get("choice")
+        .map(|_| fields.all("purposes").into_iter().filter_map(|p| p.parse::<Purpose>().ok()).collect::<Vec<_>>());
     if purposes.as_ref().is_some_and(Vec::is_empty) {
         return confirm(&state, &token, true, StatusCode::UNPROCESSABLE_ENTITY).await;
     }

@@ -18,10 +18,10 @@ mod traits;
 pub use audit::{verify_chain, AuditAction, AuditDraft, AuditRecord, ChainError, GENESIS_HASH};
 pub use error::StoreError;
 pub use records::{
-    ms_of_time, now_ms, time_of_ms, ClaimOutcome, ConsentRecord, ErasureStart, Evaluation, GuardianAdded,
-    GuardianRecord, ImportSummary, LearnerRecord, PhotoRecord, PublicationRecord, PublishOutcome, QueueItem,
-    FormTemplate, PhotoDeletion, ReissueOutcome, RetentionCandidate, RetentionDue, RetiredImage, RevokeOutcome, Role, StatusChange, Takedown,
-    TokenRecord, TombstoneOutcome, WithdrawOutcome, WithdrawalLink,
+    ms_of_time, now_ms, time_of_ms, ClaimOutcome, ConsentRecord, ConsentToRecord, ErasureStart, Evaluation,
+    FormTemplate, GuardianAdded, GuardianRecord, ImportSummary, LearnerRecord, PhotoDeletion, PhotoRecord,
+    PublicationRecord, PublishOutcome, QueueItem, ReissueOutcome, RetentionCandidate, RetentionDue, RetiredImage,
+    RevokeOutcome, Role, StatusChange, Takedown, TokenRecord, TombstoneOutcome, WithdrawOutcome, WithdrawalLink,
 };
 pub use requests::{
     AnswerOutcome, DueReminder, Letter, MailKind, MailState, NewRequest, OutboxMessage, RecipientKind, RecipientRecord,

@@ -157,7 +157,8 @@ pub enum PhotoDeletion {
     Missing,
     /// Marketing has published it (or a takedown was owed for it): it stays on record.
     Published,
-    /// Marketing has claimed one of its purposes and may be publishing it now.
+    /// Marketing has claimed one of its purposes (now, or at some time before) or downloaded it:
+    /// it may be out in the world.
     Claimed,
     /// Its image was deleted after a "no"; the row is the fingerprint that blocks a re-upload.
     Retired,
@@ -185,6 +186,17 @@ pub struct FormTemplate {
     pub created_by: String,
     /// When it was retired from the list, if it was.
     pub retired_at: Option<i64>,
+}
+
+/// One consent event to record with others in one transaction (`record_consents`).
+#[derive(Debug, Clone)]
+pub struct ConsentToRecord {
+    /// The event, checked.
+    pub event: ConsentRecord,
+    /// The blake3 of a grant's withdrawal token.
+    pub link_token_hash: Option<String>,
+    /// Its audit row.
+    pub audit: crate::store::audit::AuditDraft,
 }
 
 /// One publication of a photo: where it went, and the words it went out with.
@@ -604,7 +616,7 @@ pub struct Takedown {
 }
 
 /// What an import did (or, on a dry run, would do).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ImportSummary {
     /// Learners added.
     pub created: usize,
@@ -621,6 +633,12 @@ pub struct ImportSummary {
     pub not_in_file: usize,
     /// Of those, how many were marked left as of today (`--mark-missing-as-left`).
     pub marked_left: usize,
+    /// Learners in the file under 18 (or with no date of birth) with no guardian, in the file or
+    /// on record: nobody can give the consent they need. "Given Family (reference)".
+    pub under_18_without_guardian: Vec<String>,
+    /// Guardians in the file with no email address: a request cannot reach them. "Guardian, for
+    /// Given Family (reference)".
+    pub guardians_without_email: Vec<String>,
 }
 
 /// The current time in Unix milliseconds.

@@ -8,10 +8,10 @@ use async_trait::async_trait;
 use super::audit::{AuditDraft, AuditRecord};
 use super::error::StoreError;
 use super::records::{
-    ClaimOutcome, ConsentRecord, ErasureStart, Evaluation, GuardianAdded, GuardianRecord, ImportSummary, LearnerRecord,
-    FormTemplate, PhotoDeletion, PhotoRecord, PublicationRecord, PublishOutcome, QueueItem, ReissueOutcome, RetentionCandidate, RetentionDue,
-    RetiredImage, RevokeOutcome, Role, StatusChange, Takedown, TokenRecord, TombstoneOutcome, WithdrawOutcome,
-    WithdrawalLink,
+    ClaimOutcome, ConsentRecord, ConsentToRecord, ErasureStart, Evaluation, FormTemplate, GuardianAdded,
+    GuardianRecord, ImportSummary, LearnerRecord, PhotoDeletion, PhotoRecord, PublicationRecord, PublishOutcome,
+    QueueItem, ReissueOutcome, RetentionCandidate, RetentionDue, RetiredImage, RevokeOutcome, Role, StatusChange,
+    Takedown, TokenRecord, TombstoneOutcome, WithdrawOutcome, WithdrawalLink,
 };
 use super::requests::{
     AnswerOutcome, DueReminder, MailState, NewRequest, OutboxMessage, RecipientView, RequestAnswer, RequestCreated,
@@ -223,6 +223,14 @@ pub trait ConsentStore: Send + Sync {
         purposes: Option<&[Purpose]>,
         eval: Evaluation,
     ) -> Result<WithdrawOutcome, StoreError>;
+    /// Records several consent events in one transaction under the chain lock, as
+    /// [`ConsentStore::record_consent`] records one: all or none. Refused (`Conflict`, nothing
+    /// written) when a learner was erased, or a grant's guardian removed, since it was checked.
+    async fn record_consents(
+        &self,
+        entries: &[ConsentToRecord],
+        eval: Evaluation,
+    ) -> Result<Vec<Vec<StatusChange>>, StoreError>;
     /// Saves a consent form template with its words (kept in `form_texts` once per hash) and
     /// appends `audit`, in one transaction; `false` and nothing written when its version is taken.
     async fn save_form_template(&self, template: &FormTemplate, audit: AuditDraft) -> Result<bool, StoreError>;

@@ -605,7 +605,7 @@ pub async fn delete(app: &App, actor: &Actor, id: &str) -> Result<(), AppError> 
         ),
         PhotoDeletion::Claimed => refused(
             "photo_claimed",
-            "marketing has claimed this photo and may be publishing it; ask them to give it back first",
+            "marketing has claimed or downloaded this photo, so it may be published; it stays on record (a withdrawal takes it down)",
         ),
         PhotoDeletion::Retired => refused(
             "photo_retired",

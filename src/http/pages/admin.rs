@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
-use super::once;
 use super::frame::{done, notice_text, render, require, Chrome, Fields, NoticeQuery, PageError, PageForm};
+use super::once;
 use super::words::{self, Line};
 use crate::app::consents::{History, NewConsent};
 use crate::app::{self, input, AppError};
@@ -28,8 +28,6 @@ use crate::store::{time_of_ms, LearnerRecord};
 pub(super) fn routes() -> axum::Router<HttpState> {
     Router::new()
         .route("/admin", get(|| async { Redirect::to("/admin/learners") }))
-        .route("/admin/learners", get(learners_page))
-        .route("/admin/learners/search", post(search))
         .route("/admin/learners/{id}", get(learner_page))
         .route("/admin/learners/{id}/consents", post(record_consent))
         .route("/admin/learners/{id}/recorded", get(recorded_page))
@@ -56,64 +54,6 @@ pub(super) fn full_name(l: &LearnerRecord) -> String {
 pub(super) fn day(ms: i64, zone: Zone) -> String {
     let format = time::macros::format_description!("[day] [month repr:short] [year]");
     zone.local(time_of_ms(ms)).format(&format).unwrap_or_default()
-}
-
-struct LearnerRow {
-    id: String,
-    name: String,
-    date_of_birth: String,
-    external_ref: String,
-}
-
-impl LearnerRow {
-    fn of(l: &LearnerRecord) -> LearnerRow {
-        LearnerRow {
-            id: l.id.clone(),
-            name: full_name(l),
-            date_of_birth: l.date_of_birth.clone().unwrap_or_else(|| "unknown".into()),
-            external_ref: l.external_ref.clone().unwrap_or_default(),
-        }
-    }
-}
-
-#[derive(Template)]
-#[template(path = "admin_learners.html")]
-struct LearnersPage {
-    chrome: Chrome,
-    csrf: String,
-    query: String,
-    learners: Vec<LearnerRow>,
-    searched: bool,
-}
-
-const LIST_LIMIT: i64 = 200;
-
-async fn learners_page(State(state): State<HttpState>, session: Session) -> Result<Response, PageError> {
-    require(&session, app::learners::MANAGERS)?;
-    let learners = app::learners::search(&state.app, &session.caller, "", LIST_LIMIT).await?;
-    let chrome = Chrome::new("Learners", &session);
-    let page = LearnersPage {
-        chrome,
-        csrf: session.csrf.clone(),
-        query: String::new(),
-        learners: learners.iter().map(LearnerRow::of).collect(),
-        searched: false,
-    };
-    Ok(render(StatusCode::OK, &page))
-}
-
-async fn search(State(state): State<HttpState>, form: PageForm) -> Result<Response, PageError> {
-    require(&form.session, app::learners::MANAGERS)?;
-    let query = form.fields.text("q");
-    let learners = app::learners::search(&state.app, &form.session.caller, &query, LIST_LIMIT).await?;
-    let page = LearnersPage {
-        chrome: Chrome::new("Learners", &form.session),
-        csrf: form.session.csrf.clone(),
-        query,
-        learners: learners.iter().map(LearnerRow::of).collect(),
-        searched: true,
-    };
-    Ok(render(StatusCode::OK, &page))
 }
 
 struct DecisionRow {
@@ -459,10 +399,7 @@ async fn reissue_link(
             once::put(
                 &form.session.id_hash,
                 &once::learner_key(&learner_id, true),
-                once::Result::One(once::Recorded {
-                    withdraw_url: Some(link.withdraw_url),
-                    statuses_changed: 0,
-                }),
+                once::Result::One(once::Recorded { withdraw_url: Some(link.withdraw_url), statuses_changed: 0 }),
             );
             Ok(Redirect::to(&format!("/admin/learners/{learner_id}/new-link")).into_response())
         }
@@ -503,9 +440,10 @@ fn consent_body(fields: &Fields, zone: Zone) -> Result<NewConsent, AppError> {
     let today = zone.date_of(time::OffsetDateTime::now_utc()).to_string();
     let given_at = (!given_on.is_empty() && given_on != today).then_some(given_on);
     let expires = fields.text("expires_on");
-    // A saved form chosen stands for the version and text: what is left in those fields is not read.
+    // A saved form chosen and a version or text typed as well is refused by the use case, never
+    // silently dropped: the admin says which form was signed.
     let template_id = Some(fields.text("template_id")).filter(|t| !t.is_empty());
-    let form_text = if template_id.is_some() { "" } else { fields.get("form_text").unwrap_or_default() };
+    let form_text = fields.get("form_text").unwrap_or_default();
     Ok(NewConsent {
         kind,
         purposes,
@@ -513,7 +451,7 @@ fn consent_body(fields: &Fields, zone: Zone) -> Result<NewConsent, AppError> {
         guardian_id,
         given_at,
         expires_at: (!expires.is_empty()).then_some(expires),
-        form_version: if template_id.is_some() { String::new() } else { fields.text("form_version") },
+        form_version: fields.text("form_version"),
         form_text: (!form_text.trim().is_empty()).then(|| form_text.to_string()),
         form_text_hash: None,
         method: fields.text("method"),

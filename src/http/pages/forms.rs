@@ -110,7 +110,11 @@ async fn save_form(State(state): State<HttpState>, form: PageForm) -> Result<Res
     }
 }
 
-async fn retire_form(State(state): State<HttpState>, Path(id): Path<String>, form: PageForm) -> Result<Response, PageError> {
+async fn retire_form(
+    State(state): State<HttpState>,
+    Path(id): Path<String>,
+    form: PageForm,
+) -> Result<Response, PageError> {
     require(&form.session, app::forms::MANAGERS)?;
     app::forms::retire(&state.app, &form.session.caller, &id).await?;
     Ok(done("/admin/forms", "form_retired"))
@@ -176,7 +180,11 @@ impl Typed {
 }
 
 /// The learners chosen, in the order ticked, each once; ids that are not learners are refused.
-async fn chosen_learners(state: &HttpState, session: &Session, fields: &Fields) -> Result<Vec<LearnerRecord>, PageError> {
+async fn chosen_learners(
+    state: &HttpState,
+    session: &Session,
+    fields: &Fields,
+) -> Result<Vec<LearnerRecord>, PageError> {
     let mut ids: Vec<&str> = fields.all("learner_ids");
     let mut seen = std::collections::HashSet::new();
     ids.retain(|id| seen.insert(*id));
@@ -321,10 +329,8 @@ async fn record_batch(State(state): State<HttpState>, form: PageForm) -> Result<
                 let lines = recorded
                     .into_iter()
                     .map(|r| {
-                        let name = learners
-                            .iter()
-                            .find(|l| l.id == r.event.learner_id)
-                            .map_or_else(String::new, full_name);
+                        let name =
+                            learners.iter().find(|l| l.id == r.event.learner_id).map_or_else(String::new, full_name);
                         once::BatchLine {
                             learner_id: r.event.learner_id.clone(),
                             name,

@@ -5,9 +5,10 @@
 //! the JSON API and matches its typed outcome, so the pages hold no rules of their own.
 
 mod admin;
-pub(super) mod frame;
 mod forms;
+pub(super) mod frame;
 mod labels;
+mod learner_list;
 mod marketing;
 mod once;
 mod photo_edit;
@@ -42,6 +43,7 @@ pub fn routes() -> Router<HttpState> {
         .merge(tutor::routes())
         .merge(photo_edit::routes())
         .merge(forms::routes())
+        .merge(learner_list::routes())
         .merge(marketing::routes())
         .merge(admin::routes())
         .merge(tokens::routes())

@@ -107,12 +107,12 @@ impl Values {
             .into_iter()
             .map(|p| p.parse::<Purpose>().map_err(ApiError::bad_form))
             .collect::<Result<Vec<_>, _>>()?;
+        // Too many tags or learners is the use case's to refuse: the form then comes back with
+        // what was typed (the form's size bounds the lists).
         let mut learner_ids: Vec<String> = fields.all("learner_ids").into_iter().map(str::to_owned).collect();
-        app::photos::check_learner_count(learner_ids.len())?;
         learner_ids.dedup();
         let tags: Vec<String> =
             fields.text("tags").split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect();
-        app::photos::check_tag_count(tags.len())?;
         Ok(Values {
             caption: fields.get("caption").unwrap_or_default().to_string(),
             alt_text: fields.get("alt_text").unwrap_or_default().to_string(),
@@ -173,10 +173,10 @@ async fn form_page(
         .zip(labels::distinct_labels(&found, true))
         .map(|(learner, label)| Tagged { id: learner.id.clone(), label })
         .collect();
-    let name_of = |id: &str| learners.get(id).map_or_else(|| "a learner".to_string(), |l| labels::first_name(l).to_string());
+    let name_of =
+        |id: &str| learners.get(id).map_or_else(|| "a learner".to_string(), |l| labels::first_name(l).to_string());
     let (today, zone) = (time::OffsetDateTime::now_utc(), state.app.settings.rules.zone);
-    let is_minor =
-        |id: &str| learners.get(id).is_none_or(|l| words::is_minor(l.date_of_birth.as_deref(), today, zone));
+    let is_minor = |id: &str| learners.get(id).is_none_or(|l| words::is_minor(l.date_of_birth.as_deref(), today, zone));
     let mut chrome = Chrome::new("Change a photo's details", session);
     chrome.script = true;
     Ok(EditPage {

@@ -11,7 +11,8 @@ use crate::policy::Purpose;
 use crate::store::audit::{AuditAction, AuditDraft};
 use crate::store::error::StoreError;
 use crate::store::records::{
-    ms_of_time, ConsentRecord, Evaluation, FormTemplate, ReissueOutcome, StatusChange, WithdrawOutcome, WithdrawalLink,
+    ms_of_time, ConsentRecord, ConsentToRecord, Evaluation, FormTemplate, ReissueOutcome, StatusChange,
+    WithdrawOutcome, WithdrawalLink,
 };
 use crate::store::traits::ConsentStore;
 
@@ -35,14 +36,23 @@ where
     })
 }
 
-/// What a grant's link still withdraws: its purposes its giver has not taken back. A grant taken
-/// back in full otherwise (an admin recorded its giver's "no") still withdraws all of them, as it
-/// always did: a second "no" changes nothing.
+/// What a grant's link still withdraws: its purposes its giver has not taken back (through the
+/// link, or a "no" recorded otherwise). Empty once nothing is left: the link is then used up,
+/// whatever its column says, so it can never withdraw a newer grant's purposes.
 fn remaining_purposes(grant: &ConsentRecord, history: &[ConsentRecord]) -> Vec<Purpose> {
     let events: Vec<_> = history.iter().map(ConsentRecord::to_event).collect();
     let taken = consent::purposes_taken_back(&grant.to_event(), &events);
-    let remaining: Vec<Purpose> = grant.purposes.iter().copied().filter(|p| !taken.contains(p)).collect();
-    if remaining.is_empty() { grant.purposes.clone() } else { remaining }
+    grant.purposes.iter().copied().filter(|p| !taken.contains(p)).collect()
+}
+
+/// When the last of the grant's purposes was taken back (the latest "no" of its giver after it).
+fn taken_back_at(grant: &ConsentRecord, history: &[ConsentRecord]) -> i64 {
+    history
+        .iter()
+        .filter(|e| e.kind != EventKind::Granted && e.giver == grant.giver && e.recorded_at >= grant.recorded_at)
+        .map(|e| e.given_at)
+        .max()
+        .unwrap_or(grant.given_at)
 }
 
 macro_rules! impl_consent_store {
@@ -57,6 +67,70 @@ macro_rules! impl_consent_store {
                     .fetch_all(&mut *conn)
                     .await?;
                 rows.iter().map(consent_from_row).collect()
+            }
+
+            /// Records one consent event under the chain lock: refused (`Conflict`) when the
+            /// learner was erased, or a grant's guardian removed, since the event was checked.
+            async fn record_in(
+                tx: &mut sqlx::Transaction<'_, $db>,
+                event: &ConsentRecord,
+                link_token_hash: Option<&str>,
+                audit: &AuditDraft,
+                eval: &Evaluation,
+            ) -> Result<Vec<StatusChange>, StoreError> {
+                // An erasure under way records its own withdrawals; nothing else may land on a
+                // learner being erased, nor anything on one erased.
+                let row = sqlx::query("SELECT erased_at, erasure_started_at FROM learners WHERE id = $1")
+                    .bind(&event.learner_id)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                let erasing = match &row {
+                    None => true,
+                    Some(row) => {
+                        row.try_get::<Option<i64>, _>("erased_at")?.is_some()
+                            || (event.kind == EventKind::Granted
+                                && row.try_get::<Option<i64>, _>("erasure_started_at")?.is_some())
+                    }
+                };
+                if erasing {
+                    return Err(StoreError::Conflict(format!("learner {} is erased or being erased", event.learner_id)));
+                }
+                if let (EventKind::Granted, Giver::Guardian(guardian)) = (event.kind, &event.giver) {
+                    let removed: Option<Option<i64>> =
+                        sqlx::query_scalar("SELECT removed_at FROM guardians WHERE id = $1 AND learner_id = $2")
+                            .bind(guardian)
+                            .bind(&event.learner_id)
+                            .fetch_optional(&mut **tx)
+                            .await?;
+                    if !matches!(removed, Some(None)) {
+                        return Err(StoreError::Conflict(format!("guardian {guardian} was removed")));
+                    }
+                }
+                let stamped;
+                let event = if eval.live {
+                    stamped = ConsentRecord {
+                        recorded_at: Self::recorded_at_in(&mut **tx, &event.learner_id, ms_of_time(eval.at)).await?,
+                        ..event.clone()
+                    };
+                    &stamped
+                } else {
+                    event
+                };
+                Self::insert_consent_in(&mut **tx, event).await?;
+                if let Some(hash) = link_token_hash {
+                    sqlx::query("INSERT INTO withdrawal_links (token_hash, grant_id) VALUES ($1, $2)")
+                        .bind(hash)
+                        .bind(&event.id)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                Self::append_in(tx, audit).await?;
+                if event.kind != EventKind::Granted {
+                    Self::block_lookalikes_in(&mut **tx, &event.learner_id).await?;
+                }
+                // Look-alikes held for them are re-evaluated too: a grant can lift their block.
+                let photos = Self::photos_concerning_in(&mut **tx, &event.learner_id).await?;
+                Self::reevaluate_in(tx, &photos, eval).await
             }
 
             /// When an event for `learner_id` committed now is recorded: the clock, but after every
@@ -187,33 +261,26 @@ macro_rules! impl_consent_store {
                 let mut tx = self.writer().begin().await?;
                 Self::lock_in(&mut *tx).await?;
                 let eval = eval.after_lock();
-                let stamped;
-                let event = if eval.live {
-                    stamped = ConsentRecord {
-                        recorded_at: Self::recorded_at_in(&mut *tx, &event.learner_id, ms_of_time(eval.at)).await?,
-                        ..event.clone()
-                    };
-                    &stamped
-                } else {
-                    event
-                };
-                Self::insert_consent_in(&mut *tx, event).await?;
-                if let Some(hash) = link_token_hash {
-                    sqlx::query("INSERT INTO withdrawal_links (token_hash, grant_id) VALUES ($1, $2)")
-                        .bind(hash)
-                        .bind(&event.id)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                Self::append_in(&mut tx, &audit).await?;
-                if event.kind != EventKind::Granted {
-                    Self::block_lookalikes_in(&mut *tx, &event.learner_id).await?;
-                }
-                // Look-alikes held for them are re-evaluated too: a grant can lift their block.
-                let photos = Self::photos_concerning_in(&mut *tx, &event.learner_id).await?;
-                let changes = Self::reevaluate_in(&mut tx, &photos, &eval).await?;
+                let changes = Self::record_in(&mut tx, event, link_token_hash, &audit, &eval).await?;
                 tx.commit().await?;
                 Ok(changes)
+            }
+
+            async fn record_consents(
+                &self,
+                entries: &[ConsentToRecord],
+                eval: Evaluation,
+            ) -> Result<Vec<Vec<StatusChange>>, StoreError> {
+                let mut tx = self.writer().begin().await?;
+                Self::lock_in(&mut *tx).await?;
+                let eval = eval.after_lock();
+                let mut all = Vec::with_capacity(entries.len());
+                for entry in entries {
+                    let link = entry.link_token_hash.as_deref();
+                    all.push(Self::record_in(&mut tx, &entry.event, link, &entry.audit, &eval).await?);
+                }
+                tx.commit().await?;
+                Ok(all)
             }
 
             async fn consents(&self, learner_id: &str) -> Result<Vec<ConsentRecord>, StoreError> {
@@ -234,11 +301,14 @@ macro_rules! impl_consent_store {
                 let grant = consent_from_row(&row)?;
                 let mut conn = self.reader().acquire().await?;
                 let events = Self::consents_in(&mut *conn, &grant.learner_id).await?;
+                let remaining = remaining_purposes(&grant, &events);
+                let used_at: Option<i64> = row.try_get("link_used_at")?;
                 Ok(Some(WithdrawalLink {
-                    remaining: remaining_purposes(&grant, &events),
+                    // Nothing left to withdraw is a used link, however it was used up.
+                    used_at: used_at.or_else(|| remaining.is_empty().then(|| taken_back_at(&grant, &events))),
+                    remaining,
                     grant,
                     first_name: row.try_get("first_name")?,
-                    used_at: row.try_get("link_used_at")?,
                 }))
             }
 
@@ -325,6 +395,9 @@ macro_rules! impl_consent_store {
                 let grant = consent_from_row(&grant_row)?;
                 let history = Self::consents_in(&mut *tx, &grant.learner_id).await?;
                 let remaining = remaining_purposes(&grant, &history);
+                if remaining.is_empty() {
+                    return Ok(WithdrawOutcome::AlreadyUsed(taken_back_at(&grant, &history)));
+                }
                 let chosen: Vec<Purpose> = match purposes {
                     Some(asked) => remaining.iter().copied().filter(|p| asked.contains(p)).collect(),
                     None => remaining.clone(),

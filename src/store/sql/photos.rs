@@ -315,9 +315,16 @@ macro_rules! impl_photo_store {
                 if published.is_some() {
                     return Ok(PhotoDeletion::Published);
                 }
-                let claimed = exists("SELECT 1 FROM photo_purposes WHERE photo_id = $1 AND state = 'claimed' LIMIT 1")
-                    .fetch_optional(&mut *tx)
-                    .await?;
+                // Ever claimed, or downloaded by marketing, counts (an edit puts a claimed photo back
+                // on hold, a lease runs out): it may be out in the world, and the audit log keeps
+                // what the queue's columns may not.
+                let claimed = exists(
+                    "SELECT 1 FROM photo_purposes WHERE photo_id = $1 AND (state = 'claimed' OR claimed_by IS NOT NULL) \
+                     UNION ALL SELECT 1 FROM audit_log WHERE subject = $1 AND (action = 'item_claimed' \
+                     OR (action = 'image_downloaded' AND details LIKE '%\"role\":\"marketing\"%')) LIMIT 1",
+                )
+                .fetch_optional(&mut *tx)
+                .await?;
                 if claimed.is_some() {
                     return Ok(PhotoDeletion::Claimed);
                 }
