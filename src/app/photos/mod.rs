@@ -305,7 +305,7 @@ fn answer_for_existing(
     if !same_form {
         return Err(AppError::Conflict {
             code: "duplicate_upload",
-            message: "you uploaded this photo before with other details: to change them, edit that photo instead of \
+            message: "this photo was uploaded before with other details: to change them, edit that photo instead of \
                       uploading it again"
                 .to_string(),
             detail: Some(serde_json::json!({ "photo_id": existing.id, "edit": edit_page(&existing.id) })),

@@ -244,6 +244,8 @@ struct DeletePage {
     caption: String,
     has_image: bool,
     back: String,
+    /// Whether it may still be deleted as far as its status shows (the store checks again).
+    can_delete: bool,
 }
 
 async fn delete_page(
@@ -259,6 +261,7 @@ async fn delete_page(
         caption: photo.caption.clone(),
         has_image: photo.image_deleted_at.is_none(),
         back: back_to(&session.caller, Some(&photo.id)),
+        can_delete: deletable(&photo),
         id: photo.id,
     };
     Ok(render(StatusCode::OK, &page))
