@@ -414,9 +414,10 @@ async fn new_link_page(session: Session, Path(id): Path<String>) -> Result<Respo
 }
 
 /// The consent form's fields as the use case takes them, so its checks apply unchanged. A value
-/// that names no kind or purpose is left for those checks to explain.
-fn consent_body(fields: &Fields, zone: Zone) -> Result<NewConsent, AppError> {
-    let given_by = fields.text("given_by");
+/// that names no kind or purpose is left for those checks to explain. `signer_field` names the
+/// field saying who gave it (`given_by`, or one learner's line of the batch form).
+pub(super) fn consent_body(fields: &Fields, zone: Zone, signer_field: &str) -> Result<NewConsent, AppError> {
+    let given_by = fields.text(signer_field);
     let (given_by, guardian_id) = match given_by.strip_prefix("guardian:") {
         Some(id) => ("guardian".to_string(), Some(id.to_string())),
         None => (given_by, None),
@@ -481,7 +482,7 @@ async fn record_consent(
     form: PageForm,
 ) -> Result<Response, PageError> {
     require(&form.session, app::learners::MANAGERS)?;
-    let recorded = match consent_body(&form.fields, state.app.settings.rules.zone) {
+    let recorded = match consent_body(&form.fields, state.app.settings.rules.zone, "given_by") {
         Ok(body) => app::consents::record(&state.app, &form.session.caller, &id, body).await,
         Err(e) => Err(e),
     };

@@ -18,7 +18,6 @@ use crate::app::{self, AppError};
 use crate::http::error::ApiError;
 use crate::http::session::Session;
 use crate::http::state::HttpState;
-use crate::policy::consent::EventKind;
 use crate::policy::Purpose;
 use crate::store::{FormTemplate, LearnerRecord};
 
@@ -265,44 +264,14 @@ async fn batch_page(State(state): State<HttpState>, form: PageForm) -> Result<Re
     Ok(render(StatusCode::OK, &page))
 }
 
-/// The consent for one learner from the shared fields and who signed for them.
+/// The consent for one learner from the shared fields and who signed for them: the single form's
+/// reading, with a saved form required (a stack of paper forms is always one of them).
 fn consent_for(fields: &Fields, learner_id: &str, zone: crate::policy::zone::Zone) -> Result<NewConsent, AppError> {
-    let kind = match fields.text("kind").as_str() {
-        "granted" => Some(EventKind::Granted),
-        "refused" => Some(EventKind::Refused),
-        "withdrawn" => Some(EventKind::Withdrawn),
-        _ => None,
-    };
-    let purposes = fields
-        .all("purposes")
-        .into_iter()
-        .map(|p| p.parse::<Purpose>().map_err(|e| AppError::invalid_field("purposes", e)))
-        .collect::<Result<Vec<_>, _>>()?;
-    let signer = fields.text(&signer_field(learner_id));
-    let (given_by, guardian_id) = match signer.split_once(':') {
-        Some(("guardian", id)) => ("guardian".to_string(), Some(id.to_string())),
-        _ => (signer, None),
-    };
-    let template_id = Some(fields.text("template_id")).filter(|t| !t.is_empty());
-    if template_id.is_none() {
+    let body = super::admin::consent_body(fields, zone, &signer_field(learner_id))?;
+    if body.template_id.is_none() {
         return Err(AppError::invalid_field("template_id", "choose the form they signed from the saved forms"));
     }
-    let given_on = fields.text("given_on");
-    let today = zone.date_of(time::OffsetDateTime::now_utc()).to_string();
-    let expires = fields.text("expires_on");
-    Ok(NewConsent {
-        kind,
-        purposes,
-        given_by,
-        guardian_id,
-        given_at: (!given_on.is_empty() && given_on != today).then_some(given_on),
-        expires_at: (!expires.is_empty()).then_some(expires),
-        method: fields.text("method"),
-        evidence: fields.text("evidence"),
-        template_id,
-        ask_first: fields.get("record_anyway").is_none(),
-        ..NewConsent::default()
-    })
+    Ok(body)
 }
 
 /// `POST /admin/consents/batch/record`: every learner's consent checked, then all recorded, or
