@@ -685,7 +685,7 @@ mod tests {
             "kind=withdrawn&purposes=website&given_by=learner&form_version=v1&method=in_person&evidence=call&\
              form_text=x&given_on={given_on}"
         );
-        consent_body(&Fields::parse(form.as_bytes()), Zone::default()).unwrap().given_at
+        consent_body(&Fields::parse(form.as_bytes()), Zone::default(), "given_by").unwrap().given_at
     }
 
     #[test]
