@@ -34,6 +34,7 @@ pub fn generate(role: Role, name: &str) -> NewToken {
         created_at: now_ms(),
         expires_at: None,
         revoked_at: None,
+        email: None,
     };
     NewToken { token: format!("cg_{id}_{secret}"), record }
 }

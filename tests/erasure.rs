@@ -154,7 +154,11 @@ async fn erasure_leaves_only_a_pseudonym(server: TestServer) {
 
     // The link of the request her group was sent, as a family would still hold it.
     let letters = server.store.outbox(consentgate::store::MailState::Pending, 100).await.unwrap();
-    let her_link = letters.iter().find(|m| m.learner_id == zq).and_then(|m| m.link.clone()).expect("her letter");
+    let her_link = letters
+        .iter()
+        .find(|m| m.learner_id.as_deref() == Some(zq.as_str()))
+        .and_then(|m| m.link.clone())
+        .expect("her letter");
     let done = erase(server.admin.clone(), json!({"reason": "subject access request SAR-2026-14, by email"})).await;
     assert_eq!(done.status(), 200);
     let done: Value = done.json().await.unwrap();

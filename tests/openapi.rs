@@ -20,6 +20,7 @@ const TAGS: &[&str] = &[
     "consents",
     "queue",
     "takedowns",
+    "staff",
     "audit",
     "requests",
     "retention",
@@ -177,6 +178,9 @@ fn operation_ids_are_unique_and_tags_are_resources() {
         "list_form_templates",
         "create_form_template",
         "retire_form_template",
+        "list_staff",
+        "invite_staff",
+        "revoke_staff",
         "erase_learner",
         "export_learner",
     ] {

@@ -62,7 +62,7 @@ async fn ask(server: &TestServer, group: &str, purposes: &[&str]) -> String {
 /// The request's messages waiting (as letters, without SMTP), with their form links.
 async fn letters_for(server: &TestServer, learner: &str) -> Vec<consentgate::store::OutboxMessage> {
     let mut waiting = server.store.outbox(MailState::Pending, 100).await.unwrap();
-    waiting.retain(|m| m.learner_id == learner);
+    waiting.retain(|m| m.learner_id.as_deref() == Some(learner));
     waiting
 }
 

@@ -11,8 +11,9 @@ use consentgate::policy::{Purpose, Reason, State};
 use consentgate::store::{
     self, verify_chain, AuditAction, AuditDraft, ClaimOutcome, ConsentRecord, Evaluation, FullStore, GuardianAdded,
     GuardianRecord, LearnerRecord, PhotoDeletion, PhotoRecord, PublishOutcome, ReissueOutcome, RetiredImage,
-    RevokeOutcome, Role, StoreError, WithdrawOutcome, GENESIS_HASH,
+    RevokeOutcome, Role, SignInLink, StoreError, WithdrawOutcome, GENESIS_HASH,
 };
+use consentgate::store::{Letter, MailKind, MailState, OutboxMessage};
 use consentgate::tokens;
 use serde_json::json;
 
@@ -746,6 +747,103 @@ async fn revocation_conformance(store: &Arc<dyn FullStore>) {
     store.delete_session("r3").await.unwrap();
 }
 
+/// Staff accounts: one live account per address, a sign-in link works once and only in time,
+/// links per window are capped, and revoking an account takes its links and unsent sign-in mail.
+async fn account_conformance(store: &Arc<dyn FullStore>) {
+    let now = 6_000_000_000_000;
+    let mut dana = tokens::generate(Role::Marketing, "Dana Shaw").record;
+    dana.email = Some("dana@college.example".into());
+    let link = |hash: &str, token: &str, created_at: i64| SignInLink {
+        id_hash: hash.into(),
+        token_id: token.into(),
+        created_at,
+        expires_at: created_at + 1_000,
+        used_at: None,
+    };
+    let letter =
+        || Letter { subject: "Your sign-in link".into(), body: "https://cg.example/signin/link/x".into(), link: None };
+    let mail = |token: &str| {
+        OutboxMessage::to_staff(MailKind::SignIn, token, ("Dana Shaw", "dana@college.example"), letter(), now)
+    };
+    let audit = |id: &str| AuditDraft::new("cli", AuditAction::StaffInvited, id, json!({}));
+    assert!(store.create_account(&dana, &link("l1", &dana.id, now), &mail(&dana.id), audit(&dana.id)).await.unwrap());
+    assert_eq!(store.account_by_email("dana@college.example").await.unwrap(), Some(dana.clone()));
+    assert_eq!(store.account_by_email("nobody@college.example").await.unwrap(), None);
+
+    // A second account for the same address stores nothing.
+    let mut twin = tokens::generate(Role::Admin, "Dana again").record;
+    twin.email = dana.email.clone();
+    let before = store.table_counts().await.unwrap();
+    assert!(!store.create_account(&twin, &link("l2", &twin.id, now), &mail(&twin.id), audit(&twin.id)).await.unwrap());
+    assert_eq!(store.table_counts().await.unwrap(), before);
+    assert_eq!(store.token(&twin.id).await.unwrap(), None);
+
+    // Staff mail is never listed with the families' letters.
+    assert!(store.outbox(MailState::Pending, 100).await.unwrap().iter().all(|m| m.staff_id.is_none()));
+
+    let signed_in = || AuditDraft::new("", AuditAction::SignedIn, "", json!({ "via": "link" }));
+    // Expired: nothing happens.
+    assert_eq!(store.use_sign_in_link("l1", now + 1_000, "s0", i64::MAX, signed_in()).await.unwrap(), None);
+    assert!(store.session_token("s0", 0).await.unwrap().is_none());
+    // In time: a session, once.
+    let used = store.use_sign_in_link("l1", now + 999, "s1", i64::MAX, signed_in()).await.unwrap();
+    assert_eq!(used.map(|t| t.id), Some(dana.id.clone()));
+    assert_eq!(store.session_token("s1", 0).await.unwrap().map(|t| t.id), Some(dana.id.clone()));
+    let last = store.audit_log(0, 100_000).await.unwrap().pop().unwrap();
+    assert_eq!(
+        (last.action.as_str(), last.actor.as_str(), last.subject.as_str()),
+        ("signed_in", dana.id.as_str(), dana.id.as_str())
+    );
+    assert_eq!(store.use_sign_in_link("l1", now + 999, "s2", i64::MAX, signed_in()).await.unwrap(), None, "used");
+    let (kept, account) = store.sign_in_link("l1").await.unwrap().unwrap();
+    assert_eq!((kept.used_at, account.id), (Some(now + 999), dana.id.clone()));
+    assert_eq!(store.use_sign_in_link("nope", now, "s3", i64::MAX, signed_in()).await.unwrap(), None);
+
+    // At most `max_recent` links in the window: the invitation's counts.
+    let sent = |id: &str| AuditDraft::new(id, AuditAction::SignInLinkSent, id, json!({}));
+    for n in 0..2 {
+        let hash = format!("more{n}");
+        assert!(store
+            .add_sign_in_link(&link(&hash, &dana.id, now + 10), &mail(&dana.id), now, 3, sent(&dana.id))
+            .await
+            .unwrap());
+    }
+    let before = store.table_counts().await.unwrap();
+    assert!(!store
+        .add_sign_in_link(&link("more2", &dana.id, now + 10), &mail(&dana.id), now, 3, sent(&dana.id))
+        .await
+        .unwrap());
+    assert_eq!(store.table_counts().await.unwrap(), before, "over the limit: nothing stored");
+    // An hour on, the window has moved.
+    assert!(store
+        .add_sign_in_link(&link("later", &dana.id, now + 20), &mail(&dana.id), now + 11, 3, sent(&dana.id))
+        .await
+        .unwrap());
+
+    // Revoked: its links and its unsent sign-in mail go with it; the address is free again.
+    let revoke = AuditDraft::new("cli", AuditAction::TokenRevoked, &dana.id, json!({}));
+    assert_eq!(
+        store.revoke_token(&dana.id, now + 30, revoke).await.unwrap(),
+        RevokeOutcome::Revoked { sessions_ended: 1 }
+    );
+    assert!(store.sign_in_link("later").await.unwrap().is_none());
+    assert_eq!(store.use_sign_in_link("later", now + 21, "s4", i64::MAX, signed_in()).await.unwrap(), None);
+    assert!(store
+        .claim_mail(i64::MAX - 1, i64::MAX, 100)
+        .await
+        .unwrap()
+        .iter()
+        .all(|m| m.staff_id.as_deref() != Some(dana.id.as_str())));
+    assert_eq!(store.account_by_email("dana@college.example").await.unwrap(), None);
+    assert!(!store
+        .add_sign_in_link(&link("after", &dana.id, now + 40), &mail(&dana.id), now, 100, sent(&dana.id))
+        .await
+        .unwrap());
+    let mut back = tokens::generate(Role::Marketing, "Dana Shaw").record;
+    back.email = dana.email.clone();
+    assert!(store.create_account(&back, &link("l9", &back.id, now), &mail(&back.id), audit(&back.id)).await.unwrap());
+}
+
 fn guardian(id: &str, name: &str) -> GuardianRecord {
     GuardianRecord { id: id.into(), name: name.into(), email: Some(format!("{id}@example.org")), removed_at: None }
 }
@@ -1128,6 +1226,7 @@ async fn conformance(store: Arc<dyn FullStore>) {
     claim_outcome_conformance(&store, &t.record.id).await;
     learners_version_conformance(&store, &t.record.id).await;
     revocation_conformance(&store).await;
+    account_conformance(&store).await;
     guardian_conformance(&store, &t.record.id).await;
     deletion_conformance(&store, &t.record.id).await;
     // Every consent event and status change was audited, and the chain still holds.

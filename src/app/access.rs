@@ -82,6 +82,8 @@ pub struct TokenSummary {
     pub expires_at: Option<i64>,
     /// Revocation time, Unix ms.
     pub revoked_at: Option<i64>,
+    /// Whether it is a staff account (signs in by emailed link, never as a bearer token).
+    pub account: bool,
 }
 
 impl TokenSummary {
@@ -93,6 +95,7 @@ impl TokenSummary {
             created_at: record.created_at,
             expires_at: record.expires_at,
             revoked_at: record.revoked_at,
+            account: record.email.is_some(),
         }
     }
 

@@ -64,6 +64,13 @@ pub fn day(ms: i64, zone: crate::policy::zone::Zone) -> String {
     zone.local(time_of_ms(ms)).format(&format).unwrap_or_default()
 }
 
+/// The time and day of `ms` as a person reads it (`14:05 on 1 September 2027`), in the
+/// organisation's zone.
+pub fn moment(ms: i64, zone: crate::policy::zone::Zone) -> String {
+    let format = time::macros::format_description!("[hour]:[minute] on [day padding:none] [month repr:long] [year]");
+    zone.local(time_of_ms(ms)).format(&format).unwrap_or_default()
+}
+
 /// A purpose in the form's words, about the learner `first_name`.
 pub fn purpose_words(wording: &ConsentWording, purpose: Purpose, first_name: &str) -> String {
     wording
@@ -147,6 +154,25 @@ pub fn confirmation(sender: &Sender, about: About<'_>, answered: Answered<'_>) -
     }
 }
 
+#[derive(Template)]
+#[template(path = "mail/sign_in.txt", escape = "none")]
+struct SignInText<'a> {
+    to_name: &'a str,
+    org: &'a str,
+    role: &'a str,
+    invited: bool,
+    link: &'a str,
+    valid_until: &'a str,
+}
+
+/// A member of staff's one-time sign-in link: an invitation (`invited`) or one they asked for.
+/// `valid_until` is when it stops working, in words.
+pub fn sign_in(sender: &Sender, to_name: &str, role: &str, invited: bool, link: &str, valid_until: &str) -> Letter {
+    let text = SignInText { to_name, org: &sender.org, role, invited, link, valid_until };
+    let subject = if invited { "Your account: sign in" } else { "Your sign-in link" };
+    Letter { subject: format!("{subject} ({})", sender.org), body: render(&text), link: Some(link.to_string()) }
+}
+
 fn render(template: &impl Template) -> String {
     // The templates are compiled in and take only strings: rendering cannot fail at run time.
     template.render().unwrap_or_default()
@@ -183,6 +209,17 @@ mod tests {
         assert!(!adult.body.contains("parent or carer") && adult.body.contains("18th birthday"), "{}", adult.body);
         let renewal = request(&sender(), about, &Ask::Renewal("3 March 2028".into()), vec![], "l", "d".into());
         assert!(renewal.body.contains("runs out on 3 March 2028"), "{}", renewal.body);
+    }
+
+    #[test]
+    fn a_sign_in_letter_carries_its_link_and_says_how_long_it_works() {
+        let invite = sign_in(&sender(), "Dana Shaw", "marketing", true, "https://cg.example/signin/link/ab", "8 Dec");
+        assert!(invite.subject.starts_with("Your account") && invite.body.starts_with("Dear Dana Shaw,"));
+        assert!(invite.body.contains("a marketing account on Northfield Training"), "{}", invite.body);
+        assert!(invite.body.contains("https://cg.example/signin/link/ab\n") && invite.body.contains("until 8 Dec"));
+        let asked = sign_in(&sender(), "Dana Shaw", "marketing", false, "l", "d");
+        assert!(asked.body.contains("you asked for") && !asked.body.contains("account on"), "{}", asked.body);
+        assert_eq!(asked.link.as_deref(), Some("l"));
     }
 
     #[test]

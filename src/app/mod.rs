@@ -24,6 +24,7 @@ pub mod photos;
 pub mod queue;
 pub mod requests;
 pub mod retention;
+pub mod staff;
 pub mod statuses;
 
 use std::sync::Arc;

@@ -22,6 +22,7 @@ mod requests;
 mod retention;
 pub mod session;
 pub mod slots;
+mod staff;
 mod state;
 mod withdraw;
 
@@ -74,6 +75,8 @@ pub fn router(state: HttpState) -> Router {
         .route("/api/v1/retention/preview", get(retention::preview))
         .route("/api/v1/form-templates", get(forms::list).post(forms::create))
         .route("/api/v1/form-templates/{id}", axum::routing::delete(forms::retire))
+        .route("/api/v1/staff", get(staff::list).post(staff::invite))
+        .route("/api/v1/staff/{id}", axum::routing::delete(staff::revoke))
         .route("/healthz", get(ops::healthz))
         .route("/api/v1/openapi.json", get(ops::openapi))
         .merge(pages::routes())

@@ -65,7 +65,7 @@ pub async fn not_found() -> ApiError {
         super::consents::record, super::consents::history, super::consents::reissue_link,
         super::learners::add_guardian, super::learners::correct_guardian, super::learners::remove_guardian, super::learners::groups, super::queue::list, super::queue::claim,
         super::queue::published, super::queue::takedowns, super::queue::takedown_done, super::audit::log,
-        super::requests::create, super::requests::list, super::requests::show, super::requests::coverage, super::consent_form::show, super::consent_form::answer, super::retention::preview, super::learners::erase, super::learners::export, super::forms::list, super::forms::create, super::forms::retire),
+        super::requests::create, super::requests::list, super::requests::show, super::requests::coverage, super::consent_form::show, super::consent_form::answer, super::retention::preview, super::learners::erase, super::learners::export, super::forms::list, super::forms::create, super::forms::retire, super::staff::list, super::staff::invite, super::staff::revoke),
     components(schemas(Health, super::doc::Id, super::doc::ItemId, super::doc::SearchText, super::photos::RenditionName, super::photos::PhotoView, super::photos::UploadForm, super::learners::LearnerView,
         super::learners::NewLearner, super::learners::NewGuardian, super::learners::LearnerPatch, super::learners::GuardianView, super::learners::GuardianPatch, super::learners::GroupView, super::learners::RemovedGuardianView, super::consents::ReissuedLink, crate::policy::PurposeStatus, crate::policy::Purpose, crate::policy::State, crate::policy::Reason, crate::policy::LearnerReason,
         super::photos::PhotoPatch, super::photos::NameCheckRequest, super::consents::NewConsent, super::consents::RecordedConsent,
@@ -74,7 +74,7 @@ pub async fn not_found() -> ApiError {
         crate::app::photos::SuggestedRedaction, super::audit::AuditRow, crate::store::ImportSummary, super::consents::DecisionView, super::consents::ConsentHistory, ErrorBody,
         super::requests::NewRequestBody, super::requests::CreatedRequestView, super::requests::RecipientAnswer, super::requests::RequestView,
         super::requests::RequestDetailView, super::requests::RecipientDetail, super::requests::CoverageView, super::requests::StandingView, crate::store::RecipientKind, crate::store::RecipientStatus, crate::store::RequestKind,
-        super::retention::PreviewView, super::learners::EraseRequest, super::learners::ErasedView, super::retention::RulesView, super::retention::ErasureView, super::retention::DeletionView, crate::policy::retention::Rule, super::forms::NewFormTemplate, super::forms::FormTemplateView)),
+        super::retention::PreviewView, super::learners::EraseRequest, super::learners::ErasedView, super::retention::RulesView, super::retention::ErasureView, super::retention::DeletionView, crate::policy::retention::Rule, super::forms::NewFormTemplate, super::forms::FormTemplateView, super::staff::NewStaffAccount, super::staff::StaffAccountView, crate::store::Role)),
     tags((name = "photos", description = "Uploads, their texts and learners, and the scrubbed image"),
         (name = "learners", description = "Learners and their guardians (admins)"),
         (name = "groups", description = "Groups of learners: classes, courses, cohorts"),
@@ -85,6 +85,7 @@ pub async fn not_found() -> ApiError {
         (name = "retention", description = "What the retention rules will delete, and when (admins)"),
         (name = "requests", description = "Consent requests sent to families, each with their own link, and the coverage they reach (admins)"),
         (name = "withdrawal", description = "The pages behind the links sent to families: the consent form and withdrawal (HTML)"),
+        (name = "staff", description = "Staff accounts that sign in with a one-time link sent by email (admins)"),
         (name = "ops", description = "Health and this document")),
     modifiers(&BearerAuth)
 )]
@@ -118,6 +119,7 @@ pub const LINKS: &[Link] = &[
     ("add_guardian", "201", "remove_guardian", &[("id", "$request.path.id"), ("guardian_id", "$response.body#/id")]),
     ("create_consent_request", "201", "show_consent_request", &[("id", "$response.body#/id")]),
     ("create_form_template", "201", "retire_form_template", &[("id", "$response.body#/id")]),
+    ("invite_staff", "201", "revoke_staff", &[("id", "$response.body#/id")]),
     (
         "record_consent",
         "201",

@@ -16,8 +16,13 @@ pub enum AuditAction {
     /// A token was revoked (`consentgate token revoke`, or an admin's page); its sessions ended
     /// with it (how many in the details).
     TokenRevoked,
-    /// Someone signed in to the pages with a token.
+    /// Someone signed in to the pages, with a token or a one-time link (`via` in the details).
     SignedIn,
+    /// An admin invited a member of staff: an account was made and its first sign-in link mailed.
+    StaffInvited,
+    /// A one-time sign-in link was mailed to a member of staff (asked for on the sign-in page, or
+    /// sent again by an admin).
+    SignInLinkSent,
     /// Someone signed out of the pages.
     SignedOut,
     /// A photo was scrubbed, fingerprinted and stored.
@@ -106,6 +111,8 @@ impl AuditAction {
             AuditAction::TokenCreated => "token_created",
             AuditAction::TokenRevoked => "token_revoked",
             AuditAction::SignedIn => "signed_in",
+            AuditAction::StaffInvited => "staff_invited",
+            AuditAction::SignInLinkSent => "sign_in_link_sent",
             AuditAction::SignedOut => "signed_out",
             AuditAction::PhotoUploaded => "photo_uploaded",
             AuditAction::UploadRejected => "upload_rejected",

@@ -21,7 +21,8 @@ pub use records::{
     ms_of_time, now_ms, time_of_ms, ClaimOutcome, ConsentRecord, ConsentToRecord, ErasureStart, Evaluation,
     FormTemplate, GuardianAdded, GuardianRecord, ImportSummary, LearnerRecord, PhotoDeletion, PhotoRecord,
     PublicationRecord, PublishOutcome, QueueItem, ReissueOutcome, RetentionCandidate, RetentionDue, RetiredImage,
-    RevokeOutcome, Role, StatusChange, Takedown, TokenRecord, TombstoneOutcome, WithdrawOutcome, WithdrawalLink,
+    RevokeOutcome, Role, SignInLink, StatusChange, Takedown, TokenRecord, TombstoneOutcome, WithdrawOutcome,
+    WithdrawalLink,
 };
 pub use requests::{
     AnswerOutcome, DueReminder, Letter, MailKind, MailState, NewRequest, OutboxMessage, RecipientKind, RecipientRecord,

@@ -68,6 +68,24 @@ pub struct TokenRecord {
     pub expires_at: Option<i64>,
     /// When it was revoked, Unix milliseconds; `None` while it is not.
     pub revoked_at: Option<i64>,
+    /// A staff account's email address (lower-cased), where its one-time sign-in links go; `None`
+    /// for an API token. An account's secret was never given to anyone: it signs in by link only.
+    pub email: Option<String>,
+}
+
+/// A one-time sign-in link of a staff account: only the blake3 of its secret is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignInLink {
+    /// blake3 of the link's secret, hex.
+    pub id_hash: String,
+    /// The account it signs in as.
+    pub token_id: String,
+    /// Unix ms.
+    pub created_at: i64,
+    /// When it stops working, Unix ms.
+    pub expires_at: i64,
+    /// When it was used (it works once), Unix ms.
+    pub used_at: Option<i64>,
 }
 
 /// What revoking a token did.

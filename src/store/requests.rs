@@ -57,6 +57,20 @@ pub enum MailKind {
     Adult,
     /// What someone answered, with a grant's withdrawal link.
     Confirmation,
+    /// A member of staff's one-time sign-in link (an invitation, or one they asked for).
+    SignIn,
+    /// To marketing and safeguarding leads: a takedown is owed.
+    TakedownOwed,
+    /// To marketing and safeguarding leads: a takedown is still owed past its deadline.
+    TakedownOverdue,
+}
+
+impl MailKind {
+    /// Whether it goes to a member of staff (never printed as a letter, never listed with the
+    /// families' mail: a sign-in link in it would let the reader act as its addressee).
+    pub fn to_staff(self) -> bool {
+        matches!(self, MailKind::SignIn | MailKind::TakedownOwed | MailKind::TakedownOverdue)
+    }
 }
 
 /// Where an outbox row stands.
@@ -102,7 +116,8 @@ names!(RequestKind { Request => "request", Renewal => "renewal", Adult => "adult
 names!(RecipientKind { Guardian => "guardian", Learner => "learner" });
 names!(RecipientStatus { Queued => "queued", NoContact => "no_contact", Answered => "answered" });
 names!(MailKind {
-    Request => "request", Reminder => "reminder", Renewal => "renewal", Adult => "adult", Confirmation => "confirmation"
+    Request => "request", Reminder => "reminder", Renewal => "renewal", Adult => "adult", Confirmation => "confirmation",
+    SignIn => "sign_in", TakedownOwed => "takedown_owed", TakedownOverdue => "takedown_overdue"
 });
 names!(MailState { Pending => "pending", Sent => "sent", Failed => "failed", Posted => "posted" });
 
@@ -163,8 +178,10 @@ pub struct OutboxMessage {
     pub id: String,
     /// What it is.
     pub kind: MailKind,
-    /// The learner it is about.
-    pub learner_id: String,
+    /// The learner it is about; `None` for staff mail.
+    pub learner_id: Option<String>,
+    /// The member of staff (account id) it goes to, for staff mail.
+    pub staff_id: Option<String>,
     /// The request recipient it goes to, for requests and reminders.
     pub recipient_id: Option<String>,
     /// The addressee's name.
@@ -209,7 +226,8 @@ impl OutboxMessage {
         OutboxMessage {
             id: uuid::Uuid::now_v7().to_string(),
             kind,
-            learner_id: learner_id.to_string(),
+            learner_id: Some(learner_id.to_string()),
+            staff_id: None,
             recipient_id: None,
             to_name: to.0.to_string(),
             to_address: to.1.to_string(),
@@ -223,6 +241,14 @@ impl OutboxMessage {
             created_at: now,
             done_at: None,
         }
+    }
+
+    /// A new pending message to the member of staff `staff_id` (name, address), due now.
+    pub fn to_staff(kind: MailKind, staff_id: &str, to: (&str, &str), letter: Letter, now: i64) -> OutboxMessage {
+        let mut message = OutboxMessage::new(kind, "", to, letter, now);
+        message.learner_id = None;
+        message.staff_id = Some(staff_id.to_string());
+        message
     }
 
     /// The same message, for the request recipient `recipient_id`.

@@ -10,8 +10,8 @@ use super::error::StoreError;
 use super::records::{
     ClaimOutcome, ConsentRecord, ConsentToRecord, ErasureStart, Evaluation, FormTemplate, GuardianAdded,
     GuardianRecord, ImportSummary, LearnerRecord, PhotoDeletion, PhotoRecord, PublicationRecord, PublishOutcome,
-    QueueItem, ReissueOutcome, RetentionCandidate, RetentionDue, RetiredImage, RevokeOutcome, Role, StatusChange,
-    Takedown, TokenRecord, TombstoneOutcome, WithdrawOutcome, WithdrawalLink,
+    QueueItem, ReissueOutcome, RetentionCandidate, RetentionDue, RetiredImage, RevokeOutcome, Role, SignInLink,
+    StatusChange, Takedown, TokenRecord, TombstoneOutcome, WithdrawOutcome, WithdrawalLink,
 };
 use super::requests::{
     AnswerOutcome, DueReminder, MailState, NewRequest, OutboxMessage, RecipientView, RequestAnswer, RequestCreated,
@@ -44,6 +44,43 @@ pub trait TokenStore: Send + Sync {
     /// Revokes a token at `at_ms` and deletes every browser session opened with it, with its
     /// audit row, in one transaction. A token revoked already is left as it is (no audit row).
     async fn revoke_token(&self, id: &str, at_ms: i64, audit: AuditDraft) -> Result<RevokeOutcome, StoreError>;
+    /// Stores a staff account (a token with an email) with its first sign-in link and the
+    /// invitation carrying it, audited, in one transaction; `false`, storing nothing, when a live
+    /// account has this email already.
+    async fn create_account(
+        &self,
+        account: &TokenRecord,
+        link: &SignInLink,
+        mail: &OutboxMessage,
+        audit: AuditDraft,
+    ) -> Result<bool, StoreError>;
+    /// The live (not revoked) account with this lower-cased email.
+    async fn account_by_email(&self, email: &str) -> Result<Option<TokenRecord>, StoreError>;
+    /// Stores a sign-in link for a live account and the mail carrying it, audited, in one
+    /// transaction; `false`, storing nothing, when the account is not live or `max_recent` links
+    /// were made for it since `since` (Unix ms): a sign-in page cannot be used to flood an inbox.
+    async fn add_sign_in_link(
+        &self,
+        link: &SignInLink,
+        mail: &OutboxMessage,
+        since: i64,
+        max_recent: i64,
+        audit: AuditDraft,
+    ) -> Result<bool, StoreError>;
+    /// The sign-in link with this hash, with its account.
+    async fn sign_in_link(&self, id_hash: &str) -> Result<Option<(SignInLink, TokenRecord)>, StoreError>;
+    /// Uses a sign-in link: marks it used and opens a session (`session_hash` until
+    /// `session_expires`) acting as its account, audited (actor and target set to the account),
+    /// in one transaction. `None`, changing nothing, when the link is unknown, used, expired at
+    /// `now`, or its account is revoked or expired.
+    async fn use_sign_in_link(
+        &self,
+        id_hash: &str,
+        now: i64,
+        session_hash: &str,
+        session_expires: i64,
+        audit: AuditDraft,
+    ) -> Result<Option<TokenRecord>, StoreError>;
     /// Opens a browser session acting as `token_id` until `expires_at` (Unix ms); `id_hash` is the
     /// blake3 of the cookie's secret. Audited in the same transaction.
     async fn create_session(
@@ -445,11 +482,13 @@ pub trait OutboxStore: Send + Sync {
     async fn mail_delivered(&self, id: &str, at: i64) -> Result<(), StoreError>;
     /// Releases a message after a temporary failure, to be tried again at `next_attempt_at`.
     async fn mail_retry(&self, id: &str, next_attempt_at: i64, error: &str) -> Result<(), StoreError>;
-    /// Marks a message failed for good at `at` (the body stays: it can still be posted).
+    /// Marks a message failed for good at `at` (a family's body stays: it can still be posted; a
+    /// staff message's is emptied).
     async fn mail_failed(&self, id: &str, at: i64, error: &str) -> Result<(), StoreError>;
-    /// Messages in `state`, oldest first, at most `limit`.
+    /// Families' messages in `state`, oldest first, at most `limit` (staff mail is never listed:
+    /// its sign-in links would let the reader act as someone else).
     async fn outbox(&self, state: MailState, limit: i64) -> Result<Vec<OutboxMessage>, StoreError>;
-    /// One message.
+    /// One family's message.
     async fn outbox_message(&self, id: &str) -> Result<Option<OutboxMessage>, StoreError>;
     /// How many messages are pending.
     async fn outbox_depth(&self) -> Result<i64, StoreError>;

@@ -258,6 +258,10 @@ pub fn notice_text(code: Option<&str>) -> Option<String> {
         "photo_deleted" => "Deleted: the photo and its image are gone.",
         "token_revoked" => "Revoked: the token and every session opened with it stopped working.",
         "token_already_revoked" => "That token had already been revoked. Nothing changed.",
+        "staff_invited" => "Invited: a sign-in link is on its way to them by email. It works once, for a week.",
+        "sign_in_link_sent" => "A new sign-in link is on its way to them by email. It works once, for a week.",
+        "sign_in_link_limit" => "Not sent: they were sent five links in the last hour. Try again later.",
+        "account_revoked" => "Revoked: the account and every session it opened stopped working.",
         "request_sent" => {
             "Request made: each person asked gets their own link, by email or, without an email server, as a \
              letter waiting on the outbox page."

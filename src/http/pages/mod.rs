@@ -14,32 +14,30 @@ mod once;
 mod photo_edit;
 mod requests;
 mod retention;
+mod signin;
+mod staff;
 mod tokens;
 mod tutor;
 pub mod words;
 
-use askama::Template;
-use axum::body::Body;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::Router;
 
-use self::frame::{render, Chrome, Fields, PageError, PageForm};
-use super::session::{self, Session};
+use self::frame::PageError;
+use super::session::Session;
 use super::state::HttpState;
-use crate::app::access;
 use crate::store::Role;
 
 /// The pages' routes.
 pub fn routes() -> Router<HttpState> {
     Router::new()
         .route("/", get(home))
-        .route("/signin", get(signin_page).post(signin))
-        .route("/signout", post(signout))
         .route("/assets/app.css", get(stylesheet))
         .route("/assets/app.js", get(script))
+        .merge(signin::routes())
         .merge(tutor::routes())
         .merge(photo_edit::routes())
         .merge(forms::routes())
@@ -47,6 +45,7 @@ pub fn routes() -> Router<HttpState> {
         .merge(marketing::routes())
         .merge(admin::routes())
         .merge(tokens::routes())
+        .merge(staff::routes())
         .merge(requests::routes())
         .merge(retention::routes())
 }
@@ -61,74 +60,6 @@ async fn home(State(state): State<HttpState>, headers: HeaderMap) -> Result<Resp
         .into_response(),
         None => Redirect::to("/signin").into_response(),
     })
-}
-
-#[derive(Template)]
-#[template(path = "signin.html")]
-struct SignInPage {
-    chrome: Chrome,
-    csrf: String,
-    error: Option<&'static str>,
-}
-
-/// The sign-in form, with a fresh pre-session CSRF cookie.
-fn signin_form(state: &HttpState, headers: &HeaderMap, status: StatusCode, error: Option<&'static str>) -> Response {
-    let secret = session::new_secret();
-    let page = SignInPage { chrome: Chrome::public("Sign in"), csrf: session::csrf_token(&secret), error };
-    let mut response = render(status, &page);
-    let cookie = session::set_cookie(session::SIGNIN_COOKIE, &secret, 3600, session::over_tls(state, headers));
-    response.headers_mut().append(header::SET_COOKIE, cookie);
-    response
-}
-
-async fn signin_page(State(state): State<HttpState>, headers: HeaderMap) -> Result<Response, PageError> {
-    if Session::from_headers(&state, &headers).await?.is_some() {
-        return Ok(Redirect::to("/").into_response());
-    }
-    Ok(signin_form(&state, &headers, StatusCode::OK, None))
-}
-
-async fn signin(State(state): State<HttpState>, headers: HeaderMap, body: Body) -> Result<Response, PageError> {
-    // Anyone may post here: the cap applies while reading, so no more than it is ever held.
-    let body = frame::read_form_body(body).await?;
-    let fields = Fields::parse(&body);
-    let pre_secret = session::our_cookie(&state, &headers, session::SIGNIN_COOKIE).unwrap_or_default();
-    if pre_secret.is_empty() || !fields.get("csrf").is_some_and(|c| session::csrf_matches(pre_secret, c)) {
-        return Ok(signin_form(
-            &state,
-            &headers,
-            StatusCode::FORBIDDEN,
-            Some("This sign-in form has expired or did not come from this site. Please try again."),
-        ));
-    }
-    let secret = session::new_secret();
-    let Some(_) = access::sign_in(&state.app, &fields.text("token"), &secret).await? else {
-        return Ok(signin_form(
-            &state,
-            &headers,
-            StatusCode::UNAUTHORIZED,
-            Some("That token was not recognised. Paste the whole token you were given, starting with cg_."),
-        ));
-    };
-    let secure = session::over_tls(&state, &headers);
-    let mut response = Redirect::to("/").into_response();
-    let headers = response.headers_mut();
-    headers.append(
-        header::SET_COOKIE,
-        session::set_cookie(session::SESSION_COOKIE, &secret, session::SESSION_LIFETIME_MS / 1000, secure),
-    );
-    headers.append(header::SET_COOKIE, session::set_cookie(session::SIGNIN_COOKIE, "", 0, secure));
-    Ok(response)
-}
-
-async fn signout(State(state): State<HttpState>, headers: HeaderMap, form: PageForm) -> Result<Response, PageError> {
-    access::sign_out(&state.app, &form.session.caller, &form.session.id_hash).await?;
-    let mut response = Redirect::to("/signin").into_response();
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        session::set_cookie(session::SESSION_COOKIE, "", 0, session::over_tls(&state, &headers)),
-    );
-    Ok(response)
 }
 
 /// Assets are part of the binary; they change only with it.

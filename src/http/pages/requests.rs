@@ -235,7 +235,7 @@ fn letter(m: OutboxMessage) -> LetterView {
     LetterView {
         qr: m.link.as_deref().and_then(qr_svg),
         id: m.id,
-        learner_id: m.learner_id,
+        learner_id: m.learner_id.unwrap_or_default(),
         to_name: m.to_name,
         to_address: m.to_address,
         subject: m.subject,

@@ -65,6 +65,8 @@ async fn view(
     let tokens = access::tokens(&state.app, &session.caller)
         .await?
         .into_iter()
+        // Staff accounts have their own page (and no secret anyone could hold).
+        .filter(|t| !t.account)
         .map(|t| TokenRow {
             live: t.live_at(now),
             mine: t.id == session.caller.token_id,

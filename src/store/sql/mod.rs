@@ -424,4 +424,5 @@ pub const TABLES: &[&str] = &[
     "request_links",
     "outbox",
     "form_templates",
+    "sign_in_links",
 ];

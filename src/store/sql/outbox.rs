@@ -26,6 +26,7 @@ where
         id: row.try_get("id")?,
         kind: kind.parse().map_err(StoreError::Corrupt)?,
         learner_id: row.try_get("learner_id")?,
+        staff_id: row.try_get("staff_id")?,
         recipient_id: row.try_get("recipient_id")?,
         to_name: row.try_get("to_name")?,
         to_address: row.try_get("to_address")?,
@@ -61,8 +62,8 @@ macro_rules! impl_outbox_store {
             ) -> Result<(), StoreError> {
                 sqlx::query(
                     "INSERT INTO outbox (id, kind, learner_id, recipient_id, to_name, to_address, subject, body, \
-                     link, state, attempts, next_attempt_at, last_error, created_at, done_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                     link, state, attempts, next_attempt_at, last_error, created_at, done_at, staff_id) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
                 )
                 .bind(&m.id)
                 .bind(m.kind.as_str())
@@ -79,6 +80,7 @@ macro_rules! impl_outbox_store {
                 .bind(&m.last_error)
                 .bind(m.created_at)
                 .bind(m.done_at)
+                .bind(&m.staff_id)
                 .execute(&mut *conn)
                 .await?;
                 Ok(())
@@ -133,7 +135,10 @@ macro_rules! impl_outbox_store {
 
             async fn mail_failed(&self, id: &str, at: i64, error: &str) -> Result<(), StoreError> {
                 sqlx::query(
-                    "UPDATE outbox SET state = 'failed', done_at = $1, last_error = $2, lease_until = NULL \
+                    // A staff message's body holds a sign-in link and is never posted: emptied.
+                    "UPDATE outbox SET state = 'failed', done_at = $1, last_error = $2, lease_until = NULL, \
+                     body = CASE WHEN staff_id IS NULL THEN body ELSE '' END, \
+                     link = CASE WHEN staff_id IS NULL THEN link ELSE NULL END \
                      WHERE id = $3 AND state = 'pending'",
                 )
                 .bind(at)
@@ -145,7 +150,9 @@ macro_rules! impl_outbox_store {
             }
 
             async fn outbox(&self, state: MailState, limit: i64) -> Result<Vec<OutboxMessage>, StoreError> {
-                let rows = sqlx::query("SELECT * FROM outbox WHERE state = $1 ORDER BY created_at, id LIMIT $2")
+                let rows = sqlx::query(
+                    "SELECT * FROM outbox WHERE state = $1 AND learner_id IS NOT NULL ORDER BY created_at, id LIMIT $2",
+                )
                     .bind(state.as_str())
                     .bind(limit)
                     .fetch_all(self.reader())
@@ -155,7 +162,7 @@ macro_rules! impl_outbox_store {
 
             async fn outbox_message(&self, id: &str) -> Result<Option<OutboxMessage>, StoreError> {
                 let row =
-                    sqlx::query("SELECT * FROM outbox WHERE id = $1").bind(id).fetch_optional(self.reader()).await?;
+                    sqlx::query("SELECT * FROM outbox WHERE id = $1 AND learner_id IS NOT NULL").bind(id).fetch_optional(self.reader()).await?;
                 row.as_ref().map(mail_from_row).transpose()
             }
 
@@ -169,7 +176,8 @@ macro_rules! impl_outbox_store {
                 let mut tx = self.writer().begin().await?;
                 let updated = sqlx::query(
                     "UPDATE outbox SET state = 'posted', done_at = $1, body = '', link = NULL, lease_until = NULL \
-                     WHERE id = $2 AND state IN ('pending', 'failed') AND (lease_until IS NULL OR lease_until <= $1)",
+                     WHERE id = $2 AND state IN ('pending', 'failed') AND (lease_until IS NULL OR lease_until <= $1) \
+                     AND learner_id IS NOT NULL",
                 )
                 .bind(at)
                 .bind(id)
