@@ -26,6 +26,7 @@ const SHOTS = env("E2E_SHOTS");
 const FORM_URL = env("E2E_FORM_URL");
 const FORM_LEARNER = env("E2E_FORM_LEARNER");
 const GROUP = env("E2E_GROUP"); // the group that learner is in
+const SIGNIN_LINK = env("E2E_SIGNIN_LINK"); // the one-time link emailed to a marketing officer invited as Dana Shaw
 const BATCH = JSON.parse(env("E2E_BATCH")); // [{id, given, family}]: three under-18s, each with a guardian
 mkdirSync(SHOTS, { recursive: true });
 
@@ -73,10 +74,34 @@ async function signIn(browser, role, device) {
   await page.goto(`${BASE}/signin`);
   if (role === "tutor") await record(page, "signin");
   await page.fill("#token", TOKENS[role]);
-  await Promise.all([page.waitForURL((u) => !u.pathname.startsWith("/signin")), page.click("button[type=submit]")]);
+  await Promise.all([
+    page.waitForURL((u) => !u.pathname.startsWith("/signin")),
+    page.click("form[action='/signin'] button[type=submit]"),
+  ]);
   const cookies = await context.cookies();
   const session = cookies.find((c) => c.name === "cg_session");
   check(session && session.httpOnly && session.sameSite === "Strict", "the session cookie is HttpOnly and SameSite=Strict");
+  return { context, page };
+}
+
+/** A browser context signed in with an emailed one-time link, as a member of staff with an account. */
+async function signInByLink(browser, link, name, device) {
+  const context = await browser.newContext({ ...device });
+  const page = await context.newPage();
+  page.on("pageerror", (e) => { throw new Error(`script error on ${page.url()}: ${e.message}`); });
+  await page.goto(link);
+  const button = page.getByRole("button", { name: `Sign in as ${name}` });
+  check(await button.isVisible(), "the emailed link's page names who it signs in as, and waits for the tap");
+  await record(page, "signin-link");
+  await Promise.all([page.waitForURL((u) => !u.pathname.startsWith("/signin")), button.click()]);
+  const who = await page.locator("header .who").innerText();
+  check(who === name, `the header shows the person's name, not a token's: ${who}`);
+  // Used once: the same link again says so and offers a new one.
+  const again = await context.newPage();
+  const answer = await again.goto(link);
+  check(answer.status() === 410, `a used sign-in link answers 410, not ${answer.status()}`);
+  check(await again.getByRole("button", { name: "Email me a new sign-in link" }).isVisible(), "and offers a new one");
+  await again.close();
   return { context, page };
 }
 
@@ -405,7 +430,8 @@ try {
   check(banner.includes("Consent was withdrawn"), `and why: ${banner}`);
   await record(page, "marketing-takedown");
   // The same banner on a phone: first on the page, nothing sideways.
-  const marketingPhone = await signIn(browser, "marketing", PHONE);
+  // This officer has an account: they tap the link that was emailed to them.
+  const marketingPhone = await signInByLink(browser, SIGNIN_LINK, "Dana Shaw", PHONE);
   await marketingPhone.page.locator("section.takedowns").waitFor();
   const phoneTop = await marketingPhone.page.evaluate(() => document.querySelector("section.takedowns").getBoundingClientRect().top);
   check(phoneTop < 200, `the takedown is at the top of the phone's page (${phoneTop})`);
@@ -418,7 +444,7 @@ try {
   // 6. Every role's pages at phone size: no sideways scrolling anywhere.
   const group = encodeURIComponent(GROUP);
   for (const [role, paths] of [
-    ["admin", ["/admin/learners", `/admin/learners/${amira.id}`, "/admin/held", "/admin/forms", "/admin/audit", "/admin/requests",
+    ["admin", ["/admin/learners", `/admin/learners/${amira.id}`, "/admin/held", "/admin/forms", "/admin/staff", "/admin/audit", "/admin/requests",
       "/admin/outbox", `/admin/coverage?group=${group}`]],
     ["marketing", ["/marketing"]],
     ["tutor", ["/tutor", "/tutor/photos", "/tutor/groups", `/tutor/groups/${group}`]],

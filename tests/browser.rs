@@ -84,6 +84,20 @@ async fn the_whole_journey_works_in_a_real_browser() {
     let request = sink.wait_for(1, Duration::from_secs(20));
     assert_eq!(request.len(), 1, "the request was emailed");
     let form_url = request[0].link(&server.base, "c");
+    // A marketing officer with a staff account: the journey signs them in on a phone with the
+    // link their invitation brought.
+    let invited = post(
+        &server,
+        &server.admin,
+        "/api/v1/staff",
+        json!({"name": "Dana Shaw", "email": "dana.shaw@college.example", "role": "marketing"}),
+    )
+    .await;
+    assert_eq!(invited.status(), 201);
+    let mail = sink.wait_for(2, Duration::from_secs(20));
+    let invitation = mail.iter().find(|m| m.to_address == "dana.shaw@college.example").expect("the invitation");
+    let start = invitation.body.find(&format!("{}/signin/link/", server.base)).expect("a sign-in link");
+    let signin_link = invitation.body[start..].split_whitespace().next().unwrap().to_string();
     let corpus = common::corpus_dir();
     let shots = screenshot_dir();
     let _ = std::fs::remove_dir_all(&shots);
@@ -107,6 +121,7 @@ async fn the_whole_journey_works_in_a_real_browser() {
             .env("E2E_FORM_LEARNER", "Chloe")
             .env("E2E_GROUP", "Year 10")
             .env("E2E_BATCH", batch.to_string())
+            .env("E2E_SIGNIN_LINK", signin_link)
             .env("E2E_CHROMIUM", chromium)
             .output()
             .expect("node runs (Debian's nodejs; scripts/setup)")
@@ -152,7 +167,7 @@ async fn the_whole_journey_works_in_a_real_browser() {
         assert!(evidence["user_agent"].as_str().unwrap().contains("Chrom"), "{evidence}");
     }
     // Her parent's confirmation carries the withdrawal link of the grant.
-    let mail = sink.wait_for(3, Duration::from_secs(20));
+    let mail = sink.wait_for(4, Duration::from_secs(20));
     let confirmation = mail
         .iter()
         .find(|m| m.to_address == "chloe.parent@example.org" && m.subject.contains("Your answer"))
