@@ -4,7 +4,6 @@
 //! `DATA/objects`. `DATABASE_URL=postgres://…` selects PostgreSQL; an S3 bucket selects S3; an SMTP
 //! URL sends consent requests by email (without one, they wait as letters to print).
 
-use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -18,6 +17,7 @@ use crate::policy::retention::RetentionRules;
 use crate::policy::wording::ConsentWording;
 use crate::policy::zone::Zone;
 
+mod debug;
 mod error;
 mod public_url;
 mod requests;
@@ -65,6 +65,9 @@ pub struct Settings {
     /// How often statuses are re-evaluated for the passing of time (expiries, 18th birthdays) and
     /// orphaned objects swept.
     pub maintenance_interval: Duration,
+    /// How long a takedown may stay owed before marketing and the safeguarding leads are emailed
+    /// again that it is overdue (default 24 hours).
+    pub takedown_overdue_after: Duration,
     /// The provider's consent policy switches.
     pub rules: Rules,
     /// The organisation's name, shown on the withdrawal page so a parent knows who they deal with.
@@ -147,49 +150,6 @@ pub struct S3Settings {
     pub path_style: bool,
 }
 
-// Secrets never reach a log: Debug masks the password in DATABASE_URL and the S3 secret key.
-impl fmt::Debug for Settings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Settings")
-            .field("data_dir", &self.data_dir)
-            .field("listen", &self.listen)
-            .field("metrics_listen", &self.metrics_listen)
-            .field("database_url", &self.database_url.as_deref().map(mask_password))
-            .field("s3", &self.s3)
-            .field("limits", &self.limits)
-            .field("scrub_concurrency", &self.scrub_concurrency)
-            .field("memory_budget_mib", &self.memory_budget_mib)
-            .field("sweep_grace", &self.sweep_grace)
-            .field("shutdown_grace", &self.shutdown_grace)
-            .field("public_url", &self.public_url)
-            .field("maintenance_interval", &self.maintenance_interval)
-            .field("rules", &self.rules)
-            .field("connections", &self.connections)
-            .field("trusted_proxies", &self.trusted_proxies)
-            .field("mail", &self.mail)
-            .field("requests", &self.requests)
-            .field("retention", &self.retention)
-            .field(
-                "consent_form",
-                &format_args!("{} purposes, hash {}", self.consent_form.purposes.len(), self.consent_form.hash()),
-            )
-            .finish()
-    }
-}
-
-impl fmt::Debug for S3Settings {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("S3Settings")
-            .field("endpoint", &self.endpoint)
-            .field("bucket", &self.bucket)
-            .field("region", &self.region)
-            .field("access_key_id", &self.access_key_id)
-            .field("secret_access_key", &self.secret_access_key.as_ref().map(|_| "***"))
-            .field("path_style", &self.path_style)
-            .finish()
-    }
-}
-
 /// The settings a TOML file may hold; every field optional.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -218,6 +178,8 @@ pub struct FileSettings {
     pub public_url: Option<String>,
     /// See [`Settings::maintenance_interval`], in seconds.
     pub maintenance_interval_seconds: Option<u64>,
+    /// See [`Settings::takedown_overdue_after`], in hours.
+    pub takedown_overdue_hours: Option<u64>,
     /// See [`Rules::guardian_grant_survives_majority`].
     pub guardian_grant_survives_majority: Option<bool>,
     /// See [`Rules::guardian_no_survives_majority`].
@@ -312,6 +274,10 @@ pub struct Overrides {
     /// Seconds between re-evaluations for the passing of time (default 60).
     #[arg(long, env = "CONSENTGATE_MAINTENANCE_INTERVAL_SECONDS", global = true)]
     pub maintenance_interval_seconds: Option<u64>,
+    /// Hours a takedown may stay owed before marketing and the safeguarding leads are emailed that
+    /// it is overdue (default 24).
+    #[arg(long, env = "CONSENTGATE_TAKEDOWN_OVERDUE_HOURS", global = true)]
+    pub takedown_overdue_hours: Option<u64>,
     /// The organisation's name, for the withdrawal page.
     #[arg(long, env = "CONSENTGATE_ORGANISATION_NAME", global = true)]
     pub organisation_name: Option<String>,
@@ -474,6 +440,10 @@ impl Settings {
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], DEFAULT_METRICS_PORT))),
             public_url,
             maintenance_interval: Duration::from_secs(interval.max(1)),
+            takedown_overdue_after: Duration::from_secs(
+                overrides.takedown_overdue_hours.or(file.takedown_overdue_hours).unwrap_or(24).clamp(1, 24 * 365)
+                    * 3600,
+            ),
             rules: Rules {
                 guardian_grant_survives_majority: file.guardian_grant_survives_majority.unwrap_or(false),
                 guardian_no_survives_majority: file.guardian_no_survives_majority.unwrap_or(false),

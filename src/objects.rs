@@ -41,6 +41,10 @@ pub struct Objects {
 /// Where photos live inside the store.
 pub const PHOTO_PREFIX: &str = "photos";
 
+/// Where the small copies kept for open takedowns live (`takedowns/<photo id>.jpg`), apart from
+/// the photos: the orphan sweep of photos never sees them.
+pub const TAKEDOWN_PREFIX: &str = "takedowns";
+
 /// The renditions derived from a stored image and kept beside it.
 pub const RENDITIONS: [&str; 2] = ["thumb", "web"];
 
@@ -85,6 +89,25 @@ impl Objects {
     /// a copy behind for the other, nor remove an image a concurrent upload has just written.
     pub fn photo_key(photo_id: &str, extension: &str) -> String {
         format!("{PHOTO_PREFIX}/{photo_id}.{extension}")
+    }
+
+    /// The key of the small copy kept while a takedown of `photo_id` is open.
+    pub fn takedown_copy_key(photo_id: &str) -> String {
+        format!("{TAKEDOWN_PREFIX}/{photo_id}.jpg")
+    }
+
+    /// Every small copy kept for takedowns, as (photo id, key).
+    pub async fn takedown_copies(&self) -> Result<Vec<(String, String)>, ObjectError> {
+        let prefix = ObjectPath::from(TAKEDOWN_PREFIX);
+        let metas: Vec<_> = self.inner.list(Some(&prefix)).try_collect().await?;
+        Ok(metas
+            .into_iter()
+            .filter_map(|m| {
+                let key = m.location.to_string();
+                let photo_id = key.strip_prefix(TAKEDOWN_PREFIX)?.strip_prefix('/')?.strip_suffix(".jpg")?.to_string();
+                Some((photo_id, key))
+            })
+            .collect())
     }
 
     /// The key of a rendition (`thumb`, `web`) derived from the image stored under `image_key`.

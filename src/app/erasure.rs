@@ -264,6 +264,10 @@ pub async fn run_step(app: &App, learner_id: &str, step: Step, actor: &str) -> R
         Step::Withdraw => withdraw_everything(app, learner_id, actor).await,
         Step::DeleteImages => {
             retention::delete_images_after_no(app, learner_id, actor).await;
+            // Nothing of them stays on disk: not even the small copy an open takedown keeps.
+            for photo_id in app.store.photos_picturing(learner_id).await? {
+                super::takedowns::drop_small_copy(app, &photo_id).await?;
+            }
             Ok(())
         }
         Step::Tombstone => {

@@ -5,7 +5,7 @@
 use askama::Template;
 
 use crate::policy::wording::ConsentWording;
-use crate::policy::Purpose;
+use crate::policy::{Purpose, Reason};
 use crate::store::{time_of_ms, Letter};
 
 /// Who sends: the organisation's name and contact, as the settings give them.
@@ -15,6 +15,16 @@ pub struct Sender {
     pub org: String,
     /// How to reach it with questions.
     pub contact: Option<String>,
+}
+
+impl Sender {
+    /// The organisation as the settings name it.
+    pub fn of(settings: &crate::config::Settings) -> Sender {
+        Sender {
+            org: settings.organisation_name.clone().unwrap_or_else(|| "consentgate".to_string()),
+            contact: settings.organisation_contact.clone(),
+        }
+    }
 }
 
 /// Which request a message asks.
@@ -171,6 +181,97 @@ pub fn sign_in(sender: &Sender, to_name: &str, role: &str, invited: bool, link: 
     let text = SignInText { to_name, org: &sender.org, role, invited, link, valid_until };
     let subject = if invited { "Your account: sign in" } else { "Your sign-in link" };
     Letter { subject: format!("{subject} ({})", sender.org), body: render(&text), link: Some(link.to_string()) }
+}
+
+/// Joins names the way people write them: "Amira", "Amira and Ben", "Amira, Ben and Chloe".
+pub fn and_list(names: &[String]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+/// Why a takedown is owed, in words, from its reasons: "Consent was withdrawn", "Consent expired
+/// and consent was refused"…
+pub fn takedown_words(reasons: &[Reason]) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for reason in reasons {
+        let part = match reason {
+            Reason::Withdrawn => "consent was withdrawn",
+            Reason::Refused => "consent was refused",
+            Reason::Expired => "consent expired",
+            // Nothing that counts is on record any more (a birthday, a corrected date of birth).
+            Reason::NoConsent | Reason::NeedsGuardian | Reason::NeedsAdultConsent => "consent lapsed",
+            Reason::NameInText => "its text names a learner in full",
+            Reason::MatchesWithdrawn => "it looks like a photo of a learner who said no",
+            Reason::UntaggedPeople | Reason::NoLearnersTagged => "not everyone pictured is tagged",
+            // Never owes a takedown on its own (`Reason::takes_back_publication`); listed beside one.
+            Reason::LearnerLeft => "a learner pictured has left",
+        };
+        if !parts.iter().any(|p| p == part) {
+            parts.push(part.to_string());
+        }
+    }
+    if parts.is_empty() {
+        parts.push("consent no longer holds".to_string());
+    }
+    capitalised(&and_list(&parts))
+}
+
+#[derive(Template)]
+#[template(path = "mail/takedown.txt", escape = "none")]
+struct TakedownText<'a> {
+    to_name: &'a str,
+    org: &'a str,
+    overdue: bool,
+    waited: &'a str,
+    place: &'a str,
+    purpose: &'a str,
+    why: &'a str,
+    since: &'a str,
+    link: &'a str,
+}
+
+/// What a takedown email says about the takedown.
+#[derive(Debug, Clone, Copy)]
+pub struct TakedownFacts<'a> {
+    /// Where it was published: the URL, or the words given for an offline use.
+    pub place: &'a str,
+    /// The purpose it was published for, in words.
+    pub purpose: &'a str,
+    /// Why it must come down, in words ([`takedown_words`]).
+    pub why: &'a str,
+    /// When it became owed, in words.
+    pub since: &'a str,
+    /// How long it has waited, in words, for an overdue one.
+    pub waited: &'a str,
+    /// The marketing page's address.
+    pub link: &'a str,
+}
+
+/// The email to a marketing officer or safeguarding lead that a takedown is owed, or (`overdue`)
+/// still owed. It names where the photo went out, never a learner.
+pub fn takedown(sender: &Sender, to_name: &str, overdue: bool, facts: TakedownFacts<'_>) -> Letter {
+    let text = TakedownText {
+        to_name,
+        org: &sender.org,
+        overdue,
+        waited: facts.waited,
+        place: facts.place,
+        purpose: facts.purpose,
+        why: facts.why,
+        since: facts.since,
+        link: facts.link,
+    };
+    let subject = if overdue { "Overdue: a photo must still come down" } else { "A photo must come down now" };
+    Letter { subject: format!("{subject} ({})", sender.org), body: render(&text), link: Some(facts.link.to_string()) }
+}
+
+/// `text` with its first letter in capitals.
+pub fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
 fn render(template: &impl Template) -> String {

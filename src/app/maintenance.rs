@@ -87,6 +87,9 @@ pub async fn maintain(
         }
         // Reminders, renewals and 18th birthdays: consent never lapses without the family asked.
         chase::chase(&app).await;
+        if let Err(e) = super::takedowns::tell_due(&app).await {
+            tracing::error!(error = %e, "cannot queue the takedown notices");
+        }
         outbox::measure_depth(&app).await;
         on_tick();
         // Sessions that ran out are refused already; this only keeps the table small.
@@ -98,6 +101,9 @@ pub async fn maintain(
             log_audit_head(&app).await;
             if let Err(e) = retention::sweep_orphans(app.store.as_ref(), &app.objects, running_grace).await {
                 tracing::error!(error = %e, "periodic sweep failed");
+            }
+            if let Err(e) = super::takedowns::sweep_small_copies(&app).await {
+                tracing::error!(error = %e, "cannot sweep the takedowns' small copies");
             }
         }
     }

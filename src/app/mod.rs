@@ -26,6 +26,7 @@ pub mod requests;
 pub mod retention;
 pub mod staff;
 pub mod statuses;
+pub mod takedowns;
 
 use std::sync::Arc;
 

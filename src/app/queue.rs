@@ -144,7 +144,14 @@ pub async fn takedowns(app: &App, actor: &Actor, all: bool) -> Result<Vec<Takedo
 pub async fn takedown_done(app: &App, actor: &Actor, id: &str) -> Result<(), AppError> {
     actor.require(PUBLISHERS)?;
     let id = input::path_id(id, "open takedown")?;
+    let photo_id = app.store.takedown(&id).await?.map(|t| t.photo_id);
     if app.store.takedown_done(&id, app.evaluation(&actor.token_id).await?).await? {
+        if let Some(photo_id) = photo_id {
+            // The last one of the photo confirmed: its small copy goes (the sweep retries a failure).
+            if let Err(e) = super::takedowns::drop_small_copy_when_done(app, &photo_id).await {
+                tracing::error!(error = %e, "cannot delete a takedown's small copy; the sweep will retry");
+            }
+        }
         Ok(())
     } else {
         Err(AppError::NotFound("open takedown"))
@@ -167,6 +174,8 @@ pub struct OwedTakedown {
     pub alt_text: String,
     /// Whether the image still exists.
     pub image_exists: bool,
+    /// Whether a small copy was kept after the image was deleted ([`super::takedowns`]).
+    pub small_copy: bool,
 }
 
 /// Everything a marketing officer's page shows: takedowns owed, the items they hold, their claims
@@ -192,8 +201,12 @@ pub async fn desk(app: &App, actor: &Actor, purpose: Option<Purpose>) -> Result<
     for takedown in app.store.takedowns(false).await? {
         // The photo's own row says which photo it is; its image may be gone after a withdrawal.
         let photo = app.store.photo(&takedown.photo_id).await?;
+        let image_exists = photo.as_ref().is_some_and(|p| p.image_deleted_at.is_none());
+        let small_copy = !image_exists
+            && app.objects.get(&crate::objects::Objects::takedown_copy_key(&takedown.photo_id)).await?.is_some();
         takedowns.push(OwedTakedown {
-            image_exists: photo.as_ref().is_some_and(|p| p.image_deleted_at.is_none()),
+            image_exists,
+            small_copy,
             caption: photo.as_ref().map(|p| p.caption.clone()).unwrap_or_default(),
             alt_text: photo.as_ref().map(|p| p.alt_text.clone()).unwrap_or_default(),
             takedown,

@@ -58,10 +58,7 @@ pub struct CreatedRequest {
 
 /// The organisation as messages and the form name it.
 pub(super) fn sender(app: &App) -> Sender {
-    Sender {
-        org: app.settings.organisation_name.clone().unwrap_or_else(|| "consentgate".to_string()),
-        contact: app.settings.organisation_contact.clone(),
-    }
+    Sender::of(&app.settings)
 }
 
 /// Someone a request can be sent to: the guardian's id (none for the learner), name and address.

@@ -44,6 +44,8 @@ pub async fn delete_images_after_no(app: &App, learner_id: &str, actor: &str) {
 async fn delete_objects(app: &App, images: &[RetiredImage], actor: &str) -> usize {
     let mut deleted = 0;
     for image in images {
+        // A takedown still open needs something to find the post by.
+        super::takedowns::keep_small_copy(app, &image.photo_id, &image.object_key).await;
         let keys = Objects::image_keys(&image.object_key);
         let mut gone = true;
         for key in &keys {

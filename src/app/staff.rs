@@ -3,7 +3,7 @@
 //! API tokens stay for scripts. An account is a token row with an email, so sessions, revocation,
 //! role checks and the audit log's names work the same for both.
 
-use super::{input, letters, requests, Actor, App, AppError};
+use super::{input, letters, Actor, App, AppError};
 use crate::mail::Mailer;
 use crate::store::{now_ms, AuditAction, AuditDraft, MailKind, OutboxMessage, Role, SignInLink, TokenRecord};
 use crate::tokens;
@@ -88,7 +88,7 @@ fn link_for(
     let link = SignInLink { id_hash, token_id: account.id.clone(), created_at: now, expires_at, used_at: None };
     let address = format!("{}/signin/link/{secret}", app.settings.public_url);
     let letter = letters::sign_in(
-        &requests::sender(app),
+        &letters::Sender::of(&app.settings),
         &account.name,
         account.role.as_str(),
         invited,

@@ -28,6 +28,15 @@ pub fn web(stored: &[u8], limits: &Limits) -> Result<Vec<u8>, MediaError> {
     shrunk(stored, limits, WEB_LONG_SIDE, WEB_QUALITY)
 }
 
+/// Long side of the small copy kept while a takedown of a deleted image is open: enough to
+/// recognise the post, too small to be worth publishing.
+pub const TAKEDOWN_LONG_SIDE: u32 = 160;
+
+/// Makes the small copy kept while a takedown is open, from the thumbnail or the stored image.
+pub fn takedown_copy(stored: &[u8], limits: &Limits) -> Result<Vec<u8>, MediaError> {
+    shrunk(stored, limits, TAKEDOWN_LONG_SIDE, THUMB_QUALITY)
+}
+
 /// Makes the thumbnail of a stored (already scrubbed) image: the same path as [`web`], smaller.
 pub fn thumb(stored: &[u8], limits: &Limits) -> Result<Vec<u8>, MediaError> {
     shrunk(stored, limits, THUMB_LONG_SIDE, THUMB_QUALITY)

@@ -84,6 +84,9 @@ pub enum AuditAction {
     TakedownOwed,
     /// Marketing confirmed a takedown.
     TakedownDone,
+    /// Marketing and the safeguarding leads were emailed that a takedown is owed, or overdue (the
+    /// takedown, which notice and how many recipients in the details).
+    TakedownNoticeSent,
     /// A consent request was made (by an admin, or by the maintenance loop for a renewal or an
     /// 18th birthday): its kind, purposes and recipient counts in the details, never an address.
     ConsentRequested,
@@ -140,6 +143,7 @@ impl AuditAction {
             AuditAction::ItemPublished => "item_published",
             AuditAction::TakedownOwed => "takedown_owed",
             AuditAction::TakedownDone => "takedown_done",
+            AuditAction::TakedownNoticeSent => "takedown_notice_sent",
             AuditAction::ConsentRequested => "consent_requested",
             AuditAction::ConsentRequestAnswered => "consent_request_answered",
             AuditAction::ReminderQueued => "reminder_queued",

@@ -21,8 +21,8 @@ pub use records::{
     ms_of_time, now_ms, time_of_ms, ClaimOutcome, ConsentRecord, ConsentToRecord, ErasureStart, Evaluation,
     FormTemplate, GuardianAdded, GuardianRecord, ImportSummary, LearnerRecord, PhotoDeletion, PhotoRecord,
     PublicationRecord, PublishOutcome, QueueItem, ReissueOutcome, RetentionCandidate, RetentionDue, RetiredImage,
-    RevokeOutcome, Role, SignInLink, StatusChange, Takedown, TokenRecord, TombstoneOutcome, WithdrawOutcome,
-    WithdrawalLink,
+    RevokeOutcome, Role, SignInLink, StatusChange, Takedown, TakedownNotice, TokenRecord, TombstoneOutcome,
+    WithdrawOutcome, WithdrawalLink,
 };
 pub use requests::{
     AnswerOutcome, DueReminder, Letter, MailKind, MailState, NewRequest, OutboxMessage, RecipientKind, RecipientRecord,
@@ -38,8 +38,8 @@ pub use traits::{
 /// (on a `dyn FullStore`, the supertraits' methods resolve without it).
 pub mod prelude {
     pub use super::traits::{
-        AuditStore, ConsentStore, ErasureStore, ExportStore, FullStore, LearnerStore, OpsStore, OutboxStore,
-        PhotoStore, QueueStore, RequestStore, RetentionStore, TokenStore,
+        AuditStore, ConsentStore, ErasureStore, ExportStore, FullStore, LearnerStore, NoticeStore, OpsStore,
+        OutboxStore, PhotoStore, QueueStore, RequestStore, RetentionStore, TokenStore,
     };
 }
 

@@ -633,6 +633,15 @@ pub struct Takedown {
     pub done_at: Option<i64>,
 }
 
+/// Which email about an open takedown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TakedownNotice {
+    /// It has just become owed.
+    Owed,
+    /// It is still owed past the overdue setting.
+    Overdue,
+}
+
 /// What an import did (or, on a dry run, would do).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ImportSummary {

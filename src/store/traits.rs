@@ -11,7 +11,7 @@ use super::records::{
     ClaimOutcome, ConsentRecord, ConsentToRecord, ErasureStart, Evaluation, FormTemplate, GuardianAdded,
     GuardianRecord, ImportSummary, LearnerRecord, PhotoDeletion, PhotoRecord, PublicationRecord, PublishOutcome,
     QueueItem, ReissueOutcome, RetentionCandidate, RetentionDue, RetiredImage, RevokeOutcome, Role, SignInLink,
-    StatusChange, Takedown, TokenRecord, TombstoneOutcome, WithdrawOutcome, WithdrawalLink,
+    StatusChange, Takedown, TakedownNotice, TokenRecord, TombstoneOutcome, WithdrawOutcome, WithdrawalLink,
 };
 use super::requests::{
     AnswerOutcome, DueReminder, MailState, NewRequest, OutboxMessage, RecipientView, RequestAnswer, RequestCreated,
@@ -334,6 +334,8 @@ pub trait QueueStore: Send + Sync {
     ) -> Result<Result<(), Vec<Reason>>, StoreError>;
     /// Takedowns, open ones only unless `all`, oldest first.
     async fn takedowns(&self, all: bool) -> Result<Vec<Takedown>, StoreError>;
+    /// One takedown, done or not.
+    async fn takedown(&self, id: &str) -> Result<Option<Takedown>, StoreError>;
     /// Marks a takedown done, and its item `taken_down` once every publication of it is down;
     /// `false` when there is no such open one.
     async fn takedown_done(&self, id: &str, eval: Evaluation) -> Result<bool, StoreError>;
@@ -558,6 +560,29 @@ pub trait AuditStore: Send + Sync {
     async fn audit_log(&self, after: i64, limit: i64) -> Result<Vec<AuditRecord>, StoreError>;
 }
 
+/// What marketing and the safeguarding leads are emailed about open takedowns: each notice once.
+#[async_trait]
+pub trait NoticeStore: Send + Sync {
+    /// Open takedowns whose "owed" notice was not sent, and those owed since before
+    /// `overdue_before` (Unix ms) whose "overdue" notice was not, oldest first, at most `limit`.
+    async fn takedown_notices_due(
+        &self,
+        overdue_before: i64,
+        limit: i64,
+    ) -> Result<Vec<(Takedown, TakedownNotice)>, StoreError>;
+    /// Marks the `notice` of the open takedown `id` sent at `at` and queues `mails` with its audit
+    /// row, in one transaction; `false`, changing nothing, when it was sent already (by another
+    /// replica) or the takedown is done.
+    async fn record_takedown_notice(
+        &self,
+        id: &str,
+        notice: TakedownNotice,
+        at: i64,
+        mails: &[OutboxMessage],
+        audit: AuditDraft,
+    ) -> Result<bool, StoreError>;
+}
+
 /// Everything a backend provides: the bound the service holds its store by (`Arc<dyn FullStore>`).
 /// Implemented for every type that implements each area's trait; bring the area traits into scope
 /// with [`prelude`] to call them.
@@ -574,6 +599,7 @@ pub trait FullStore:
     + AuditStore
     + RequestStore
     + OutboxStore
+    + NoticeStore
     + Send
     + Sync
     + 'static
@@ -593,6 +619,7 @@ impl<T> FullStore for T where
         + AuditStore
         + RequestStore
         + OutboxStore
+        + NoticeStore
         + Send
         + Sync
         + 'static

@@ -119,6 +119,7 @@ pub async fn settings(db: Db, blobs: Blobs, data_dir: PathBuf) -> Settings {
         // Set once the port is known.
         public_url: String::new(),
         maintenance_interval: Duration::from_secs(60),
+        takedown_overdue_after: Duration::from_secs(24 * 3600),
         rules: Default::default(),
         organisation_name: None,
         organisation_contact: None,

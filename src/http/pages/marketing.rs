@@ -6,8 +6,8 @@
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 
@@ -27,6 +27,7 @@ pub(super) fn routes() -> axum::Router<HttpState> {
         .route("/marketing/claim", post(claim))
         .route("/marketing/items/{item}/published", post(published))
         .route("/marketing/takedowns/{id}/done", post(takedown_done))
+        .route("/marketing/takedowns/{photo_id}/copy", get(small_copy))
 }
 
 /// `/marketing?purpose=&done=`.
@@ -80,6 +81,8 @@ struct Owed {
     caption: String,
     alt_text: String,
     thumbnail: bool,
+    /// The small copy kept after the image was deleted, while the takedown is open.
+    small_copy: bool,
 }
 
 fn time_text(ms: i64) -> String {
@@ -110,7 +113,7 @@ async fn queue_page(
     let Desk { takedowns, mine, lapsed, queue } = app::queue::desk(&state.app, &session.caller, query.purpose).await?;
     let takedowns = takedowns
         .into_iter()
-        .map(|OwedTakedown { takedown, caption, alt_text, image_exists }| {
+        .map(|OwedTakedown { takedown, caption, alt_text, image_exists, small_copy }| {
             let Takedown { id, photo_id, purpose, url, channel, reasons, created_at, .. } = takedown;
             Owed {
                 id,
@@ -120,6 +123,7 @@ async fn queue_page(
                 since: time_text(created_at),
                 why: takedown_words(&reasons),
                 thumbnail: image_exists,
+                small_copy,
                 caption,
                 alt_text,
                 photo_id,
@@ -186,4 +190,15 @@ async fn takedown_done(
         Err(AppError::NotFound(_)) => Ok(done("/marketing", "takedown_gone")),
         Err(e) => Err(e.into()),
     }
+}
+
+/// `GET /marketing/takedowns/{photo_id}/copy`: the small copy (at most 160 px) kept while a
+/// takedown of a deleted image is open. Not cached: it goes when the takedown is confirmed.
+async fn small_copy(
+    State(state): State<HttpState>,
+    session: Session,
+    Path(photo_id): Path<String>,
+) -> Result<Response, PageError> {
+    let bytes = app::takedowns::small_copy(&state.app, &session.caller, &photo_id).await?;
+    Ok(([(header::CONTENT_TYPE, "image/jpeg"), (header::CACHE_CONTROL, "no-store")], bytes).into_response())
 }

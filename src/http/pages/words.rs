@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+pub use crate::app::letters::{and_list, capitalised, takedown_words};
 use crate::policy::consent::DenyReason;
 use crate::policy::zone::Zone;
 use crate::policy::{Purpose, PurposeStatus, Reason, State};
@@ -69,47 +70,6 @@ pub fn is_minor(date_of_birth: Option<&str>, at: time::OffsetDateTime, zone: Zon
         Some(dob) => zone.date_of(at) < crate::policy::consent::majority_date(dob),
         None => true,
     }
-}
-
-/// Joins names the way people write them: "Amira", "Amira and Ben", "Amira, Ben and Chloe".
-pub fn and_list(names: &[String]) -> String {
-    match names {
-        [] => String::new(),
-        [one] => one.clone(),
-        [init @ .., last] => format!("{} and {last}", init.join(", ")),
-    }
-}
-
-/// Why a takedown is owed, in words, from its reasons: "Consent was withdrawn", "Consent expired
-/// and consent was refused"…
-pub fn takedown_words(reasons: &[Reason]) -> String {
-    let mut parts: Vec<String> = Vec::new();
-    for reason in reasons {
-        let part = match reason {
-            Reason::Withdrawn => "consent was withdrawn",
-            Reason::Refused => "consent was refused",
-            Reason::Expired => "consent expired",
-            // Nothing that counts is on record any more (a birthday, a corrected date of birth).
-            Reason::NoConsent | Reason::NeedsGuardian | Reason::NeedsAdultConsent => "consent lapsed",
-            Reason::NameInText => "its text names a learner in full",
-            Reason::MatchesWithdrawn => "it looks like a photo of a learner who said no",
-            Reason::UntaggedPeople | Reason::NoLearnersTagged => "not everyone pictured is tagged",
-            // Never owes a takedown on its own (`Reason::takes_back_publication`); listed beside one.
-            Reason::LearnerLeft => "a learner pictured has left",
-        };
-        if !parts.iter().any(|p| p == part) {
-            parts.push(part.to_string());
-        }
-    }
-    if parts.is_empty() {
-        parts.push("consent no longer holds".to_string());
-    }
-    capitalised(&and_list(&parts))
-}
-
-fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
 }
 
 /// The sentences for one purpose's status.

@@ -32,6 +32,7 @@ mod erasure;
 mod evaluation;
 mod export;
 mod learners;
+mod notices;
 mod outbox;
 mod photos;
 mod queue;

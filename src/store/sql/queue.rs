@@ -438,6 +438,14 @@ macro_rules! impl_queue_store {
                 rows.iter().map(takedown_from_row).collect()
             }
 
+            async fn takedown(&self, id: &str) -> Result<Option<Takedown>, StoreError> {
+                let row = sqlx::query("SELECT * FROM takedowns WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(self.reader())
+                    .await?;
+                row.as_ref().map(takedown_from_row).transpose()
+            }
+
             async fn takedown_done(&self, id: &str, eval: Evaluation) -> Result<bool, StoreError> {
                 let mut tx = self.writer().begin().await?;
                 Self::lock_in(&mut *tx).await?;
