@@ -27,6 +27,7 @@ pub mod retention;
 pub mod staff;
 pub mod statuses;
 pub mod takedowns;
+pub mod timeline;
 
 use std::sync::Arc;
 

@@ -203,6 +203,8 @@ mod tests {
             reasons: vec![],
             created_at: 0,
             done_at: None,
+            owed_told_at: None,
+            overdue_told_at: None,
         };
         assert_eq!(place(&t), "Prospectus 2027, page 4");
         t.url = "https://example.org/news/robots".into();

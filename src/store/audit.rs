@@ -202,6 +202,23 @@ pub struct AuditRecord {
     pub hash: String,
 }
 
+/// Which audit rows to read, newest first: each filter given narrows them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditSearch {
+    /// Rows about one of these subjects (a learner and the photos of them, one photo…).
+    pub subjects: Option<Vec<String>>,
+    /// Rows of this action (its stored name).
+    pub action: Option<String>,
+    /// Rows at or after this moment, Unix ms.
+    pub from_ms: Option<i64>,
+    /// Rows before this moment, Unix ms.
+    pub to_ms: Option<i64>,
+    /// Rows with `seq` below this.
+    pub before: i64,
+    /// At most this many.
+    pub limit: i64,
+}
+
 /// The hash of a row: blake3 over a JSON array of its fields, which is unambiguous however the
 /// fields are chosen.
 pub fn row_hash(seq: i64, at: i64, actor: &str, action: &str, subject: &str, details: &str, prev_hash: &str) -> String {

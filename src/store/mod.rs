@@ -15,7 +15,7 @@ mod requests;
 mod sql;
 mod traits;
 
-pub use audit::{verify_chain, AuditAction, AuditDraft, AuditRecord, ChainError, GENESIS_HASH};
+pub use audit::{verify_chain, AuditAction, AuditDraft, AuditRecord, AuditSearch, ChainError, GENESIS_HASH};
 pub use error::StoreError;
 pub use records::{
     ms_of_time, now_ms, time_of_ms, ClaimOutcome, ConsentRecord, ConsentToRecord, ErasureStart, Evaluation,

@@ -631,6 +631,10 @@ pub struct Takedown {
     pub created_at: i64,
     /// When marketing confirmed it came down.
     pub done_at: Option<i64>,
+    /// When marketing and the safeguarding leads were emailed that it is owed.
+    pub owed_told_at: Option<i64>,
+    /// When they were emailed that it is overdue.
+    pub overdue_told_at: Option<i64>,
 }
 
 /// Which email about an open takedown.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 
-use super::audit::{AuditDraft, AuditRecord};
+use super::audit::{AuditDraft, AuditRecord, AuditSearch};
 use super::error::StoreError;
 use super::records::{
     ClaimOutcome, ConsentRecord, ConsentToRecord, ErasureStart, Evaluation, FormTemplate, GuardianAdded,
@@ -558,6 +558,8 @@ pub trait AuditStore: Send + Sync {
     async fn audit_head(&self) -> Result<(i64, String), StoreError>;
     /// Audit rows with `seq > after`, oldest first, at most `limit`.
     async fn audit_log(&self, after: i64, limit: i64) -> Result<Vec<AuditRecord>, StoreError>;
+    /// Audit rows matching `search`, newest first.
+    async fn audit_search(&self, search: &AuditSearch) -> Result<Vec<AuditRecord>, StoreError>;
 }
 
 /// What marketing and the safeguarding leads are emailed about open takedowns: each notice once.

@@ -1,6 +1,6 @@
 //! The safeguarding lead's pages: learners and search, a learner's consent history with the
 //! decision per purpose now, the form to record consent (its withdrawal link shown once), the
-//! photos on hold with their reasons, and the audit log. Searches are posted, never put in an
+//! photos on hold with their reasons. Searches are posted, never put in an
 //! address, so no learner's name reaches a log or a browser's history.
 
 use std::collections::HashMap;
@@ -39,7 +39,6 @@ pub(super) fn routes() -> axum::Router<HttpState> {
         .route("/admin/learners/{id}/guardians/{guardian_id}", post(correct_guardian))
         .route("/admin/learners/{id}/guardians/{guardian_id}/remove", post(remove_guardian))
         .route("/admin/held", get(held_page))
-        .route("/admin/audit", get(audit_page))
 }
 
 pub(super) fn full_name(l: &LearnerRecord) -> String {
@@ -114,6 +113,37 @@ struct LearnerPage {
     /// Why the grant just sent would not count, naming the learner: the form comes back asking
     /// whether to record it anyway.
     not_counting: Option<String>,
+    /// Their photos, where each went out and the takedowns owed, newest first.
+    timeline: Vec<TimelineRow>,
+}
+
+/// One line of the learner's timeline: when, what, and whether a takedown is still open.
+struct TimelineRow {
+    day: String,
+    what: String,
+    /// Where it went out, a link when it is a URL.
+    url: String,
+    photo_id: String,
+    open_takedown: bool,
+}
+
+fn timeline_row(entry: app::timeline::TimelineEntry, zone: crate::policy::zone::Zone) -> TimelineRow {
+    use app::timeline::Happened;
+    let (what, url, open_takedown) = match entry.happened {
+        Happened::Uploaded { caption } if caption.is_empty() => ("Photo uploaded".to_string(), String::new(), false),
+        Happened::Uploaded { caption } => (format!("Photo uploaded: \u{201c}{caption}\u{201d}"), String::new(), false),
+        Happened::Published { purpose, url, channel } => {
+            (format!("Published on {channel} ({})", words::purpose_words(purpose)), url, false)
+        }
+        Happened::TakedownOwed { url, channel, done_at: Some(done) } => {
+            (format!("Takedown from {channel}: confirmed down on {}", day(done, zone)), url, false)
+        }
+        Happened::TakedownOwed { url, channel, done_at: None } => {
+            (format!("Takedown from {channel}: still owed"), url, true)
+        }
+        Happened::ImageDeleted => ("Image deleted".to_string(), String::new(), false),
+    };
+    TimelineRow { day: day(entry.at, zone), what, url, photo_id: entry.photo_id, open_takedown }
 }
 
 /// What the consent form held when it was sent back with an error, so that nothing typed is lost.
@@ -273,6 +303,11 @@ async fn learner_view(
             .map(|t| (t.id, format!("{} (version {})", t.name, t.form_version)))
             .collect(),
         not_counting: None,
+        timeline: app::timeline::of_learner(&state.app, &session.caller, id)
+            .await?
+            .into_iter()
+            .map(|e| timeline_row(e, state.app.settings.rules.zone))
+            .collect(),
     })
 }
 
@@ -616,64 +651,6 @@ async fn held_page(
     }
     let chrome = Chrome::new("Photos on hold", &session).with_notice(notice_text(notice.done.as_deref()));
     Ok(render(StatusCode::OK, &HeldPage { chrome, photos: rows }))
-}
-
-/// `/admin/audit?before=`.
-#[derive(Debug, Default, serde::Deserialize)]
-pub struct AuditQuery {
-    /// Show rows before this sequence number (default: the newest).
-    pub before: Option<i64>,
-}
-
-struct AuditLine {
-    seq: i64,
-    at: String,
-    actor: String,
-    action: String,
-    subject: String,
-    details: String,
-}
-
-#[derive(Template)]
-#[template(path = "admin_audit.html")]
-struct AuditPage {
-    chrome: Chrome,
-    rows: Vec<AuditLine>,
-    older: Option<i64>,
-    head: String,
-}
-
-const AUDIT_PAGE: i64 = 100;
-
-async fn audit_page(
-    State(state): State<HttpState>,
-    session: Session,
-    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Response, PageError> {
-    require(&session, app::audit::AUDITORS)?;
-    let Query(query) = query.map_err(|e| ApiError::bad_form(e.body_text()))?;
-    let (rows, (head_seq, head_hash), after) =
-        app::audit::page_before(&state.app, &session.caller, query.before, AUDIT_PAGE).await?;
-    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
-    let rows = rows
-        .into_iter()
-        .rev()
-        .map(|r| AuditLine {
-            seq: r.seq,
-            at: time_of_ms(r.at).format(&format).unwrap_or_default(),
-            actor: r.actor,
-            action: r.action.replace('_', " "),
-            subject: r.subject,
-            details: r.details,
-        })
-        .collect();
-    let page = AuditPage {
-        chrome: Chrome::new("Audit log", &session),
-        rows,
-        older: (after > 0).then_some(after + 1),
-        head: format!("{head_seq}:{head_hash}"),
-    };
-    Ok(render(StatusCode::OK, &page).into_response())
 }
 
 #[cfg(test)]

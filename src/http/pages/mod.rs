@@ -5,6 +5,7 @@
 //! the JSON API and matches its typed outcome, so the pages hold no rules of their own.
 
 mod admin;
+mod audit;
 mod forms;
 pub(super) mod frame;
 mod labels;
@@ -44,6 +45,7 @@ pub fn routes() -> Router<HttpState> {
         .merge(learner_list::routes())
         .merge(marketing::routes())
         .merge(admin::routes())
+        .merge(audit::routes())
         .merge(tokens::routes())
         .merge(staff::routes())
         .merge(requests::routes())

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use sqlx::Row;
 
 use super::{audit_record_from_row, PostgresStore, SqliteStore, AUDIT_COLUMNS};
-use crate::store::audit::{row_hash, AuditDraft, AuditRecord, GENESIS_HASH};
+use crate::store::audit::{row_hash, AuditDraft, AuditRecord, AuditSearch, GENESIS_HASH};
 use crate::store::error::StoreError;
 use crate::store::records::now_ms;
 use crate::store::traits::AuditStore;
@@ -72,9 +72,49 @@ macro_rules! impl_audit_store {
                 let rows = sqlx::query(&sql).bind(after).bind(limit).fetch_all(self.reader()).await?;
                 rows.iter().map(audit_record_from_row).collect()
             }
+
+            async fn audit_search(&self, search: &AuditSearch) -> Result<Vec<AuditRecord>, StoreError> {
+                // Subjects go in batches (a learner can be in thousands of photos); each batch is
+                // newest first, and together the first `limit` newest are kept.
+                let subjects: Vec<Option<&[String]>> = match &search.subjects {
+                    Some(list) if list.is_empty() => return Ok(Vec::new()),
+                    Some(list) => list.chunks(SUBJECTS_BATCH).map(Some).collect(),
+                    None => vec![None],
+                };
+                let mut rows: Vec<AuditRecord> = Vec::new();
+                for batch in subjects {
+                    let mut sql = format!(
+                        "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq < $1 \
+                         AND ($2 IS NULL OR action = $2) AND ($3 IS NULL OR at >= $3) AND ($4 IS NULL OR at < $4)"
+                    );
+                    if let Some(batch) = batch {
+                        let placeholders: Vec<String> = (6..batch.len() + 6).map(|i| format!("${i}")).collect();
+                        sql.push_str(&format!(" AND subject IN ({})", placeholders.join(", ")));
+                    }
+                    sql.push_str(" ORDER BY seq DESC LIMIT $5");
+                    let mut query = sqlx::query(&sql)
+                        .bind(search.before)
+                        .bind(search.action.as_deref())
+                        .bind(search.from_ms)
+                        .bind(search.to_ms)
+                        .bind(search.limit);
+                    for subject in batch.unwrap_or_default() {
+                        query = query.bind(subject);
+                    }
+                    for row in query.fetch_all(self.reader()).await? {
+                        rows.push(audit_record_from_row(&row)?);
+                    }
+                }
+                rows.sort_by_key(|r| std::cmp::Reverse(r.seq));
+                rows.truncate(usize::try_from(search.limit).unwrap_or(0));
+                Ok(rows)
+            }
         }
     };
 }
+
+/// Subjects bound per query: well under SQLite's 32,766 and PostgreSQL's 65,535 parameters.
+const SUBJECTS_BATCH: usize = 1000;
 
 impl_audit_store!(SqliteStore, sqlx::Sqlite);
 impl_audit_store!(PostgresStore, sqlx::Postgres);

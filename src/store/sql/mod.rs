@@ -305,6 +305,8 @@ where
         reasons: serde_json::from_str(&reasons).map_err(|e| StoreError::Corrupt(e.to_string()))?,
         created_at: row.try_get("created_at")?,
         done_at: row.try_get("done_at")?,
+        owed_told_at: row.try_get("owed_told_at")?,
+        overdue_told_at: row.try_get("overdue_told_at")?,
     })
 }
 
