@@ -4,6 +4,20 @@
 // the original filename is never sent.
 "use strict";
 
+// Copy buttons (the marketing page): the text of the field a button names, to the clipboard. Without
+// script the fields stay selectable.
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-copy]");
+  if (!button) return;
+  const field = document.getElementById(button.dataset.copy);
+  if (!field || !navigator.clipboard) return;
+  navigator.clipboard.writeText(field.value).then(() => {
+    const label = button.textContent;
+    button.textContent = "Copied";
+    setTimeout(() => { button.textContent = label; }, 1500);
+  });
+});
+
 (function () {
   const root = document.getElementById("upload") || document.getElementById("photo-edit");
   if (!root) return;

@@ -257,7 +257,15 @@ try {
   await Promise.all([page.waitForURL(/\/admin\/held\?done=photo_saved/), page.click("#photo-edit button[type=submit]")]);
   check((await page.locator(".notice").innerText()).includes("Saved"), "the lead sees it was saved");
   await page.goto(`${BASE}/admin/audit`);
-  check((await page.locator("tbody tr").count()) > 5, "the audit log shows entries");
+  check((await page.locator("ol.audit > li").count()) > 5, "the audit log shows entries");
+  const edited = await page.locator("ol.audit > li", { hasText: "edited a photo" }).first().innerText();
+  check(!/\b[0-9a-f]{24}\b/.test(edited), `rows name people, not token ids: ${edited}`);
+  // "Where was this child's photo used?": the learner's page, then the log filtered to them.
+  await page.goto(`${BASE}/admin/learners/${amira.id}`);
+  check(await page.locator("#timeline").isVisible(), "the learner page has the photos' timeline");
+  await page.click("a[href^='/admin/audit?learner=']");
+  check((await page.locator("ol.audit > li").count()) > 0, "the log filtered to one learner");
+  await record(page, "admin-audit-learner");
   await record(page, "admin-audit");
 
   // A consent form is saved once; then one stack of paper forms is recorded for three learners.
@@ -339,8 +347,20 @@ try {
   }, null, { timeout: 30_000 });
   check(!(await page.content()).includes(amira.family), "marketing never sees a family name");
   await record(page, "marketing-grid");
-  await Promise.all([page.waitForURL(/done=claimed/), tile.locator("button", { hasText: "Claim this photo" }).click()]);
+  const labels = await tile.locator(".labels .label").allInnerTexts();
+  check(labels.length >= 1 && labels.includes("website"), `one tile per photo, its uses as labels: ${labels}`);
+  await Promise.all([page.waitForURL(/done=claimed/), tile.locator("button", { hasText: "Claim for website" }).click()]);
   await record(page, "marketing-claimed");
+  // The caption and alt text are there to copy into the post.
+  const caption = await page.locator("input.copy").first().inputValue();
+  check(caption.includes(`${amira.given} at the robotics workshop`), `the caption is shown to copy: ${caption}`);
+  await marketing.context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: BASE });
+  await page.locator("button[data-copy]").first().click();
+  await page.locator("button[data-copy]", { hasText: "Copied" }).first().waitFor();
+  check((await page.evaluate(() => navigator.clipboard.readText())) === caption, "Copy puts the caption on the clipboard");
+  // Another hour to finish the post.
+  await Promise.all([page.waitForURL(/done=claim_extended/), page.click("form[action$='/extend'] button")]);
+  check((await page.locator(".notice").innerText()).includes("another hour"), "the claim is extended");
   const [download] = await Promise.all([page.waitForEvent("download"), page.click("a.button-like[download]")]);
   const saved = join(SHOTS, "downloaded.jpg");
   await download.saveAs(saved);
@@ -351,6 +371,11 @@ try {
   await page.fill("input[name=channel]", "website");
   await Promise.all([page.waitForURL(/done=published/), page.click("form[action$='/published'] button")]);
   await record(page, "marketing-published");
+  // The Published tab: what this officer published, and where.
+  await page.click("nav a[href='/marketing/published']");
+  const list = await page.locator("ol.timeline").innerText();
+  check(list.includes("https://example.org/news/robotics") && list.includes("website"), `the Published tab lists it: ${list}`);
+  await record(page, "marketing-published-tab");
 
   // 3b. The tutor deletes Ben's photo, never published, from the phone: asked first, then gone;
   // the published one offers no delete.
@@ -446,7 +471,7 @@ try {
   for (const [role, paths] of [
     ["admin", ["/admin/learners", `/admin/learners/${amira.id}`, "/admin/held", "/admin/forms", "/admin/staff", "/admin/audit", "/admin/requests",
       "/admin/outbox", `/admin/coverage?group=${group}`]],
-    ["marketing", ["/marketing"]],
+    ["marketing", ["/marketing", "/marketing/published"]],
     ["tutor", ["/tutor", "/tutor/photos", "/tutor/groups", `/tutor/groups/${group}`]],
   ]) {
     const phone = await signIn(browser, role, PHONE);

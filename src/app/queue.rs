@@ -12,8 +12,11 @@ use crate::store::{self, now_ms, PublishOutcome, QueueItem, Role, Takedown};
 pub const MAX_LEASE_SECONDS: u64 = 8 * 3600;
 /// Longest address a publication is reported at.
 pub const MAX_URL: usize = 2000;
-/// Longest channel name a publication is reported on.
-pub const MAX_CHANNEL: usize = 100;
+/// Longest "where" a publication is reported on: a channel, or an offline use in words
+/// ("Prospectus 2027, page 4; 2,000 copies").
+pub const MAX_CHANNEL: usize = 300;
+/// How much longer "keep it longer" holds a claim from now.
+pub const EXTENSION_SECONDS: u64 = 60 * 60;
 /// The lease when none is asked for.
 pub const DEFAULT_LEASE_SECONDS: u64 = 15 * 60;
 /// Who takes items from the queue, publishes them and confirms takedowns: marketing.
@@ -116,14 +119,24 @@ pub async fn claim(
 /// publication is recorded and [`AppError::TakedownOwed`] says it must come down at once.
 pub async fn publish(app: &App, actor: &Actor, item: &str, url: &str, channel: &str) -> Result<QueueItem, AppError> {
     actor.require(PUBLISHERS)?;
-    let (item, _) = item_id(item).ok_or(AppError::NotFound("queue item"))?;
+    let (item, purpose) = item_id(item).ok_or(AppError::NotFound("queue item"))?;
     let url = input::free_text("url", url.trim().to_string(), MAX_URL)?;
-    if !url::Url::parse(&url).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
-        return Err(AppError::invalid_field("url", "url must be an http or https address"));
+    // Print and internal uses often have no address (a prospectus, a display board): "where"
+    // in words is enough; online uses always have one.
+    let offline = matches!(purpose, Purpose::Print | Purpose::Internal);
+    if !(url.is_empty() && offline) && !url::Url::parse(&url).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
+        return Err(AppError::invalid_field(
+            "url",
+            if offline {
+                "url must be an http or https address, or left empty when there is none"
+            } else {
+                "url must be an http or https address: where it can be seen online"
+            },
+        ));
     }
     let channel = input::free_text("channel", channel.trim().to_string(), MAX_CHANNEL)?;
-    if channel.is_empty() {
-        return Err(AppError::invalid_field("channel", "channel must not be empty"));
+    if channel.is_empty() || channel.contains(['\n', '\r']) {
+        return Err(AppError::invalid_field("channel", "say where it was published, on one line"));
     }
     let eval = app.evaluation(&actor.token_id).await?;
     match app.store.publish(&item, &actor.token_id, &url, &channel, eval).await? {
@@ -131,6 +144,36 @@ pub async fn publish(app: &App, actor: &Actor, item: &str, url: &str, channel: &
         PublishOutcome::TakedownOwed(reasons) => Err(AppError::TakedownOwed { reasons }),
         PublishOutcome::Unknown => Err(AppError::NotFound("queue item")),
     }
+}
+
+/// A marketing officer keeps a photo they hold for another hour from now (at most
+/// [`MAX_LEASE_SECONDS`] from now); 409 `claim_not_running` when it is not theirs or their time
+/// already ran out (a colleague may have it now: they claim it again).
+pub async fn extend(app: &App, actor: &Actor, item: &str) -> Result<i64, AppError> {
+    actor.require(PUBLISHERS)?;
+    let (item, _) = item_id(item).ok_or(AppError::NotFound("queue item"))?;
+    let now = now_ms();
+    let until = now + i64::try_from(EXTENSION_SECONDS.min(MAX_LEASE_SECONDS) * 1000).unwrap_or(0);
+    let audit = store::AuditDraft::new(
+        &actor.token_id,
+        store::AuditAction::ItemClaimed,
+        item.split(':').next().unwrap_or_default(),
+        serde_json::json!({ "item": item, "extended_until": until }),
+    );
+    if app.store.extend_claim(&item, &actor.token_id, now, until, audit).await? {
+        Ok(until)
+    } else {
+        Err(AppError::conflict(
+            "claim_not_running",
+            "your time with this photo already ran out, or it is not yours: claim it again from the queue",
+        ))
+    }
+}
+
+/// What the officer published, newest first (their last 200).
+pub async fn published_by_me(app: &App, actor: &Actor) -> Result<Vec<store::PublicationRecord>, AppError> {
+    actor.require(PUBLISHERS)?;
+    Ok(app.store.publications_by(&actor.token_id, 200).await?)
 }
 
 /// The takedowns, open ones only unless `all`, oldest first.

@@ -26,7 +26,7 @@ pub const ITEM_ID: &str = r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-
 pub const TIME_OR_DATE: &str =
     r"^[ \t\n\r]*\d{4}-\d{2}-\d{2}([Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2}))?[ \t\n\r]*$";
 /// An http or https address.
-pub const HTTP_URL: &str = r"^[ \t\n\r]*[Hh][Tt][Tt][Pp][Ss]?://[^\s\u0000-\u001F\u007F-\u009F]+[ \t\n\r]*$";
+pub const HTTP_URL: &str = r"^[ \t\n\r]*([Hh][Tt][Tt][Pp][Ss]?://[^\s\u0000-\u001F\u007F-\u009F]+[ \t\n\r]*)?$";
 
 /// A string schema built from the given `ObjectBuilder` calls, with its doc comment as its
 /// description.
@@ -136,8 +136,9 @@ string_schema! {
 }
 
 string_schema! {
-    /// Where a publication went: an http or https address.
-    PublishedUrl { min_length(Some(8)), max_length(Some(app::queue::MAX_URL)), pattern(Some(HTTP_URL)) }
+    /// Where a publication can be seen: an http or https address; empty for a print or internal use
+    /// with no address (then `channel` says where).
+    PublishedUrl { max_length(Some(app::queue::MAX_URL)), pattern(Some(HTTP_URL)) }
 }
 
 string_schema! {

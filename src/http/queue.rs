@@ -130,11 +130,13 @@ pub async fn claim(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Published {
-    /// Where it went: an http or https address of at most 2000 characters.
+    /// Where it can be seen: an http or https address of at most 2000 characters; empty (or left
+    /// out) for a print or internal use with no address.
     #[schema(value_type = PublishedUrl)]
+    #[serde(default)]
     pub url: String,
-    /// The channel: `website`, `instagram`, `prospectus`…; not blank, at most 100 characters,
-    /// no control characters but line breaks and tabs.
+    /// Where it went: a channel (`website`, `instagram`) or an offline use in words ("Prospectus
+    /// 2027, page 4"); not blank, one line, at most 300 characters.
     #[schema(value_type = Channel)]
     pub channel: String,
 }

@@ -222,6 +222,8 @@ pub struct ConsentToRecord {
 pub struct PublicationRecord {
     /// Publication id.
     pub id: String,
+    /// The photo published.
+    pub photo_id: String,
     /// The purpose it was published for.
     pub purpose: crate::policy::Purpose,
     /// Where.

@@ -334,6 +334,18 @@ pub trait QueueStore: Send + Sync {
     ) -> Result<Result<(), Vec<Reason>>, StoreError>;
     /// Takedowns, open ones only unless `all`, oldest first.
     async fn takedowns(&self, all: bool) -> Result<Vec<Takedown>, StoreError>;
+    /// Extends `claimant`'s running claim of an item to `until` (Unix ms) with its audit row; `false`,
+    /// changing nothing, when the item is not claimed by them or its lease ran out at `now`.
+    async fn extend_claim(
+        &self,
+        item_id: &str,
+        claimant: &str,
+        now: i64,
+        until: i64,
+        audit: AuditDraft,
+    ) -> Result<bool, StoreError>;
+    /// The publications `publisher` recorded, newest first, at most `limit`.
+    async fn publications_by(&self, publisher: &str, limit: i64) -> Result<Vec<PublicationRecord>, StoreError>;
     /// One takedown, done or not.
     async fn takedown(&self, id: &str) -> Result<Option<Takedown>, StoreError>;
     /// Marks a takedown done, and its item `taken_down` once every publication of it is down;

@@ -227,6 +227,10 @@ pub fn done(to: &str, notice: &str) -> Response {
 pub fn notice_text(code: Option<&str>) -> Option<String> {
     let text = match code? {
         "claimed" => "Claimed. Download it below and record where you publish it.",
+        "claim_extended" => "It is yours for another hour.",
+        "claim_not_running" => {
+            "Your time with that photo had already run out: claim it again from the queue if it is still there."
+        }
         "nothing_to_claim" => "There is nothing left to claim for that purpose.",
         "not_available" => {
             "That photo is no longer in the queue: someone else claimed it, or its consent no longer holds."

@@ -18,6 +18,7 @@ use crate::app::{self, AppError};
 use crate::http::error::ApiError;
 use crate::http::session::Session;
 use crate::http::state::HttpState;
+use crate::policy::zone::Zone;
 use crate::policy::Purpose;
 use crate::store::{time_of_ms, QueueItem, Takedown};
 
@@ -26,6 +27,8 @@ pub(super) fn routes() -> axum::Router<HttpState> {
         .route("/marketing", get(queue_page))
         .route("/marketing/claim", post(claim))
         .route("/marketing/items/{item}/published", post(published))
+        .route("/marketing/items/{item}/extend", post(extend))
+        .route("/marketing/published", get(published_page))
         .route("/marketing/takedowns/{id}/done", post(takedown_done))
         .route("/marketing/takedowns/{photo_id}/copy", get(small_copy))
 }
@@ -39,33 +42,47 @@ pub struct MarketingQuery {
     pub done: Option<String>,
 }
 
-/// An item as a tile of the grid.
+/// One use of a photo in a grid: the item, its purpose, and the claim's time.
 struct Tile {
     item: String,
-    photo_id: String,
     purpose_value: &'static str,
     purpose: &'static str,
-    caption: String,
-    alt_text: String,
     until: String,
     /// Whether it can be claimed again (a lapsed claim whose photo is still releasable).
     claimable: bool,
 }
 
-impl Tile {
-    fn of(item: QueueItem) -> Tile {
+/// A photo in a grid: one tile per photo, with the uses it is offered (or held) for as labels.
+struct PhotoTile {
+    photo_id: String,
+    caption: String,
+    alt_text: String,
+    uses: Vec<Tile>,
+}
+
+/// The items grouped by photo, in the order each photo first appears.
+fn by_photo(items: Vec<QueueItem>, zone: Zone) -> Vec<PhotoTile> {
+    let mut tiles: Vec<PhotoTile> = Vec::new();
+    for item in items {
         let claimable = app::queue::claimable(&item);
-        Tile {
-            until: item.lease_expires_at.map(time_text).unwrap_or_default(),
+        let tile = Tile {
+            until: item.lease_expires_at.map(|at| time_text(at, zone)).unwrap_or_default(),
             item: item.item_id,
-            photo_id: item.photo_id,
             purpose_value: item.purpose.as_str(),
             purpose: purpose_words(item.purpose),
-            caption: item.caption,
-            alt_text: item.alt_text,
             claimable,
+        };
+        match tiles.iter_mut().find(|t| t.photo_id == item.photo_id) {
+            Some(photo) => photo.uses.push(tile),
+            None => tiles.push(PhotoTile {
+                photo_id: item.photo_id,
+                caption: item.caption,
+                alt_text: item.alt_text,
+                uses: vec![tile],
+            }),
         }
     }
+    tiles
 }
 
 /// A takedown as the page shows it: which photo (its caption, and a thumbnail while the image
@@ -85,9 +102,10 @@ struct Owed {
     small_copy: bool,
 }
 
-fn time_text(ms: i64) -> String {
-    let format = time::macros::format_description!("[day] [month repr:short], [hour]:[minute] UTC");
-    time_of_ms(ms).format(&format).unwrap_or_default()
+/// A moment in the organisation's time zone: `7 Dec, 14:05`.
+fn time_text(ms: i64, zone: Zone) -> String {
+    let format = time::macros::format_description!("[day padding:none] [month repr:short], [hour]:[minute]");
+    zone.local(time_of_ms(ms)).format(&format).unwrap_or_default()
 }
 
 #[derive(Template)]
@@ -96,9 +114,9 @@ struct QueuePage {
     chrome: Chrome,
     csrf: String,
     takedowns: Vec<Owed>,
-    mine: Vec<Tile>,
-    lapsed: Vec<Tile>,
-    queue: Vec<Tile>,
+    mine: Vec<PhotoTile>,
+    lapsed: Vec<PhotoTile>,
+    queue: Vec<PhotoTile>,
     filter: Option<&'static str>,
     purposes: Vec<(&'static str, &'static str)>,
 }
@@ -111,6 +129,7 @@ async fn queue_page(
     require(&session, app::queue::PUBLISHERS)?;
     let Query(query) = query.map_err(|e| ApiError::bad_form(e.body_text()))?;
     let Desk { takedowns, mine, lapsed, queue } = app::queue::desk(&state.app, &session.caller, query.purpose).await?;
+    let zone = state.app.settings.rules.zone;
     let takedowns = takedowns
         .into_iter()
         .map(|OwedTakedown { takedown, caption, alt_text, image_exists, small_copy }| {
@@ -120,7 +139,7 @@ async fn queue_page(
                 url,
                 channel,
                 purpose: purpose_words(purpose),
-                since: time_text(created_at),
+                since: time_text(created_at, zone),
                 why: takedown_words(&reasons),
                 thumbnail: image_exists,
                 small_copy,
@@ -130,10 +149,10 @@ async fn queue_page(
             }
         })
         .collect();
-    let mine = mine.into_iter().map(Tile::of).collect();
-    let lapsed = lapsed.into_iter().map(Tile::of).collect();
-    let queue = queue.into_iter().map(Tile::of).collect();
-    let chrome = Chrome::new("Publishing queue", &session).with_notice(notice_text(query.done.as_deref()));
+    let (mine, lapsed, queue) = (by_photo(mine, zone), by_photo(lapsed, zone), by_photo(queue, zone));
+    let mut chrome = Chrome::new("Publishing queue", &session).with_notice(notice_text(query.done.as_deref()));
+    // The copy buttons.
+    chrome.script = true;
     Ok(render(
         StatusCode::OK,
         &QueuePage {
@@ -176,6 +195,54 @@ async fn published(
         Err(AppError::TakedownOwed { .. }) => Ok(done("/marketing", "takedown_owed")),
         Err(e) => Err(e.into()),
     }
+}
+
+/// `POST /marketing/items/{item}/extend`: another hour with a photo the officer holds.
+async fn extend(
+    State(state): State<HttpState>,
+    Path(item): Path<String>,
+    form: PageForm,
+) -> Result<Response, PageError> {
+    require(&form.session, app::queue::PUBLISHERS)?;
+    match app::queue::extend(&state.app, &form.session.caller, &item).await {
+        Ok(_) => Ok(done("/marketing", "claim_extended")),
+        // Their time ran out before they tapped: the page says so and shows where it is now.
+        Err(AppError::Conflict { .. }) => Ok(done("/marketing", "claim_not_running")),
+        Err(e) => Err(e.into()),
+    }
+}
+
+struct PublishedRow {
+    when: String,
+    purpose: &'static str,
+    url: String,
+    channel: String,
+    caption: String,
+}
+
+#[derive(Template)]
+#[template(path = "marketing_published.html")]
+struct PublishedPage {
+    chrome: Chrome,
+    rows: Vec<PublishedRow>,
+}
+
+/// `GET /marketing/published`: what the officer published and where, newest first.
+async fn published_page(State(state): State<HttpState>, session: Session) -> Result<Response, PageError> {
+    require(&session, app::queue::PUBLISHERS)?;
+    let zone = state.app.settings.rules.zone;
+    let rows = app::queue::published_by_me(&state.app, &session.caller)
+        .await?
+        .into_iter()
+        .map(|p| PublishedRow {
+            when: time_text(p.published_at, zone),
+            purpose: purpose_words(p.purpose),
+            url: p.url,
+            channel: p.channel,
+            caption: p.caption,
+        })
+        .collect();
+    Ok(render(StatusCode::OK, &PublishedPage { chrome: Chrome::new("Published", &session), rows }))
 }
 
 async fn takedown_done(

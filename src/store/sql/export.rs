@@ -29,25 +29,13 @@ macro_rules! impl_export_store {
 
             async fn publications_of(&self, photo_id: &str) -> Result<Vec<PublicationRecord>, StoreError> {
                 let rows = sqlx::query(
-                    "SELECT id, purpose, url, channel, caption, alt_text, published_at FROM publications \
+                    "SELECT id, photo_id, purpose, url, channel, caption, alt_text, published_at FROM publications \
                      WHERE photo_id = $1 ORDER BY published_at, id",
                 )
                 .bind(photo_id)
                 .fetch_all(self.reader())
                 .await?;
-                rows.iter()
-                    .map(|r| {
-                        Ok(PublicationRecord {
-                            id: r.try_get("id")?,
-                            purpose: r.try_get::<String, _>("purpose")?.parse().map_err(StoreError::Corrupt)?,
-                            url: r.try_get("url")?,
-                            channel: r.try_get("channel")?,
-                            caption: r.try_get("caption")?,
-                            alt_text: r.try_get("alt_text")?,
-                            published_at: r.try_get("published_at")?,
-                        })
-                    })
-                    .collect()
+                rows.iter().map(publication_from_row).collect()
             }
 
             async fn takedowns_of(&self, photo_id: &str) -> Result<Vec<Takedown>, StoreError> {
@@ -97,3 +85,22 @@ macro_rules! impl_export_store {
 
 impl_export_store!(SqliteStore, sqlx::Sqlite);
 impl_export_store!(PostgresStore, sqlx::Postgres);
+
+/// A `publications` row (id, photo_id, purpose, url, channel, caption, alt_text, published_at).
+pub(super) fn publication_from_row<R: Row>(r: &R) -> Result<PublicationRecord, StoreError>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    for<'a> String: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+    for<'a> i64: sqlx::Decode<'a, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(PublicationRecord {
+        id: r.try_get("id")?,
+        photo_id: r.try_get("photo_id")?,
+        purpose: r.try_get::<String, _>("purpose")?.parse().map_err(StoreError::Corrupt)?,
+        url: r.try_get("url")?,
+        channel: r.try_get("channel")?,
+        caption: r.try_get("caption")?,
+        alt_text: r.try_get("alt_text")?,
+        published_at: r.try_get("published_at")?,
+    })
+}

@@ -14,7 +14,9 @@ use crate::policy::release;
 use crate::policy::{Purpose, PurposeStatus, Reason, State};
 use crate::store::audit::{AuditAction, AuditDraft};
 use crate::store::error::StoreError;
-use crate::store::records::{ms_of_time, ClaimOutcome, Evaluation, PublishOutcome, QueueItem, Takedown};
+use crate::store::records::{
+    ms_of_time, ClaimOutcome, Evaluation, PublicationRecord, PublishOutcome, QueueItem, Takedown,
+};
 use crate::store::traits::QueueStore;
 
 macro_rules! impl_queue_store {
@@ -436,6 +438,53 @@ macro_rules! impl_queue_store {
                     .fetch_all(self.reader())
                     .await?;
                 rows.iter().map(takedown_from_row).collect()
+            }
+
+            async fn extend_claim(
+                &self,
+                item_id: &str,
+                claimant: &str,
+                now: i64,
+                until: i64,
+                audit: AuditDraft,
+            ) -> Result<bool, StoreError> {
+                let mut tx = self.writer().begin().await?;
+                Self::lock_in(&mut *tx).await?;
+                // Only a lease still running: one that ran out may have been taken by a colleague,
+                // or the photo re-evaluated since; the officer claims it again instead.
+                let updated = sqlx::query(
+                    "UPDATE photo_purposes SET lease_expires_at = $1 WHERE item_id = $2 AND state = 'claimed' \
+                     AND claimed_by = $3 AND lease_expires_at > $4",
+                )
+                .bind(until)
+                .bind(item_id)
+                .bind(claimant)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if updated != 1 {
+                    return Ok(false);
+                }
+                Self::append_in(&mut tx, &audit).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn publications_by(
+                &self,
+                publisher: &str,
+                limit: i64,
+            ) -> Result<Vec<PublicationRecord>, StoreError> {
+                let rows = sqlx::query(
+                    "SELECT id, photo_id, purpose, url, channel, caption, alt_text, published_at FROM publications \
+                     WHERE published_by = $1 ORDER BY published_at DESC, id LIMIT $2",
+                )
+                .bind(publisher)
+                .bind(limit)
+                .fetch_all(self.reader())
+                .await?;
+                rows.iter().map(super::export::publication_from_row).collect()
             }
 
             async fn takedown(&self, id: &str) -> Result<Option<Takedown>, StoreError> {
