@@ -89,6 +89,12 @@ pub struct Mailer {
     idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
 }
 
+/// Whether `address` is one an SMTP server can be given (lettre's own parse, the one sending
+/// uses): an address it would refuse at send time is refused when it is typed instead.
+pub fn deliverable(address: &str) -> bool {
+    address.parse::<Address>().is_ok()
+}
+
 impl Mailer {
     /// A mailer for the configured server. Connects to nothing yet.
     pub fn new(settings: &SmtpSettings) -> Result<Mailer, MailError> {

@@ -96,6 +96,15 @@ impl Objects {
         format!("{TAKEDOWN_PREFIX}/{photo_id}.jpg")
     }
 
+    /// Whether an object exists, without reading it.
+    pub async fn exists(&self, key: &str) -> Result<bool, ObjectError> {
+        match self.inner.head(&ObjectPath::from(key)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Every small copy kept for takedowns, as (photo id, key).
     pub async fn takedown_copies(&self) -> Result<Vec<(String, String)>, ObjectError> {
         let prefix = ObjectPath::from(TAKEDOWN_PREFIX);

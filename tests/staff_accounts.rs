@@ -259,6 +259,11 @@ async fn the_api_invites_lists_and_revokes_and_refuses_what_it_should(with: With
         (json!({"name": "Sam", "email": "sam", "role": "admin"}), 422),
         (json!({"name": "Sam", "email": "sam@college.example", "role": "owner"}), 422),
         (json!({"name": "Sam", "email": "sam@college.example", "role": "admin", "extra": 1}), 422),
+        // Addresses the mail server could never be given: refused now, not failed later unseen.
+        (json!({"name": "Sam", "email": "sam@college.example,eve@evil.example", "role": "admin"}), 422),
+        (json!({"name": "Sam", "email": "sam@b@college.example", "role": "admin"}), 422),
+        // A name that would reorder the audit line it appears in.
+        (json!({"name": "\u{202e}NIMDA\u{202c} Sam", "email": "sam@college.example", "role": "admin"}), 422),
     ] {
         let answer = post(&server, &server.admin, "/api/v1/staff", bad.clone()).await;
         assert_eq!(answer.status(), code, "{bad}");
@@ -284,6 +289,17 @@ async fn the_api_invites_lists_and_revokes_and_refuses_what_it_should(with: With
     let again = delete(&server, &server.admin, &format!("/api/v1/staff/{id}")).await;
     assert_eq!(again.status(), 409);
     assert_eq!(again.json::<Value>().await.unwrap()["error"], "account_revoked");
+    // The staff page revokes accounts only, never an API token.
+    let admin = sign_in(&server, &server.admin).await;
+    let tutor_id = &tutor[3..27];
+    let answer = admin.post_form(&server, &format!("/admin/staff/{tutor_id}/revoke"), &[("csrf", &admin.csrf)]).await;
+    assert_eq!(answer.status(), 404);
+    assert_eq!(
+        get(&server, &tutor, "/api/v1/staff").await.status(),
+        403,
+        "the tutor's token still works (and is refused)"
+    );
+
     // Links that are none of ours (the pages share the withdrawal pages' limit per address, so
     // these are counted here, not in the test that opens a real link several times).
     assert_eq!(open_link(&format!("{}/signin/link/{}", server.base, "ab".repeat(32))).await.0, 404);
@@ -303,6 +319,11 @@ async fn the_api_invites_lists_and_revokes_and_refuses_what_it_should(with: With
     assert!(messages.iter().all(|m| m.to_address == "sam@college.example"));
     let asked = messages.iter().filter(|m| m.subject.contains("Your sign-in link")).count();
     assert_eq!(asked, 4, "capped at five links in the hour, the invitation's included");
+    // A link asked for on the sign-in page is logged as the page's doing, not the person's.
+    let rows = common::api::get_json(&server, &server.admin, "/api/v1/audit?limit=1000").await;
+    let asked_rows: Vec<&Value> =
+        rows.as_array().unwrap().iter().filter(|r| r["action"] == "sign_in_link_sent").collect();
+    assert!(!asked_rows.is_empty() && asked_rows.iter().all(|r| r["actor"] == "sign_in_page"), "{asked_rows:?}");
 }
 
 async fn without_mail(server: TestServer) {

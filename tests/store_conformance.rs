@@ -815,8 +815,11 @@ async fn account_conformance(store: &Arc<dyn FullStore>) {
         .unwrap());
     assert_eq!(store.table_counts().await.unwrap(), before, "over the limit: nothing stored");
     // An hour on, the window has moved.
+    // A takedown notice waiting for her too: revoking must stop it, not only her links.
+    let notice =
+        OutboxMessage::to_staff(MailKind::TakedownOwed, &dana.id, ("Dana Shaw", "dana@college.example"), letter(), now);
     assert!(store
-        .add_sign_in_link(&link("later", &dana.id, now + 20), &mail(&dana.id), now + 11, 3, sent(&dana.id))
+        .add_sign_in_link(&link("later", &dana.id, now + 20), &notice, now + 11, 3, sent(&dana.id))
         .await
         .unwrap());
 

@@ -221,6 +221,7 @@ async fn entries(app: &App, records: Vec<AuditRecord>) -> Result<Vec<AuditEntry>
     let name_of = |id: &str| match id {
         "system" => "consentgate".to_string(),
         "cli" => "the command line".to_string(),
+        super::staff::SIGN_IN_PAGE => "someone on the sign-in page".to_string(),
         "" | "-" => "someone".to_string(),
         id => names.get(id).cloned().unwrap_or_else(|| id.to_string()),
     };
@@ -289,17 +290,21 @@ pub async fn csv(app: &App, actor: &Actor, filter: &AuditFilter) -> Result<Strin
                 .format(&time::format_description::well_known::Rfc3339)
                 .unwrap_or_default();
             let seq = e.record.seq.to_string();
+            // Only the name is typed by people: the other cells are kept exactly as stored and
+            // hashed (details are JSON objects, subjects ids or `-`), so a copy checks against the
+            // chain.
+            let name = spreadsheet_safe(&e.actor_name);
             let cells = [
                 seq.as_str(),
                 &at,
                 &e.record.actor,
-                &e.actor_name,
+                &name,
                 &e.record.action,
                 &e.record.subject,
                 &e.record.details,
                 &e.record.hash,
             ];
-            out.write_record(cells.map(|cell| spreadsheet_safe(cell).into_owned())).map_err(AppError::internal)?;
+            out.write_record(cells).map_err(AppError::internal)?;
             written += 1;
         }
         if !full {

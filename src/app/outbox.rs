@@ -94,7 +94,11 @@ async fn record(app: &App, message: &OutboxMessage, sent: Result<(), SendError>)
             app.store.mail_failed(&message.id, now, &error).await?;
             metrics::counter!("consentgate_mail_failed_total", "kind" => message.kind.as_str()).increment(1);
             let error = loggable(&error);
-            tracing::error!(message = %message.id, error, "mail refused for good; it waits on the admin page");
+            if message.kind.to_staff() {
+                tracing::error!(message = %message.id, error, "staff mail refused for good; check the address on the staff page");
+            } else {
+                tracing::error!(message = %message.id, error, "mail refused for good; it waits on the admin page");
+            }
         }
     }
     Ok(())

@@ -246,7 +246,7 @@ pub async fn desk(app: &App, actor: &Actor, purpose: Option<Purpose>) -> Result<
         let photo = app.store.photo(&takedown.photo_id).await?;
         let image_exists = photo.as_ref().is_some_and(|p| p.image_deleted_at.is_none());
         let small_copy = !image_exists
-            && app.objects.get(&crate::objects::Objects::takedown_copy_key(&takedown.photo_id)).await?.is_some();
+            && app.objects.exists(&crate::objects::Objects::takedown_copy_key(&takedown.photo_id)).await?;
         takedowns.push(OwedTakedown {
             image_exists,
             small_copy,

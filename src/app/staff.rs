@@ -19,6 +19,9 @@ pub const LINK_LIFETIME_MS: i64 = 30 * 60 * 1000;
 pub const MAX_LINKS_PER_WINDOW: i64 = 5;
 /// The window [`MAX_LINKS_PER_WINDOW`] counts in: an hour.
 pub const LINK_WINDOW_MS: i64 = 3600 * 1000;
+/// The audit log's actor for a link asked for on the sign-in page: whoever typed the address,
+/// unknown.
+pub const SIGN_IN_PAGE: &str = "sign_in_page";
 /// Longest email address (RFC 5321's path limit).
 pub const MAX_EMAIL: usize = 254;
 
@@ -60,6 +63,12 @@ pub fn normalised_email(value: &str) -> Result<String, AppError> {
         .ok_or_else(|| AppError::invalid_field("email", "give the person's work email address"))?;
     if email.chars().count() > MAX_EMAIL {
         return Err(AppError::invalid_field("email", "the email address is longer than 254 characters"));
+    }
+    if !crate::mail::deliverable(&email) {
+        return Err(AppError::invalid_field(
+            "email",
+            "the email address is not valid: give one address, like name@example.org",
+        ));
     }
     Ok(email.to_lowercase())
 }
@@ -105,8 +114,8 @@ fn link_for(
 pub async fn invite(app: &App, actor: &Actor, name: &str, email: &str, role: Role) -> Result<Account, AppError> {
     actor.require(MANAGERS)?;
     let name = input::free_text("name", name.trim().to_string(), super::access::MAX_HOLDER_NAME)?;
-    if name.is_empty() || name.contains(['\n', '\r', '\t']) {
-        return Err(AppError::invalid_field("name", "give the person's name, on one line"));
+    if name.is_empty() || name.contains(['\n', '\r', '\t']) || name.chars().any(input::is_bidi_control) {
+        return Err(AppError::invalid_field("name", "give the person's name, on one line, as plain text"));
     }
     let email = normalised_email(email)?;
     mailer(app)?;
@@ -144,7 +153,8 @@ pub async fn send_link(app: &App, email: &str) -> Result<(), AppError> {
         return Ok(());
     }
     let Some(account) = app.store.account_by_email(&email).await? else { return Ok(()) };
-    queue_link(app, &account, &email, false, LINK_LIFETIME_MS, &account.id).await?;
+    // Anyone may ask for anyone's address: the log says the sign-in page asked, not the person.
+    queue_link(app, &account, &email, false, LINK_LIFETIME_MS, SIGN_IN_PAGE).await?;
     Ok(())
 }
 

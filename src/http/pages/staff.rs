@@ -12,12 +12,12 @@ use axum::Router;
 
 use super::frame::{self, done, notice_text, render, require, when, Chrome, Fields, NoticeQuery, PageError, PageForm};
 use crate::app::staff::{self, LinkState};
-use crate::app::{access, AppError};
+use crate::app::AppError;
 use crate::http::error::ApiError;
 use crate::http::rate_limit::Peer;
 use crate::http::session::{self, Session};
 use crate::http::state::HttpState;
-use crate::store::{RevokeOutcome, Role};
+use crate::store::Role;
 
 pub(super) fn routes() -> Router<HttpState> {
     Router::new()
@@ -131,10 +131,11 @@ async fn resend(State(state): State<HttpState>, Path(id): Path<String>, form: Pa
 
 async fn revoke(State(state): State<HttpState>, Path(id): Path<String>, form: PageForm) -> Result<Response, PageError> {
     require(&form.session, staff::MANAGERS)?;
-    match access::revoke(&state.app, &form.session.caller, &id).await? {
-        RevokeOutcome::Revoked { .. } => Ok(done("/admin/staff", "account_revoked")),
-        RevokeOutcome::AlreadyRevoked(_) => Ok(done("/admin/staff", "token_already_revoked")),
-        RevokeOutcome::Unknown => Err(AppError::NotFound("staff account").into()),
+    // Accounts only: an API token's id names no account here (tokens have their own page).
+    match staff::revoke(&state.app, &form.session.caller, &id).await {
+        Ok(()) => Ok(done("/admin/staff", "account_revoked")),
+        Err(AppError::Conflict { .. }) => Ok(done("/admin/staff", "token_already_revoked")),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -246,14 +246,13 @@ macro_rules! impl_token_store {
                 if let Some(details) = audit.details.as_object_mut() {
                     details.insert("sessions_ended".into(), sessions_ended.into());
                 }
-                // A staff account's sign-in links and the mail carrying them die with it.
+                // A staff account's sign-in links and every message not yet sent to it die with it: a
+                // revoked officer is told nothing more.
                 sqlx::query("DELETE FROM sign_in_links WHERE token_id = $1").bind(id).execute(&mut *tx).await?;
-                sqlx::query(
-                    "DELETE FROM outbox WHERE staff_id = $1 AND kind = 'sign_in' AND state IN ('pending', 'failed')",
-                )
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
+                sqlx::query("DELETE FROM outbox WHERE staff_id = $1 AND state IN ('pending', 'failed')")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
                 Self::append_in(&mut tx, &audit).await?;
                 tx.commit().await?;
                 Ok(RevokeOutcome::Revoked { sessions_ended })
