@@ -124,7 +124,9 @@ pub async fn publish(app: &App, actor: &Actor, item: &str, url: &str, channel: &
     // Print and internal uses often have no address (a prospectus, a display board): "where"
     // in words is enough; online uses always have one.
     let offline = matches!(purpose, Purpose::Print | Purpose::Internal);
-    if !(url.is_empty() && offline) && !url::Url::parse(&url).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
+    let web_address = url::Url::parse(&url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+    let accepted = web_address || (url.is_empty() && offline);
+    if !accepted {
         return Err(AppError::invalid_field(
             "url",
             if offline {

@@ -263,7 +263,7 @@ pub async fn revoke(app: &App, actor: &Actor, id: &str) -> Result<(), AppError> 
     let id = id.to_ascii_lowercase();
     let valid = id.len() == 24 && id.bytes().all(|b| b.is_ascii_hexdigit());
     let account = if valid { app.store.token(&id).await? } else { None };
-    if !account.is_some_and(|a| a.email.is_some()) {
+    if account.is_none_or(|a| a.email.is_none()) {
         return Err(AppError::NotFound("staff account"));
     }
     match super::access::revoke_token(app.store.as_ref(), &id, &actor.token_id).await? {
