@@ -126,8 +126,7 @@ fn form_view(
 }
 
 fn limited(state: &HttpState, peer: &Peer) -> Option<Response> {
-    let key = peer.key(&state.app.settings.trusted_proxies);
-    state.withdraw_limiter.check_key(&key).is_err().then(|| {
+    state.over_link_limit(peer).then(|| {
         let mut response = page(state, StatusCode::TOO_MANY_REQUESTS, "Please wait", FormView::TooMany);
         response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
         response

@@ -31,6 +31,12 @@ impl HttpState {
         }
     }
 
+    /// Whether `peer` has used up its share of the pages behind secret links (withdrawal, consent
+    /// form, sign-in link): one limit per client address, counted here for all of them.
+    pub fn over_link_limit(&self, peer: &rate_limit::Peer) -> bool {
+        self.withdraw_limiter.check_key(&peer.key(&self.app.settings.trusted_proxies)).is_err()
+    }
+
     /// Forgets the withdrawal pages' rate-limit state of addresses not seen lately, so the map
     /// cannot grow without bound; the maintenance loop calls it.
     pub fn forget_idle_clients(&self) {

@@ -107,8 +107,7 @@ fn already_used(state: &HttpState, status: StatusCode, used_at: i64) -> Response
 }
 
 fn limited(state: &HttpState, peer: Peer) -> bool {
-    let key = peer.key(&state.app.settings.trusted_proxies);
-    state.withdraw_limiter.check_key(&key).is_err()
+    state.over_link_limit(&peer)
 }
 
 /// `GET /w/{token}`: what the link would withdraw, and a button. Changes nothing.

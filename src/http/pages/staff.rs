@@ -153,7 +153,7 @@ async fn ask_for_link(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, PageError> {
-    if state.withdraw_limiter.check_key(&peer.key(&state.app.settings.trusted_proxies)).is_err() {
+    if state.over_link_limit(&peer) {
         return Ok(super::signin::signin_form(
             &state,
             &headers,
@@ -231,7 +231,7 @@ async fn link_page(
     headers: HeaderMap,
     Path(secret): Path<String>,
 ) -> Result<Response, PageError> {
-    if state.withdraw_limiter.check_key(&peer.key(&state.app.settings.trusted_proxies)).is_err() {
+    if state.over_link_limit(&peer) {
         return Ok(super::signin::signin_form(
             &state,
             &headers,
@@ -252,7 +252,7 @@ async fn use_link(
     Path(secret): Path<String>,
     body: Body,
 ) -> Result<Response, PageError> {
-    if state.withdraw_limiter.check_key(&peer.key(&state.app.settings.trusted_proxies)).is_err() {
+    if state.over_link_limit(&peer) {
         return Ok(super::signin::signin_form(
             &state,
             &headers,
